@@ -1,0 +1,156 @@
+//! Choosing a backend from the URL and opening its pools.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::DbError;
+
+/// The closed set of supported operational databases, picked by URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite: the default, for a laptop or a small office.
+    Sqlite,
+    /// PostgreSQL 13+.
+    Postgres,
+    /// MySQL 8 or MariaDB 10.5+.
+    MySql,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            _ => Err(format!("unsupported database URL scheme {scheme:?}: use sqlite://, postgres:// or mysql://")),
+        }
+    }
+
+    /// Lower-case name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
+    }
+}
+
+/// Pool settings that apply to every backend.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Most connections per pool (for SQLite: readers; there is always exactly one writer).
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pools {
+    /// One writer connection serialises writes without SQLITE_BUSY retries; readers run in
+    /// parallel under WAL.
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
+    Postgres(PgPool),
+    MySql(MySqlPool),
+}
+
+/// A handle to the operational database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) pools: Pools,
+}
+
+impl Db {
+    /// Connects to the database named by `url`, creating a SQLite file (and its directory) on
+    /// first use. Does not run migrations: see [`Db::migrate`].
+    pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, DbError> {
+        let backend = Backend::from_url(url).map_err(|e| DbError::Other(sqlx::Error::Configuration(e.into())))?;
+        let pools = match backend {
+            Backend::Sqlite => {
+                let opts = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                if let Some(dir) = opts.get_filename().parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| DbError::Other(sqlx::Error::Io(e)))?;
+                    }
+                }
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(opts.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .min_connections(0)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(opts.read_only(true))
+                    .await?;
+                Pools::Sqlite { write, read }
+            }
+            Backend::Postgres => {
+                let opts = PgConnectOptions::from_str(url)?;
+                Pools::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(options.max_connections)
+                        .acquire_timeout(options.acquire_timeout)
+                        .connect_with(opts)
+                        .await?,
+                )
+            }
+            Backend::MySql => {
+                let url = url.replacen("mariadb:", "mysql:", 1);
+                let opts =
+                    MySqlConnectOptions::from_str(&url)?.charset("utf8mb4").timezone(Some(String::from("+00:00")));
+                Pools::MySql(
+                    MySqlPoolOptions::new()
+                        .max_connections(options.max_connections)
+                        .acquire_timeout(options.acquire_timeout)
+                        .connect_with(opts)
+                        .await?,
+                )
+            }
+        };
+        Ok(Db { pools })
+    }
+
+    /// Which backend this handle talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::MySql(_) => Backend::MySql,
+        }
+    }
+
+    /// Waits for checked-out connections to return, then closes every pool: the last step of a
+    /// graceful shutdown.
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres(p) => p.close().await,
+            Pools::MySql(p) => p.close().await,
+        }
+    }
+}

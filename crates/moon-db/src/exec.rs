@@ -1,0 +1,183 @@
+//! Running a statement on whichever backend is connected: the one place where the three drivers
+//! meet.
+//!
+//! Every statement is a `sea_query` statement; it is rendered with the backend's query builder
+//! (placeholders, quoting) and bound with the backend's typed driver. Rows decode into types
+//! that implement `FromRow` for all three backends ([`FromAnyRow`]).
+
+use sea_query::{InsertStatement, MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::mysql::{MySql, MySqlRow};
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{AssertSqlSafe, FromRow, Transaction};
+
+use crate::connect::Pools;
+use crate::{Db, DbError};
+
+/// A row type that decodes from every supported backend.
+pub trait FromAnyRow:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, MySqlRow> + Send + Unpin
+{
+}
+
+impl<T> FromAnyRow for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, MySqlRow> + Send + Unpin
+{
+}
+
+/// An open write transaction. Dropping it without [`Tx::commit`] rolls back, so an early return
+/// on an error never leaves half a change behind.
+pub enum Tx {
+    /// SQLite, started with `BEGIN IMMEDIATE` on the single writer connection.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+    /// MySQL or MariaDB.
+    MySql(Transaction<'static, MySql>),
+}
+
+/// Renders `$stmt` for the backend of `$target` and runs `$run` with the driver-specific
+/// executor bound to `$exec` and the SQL and values bound to `$sql`, `$values`.
+macro_rules! on_backend {
+    (pool $db:expr, $stmt:expr, |$exec:ident, $sql:ident, $values:ident| $run:expr) => {
+        match &$db.pools {
+            Pools::Sqlite { read, .. } => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                let $exec = read;
+                $run
+            }
+            Pools::Postgres(pool) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                let $exec = pool;
+                $run
+            }
+            Pools::MySql(pool) => {
+                let ($sql, $values) = $stmt.build_sqlx(MysqlQueryBuilder);
+                let $exec = pool;
+                $run
+            }
+        }
+    };
+    (tx $tx:expr, $stmt:expr, |$exec:ident, $sql:ident, $values:ident| $run:expr) => {
+        match $tx {
+            Tx::Sqlite(tx) => {
+                let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
+                let $exec = &mut **tx;
+                $run
+            }
+            Tx::Postgres(tx) => {
+                let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
+                let $exec = &mut **tx;
+                $run
+            }
+            Tx::MySql(tx) => {
+                let ($sql, $values) = $stmt.build_sqlx(MysqlQueryBuilder);
+                let $exec = &mut **tx;
+                $run
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx, DbError> {
+        Ok(match &self.pools {
+            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pools::MySql(pool) => Tx::MySql(pool.begin().await?),
+        })
+    }
+
+    /// Runs a read-only query and decodes every row.
+    pub async fn fetch_all<T: FromAnyRow>(&self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
+        on_backend!(pool self, stmt, |exec, sql, values| {
+            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
+        })
+    }
+
+    /// Runs a read-only query expected to match at most one row.
+    pub async fn fetch_optional<T: FromAnyRow>(&self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
+        on_backend!(pool self, stmt, |exec, sql, values| {
+            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
+        })
+    }
+
+    /// Checks that a connection can be had and answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                sqlx::query("SELECT 1").execute(read).await?;
+                // The writer is the connection that matters for a write-heavy service.
+                let _ = write;
+            }
+            Pools::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Pools::MySql(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Runs a query inside the transaction and decodes every row.
+    pub async fn fetch_all<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
+        on_backend!(tx self, stmt, |exec, sql, values| {
+            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
+        })
+    }
+
+    /// Runs a query inside the transaction expected to match at most one row.
+    pub async fn fetch_optional<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
+        on_backend!(tx self, stmt, |exec, sql, values| {
+            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
+        })
+    }
+
+    /// Runs an UPDATE or DELETE and returns how many rows it touched.
+    pub async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
+        on_backend!(tx self, stmt, |exec, sql, values| {
+            Ok(sqlx::query_with(AssertSqlSafe(sql), values).execute(exec).await?.rows_affected())
+        })
+    }
+
+    /// Runs a single-row INSERT into a table whose key column is `id` and returns the new id.
+    ///
+    /// This is the backend difference for generated keys: SQLite and PostgreSQL answer
+    /// `RETURNING id`; MySQL 8 has no `RETURNING`, so its connection's `LAST_INSERT_ID()` is used.
+    pub async fn insert(&mut self, stmt: &InsertStatement) -> Result<i64, DbError> {
+        match self {
+            Tx::Sqlite(tx) => {
+                let (sql, values) =
+                    stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(SqliteQueryBuilder);
+                let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
+                Ok(id)
+            }
+            Tx::Postgres(tx) => {
+                let (sql, values) =
+                    stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(PostgresQueryBuilder);
+                let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
+                Ok(id)
+            }
+            Tx::MySql(tx) => {
+                let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
+                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                i64::try_from(done.last_insert_id()).map_err(|e| DbError::Other(sqlx::Error::Decode(e.into())))
+            }
+        }
+    }
+
+    /// Makes every change in the transaction durable, or none of them.
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::MySql(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}

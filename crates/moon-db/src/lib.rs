@@ -1,0 +1,37 @@
+//! The operational database: which backend, its pools, its migrations, and the one place where
+//! backends differ.
+//!
+//! Queries are written once as [`sea_query`] statements and rendered for the backend chosen by the
+//! URL scheme (`sqlite://`, `postgres://`, `mysql://`). Components own their queries; this crate
+//! only runs them ([`Db`] for reads, [`Tx`] for writes) and maps driver errors to [`DbError`].
+
+mod connect;
+mod error;
+mod exec;
+mod migrate;
+
+pub use connect::{Backend, Db, DbOptions};
+pub use error::DbError;
+pub use exec::{FromAnyRow, Tx};
+pub use migrate::{MigrationStatus, migration_names};
+
+pub use sea_query;
+pub use sqlx;
+
+/// The current time, truncated to microseconds: the finest precision that PostgreSQL and MySQL
+/// keep, so a timestamp reads back the same on every backend.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// Builds a one-row INSERT from column/value pairs, so the column list and the values can never
+/// drift apart.
+pub fn insert_row(table: &'static str, pairs: Vec<(&'static str, sea_query::Value)>) -> sea_query::InsertStatement {
+    let (cols, vals): (Vec<_>, Vec<_>) = pairs.into_iter().map(|(c, v)| (c, sea_query::Expr::val(v))).unzip();
+    let mut stmt = sea_query::Query::insert();
+    stmt.into_table(table).columns(cols);
+    // Infallible: both lists come from the same pairs.
+    let _ = stmt.values(vals);
+    stmt
+}

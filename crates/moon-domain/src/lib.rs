@@ -1,0 +1,13 @@
+//! Pure domain types of MoonInsurance, with no I/O.
+//!
+//! Every value that crosses the system's edge (HTTP body, query string, CLI flag) is parsed into
+//! one of these types once; past the edge, code can rely on it being valid. Parsing failures are
+//! [`FieldError`]s that name the offending field so the HTTP layer can point a person at it.
+
+mod money;
+mod text;
+mod validation;
+
+pub use money::Money;
+pub use text::{AgentCode, Email, Label, Message, PhoneNumber, PolicyNumber};
+pub use validation::{FieldError, FieldErrors, parse_date};

@@ -1,0 +1,188 @@
+//! Exact money: an integer count of cents, never a float.
+//!
+//! Amounts arrive as JSON strings (`"125000.50"`) or JSON numbers (`125000.5`). Numbers are read
+//! from their literal text (serde_json's `arbitrary_precision`), so `0.1` is the decimal 0.1, not
+//! the nearest binary float. Every database stores the cents as a 64-bit integer, which every
+//! backend sums and compares exactly.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::FieldError;
+
+/// A strictly positive amount of money with at most two decimal places, below [`Money::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(i64);
+
+impl Money {
+    /// The largest amount one sale or target may carry: 999,999,999.99. Far above any real policy,
+    /// low enough that sums over millions of sales never come near `i64::MAX`.
+    pub const MAX: Money = Money(99_999_999_999);
+
+    /// Parses user input, naming `field` in the error.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        let invalid = || {
+            FieldError::new(
+                field,
+                "invalid_amount",
+                format!(
+                    "{field} must be a decimal number with at most two decimal places, such as 1250.50; got {raw:?}"
+                ),
+            )
+        };
+        let trimmed = raw.trim();
+        // Decimal::from_str_exact refuses to round, and we refuse exponents, signs and spaces that
+        // a person would not type for an amount.
+        if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+            return Err(invalid());
+        }
+        let value = Decimal::from_str_exact(trimmed).map_err(|_| invalid())?;
+        if value.scale() > 2 && value.normalize().scale() > 2 {
+            return Err(FieldError::new(
+                field,
+                "too_precise",
+                format!("{field} may have at most two decimal places; got {raw:?}"),
+            ));
+        }
+        if value <= Decimal::ZERO {
+            return Err(FieldError::new(
+                field,
+                "not_positive",
+                format!("{field} must be greater than zero; got {raw:?}"),
+            ));
+        }
+        let cents = (value * Decimal::ONE_HUNDRED)
+            .normalize()
+            .to_string()
+            .parse::<i64>()
+            .ok()
+            .filter(|c| *c <= Self::MAX.0)
+            .ok_or_else(|| {
+                FieldError::new(field, "too_large", format!("{field} must not exceed {}; got {raw:?}", Self::MAX))
+            })?;
+        Ok(Money(cents))
+    }
+
+    /// Wraps a cent count read back from the database, where it was validated on the way in.
+    /// Sums of many amounts may exceed [`Money::MAX`]; that is allowed here.
+    pub const fn from_cents(cents: i64) -> Self {
+        Money(cents)
+    }
+
+    /// The amount in cents, as every database stores it.
+    pub const fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// The exact decimal value, for arithmetic such as attainment percentages.
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, 2)
+    }
+
+    /// Adds two amounts, `None` on overflow.
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Money)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl FromStr for Money {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Money::parse("amount", s)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    /// Accepts a JSON string or a JSON number, both read from their exact text. The error message
+    /// does not name the field: serde's path tracking adds it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected an amount as a string or number, such as \"1250.50\", got {other}"
+                )));
+            }
+        };
+        Money::parse("amount", &raw).map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^[0-9]{1,9}(\.[0-9]{1,2})?$"))
+            .description(Some(
+                "Exact amount with at most two decimal places, strictly positive, at most 999999999.99. \
+                 Responses always use a string with two decimals; requests may send a string or a JSON number.",
+            ))
+            .examples(["125000.00"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenths_add_exactly() {
+        let a = Money::parse("a", "0.10").unwrap();
+        let b = Money::parse("a", "0.20").unwrap();
+        assert_eq!(a.checked_add(b).unwrap().to_string(), "0.30");
+    }
+
+    #[test]
+    fn json_numbers_keep_their_literal_value() {
+        let m: Money = serde_json::from_str("0.1").unwrap();
+        assert_eq!(m.cents(), 10);
+        let m: Money = serde_json::from_str("125000.5").unwrap();
+        assert_eq!(m.to_string(), "125000.50");
+        let m: Money = serde_json::from_str("\"99999.99\"").unwrap();
+        assert_eq!(m.cents(), 9_999_999);
+        let m: Money = serde_json::from_str("12.50000").unwrap();
+        assert_eq!(m.cents(), 1250);
+    }
+
+    #[test]
+    fn bad_amounts_name_the_reason() {
+        let code = |s: &str| Money::parse("amount", s).unwrap_err().code;
+        assert_eq!(code("0"), "not_positive");
+        assert_eq!(code("-5"), "not_positive");
+        assert_eq!(code("1.005"), "too_precise");
+        assert_eq!(code("1000000000.00"), "too_large");
+        assert_eq!(code("1e5"), "invalid_amount");
+        assert_eq!(code("abc"), "invalid_amount");
+        assert_eq!(code(""), "invalid_amount");
+        assert!(serde_json::from_str::<Money>("true").is_err());
+        assert!(serde_json::from_str::<Money>("1e400").is_err());
+    }
+
+    #[test]
+    fn display_pads_cents() {
+        assert_eq!(Money::from_cents(12_500_000).to_string(), "125000.00");
+        assert_eq!(Money::from_cents(5).to_string(), "0.05");
+        assert_eq!(Money::MAX.to_string(), "999999999.99");
+    }
+}

@@ -1,0 +1,115 @@
+//! The agent component: agent records over `/api/v1/agents`.
+
+pub mod model;
+pub mod repo;
+pub mod service;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use moon_domain::AgentCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
+use crate::AppState;
+use crate::http::paging::Paged;
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
+
+/// The component's routes: a table of contents.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_agents, create_agent)).routes(routes!(
+        get_agent,
+        update_agent,
+        delete_agent
+    ))
+}
+
+impl AgentFilter {
+    fn to_query(&self) -> ApiResult<repo::AgentQuery> {
+        let agent_code = match self.agent_code.as_deref() {
+            Some(raw) => Some(AgentCode::parse("agent_code", raw).map_err(ApiError::field)?.into_inner()),
+            None => None,
+        };
+        Ok(repo::AgentQuery {
+            branch: self.branch.clone(),
+            team: self.team.clone(),
+            agent_code,
+            active: self.active,
+            search: self.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+        })
+    }
+
+    fn page(&self) -> PageParams {
+        PageParams { limit: self.limit.clone(), cursor: self.cursor.clone(), order: self.order.clone() }
+    }
+}
+
+/// List agents, filtered and paged by id.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentFilter),
+    responses((status = 200, body = Paged<Agent>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn list_agents(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(filter): ApiQuery<AgentFilter>,
+) -> ApiResult<Json<Paged<Agent>>> {
+    let page = filter.page().parse()?;
+    let query = filter.to_query()?;
+    let rows = repo::list(&state.db, &principal.scope, &query, &page).await?;
+    Ok(Json(page.finish(rows, |a| a.id)))
+}
+
+/// Create an agent.
+#[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
+    responses((status = 201, body = Agent), (status = 409, description = "agent_code already used", body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn create_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> ApiResult<(StatusCode, Json<Agent>)> {
+    let new = body.validate().map_err(ApiError::validation)?;
+    let agent = service::create(&state.db, &principal, new).await?;
+    Ok((StatusCode::CREATED, Json(agent)))
+}
+
+/// Get one agent.
+#[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
+    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem)))]
+async fn get_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Agent>> {
+    let id = crate::http::parse_id(&id)?;
+    repo::get(&state.db, &principal.scope, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+}
+
+/// Change some fields of an agent.
+#[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")), request_body = UpdateAgent,
+    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn update_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateAgent>,
+) -> ApiResult<Json<Agent>> {
+    let id = crate::http::parse_id(&id)?;
+    let changes = body.validate().map_err(ApiError::validation)?;
+    Ok(Json(service::update(&state.db, &principal, id, changes).await?))
+}
+
+/// Delete an agent who has no sales.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem), (status = 409, description = "The agent has sales", body = crate::http::error::Problem)))]
+async fn delete_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::parse_id(&id)?;
+    service::delete(&state.db, &principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

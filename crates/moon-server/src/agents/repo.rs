@@ -1,0 +1,186 @@
+//! The queries the agent component owns.
+
+use moon_db::sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement, Value};
+use moon_db::{Db, DbError, Tx, insert_row};
+
+use super::model::{Agent, AgentChanges, NewAgent};
+use crate::http::{Page, Scope};
+
+const COLUMNS: [&str; 11] = [
+    "id",
+    "agent_code",
+    "first_name",
+    "last_name",
+    "branch",
+    "team",
+    "contact_number",
+    "email",
+    "active",
+    "created_at",
+    "updated_at",
+];
+
+/// Conditions of an agent listing, already validated.
+#[derive(Debug, Default, Clone)]
+pub struct AgentQuery {
+    pub branch: Option<String>,
+    pub team: Option<String>,
+    pub agent_code: Option<String>,
+    pub active: Option<bool>,
+    pub search: Option<String>,
+}
+
+fn base(scope: &Scope) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(COLUMNS.map(|c| ("agents", c))).from("agents");
+    match scope {
+        Scope::All => {}
+        Scope::Branch(b) => {
+            q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
+        }
+        Scope::Agent(id) => {
+            q.and_where(Expr::col(("agents", "id")).eq(*id));
+        }
+    }
+    q
+}
+
+/// Escapes LIKE wildcards so a search for `50%` finds the text `50%`.
+pub fn like_pattern(term: &str) -> LikeExpr {
+    let escaped: String = term
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '!' => vec!['!', c],
+            c => vec![c],
+        })
+        .collect();
+    LikeExpr::new(format!("%{escaped}%")).escape('!')
+}
+
+/// One page of agents visible in `scope`.
+pub async fn list(db: &Db, scope: &Scope, f: &AgentQuery, page: &Page) -> Result<Vec<Agent>, DbError> {
+    let mut q = base(scope);
+    if let Some(b) = &f.branch {
+        q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
+    }
+    if let Some(t) = &f.team {
+        q.and_where(Expr::col(("agents", "team")).eq(t.as_str()));
+    }
+    if let Some(c) = &f.agent_code {
+        q.and_where(Expr::col(("agents", "agent_code")).eq(c.as_str()));
+    }
+    if let Some(a) = f.active {
+        q.and_where(Expr::col(("agents", "active")).eq(a));
+    }
+    if let Some(s) = &f.search {
+        let pat = like_pattern(s);
+        q.and_where(
+            Expr::expr(Func::lower(Expr::col(("agents", "agent_code"))))
+                .like(pat.clone())
+                .or(Expr::expr(Func::lower(Expr::col(("agents", "first_name")))).like(pat.clone()))
+                .or(Expr::expr(Func::lower(Expr::col(("agents", "last_name")))).like(pat)),
+        );
+    }
+    keyset(&mut q, ("agents", "id"), page);
+    db.fetch_all(&q).await
+}
+
+/// Applies a [`Page`] to a query ordered by the given id column.
+pub fn keyset(q: &mut SelectStatement, id: (&'static str, &'static str), page: &Page) {
+    if let Some(after) = page.after {
+        let col = Expr::col(id);
+        q.and_where(if page.descending { col.lt(after) } else { col.gt(after) });
+    }
+    q.order_by(id, if page.descending { Order::Desc } else { Order::Asc }).limit(page.fetch_limit());
+}
+
+/// One agent by id, if visible in `scope`.
+pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<Option<Agent>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("agents", "id")).eq(id));
+    db.fetch_optional(&q).await
+}
+
+/// One agent by code inside a transaction, if visible in `scope`.
+pub async fn find_by_code(tx: &mut Tx, scope: &Scope, code: &str) -> Result<Option<Agent>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("agents", "agent_code")).eq(code));
+    tx.fetch_optional(&q).await
+}
+
+/// One agent by id inside a transaction, if visible in `scope`.
+pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Agent>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("agents", "id")).eq(id));
+    tx.fetch_optional(&q).await
+}
+
+/// Inserts an agent and returns its id.
+pub async fn insert(tx: &mut Tx, a: &NewAgent) -> Result<i64, DbError> {
+    let now = moon_db::now();
+    let stmt = insert_row(
+        "agents",
+        vec![
+            ("agent_code", a.agent_code.as_str().into()),
+            ("first_name", a.first_name.as_str().into()),
+            ("last_name", a.last_name.as_str().into()),
+            ("branch", a.branch.as_str().into()),
+            ("team", a.team.as_str().into()),
+            ("contact_number", a.contact_number.as_ref().map(|v| v.as_str().to_owned()).into()),
+            ("email", a.email.as_ref().map(|v| v.as_str().to_owned()).into()),
+            ("active", a.active.into()),
+            ("created_at", now.into()),
+            ("updated_at", now.into()),
+        ],
+    );
+    tx.insert(&stmt).await
+}
+
+/// Applies changes to an agent; returns false if there was no such row.
+pub async fn update(tx: &mut Tx, id: i64, c: &AgentChanges) -> Result<bool, DbError> {
+    let mut values: Vec<(&str, Value)> = Vec::new();
+    let text = |v: &dyn std::fmt::Display| Value::from(v.to_string());
+    if let Some(v) = &c.agent_code {
+        values.push(("agent_code", text(v)));
+    }
+    if let Some(v) = &c.first_name {
+        values.push(("first_name", text(v)));
+    }
+    if let Some(v) = &c.last_name {
+        values.push(("last_name", text(v)));
+    }
+    if let Some(v) = &c.branch {
+        values.push(("branch", text(v)));
+    }
+    if let Some(v) = &c.team {
+        values.push(("team", text(v)));
+    }
+    if let Some(v) = &c.contact_number {
+        values.push(("contact_number", v.as_ref().map(|p| p.as_str().to_owned()).into()));
+    }
+    if let Some(v) = &c.email {
+        values.push(("email", v.as_ref().map(|p| p.as_str().to_owned()).into()));
+    }
+    if let Some(v) = c.active {
+        values.push(("active", v.into()));
+    }
+    values.push(("updated_at", moon_db::now().into()));
+    let mut q = Query::update();
+    q.table("agents").values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}
+
+/// Whether any sale names this agent.
+pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let mut q = Query::select();
+    q.column("id").from("sales").and_where(Expr::col("agent_id").eq(id)).limit(1);
+    Ok(tx.fetch_optional::<(i64,)>(&q).await?.is_some())
+}
+
+/// Deletes an agent (and, by cascade, their notifications); returns false if there was no row.
+pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let mut q = Query::delete();
+    q.from_table("agents").and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}

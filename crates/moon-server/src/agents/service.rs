@@ -1,0 +1,103 @@
+//! Agent use cases, shared by the REST API and the original system's routes.
+
+use moon_db::{Db, DbError};
+
+use super::model::{Agent, AgentChanges, NewAgent};
+use super::repo;
+use crate::http::{ApiError, ApiResult, Principal, Scope};
+
+fn duplicate_code(code: &str) -> ApiError {
+    ApiError::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
+}
+
+/// Only whole-company principals may create agents in any branch; a branch-scoped principal may
+/// create agents in their own branch only.
+fn check_branch_allowed(principal: &Principal, branch: &str) -> ApiResult<()> {
+    match &principal.scope {
+        Scope::All => Ok(()),
+        Scope::Branch(b) if b == branch => Ok(()),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "you may not manage agents outside your branch",
+        )),
+    }
+}
+
+/// Creates an agent; a duplicate code is a 409, even when two requests race.
+pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<Agent> {
+    check_branch_allowed(principal, new.branch.as_str())?;
+    let mut tx = db.begin().await?;
+    if repo::find_by_code(&mut tx, &Scope::All, new.agent_code.as_str()).await?.is_some() {
+        return Err(duplicate_code(new.agent_code.as_str()));
+    }
+    let id = match repo::insert(&mut tx, &new).await {
+        Err(DbError::UniqueViolation) => return Err(duplicate_code(new.agent_code.as_str())),
+        other => other?,
+    };
+    let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    tracing::info!(agent_id = id, "agent created");
+    Ok(agent)
+}
+
+/// Applies a partial update to a visible agent.
+pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> ApiResult<Agent> {
+    if let Some(branch) = &changes.branch {
+        check_branch_allowed(principal, branch.as_str())?;
+    }
+    let mut tx = db.begin().await?;
+    let current =
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
+    if let Some(code) = &changes.agent_code {
+        if code.as_str() != current.agent_code
+            && repo::find_by_code(&mut tx, &Scope::All, code.as_str()).await?.is_some()
+        {
+            return Err(duplicate_code(code.as_str()));
+        }
+    }
+    match repo::update(&mut tx, id, &changes).await {
+        Err(DbError::UniqueViolation) => {
+            let code = changes.agent_code.as_ref().map(|c| c.as_str()).unwrap_or_default();
+            return Err(duplicate_code(code));
+        }
+        other => other?,
+    };
+    let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    Ok(agent)
+}
+
+/// Deletes an agent without sales. An agent with sales is kept (409): deactivate them instead,
+/// so the sales history and KPIs stay whole.
+pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
+    let mut tx = db.begin().await?;
+    let agent =
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
+    if repo::has_sales(&mut tx, id).await? {
+        return Err(agent_has_sales(&agent.agent_code));
+    }
+    match repo::delete(&mut tx, id).await {
+        Err(DbError::ForeignKeyViolation) => return Err(agent_has_sales(&agent.agent_code)),
+        other => other?,
+    };
+    tx.commit().await?;
+    tracing::info!(agent_id = id, "agent deleted");
+    Ok(())
+}
+
+fn agent_has_sales(code: &str) -> ApiError {
+    ApiError::conflict(
+        "agent_has_sales",
+        format!(
+            "agent {code} has recorded sales and cannot be deleted; deactivate the agent instead (PATCH active=false)"
+        ),
+    )
+}
+
+/// Resolves an agent code to a visible agent inside a fresh read.
+pub async fn id_for_code(db: &Db, principal: &Principal, code: &str) -> ApiResult<Option<i64>> {
+    let q = repo::AgentQuery { agent_code: Some(code.to_owned()), ..Default::default() };
+    let page = crate::http::Page { limit: 1, after: None, descending: false };
+    Ok(repo::list(db, &principal.scope, &q, &page).await?.first().map(|a| a.id))
+}

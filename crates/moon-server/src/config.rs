@@ -1,0 +1,93 @@
+//! The effective configuration of a server, after layering flags, environment, file and defaults
+//! (that layering lives in the `moon` binary; this is its typed result).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::targets::Component;
+
+/// A secret string (a database URL with its password). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Shows a URL without its password: `postgres://moon:***@db/moon`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return String::from("[redacted]") };
+    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+    let host = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{user}:***@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    let path = tail.split('?').next().unwrap_or_default();
+    format!("{scheme}://{host}/{path}")
+}
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Operational database URL.
+    pub database_url: Secret,
+    /// Components to run.
+    pub components: BTreeSet<Component>,
+    /// Most connections per database pool.
+    pub max_connections: u32,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Longest a request may run before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+impl Config {
+    /// A configuration for tests and tools: every component, loopback on an ephemeral port.
+    pub fn for_database(url: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: Secret::new(url),
+            components: crate::targets::resolve("all").unwrap_or_default(),
+            max_connections: 10,
+            body_limit: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_urls_are_redacted() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "[redacted]");
+        assert_eq!(
+            redact_url("postgres://moon:hunter2@db:5432/moon?sslmode=require"),
+            "postgres://moon:***@db:5432/moon"
+        );
+        assert_eq!(redact_url("sqlite://data/moon.db"), "sqlite://data/moon.db");
+        assert!(!redact_url("mysql://root:pw@127.0.0.1/x").contains("pw"));
+    }
+}

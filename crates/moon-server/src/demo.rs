@@ -1,0 +1,150 @@
+//! A small, realistic sample in the spirit of the original system, loaded idempotently through
+//! the same use cases as the API (so it obeys every validation rule).
+
+use chrono::{Datelike, Duration, NaiveDate};
+use moon_db::Db;
+use moon_domain::{AgentCode, Email, Label, Message, Money, PhoneNumber, PolicyNumber};
+
+use crate::agents::model::NewAgent;
+use crate::http::{ApiError, Principal};
+use crate::sales::model::{AgentRef, SaleFields};
+
+const AGENTS: &[(&str, &str, &str, &str, &str)] = &[
+    ("AGT001", "Nimal", "Perera", "Colombo", "Alpha"),
+    ("AGT002", "Saman", "Silva", "Kandy", "Beta"),
+    ("AGT003", "Ruwan", "Fernando", "Matara", "Gamma"),
+    ("AGT004", "Anura", "Jayasinghe", "Colombo", "Alpha"),
+    ("AGT005", "Kamal", "Gunawardena", "Kandy", "Beta"),
+    ("AGT006", "Sunil", "Dias", "Galle", "Gamma"),
+    ("AGT007", "Dilani", "Wickramasinghe", "Colombo", "Delta"),
+    ("AGT008", "Tharindu", "Bandara", "Kurunegala", "Delta"),
+    ("AGT009", "Chamari", "Rathnayake", "Galle", "Alpha"),
+    ("AGT010", "Priyantha", "Herath", "Jaffna", "Beta"),
+];
+
+const PRODUCTS: &[(&str, &str, i64)] = &[
+    ("Life", "Life Insurance - Platinum Plan", 12_000_000),
+    ("Vehicle", "Vehicle Insurance - Full Cover", 9_000_000),
+    ("Health", "Health Insurance - Family Plan", 10_000_000),
+    ("Life", "Life Insurance - Basic Plan", 6_000_000),
+    ("Vehicle", "Vehicle Insurance - Third Party", 3_000_000),
+];
+
+const NOTES: &[(&str, &str)] = &[
+    ("AGT001", "Nimal has reached 150k sales milestone!"),
+    ("AGT002", "Reminder: Vehicle sales target due this week."),
+    ("AGT003", "Ruwan's monthly health insurance target achieved!"),
+];
+
+/// What a demo load did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DemoSummary {
+    /// Agents created (0 when already present).
+    pub agents: usize,
+    /// Products created.
+    pub products: usize,
+    /// Sales created.
+    pub sales: usize,
+    /// Notifications created.
+    pub notifications: usize,
+}
+
+fn bad(e: moon_domain::FieldError) -> anyhow::Error {
+    anyhow::anyhow!("demo data is invalid: {e}")
+}
+
+fn api(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("demo data could not be stored: {} ({})", e.code(), e.status())
+}
+
+/// A deterministic pseudo-random sequence, so every demo load is the same.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// Loads the demo sample; running it again adds nothing. Sales are dated over the six months
+/// before `today`.
+pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
+    let op = Principal::operator();
+    let mut summary = DemoSummary::default();
+    for (i, (code, first, last, branch, team)) in AGENTS.iter().enumerate() {
+        let new = NewAgent {
+            agent_code: AgentCode::parse("agent_code", code).map_err(bad)?,
+            first_name: Label::parse("first_name", first).map_err(bad)?,
+            last_name: Label::parse("last_name", last).map_err(bad)?,
+            branch: Label::parse("branch", branch).map_err(bad)?,
+            team: Label::parse("team", team).map_err(bad)?,
+            contact_number: Some(PhoneNumber::parse("contact_number", &format!("07712345{i:02}")).map_err(bad)?),
+            email: Some(
+                Email::parse("email", &format!("{}@mooninsurance.example", first.to_lowercase())).map_err(bad)?,
+            ),
+            active: true,
+        };
+        match crate::agents::service::create(db, &op, new).await {
+            Ok(_) => summary.agents += 1,
+            Err(e) if e.code() == "duplicate_agent_code" => {}
+            Err(e) => return Err(api(e)),
+        }
+    }
+    let mut product_ids = Vec::new();
+    for (kind, name, target) in PRODUCTS {
+        let mut tx = db.begin().await?;
+        let id = match crate::products::repo::find_by_name(&mut tx, name).await? {
+            Some(p) => p.id,
+            None => {
+                let fields = crate::products::ProductFields {
+                    product_type: Some(Label::parse("product_type", kind).map_err(bad)?),
+                    product_name: Some(Label::parse("product_name", name).map_err(bad)?),
+                    target_amount: Some(Money::from_cents(*target)),
+                };
+                summary.products += 1;
+                crate::products::repo::insert(&mut tx, &fields).await?
+            }
+        };
+        tx.commit().await?;
+        product_ids.push(id);
+    }
+    let mut rng = Lcg(2026);
+    for n in 1..=48u32 {
+        let agent = AGENTS[rng.next(AGENTS.len() as u64) as usize].0;
+        let product = product_ids[rng.next(product_ids.len() as u64) as usize];
+        // Amounts from 5,000.00 to 60,000.00 in steps of 250.00, as premiums tend to be.
+        let amount = Money::from_cents((5_000 + 250 * rng.next(221) as i64) * 100);
+        let sale_date = today - Duration::days(rng.next(180) as i64);
+        let fields = SaleFields {
+            agent: Some(AgentRef::Code(AgentCode::parse("agent_code", agent).map_err(bad)?)),
+            product_id: Some(product),
+            amount: Some(amount),
+            sale_date: Some(sale_date),
+            branch: None,
+            policy_number: Some(Some(
+                PolicyNumber::parse("policy_number", &format!("DEMO-{}-{n:04}", today.year())).map_err(bad)?,
+            )),
+        };
+        match crate::sales::service::create(db, &op, fields).await {
+            Ok(_) => summary.sales += 1,
+            Err(e) if e.code() == "duplicate_policy_number" => {}
+            Err(e) => return Err(api(e)),
+        }
+    }
+    for (code, text) in NOTES {
+        let q = crate::notifications::repo::NotificationQuery {
+            agent_code: Some((*code).to_owned()),
+            ..Default::default()
+        };
+        let existing = crate::notifications::repo::list(db, &op.scope, &q, &crate::http::Page::ALL).await?;
+        if existing.iter().any(|n| n.message == *text) {
+            continue;
+        }
+        let to = AgentRef::Code(AgentCode::parse("agent_code", code).map_err(bad)?);
+        let message = Message::parse("message", text).map_err(bad)?;
+        crate::notifications::send_with_db(db, &op, &to, &message).await.map_err(api)?;
+        summary.notifications += 1;
+    }
+    Ok(summary)
+}

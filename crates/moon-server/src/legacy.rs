@@ -1,0 +1,378 @@
+//! The original Flask services' routes, as thin adapters over the same use cases.
+//!
+//! Request bodies, status codes, field names and success messages are the original's, so
+//! existing clients and smoke tests (`curl -f http://host/agent/get`) keep working. Listings are
+//! JSON arrays with the original column names; amounts are strings with two decimals and dates
+//! use the HTTP-date format that Flask's `jsonify` produced (`Sun, 10 Mar 2024 00:00:00 GMT`).
+//! Unlike the original, bad input is a 4xx problem+json that also carries the original `message`
+//! member.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_domain::FieldError;
+use serde::{Deserialize, Serialize};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::agents::model::{CreateAgent, UpdateAgent};
+use crate::http::{ApiError, ApiJson, ApiResult, Page, Principal};
+use crate::sales::model::{CreateSale, UpdateSale};
+
+/// `{"message": "..."}`, the original success body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacyMessage {
+    /// What happened.
+    pub message: String,
+}
+
+fn ok(status: StatusCode, message: impl Into<String>) -> (StatusCode, Json<LegacyMessage>) {
+    (status, Json(LegacyMessage { message: message.into() }))
+}
+
+/// Maps an error to the original's vocabulary: its not-found sentence, and `message` everywhere.
+fn legacy(not_found: &'static str) -> impl Fn(ApiError) -> ApiError {
+    move |e| {
+        if e.status() == StatusCode::NOT_FOUND {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", not_found).legacy()
+        } else {
+            e.legacy()
+        }
+    }
+}
+
+/// The date format of Flask's `jsonify`.
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+fn http_day(d: NaiveDate) -> String {
+    d.format("%a, %d %b %Y 00:00:00 GMT").to_string()
+}
+
+/// Original clients sent ids as numbers or numeric strings (MySQL coerced them); accept both.
+fn loose_id(field: &str, v: &Option<serde_json::Value>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::Number(n)) => n.as_i64().map(Some),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok().map(Some),
+        Some(_) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::field(FieldError::new(field, "invalid_id", format!("{field} must be a whole number"))).legacy()
+    })
+}
+
+/// Original agent routes.
+pub fn agent_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(agent_add))
+        .routes(routes!(agent_get))
+        .routes(routes!(agent_update))
+        .routes(routes!(agent_delete))
+}
+
+/// Original integration (sales) routes.
+pub fn integration_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(integration_add))
+        .routes(routes!(integration_get))
+        .routes(routes!(integration_update))
+        .routes(routes!(integration_delete))
+}
+
+/// Original notification routes.
+pub fn notification_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(notification_send)).routes(routes!(notification_get))
+}
+
+// ---- agents ---------------------------------------------------------------------------------
+
+/// The original agent body; unknown fields (such as `hire_date`) are ignored as before.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct LegacyAgentBody {
+    agent_code: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    branch: Option<String>,
+    team: Option<String>,
+    contact_number: Option<String>,
+    email: Option<String>,
+}
+
+/// A row of `GET /agent/get`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacyAgentRow {
+    agent_id: i64,
+    agent_code: String,
+    first_name: String,
+    last_name: String,
+    branch: String,
+    team: String,
+    contact_number: Option<String>,
+    email: Option<String>,
+    created_at: String,
+}
+
+/// Add an agent (original route).
+#[utoipa::path(post, path = "/agent/add", tag = "legacy", request_body = LegacyAgentBody,
+    responses((status = 201, body = LegacyMessage), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn agent_add(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(b): ApiJson<LegacyAgentBody>,
+) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
+    let map = legacy("Agent not found.");
+    let body = CreateAgent {
+        agent_code: b.agent_code,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        branch: b.branch,
+        team: b.team,
+        contact_number: b.contact_number,
+        email: b.email,
+        active: None,
+    };
+    let new = body.validate().map_err(|e| map(ApiError::validation(e)))?;
+    crate::agents::service::create(&state.db, &principal, new).await.map_err(map)?;
+    Ok(ok(StatusCode::CREATED, "Agent added successfully."))
+}
+
+/// List every agent (original route).
+#[utoipa::path(get, path = "/agent/get", tag = "legacy", responses((status = 200, body = Vec<LegacyAgentRow>)))]
+async fn agent_get(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<LegacyAgentRow>>> {
+    let rows = crate::agents::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+        .await
+        .map_err(|e| ApiError::from(e).legacy())?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|a| LegacyAgentRow {
+                agent_id: a.id,
+                agent_code: a.agent_code,
+                first_name: a.first_name,
+                last_name: a.last_name,
+                branch: a.branch,
+                team: a.team,
+                contact_number: a.contact_number,
+                email: a.email,
+                created_at: http_date(a.created_at),
+            })
+            .collect(),
+    ))
+}
+
+/// Finds the agent a legacy path names: an agent code, or (as the very first version of the
+/// original did) a numeric agent id.
+async fn legacy_agent_id(state: &AppState, principal: &Principal, key: &str) -> ApiResult<i64> {
+    if let Ok(id) = key.parse::<i64>() {
+        return Ok(id);
+    }
+    let code = moon_domain::AgentCode::parse("agent_code", key).map_err(|_| ApiError::not_found("agent"))?;
+    crate::agents::service::id_for_code(&state.db, principal, code.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent"))
+}
+
+/// Update an agent by code (original route); only the fields sent change.
+#[utoipa::path(put, path = "/agent/update/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")), request_body = LegacyAgentBody,
+    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn agent_update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+    ApiJson(b): ApiJson<LegacyAgentBody>,
+) -> ApiResult<Json<LegacyMessage>> {
+    let map = legacy("Agent not found.");
+    let id = legacy_agent_id(&state, &principal, &key).await.map_err(&map)?;
+    let body = UpdateAgent {
+        agent_code: b.agent_code,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        branch: b.branch,
+        team: b.team,
+        contact_number: b.contact_number.map(Some),
+        email: b.email.map(Some),
+        active: None,
+    };
+    let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
+    crate::agents::service::update(&state.db, &principal, id, changes).await.map_err(&map)?;
+    Ok(Json(LegacyMessage { message: String::from("Agent updated successfully.") }))
+}
+
+/// Delete an agent by code (original route); an agent with sales is kept (409).
+#[utoipa::path(delete, path = "/agent/delete/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")),
+    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem)))]
+async fn agent_delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<LegacyMessage>> {
+    let map = legacy("Agent not found.");
+    let id = legacy_agent_id(&state, &principal, &key).await.map_err(&map)?;
+    crate::agents::service::delete(&state.db, &principal, id).await.map_err(&map)?;
+    Ok(Json(LegacyMessage { message: String::from("Agent deleted successfully.") }))
+}
+
+// ---- sales ----------------------------------------------------------------------------------
+
+/// The original sale body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct LegacySaleBody {
+    agent_code: Option<String>,
+    #[schema(value_type = Option<i64>)]
+    product_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    amount: Option<serde_json::Value>,
+    sale_date: Option<String>,
+    branch: Option<String>,
+}
+
+/// A row of `GET /integration/get`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacySaleRow {
+    sale_id: i64,
+    agent_code: String,
+    amount: String,
+    sale_date: String,
+    branch: String,
+    product_id: i64,
+}
+
+/// Record a sale (original route).
+#[utoipa::path(post, path = "/integration/add", tag = "legacy", request_body = LegacySaleBody,
+    responses((status = 201, body = LegacyMessage), (status = 422, body = crate::http::error::Problem)))]
+async fn integration_add(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(b): ApiJson<LegacySaleBody>,
+) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
+    let map = legacy("Sale record not found.");
+    let body = CreateSale {
+        agent_code: b.agent_code,
+        agent_id: None,
+        product_id: loose_id("product_id", &b.product_id)?,
+        amount: b.amount,
+        sale_date: b.sale_date,
+        branch: b.branch,
+        policy_number: None,
+    };
+    let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
+    crate::sales::service::create(&state.db, &principal, fields).await.map_err(map)?;
+    Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
+}
+
+/// List every sale (original route).
+#[utoipa::path(get, path = "/integration/get", tag = "legacy", responses((status = 200, body = Vec<LegacySaleRow>)))]
+async fn integration_get(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<LegacySaleRow>>> {
+    let rows = crate::sales::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+        .await
+        .map_err(|e| ApiError::from(e).legacy())?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|s| LegacySaleRow {
+                sale_id: s.id,
+                agent_code: s.agent_code,
+                amount: s.amount.to_string(),
+                sale_date: http_day(s.sale_date),
+                branch: s.branch,
+                product_id: s.product_id,
+            })
+            .collect(),
+    ))
+}
+
+/// Update a sale (original route); only the fields sent change.
+#[utoipa::path(put, path = "/integration/update/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")), request_body = LegacySaleBody,
+    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn integration_update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<LegacySaleBody>,
+) -> ApiResult<Json<LegacyMessage>> {
+    let map = legacy("Sale record not found.");
+    let id = crate::http::parse_id(&id).map_err(&map)?;
+    let body = UpdateSale {
+        agent_code: b.agent_code,
+        agent_id: None,
+        product_id: loose_id("product_id", &b.product_id)?,
+        amount: b.amount,
+        sale_date: b.sale_date,
+        branch: b.branch,
+        policy_number: None,
+    };
+    let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
+    crate::sales::service::update(&state.db, &principal, id, fields).await.map_err(&map)?;
+    Ok(Json(LegacyMessage { message: String::from("Sale record updated successfully.") }))
+}
+
+/// Delete a sale (original route).
+#[utoipa::path(delete, path = "/integration/delete/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")),
+    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem)))]
+async fn integration_delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LegacyMessage>> {
+    let map = legacy("Sale record not found.");
+    let id = crate::http::parse_id(&id).map_err(&map)?;
+    crate::sales::service::delete(&state.db, &principal, id).await.map_err(&map)?;
+    Ok(Json(LegacyMessage { message: String::from("Sale record deleted successfully.") }))
+}
+
+// ---- notifications --------------------------------------------------------------------------
+
+/// The original notification body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct LegacyNotificationBody {
+    agent_code: Option<String>,
+    message: Option<String>,
+}
+
+/// A row of `GET /notification/get`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacyNotificationRow {
+    id: i64,
+    agent_code: String,
+    message: String,
+    sent_at: String,
+}
+
+/// Send a notification (original route).
+#[utoipa::path(post, path = "/notification/send", tag = "legacy", request_body = LegacyNotificationBody,
+    responses((status = 201, body = LegacyMessage), (status = 422, body = crate::http::error::Problem)))]
+async fn notification_send(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(b): ApiJson<LegacyNotificationBody>,
+) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
+    let map = legacy("Agent not found.");
+    let (to, message) = crate::notifications::validate_send(b.agent_code.as_deref(), None, b.message.as_deref())
+        .map_err(|e| map(ApiError::validation(e)))?;
+    let n = crate::notifications::send(&state, &principal, &to, &message).await.map_err(map)?;
+    Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
+}
+
+/// List every notification (original route).
+#[utoipa::path(get, path = "/notification/get", tag = "legacy", responses((status = 200, body = Vec<LegacyNotificationRow>)))]
+async fn notification_get(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<LegacyNotificationRow>>> {
+    let rows = crate::notifications::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+        .await
+        .map_err(|e| ApiError::from(e).legacy())?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|n| LegacyNotificationRow {
+                id: n.id,
+                agent_code: n.agent_code,
+                message: n.message,
+                sent_at: http_date(n.created_at),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,20 @@
+//! The HTTP services of MoonInsurance and their wiring.
+//!
+//! Components (agents; integration = products and sales; notifications) each own a router, their
+//! use cases and their queries. [`app`] assembles the components a target asks for; tests and the
+//! `moon` binary both start servers through [`app::start`] / [`app::serve`].
+
+pub(crate) mod agents;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub(crate) mod legacy;
+pub(crate) mod notifications;
+mod patch;
+pub(crate) mod products;
+pub(crate) mod sales;
+pub mod targets;
+
+pub use app::{AppState, Running, serve, start};
+pub use config::{Config, Secret};

@@ -1,0 +1,257 @@
+//! Notifications to agents over `/api/v1/notifications`: sending and the inbox.
+
+pub mod repo;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use moon_domain::{AgentCode, FieldError, FieldErrors, Message};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::http::paging::Paged;
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
+use crate::sales::model::AgentRef;
+
+/// The component's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_notifications, send_notification)).routes(routes!(
+        get_notification,
+        update_notification,
+        delete_notification
+    ))
+}
+
+/// A message to an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Notification {
+    /// Numeric id.
+    pub id: i64,
+    /// The recipient's id.
+    pub agent_id: i64,
+    /// The recipient's code.
+    pub agent_code: String,
+    /// The text.
+    pub message: String,
+    /// Where it came from: `manual` for messages sent by a person.
+    pub kind: String,
+    /// When sent (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When the agent read it; null while unread.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// Body of `POST /api/v1/notifications`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendNotification {
+    /// The recipient's code; give this or `agent_id`.
+    pub agent_code: Option<String>,
+    /// The recipient's id; give this or `agent_code`.
+    pub agent_id: Option<i64>,
+    /// Required: 1–1000 characters.
+    pub message: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/notifications/{id}`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNotification {
+    /// `true` marks it read (now), `false` unread.
+    pub read: Option<bool>,
+    /// Corrected text.
+    pub message: Option<String>,
+}
+
+/// Filters of `GET /api/v1/notifications`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationFilter {
+    /// Only notifications to this agent (code).
+    pub agent_code: Option<String>,
+    /// Only notifications to this agent (id).
+    pub agent_id: Option<i64>,
+    /// `true`: only unread; `false`: only read.
+    pub unread: Option<bool>,
+    /// Only this kind, such as `manual`.
+    pub kind: Option<String>,
+    /// Rows per page, 1–500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `asc` (default) or `desc` by id.
+    pub order: Option<String>,
+}
+
+/// Validates a send request into (recipient, message).
+pub fn validate_send(
+    agent_code: Option<&str>,
+    agent_id: Option<i64>,
+    message: Option<&str>,
+) -> Result<(AgentRef, Message), Vec<FieldError>> {
+    let mut e = FieldErrors::new();
+    let agent = match (agent_code, agent_id) {
+        (Some(_), Some(_)) => {
+            e.push(FieldError::new("agent_code", "ambiguous", "give either agent_code or agent_id, not both"));
+            None
+        }
+        (Some(c), None) => e.take(AgentCode::parse("agent_code", c)).map(AgentRef::Code),
+        (None, Some(id)) => Some(AgentRef::Id(id)),
+        (None, None) => {
+            e.push(FieldError::new("agent_code", "required", "agent_code (or agent_id) is required"));
+            None
+        }
+    };
+    let message = match message {
+        Some(m) => e.take(Message::parse("message", m)),
+        None => {
+            e.push(FieldError::required("message"));
+            None
+        }
+    };
+    e.finish()?;
+    match (agent, message) {
+        (Some(a), Some(m)) => Ok((a, m)),
+        _ => Err(vec![FieldError::new("body", "invalid", "the notification is incomplete")]),
+    }
+}
+
+/// Sends a manual notification to a visible agent; the agent must exist (422 otherwise).
+pub async fn send(
+    state: &AppState,
+    principal: &Principal,
+    to: &AgentRef,
+    message: &Message,
+) -> ApiResult<Notification> {
+    send_with_db(&state.db, principal, to, message).await
+}
+
+/// [`send`] without the HTTP state, for the demo loader and jobs.
+pub async fn send_with_db(
+    db: &moon_db::Db,
+    principal: &Principal,
+    to: &AgentRef,
+    message: &Message,
+) -> ApiResult<Notification> {
+    let mut tx = db.begin().await?;
+    let (agent, field, shown) = match to {
+        AgentRef::Code(c) => (
+            crate::agents::repo::find_by_code(&mut tx, &principal.scope, c.as_str()).await?,
+            "agent_code",
+            c.to_string(),
+        ),
+        AgentRef::Id(id) => {
+            (crate::agents::repo::find(&mut tx, &principal.scope, *id).await?, "agent_id", id.to_string())
+        }
+    };
+    let agent = agent
+        .ok_or_else(|| ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists"))))?;
+    let id = repo::insert(&mut tx, agent.id, message.as_str(), "manual").await?;
+    let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// List notifications (an inbox when filtered by agent and `unread=true`).
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationFilter),
+    responses((status = 200, body = Paged<Notification>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn list_notifications(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(filter): ApiQuery<NotificationFilter>,
+) -> ApiResult<Json<Paged<Notification>>> {
+    let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
+        .parse()?;
+    let agent_code = match filter.agent_code.as_deref() {
+        Some(c) => Some(AgentCode::parse("agent_code", c).map_err(ApiError::field)?.into_inner()),
+        None => None,
+    };
+    let q = repo::NotificationQuery {
+        agent_code,
+        agent_id: filter.agent_id,
+        unread: filter.unread,
+        kind: filter.kind.clone(),
+    };
+    let rows = repo::list(&state.db, &principal.scope, &q, &page).await?;
+    Ok(Json(page.finish(rows, |n| n.id)))
+}
+
+/// Send a notification to an agent.
+#[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications", request_body = SendNotification,
+    responses((status = 201, body = Notification), (status = 422, body = crate::http::error::Problem)))]
+async fn send_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<SendNotification>,
+) -> ApiResult<(StatusCode, Json<Notification>)> {
+    let (to, message) = validate_send(body.agent_code.as_deref(), body.agent_id, body.message.as_deref())
+        .map_err(ApiError::validation)?;
+    Ok((StatusCode::CREATED, Json(send(&state, &principal, &to, &message).await?)))
+}
+
+/// Get one notification.
+#[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
+    responses((status = 200, body = Notification), (status = 404, body = crate::http::error::Problem)))]
+async fn get_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Notification>> {
+    let id = crate::http::parse_id(&id)?;
+    repo::get(&state.db, &principal.scope, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))
+}
+
+/// Mark a notification read or unread, or correct its text.
+#[utoipa::path(patch, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")), request_body = UpdateNotification,
+    responses((status = 200, body = Notification), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn update_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateNotification>,
+) -> ApiResult<Json<Notification>> {
+    let id = crate::http::parse_id(&id)?;
+    let message = match body.message.as_deref() {
+        Some(m) => Some(Message::parse("message", m).map_err(ApiError::field)?),
+        None => None,
+    };
+    let mut tx = state.db.begin().await?;
+    let current = repo::find(&mut tx, &principal.scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
+    // Marking an already-read notification read keeps the first read time.
+    let read_at = match body.read {
+        Some(true) if current.read_at.is_none() => Some(Some(moon_db::now())),
+        Some(false) => Some(None),
+        _ => None,
+    };
+    repo::update(&mut tx, id, message.as_ref().map(Message::as_str), read_at).await?;
+    let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    Ok(Json(n))
+}
+
+/// Delete a notification.
+#[utoipa::path(delete, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+async fn delete_notification(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    repo::find(&mut tx, &principal.scope, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
+    repo::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

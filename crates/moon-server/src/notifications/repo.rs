@@ -1,0 +1,121 @@
+//! The queries the notification component owns.
+
+use chrono::{DateTime, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
+use moon_db::{Db, DbError, Tx, insert_row};
+
+use super::Notification;
+use crate::agents::repo::keyset;
+use crate::http::{Page, Scope};
+
+/// Conditions of a notification listing.
+#[derive(Debug, Default, Clone)]
+pub struct NotificationQuery {
+    pub agent_code: Option<String>,
+    pub agent_id: Option<i64>,
+    pub unread: Option<bool>,
+    pub kind: Option<String>,
+}
+
+fn base(scope: &Scope) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(["id", "agent_id", "message", "kind", "created_at", "read_at"].map(|c| ("notifications", c)))
+        .column(("agents", "agent_code"))
+        .from("notifications")
+        .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")));
+    match scope {
+        Scope::All => {}
+        Scope::Branch(b) => {
+            q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
+        }
+        Scope::Agent(id) => {
+            q.and_where(Expr::col(("notifications", "agent_id")).eq(*id));
+        }
+    }
+    q
+}
+
+/// One page of notifications visible in `scope`.
+pub async fn list(db: &Db, scope: &Scope, f: &NotificationQuery, page: &Page) -> Result<Vec<Notification>, DbError> {
+    let mut q = base(scope);
+    if let Some(v) = &f.agent_code {
+        q.and_where(Expr::col(("agents", "agent_code")).eq(v.as_str()));
+    }
+    if let Some(v) = f.agent_id {
+        q.and_where(Expr::col(("notifications", "agent_id")).eq(v));
+    }
+    match f.unread {
+        Some(true) => {
+            q.and_where(Expr::col(("notifications", "read_at")).is_null());
+        }
+        Some(false) => {
+            q.and_where(Expr::col(("notifications", "read_at")).is_not_null());
+        }
+        None => {}
+    }
+    if let Some(v) = &f.kind {
+        q.and_where(Expr::col(("notifications", "kind")).eq(v.as_str()));
+    }
+    keyset(&mut q, ("notifications", "id"), page);
+    db.fetch_all(&q).await
+}
+
+/// One notification by id, if visible.
+pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<Option<Notification>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("notifications", "id")).eq(id));
+    db.fetch_optional(&q).await
+}
+
+/// One notification by id inside a transaction, if visible.
+pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Notification>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("notifications", "id")).eq(id));
+    tx.fetch_optional(&q).await
+}
+
+/// Stores a notification for an agent.
+pub async fn insert(tx: &mut Tx, agent_id: i64, message: &str, kind: &str) -> Result<i64, DbError> {
+    let stmt = insert_row(
+        "notifications",
+        vec![
+            ("agent_id", agent_id.into()),
+            ("message", message.into()),
+            ("kind", kind.into()),
+            ("created_at", moon_db::now().into()),
+            ("read_at", Value::ChronoDateTimeUtc(None)),
+        ],
+    );
+    tx.insert(&stmt).await
+}
+
+/// Changes the message and/or the read state.
+pub async fn update(
+    tx: &mut Tx,
+    id: i64,
+    message: Option<&str>,
+    read_at: Option<Option<DateTime<Utc>>>,
+) -> Result<bool, DbError> {
+    let mut values: Vec<(&str, Value)> = Vec::new();
+    if let Some(m) = message {
+        values.push(("message", m.into()));
+    }
+    if let Some(r) = read_at {
+        values.push(("read_at", Value::ChronoDateTimeUtc(r)));
+    }
+    if values.is_empty() {
+        return Ok(true);
+    }
+    let mut q = Query::update();
+    q.table("notifications")
+        .values(values.into_iter().map(|(c, v)| (c, Expr::val(v))))
+        .and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}
+
+/// Deletes a notification.
+pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let mut q = Query::delete();
+    q.from_table("notifications").and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}

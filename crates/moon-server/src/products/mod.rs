@@ -1,0 +1,255 @@
+//! Products and their sales targets, over `/api/v1/products` (part of the integration target).
+
+pub mod repo;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use moon_domain::{FieldError, FieldErrors, Label, Money};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::http::paging::Paged;
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
+use moon_db::DbError;
+
+/// The component's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_products, create_product)).routes(routes!(
+        get_product,
+        update_product,
+        delete_product
+    ))
+}
+
+/// A product with its sales target.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Product {
+    /// Numeric id.
+    pub id: i64,
+    /// Line of business: Life, Vehicle, Health, …
+    pub product_type: String,
+    /// Unique name, such as `Life Insurance - Platinum Plan`.
+    pub product_name: String,
+    /// Sales target for the product.
+    pub target_amount: Money,
+    /// When created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/products`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    /// Required: Life, Vehicle, Health, …
+    pub product_type: Option<String>,
+    /// Required and unique.
+    pub product_name: Option<String>,
+    /// Required: a positive amount with at most two decimals, as a string or number.
+    #[schema(value_type = Option<String>)]
+    pub target_amount: Option<serde_json::Value>,
+}
+
+/// Body of `PATCH /api/v1/products/{id}`; only the fields present change.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    /// New line of business.
+    pub product_type: Option<String>,
+    /// New unique name.
+    pub product_name: Option<String>,
+    /// New target.
+    #[schema(value_type = Option<String>)]
+    pub target_amount: Option<serde_json::Value>,
+}
+
+/// Validated product fields; `None` means unchanged (or, on create, cannot happen).
+#[derive(Debug, Clone, Default)]
+pub struct ProductFields {
+    pub product_type: Option<Label>,
+    pub product_name: Option<Label>,
+    pub target_amount: Option<Money>,
+}
+
+/// Parses an amount that arrived as a JSON string or number, naming `field` on failure.
+pub fn money_field(field: &str, value: &serde_json::Value) -> Result<Money, FieldError> {
+    match value {
+        serde_json::Value::String(s) => Money::parse(field, s),
+        serde_json::Value::Number(n) => Money::parse(field, &n.to_string()),
+        serde_json::Value::Null => Err(FieldError::required(field)),
+        other => Err(FieldError::new(
+            field,
+            "invalid_type",
+            format!("{field} must be an amount such as \"1250.50\"; got {other}"),
+        )),
+    }
+}
+
+fn validate(
+    product_type: Option<&str>,
+    product_name: Option<&str>,
+    target: Option<&serde_json::Value>,
+    create: bool,
+) -> Result<ProductFields, Vec<FieldError>> {
+    let mut e = FieldErrors::new();
+    if create {
+        for (field, missing) in [
+            ("product_type", product_type.is_none()),
+            ("product_name", product_name.is_none()),
+            ("target_amount", target.is_none()),
+        ] {
+            if missing {
+                e.push(FieldError::required(field));
+            }
+        }
+    }
+    let fields = ProductFields {
+        product_type: e.take_opt(product_type.map(|s| Label::parse("product_type", s))),
+        product_name: e.take_opt(product_name.map(|s| Label::parse("product_name", s))),
+        target_amount: e.take_opt(target.map(|v| money_field("target_amount", v))),
+    };
+    e.finish()?;
+    Ok(fields)
+}
+
+/// Filters of `GET /api/v1/products`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductFilter {
+    /// Only products of this line of business.
+    pub product_type: Option<String>,
+    /// Rows per page, 1–500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `asc` (default) or `desc` by id.
+    pub order: Option<String>,
+}
+
+fn duplicate_name(name: &str) -> ApiError {
+    ApiError::conflict("duplicate_product_name", format!("a product named {name:?} already exists"))
+}
+
+/// Products are company-wide reference data: only whole-company principals change them.
+fn require_company_scope(principal: &Principal) -> ApiResult<()> {
+    if principal.scope == Scope::All {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only administrators may change products and targets"))
+    }
+}
+
+/// List products.
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductFilter),
+    responses((status = 200, body = Paged<Product>), (status = 400, body = crate::http::error::Problem)))]
+async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(filter): ApiQuery<ProductFilter>,
+) -> ApiResult<Json<Paged<Product>>> {
+    let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
+        .parse()?;
+    let rows = repo::list(&state.db, filter.product_type.as_deref(), &page).await?;
+    Ok(Json(page.finish(rows, |p| p.id)))
+}
+
+/// Create a product with its target.
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProduct,
+    responses((status = 201, body = Product), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn create_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateProduct>,
+) -> ApiResult<(StatusCode, Json<Product>)> {
+    require_company_scope(&principal)?;
+    let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), true)
+        .map_err(ApiError::validation)?;
+    let name = f.product_name.as_ref().map(Label::to_string).unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    if repo::find_by_name(&mut tx, &name).await?.is_some() {
+        return Err(duplicate_name(&name));
+    }
+    let id = match repo::insert(&mut tx, &f).await {
+        Err(DbError::UniqueViolation) => return Err(duplicate_name(&name)),
+        other => other?,
+    };
+    let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+/// Get one product.
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
+    responses((status = 200, body = Product), (status = 404, body = crate::http::error::Problem)))]
+async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Product>> {
+    let id = crate::http::parse_id(&id)?;
+    repo::get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("product {id}")))
+}
+
+/// Change a product's type, name or target.
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")), request_body = UpdateProduct,
+    responses((status = 200, body = Product), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn update_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateProduct>,
+) -> ApiResult<Json<Product>> {
+    let id = crate::http::parse_id(&id)?;
+    require_company_scope(&principal)?;
+    let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
+        .map_err(ApiError::validation)?;
+    let mut tx = state.db.begin().await?;
+    let current = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
+    if let Some(name) = &f.product_name {
+        if name.as_str() != current.product_name && repo::find_by_name(&mut tx, name.as_str()).await?.is_some() {
+            return Err(duplicate_name(name.as_str()));
+        }
+    }
+    match repo::update(&mut tx, id, &f).await {
+        Err(DbError::UniqueViolation) => {
+            return Err(duplicate_name(f.product_name.as_ref().map(Label::as_str).unwrap_or_default()));
+        }
+        other => other?,
+    };
+    let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
+    Ok(Json(product))
+}
+
+/// Delete a product that has no sales.
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem), (status = 409, description = "The product has sales", body = crate::http::error::Problem)))]
+async fn delete_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::parse_id(&id)?;
+    require_company_scope(&principal)?;
+    let mut tx = state.db.begin().await?;
+    let product = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
+    let has_sales = || {
+        ApiError::conflict(
+            "product_has_sales",
+            format!(
+                "product {:?} has recorded sales and cannot be deleted; sales history and KPIs depend on it",
+                product.product_name
+            ),
+        )
+    };
+    if repo::has_sales(&mut tx, id).await? {
+        return Err(has_sales());
+    }
+    match repo::delete(&mut tx, id).await {
+        Err(DbError::ForeignKeyViolation) => return Err(has_sales()),
+        other => other?,
+    };
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

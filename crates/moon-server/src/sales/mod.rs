@@ -1,0 +1,127 @@
+//! The sales ledger over `/api/v1/sales` (part of the integration target).
+
+pub mod model;
+pub mod repo;
+pub mod service;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use moon_domain::{AgentCode, FieldError, FieldErrors, parse_date};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::model::{CreateSale, Sale, SaleFilter, UpdateSale};
+use crate::AppState;
+use crate::http::paging::Paged;
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
+
+/// The component's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_sales, create_sale)).routes(routes!(get_sale, update_sale, delete_sale))
+}
+
+/// Today's date on the server, for rejecting sales dated in the future.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn parse_opt_id(e: &mut FieldErrors, field: &str, raw: Option<&str>) -> Option<i64> {
+    let raw = raw?.trim();
+    e.take(
+        raw.parse::<i64>()
+            .map_err(|_| FieldError::new(field, "invalid_id", format!("{field} must be a whole number; got {raw:?}"))),
+    )
+}
+
+impl SaleFilter {
+    fn to_query(&self) -> ApiResult<repo::SaleQuery> {
+        let mut e = FieldErrors::new();
+        let q = repo::SaleQuery {
+            agent_code: e.take_opt(
+                self.agent_code.as_deref().map(|c| AgentCode::parse("agent_code", c).map(AgentCode::into_inner)),
+            ),
+            agent_id: parse_opt_id(&mut e, "agent_id", self.agent_id.as_deref()),
+            product_id: parse_opt_id(&mut e, "product_id", self.product_id.as_deref()),
+            branch: self.branch.clone(),
+            team: self.team.clone(),
+            from: e.take_opt(self.from.as_deref().map(|d| parse_date("from", d))),
+            to: e.take_opt(self.to.as_deref().map(|d| parse_date("to", d))),
+            policy_number: self.policy_number.clone(),
+        };
+        if let (Some(from), Some(to)) = (q.from, q.to) {
+            if from > to {
+                e.push(FieldError::new("from", "invalid_range", format!("from ({from}) must not be after to ({to})")));
+            }
+        }
+        e.finish().map_err(ApiError::validation)?;
+        Ok(q)
+    }
+}
+
+/// List sales, filtered by agent, product, branch, team and date range.
+#[utoipa::path(get, path = "/api/v1/sales", tag = "sales", params(SaleFilter),
+    responses((status = 200, body = Paged<Sale>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn list_sales(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(filter): ApiQuery<SaleFilter>,
+) -> ApiResult<Json<Paged<Sale>>> {
+    let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
+        .parse()?;
+    let query = filter.to_query()?;
+    let rows = repo::list(&state.db, &principal.scope, &query, &page).await?;
+    Ok(Json(page.finish(rows, |s| s.id)))
+}
+
+/// Record a sale.
+#[utoipa::path(post, path = "/api/v1/sales", tag = "sales", request_body = CreateSale,
+    responses((status = 201, body = Sale), (status = 409, description = "policy_number already used", body = crate::http::error::Problem), (status = 422, description = "Invalid field, unknown agent or product", body = crate::http::error::Problem)))]
+async fn create_sale(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<CreateSale>,
+) -> ApiResult<(StatusCode, Json<Sale>)> {
+    let fields = body.validate(today()).map_err(ApiError::validation)?;
+    let sale = service::create(&state.db, &principal, fields).await?;
+    Ok((StatusCode::CREATED, Json(sale)))
+}
+
+/// Get one sale.
+#[utoipa::path(get, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
+    responses((status = 200, body = Sale), (status = 404, body = crate::http::error::Problem)))]
+async fn get_sale(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Sale>> {
+    let id = crate::http::parse_id(&id)?;
+    repo::get(&state.db, &principal.scope, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("sale {id}")))
+}
+
+/// Change some fields of a sale.
+#[utoipa::path(patch, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")), request_body = UpdateSale,
+    responses((status = 200, body = Sale), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn update_sale(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateSale>,
+) -> ApiResult<Json<Sale>> {
+    let id = crate::http::parse_id(&id)?;
+    let fields = body.validate(today()).map_err(ApiError::validation)?;
+    Ok(Json(service::update(&state.db, &principal, id, fields).await?))
+}
+
+/// Delete a sale.
+#[utoipa::path(delete, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+async fn delete_sale(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::parse_id(&id)?;
+    service::delete(&state.db, &principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,210 @@
+//! Sales as the API shows them, and the inputs that record and change them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_domain::{AgentCode, FieldError, FieldErrors, Label, Money, PolicyNumber, parse_date};
+use serde::{Deserialize, Serialize};
+
+use crate::patch::double_option;
+use crate::products::money_field;
+
+/// A recorded policy sale.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Sale {
+    /// Numeric id (`sale_id` on the original routes).
+    pub id: i64,
+    /// The selling agent's id.
+    pub agent_id: i64,
+    /// The selling agent's code.
+    pub agent_code: String,
+    /// The product sold.
+    pub product_id: i64,
+    /// The product's name.
+    pub product_name: String,
+    /// Premium amount of the sale.
+    pub amount: Money,
+    /// Day of the sale.
+    pub sale_date: NaiveDate,
+    /// Branch credited with the sale.
+    pub branch: String,
+    /// The insurer's policy number, unique when given.
+    pub policy_number: Option<String>,
+    /// When recorded (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When last changed (UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who sold: by code (as the original system did) or by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRef {
+    /// `agent_code`.
+    Code(AgentCode),
+    /// `agent_id`.
+    Id(i64),
+}
+
+/// Body of `POST /api/v1/sales`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSale {
+    /// The selling agent's code; give this or `agent_id`.
+    pub agent_code: Option<String>,
+    /// The selling agent's id; give this or `agent_code`.
+    pub agent_id: Option<i64>,
+    /// Required: the product sold.
+    pub product_id: Option<i64>,
+    /// Required: a positive amount with at most two decimals, as a string or number.
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<serde_json::Value>,
+    /// Required: `YYYY-MM-DD`, not in the future.
+    pub sale_date: Option<String>,
+    /// Branch credited; defaults to the agent's branch.
+    pub branch: Option<String>,
+    /// Optional policy number, unique.
+    pub policy_number: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/sales/{id}`: only fields present change; `policy_number: null` clears it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSale {
+    /// New agent, by code.
+    pub agent_code: Option<String>,
+    /// New agent, by id.
+    pub agent_id: Option<i64>,
+    /// New product.
+    pub product_id: Option<i64>,
+    /// New amount.
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<serde_json::Value>,
+    /// New date.
+    pub sale_date: Option<String>,
+    /// New branch.
+    pub branch: Option<String>,
+    /// New policy number, or null to clear it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub policy_number: Option<Option<String>>,
+}
+
+/// Validated sale fields. On create, `agent`, `product_id`, `amount` and `sale_date` are present.
+#[derive(Debug, Clone, Default)]
+pub struct SaleFields {
+    pub agent: Option<AgentRef>,
+    pub product_id: Option<i64>,
+    pub amount: Option<Money>,
+    pub sale_date: Option<NaiveDate>,
+    pub branch: Option<Label>,
+    pub policy_number: Option<Option<PolicyNumber>>,
+}
+
+/// A sale may be dated at most this many days ahead of the server's UTC date, which absorbs time
+/// zones east of UTC; anything later is a typo.
+const MAX_DAYS_AHEAD: i64 = 1;
+
+fn agent_ref(e: &mut FieldErrors, code: Option<&str>, id: Option<i64>) -> Option<AgentRef> {
+    match (code, id) {
+        (Some(_), Some(_)) => {
+            e.push(FieldError::new("agent_code", "ambiguous", "give either agent_code or agent_id, not both"));
+            None
+        }
+        (Some(c), None) => e.take(AgentCode::parse("agent_code", c)).map(AgentRef::Code),
+        (None, Some(id)) => Some(AgentRef::Id(id)),
+        (None, None) => None,
+    }
+}
+
+fn date(e: &mut FieldErrors, raw: Option<&str>, today: NaiveDate) -> Option<NaiveDate> {
+    let d = e.take_opt(raw.map(|s| parse_date("sale_date", s)))?;
+    if (d - today).num_days() > MAX_DAYS_AHEAD {
+        e.push(FieldError::new("sale_date", "in_future", format!("sale_date {d} is in the future")));
+        return None;
+    }
+    Some(d)
+}
+
+impl CreateSale {
+    /// Validates every field, reporting all problems together.
+    pub fn validate(&self, today: NaiveDate) -> Result<SaleFields, Vec<FieldError>> {
+        let mut e = FieldErrors::new();
+        if self.agent_code.is_none() && self.agent_id.is_none() {
+            e.push(FieldError::new("agent_code", "required", "agent_code (or agent_id) is required"));
+        }
+        for (field, missing) in [
+            ("product_id", self.product_id.is_none()),
+            ("amount", self.amount.is_none()),
+            ("sale_date", self.sale_date.is_none()),
+        ] {
+            if missing {
+                e.push(FieldError::required(field));
+            }
+        }
+        let fields = SaleFields {
+            agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
+            product_id: self.product_id,
+            amount: e.take_opt(self.amount.as_ref().map(|v| money_field("amount", v))),
+            sale_date: date(&mut e, self.sale_date.as_deref(), today),
+            branch: e
+                .take_opt(self.branch.as_deref().filter(|b| !b.trim().is_empty()).map(|s| Label::parse("branch", s))),
+            policy_number: self
+                .policy_number
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| e.take(PolicyNumber::parse("policy_number", p)).map(Some))
+                .unwrap_or(Some(None)),
+        };
+        e.finish()?;
+        Ok(fields)
+    }
+}
+
+impl UpdateSale {
+    /// Validates the fields present.
+    pub fn validate(&self, today: NaiveDate) -> Result<SaleFields, Vec<FieldError>> {
+        let mut e = FieldErrors::new();
+        let fields = SaleFields {
+            agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
+            product_id: self.product_id,
+            amount: e.take_opt(self.amount.as_ref().map(|v| money_field("amount", v))),
+            sale_date: date(&mut e, self.sale_date.as_deref(), today),
+            branch: e.take_opt(self.branch.as_deref().map(|s| Label::parse("branch", s))),
+            policy_number: match &self.policy_number {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(p)) if p.trim().is_empty() => Some(None),
+                Some(Some(p)) => e.take(PolicyNumber::parse("policy_number", p)).map(Some),
+            },
+        };
+        e.finish()?;
+        Ok(fields)
+    }
+}
+
+/// Filters of `GET /api/v1/sales`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SaleFilter {
+    /// Only sales by this agent (code).
+    pub agent_code: Option<String>,
+    /// Only sales by this agent (id).
+    pub agent_id: Option<String>,
+    /// Only sales of this product.
+    pub product_id: Option<String>,
+    /// Only sales credited to this branch.
+    pub branch: Option<String>,
+    /// Only sales by agents currently in this team.
+    pub team: Option<String>,
+    /// Only sales on or after this date (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Only sales on or before this date (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    /// Only the sale with this policy number.
+    pub policy_number: Option<String>,
+    /// Rows per page, 1–500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `asc` (default) or `desc` by id.
+    pub order: Option<String>,
+}

@@ -1,0 +1,198 @@
+//! The queries the sales ledger owns.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
+use moon_db::{Db, DbError, Tx, insert_row};
+use moon_domain::Money;
+
+use super::model::Sale;
+use crate::agents::repo::keyset;
+use crate::http::{Page, Scope};
+
+/// A sale row joined with its agent's code and product's name.
+#[derive(Debug, sqlx::FromRow)]
+struct SaleRow {
+    id: i64,
+    agent_id: i64,
+    agent_code: String,
+    product_id: i64,
+    product_name: String,
+    amount_cents: i64,
+    sale_date: NaiveDate,
+    branch: String,
+    policy_number: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<SaleRow> for Sale {
+    fn from(r: SaleRow) -> Self {
+        Sale {
+            id: r.id,
+            agent_id: r.agent_id,
+            agent_code: r.agent_code,
+            product_id: r.product_id,
+            product_name: r.product_name,
+            amount: Money::from_cents(r.amount_cents),
+            sale_date: r.sale_date,
+            branch: r.branch,
+            policy_number: r.policy_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Conditions of a sales listing, already validated.
+#[derive(Debug, Default, Clone)]
+pub struct SaleQuery {
+    pub agent_code: Option<String>,
+    pub agent_id: Option<i64>,
+    pub product_id: Option<i64>,
+    pub branch: Option<String>,
+    pub team: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub policy_number: Option<String>,
+}
+
+fn base(scope: &Scope) -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(
+        [
+            "id",
+            "agent_id",
+            "product_id",
+            "amount_cents",
+            "sale_date",
+            "branch",
+            "policy_number",
+            "created_at",
+            "updated_at",
+        ]
+        .map(|c| ("sales", c)),
+    )
+    .column(("agents", "agent_code"))
+    .column(("products", "product_name"))
+    .from("sales")
+    .inner_join("agents", Expr::col(("agents", "id")).equals(("sales", "agent_id")))
+    .inner_join("products", Expr::col(("products", "id")).equals(("sales", "product_id")));
+    match scope {
+        Scope::All => {}
+        Scope::Branch(b) => {
+            q.and_where(Expr::col(("sales", "branch")).eq(b.as_str()));
+        }
+        Scope::Agent(id) => {
+            q.and_where(Expr::col(("sales", "agent_id")).eq(*id));
+        }
+    }
+    q
+}
+
+/// One page of sales visible in `scope`.
+pub async fn list(db: &Db, scope: &Scope, f: &SaleQuery, page: &Page) -> Result<Vec<Sale>, DbError> {
+    let mut q = base(scope);
+    if let Some(v) = &f.agent_code {
+        q.and_where(Expr::col(("agents", "agent_code")).eq(v.as_str()));
+    }
+    if let Some(v) = f.agent_id {
+        q.and_where(Expr::col(("sales", "agent_id")).eq(v));
+    }
+    if let Some(v) = f.product_id {
+        q.and_where(Expr::col(("sales", "product_id")).eq(v));
+    }
+    if let Some(v) = &f.branch {
+        q.and_where(Expr::col(("sales", "branch")).eq(v.as_str()));
+    }
+    if let Some(v) = &f.team {
+        q.and_where(Expr::col(("agents", "team")).eq(v.as_str()));
+    }
+    if let Some(v) = f.from {
+        q.and_where(Expr::col(("sales", "sale_date")).gte(v));
+    }
+    if let Some(v) = f.to {
+        q.and_where(Expr::col(("sales", "sale_date")).lte(v));
+    }
+    if let Some(v) = &f.policy_number {
+        q.and_where(Expr::col(("sales", "policy_number")).eq(v.as_str()));
+    }
+    keyset(&mut q, ("sales", "id"), page);
+    Ok(db.fetch_all::<SaleRow>(&q).await?.into_iter().map(Sale::from).collect())
+}
+
+/// One sale by id, if visible in `scope`.
+pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<Option<Sale>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("sales", "id")).eq(id));
+    Ok(db.fetch_optional::<SaleRow>(&q).await?.map(Sale::from))
+}
+
+/// One sale by id inside a transaction, if visible in `scope`.
+pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Sale>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("sales", "id")).eq(id));
+    Ok(tx.fetch_optional::<SaleRow>(&q).await?.map(Sale::from))
+}
+
+/// Whether a sale already carries this policy number (other than `except`).
+pub async fn policy_taken(tx: &mut Tx, policy: &str, except: Option<i64>) -> Result<bool, DbError> {
+    let mut q = Query::select();
+    q.column("id").from("sales").and_where(Expr::col("policy_number").eq(policy));
+    if let Some(id) = except {
+        q.and_where(Expr::col("id").ne(id));
+    }
+    Ok(tx.fetch_optional::<(i64,)>(&q.limit(1).to_owned()).await?.is_some())
+}
+
+/// A resolved, complete sale ready to store.
+#[derive(Debug, Clone)]
+pub struct SaleRecord {
+    pub agent_id: i64,
+    pub product_id: i64,
+    pub amount: Money,
+    pub sale_date: NaiveDate,
+    pub branch: String,
+    pub policy_number: Option<String>,
+}
+
+/// Inserts a sale and returns its id.
+pub async fn insert(tx: &mut Tx, s: &SaleRecord) -> Result<i64, DbError> {
+    let now = moon_db::now();
+    let stmt = insert_row(
+        "sales",
+        vec![
+            ("agent_id", s.agent_id.into()),
+            ("product_id", s.product_id.into()),
+            ("amount_cents", s.amount.cents().into()),
+            ("sale_date", s.sale_date.into()),
+            ("branch", s.branch.as_str().into()),
+            ("policy_number", s.policy_number.clone().into()),
+            ("created_at", now.into()),
+            ("updated_at", now.into()),
+        ],
+    );
+    tx.insert(&stmt).await
+}
+
+/// Overwrites a sale with a complete record.
+pub async fn update(tx: &mut Tx, id: i64, s: &SaleRecord) -> Result<bool, DbError> {
+    let values: Vec<(&str, Value)> = vec![
+        ("agent_id", s.agent_id.into()),
+        ("product_id", s.product_id.into()),
+        ("amount_cents", s.amount.cents().into()),
+        ("sale_date", s.sale_date.into()),
+        ("branch", s.branch.as_str().into()),
+        ("policy_number", s.policy_number.clone().into()),
+        ("updated_at", moon_db::now().into()),
+    ];
+    let mut q = Query::update();
+    q.table("sales").values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}
+
+/// Deletes a sale.
+pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let mut q = Query::delete();
+    q.from_table("sales").and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}

@@ -1,0 +1,66 @@
+//! Which components a process runs: targets are data, resolved once at start.
+//!
+//! `moon serve --target agent,notification` looks each name up in [`TARGETS`]; `all` is simply
+//! the target listing every component. Every target also serves health and the OpenAPI document.
+
+use std::collections::BTreeSet;
+
+/// A part of the system that contributes routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    /// Agent records (`/api/v1/agents`, `/agent/...`).
+    Agents,
+    /// Products and sales (`/api/v1/products`, `/api/v1/sales`, `/integration/...`).
+    Integration,
+    /// Notifications (`/api/v1/notifications`, `/notification/...`).
+    Notifications,
+}
+
+impl Component {
+    /// Name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Agents => "agent",
+            Component::Integration => "integration",
+            Component::Notifications => "notification",
+        }
+    }
+}
+
+/// The dependency table: target name → components it runs.
+pub const TARGETS: &[(&str, &[Component])] = &[
+    ("agent", &[Component::Agents]),
+    ("integration", &[Component::Integration]),
+    ("notification", &[Component::Notifications]),
+    ("all", &[Component::Agents, Component::Integration, Component::Notifications]),
+];
+
+/// Resolves a comma-separated target list (`agent,notification`) into components.
+pub fn resolve(spec: &str) -> Result<BTreeSet<Component>, String> {
+    let mut out = BTreeSet::new();
+    for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (_, comps) = TARGETS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            let known: Vec<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+            format!("unknown target {name:?}; known targets: {}", known.join(", "))
+        })?;
+        out.extend(comps.iter().copied());
+    }
+    if out.is_empty() {
+        return Err(String::from("no target given; use all, or a list such as agent,integration"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_every_component_and_lists_merge() {
+        assert_eq!(resolve("all").unwrap().len(), 3);
+        let r = resolve("agent, notification").unwrap();
+        assert_eq!(r.into_iter().collect::<Vec<_>>(), [Component::Agents, Component::Notifications]);
+        assert!(resolve("agent,warehouse").unwrap_err().contains("known targets"));
+        assert!(resolve(" , ").is_err());
+    }
+}
