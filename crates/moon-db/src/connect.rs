@@ -88,10 +88,10 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
-                if let Some(dir) = opts.get_filename().parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir).map_err(|e| DbError::Other(sqlx::Error::Io(e)))?;
-                    }
+                if let Some(dir) = opts.get_filename().parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| DbError::Other(sqlx::Error::Io(e)))?;
                 }
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)

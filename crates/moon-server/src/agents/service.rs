@@ -49,12 +49,11 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
-    if let Some(code) = &changes.agent_code {
-        if code.as_str() != current.agent_code
-            && repo::find_by_code(&mut tx, &Scope::All, code.as_str()).await?.is_some()
-        {
-            return Err(duplicate_code(code.as_str()));
-        }
+    if let Some(code) = &changes.agent_code
+        && code.as_str() != current.agent_code
+        && repo::find_by_code(&mut tx, &Scope::All, code.as_str()).await?.is_some()
+    {
+        return Err(duplicate_code(code.as_str()));
     }
     match repo::update(&mut tx, id, &changes).await {
         Err(DbError::UniqueViolation) => {

@@ -206,10 +206,11 @@ async fn update_product(
         .map_err(ApiError::validation)?;
     let mut tx = state.db.begin().await?;
     let current = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
-    if let Some(name) = &f.product_name {
-        if name.as_str() != current.product_name && repo::find_by_name(&mut tx, name.as_str()).await?.is_some() {
-            return Err(duplicate_name(name.as_str()));
-        }
+    if let Some(name) = &f.product_name
+        && name.as_str() != current.product_name
+        && repo::find_by_name(&mut tx, name.as_str()).await?.is_some()
+    {
+        return Err(duplicate_name(name.as_str()));
     }
     match repo::update(&mut tx, id, &f).await {
         Err(DbError::UniqueViolation) => {

@@ -49,10 +49,10 @@ impl SaleFilter {
             to: e.take_opt(self.to.as_deref().map(|d| parse_date("to", d))),
             policy_number: self.policy_number.clone(),
         };
-        if let (Some(from), Some(to)) = (q.from, q.to) {
-            if from > to {
-                e.push(FieldError::new("from", "invalid_range", format!("from ({from}) must not be after to ({to})")));
-            }
+        if let (Some(from), Some(to)) = (q.from, q.to)
+            && from > to
+        {
+            e.push(FieldError::new("from", "invalid_range", format!("from ({from}) must not be after to ({to})")));
         }
         e.finish().map_err(ApiError::validation)?;
         Ok(q)

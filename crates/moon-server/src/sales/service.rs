@@ -50,10 +50,10 @@ fn check_branch(principal: &Principal, branch: &str) -> ApiResult<()> {
 
 /// Writes `record` (insert when `id` is None) mapping constraint races to the right answers.
 async fn store(tx: &mut Tx, id: Option<i64>, record: &SaleRecord) -> ApiResult<i64> {
-    if let Some(p) = &record.policy_number {
-        if repo::policy_taken(tx, p, id).await? {
-            return Err(duplicate_policy(p));
-        }
+    if let Some(p) = &record.policy_number
+        && repo::policy_taken(tx, p, id).await?
+    {
+        return Err(duplicate_policy(p));
     }
     let result = match id {
         None => repo::insert(tx, record).await,

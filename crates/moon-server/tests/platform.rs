@@ -1,0 +1,162 @@
+//! Platform behaviour: schemas across backends, targets, readiness, demo data.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, TestApp, TestDb};
+use moon_db::sqlx;
+use moon_db::{Db, DbOptions};
+use serde_json::json;
+
+#[test]
+fn migration_folders_list_the_same_migrations() {
+    let [sqlite, postgres, mysql] = moon_db::migration_names();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres, "sqlite and postgres migrations differ");
+    assert_eq!(sqlite, mysql, "sqlite and mysql migrations differ");
+}
+
+/// (table, column, nullable) for every column of the application's tables.
+async fn columns(db: &TestDb) -> BTreeSet<(String, String, bool)> {
+    let tables = ["agents", "products", "sales", "notifications"];
+    let mut out = BTreeSet::new();
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            for t in tables {
+                let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT name, \"notnull\" FROM pragma_table_info('{t}')"
+                )))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                out.extend(rows.into_iter().map(|(c, nn)| {
+                    let nullable = nn == 0 && c != "id";
+                    (t.to_owned(), c, nullable)
+                }));
+            }
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('agents','products','sales','notifications')",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            out.extend(rows.into_iter().map(|(t, c, n)| (t, c, n == "YES")));
+        }
+        Backend::MySql => {
+            let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(is_nullable AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name IN ('agents','products','sales','notifications')",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            out.extend(rows.into_iter().map(|(t, c, n)| (t, c, n == "YES")));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_backend_gets_an_equivalent_schema() {
+    let mut reference = None;
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+        let Some(db) = TestDb::create(backend).await else { continue };
+        let handle = Db::connect(&db.url, &DbOptions::default()).await.unwrap();
+        handle.migrate().await.unwrap();
+        handle.migrate().await.expect("migrating twice is a no-op");
+        assert!(handle.migration_status().await.unwrap().is_current());
+        handle.close().await;
+        let cols = columns(&db).await;
+        assert!(cols.len() >= 30, "{backend:?}: {cols:?}");
+        match &reference {
+            None => reference = Some(cols),
+            Some(r) => assert_eq!(r, &cols, "{backend:?} schema differs from SQLite's"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_target_serves_only_its_components() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.components = moon_server::targets::resolve("agent").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(app.get("/api/v1/agents").await.0, 200);
+    assert_eq!(app.get("/agent/get").await.0, 200);
+    assert_eq!(app.get("/healthz").await.0, 200);
+    let (s, p) = app.get("/api/v1/sales").await;
+    assert_eq!((s, p["code"].as_str()), (404, Some("route_not_found")));
+    assert_eq!(app.get("/notification/get").await.0, 404);
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(
+        paths.contains_key("/api/v1/agents") && !paths.contains_key("/api/v1/sales"),
+        "the document describes only what is served"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_until_the_database_is_migrated() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap();
+    let handle = Db::connect(&db.url, &DbOptions::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(moon_server::serve(
+        moon_server::Config::for_database(db.url.clone()),
+        handle.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("http://{addr}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(),
+        200,
+        "alive though not ready"
+    );
+    handle.migrate().await.unwrap();
+    assert_eq!(client.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+async fn demo_is_idempotent(app: &TestApp) {
+    let db = Db::connect(&app.db.url, &DbOptions::default()).await.unwrap();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let first = moon_server::demo::load(&db, today).await.unwrap();
+    assert_eq!((first.agents, first.products, first.notifications), (10, 5, 3));
+    assert!(first.sales >= 40, "{first:?}");
+    let again = moon_server::demo::load(&db, today).await.unwrap();
+    assert_eq!(again, moon_server::demo::DemoSummary::default(), "a second load adds nothing");
+    db.close().await;
+    let (_, agents) = app.get("/api/v1/agents?agent_code=AGT004").await;
+    assert_eq!(agents["items"][0]["first_name"], "Anura");
+    let (_, products) = app.get("/api/v1/products").await;
+    let platinum = products["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_name"] == "Life Insurance - Platinum Plan")
+        .unwrap();
+    assert_eq!(platinum["target_amount"], "120000.00");
+    let (s, _) = app
+        .post(
+            "/api/v1/sales",
+            json!({"agent_code": "AGT005", "product_id": platinum["id"], "amount": "1", "sale_date": "2026-11-01"}),
+        )
+        .await;
+    assert_eq!(s, 201, "the demo data is usable through the API");
+}
+
+on_every_backend!(demo_is_idempotent);
