@@ -135,3 +135,50 @@ pub fn describe(c: &Config) -> String {
         c.request_timeout.as_secs()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(database_url: Option<&str>, config: Option<PathBuf>, listen: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            common: CommonArgs { database_url: database_url.map(str::to_owned), config },
+            listen: listen.map(|l| l.parse().unwrap()),
+            target: None,
+            max_connections: None,
+            demo: false,
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("moon-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("moon.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\n").unwrap();
+
+        let from_file = resolve(&args(None, Some(file.clone()), None)).unwrap();
+        assert_eq!(from_file.listen.port(), 9999);
+        assert_eq!(from_file.database_url.expose(), "postgres://u:secret@db/moon");
+        assert_eq!(from_file.components.len(), 1);
+        assert_eq!(from_file.max_connections, 3);
+        assert!(!describe(&from_file).contains("secret"), "printed configuration hides the password");
+
+        let flagged = resolve(&args(Some("sqlite://x.db"), Some(file.clone()), Some("127.0.0.1:7000"))).unwrap();
+        assert_eq!((flagged.listen.port(), flagged.database_url.expose()), (7000, "sqlite://x.db"));
+
+        std::fs::write(&file, "lisen = \"typo\"\n").unwrap();
+        assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "unknown keys are refused");
+        assert!(resolve(&args(Some("oracle://x"), None, None)).is_err(), "unsupported backends are refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_database_on_loopback() {
+        let c = resolve(&args(None, Some(PathBuf::from("/nonexistent/moon.toml")), None));
+        assert!(c.is_err(), "an explicitly named missing file is an error");
+        let d = resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None })).unwrap();
+        assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(d.components.len(), 3);
+    }
+}
