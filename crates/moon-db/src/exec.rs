@@ -107,10 +107,8 @@ impl Db {
     /// Checks that a connection can be had and answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
         match &self.pools {
-            Pools::Sqlite { read, write } => {
+            Pools::Sqlite { read, .. } => {
                 sqlx::query("SELECT 1").execute(read).await?;
-                // The writer is the connection that matters for a write-heavy service.
-                let _ = write;
             }
             Pools::Postgres(pool) => {
                 sqlx::query("SELECT 1").execute(pool).await?;

@@ -12,20 +12,14 @@ use moon_db::sqlx::{self, Connection};
 use moon_server::{Config, Running};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
+pub use moon_db::Backend;
 
-impl Backend {
-    fn env(self) -> Option<&'static str> {
-        match self {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some("MOON_TEST_POSTGRES_URL"),
-            Backend::MySql => Some("MOON_TEST_MYSQL_URL"),
-        }
+/// The variable naming a server for this backend's tests; SQLite needs none.
+fn env(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some("MOON_TEST_POSTGRES_URL"),
+        Backend::MySql => Some("MOON_TEST_MYSQL_URL"),
     }
 }
 
@@ -57,7 +51,7 @@ impl TestDb {
     /// Creates a fresh database, or `None` when the backend is not configured.
     pub async fn create(backend: Backend) -> Option<TestDb> {
         let name = unique_name();
-        match backend.env() {
+        match env(backend) {
             None => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));
                 Some(TestDb { backend, url: format!("sqlite://{}", path.display()), admin_url: None, name })
@@ -138,7 +132,7 @@ impl TestApp {
     /// Like [`TestApp::spawn`], adjusting the configuration first.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let Some(db) = TestDb::create(backend).await else {
-            eprintln!("skipping {backend:?}: set {} to run it", backend.env().unwrap_or_default());
+            eprintln!("skipping {backend:?}: set {} to run it", env(backend).unwrap_or_default());
             return None;
         };
         let mut config = Config::for_database(db.url.clone());
@@ -233,32 +227,25 @@ async fn read(r: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
-/// Generates one `#[tokio::test]` per backend for each scenario `async fn name(app: &TestApp)`.
+/// Generates one `#[tokio::test]` per backend for each scenario `async fn name(app: &TestApp)`,
+/// in modules `sqlite`, `postgres` and `mysql`, so a failure names its backend.
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::on_backend!(sqlite, Sqlite, $($name),*);
+        $crate::on_backend!(postgres, Postgres, $($name),*);
+        $crate::on_backend!(mysql, MySql, $($name),*);
+    };
+}
+
+/// One backend's module of [`on_every_backend`].
+#[macro_export]
+macro_rules! on_backend {
+    ($module:ident, $backend:ident, $($name:ident),*) => {
+        mod $module {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await {
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await {
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            })*
-        }
-        mod mysql {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = $crate::common::TestApp::spawn($crate::common::Backend::MySql).await {
+                if let Some(app) = $crate::common::TestApp::spawn(moon_db::Backend::$backend).await {
                     super::$name(&app).await;
                     app.stop().await;
                 }
