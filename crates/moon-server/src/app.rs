@@ -11,14 +11,12 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use moon_db::{Db, DbOptions};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -62,7 +60,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(crate::http::health::healthz))
-        .routes(utoipa_axum::routes!(crate::http::health::readyz));
+        .routes(utoipa_axum::routes!(crate::http::health::readyz))
+        .routes(utoipa_axum::routes!(index))
+        .routes(utoipa_axum::routes!(openapi));
     for component in &state.config.components {
         api = api.merge(match component {
             Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),
@@ -77,7 +77,6 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
     let router = routes
-        .route("/api/v1/openapi.json", get(move || async move { Json(doc_json.as_ref().clone()) }))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /api/v1/openapi.json")
         })
@@ -89,6 +88,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(axum::middleware::from_fn(authenticate))
+        .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(
@@ -103,9 +103,63 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                     tracing::error!("handler panicked");
                     ApiError::internal().into_response()
                 }))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout)),
+                .layer(axum::middleware::from_fn(move |req: Request, next: Next| deadline(timeout, req, next))),
         );
     (router, doc)
+}
+
+/// Answers a request that runs longer than the configured timeout with a 503 problem, so even a
+/// stuck database call ends in the documented error format.
+async fn deadline(limit: std::time::Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(timeout_s = limit.as_secs(), "request timed out");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_timeout",
+                "the request took too long; retry shortly",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// This document: the OpenAPI 3.1 description of exactly the routes this target serves.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+async fn openapi(
+    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(doc.as_ref().clone())
+}
+
+/// What this server offers, for a person or a script that opens the root URL.
+#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
+async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+    let mut links = serde_json::Map::new();
+    for component in &state.config.components {
+        let paths: &[(&str, &str)] = match component {
+            Component::Agents => &[("agents", "/api/v1/agents"), ("original_agents", "/agent/get")],
+            Component::Integration => {
+                &[("products", "/api/v1/products"), ("sales", "/api/v1/sales"), ("original_sales", "/integration/get")]
+            }
+            Component::Notifications => {
+                &[("notifications", "/api/v1/notifications"), ("original_notifications", "/notification/get")]
+            }
+        };
+        for (name, path) in paths {
+            links.insert((*name).to_owned(), serde_json::Value::from(*path));
+        }
+    }
+    links.insert(String::from("openapi"), serde_json::Value::from("/api/v1/openapi.json"));
+    links.insert(String::from("health"), serde_json::Value::from("/healthz"));
+    links.insert(String::from("ready"), serde_json::Value::from("/readyz"));
+    Json(serde_json::json!({
+        "name": "MoonInsurance",
+        "version": env!("CARGO_PKG_VERSION"),
+        "components": state.config.components.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "links": links,
+    }))
 }
 
 /// The one place that decides who a request acts as. Until sign-in exists every request is the

@@ -42,7 +42,7 @@ pub fn redact_url(url: &str) -> String {
         None => authority.to_owned(),
     };
     let path = tail.split('?').next().unwrap_or_default();
-    format!("{scheme}://{host}/{path}")
+    if rest.contains('/') { format!("{scheme}://{host}/{path}") } else { format!("{scheme}://{host}") }
 }
 
 /// Everything a server needs to start.
@@ -88,6 +88,7 @@ mod tests {
             "postgres://moon:***@db:5432/moon"
         );
         assert_eq!(redact_url("sqlite://data/moon.db"), "sqlite://data/moon.db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
         assert!(!redact_url("mysql://root:pw@127.0.0.1/x").contains("pw"));
     }
 }

@@ -539,6 +539,8 @@ async fn every_documented_route_exists(app: &TestApp) {
     // document must agree both ways.
     let mut served: Vec<String> = [
         "GET /healthz",
+        "GET /",
+        "GET /api/v1/openapi.json",
         "GET /readyz",
         "GET /api/v1/agents",
         "POST /api/v1/agents",

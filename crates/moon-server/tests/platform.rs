@@ -160,3 +160,26 @@ async fn demo_is_idempotent(app: &TestApp) {
 }
 
 on_every_backend!(demo_is_idempotent);
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_a_503_problem() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.request_timeout = std::time::Duration::ZERO).await.unwrap();
+    // /readyz waits on the database's worker thread, so it cannot finish within a zero deadline.
+    let (s, p) = app.get("/readyz").await;
+    assert_eq!((s, p["code"].as_str()), (503, Some("request_timeout")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_root_url_lists_what_this_target_serves() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |c| c.components = moon_server::targets::resolve("integration").unwrap())
+            .await
+            .unwrap();
+    let (s, index) = app.get("/").await;
+    assert_eq!(s, 200);
+    assert_eq!(index["components"], json!(["integration"]));
+    assert_eq!(index["links"]["sales"], "/api/v1/sales");
+    assert!(index["links"].get("agents").is_none());
+    app.stop().await;
+}

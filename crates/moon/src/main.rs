@@ -16,7 +16,7 @@ use settings::{CommonArgs, ServeArgs};
 /// MoonInsurance: agents, products, sales and notifications of an insurer's sales force.
 #[derive(Debug, Parser)]
 #[command(name = "moon", version = concat!(env!("CARGO_PKG_VERSION")), about, long_about = None,
-    after_help = "Quick start:  moon serve --demo   then open the printed URL.\nConfiguration: flags > MOON_* environment > moon.toml > defaults; any secret may be given as MOON_<NAME>_FILE.")]
+    after_help = "Quick start:  moon serve --demo   then open the printed URL.\nConfiguration: flags > MOON_* environment > moon.toml > defaults; the database URL may be given as a file with MOON_DATABASE_URL_FILE.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -44,8 +44,8 @@ pub struct ServeArgs {
     /// Most connections per database pool [default: 10].
     #[arg(long, env = "MOON_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
-    /// Load the demo data set before serving.
-    #[arg(long, env = "MOON_DEMO")]
+    /// Load the demo data set before serving (MOON_DEMO accepts true/false, 1/0, yes/no, on/off).
+    #[arg(long, env = "MOON_DEMO", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub demo: bool,
 }
 
