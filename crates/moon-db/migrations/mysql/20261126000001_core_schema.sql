@@ -43,10 +43,12 @@ CREATE TABLE sales (
     CONSTRAINT sales_agent_fk FOREIGN KEY (agent_id) REFERENCES agents (id) ON DELETE RESTRICT,
     CONSTRAINT sales_product_fk FOREIGN KEY (product_id) REFERENCES products (id) ON DELETE RESTRICT
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
-CREATE INDEX sales_agent_date_idx ON sales (agent_id, sale_date);
-CREATE INDEX sales_product_date_idx ON sales (product_id, sale_date);
-CREATE INDEX sales_branch_date_idx ON sales (branch, sale_date);
-CREATE INDEX sales_date_idx ON sales (sale_date);
+-- Listings filter on one of these and page by id, so each index ends with id: the database
+-- walks it in order and stops after one page instead of sorting every matching row.
+CREATE INDEX sales_agent_idx ON sales (agent_id, id);
+CREATE INDEX sales_product_idx ON sales (product_id, id);
+CREATE INDEX sales_branch_idx ON sales (branch, id);
+CREATE INDEX sales_date_idx ON sales (sale_date, id);
 
 CREATE TABLE notifications (
     id         BIGINT AUTO_INCREMENT PRIMARY KEY,

@@ -102,6 +102,13 @@ pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<Option<Agent>, DbErr
     db.fetch_optional(&q).await
 }
 
+/// One agent by code, if visible in `scope`.
+pub async fn get_by_code(db: &Db, scope: &Scope, code: &str) -> Result<Option<Agent>, DbError> {
+    let mut q = base(scope);
+    q.and_where(Expr::col(("agents", "agent_code")).eq(code));
+    db.fetch_optional(&q).await
+}
+
 /// One agent by code inside a transaction, if visible in `scope`.
 pub async fn find_by_code(tx: &mut Tx, scope: &Scope, code: &str) -> Result<Option<Agent>, DbError> {
     let mut q = base(scope);

@@ -134,16 +134,6 @@ pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Sale>, D
     Ok(tx.fetch_optional::<SaleRow>(&q).await?.map(Sale::from))
 }
 
-/// Whether a sale already carries this policy number (other than `except`).
-pub async fn policy_taken(tx: &mut Tx, policy: &str, except: Option<i64>) -> Result<bool, DbError> {
-    let mut q = Query::select();
-    q.column("id").from("sales").and_where(Expr::col("policy_number").eq(policy));
-    if let Some(id) = except {
-        q.and_where(Expr::col("id").ne(id));
-    }
-    Ok(tx.fetch_optional::<(i64,)>(&q.limit(1).to_owned()).await?.is_some())
-}
-
 /// A resolved, complete sale ready to store.
 #[derive(Debug, Clone)]
 pub struct SaleRecord {
@@ -156,8 +146,7 @@ pub struct SaleRecord {
 }
 
 /// Inserts a sale and returns its id.
-pub async fn insert(tx: &mut Tx, s: &SaleRecord) -> Result<i64, DbError> {
-    let now = moon_db::now();
+pub async fn insert(tx: &mut Tx, s: &SaleRecord, now: DateTime<Utc>) -> Result<i64, DbError> {
     let stmt = insert_row(
         "sales",
         vec![

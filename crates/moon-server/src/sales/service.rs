@@ -9,27 +9,27 @@ use crate::agents::model::Agent;
 use crate::http::{ApiError, ApiResult, Principal, Scope};
 
 /// Resolves the agent a sale names; an unknown (or invisible) agent is a 422 on the field used.
-async fn resolve_agent(tx: &mut Tx, principal: &Principal, agent: &AgentRef) -> ApiResult<Agent> {
-    let (found, field, shown) = match agent {
-        AgentRef::Code(code) => (
-            crate::agents::repo::find_by_code(tx, &principal.scope, code.as_str()).await?,
-            "agent_code",
-            code.to_string(),
-        ),
-        AgentRef::Id(id) => (crate::agents::repo::find(tx, &principal.scope, *id).await?, "agent_id", id.to_string()),
+/// Inside a transaction when `tx` is given, else on the read pool.
+async fn resolve_agent(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent: &AgentRef) -> ApiResult<Agent> {
+    use crate::agents::repo;
+    let scope = &principal.scope;
+    let (found, field, shown) = match (agent, tx) {
+        (AgentRef::Code(c), Some(tx)) => {
+            (repo::find_by_code(tx, scope, c.as_str()).await?, "agent_code", c.to_string())
+        }
+        (AgentRef::Code(c), None) => (repo::get_by_code(db, scope, c.as_str()).await?, "agent_code", c.to_string()),
+        (AgentRef::Id(id), Some(tx)) => (repo::find(tx, scope, *id).await?, "agent_id", id.to_string()),
+        (AgentRef::Id(id), None) => (repo::get(db, scope, *id).await?, "agent_id", id.to_string()),
     };
-    found.ok_or_else(|| ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists"))))
+    found.ok_or_else(|| unknown_agent(field, &shown))
 }
 
-async fn check_product(tx: &mut Tx, product_id: i64) -> ApiResult<()> {
-    if crate::products::repo::find(tx, product_id).await?.is_none() {
-        return Err(ApiError::field(FieldError::new(
-            "product_id",
-            "unknown_product",
-            format!("no product {product_id} exists"),
-        )));
-    }
-    Ok(())
+fn unknown_agent(field: &str, shown: &str) -> ApiError {
+    ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
+}
+
+fn unknown_product(product_id: i64) -> ApiError {
+    ApiError::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
 }
 
 fn duplicate_policy(policy: &str) -> ApiError {
@@ -48,40 +48,34 @@ fn check_branch(principal: &Principal, branch: &str) -> ApiResult<()> {
     }
 }
 
-/// Writes `record` (insert when `id` is None) mapping constraint races to the right answers.
-async fn store(tx: &mut Tx, id: Option<i64>, record: &SaleRecord) -> ApiResult<i64> {
-    if let Some(p) = &record.policy_number
-        && repo::policy_taken(tx, p, id).await?
-    {
-        return Err(duplicate_policy(p));
-    }
-    let result = match id {
-        None => repo::insert(tx, record).await,
-        Some(id) => repo::update(tx, id, record).await.map(|_| id),
-    };
-    match result {
-        Ok(id) => Ok(id),
-        Err(DbError::UniqueViolation) => Err(duplicate_policy(record.policy_number.as_deref().unwrap_or_default())),
-        // The agent or product was deleted between our check and the insert.
-        Err(DbError::ForeignKeyViolation) => Err(ApiError::field(FieldError::new(
+/// Maps the constraints that guard a sale row to the answers a client can act on. The
+/// constraints, not earlier look-ups, are what make concurrent requests safe: the only unique
+/// value of a sale is its policy number, and its references are its agent and product.
+fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
+    match e {
+        DbError::UniqueViolation => duplicate_policy(record.policy_number.as_deref().unwrap_or_default()),
+        // The agent or product was deleted after we looked it up.
+        DbError::ForeignKeyViolation => ApiError::field(FieldError::new(
             "agent_code",
             "unknown_agent",
-            "the agent or product no longer exists",
-        ))),
-        Err(e) => Err(e.into()),
+            "the agent or product of this sale no longer exists",
+        )),
+        other => other.into(),
     }
 }
 
 /// Records a sale. Missing `branch` defaults to the agent's branch.
+///
+/// The look-ups run on the read pool before the write transaction, so the single SQLite writer
+/// (and a PostgreSQL/MySQL row lock) is held only for the INSERT itself.
 pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
         (&f.agent, f.product_id, f.amount, f.sale_date)
     else {
         return Err(ApiError::internal());
     };
-    let mut tx = db.begin().await?;
-    let agent = resolve_agent(&mut tx, principal, agent_ref).await?;
-    check_product(&mut tx, product_id).await?;
+    let agent = resolve_agent(db, None, principal, agent_ref).await?;
+    let product = crate::products::repo::get(db, product_id).await?.ok_or_else(|| unknown_product(product_id))?;
     let branch = f.branch.map_or(agent.branch.clone(), |b| b.into_inner());
     check_branch(principal, &branch)?;
     let record = SaleRecord {
@@ -92,23 +86,38 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
         branch,
         policy_number: f.policy_number.flatten().map(|p| p.into_inner()),
     };
-    let id = store(&mut tx, None, &record).await?;
-    let sale = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let now = moon_db::now();
+    let mut tx = db.begin().await?;
+    let id = repo::insert(&mut tx, &record, now).await.map_err(|e| constraint_error(e, &record))?;
     tx.commit().await?;
-    Ok(sale)
+    Ok(Sale {
+        id,
+        agent_id: agent.id,
+        agent_code: agent.agent_code,
+        product_id,
+        product_name: product.product_name,
+        amount,
+        sale_date,
+        branch: record.branch,
+        policy_number: record.policy_number,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
-/// Applies a partial update to a visible sale.
+/// Applies a partial update to a visible sale, reading and writing in one transaction.
 pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> ApiResult<Sale> {
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     let agent_id = match &f.agent {
-        Some(r) => resolve_agent(&mut tx, principal, r).await?.id,
+        Some(r) => resolve_agent(db, Some(&mut tx), principal, r).await?.id,
         None => current.agent_id,
     };
-    if let Some(p) = f.product_id {
-        check_product(&mut tx, p).await?;
+    if let Some(p) = f.product_id
+        && crate::products::repo::find(&mut tx, p).await?.is_none()
+    {
+        return Err(unknown_product(p));
     }
     let branch = f.branch.map_or(current.branch, |b| b.into_inner());
     check_branch(principal, &branch)?;
@@ -123,7 +132,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
             None => current.policy_number,
         },
     };
-    store(&mut tx, Some(id), &record).await?;
+    repo::update(&mut tx, id, &record).await.map_err(|e| constraint_error(e, &record))?;
     let sale = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
     tx.commit().await?;
     Ok(sale)
