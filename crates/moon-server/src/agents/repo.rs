@@ -45,6 +45,14 @@ fn base(scope: &Scope) -> SelectStatement {
     q
 }
 
+/// Ids of agents with `column = value`, as a subquery for `agent_id IN (…)` in the listings of
+/// other components.
+pub fn ids_where(column: &'static str, value: &str) -> SelectStatement {
+    let mut q = Query::select();
+    q.column("id").from("agents").and_where(Expr::col(column).eq(value));
+    q
+}
+
 /// Escapes LIKE wildcards so a search for `50%` finds the text `50%`.
 pub fn like_pattern(term: &str) -> LikeExpr {
     let escaped: String = term

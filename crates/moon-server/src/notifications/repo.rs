@@ -1,7 +1,7 @@
 //! The queries the notification component owns.
 
 use chrono::{DateTime, Utc};
-use moon_db::sea_query::{Expr, ExprTrait, Query, SelectStatement, Value};
+use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx, insert_row};
 
 use super::Notification;
@@ -19,7 +19,7 @@ pub struct NotificationQuery {
 
 fn base(scope: &Scope) -> SelectStatement {
     let mut q = Query::select();
-    q.columns(["id", "agent_id", "message", "kind", "created_at", "read_at"].map(|c| ("notifications", c)))
+    q.columns(COLUMNS.map(|c| ("notifications", c)))
         .column(("agents", "agent_code"))
         .from("notifications")
         .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")));
@@ -35,28 +35,52 @@ fn base(scope: &Scope) -> SelectStatement {
     q
 }
 
-/// One page of notifications visible in `scope`.
+const COLUMNS: [&str; 6] = ["id", "agent_id", "message", "kind", "created_at", "read_at"];
+
+/// One page of notifications visible in `scope`. As for sales, the page is chosen from the
+/// notifications table alone and then joined for the agent codes, so no backend sorts the whole
+/// table before the LIMIT.
 pub async fn list(db: &Db, scope: &Scope, f: &NotificationQuery, page: &Page) -> Result<Vec<Notification>, DbError> {
-    let mut q = base(scope);
+    let mut inner = Query::select();
+    inner.columns(COLUMNS.map(|c| ("notifications", c))).from("notifications");
+    match scope {
+        Scope::All => {}
+        Scope::Branch(b) => {
+            inner.and_where(
+                Expr::col(("notifications", "agent_id")).in_subquery(crate::agents::repo::ids_where("branch", b)),
+            );
+        }
+        Scope::Agent(id) => {
+            inner.and_where(Expr::col(("notifications", "agent_id")).eq(*id));
+        }
+    }
     if let Some(v) = &f.agent_code {
-        q.and_where(Expr::col(("agents", "agent_code")).eq(v.as_str()));
+        inner.and_where(
+            Expr::col(("notifications", "agent_id")).in_subquery(crate::agents::repo::ids_where("agent_code", v)),
+        );
     }
     if let Some(v) = f.agent_id {
-        q.and_where(Expr::col(("notifications", "agent_id")).eq(v));
+        inner.and_where(Expr::col(("notifications", "agent_id")).eq(v));
     }
     match f.unread {
         Some(true) => {
-            q.and_where(Expr::col(("notifications", "read_at")).is_null());
+            inner.and_where(Expr::col(("notifications", "read_at")).is_null());
         }
         Some(false) => {
-            q.and_where(Expr::col(("notifications", "read_at")).is_not_null());
+            inner.and_where(Expr::col(("notifications", "read_at")).is_not_null());
         }
         None => {}
     }
     if let Some(v) = &f.kind {
-        q.and_where(Expr::col(("notifications", "kind")).eq(v.as_str()));
+        inner.and_where(Expr::col(("notifications", "kind")).eq(v.as_str()));
     }
-    keyset(&mut q, ("notifications", "id"), page);
+    keyset(&mut inner, ("notifications", "id"), page);
+    let mut q = Query::select();
+    q.columns(COLUMNS.map(|c| ("n", c)))
+        .column(("agents", "agent_code"))
+        .from_subquery(inner, "n")
+        .inner_join("agents", Expr::col(("agents", "id")).equals(("n", "agent_id")))
+        .order_by(("n", "id"), if page.descending { Order::Desc } else { Order::Asc });
     db.fetch_all(&q).await
 }
 
