@@ -43,6 +43,10 @@ impl Backend {
 }
 
 /// Pool settings that apply to every backend.
+///
+/// Connections are not pinged before each use (sqlx's default): the ping is a full round trip
+/// per request, and a broken connection fails its statement with an error the client may retry
+/// anyway. `/readyz` still checks the database on every probe.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     /// Most connections per pool (for SQLite: readers; there is always exactly one writer).
@@ -95,11 +99,13 @@ impl Db {
                 }
                 let write = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts.clone())
                     .await?;
                 let read = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(1))
+                    .test_before_acquire(false)
                     .min_connections(0)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts.read_only(true))
@@ -111,6 +117,7 @@ impl Db {
                 Pools::Postgres(
                     PgPoolOptions::new()
                         .max_connections(options.max_connections)
+                        .test_before_acquire(false)
                         .acquire_timeout(options.acquire_timeout)
                         .connect_with(opts)
                         .await?,
@@ -123,6 +130,7 @@ impl Db {
                 Pools::MySql(
                     MySqlPoolOptions::new()
                         .max_connections(options.max_connections)
+                        .test_before_acquire(false)
                         .acquire_timeout(options.acquire_timeout)
                         .connect_with(opts)
                         .await?,

@@ -104,6 +104,35 @@ impl Db {
         })
     }
 
+    /// Runs a single-row `INSERT … SELECT` as a transaction of its own and returns the new id,
+    /// or `None` when the SELECT matched no row (a referenced record is missing). One statement,
+    /// so the hot write paths need no separate BEGIN and COMMIT round trips.
+    pub async fn insert_select(&self, stmt: &InsertStatement) -> Result<Option<i64>, DbError> {
+        let id = sea_query::Alias::new("id");
+        match &self.pools {
+            Pools::Sqlite { write, .. } => {
+                let (sql, values) = stmt.clone().returning_col(id).build_sqlx(SqliteQueryBuilder);
+                let row: Option<(i64,)> = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(write).await?;
+                Ok(row.map(|(id,)| id))
+            }
+            Pools::Postgres(pool) => {
+                let (sql, values) = stmt.clone().returning_col(id).build_sqlx(PostgresQueryBuilder);
+                let row: Option<(i64,)> = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?;
+                Ok(row.map(|(id,)| id))
+            }
+            Pools::MySql(pool) => {
+                let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
+                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(pool).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                i64::try_from(done.last_insert_id())
+                    .map(Some)
+                    .map_err(|e| DbError::Other(sqlx::Error::Decode(e.into())))
+            }
+        }
+    }
+
     /// Checks that a connection can be had and answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
         match &self.pools {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
-use moon_db::{Db, DbError, Tx, insert_row};
+use moon_db::{Db, DbError, Tx};
 use moon_domain::Money;
 
 use super::model::Sale;
@@ -168,22 +168,60 @@ pub struct SaleRecord {
     pub policy_number: Option<String>,
 }
 
-/// Inserts a sale and returns its id.
-pub async fn insert(tx: &mut Tx, s: &SaleRecord, now: DateTime<Utc>) -> Result<i64, DbError> {
-    let stmt = insert_row(
-        "sales",
-        vec![
-            ("agent_id", s.agent_id.into()),
-            ("product_id", s.product_id.into()),
-            ("amount_cents", s.amount.cents().into()),
-            ("sale_date", s.sale_date.into()),
-            ("branch", s.branch.as_str().into()),
-            ("policy_number", s.policy_number.clone().into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
-    );
-    tx.insert(&stmt).await
+/// What a new sale names; resolved against the database by [`insert_resolving`].
+#[derive(Debug, Clone)]
+pub struct NewSale<'a> {
+    pub agent: &'a super::model::AgentRef,
+    pub product_id: i64,
+    pub amount: Money,
+    pub sale_date: NaiveDate,
+    /// `None`: the agent's branch.
+    pub branch: Option<&'a str>,
+    pub policy_number: Option<&'a str>,
+}
+
+/// Records a sale in one `INSERT … SELECT` that resolves the agent (by code or id, within
+/// `scope`) and the product as it inserts. `None` when either is missing or invisible; the
+/// caller then finds out which, off the hot path.
+pub async fn insert_resolving(
+    db: &Db,
+    scope: &Scope,
+    s: &NewSale<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, DbError> {
+    use super::model::AgentRef;
+    let mut sel = Query::select();
+    sel.expr(Expr::col(("agents", "id")))
+        .expr(Expr::col(("products", "id")))
+        .expr(Expr::val(s.amount.cents()))
+        .expr(Expr::val(s.sale_date))
+        .expr(match s.branch {
+            Some(b) => Expr::val(b),
+            None => Expr::col(("agents", "branch")),
+        })
+        .expr(Expr::val(s.policy_number.map(str::to_owned)))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .from("agents")
+        .inner_join("products", Expr::col(("products", "id")).eq(s.product_id));
+    match s.agent {
+        AgentRef::Code(code) => sel.and_where(Expr::col(("agents", "agent_code")).eq(code.as_str())),
+        AgentRef::Id(id) => sel.and_where(Expr::col(("agents", "id")).eq(*id)),
+    };
+    match scope {
+        Scope::All => {}
+        Scope::Branch(b) => {
+            sel.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
+        }
+        Scope::Agent(id) => {
+            sel.and_where(Expr::col(("agents", "id")).eq(*id));
+        }
+    }
+    let mut stmt = Query::insert();
+    stmt.into_table("sales").columns(SALE_COLUMNS[1..].iter().copied());
+    stmt.select_from(sel)
+        .map_err(|e| DbError::Other(sqlx::Error::Protocol(format!("cannot build sale insert: {e}"))))?;
+    db.insert_select(&stmt).await
 }
 
 /// Overwrites a sale with a complete record.

@@ -66,43 +66,45 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
 
 /// Records a sale. Missing `branch` defaults to the agent's branch.
 ///
-/// The look-ups run on the read pool before the write transaction, so the single SQLite writer
-/// (and a PostgreSQL/MySQL row lock) is held only for the INSERT itself.
+/// The hot path is one statement: an `INSERT … SELECT` that resolves the agent and checks the
+/// product while inserting, in a transaction of its own; then the new row is read back on the
+/// read pool. Only when nothing was inserted do we look up which reference was missing.
 pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
         (&f.agent, f.product_id, f.amount, f.sale_date)
     else {
         return Err(ApiError::internal());
     };
-    let agent = resolve_agent(db, None, principal, agent_ref).await?;
-    let product = crate::products::repo::get(db, product_id).await?.ok_or_else(|| unknown_product(product_id))?;
-    let branch = f.branch.map_or(agent.branch.clone(), |b| b.into_inner());
-    check_branch(principal, &branch)?;
-    let record = SaleRecord {
-        agent_id: agent.id,
+    if let Some(b) = &f.branch {
+        check_branch(principal, b.as_str())?;
+    }
+    let policy_number = f.policy_number.flatten().map(|p| p.into_inner());
+    let new = repo::NewSale {
+        agent: agent_ref,
         product_id,
         amount,
         sale_date,
-        branch,
-        policy_number: f.policy_number.flatten().map(|p| p.into_inner()),
+        branch: f.branch.as_ref().map(|b| b.as_str()),
+        policy_number: policy_number.as_deref(),
     };
-    let now = moon_db::now();
-    let mut tx = db.begin().await?;
-    let id = repo::insert(&mut tx, &record, now).await.map_err(|e| constraint_error(e, &record))?;
-    tx.commit().await?;
-    Ok(Sale {
-        id,
-        agent_id: agent.id,
-        agent_code: agent.agent_code,
-        product_id,
-        product_name: product.product_name,
-        amount,
-        sale_date,
-        branch: record.branch,
-        policy_number: record.policy_number,
-        created_at: now,
-        updated_at: now,
-    })
+    let inserted = repo::insert_resolving(db, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
+        DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
+        DbError::ForeignKeyViolation => unknown_agent("agent_code", "of this sale"),
+        other => other.into(),
+    })?;
+    let Some(id) = inserted else {
+        // Nothing matched: name the missing reference.
+        resolve_agent(db, None, principal, agent_ref).await?;
+        if crate::products::repo::get(db, product_id).await?.is_none() {
+            return Err(unknown_product(product_id));
+        }
+        // Both exist now: one was deleted or moved while we inserted.
+        return Err(ApiError::conflict(
+            "changed_concurrently",
+            "the agent or product changed while the sale was recorded; retry",
+        ));
+    };
+    repo::get(db, &Scope::All, id).await?.ok_or_else(ApiError::internal)
 }
 
 /// Applies a partial update to a visible sale, reading and writing in one transaction.
