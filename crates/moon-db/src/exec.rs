@@ -104,21 +104,33 @@ impl Db {
         })
     }
 
-    /// Runs a single-row `INSERT … SELECT` as a transaction of its own and returns the new id,
-    /// or `None` when the SELECT matched no row (a referenced record is missing). One statement,
-    /// so the hot write paths need no separate BEGIN and COMMIT round trips.
-    pub async fn insert_select(&self, stmt: &InsertStatement) -> Result<Option<i64>, DbError> {
-        let id = sea_query::Alias::new("id");
+    /// Runs a single-row INSERT (typically `INSERT … SELECT`, which resolves references as it
+    /// inserts) as a transaction of its own and returns `returning` evaluated on the new row, or
+    /// `None` when nothing was inserted. `returning` may use correlated subqueries on `table`.
+    ///
+    /// This is the backend difference for reading back a new row: SQLite and PostgreSQL (and
+    /// MariaDB) evaluate `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so there
+    /// the same expressions are selected by `LAST_INSERT_ID()` right after the insert.
+    pub async fn insert_returning<T: FromAnyRow>(
+        &self,
+        stmt: &InsertStatement,
+        table: &'static str,
+        returning: Vec<sea_query::Expr>,
+    ) -> Result<Option<T>, DbError> {
         match &self.pools {
             Pools::Sqlite { write, .. } => {
-                let (sql, values) = stmt.clone().returning_col(id).build_sqlx(SqliteQueryBuilder);
-                let row: Option<(i64,)> = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(write).await?;
-                Ok(row.map(|(id,)| id))
+                let (sql, values) = stmt
+                    .clone()
+                    .returning(sea_query::Query::returning().exprs(returning))
+                    .build_sqlx(SqliteQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(write).await?)
             }
             Pools::Postgres(pool) => {
-                let (sql, values) = stmt.clone().returning_col(id).build_sqlx(PostgresQueryBuilder);
-                let row: Option<(i64,)> = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?;
-                Ok(row.map(|(id,)| id))
+                let (sql, values) = stmt
+                    .clone()
+                    .returning(sea_query::Query::returning().exprs(returning))
+                    .build_sqlx(PostgresQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?)
             }
             Pools::MySql(pool) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
@@ -126,9 +138,13 @@ impl Db {
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
-                i64::try_from(done.last_insert_id())
-                    .map(Some)
-                    .map_err(|e| DbError::Other(sqlx::Error::Decode(e.into())))
+                let mut read_back = sea_query::Query::select();
+                read_back
+                    .exprs(returning)
+                    .from(table)
+                    .and_where(sea_query::ExprTrait::eq(sea_query::Expr::col((table, "id")), done.last_insert_id()));
+                let (sql, values) = read_back.build_sqlx(MysqlQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?)
             }
         }
     }

@@ -163,10 +163,28 @@ on_every_backend!(demo_is_idempotent);
 
 #[tokio::test]
 async fn a_request_past_its_deadline_is_a_503_problem() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.request_timeout = std::time::Duration::ZERO).await.unwrap();
-    // /readyz waits on the database's worker thread, so it cannot finish within a zero deadline.
-    let (s, p) = app.get("/readyz").await;
-    assert_eq!((s, p["code"].as_str()), (503, Some("request_timeout")));
+    use moon_db::sqlx::Connection;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.request_timeout = std::time::Duration::from_millis(300))
+        .await
+        .unwrap();
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let product = app.product("Life Basic", "60000").await;
+    // Another process holds SQLite's write lock, so the sale waits (up to the 5 s busy timeout).
+    let mut other = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let started = std::time::Instant::now();
+    let (s, p) = app
+        .post(
+            "/api/v1/sales",
+            json!({"agent_code": "AGT001", "product_id": product, "amount": "1", "sale_date": "2024-01-01"}),
+        )
+        .await;
+    assert_eq!((s, p["code"].as_str()), (503, Some("request_timeout")), "{p}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "answered at the deadline, not after the busy timeout"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     app.stop().await;
 }
 

@@ -188,7 +188,7 @@ pub async fn insert_resolving(
     scope: &Scope,
     s: &NewSale<'_>,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, DbError> {
+) -> Result<Option<Sale>, DbError> {
     use super::model::AgentRef;
     let mut sel = Query::select();
     sel.expr(Expr::col(("agents", "id")))
@@ -221,7 +221,52 @@ pub async fn insert_resolving(
     stmt.into_table("sales").columns(SALE_COLUMNS[1..].iter().copied());
     stmt.select_from(sel)
         .map_err(|e| DbError::Other(sqlx::Error::Protocol(format!("cannot build sale insert: {e}"))))?;
-    db.insert_select(&stmt).await
+    let name_of = |table: &'static str, column: &'static str, key: &'static str| {
+        let mut q = Query::select();
+        q.column((table, column)).from(table).and_where(Expr::col((table, "id")).equals(("sales", key)));
+        Expr::SubQuery(None, Box::new(q.into()))
+    };
+    let mut returning: Vec<Expr> = SALE_COLUMNS.iter().map(|c| Expr::col(("sales", *c))).collect();
+    returning.push(name_of("agents", "agent_code", "agent_id"));
+    returning.push(name_of("products", "product_name", "product_id"));
+    let row: Option<ReturnedSale> = db.insert_returning(&stmt, "sales", returning).await?;
+    Ok(row.map(Sale::from))
+}
+
+/// A new sale as `RETURNING` gives it: the sales columns in [`SALE_COLUMNS`] order, then the
+/// agent code and product name.
+type ReturnedSale =
+    (i64, i64, i64, i64, NaiveDate, String, Option<String>, DateTime<Utc>, DateTime<Utc>, String, String);
+
+impl From<ReturnedSale> for Sale {
+    fn from(r: ReturnedSale) -> Self {
+        let (
+            id,
+            agent_id,
+            product_id,
+            amount_cents,
+            sale_date,
+            branch,
+            policy_number,
+            created_at,
+            updated_at,
+            agent_code,
+            product_name,
+        ) = r;
+        Sale {
+            id,
+            agent_id,
+            agent_code,
+            product_id,
+            product_name,
+            amount: Money::from_cents(amount_cents),
+            sale_date,
+            branch,
+            policy_number,
+            created_at,
+            updated_at,
+        }
+    }
 }
 
 /// Overwrites a sale with a complete record.

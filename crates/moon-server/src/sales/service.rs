@@ -66,9 +66,9 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
 
 /// Records a sale. Missing `branch` defaults to the agent's branch.
 ///
-/// The hot path is one statement: an `INSERT … SELECT` that resolves the agent and checks the
-/// product while inserting, in a transaction of its own; then the new row is read back on the
-/// read pool. Only when nothing was inserted do we look up which reference was missing.
+/// The hot path is one statement: an `INSERT … SELECT … RETURNING` that resolves the agent and
+/// checks the product while inserting, in a transaction of its own, and hands back the stored
+/// row. Only when nothing was inserted do we look up which reference was missing.
 pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
         (&f.agent, f.product_id, f.amount, f.sale_date)
@@ -92,7 +92,7 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
         DbError::ForeignKeyViolation => unknown_agent("agent_code", "of this sale"),
         other => other.into(),
     })?;
-    let Some(id) = inserted else {
+    let Some(sale) = inserted else {
         // Nothing matched: name the missing reference.
         resolve_agent(db, None, principal, agent_ref).await?;
         if crate::products::repo::get(db, product_id).await?.is_none() {
@@ -104,7 +104,7 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
             "the agent or product changed while the sale was recorded; retry",
         ));
     };
-    repo::get(db, &Scope::All, id).await?.ok_or_else(ApiError::internal)
+    Ok(sale)
 }
 
 /// Applies a partial update to a visible sale, reading and writing in one transaction.
