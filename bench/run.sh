@@ -676,6 +676,9 @@ bench_backend() {
   ratio=$(awk -v s="${RPS[post]}" -v r="$raw_rate" 'BEGIN { printf "%.2f", (r > 0 ? s / r : 0) }')
   [[ -n $raw1_rate ]] && ratio1=$(awk -v s="${RPS[post]}" -v r="$raw1_rate" 'BEGIN { printf "%.2f", (r > 0 ? s / r : 0) }')
   paged_p99=$(awk -v a="${P99[list_first]}" -v b="${P99[list_deep]}" 'BEGIN { print (a > b ? a : b) }')
+  # The start-up aim is for SQLite only; on the other backends the time is shown, not judged.
+  local ready_aim="(the < 200 ms aim is for SQLite)"
+  [[ $b == sqlite ]] && ready_aim="< 200 ms: $(verdict "$warm_med < 200")"
   local n_fmt foreign="${!FOREIGN[*]}"
   foreign=${foreign:-none}
   n_fmt=$(printf "%'d" "$count" 2>/dev/null || echo "$count")
@@ -704,7 +707,7 @@ bench_backend() {
     echo "| RSS idle after start | $(mib "$idle_kb") | < 30 MB: $(verdict "$idle_kb * 1024 < 30000000") |"
     echo "| RSS peak under load (sampled every 100 ms) | $(mib "$PEAK_RSS_KB") | — |"
     echo "| RSS idle after the loads | $(mib "$after_kb") | — |"
-    echo "| Start → \`/readyz\` 200, migrated database (median of $READY_RUNS; min–max) | $warm_med ms ($warm_min–$warm_max); server ready_ms $warm_log | < 200 ms on SQLite: $(verdict "$warm_med < 200") |"
+    echo "| Start → \`/readyz\` 200, migrated database (median of $READY_RUNS; min–max) | $warm_med ms ($warm_min–$warm_max); server ready_ms $warm_log | $ready_aim |"
     [[ -n $nossl_med ]] &&
       echo "| Same, URL with \`?sslmode=disable\` (median of $READY_RUNS) | $nossl_med ms | — |"
     echo "| Start → \`/readyz\` 200, empty database (migrations at start) | $cold_wall ms; server ready_ms ${cold_log:-?} | — |"

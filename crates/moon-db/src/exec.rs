@@ -108,9 +108,10 @@ impl Db {
     /// inserts) as a transaction of its own and returns `returning` evaluated on the new row, or
     /// `None` when nothing was inserted. `returning` may use correlated subqueries on `table`.
     ///
-    /// This is the backend difference for reading back a new row: SQLite and PostgreSQL (and
-    /// MariaDB) evaluate `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so there
-    /// the same expressions are selected by `LAST_INSERT_ID()` right after the insert.
+    /// This is the backend difference for reading back a new row: SQLite and PostgreSQL evaluate
+    /// `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so on every `mysql://`
+    /// server (MariaDB included, though MariaDB 10.5+ could) the same expressions are selected by
+    /// `LAST_INSERT_ID()` right after the insert, on a second round trip.
     pub async fn insert_returning<T: FromAnyRow>(
         &self,
         stmt: &InsertStatement,
