@@ -16,5 +16,8 @@ pub(crate) mod products;
 pub(crate) mod sales;
 pub mod targets;
 
+#[cfg(test)]
+mod scope_tests;
+
 pub use app::{AppState, Running, serve, start};
 pub use config::{Config, Secret};

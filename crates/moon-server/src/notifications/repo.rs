@@ -17,21 +17,25 @@ pub struct NotificationQuery {
     pub kind: Option<String>,
 }
 
+/// The condition on `notifications` that keeps a principal to the rows it may see: a branch
+/// sees its agents' notifications, an agent their own.
+fn in_scope(scope: &Scope) -> Option<Expr> {
+    match scope {
+        Scope::All => None,
+        Scope::Branch(b) => {
+            Some(Expr::col(("notifications", "agent_id")).in_subquery(crate::agents::repo::ids_where("branch", b)))
+        }
+        Scope::Agent(id) => Some(Expr::col(("notifications", "agent_id")).eq(*id)),
+    }
+}
+
 fn base(scope: &Scope) -> SelectStatement {
     let mut q = Query::select();
     q.columns(COLUMNS.map(|c| ("notifications", c)))
         .column(("agents", "agent_code"))
         .from("notifications")
         .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")));
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
-        }
-        Scope::Agent(id) => {
-            q.and_where(Expr::col(("notifications", "agent_id")).eq(*id));
-        }
-    }
+    q.and_where_option(in_scope(scope));
     q
 }
 
@@ -43,17 +47,7 @@ const COLUMNS: [&str; 6] = ["id", "agent_id", "message", "kind", "created_at", "
 pub async fn list(db: &Db, scope: &Scope, f: &NotificationQuery, page: &Page) -> Result<Vec<Notification>, DbError> {
     let mut inner = Query::select();
     inner.columns(COLUMNS.map(|c| ("notifications", c))).from("notifications");
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            inner.and_where(
-                Expr::col(("notifications", "agent_id")).in_subquery(crate::agents::repo::ids_where("branch", b)),
-            );
-        }
-        Scope::Agent(id) => {
-            inner.and_where(Expr::col(("notifications", "agent_id")).eq(*id));
-        }
-    }
+    inner.and_where_option(in_scope(scope));
     if let Some(v) = &f.agent_code {
         inner.and_where(
             Expr::col(("notifications", "agent_id")).in_subquery(crate::agents::repo::ids_where("agent_code", v)),

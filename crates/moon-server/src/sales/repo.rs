@@ -56,6 +56,15 @@ pub struct SaleQuery {
     pub policy_number: Option<String>,
 }
 
+/// The condition on `sales` that keeps a principal to the rows it may see.
+fn in_scope(scope: &Scope) -> Option<Expr> {
+    match scope {
+        Scope::All => None,
+        Scope::Branch(b) => Some(Expr::col(("sales", "branch")).eq(b.as_str())),
+        Scope::Agent(id) => Some(Expr::col(("sales", "agent_id")).eq(*id)),
+    }
+}
+
 fn base(scope: &Scope) -> SelectStatement {
     let mut q = Query::select();
     q.columns(SALE_COLUMNS.map(|c| ("sales", c)))
@@ -64,15 +73,7 @@ fn base(scope: &Scope) -> SelectStatement {
         .from("sales")
         .inner_join("agents", Expr::col(("agents", "id")).equals(("sales", "agent_id")))
         .inner_join("products", Expr::col(("products", "id")).equals(("sales", "product_id")));
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            q.and_where(Expr::col(("sales", "branch")).eq(b.as_str()));
-        }
-        Scope::Agent(id) => {
-            q.and_where(Expr::col(("sales", "agent_id")).eq(*id));
-        }
-    }
+    q.and_where_option(in_scope(scope));
     q
 }
 
@@ -98,15 +99,7 @@ const SALE_COLUMNS: [&str; 9] = [
 pub async fn list(db: &Db, scope: &Scope, f: &SaleQuery, page: &Page) -> Result<Vec<Sale>, DbError> {
     let mut inner = Query::select();
     inner.columns(SALE_COLUMNS.map(|c| ("sales", c))).from("sales");
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            inner.and_where(Expr::col(("sales", "branch")).eq(b.as_str()));
-        }
-        Scope::Agent(id) => {
-            inner.and_where(Expr::col(("sales", "agent_id")).eq(*id));
-        }
-    }
+    inner.and_where_option(in_scope(scope));
     if let Some(v) = &f.agent_code {
         inner.and_where(Expr::col(("sales", "agent_id")).in_subquery(crate::agents::repo::ids_where("agent_code", v)));
     }
