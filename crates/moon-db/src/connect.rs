@@ -107,6 +107,9 @@ impl Db {
                     .max_connections(options.max_connections.max(1))
                     .test_before_acquire(false)
                     .min_connections(0)
+                    // Each reader keeps its own page cache and worker thread; close the ones a
+                    // burst of reads opened once it is over, so an idle server shrinks back.
+                    .idle_timeout(Duration::from_secs(30))
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(opts.read_only(true))
                     .await?;
