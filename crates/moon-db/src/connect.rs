@@ -152,6 +152,20 @@ impl Db {
         }
     }
 
+    /// `(pool, open connections, idle connections)` for each pool, for the metrics endpoint.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        fn idle(n: usize) -> u32 {
+            u32::try_from(n).unwrap_or(u32::MAX)
+        }
+        match &self.pools {
+            Pools::Sqlite { write, read } => {
+                vec![("write", write.size(), idle(write.num_idle())), ("read", read.size(), idle(read.num_idle()))]
+            }
+            Pools::Postgres(p) => vec![("main", p.size(), idle(p.num_idle()))],
+            Pools::MySql(p) => vec![("main", p.size(), idle(p.num_idle()))],
+        }
+    }
+
     /// Waits for checked-out connections to return, then closes every pool: the last step of a
     /// graceful shutdown.
     pub async fn close(&self) {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub db: Db,
     /// The effective configuration.
     pub config: Arc<Config>,
+    /// This server's Prometheus registry.
+    pub metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -62,7 +64,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(crate::http::health::healthz))
         .routes(utoipa_axum::routes!(crate::http::health::readyz))
         .routes(utoipa_axum::routes!(index))
-        .routes(utoipa_axum::routes!(openapi));
+        .routes(utoipa_axum::routes!(openapi))
+        .routes(utoipa_axum::routes!(crate::http::metrics::metrics));
     for component in &state.config.components {
         api = api.merge(match component {
             Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),
@@ -88,6 +91,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(axum::middleware::from_fn(authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -220,7 +224,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
-    let state = AppState { db: db.clone(), config: Arc::new(config) };
+    let metrics = crate::http::metrics::Metrics::new(db.backend().name());
+    let state = AppState { db: db.clone(), config: Arc::new(config), metrics };
     let (router, _) = router(state);
     tracing::info!(addr = %listener.local_addr()?, components = ?components, backend = db.backend().name(), "serving");
     let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -201,3 +201,37 @@ async fn the_root_url_lists_what_this_target_serves() {
     assert!(index["links"].get("agents").is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    assert_eq!(app.get("/api/v1/agents/1").await.0, 404);
+    assert_eq!(app.get("/api/v1/agents/2").await.0, 404);
+    assert_eq!(app.get("/api/v1/agents").await.0, 200);
+    assert_eq!(app.get("/no/such/route/42").await.0, 404);
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = r.text().await.unwrap();
+    let count = |labels: &str| -> u64 {
+        let prefix = format!("moon_http_request_duration_seconds_count{{{labels}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no series {labels}:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        count(r#"method="GET",route="/api/v1/agents/{id}",status="4xx""#),
+        2,
+        "ids collapse into the route template"
+    );
+    assert_eq!(count(r#"method="GET",route="/api/v1/agents",status="2xx""#), 1);
+    assert_eq!(count(r#"method="GET",route="unmatched",status="4xx""#), 1);
+    assert!(!text.contains("/api/v1/agents/1"), "no raw paths in labels");
+    assert!(text.contains("moon_http_requests_in_flight"));
+    assert!(text.contains(r#"moon_db_pool_connections{pool="write",state="idle"}"#), "{text}");
+    assert!(text.contains(r#"moon_build_info{version=""#));
+    assert!(text.trim_end().ends_with("# EOF"));
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod metrics;
 pub mod paging;
 pub mod principal;
 

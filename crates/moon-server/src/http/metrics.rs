@@ -1,0 +1,139 @@
+//! Prometheus metrics at `/metrics`, with bounded cardinality: requests are labelled by route
+//! template (`/api/v1/agents/{id}`), never by raw path or id, and by status class.
+//!
+//! Each server owns its registry (no global recorder), so tests and several servers in one
+//! process never mix their counts.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: &'static str,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+    backend: &'static str,
+}
+
+/// Latency buckets from 0.5 ms to about 16 s, doubling: fine where this service lives (a few
+/// milliseconds) and still bounded for a stuck request.
+fn request_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge<i64, AtomicI64>,
+    pool: Family<PoolLabels, Gauge<i64, AtomicI64>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Registers every series; `backend` names the operational database.
+    pub fn new(backend: &'static str) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("moon");
+        let requests = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(request_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status class",
+            requests.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register("http_requests_in_flight", "HTTP requests being answered now", in_flight.clone());
+        let pool = Family::<PoolLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by pool and state (idle, in_use)",
+            pool.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: option_env!("MOON_COMMIT").unwrap_or("unknown"),
+                backend,
+            })
+            .set(1);
+        registry.register("build_info", "The running build; always 1", build);
+        Arc::new(Self { registry, requests, in_flight, pool })
+    }
+
+    fn status_class(status: u16) -> &'static str {
+        match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        }
+    }
+}
+
+/// Times every request and counts it under its route template. Installed with `Router::layer`,
+/// so it runs after routing and sees the matched template; unmatched requests count as
+/// `unmatched`, keeping the label set bounded.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let metrics = &state.metrics;
+    let method = req.method().as_str().to_owned();
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| String::from("unmatched"), |m| m.as_str().to_owned());
+    let started = Instant::now();
+    metrics.in_flight.inc();
+    let res = next.run(req).await;
+    metrics.in_flight.dec();
+    let labels = RequestLabels { method, route, status: Metrics::status_class(res.status().as_u16()) };
+    metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    res
+}
+
+/// The metrics in the OpenMetrics text format that Prometheus scrapes.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    for (pool, size, idle) in state.db.pool_stats() {
+        let idle = i64::from(idle);
+        state.metrics.pool.get_or_create(&PoolLabels { pool, state: "idle" }).set(idle);
+        state.metrics.pool.get_or_create(&PoolLabels { pool, state: "in_use" }).set(i64::from(size) - idle);
+    }
+    let mut body = String::new();
+    if prometheus_client::encoding::text::encode(&mut body, &state.metrics.registry).is_err() {
+        return crate::http::ApiError::internal().into_response();
+    }
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    res
+}
