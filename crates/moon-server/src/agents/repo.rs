@@ -30,18 +30,18 @@ pub struct AgentQuery {
     pub search: Option<String>,
 }
 
+/// The condition on `agents` that keeps a principal to the agents it may see.
+pub fn in_scope(scope: &Scope) -> Option<Expr> {
+    match scope {
+        Scope::All => None,
+        Scope::Branch(b) => Some(Expr::col(("agents", "branch")).eq(b.as_str())),
+        Scope::Agent(id) => Some(Expr::col(("agents", "id")).eq(*id)),
+    }
+}
+
 fn base(scope: &Scope) -> SelectStatement {
     let mut q = Query::select();
-    q.columns(COLUMNS.map(|c| ("agents", c))).from("agents");
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
-        }
-        Scope::Agent(id) => {
-            q.and_where(Expr::col(("agents", "id")).eq(*id));
-        }
-    }
+    q.columns(COLUMNS.map(|c| ("agents", c))).from("agents").and_where_option(in_scope(scope));
     q
 }
 

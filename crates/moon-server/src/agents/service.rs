@@ -1,10 +1,12 @@
 //! Agent use cases, shared by the REST API and the original system's routes.
 
-use moon_db::{Db, DbError};
+use moon_db::{Db, DbError, Tx};
+use moon_domain::FieldError;
 
 use super::model::{Agent, AgentChanges, NewAgent};
 use super::repo;
 use crate::http::{ApiError, ApiResult, Principal, Scope};
+use crate::sales::model::AgentRef;
 
 fn duplicate_code(code: &str) -> ApiError {
     ApiError::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
@@ -94,9 +96,27 @@ fn agent_has_sales(code: &str) -> ApiError {
     )
 }
 
-/// Resolves an agent code to a visible agent inside a fresh read.
+/// Resolves an agent code to a visible agent's id.
 pub async fn id_for_code(db: &Db, principal: &Principal, code: &str) -> ApiResult<Option<i64>> {
-    let q = repo::AgentQuery { agent_code: Some(code.to_owned()), ..Default::default() };
-    let page = crate::http::Page { limit: 1, after: None, descending: false };
-    Ok(repo::list(db, &principal.scope, &q, &page).await?.first().map(|a| a.id))
+    Ok(repo::get_by_code(db, &principal.scope, code).await?.map(|a| a.id))
+}
+
+/// Resolves the agent a sale or notification names; an unknown (or invisible) agent is a 422 on
+/// the field the client used. Inside a transaction when `tx` is given, else on the read pool.
+pub async fn resolve(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent: &AgentRef) -> ApiResult<Agent> {
+    let scope = &principal.scope;
+    let (found, field, shown) = match (agent, tx) {
+        (AgentRef::Code(c), Some(tx)) => {
+            (repo::find_by_code(tx, scope, c.as_str()).await?, "agent_code", c.to_string())
+        }
+        (AgentRef::Code(c), None) => (repo::get_by_code(db, scope, c.as_str()).await?, "agent_code", c.to_string()),
+        (AgentRef::Id(id), Some(tx)) => (repo::find(tx, scope, *id).await?, "agent_id", id.to_string()),
+        (AgentRef::Id(id), None) => (repo::get(db, scope, *id).await?, "agent_id", id.to_string()),
+    };
+    found.ok_or_else(|| unknown_agent(field, &shown))
+}
+
+/// 422 for a reference to an agent that does not exist or is not visible.
+pub fn unknown_agent(field: &str, shown: &str) -> ApiError {
+    ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
 }

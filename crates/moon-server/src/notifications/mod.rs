@@ -138,18 +138,7 @@ pub async fn send_with_db(
     message: &Message,
 ) -> ApiResult<Notification> {
     let mut tx = db.begin().await?;
-    let (agent, field, shown) = match to {
-        AgentRef::Code(c) => (
-            crate::agents::repo::find_by_code(&mut tx, &principal.scope, c.as_str()).await?,
-            "agent_code",
-            c.to_string(),
-        ),
-        AgentRef::Id(id) => {
-            (crate::agents::repo::find(&mut tx, &principal.scope, *id).await?, "agent_id", id.to_string())
-        }
-    };
-    let agent = agent
-        .ok_or_else(|| ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists"))))?;
+    let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
     let id = repo::insert(&mut tx, agent.id, message.as_str(), "manual").await?;
     let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
     tx.commit().await?;

@@ -201,15 +201,7 @@ pub async fn insert_resolving(
         AgentRef::Code(code) => sel.and_where(Expr::col(("agents", "agent_code")).eq(code.as_str())),
         AgentRef::Id(id) => sel.and_where(Expr::col(("agents", "id")).eq(*id)),
     };
-    match scope {
-        Scope::All => {}
-        Scope::Branch(b) => {
-            sel.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
-        }
-        Scope::Agent(id) => {
-            sel.and_where(Expr::col(("agents", "id")).eq(*id));
-        }
-    }
+    sel.and_where_option(crate::agents::repo::in_scope(scope));
     let mut stmt = Query::insert();
     stmt.into_table("sales").columns(SALE_COLUMNS[1..].iter().copied());
     stmt.select_from(sel)

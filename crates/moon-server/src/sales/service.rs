@@ -1,32 +1,11 @@
 //! Sale use cases, shared by the REST API and the original `/integration` routes.
 
-use moon_db::{Db, DbError, Tx};
+use moon_db::{Db, DbError};
 use moon_domain::FieldError;
 
-use super::model::{AgentRef, Sale, SaleFields};
+use super::model::{Sale, SaleFields};
 use super::repo::{self, SaleRecord};
-use crate::agents::model::Agent;
 use crate::http::{ApiError, ApiResult, Principal, Scope};
-
-/// Resolves the agent a sale names; an unknown (or invisible) agent is a 422 on the field used.
-/// Inside a transaction when `tx` is given, else on the read pool.
-async fn resolve_agent(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent: &AgentRef) -> ApiResult<Agent> {
-    use crate::agents::repo;
-    let scope = &principal.scope;
-    let (found, field, shown) = match (agent, tx) {
-        (AgentRef::Code(c), Some(tx)) => {
-            (repo::find_by_code(tx, scope, c.as_str()).await?, "agent_code", c.to_string())
-        }
-        (AgentRef::Code(c), None) => (repo::get_by_code(db, scope, c.as_str()).await?, "agent_code", c.to_string()),
-        (AgentRef::Id(id), Some(tx)) => (repo::find(tx, scope, *id).await?, "agent_id", id.to_string()),
-        (AgentRef::Id(id), None) => (repo::get(db, scope, *id).await?, "agent_id", id.to_string()),
-    };
-    found.ok_or_else(|| unknown_agent(field, &shown))
-}
-
-fn unknown_agent(field: &str, shown: &str) -> ApiError {
-    ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
-}
 
 fn unknown_product(product_id: i64) -> ApiError {
     ApiError::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
@@ -89,12 +68,12 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
     };
     let inserted = repo::insert_resolving(db, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
         DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
-        DbError::ForeignKeyViolation => unknown_agent("agent_code", "of this sale"),
+        DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
         other => other.into(),
     })?;
     let Some(sale) = inserted else {
         // Nothing matched: name the missing reference.
-        resolve_agent(db, None, principal, agent_ref).await?;
+        crate::agents::service::resolve(db, None, principal, agent_ref).await?;
         if crate::products::repo::get(db, product_id).await?.is_none() {
             return Err(unknown_product(product_id));
         }
@@ -113,7 +92,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     let agent_id = match &f.agent {
-        Some(r) => resolve_agent(db, Some(&mut tx), principal, r).await?.id,
+        Some(r) => crate::agents::service::resolve(db, Some(&mut tx), principal, r).await?.id,
         None => current.agent_id,
     };
     if let Some(p) = f.product_id
