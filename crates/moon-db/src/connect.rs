@@ -53,11 +53,14 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long a request waits for a free connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// Skip PostgreSQL startup parameters that Amazon Redshift rejects (`extra_float_digits`).
+    /// Set for warehouse connections, which may be Redshift behind a `postgres://` URL.
+    pub redshift_compatible: bool,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(5), redshift_compatible: false }
     }
 }
 
@@ -116,7 +119,10 @@ impl Db {
                 Pools::Sqlite { write, read }
             }
             Backend::Postgres => {
-                let opts = PgConnectOptions::from_str(url)?;
+                let mut opts = PgConnectOptions::from_str(url)?;
+                if options.redshift_compatible {
+                    opts = opts.extra_float_digits(None);
+                }
                 Pools::Postgres(
                     PgPoolOptions::new()
                         .max_connections(options.max_connections)

@@ -90,6 +90,24 @@ impl Db {
         })
     }
 
+    /// Starts a read-only transaction that sees one consistent snapshot of the database for all
+    /// its statements, while writers carry on: the basis of a full rebuild or a verification,
+    /// whose several queries must agree with each other.
+    ///
+    /// PostgreSQL needs `REPEATABLE READ` for that (its default gives each statement its own
+    /// snapshot); MySQL takes the snapshot at once; SQLite in WAL mode holds it from the first read.
+    pub async fn begin_snapshot(&self) -> Result<Tx, DbError> {
+        Ok(match &self.pools {
+            Pools::Sqlite { read, .. } => Tx::Sqlite(read.begin_with("BEGIN DEFERRED").await?),
+            Pools::Postgres(pool) => {
+                Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
+            }
+            Pools::MySql(pool) => {
+                Tx::MySql(pool.begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await?)
+            }
+        })
+    }
+
     /// Runs a read-only query and decodes every row.
     pub async fn fetch_all<T: FromAnyRow>(&self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
         on_backend!(pool self, stmt, |exec, sql, values| {
@@ -102,52 +120,6 @@ impl Db {
         on_backend!(pool self, stmt, |exec, sql, values| {
             Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
         })
-    }
-
-    /// Runs a single-row INSERT (typically `INSERT … SELECT`, which resolves references as it
-    /// inserts) as a transaction of its own and returns `returning` evaluated on the new row, or
-    /// `None` when nothing was inserted. `returning` may use correlated subqueries on `table`.
-    ///
-    /// This is the backend difference for reading back a new row: SQLite and PostgreSQL evaluate
-    /// `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so on every `mysql://`
-    /// server (MariaDB included, though MariaDB 10.5+ could) the same expressions are selected by
-    /// `LAST_INSERT_ID()` right after the insert, on a second round trip.
-    pub async fn insert_returning<T: FromAnyRow>(
-        &self,
-        stmt: &InsertStatement,
-        table: &'static str,
-        returning: Vec<sea_query::Expr>,
-    ) -> Result<Option<T>, DbError> {
-        match &self.pools {
-            Pools::Sqlite { write, .. } => {
-                let (sql, values) = stmt
-                    .clone()
-                    .returning(sea_query::Query::returning().exprs(returning))
-                    .build_sqlx(SqliteQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(write).await?)
-            }
-            Pools::Postgres(pool) => {
-                let (sql, values) = stmt
-                    .clone()
-                    .returning(sea_query::Query::returning().exprs(returning))
-                    .build_sqlx(PostgresQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?)
-            }
-            Pools::MySql(pool) => {
-                let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
-                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(pool).await?;
-                if done.rows_affected() == 0 {
-                    return Ok(None);
-                }
-                let mut read_back = sea_query::Query::select();
-                read_back
-                    .exprs(returning)
-                    .from(table)
-                    .and_where(sea_query::ExprTrait::eq(sea_query::Expr::col((table, "id")), done.last_insert_id()));
-                let (sql, values) = read_back.build_sqlx(MysqlQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(pool).await?)
-            }
-        }
     }
 
     /// Checks that a connection can be had and answers a trivial query.
@@ -182,11 +154,107 @@ impl Tx {
         })
     }
 
+    /// Runs a query inside the transaction and hands each row to `each` as it arrives, so a
+    /// result of millions of rows never has to sit in memory at once.
+    pub async fn for_each<T: FromAnyRow>(
+        &mut self,
+        stmt: &impl SqlxBinder,
+        mut each: impl FnMut(T) -> Result<(), DbError> + Send,
+    ) -> Result<u64, DbError> {
+        use futures_util::TryStreamExt;
+        on_backend!(tx self, stmt, |exec, sql, values| {
+            let mut rows = sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values).fetch(exec);
+            let mut n = 0u64;
+            while let Some(row) = rows.try_next().await? {
+                each(row)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Runs a statement with no parameters, such as DDL written for one backend. Only for SQL
+    /// assembled from constants: values belong in sea-query statements, which bind them.
+    pub async fn execute_sql(&mut self, sql: impl Into<String>) -> Result<u64, DbError> {
+        let sql = AssertSqlSafe(sql.into());
+        Ok(match self {
+            Tx::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+            Tx::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+            Tx::MySql(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+        })
+    }
+
+    /// The backend this transaction runs on.
+    pub fn backend(&self) -> crate::Backend {
+        match self {
+            Tx::Sqlite(_) => crate::Backend::Sqlite,
+            Tx::Postgres(_) => crate::Backend::Postgres,
+            Tx::MySql(_) => crate::Backend::MySql,
+        }
+    }
+
+    /// Ends the transaction without keeping anything; for read-only snapshots, whose end is
+    /// not a commit of anything.
+    pub async fn rollback(self) -> Result<(), DbError> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+            Tx::MySql(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
     /// Runs an UPDATE or DELETE and returns how many rows it touched.
     pub async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
             Ok(sqlx::query_with(AssertSqlSafe(sql), values).execute(exec).await?.rows_affected())
         })
+    }
+
+    /// Runs a single-row INSERT (typically `INSERT … SELECT`, which resolves references as it
+    /// inserts) inside the transaction and returns `returning` evaluated on the new row, or
+    /// `None` when nothing was inserted. `returning` may use correlated subqueries on `table`.
+    ///
+    /// This is the backend difference for reading back a new row: SQLite and PostgreSQL evaluate
+    /// `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so on every `mysql://`
+    /// server (MariaDB included, though MariaDB 10.5+ could) the same expressions are selected by
+    /// `LAST_INSERT_ID()` right after the insert, on a second round trip.
+    pub async fn insert_returning<T: FromAnyRow>(
+        &mut self,
+        stmt: &InsertStatement,
+        table: &'static str,
+        returning: Vec<sea_query::Expr>,
+    ) -> Result<Option<T>, DbError> {
+        match self {
+            Tx::Sqlite(tx) => {
+                let (sql, values) = stmt
+                    .clone()
+                    .returning(sea_query::Query::returning().exprs(returning))
+                    .build_sqlx(SqliteQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+            }
+            Tx::Postgres(tx) => {
+                let (sql, values) = stmt
+                    .clone()
+                    .returning(sea_query::Query::returning().exprs(returning))
+                    .build_sqlx(PostgresQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+            }
+            Tx::MySql(tx) => {
+                let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
+                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let mut read_back = sea_query::Query::select();
+                read_back
+                    .exprs(returning)
+                    .from(table)
+                    .and_where(sea_query::ExprTrait::eq(sea_query::Expr::col((table, "id")), done.last_insert_id()));
+                let (sql, values) = read_back.build_sqlx(MysqlQueryBuilder);
+                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+            }
+        }
     }
 
     /// Runs a single-row INSERT into a table whose key column is `id` and returns the new id.

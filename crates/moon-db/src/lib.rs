@@ -35,3 +35,16 @@ pub fn insert_row(table: &'static str, pairs: Vec<(&'static str, sea_query::Valu
     let _ = stmt.values(vals);
     stmt
 }
+
+/// `SUM(expr)` decoded as an `i64` on every backend. PostgreSQL widens a sum of BIGINT to
+/// NUMERIC and MySQL to DECIMAL; both are cast back, which is exact for sums of cents below
+/// 2^63.
+pub fn sum_i64(backend: Backend, expr: sea_query::Expr) -> sea_query::Expr {
+    use sea_query::ExprTrait;
+    let sum = sea_query::Expr::expr(sea_query::Func::sum(expr));
+    match backend {
+        Backend::Sqlite => sum,
+        Backend::Postgres => sum.cast_as("BIGINT"),
+        Backend::MySql => sum.cast_as("SIGNED"),
+    }
+}

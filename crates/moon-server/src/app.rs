@@ -34,6 +34,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// This server's Prometheus registry.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// The warehouse KPIs are read from, when this process serves them.
+    pub warehouse: Option<crate::analytics::Warehouse>,
 }
 
 #[derive(OpenApi)]
@@ -49,6 +51,7 @@ pub struct AppState {
         (name = "products", description = "Products and their sales targets"),
         (name = "sales", description = "Policy sales"),
         (name = "notifications", description = "Messages to agents"),
+        (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -73,6 +76,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 crate::products::routes().merge(crate::sales::routes()).merge(crate::legacy::integration_routes())
             }
             Component::Notifications => crate::notifications::routes().merge(crate::legacy::notification_routes()),
+            Component::Aggregator => crate::analytics::routes::routes(),
         });
     }
     let (routes, doc) = api.split_for_parts();
@@ -150,6 +154,13 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
             Component::Notifications => {
                 &[("notifications", "/api/v1/notifications"), ("original_notifications", "/notification/get")]
             }
+            Component::Aggregator => &[
+                ("kpi_teams", "/api/v1/kpis/teams"),
+                ("kpi_branches", "/api/v1/kpis/branches"),
+                ("kpi_products", "/api/v1/kpis/products"),
+                ("kpi_leaderboard", "/api/v1/kpis/leaderboard"),
+                ("kpi_trend", "/api/v1/kpis/trend"),
+            ],
         };
         for (name, path) in paths {
             links.insert((*name).to_owned(), serde_json::Value::from(*path));
@@ -183,6 +194,15 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("cannot connect to database {shown}"))?;
     db.migrate().await.with_context(|| format!("cannot migrate database {shown}"))?;
     Ok(db)
+}
+
+/// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
+pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<crate::analytics::Aggregator> {
+    let warehouse = crate::analytics::Warehouse::open(&config.warehouse_url()).await?;
+    let key = crate::analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
+        .await
+        .context("cannot load the pseudonym key")?;
+    Ok(crate::analytics::Aggregator::new(db.clone(), warehouse, key))
 }
 
 /// A server that is accepting connections.
@@ -225,13 +245,31 @@ pub async fn serve(
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     let metrics = crate::http::metrics::Metrics::new(db.backend().name());
-    let state = AppState { db: db.clone(), config: Arc::new(config), metrics };
+    let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
+    let mut warehouse = None;
+    let mut aggregator_task = None;
+    if config.components.contains(&Component::Aggregator) {
+        let aggregator = open_aggregator(&config, &db).await?;
+        warehouse = Some(aggregator.warehouse().clone());
+        if !config.aggregate_interval.is_zero() {
+            let run = aggregator.run(config.aggregate_interval, Some(metrics.clone()), aggregator_stopped);
+            aggregator_task = Some(tokio::spawn(run));
+        }
+    }
+    let state = AppState { db: db.clone(), config: Arc::new(config), metrics, warehouse: warehouse.clone() };
     let (router, _) = router(state);
     tracing::info!(addr = %listener.local_addr()?, components = ?components, backend = db.backend().name(), "serving");
     let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .context("server failed");
+    let _ = stop_aggregator.send(true);
+    if let Some(task) = aggregator_task {
+        let _ = task.await;
+    }
+    if let Some(wh) = warehouse {
+        wh.db.close().await;
+    }
     db.close().await;
     tracing::info!(uptime_s = started.elapsed().as_secs(), "stopped");
     result

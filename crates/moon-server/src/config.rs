@@ -60,6 +60,23 @@ pub struct Config {
     pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
     pub request_timeout: Duration,
+    /// Warehouse URL; `None`: a SQLite file beside the operational database.
+    pub warehouse_url: Option<Secret>,
+    /// How often the aggregator looks for new changes; zero: no continuous refresh in this
+    /// process (KPIs are still served, as refreshed by `moon aggregate`).
+    pub aggregate_interval: Duration,
+    /// Key for agent pseudonyms; `None`: generated once and kept in the database.
+    pub pseudonym_key: Option<Secret>,
+}
+
+impl Config {
+    /// The warehouse URL in effect.
+    pub fn warehouse_url(&self) -> String {
+        self.warehouse_url.as_ref().map_or_else(
+            || crate::analytics::warehouse::default_url(self.database_url.expose()),
+            |s| s.expose().to_owned(),
+        )
+    }
 }
 
 impl Config {
@@ -72,6 +89,9 @@ impl Config {
             max_connections: 10,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            warehouse_url: None,
+            aggregate_interval: Duration::from_millis(200),
+            pseudonym_key: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 //! `moon` binary both start servers through [`app::start`] / [`app::serve`].
 
 pub(crate) mod agents;
+pub mod analytics;
 pub mod app;
+pub mod changelog;
 pub mod config;
 pub mod demo;
 pub mod http;

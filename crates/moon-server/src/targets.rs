@@ -14,6 +14,8 @@ pub enum Component {
     Integration,
     /// Notifications (`/api/v1/notifications`, `/notification/...`).
     Notifications,
+    /// The KPI pipeline: the change log applied to the warehouse, and `/api/v1/kpis`.
+    Aggregator,
 }
 
 impl Component {
@@ -23,6 +25,7 @@ impl Component {
             Component::Agents => "agent",
             Component::Integration => "integration",
             Component::Notifications => "notification",
+            Component::Aggregator => "aggregator",
         }
     }
 }
@@ -32,7 +35,8 @@ pub const TARGETS: &[(&str, &[Component])] = &[
     ("agent", &[Component::Agents]),
     ("integration", &[Component::Integration]),
     ("notification", &[Component::Notifications]),
-    ("all", &[Component::Agents, Component::Integration, Component::Notifications]),
+    ("aggregator", &[Component::Aggregator]),
+    ("all", &[Component::Agents, Component::Integration, Component::Notifications, Component::Aggregator]),
 ];
 
 /// Resolves a comma-separated target list (`agent,notification`) into components.
@@ -57,7 +61,7 @@ mod tests {
 
     #[test]
     fn all_is_every_component_and_lists_merge() {
-        assert_eq!(resolve("all").unwrap().len(), 3);
+        assert_eq!(resolve("all").unwrap().len(), 4);
         let r = resolve("agent, notification").unwrap();
         assert_eq!(r.into_iter().collect::<Vec<_>>(), [Component::Agents, Component::Notifications]);
         assert!(resolve("agent,warehouse").unwrap_err().contains("known targets"));

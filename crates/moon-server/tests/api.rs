@@ -574,6 +574,11 @@ async fn every_documented_route_exists(app: &TestApp) {
         "DELETE /integration/delete/{sale_id}",
         "POST /notification/send",
         "GET /notification/get",
+        "GET /api/v1/kpis/teams",
+        "GET /api/v1/kpis/branches",
+        "GET /api/v1/kpis/products",
+        "GET /api/v1/kpis/leaderboard",
+        "GET /api/v1/kpis/trend",
     ]
     .map(String::from)
     .to_vec();

@@ -27,6 +27,10 @@ pub struct CommonArgs {
     /// Configuration file (TOML); defaults to ./moon.toml when it exists.
     #[arg(long, env = "MOON_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Warehouse URL: sqlite://path or postgres://… (PostgreSQL or Amazon Redshift)
+    /// [default: warehouse.db beside a SQLite database, else sqlite://data/warehouse.db].
+    #[arg(long, env = "MOON_WAREHOUSE_URL", hide_env_values = true)]
+    pub warehouse_url: Option<String>,
 }
 
 /// Options of `moon serve`.
@@ -44,6 +48,10 @@ pub struct ServeArgs {
     /// Most connections per database pool [default: 10].
     #[arg(long, env = "MOON_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
+    /// How often the aggregator looks for new changes, in milliseconds; 0 turns the continuous
+    /// refresh off in this process [default: 200].
+    #[arg(long, env = "MOON_AGGREGATE_INTERVAL_MS")]
+    pub aggregate_interval_ms: Option<u64>,
     /// Load the demo data set before serving (MOON_DEMO accepts true/false, 1/0, yes/no, on/off).
     #[arg(long, env = "MOON_DEMO", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub demo: bool,
@@ -51,7 +59,7 @@ pub struct ServeArgs {
 
 impl From<CommonArgs> for ServeArgs {
     fn from(common: CommonArgs) -> Self {
-        ServeArgs { common, listen: None, target: None, max_connections: None, demo: false }
+        ServeArgs { common, listen: None, target: None, max_connections: None, aggregate_interval_ms: None, demo: false }
     }
 }
 
@@ -65,6 +73,8 @@ struct FileConfig {
     max_connections: Option<u32>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    warehouse_url: Option<String>,
+    aggregate_interval_ms: Option<u64>,
 }
 
 fn read_file_config(explicit: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -106,6 +116,17 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         },
     };
     moon_db::Backend::from_url(&database_url).map_err(|e| anyhow::anyhow!(e))?;
+    let warehouse_url = match &args.common.warehouse_url {
+        Some(url) => Some(url.clone()),
+        None => secret_from_file("MOON_WAREHOUSE_URL_FILE")?.or(file.warehouse_url.clone()),
+    };
+    if let Some(url) = &warehouse_url {
+        moon_db::Backend::from_url(url).map_err(|e| anyhow::anyhow!("MOON_WAREHOUSE_URL: {e}"))?;
+    }
+    let pseudonym_key = match std::env::var("MOON_PSEUDONYM_KEY").ok().filter(|k| !k.is_empty()) {
+        Some(k) => Some(k),
+        None => secret_from_file("MOON_PSEUDONYM_KEY_FILE")?,
+    };
     let target = args.target.clone().or(file.target).unwrap_or_else(|| String::from("all"));
     let components = moon_server::targets::resolve(&target).map_err(|e| anyhow::anyhow!(e))?;
     let listen = match args.listen.or(file.listen) {
@@ -119,6 +140,11 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(10).max(1),
         body_limit: file.body_limit_bytes.unwrap_or(64 * 1024),
         request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
+        warehouse_url: warehouse_url.map(Secret::new),
+        aggregate_interval: Duration::from_millis(
+            args.aggregate_interval_ms.or(file.aggregate_interval_ms).unwrap_or(200),
+        ),
+        pseudonym_key: pseudonym_key.map(Secret::new),
     })
 }
 
@@ -126,13 +152,16 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
 pub fn describe(c: &Config) -> String {
     let targets: Vec<&str> = c.components.iter().map(|c| c.name()).collect();
     format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}",
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\naggregate_interval_ms = {}\npseudonym_key = \"{}\"",
         c.listen,
         redact_url(c.database_url.expose()),
+        redact_url(&c.warehouse_url()),
         targets.join(","),
         c.max_connections,
         c.body_limit,
-        c.request_timeout.as_secs()
+        c.request_timeout.as_secs(),
+        c.aggregate_interval.as_millis(),
+        if c.pseudonym_key.is_some() { "(configured, hidden)" } else { "(generated, kept in the database)" }
     )
 }
 
@@ -142,10 +171,11 @@ mod tests {
 
     fn args(database_url: Option<&str>, config: Option<PathBuf>, listen: Option<&str>) -> ServeArgs {
         ServeArgs {
-            common: CommonArgs { database_url: database_url.map(str::to_owned), config },
+            common: CommonArgs { database_url: database_url.map(str::to_owned), config, warehouse_url: None },
             listen: listen.map(|l| l.parse().unwrap()),
             target: None,
             max_connections: None,
+            aggregate_interval_ms: None,
             demo: false,
         }
     }
@@ -177,8 +207,9 @@ mod tests {
     fn defaults_are_the_embedded_database_on_loopback() {
         let c = resolve(&args(None, Some(PathBuf::from("/nonexistent/moon.toml")), None));
         assert!(c.is_err(), "an explicitly named missing file is an error");
-        let d = resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None })).unwrap();
+        let d = resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None, warehouse_url: None })).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(d.components.len(), 3);
+        assert_eq!(d.components.len(), 4);
+        assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");
     }
 }

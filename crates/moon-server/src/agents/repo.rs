@@ -131,6 +131,11 @@ pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Agent>, 
     tx.fetch_optional(&q).await
 }
 
+/// The attributes of an agent that KPIs group by, for the change log.
+pub fn facts(a: &Agent) -> crate::changelog::AgentFacts {
+    crate::changelog::AgentFacts { team: a.team.clone(), branch: a.branch.clone(), active: a.active }
+}
+
 /// Inserts an agent and returns its id.
 pub async fn insert(tx: &mut Tx, a: &NewAgent) -> Result<i64, DbError> {
     let now = moon_db::now();

@@ -5,6 +5,7 @@ use moon_domain::FieldError;
 
 use super::model::{Agent, AgentChanges, NewAgent};
 use super::repo;
+use crate::changelog::{self, Event};
 use crate::http::{ApiError, ApiResult, Principal, Scope};
 use crate::sales::model::AgentRef;
 
@@ -38,6 +39,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
         other => other?,
     };
     let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent created");
     Ok(agent)
@@ -65,6 +67,10 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
         other => other?,
     };
     let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let (before, after) = (repo::facts(&current), repo::facts(&agent));
+    if before != after {
+        changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
+    }
     tx.commit().await?;
     Ok(agent)
 }
@@ -82,6 +88,7 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
         Err(DbError::ForeignKeyViolation) => return Err(agent_has_sales(&agent.agent_code)),
         other => other?,
     };
+    changelog::record(&mut tx, &[Event::Agent { id, before: Some(repo::facts(&agent)), after: None }]).await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent deleted");
     Ok(())

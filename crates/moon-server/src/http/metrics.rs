@@ -5,14 +5,15 @@
 //! process never mix their counts.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -34,6 +35,11 @@ struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     commit: &'static str,
@@ -52,6 +58,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge<i64, AtomicI64>,
     pool: Family<PoolLabels, Gauge<i64, AtomicI64>>,
+    refresh: Family<ModeLabels, Histogram, fn() -> Histogram>,
+    refresh_failures: Counter,
+    lag: Gauge<f64, AtomicU64>,
+    backlog: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -87,7 +97,39 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "The running build; always 1", build);
-        Arc::new(Self { registry, requests, in_flight, pool })
+        let refresh = Family::<ModeLabels, Histogram, fn() -> Histogram>::new_with_constructor(request_histogram);
+        registry.register(
+            "aggregator_refresh_duration_seconds",
+            "Time to apply a batch of the change log to the warehouse, by mode (incremental, full)",
+            refresh.clone(),
+        );
+        let refresh_failures = Counter::default();
+        registry.register("aggregator_refresh_failures", "Warehouse refreshes that failed", refresh_failures.clone());
+        let lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "aggregator_lag_seconds",
+            "Age of the oldest change the warehouse has not applied yet; 0 when caught up",
+            lag.clone(),
+        );
+        let backlog = Gauge::<i64, AtomicI64>::default();
+        registry.register("changelog_backlog", "Change-log entries the warehouse has not applied yet", backlog.clone());
+        Arc::new(Self { registry, requests, in_flight, pool, refresh, refresh_failures, lag, backlog })
+    }
+
+    /// Records how long a warehouse refresh took.
+    pub fn observe_refresh(&self, mode: &'static str, took: Duration) {
+        self.refresh.get_or_create(&ModeLabels { mode }).observe(took.as_secs_f64());
+    }
+
+    /// Counts a failed warehouse refresh.
+    pub fn refresh_failed(&self) {
+        self.refresh_failures.inc();
+    }
+
+    /// Sets how far behind the warehouse is.
+    pub fn set_aggregator_lag(&self, seconds: f64, backlog: i64) {
+        self.lag.set(seconds);
+        self.backlog.set(backlog);
     }
 
     fn status_class(status: u16) -> &'static str {

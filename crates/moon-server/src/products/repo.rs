@@ -6,6 +6,7 @@ use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
 use super::{Product, ProductFields};
+use crate::changelog::{self, Event, ProductFacts};
 use crate::agents::repo::keyset;
 use crate::http::Page;
 
@@ -74,7 +75,25 @@ pub async fn find_by_name(tx: &mut Tx, name: &str) -> Result<Option<Product>, Db
     Ok(tx.fetch_optional::<ProductRow>(&q).await?.map(Product::from))
 }
 
-/// Inserts a product; every field must be present.
+/// What KPIs report of a product, for the change log.
+pub fn facts(p: &Product) -> ProductFacts {
+    ProductFacts {
+        product_name: p.product_name.clone(),
+        product_type: p.product_type.clone(),
+        target_cents: p.target_amount.cents(),
+    }
+}
+
+/// Appends the change from `before` to the product's current state (if any) to the change log.
+async fn log_change(tx: &mut Tx, id: i64, before: Option<ProductFacts>) -> Result<(), DbError> {
+    let after = find(tx, id).await?.as_ref().map(facts);
+    if before != after {
+        changelog::record(tx, &[Event::Product { id, before, after }]).await?;
+    }
+    Ok(())
+}
+
+/// Inserts a product (every field must be present) and logs it in the change log.
 pub async fn insert(tx: &mut Tx, f: &ProductFields) -> Result<i64, DbError> {
     let now = moon_db::now();
     let text = |v: &Option<moon_domain::Label>| Value::from(v.as_ref().map(|l| l.as_str().to_owned()));
@@ -88,11 +107,14 @@ pub async fn insert(tx: &mut Tx, f: &ProductFields) -> Result<i64, DbError> {
             ("updated_at", now.into()),
         ],
     );
-    tx.insert(&stmt).await
+    let id = tx.insert(&stmt).await?;
+    log_change(tx, id, None).await?;
+    Ok(id)
 }
 
-/// Applies the fields present.
+/// Applies the fields present, logging a change of name, type or target.
 pub async fn update(tx: &mut Tx, id: i64, f: &ProductFields) -> Result<bool, DbError> {
+    let before = find(tx, id).await?.as_ref().map(facts);
     let mut values: Vec<(&str, Value)> = Vec::new();
     if let Some(v) = &f.product_type {
         values.push(("product_type", v.as_str().into()));
@@ -106,7 +128,9 @@ pub async fn update(tx: &mut Tx, id: i64, f: &ProductFields) -> Result<bool, DbE
     values.push(("updated_at", moon_db::now().into()));
     let mut q = Query::update();
     q.table("products").values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col("id").eq(id));
-    Ok(tx.execute(&q).await? > 0)
+    let updated = tx.execute(&q).await? > 0;
+    log_change(tx, id, before).await?;
+    Ok(updated)
 }
 
 /// Whether any sale names this product.
@@ -116,9 +140,12 @@ pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
     Ok(tx.fetch_optional::<(i64,)>(&q).await?.is_some())
 }
 
-/// Deletes a product.
+/// Deletes a product and logs it.
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let before = find(tx, id).await?.as_ref().map(facts);
     let mut q = Query::delete();
     q.from_table("products").and_where(Expr::col("id").eq(id));
-    Ok(tx.execute(&q).await? > 0)
+    let deleted = tx.execute(&q).await? > 0;
+    log_change(tx, id, before).await?;
+    Ok(deleted)
 }

@@ -173,11 +173,22 @@ pub struct NewSale<'a> {
     pub policy_number: Option<&'a str>,
 }
 
+/// What a stored sale contributes to the KPIs, for the change log.
+pub fn facts(s: &Sale) -> crate::changelog::SaleFacts {
+    crate::changelog::SaleFacts {
+        agent_id: s.agent_id,
+        product_id: s.product_id,
+        branch: s.branch.clone(),
+        sale_date: s.sale_date,
+        amount_cents: s.amount.cents(),
+    }
+}
+
 /// Records a sale in one `INSERT … SELECT` that resolves the agent (by code or id, within
 /// `scope`) and the product as it inserts. `None` when either is missing or invisible; the
 /// caller then finds out which, off the hot path.
 pub async fn insert_resolving(
-    db: &Db,
+    tx: &mut Tx,
     scope: &Scope,
     s: &NewSale<'_>,
     now: DateTime<Utc>,
@@ -214,7 +225,7 @@ pub async fn insert_resolving(
     let mut returning: Vec<Expr> = SALE_COLUMNS.iter().map(|c| Expr::col(("sales", *c))).collect();
     returning.push(name_of("agents", "agent_code", "agent_id"));
     returning.push(name_of("products", "product_name", "product_id"));
-    let row: Option<ReturnedSale> = db.insert_returning(&stmt, "sales", returning).await?;
+    let row: Option<ReturnedSale> = tx.insert_returning(&stmt, "sales", returning).await?;
     Ok(row.map(Sale::from))
 }
 

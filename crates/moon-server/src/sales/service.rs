@@ -5,6 +5,7 @@ use moon_domain::FieldError;
 
 use super::model::{Sale, SaleFields};
 use super::repo::{self, SaleRecord};
+use crate::changelog::{self, Event};
 use crate::http::{ApiError, ApiResult, Principal, Scope};
 
 fn unknown_product(product_id: i64) -> ApiError {
@@ -45,9 +46,9 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
 
 /// Records a sale. Missing `branch` defaults to the agent's branch.
 ///
-/// The hot path is one statement: an `INSERT … SELECT … RETURNING` that resolves the agent and
-/// checks the product while inserting, in a transaction of its own, and hands back the stored
-/// row. Only when nothing was inserted do we look up which reference was missing.
+/// The hot path is one transaction: an `INSERT … SELECT … RETURNING` that resolves the agent and
+/// checks the product while inserting and hands back the stored row, then the change-log entry.
+/// Only when nothing was inserted do we look up which reference was missing.
 pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
         (&f.agent, f.product_id, f.amount, f.sale_date)
@@ -66,24 +67,26 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
         branch: f.branch.as_ref().map(|b| b.as_str()),
         policy_number: policy_number.as_deref(),
     };
-    let inserted = repo::insert_resolving(db, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
+    let mut tx = db.begin().await?;
+    let inserted = repo::insert_resolving(&mut tx, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
         DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
         DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
         other => other.into(),
     })?;
-    let Some(sale) = inserted else {
-        // Nothing matched: name the missing reference.
-        crate::agents::service::resolve(db, None, principal, agent_ref).await?;
-        if crate::products::repo::get(db, product_id).await?.is_none() {
-            return Err(unknown_product(product_id));
-        }
-        // Both exist now: one was deleted or moved while we inserted.
-        return Err(ApiError::conflict(
-            "changed_concurrently",
-            "the agent or product changed while the sale was recorded; retry",
-        ));
-    };
-    Ok(sale)
+    if let Some(sale) = inserted {
+        changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
+            .await?;
+        tx.commit().await?;
+        return Ok(sale);
+    }
+    drop(tx);
+    // Nothing matched: name the missing reference.
+    crate::agents::service::resolve(db, None, principal, agent_ref).await?;
+    if crate::products::repo::get(db, product_id).await?.is_none() {
+        return Err(unknown_product(product_id));
+    }
+    // Both exist now: one was deleted or moved while we inserted.
+    Err(ApiError::conflict("changed_concurrently", "the agent or product changed while the sale was recorded; retry"))
 }
 
 /// Applies a partial update to a visible sale, reading and writing in one transaction.
@@ -91,6 +94,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
+    let before = repo::facts(&current);
     let agent_id = match &f.agent {
         Some(r) => crate::agents::service::resolve(db, Some(&mut tx), principal, r).await?.id,
         None => current.agent_id,
@@ -115,6 +119,10 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     };
     repo::update(&mut tx, id, &record).await.map_err(|e| constraint_error(e, &record))?;
     let sale = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let after = repo::facts(&sale);
+    if before != after {
+        changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
+    }
     tx.commit().await?;
     Ok(sale)
 }
@@ -122,8 +130,10 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
 /// Deletes a visible sale.
 pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
     let mut tx = db.begin().await?;
-    repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
+    let current =
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     repo::delete(&mut tx, id).await?;
+    changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,0 +1,883 @@
+//! The aggregator: applies the change log to the warehouse, incrementally or by a full rebuild.
+//!
+//! **Exactly once across two databases.** The aggregator's authoritative cursor lives in the
+//! warehouse (`wh_state.applied_id`) and moves in the same warehouse transaction as the deltas it
+//! covers, so a crash at any point either lands a whole batch with its cursor or nothing. The
+//! copy in the operational database (`change_cursors`) only lets the log be pruned, and it is
+//! written after the warehouse commits, so it can lag but never run ahead.
+//!
+//! **Several aggregators at once** (the `all` target, an `aggregator` Deployment, a CronJob and
+//! both colours of a blue-green release) are safe: each refresh starts by locking the cursor row,
+//! so they take turns and each batch is applied once.
+//!
+//! **Cost.** An incremental refresh reads the new log entries, nets them per rollup cell
+//! ([`Batch`]), and touches only those cells, the affected agents' and products' dimension rows,
+//! and the affected rows of the running totals and the original three tables.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Query, Value};
+use moon_db::{Db, DbError, Tx};
+
+use super::delta::{Batch, FactKey, Sums};
+use super::pseudonym::PseudonymKey;
+use super::warehouse::{REBUILT_TABLES, Warehouse};
+use crate::changelog;
+
+/// The aggregator's name as a change-log consumer.
+pub const CONSUMER: &str = "aggregator";
+
+/// Rows per multi-row INSERT: well inside SQLite's and PostgreSQL's parameter limits.
+const INSERT_CHUNK: usize = 1000;
+
+/// A place between two steps of a refresh where a test can make it fail, to show that a crash
+/// anywhere leaves the warehouse consistent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// After the rollup cells were changed.
+    AfterFacts,
+    /// After the running totals were changed.
+    AfterTotals,
+    /// After the dimension rows were replaced.
+    AfterDimensions,
+    /// After the original three tables were rewritten.
+    AfterLegacyTables,
+    /// After the cursor moved, before the commit.
+    BeforeCommit,
+    /// After the warehouse committed, before the operational database heard of it.
+    AfterCommit,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing new in the change log.
+    UpToDate {
+        /// The cursor.
+        applied_id: i64,
+    },
+    /// A batch of entries was applied.
+    Incremental {
+        /// Entries applied.
+        entries: usize,
+        /// Rollup cells changed.
+        cells: usize,
+        /// The cursor afterwards.
+        applied_id: i64,
+    },
+    /// Everything was recomputed from the operational database.
+    Rebuilt {
+        /// Rollup cells written.
+        cells: usize,
+        /// Sales counted.
+        sales: i64,
+        /// The cursor afterwards.
+        applied_id: i64,
+    },
+}
+
+impl Outcome {
+    /// The cursor after the refresh.
+    pub fn applied_id(&self) -> i64 {
+        match self {
+            Outcome::UpToDate { applied_id }
+            | Outcome::Incremental { applied_id, .. }
+            | Outcome::Rebuilt { applied_id, .. } => *applied_id,
+        }
+    }
+}
+
+/// An agent as the warehouse knows it: no name, no contact details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentDim {
+    /// Operational id.
+    pub agent_id: i64,
+    /// Pseudonym.
+    pub agent_key: String,
+    /// Current team.
+    pub team: String,
+    /// Home branch.
+    pub branch: String,
+    /// Active flag.
+    pub active: bool,
+}
+
+/// A product as the warehouse knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductDim {
+    /// Operational id.
+    pub product_id: i64,
+    /// Line of business.
+    pub product_type: String,
+    /// Name.
+    pub product_name: String,
+    /// Target in cents.
+    pub target_cents: i64,
+}
+
+/// Applies the change log to the warehouse.
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    op: Db,
+    wh: Warehouse,
+    key: PseudonymKey,
+    batch_size: u64,
+    fault: Option<Fault>,
+}
+
+fn fail(step: Fault) -> DbError {
+    DbError::Other(moon_db::sqlx::Error::Protocol(format!("injected fault {step:?}")))
+}
+
+/// Formats cents as the decimal text a NUMERIC column takes exactly.
+fn decimal(cents: i64) -> String {
+    moon_domain::Money::from_cents(cents).to_string()
+}
+
+fn numeric(cents: i64) -> Expr {
+    Expr::val(decimal(cents)).cast_as("NUMERIC(18,2)")
+}
+
+impl Aggregator {
+    /// An aggregator from the operational database to `wh`.
+    pub fn new(op: Db, wh: Warehouse, key: PseudonymKey) -> Self {
+        Self { op, wh, key, batch_size: 10_000, fault: None }
+    }
+
+    /// Makes the next refreshes fail at `step` (tests only: shows crash safety).
+    pub fn inject_fault(&mut self, step: Option<Fault>) {
+        self.fault = step;
+    }
+
+    /// Most change-log entries applied per incremental refresh.
+    pub fn with_batch_size(mut self, n: u64) -> Self {
+        self.batch_size = std::cmp::max(n, 1);
+        self
+    }
+
+    /// The warehouse this aggregator writes.
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.wh
+    }
+
+    /// The operational database it reads.
+    pub fn source(&self) -> &Db {
+        &self.op
+    }
+
+    /// The pseudonym key in use.
+    pub fn key(&self) -> &PseudonymKey {
+        &self.key
+    }
+
+    fn check(&self, step: Fault) -> Result<(), DbError> {
+        if self.fault == Some(step) { Err(fail(step)) } else { Ok(()) }
+    }
+
+    /// Applies the next batch of the change log, rebuilding instead when the warehouse is new,
+    /// when entries it needs were pruned, or when a bulk load asked for it.
+    pub async fn refresh(&self) -> Result<Outcome, DbError> {
+        match self.incremental().await? {
+            Some(outcome) => Ok(outcome),
+            None => self.rebuild().await,
+        }
+    }
+
+    /// Refreshes until the warehouse has caught up with the change log as it was at the start.
+    pub async fn catch_up(&self, mut progress: impl FnMut(&Outcome)) -> Result<Outcome, DbError> {
+        let target = changelog::last_id(&self.op).await?;
+        loop {
+            let outcome = self.refresh().await?;
+            progress(&outcome);
+            if matches!(outcome, Outcome::UpToDate { .. }) || outcome.applied_id() >= target {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Takes the cursor row's lock and reads it; `None` when the warehouse was never built.
+    async fn lock_cursor(tx: &mut Tx) -> Result<Option<i64>, DbError> {
+        let mut touch = Query::update();
+        touch
+            .table("wh_state")
+            .value("refreshed_at", Expr::col("refreshed_at"))
+            .and_where(Expr::col("consumer").eq(CONSUMER));
+        tx.execute(&touch).await?;
+        let mut q = Query::select();
+        q.column("applied_id").from("wh_state").and_where(Expr::col("consumer").eq(CONSUMER));
+        Ok(tx.fetch_optional::<(i64,)>(&q).await?.map(|(n,)| n))
+    }
+
+    /// The warehouse cursor: the last change-log entry it reflects (`None` before the first build).
+    pub async fn applied_id(&self) -> Result<Option<i64>, DbError> {
+        let mut q = Query::select();
+        q.column("applied_id").from("wh_state").and_where(Expr::col("consumer").eq(CONSUMER));
+        Ok(self.wh.db.fetch_optional::<(i64,)>(&q).await?.map(|(n,)| n))
+    }
+
+    async fn incremental(&self) -> Result<Option<Outcome>, DbError> {
+        let mut tx = self.wh.db.begin().await?;
+        let Some(applied) = Self::lock_cursor(&mut tx).await? else {
+            return Ok(None);
+        };
+        let entries = changelog::read_after(&self.op, applied, self.batch_size).await?;
+        let Some(first) = entries.first() else {
+            tx.rollback().await?;
+            return Ok(Some(Outcome::UpToDate { applied_id: applied }));
+        };
+        if first.id != applied + 1 {
+            tracing::warn!(applied, first = first.id, "change-log entries were pruned past the warehouse; rebuilding");
+            return Ok(None);
+        }
+        let batch = Batch::from_entries(&entries);
+        if batch.reload {
+            tracing::info!("a bulk load asked for a rebuild");
+            return Ok(None);
+        }
+        let old_agents = read_dim_agents(&mut tx, &batch.agents).await?;
+        let new_agents = source_agents(&self.op, &self.key, Some(&batch.agents)).await?;
+        let old_products = read_dim_products(&mut tx, &batch.products).await?;
+        let new_products = source_products(&self.op, Some(&batch.products)).await?;
+
+        apply_fact_deltas(&mut tx, &batch.facts).await?;
+        self.check(Fault::AfterFacts)?;
+
+        let mut teams: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut branches: BTreeMap<String, Sums> = BTreeMap::new();
+        let mut products: BTreeMap<i64, Sums> = BTreeMap::new();
+        for (k, s) in &batch.facts {
+            // The team the agent's earlier sales are counted under: the warehouse's, if it has one.
+            match old_agents.get(&k.agent_id).or_else(|| new_agents.get(&k.agent_id)) {
+                Some(a) => teams.entry(a.team.clone()).or_default().add(*s),
+                None => tracing::warn!(agent_id = k.agent_id, "sales of an unknown agent; --verify will report it"),
+            }
+            branches.entry(k.branch.clone()).or_default().add(*s);
+            products.entry(k.product_id).or_default().add(*s);
+        }
+        for (id, old) in &old_agents {
+            let new_team = new_agents.get(id).map(|a| a.team.as_str());
+            if new_team.is_some_and(|t| t != old.team) {
+                let total = agent_totals(&mut tx, *id).await?;
+                teams.entry(old.team.clone()).or_default().add(Sums { count: -total.count, cents: -total.cents });
+                teams.entry(new_team.unwrap_or_default().to_owned()).or_default().add(total);
+            }
+        }
+        teams.retain(|_, s| !s.is_zero());
+        branches.retain(|_, s| !s.is_zero());
+        products.retain(|_, s| !s.is_zero());
+        let affected_teams: BTreeSet<String> = teams.keys().cloned().collect();
+        let affected_branches: BTreeSet<String> = branches.keys().cloned().collect();
+        add_totals(&mut tx, "kpi_team_totals", "team", teams).await?;
+        add_totals(&mut tx, "kpi_branch_totals", "branch", branches).await?;
+        add_totals(&mut tx, "kpi_product_totals", "product_id", products).await?;
+        self.check(Fault::AfterTotals)?;
+
+        replace_dim_agents(&mut tx, &batch.agents, new_agents.values()).await?;
+        replace_dim_products(&mut tx, &batch.products, new_products.values()).await?;
+        self.check(Fault::AfterDimensions)?;
+
+        rewrite_totals_table(&mut tx, "team_sales_metrics", "team", "kpi_team_totals", &affected_teams).await?;
+        rewrite_totals_table(&mut tx, "branch_sales_metrics", "branch", "kpi_branch_totals", &affected_branches)
+            .await?;
+        let mut names: BTreeSet<String> = old_products.values().map(|p| p.product_name.clone()).collect();
+        names.extend(new_products.values().map(|p| p.product_name.clone()));
+        rewrite_product_metrics(&mut tx, &names, &batch.products).await?;
+        self.check(Fault::AfterLegacyTables)?;
+
+        set_cursor(&mut tx, batch.last_id, false).await?;
+        self.check(Fault::BeforeCommit)?;
+        tx.commit().await?;
+        self.check(Fault::AfterCommit)?;
+        Ok(Some(Outcome::Incremental { entries: batch.entries, cells: batch.facts.len(), applied_id: batch.last_id }))
+    }
+
+    /// Recomputes the whole warehouse from one consistent snapshot of the operational database
+    /// and replaces its contents in one transaction.
+    pub async fn rebuild(&self) -> Result<Outcome, DbError> {
+        let source = Snapshot::read(&self.op, &self.key).await?;
+        let mut tx = self.wh.db.begin().await?;
+        Self::lock_cursor(&mut tx).await?;
+        for table in REBUILT_TABLES {
+            let mut del = Query::delete();
+            del.from_table(*table);
+            tx.execute(&del).await?;
+        }
+        insert_facts(&mut tx, &source.facts).await?;
+        self.check(Fault::AfterFacts)?;
+        let (teams, branches, products) = source.totals();
+        add_totals(&mut tx, "kpi_team_totals", "team", teams).await?;
+        add_totals(&mut tx, "kpi_branch_totals", "branch", branches).await?;
+        add_totals(&mut tx, "kpi_product_totals", "product_id", products).await?;
+        self.check(Fault::AfterTotals)?;
+        insert_dim_agents(&mut tx, source.agents.values()).await?;
+        insert_dim_products(&mut tx, source.products.values()).await?;
+        self.check(Fault::AfterDimensions)?;
+        rewrite_totals_table(&mut tx, "team_sales_metrics", "team", "kpi_team_totals", &BTreeSet::new()).await?;
+        rewrite_totals_table(&mut tx, "branch_sales_metrics", "branch", "kpi_branch_totals", &BTreeSet::new())
+            .await?;
+        rewrite_product_metrics(&mut tx, &BTreeSet::new(), &BTreeSet::new()).await?;
+        self.check(Fault::AfterLegacyTables)?;
+        set_cursor(&mut tx, source.last_id, true).await?;
+        self.check(Fault::BeforeCommit)?;
+        tx.commit().await?;
+        self.check(Fault::AfterCommit)?;
+        let sales = source.facts.values().map(|s| s.count).sum();
+        Ok(Outcome::Rebuilt { cells: source.facts.len(), sales, applied_id: source.last_id })
+    }
+
+    /// Tells the operational database how far the warehouse has got and prunes the change-log
+    /// entries every consumer has applied. Returns the number pruned.
+    pub async fn publish_cursor(&self, applied_id: i64) -> Result<u64, DbError> {
+        changelog::save_cursor(&self.op, CONSUMER, applied_id).await?;
+        changelog::prune(&self.op).await
+    }
+
+    /// Seconds since the oldest change the warehouse has not applied yet (0 when caught up).
+    pub async fn lag(&self) -> Result<(f64, i64), DbError> {
+        let applied = self.applied_id().await?.unwrap_or(0);
+        let last = changelog::last_id(&self.op).await?;
+        let oldest = changelog::oldest_after(&self.op, applied).await?;
+        let lag = oldest.map_or(0.0, |t| std::cmp::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0);
+        Ok((lag, std::cmp::max(last - applied, 0)))
+    }
+
+    /// Runs refreshes until `stop` fires: polls the change log every `interval`, applies what is
+    /// new, and publishes the cursor at most once per `publish_every`.
+    pub async fn run(
+        self,
+        interval: Duration,
+        metrics: Option<std::sync::Arc<crate::http::metrics::Metrics>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let publish_every = Duration::from_secs(5);
+        let mut last_publish: Option<Instant> = None;
+        let mut published = -1i64;
+        let mut backoff = interval;
+        loop {
+            let started = Instant::now();
+            match self.refresh().await {
+                Ok(outcome) => {
+                    backoff = interval;
+                    let mode = match outcome {
+                        Outcome::UpToDate { .. } => None,
+                        Outcome::Incremental { .. } => Some("incremental"),
+                        Outcome::Rebuilt { .. } => Some("full"),
+                    };
+                    if let (Some(mode), Some(m)) = (mode, &metrics) {
+                        m.observe_refresh(mode, started.elapsed());
+                    }
+                    if let Outcome::Rebuilt { cells, sales, applied_id } = outcome {
+                        tracing::info!(cells, sales, applied_id, "warehouse rebuilt");
+                    }
+                    let applied = outcome.applied_id();
+                    let due = last_publish.is_none_or(|t| t.elapsed() >= publish_every);
+                    if applied != published && due {
+                        match self.publish_cursor(applied).await {
+                            Ok(pruned) => {
+                                published = applied;
+                                last_publish = Some(Instant::now());
+                                if pruned > 0 {
+                                    tracing::debug!(pruned, "change log pruned");
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot publish the aggregator cursor"),
+                        }
+                    }
+                    if let Some(m) = &metrics
+                        && let Ok((lag, backlog)) = self.lag().await
+                    {
+                        m.set_aggregator_lag(lag, backlog);
+                    }
+                    // A full batch means more is waiting: go on at once.
+                    if matches!(outcome, Outcome::Incremental { entries, .. } if entries as u64 >= self.batch_size) {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "warehouse refresh failed; retrying");
+                    if let Some(m) = &metrics {
+                        m.refresh_failed();
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// The operational database's view, read in one snapshot.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Newest change-log entry the snapshot includes.
+    pub last_id: i64,
+    /// Every agent.
+    pub agents: HashMap<i64, AgentDim>,
+    /// Every product.
+    pub products: HashMap<i64, ProductDim>,
+    /// Every non-empty rollup cell.
+    pub facts: BTreeMap<FactKey, Sums>,
+}
+
+type FactRow = (NaiveDate, i64, i64, String, i64, i64);
+
+impl Snapshot {
+    /// Reads agents, products, the rollup of all sales and the change-log position in one
+    /// snapshot, so they agree with each other even while sales are being written.
+    pub async fn read(op: &Db, key: &PseudonymKey) -> Result<Self, DbError> {
+        let mut tx = op.begin_snapshot().await?;
+        let last_id = changelog::last_id_in(&mut tx).await?;
+        let agents = agents_query(&mut tx, key, None).await?;
+        let products = products_query(&mut tx, None).await?;
+        let backend = tx.backend();
+        let mut q = Query::select();
+        q.columns(["sale_date", "agent_id", "product_id", "branch"])
+            .expr(Expr::col("id").count())
+            .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
+            .from("sales")
+            .group_by_columns(["sale_date", "agent_id", "product_id", "branch"]);
+        let mut facts = BTreeMap::new();
+        tx.for_each::<FactRow>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
+            facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+            Ok(())
+        })
+        .await?;
+        tx.rollback().await?;
+        Ok(Snapshot { last_id, agents, products, facts })
+    }
+
+    /// Totals by team (the agent's current team), branch and product.
+    #[allow(clippy::type_complexity)]
+    pub fn totals(&self) -> (BTreeMap<String, Sums>, BTreeMap<String, Sums>, BTreeMap<i64, Sums>) {
+        let (mut teams, mut branches, mut products) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        for (k, s) in &self.facts {
+            if let Some(a) = self.agents.get(&k.agent_id) {
+                teams.entry(a.team.clone()).or_insert_with(Sums::default).add(*s);
+            }
+            branches.entry(k.branch.clone()).or_insert_with(Sums::default).add(*s);
+            products.entry(k.product_id).or_insert_with(Sums::default).add(*s);
+        }
+        (teams, branches, products)
+    }
+}
+
+type AgentRow = (i64, String, String, String, bool);
+type ProductRow = (i64, String, String, i64);
+
+async fn agents_query(
+    tx: &mut Tx,
+    key: &PseudonymKey,
+    ids: Option<&BTreeSet<i64>>,
+) -> Result<HashMap<i64, AgentDim>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "agent_code", "team", "branch", "active"]).from("agents");
+    if let Some(ids) = ids {
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+    }
+    let rows: Vec<AgentRow> = tx.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, code, team, branch, active)| {
+            (agent_id, AgentDim { agent_id, agent_key: key.of(&code), team, branch, active })
+        })
+        .collect())
+}
+
+async fn products_query(tx: &mut Tx, ids: Option<&BTreeSet<i64>>) -> Result<HashMap<i64, ProductDim>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "product_type", "product_name", "target_amount_cents"]).from("products");
+    if let Some(ids) = ids {
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+    }
+    let rows: Vec<ProductRow> = tx.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(product_id, product_type, product_name, target_cents)| {
+            (product_id, ProductDim { product_id, product_type, product_name, target_cents })
+        })
+        .collect())
+}
+
+async fn source_agents(
+    op: &Db,
+    key: &PseudonymKey,
+    ids: Option<&BTreeSet<i64>>,
+) -> Result<HashMap<i64, AgentDim>, DbError> {
+    if ids.is_some_and(BTreeSet::is_empty) {
+        return Ok(HashMap::new());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = agents_query(&mut tx, key, ids).await;
+    tx.rollback().await?;
+    out
+}
+
+async fn source_products(op: &Db, ids: Option<&BTreeSet<i64>>) -> Result<HashMap<i64, ProductDim>, DbError> {
+    if ids.is_some_and(BTreeSet::is_empty) {
+        return Ok(HashMap::new());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = products_query(&mut tx, ids).await;
+    tx.rollback().await?;
+    out
+}
+
+async fn read_dim_agents(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, AgentDim>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Query::select();
+    q.columns(["agent_id", "agent_key", "team", "branch", "active"])
+        .from("dim_agent")
+        .and_where(Expr::col("agent_id").is_in(ids.iter().copied()));
+    let rows: Vec<AgentRow> = tx.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, agent_key, team, branch, active)| {
+            (agent_id, AgentDim { agent_id, agent_key, team, branch, active })
+        })
+        .collect())
+}
+
+async fn read_dim_products(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, ProductDim>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Query::select();
+    q.columns(["product_id", "product_type", "product_name", "target_cents"])
+        .from("dim_product")
+        .and_where(Expr::col("product_id").is_in(ids.iter().copied()));
+    let rows: Vec<ProductRow> = tx.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(product_id, product_type, product_name, target_cents)| {
+            (product_id, ProductDim { product_id, product_type, product_name, target_cents })
+        })
+        .collect())
+}
+
+/// A sale's running total for one agent, after this batch's cells were applied.
+async fn agent_totals(tx: &mut Tx, agent_id: i64) -> Result<Sums, DbError> {
+    let backend = tx.backend();
+    let mut q = Query::select();
+    q.expr(moon_db::sum_i64(backend, Expr::col("sales_count")))
+        .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
+        .from("fact_sales_daily")
+        .and_where(Expr::col("agent_id").eq(agent_id));
+    let row: Option<(Option<i64>, Option<i64>)> = tx.fetch_optional(&q).await?;
+    let (count, cents) = row.unwrap_or_default();
+    Ok(Sums { count: count.unwrap_or(0), cents: cents.unwrap_or(0) })
+}
+
+const KEY_MATCH: &str = "s.sale_date = fact_sales_daily.sale_date AND s.agent_id = fact_sales_daily.agent_id \
+     AND s.product_id = fact_sales_daily.product_id AND s.branch = fact_sales_daily.branch";
+
+/// Adds net deltas to rollup cells through the staging table: existing cells and deltas are
+/// summed, the old cells deleted and the sums inserted, dropping cells that reach zero. Plain
+/// SQL that SQLite, PostgreSQL and Redshift all run; no `ON CONFLICT`.
+async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    tx.execute_sql("DELETE FROM stage_sales_delta").await?;
+    let rows: Vec<(&FactKey, &Sums)> = deltas.iter().collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("stage_sales_delta")
+            .columns(["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"]);
+        for (k, s) in chunk {
+            ins.values_panic([
+                k.sale_date.into(),
+                k.agent_id.into(),
+                k.product_id.into(),
+                k.branch.as_str().into(),
+                s.count.into(),
+                s.cents.into(),
+            ]);
+        }
+        tx.execute(&ins).await?;
+    }
+    tx.execute_sql(format!(
+        "INSERT INTO stage_sales_delta (sale_date, agent_id, product_id, branch, sales_count, amount_cents) \
+         SELECT sale_date, agent_id, product_id, branch, sales_count, amount_cents FROM fact_sales_daily \
+         WHERE EXISTS (SELECT 1 FROM stage_sales_delta s WHERE {KEY_MATCH})"
+    ))
+    .await?;
+    tx.execute_sql(format!(
+        "DELETE FROM fact_sales_daily WHERE EXISTS (SELECT 1 FROM stage_sales_delta s WHERE {KEY_MATCH})"
+    ))
+    .await?;
+    tx.execute_sql(
+        "INSERT INTO fact_sales_daily \
+         (sale_date, agent_id, product_id, branch, sales_count, amount_cents, total_amount) \
+         SELECT sale_date, agent_id, product_id, branch, SUM(sales_count), SUM(amount_cents), \
+         SUM(amount_cents) / 100.0 FROM stage_sales_delta \
+         GROUP BY sale_date, agent_id, product_id, branch HAVING SUM(sales_count) <> 0",
+    )
+    .await?;
+    tx.execute_sql("DELETE FROM stage_sales_delta").await?;
+    Ok(())
+}
+
+/// Writes every cell of a rebuild.
+async fn insert_facts(tx: &mut Tx, facts: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    let rows: Vec<(&FactKey, &Sums)> = facts.iter().collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("fact_sales_daily").columns([
+            "sale_date",
+            "agent_id",
+            "product_id",
+            "branch",
+            "sales_count",
+            "amount_cents",
+            "total_amount",
+        ]);
+        for (k, s) in chunk {
+            ins.values_panic([
+                Expr::val(k.sale_date),
+                Expr::val(k.agent_id),
+                Expr::val(k.product_id),
+                Expr::val(k.branch.as_str()),
+                Expr::val(s.count),
+                Expr::val(s.cents),
+                numeric(s.cents),
+            ]);
+        }
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}
+
+/// Adds deltas to a running-totals table keyed by one column, deleting rows that reach zero.
+async fn add_totals<K>(
+    tx: &mut Tx,
+    table: &'static str,
+    key_col: &'static str,
+    deltas: BTreeMap<K, Sums>,
+) -> Result<(), DbError>
+where
+    K: Ord + Clone + Into<Value> + Send,
+    (K, i64, i64): moon_db::FromAnyRow,
+{
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<K> = deltas.keys().cloned().collect();
+    let mut current: BTreeMap<K, Sums> = BTreeMap::new();
+    for chunk in keys.chunks(INSERT_CHUNK) {
+        let mut q = Query::select();
+        q.columns([key_col, "sales_count", "amount_cents"])
+            .from(table)
+            .and_where(Expr::col(key_col).is_in(chunk.iter().cloned()));
+        for (k, count, cents) in tx.fetch_all::<(K, i64, i64)>(&q).await? {
+            current.insert(k, Sums { count, cents });
+        }
+        let mut del = Query::delete();
+        del.from_table(table).and_where(Expr::col(key_col).is_in(chunk.iter().cloned()));
+        tx.execute(&del).await?;
+    }
+    let mut merged: Vec<(K, Sums)> = Vec::new();
+    for (k, d) in deltas {
+        let mut s = current.remove(&k).unwrap_or_default();
+        s.add(d);
+        if s.count != 0 {
+            merged.push((k, s));
+        }
+    }
+    for chunk in merged.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table(table).columns([key_col, "sales_count", "amount_cents"]);
+        for (k, s) in chunk {
+            ins.values_panic([k.clone().into().into(), s.count.into(), s.cents.into()]);
+        }
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}
+
+fn agent_row(a: &AgentDim) -> [Expr; 5] {
+    [
+        Expr::val(a.agent_id),
+        Expr::val(a.agent_key.as_str()),
+        Expr::val(a.team.as_str()),
+        Expr::val(a.branch.as_str()),
+        Expr::val(a.active),
+    ]
+}
+
+fn product_row(p: &ProductDim) -> [Expr; 5] {
+    [
+        Expr::val(p.product_id),
+        Expr::val(p.product_type.as_str()),
+        Expr::val(p.product_name.as_str()),
+        numeric(p.target_cents),
+        Expr::val(p.target_cents),
+    ]
+}
+
+async fn insert_dim_agents<'a>(tx: &mut Tx, agents: impl Iterator<Item = &'a AgentDim>) -> Result<(), DbError> {
+    let rows: Vec<&AgentDim> = agents.collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("dim_agent").columns(["agent_id", "agent_key", "team", "branch", "active"]);
+        for a in chunk {
+            ins.values_panic(agent_row(a));
+        }
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}
+
+async fn insert_dim_products<'a>(
+    tx: &mut Tx,
+    products: impl Iterator<Item = &'a ProductDim>,
+) -> Result<(), DbError> {
+    let rows: Vec<&ProductDim> = products.collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("dim_product").columns([
+            "product_id",
+            "product_type",
+            "product_name",
+            "target_amount",
+            "target_cents",
+        ]);
+        for p in chunk {
+            ins.values_panic(product_row(p));
+        }
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}
+
+async fn replace_dim_agents<'a>(
+    tx: &mut Tx,
+    ids: &BTreeSet<i64>,
+    current: impl Iterator<Item = &'a AgentDim>,
+) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut del = Query::delete();
+    del.from_table("dim_agent").and_where(Expr::col("agent_id").is_in(ids.iter().copied()));
+    tx.execute(&del).await?;
+    insert_dim_agents(tx, current).await
+}
+
+async fn replace_dim_products<'a>(
+    tx: &mut Tx,
+    ids: &BTreeSet<i64>,
+    current: impl Iterator<Item = &'a ProductDim>,
+) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut del = Query::delete();
+    del.from_table("dim_product").and_where(Expr::col("product_id").is_in(ids.iter().copied()));
+    tx.execute(&del).await?;
+    insert_dim_products(tx, current).await
+}
+
+/// Rewrites rows of `team_sales_metrics` or `branch_sales_metrics` from the exact running
+/// totals: the rows for `keys`, or all rows when `keys` is empty. A key without sales has no
+/// row, as the original's inner join and GROUP BY gave none.
+async fn rewrite_totals_table(
+    tx: &mut Tx,
+    table: &'static str,
+    key_col: &'static str,
+    totals: &'static str,
+    keys: &BTreeSet<String>,
+) -> Result<(), DbError> {
+    let all = keys.is_empty();
+    let key_list: Vec<&String> = keys.iter().collect();
+    let chunks: Vec<&[&String]> = if all { vec![&[]] } else { key_list.chunks(INSERT_CHUNK).collect() };
+    for chunk in chunks {
+        let mut del = Query::delete();
+        del.from_table(table);
+        let mut q = Query::select();
+        q.columns([key_col, "amount_cents"]).from(totals);
+        if !all {
+            del.and_where(Expr::col(key_col).is_in(chunk.iter().map(|k| k.as_str())));
+            q.and_where(Expr::col(key_col).is_in(chunk.iter().map(|k| k.as_str())));
+        }
+        tx.execute(&del).await?;
+        let rows: Vec<(String, i64)> = tx.fetch_all(&q).await?;
+        for part in rows.chunks(INSERT_CHUNK) {
+            let mut ins = Query::insert();
+            ins.into_table(table).columns([key_col, "total_sales"]);
+            for (k, cents) in part {
+                ins.values_panic([Expr::val(k.as_str()), numeric(*cents)]);
+            }
+            tx.execute(&ins).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites `product_target_metrics` rows: those named `names` (old and new names of the
+/// products in `ids`), or all rows when both are empty. Every product has a row, with 0 sales
+/// when it has none, as the original's LEFT JOIN gave.
+async fn rewrite_product_metrics(tx: &mut Tx, names: &BTreeSet<String>, ids: &BTreeSet<i64>) -> Result<(), DbError> {
+    let all = names.is_empty() && ids.is_empty();
+    let mut del = Query::delete();
+    del.from_table("product_target_metrics");
+    if !all {
+        del.and_where(Expr::col("product_name").is_in(names.iter().map(String::as_str)));
+    }
+    tx.execute(&del).await?;
+    let mut q = Query::select();
+    q.columns([("dim_product", "product_name"), ("dim_product", "target_cents")])
+        .expr(Expr::col(("kpi_product_totals", "amount_cents")))
+        .from("dim_product")
+        .left_join(
+            "kpi_product_totals",
+            Expr::col(("kpi_product_totals", "product_id")).equals(("dim_product", "product_id")),
+        );
+    if !all {
+        q.and_where(Expr::col(("dim_product", "product_id")).is_in(ids.iter().copied()));
+    }
+    let rows: Vec<(String, i64, Option<i64>)> = tx.fetch_all(&q).await?;
+    for part in rows.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("product_target_metrics").columns(["product_name", "target_amount", "total_sales", "status"]);
+        for (name, target, total) in part {
+            let total = total.unwrap_or(0);
+            let status = if total >= *target { "Achieved" } else { "Not Achieved" };
+            ins.values_panic([Expr::val(name.as_str()), numeric(*target), numeric(total), Expr::val(status)]);
+        }
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}
+
+async fn set_cursor(tx: &mut Tx, applied_id: i64, rebuilt: bool) -> Result<(), DbError> {
+    let now: DateTime<Utc> = moon_db::now();
+    let mut up = Query::update();
+    up.table("wh_state").value("applied_id", applied_id).value("refreshed_at", now);
+    if rebuilt {
+        up.value("rebuilt_at", now);
+    }
+    up.and_where(Expr::col("consumer").eq(CONSUMER));
+    if tx.execute(&up).await? == 0 {
+        let ins = moon_db::insert_row(
+            "wh_state",
+            vec![
+                ("consumer", CONSUMER.into()),
+                ("applied_id", applied_id.into()),
+                ("refreshed_at", now.into()),
+                ("rebuilt_at", now.into()),
+            ],
+        );
+        tx.execute(&ins).await?;
+    }
+    Ok(())
+}

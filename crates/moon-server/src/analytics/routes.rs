@@ -1,0 +1,243 @@
+//! `GET /api/v1/kpis/*`: KPIs from the warehouse as JSON, or as CSV with `?format=csv` or
+//! `Accept: text/csv`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use moon_domain::{FieldError, FieldErrors, parse_date};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::kpi::{self, Bucket, KpiFilter};
+use super::warehouse::Warehouse;
+use crate::AppState;
+use crate::http::{ApiError, ApiQuery, ApiResult};
+
+/// The KPI routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(teams))
+        .routes(routes!(branches))
+        .routes(routes!(products))
+        .routes(routes!(leaderboard))
+        .routes(routes!(trend))
+}
+
+/// Period, filters and format of a KPI request.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KpiParams {
+    /// First day, inclusive (`YYYY-MM-DD`); default: the beginning of the records.
+    pub from: Option<String>,
+    /// Last day, inclusive (`YYYY-MM-DD`); default: no end.
+    pub to: Option<String>,
+    /// Only sales credited to this branch.
+    pub branch: Option<String>,
+    /// Only sales of agents now in this team.
+    pub team: Option<String>,
+    /// Only sales of this product (id).
+    pub product_id: Option<String>,
+    /// Trend only: `day`, `week`, `month` (default) or `quarter`.
+    pub bucket: Option<String>,
+    /// Leaderboard only: how many places, 1–500 (default 10).
+    pub limit: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+struct Parsed {
+    filter: KpiFilter,
+    bucket: Bucket,
+    limit: usize,
+    csv: bool,
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+impl KpiParams {
+    fn parse(&self, headers: &HeaderMap) -> ApiResult<Parsed> {
+        let mut e = FieldErrors::new();
+        let from = e.take_opt(non_empty(&self.from).map(|d| parse_date("from", &d)));
+        let to = e.take_opt(non_empty(&self.to).map(|d| parse_date("to", &d)));
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            e.push(FieldError::new("from", "invalid_range", format!("from ({from}) must not be after to ({to})")));
+        }
+        let product_id = e.take_opt(non_empty(&self.product_id).map(|p| {
+            p.parse::<i64>().map_err(|_| {
+                FieldError::new("product_id", "invalid_id", format!("product_id must be a whole number; got {p:?}"))
+            })
+        }));
+        let bucket = e
+            .take_opt(non_empty(&self.bucket).map(|b| {
+                Bucket::parse(&b).ok_or_else(|| {
+                    FieldError::new("bucket", "invalid_bucket", format!("bucket must be day, week, month or quarter; got {b:?}"))
+                })
+            }))
+            .unwrap_or_default();
+        let limit = e
+            .take_opt(non_empty(&self.limit).map(|l| match l.parse::<usize>() {
+                Ok(n) if (1..=500).contains(&n) => Ok(n),
+                _ => Err(FieldError::new("limit", "invalid_limit", format!("limit must be 1–500; got {l:?}"))),
+            }))
+            .unwrap_or(10);
+        let format = non_empty(&self.format);
+        let csv = match format.as_deref() {
+            Some("csv") => true,
+            Some("json") => false,
+            Some(other) => {
+                e.push(FieldError::new("format", "invalid_format", format!("format must be json or csv; got {other:?}")));
+                false
+            }
+            None => headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv"))),
+        };
+        e.finish().map_err(ApiError::validation)?;
+        let filter = KpiFilter { from, to, branch: non_empty(&self.branch), team: non_empty(&self.team), product_id };
+        Ok(Parsed { filter, bucket, limit, csv })
+    }
+}
+
+/// A KPI answer: the period asked for and its rows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KpiReport<T> {
+    /// First day of the period, if bounded.
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day of the period, if bounded.
+    pub to: Option<chrono::NaiveDate>,
+    /// The rows, highest total first (trend: oldest period first).
+    pub items: Vec<T>,
+}
+
+fn warehouse(state: &AppState) -> ApiResult<&Warehouse> {
+    state.warehouse.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warehouse_unavailable",
+            "this process does not serve KPIs; run the aggregator target",
+        )
+    })
+}
+
+/// Quotes a CSV field when needed (RFC 4180), and defuses text a spreadsheet would run as a
+/// formula.
+fn csv_field(raw: &str) -> String {
+    let guarded = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{raw}") } else { raw.to_owned() };
+    if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }
+}
+
+/// Renders rows as CSV with a header, or as JSON.
+fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>) -> Response {
+    if !p.csv {
+        return axum::Json(KpiReport { from: p.filter.from, to: p.filter.to, items }).into_response();
+    }
+    let mut out = columns.join(",");
+    out.push_str("\r\n");
+    for item in &items {
+        let value = serde_json::to_value(item).unwrap_or_default();
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match value.get(*c) {
+                Some(serde_json::Value::String(s)) => csv_field(s),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(v) => csv_field(&v.to_string()),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    let mut res = out.into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+/// Sales by team (the agents' current team), with counts.
+#[utoipa::path(get, path = "/api/v1/kpis/teams", tag = "kpis", params(KpiParams),
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+async fn teams(State(state): State<AppState>, headers: HeaderMap, ApiQuery(q): ApiQuery<KpiParams>) -> ApiResult<Response> {
+    let p = q.parse(&headers)?;
+    let rows = kpi::teams(&warehouse(&state)?.db, &p.filter).await?;
+    Ok(respond(&p, "sales-by-team", &["team", "sales_count", "total_sales"], rows))
+}
+
+/// Sales by branch (as recorded on each sale), with counts.
+#[utoipa::path(get, path = "/api/v1/kpis/branches", tag = "kpis", params(KpiParams),
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::BranchRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+async fn branches(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<KpiParams>,
+) -> ApiResult<Response> {
+    let p = q.parse(&headers)?;
+    let rows = kpi::branches(&warehouse(&state)?.db, &p.filter).await?;
+    Ok(respond(&p, "sales-by-branch", &["branch", "sales_count", "total_sales"], rows))
+}
+
+/// Target against actual per product, with status and attainment.
+#[utoipa::path(get, path = "/api/v1/kpis/products", tag = "kpis", params(KpiParams),
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::ProductRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+async fn products(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<KpiParams>,
+) -> ApiResult<Response> {
+    let p = q.parse(&headers)?;
+    let rows = kpi::products(&warehouse(&state)?.db, &p.filter).await?;
+    let columns = [
+        "product_id",
+        "product_name",
+        "product_type",
+        "target_amount",
+        "total_sales",
+        "sales_count",
+        "status",
+        "attainment_pct",
+    ];
+    Ok(respond(&p, "target-vs-actual", &columns, rows))
+}
+
+/// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
+#[utoipa::path(get, path = "/api/v1/kpis/leaderboard", tag = "kpis", params(KpiParams),
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+async fn leaderboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<KpiParams>,
+) -> ApiResult<Response> {
+    let p = q.parse(&headers)?;
+    let rows = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit).await?;
+    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows))
+}
+
+/// Totals per day, week, month or quarter.
+#[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+async fn trend(State(state): State<AppState>, headers: HeaderMap, ApiQuery(q): ApiQuery<KpiParams>) -> ApiResult<Response> {
+    let p = q.parse(&headers)?;
+    let rows = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket).await?;
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("Alpha"), "Alpha");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+    }
+}

@@ -1,0 +1,235 @@
+//! The change log (transactional outbox): what changed, appended in the transaction that changed
+//! it, and read in order by consumers that each keep their own cursor.
+//!
+//! Writers call [`record`] inside their transaction, so a change and its entry commit together or
+//! not at all. Entry ids come from the `change_sequence` row, which the writing transaction
+//! locks until it commits: entries therefore become visible strictly in id order and without
+//! gaps (a rolled-back transaction rolls its ids back too). A consumer that has applied every
+//! entry up to N can safely ask for `id > N` next, and a gap means entries were pruned.
+//!
+//! Entries carry only the facts consumers need (amounts, dates, keys, team and branch), never
+//! names or contact details, so the log holds no personal data.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
+use moon_db::{Db, DbError, Tx};
+use serde::{Deserialize, Serialize};
+
+const SEQUENCE: &str = "change_log";
+
+/// What a sale contributes to the KPIs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleFacts {
+    /// Selling agent.
+    pub agent_id: i64,
+    /// Product sold.
+    pub product_id: i64,
+    /// Branch credited.
+    pub branch: String,
+    /// Day of the sale.
+    pub sale_date: NaiveDate,
+    /// Amount in cents.
+    pub amount_cents: i64,
+}
+
+/// The attributes of an agent that KPIs group by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentFacts {
+    /// Current team.
+    pub team: String,
+    /// Home branch.
+    pub branch: String,
+    /// Whether the agent is active.
+    pub active: bool,
+}
+
+/// The attributes of a product that KPIs report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductFacts {
+    /// Product name.
+    pub product_name: String,
+    /// Product type.
+    pub product_type: String,
+    /// Sales target in cents.
+    pub target_cents: i64,
+}
+
+/// One change, as consumers see it: the record's id and its facts before and after. `before` is
+/// `None` for a creation, `after` for a deletion.
+#[allow(missing_docs)] // the fields are the same three in every variant, described above
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A sale was recorded, changed or deleted.
+    Sale { id: i64, before: Option<SaleFacts>, after: Option<SaleFacts> },
+    /// An agent was created, changed (team, branch, active) or deleted.
+    Agent { id: i64, before: Option<AgentFacts>, after: Option<AgentFacts> },
+    /// A product was created, changed (name, type, target) or deleted.
+    Product { id: i64, before: Option<ProductFacts>, after: Option<ProductFacts> },
+    /// Data was bulk-loaded without per-row entries: consumers must rebuild from the source.
+    Reload,
+}
+
+impl Event {
+    fn entity(&self) -> (&'static str, i64) {
+        match self {
+            Event::Sale { id, .. } => ("sale", *id),
+            Event::Agent { id, .. } => ("agent", *id),
+            Event::Product { id, .. } => ("product", *id),
+            Event::Reload => ("reload", 0),
+        }
+    }
+
+    fn payload(&self) -> Result<(Option<String>, Option<String>), serde_json::Error> {
+        fn pair<T: Serialize>(b: &Option<T>, a: &Option<T>) -> Result<(Option<String>, Option<String>), serde_json::Error> {
+            Ok((b.as_ref().map(serde_json::to_string).transpose()?, a.as_ref().map(serde_json::to_string).transpose()?))
+        }
+        match self {
+            Event::Sale { before, after, .. } => pair(before, after),
+            Event::Agent { before, after, .. } => pair(before, after),
+            Event::Product { before, after, .. } => pair(before, after),
+            Event::Reload => Ok((None, None)),
+        }
+    }
+}
+
+/// A stored change-log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the log.
+    pub id: i64,
+    /// When the change committed (UTC).
+    pub changed_at: DateTime<Utc>,
+    /// The change.
+    pub event: Event,
+}
+
+fn corrupt(id: i64, e: impl std::fmt::Display) -> DbError {
+    DbError::Other(moon_db::sqlx::Error::Protocol(format!("change-log entry {id} cannot be read: {e}")))
+}
+
+type EntryRow = (i64, String, i64, Option<String>, Option<String>, DateTime<Utc>);
+
+fn decode(row: EntryRow) -> Result<Entry, DbError> {
+    let (id, entity, entity_id, before, after, changed_at) = row;
+    fn parse<T: serde::de::DeserializeOwned>(id: i64, s: Option<String>) -> Result<Option<T>, DbError> {
+        s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(id, e))).transpose()
+    }
+    let event = match entity.as_str() {
+        "sale" => Event::Sale { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
+        "agent" => Event::Agent { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
+        "product" => Event::Product { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
+        "reload" => Event::Reload,
+        other => return Err(corrupt(id, format!("unknown entity {other:?}"))),
+    };
+    Ok(Entry { id, changed_at, event })
+}
+
+/// Appends `events` to the log inside the caller's transaction.
+///
+/// Call it last, just before commit: it takes the sequence row's lock, which concurrent writers
+/// then wait for until this transaction ends.
+pub async fn record(tx: &mut Tx, events: &[Event]) -> Result<(), DbError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let mut bump = Query::update();
+    bump.table("change_sequence")
+        .value("last_id", Expr::col("last_id").add(n))
+        .and_where(Expr::col("name").eq(SEQUENCE));
+    tx.execute(&bump).await?;
+    let mut read = Query::select();
+    read.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+    let (last,): (i64,) = tx
+        .fetch_optional(&read)
+        .await?
+        .ok_or_else(|| DbError::Other(moon_db::sqlx::Error::Protocol(String::from("change_sequence row missing"))))?;
+    let now = moon_db::now();
+    let mut insert = Query::insert();
+    insert.into_table("change_log").columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at"]);
+    for (i, event) in (last - n + 1..).zip(events) {
+        let (entity, entity_id) = event.entity();
+        let (before, after) = event.payload().map_err(|e| corrupt(i, e))?;
+        insert
+            .values([
+                i.into(),
+                entity.into(),
+                entity_id.into(),
+                before.into(),
+                after.into(),
+                now.into(),
+            ])
+            .map_err(|e| corrupt(i, e))?;
+    }
+    tx.execute(&insert).await?;
+    Ok(())
+}
+
+/// The id of the newest committed entry (0 for an empty log).
+pub async fn last_id(db: &Db) -> Result<i64, DbError> {
+    let mut q = Query::select();
+    q.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+    Ok(db.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n))
+}
+
+/// Like [`last_id`], inside a (snapshot) transaction.
+pub async fn last_id_in(tx: &mut Tx) -> Result<i64, DbError> {
+    let mut q = Query::select();
+    q.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+    Ok(tx.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n))
+}
+
+/// Up to `limit` entries after `after`, in order.
+pub async fn read_after(db: &Db, after: i64, limit: u64) -> Result<Vec<Entry>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at"])
+        .from("change_log")
+        .and_where(Expr::col("id").gt(after))
+        .order_by("id", moon_db::sea_query::Order::Asc)
+        .limit(limit);
+    db.fetch_all::<EntryRow>(&q).await?.into_iter().map(decode).collect()
+}
+
+/// When the oldest entry after `after` was written: how far behind a consumer at `after` is.
+pub async fn oldest_after(db: &Db, after: i64) -> Result<Option<DateTime<Utc>>, DbError> {
+    let mut q = Query::select();
+    q.column("changed_at")
+        .from("change_log")
+        .and_where(Expr::col("id").gt(after))
+        .order_by("id", moon_db::sea_query::Order::Asc)
+        .limit(1);
+    Ok(db.fetch_optional::<(DateTime<Utc>,)>(&q).await?.map(|(t,)| t))
+}
+
+/// Records that `consumer` has applied every entry up to `applied_id`.
+pub async fn save_cursor(db: &Db, consumer: &str, applied_id: i64) -> Result<(), DbError> {
+    let now = moon_db::now();
+    let mut tx = db.begin().await?;
+    let mut up = Query::update();
+    up.table("change_cursors")
+        .values([("applied_id", Expr::val(applied_id)), ("updated_at", Expr::val(now))])
+        .and_where(Expr::col("consumer").eq(consumer));
+    if tx.execute(&up).await? == 0 {
+        let ins = moon_db::insert_row(
+            "change_cursors",
+            vec![("consumer", consumer.into()), ("applied_id", applied_id.into()), ("updated_at", now.into())],
+        );
+        tx.execute(&ins).await?;
+    }
+    tx.commit().await
+}
+
+/// Deletes the entries every registered consumer has applied; returns how many.
+pub async fn prune(db: &Db) -> Result<u64, DbError> {
+    let mut min = Query::select();
+    min.expr(Func::min(Expr::col("applied_id"))).from("change_cursors");
+    let Some((Some(upto),)) = db.fetch_optional::<(Option<i64>,)>(&min).await? else {
+        return Ok(0);
+    };
+    let mut tx = db.begin().await?;
+    let mut del = Query::delete();
+    del.from_table("change_log").and_where(Expr::col("id").lte(upto));
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}
