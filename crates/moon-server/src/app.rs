@@ -249,11 +249,27 @@ pub async fn serve(
     let mut warehouse = None;
     let mut aggregator_task = None;
     if config.components.contains(&Component::Aggregator) {
-        let aggregator = open_aggregator(&config, &db).await?;
-        warehouse = Some(aggregator.warehouse().clone());
+        let wh = crate::analytics::Warehouse::open(&config.warehouse_url()).await?;
+        warehouse = Some(wh.clone());
         if !config.aggregate_interval.is_zero() {
-            let run = aggregator.run(config.aggregate_interval, Some(metrics.clone()), aggregator_stopped);
-            aggregator_task = Some(tokio::spawn(run));
+            let (db, interval, metrics) = (db.clone(), config.aggregate_interval, metrics.clone());
+            let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
+            let mut stopped = aggregator_stopped;
+            aggregator_task = Some(tokio::spawn(async move {
+                // The key lives in the operational database, which may not be migrated yet
+                // (readiness says so); keep trying rather than refuse to serve.
+                let key = loop {
+                    match crate::analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
+                        Ok(key) => break key,
+                        Err(e) => tracing::warn!(error = %e, "aggregator waiting for the database"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = stopped.changed() => return,
+                    }
+                };
+                crate::analytics::Aggregator::new(db, wh, key).run(interval, Some(metrics), stopped).await;
+            }));
         }
     }
     let state = AppState { db: db.clone(), config: Arc::new(config), metrics, warehouse: warehouse.clone() };

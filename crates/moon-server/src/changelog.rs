@@ -80,7 +80,10 @@ impl Event {
     }
 
     fn payload(&self) -> Result<(Option<String>, Option<String>), serde_json::Error> {
-        fn pair<T: Serialize>(b: &Option<T>, a: &Option<T>) -> Result<(Option<String>, Option<String>), serde_json::Error> {
+        fn pair<T: Serialize>(
+            b: &Option<T>,
+            a: &Option<T>,
+        ) -> Result<(Option<String>, Option<String>), serde_json::Error> {
             Ok((b.as_ref().map(serde_json::to_string).transpose()?, a.as_ref().map(serde_json::to_string).transpose()?))
         }
         match self {
@@ -151,14 +154,7 @@ pub async fn record(tx: &mut Tx, events: &[Event]) -> Result<(), DbError> {
         let (entity, entity_id) = event.entity();
         let (before, after) = event.payload().map_err(|e| corrupt(i, e))?;
         insert
-            .values([
-                i.into(),
-                entity.into(),
-                entity_id.into(),
-                before.into(),
-                after.into(),
-                now.into(),
-            ])
+            .values([i.into(), entity.into(), entity_id.into(), before.into(), after.into(), now.into()])
             .map_err(|e| corrupt(i, e))?;
     }
     tx.execute(&insert).await?;

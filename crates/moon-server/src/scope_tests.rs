@@ -10,11 +10,10 @@ use crate::http::{Page, Principal, Scope};
 use crate::sales::model::{AgentRef, SaleFields};
 
 async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
-    let path = std::env::temp_dir().join(format!(
-        "moon-scope-{}-{}.db",
-        std::process::id(),
-        moon_db::now().timestamp_micros()
-    ));
+    // Tests run in parallel threads of one process: a counter keeps their files apart.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("moon-scope-{}-{n}.db", std::process::id()));
     let db = Db::connect(&format!("sqlite://{}", path.display()), &DbOptions::default()).await.unwrap();
     db.migrate().await.unwrap();
     let op = Principal::operator();

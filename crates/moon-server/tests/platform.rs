@@ -21,7 +21,8 @@ fn migration_folders_list_the_same_migrations() {
 
 /// (table, column, nullable) for every column of the application's tables.
 async fn columns(db: &TestDb) -> BTreeSet<(String, String, bool)> {
-    let tables = ["agents", "products", "sales", "notifications"];
+    let tables =
+        ["agents", "products", "sales", "notifications", "change_log", "change_sequence", "change_cursors", "settings"];
     let mut out = BTreeSet::new();
     match db.backend {
         Backend::Sqlite => {
@@ -42,7 +43,7 @@ async fn columns(db: &TestDb) -> BTreeSet<(String, String, bool)> {
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
             let rows: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('agents','products','sales','notifications')",
+                "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('agents','products','sales','notifications','change_log','change_sequence','change_cursors','settings')",
             )
             .fetch_all(&pool)
             .await
@@ -52,7 +53,7 @@ async fn columns(db: &TestDb) -> BTreeSet<(String, String, bool)> {
         Backend::MySql => {
             let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
             let rows: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(is_nullable AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name IN ('agents','products','sales','notifications')",
+                "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR), CAST(is_nullable AS CHAR) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name IN ('agents','products','sales','notifications','change_log','change_sequence','change_cursors','settings')",
             )
             .fetch_all(&pool)
             .await

@@ -59,7 +59,14 @@ pub struct ServeArgs {
 
 impl From<CommonArgs> for ServeArgs {
     fn from(common: CommonArgs) -> Self {
-        ServeArgs { common, listen: None, target: None, max_connections: None, aggregate_interval_ms: None, demo: false }
+        ServeArgs {
+            common,
+            listen: None,
+            target: None,
+            max_connections: None,
+            aggregate_interval_ms: None,
+            demo: false,
+        }
     }
 }
 
@@ -207,7 +214,8 @@ mod tests {
     fn defaults_are_the_embedded_database_on_loopback() {
         let c = resolve(&args(None, Some(PathBuf::from("/nonexistent/moon.toml")), None));
         assert!(c.is_err(), "an explicitly named missing file is an error");
-        let d = resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None, warehouse_url: None })).unwrap();
+        let d =
+            resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None, warehouse_url: None })).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.components.len(), 4);
         assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");

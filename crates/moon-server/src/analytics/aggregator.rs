@@ -29,6 +29,9 @@ use crate::changelog;
 /// The aggregator's name as a change-log consumer.
 pub const CONSUMER: &str = "aggregator";
 
+/// A rollup cell's key and sums, as the fact and staging tables name them.
+const CELL_COLUMNS: [&str; 6] = ["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"];
+
 /// Rows per multi-row INSERT: well inside SQLite's and PostgreSQL's parameter limits.
 const INSERT_CHUNK: usize = 1000;
 
@@ -315,8 +318,7 @@ impl Aggregator {
         insert_dim_products(&mut tx, source.products.values()).await?;
         self.check(Fault::AfterDimensions)?;
         rewrite_totals_table(&mut tx, "team_sales_metrics", "team", "kpi_team_totals", &BTreeSet::new()).await?;
-        rewrite_totals_table(&mut tx, "branch_sales_metrics", "branch", "kpi_branch_totals", &BTreeSet::new())
-            .await?;
+        rewrite_totals_table(&mut tx, "branch_sales_metrics", "branch", "kpi_branch_totals", &BTreeSet::new()).await?;
         rewrite_product_metrics(&mut tx, &BTreeSet::new(), &BTreeSet::new()).await?;
         self.check(Fault::AfterLegacyTables)?;
         set_cursor(&mut tx, source.last_id, true).await?;
@@ -591,8 +593,7 @@ async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>) -> Res
     let rows: Vec<(&FactKey, &Sums)> = deltas.iter().collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut ins = Query::insert();
-        ins.into_table("stage_sales_delta")
-            .columns(["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"]);
+        ins.into_table("stage_sales_delta").columns(CELL_COLUMNS);
         for (k, s) in chunk {
             ins.values_panic([
                 k.sale_date.into(),
@@ -632,15 +633,7 @@ async fn insert_facts(tx: &mut Tx, facts: &BTreeMap<FactKey, Sums>) -> Result<()
     let rows: Vec<(&FactKey, &Sums)> = facts.iter().collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut ins = Query::insert();
-        ins.into_table("fact_sales_daily").columns([
-            "sale_date",
-            "agent_id",
-            "product_id",
-            "branch",
-            "sales_count",
-            "amount_cents",
-            "total_amount",
-        ]);
+        ins.into_table("fact_sales_daily").columns(CELL_COLUMNS.into_iter().chain(["total_amount"]));
         for (k, s) in chunk {
             ins.values_panic([
                 Expr::val(k.sale_date),
@@ -737,10 +730,7 @@ async fn insert_dim_agents<'a>(tx: &mut Tx, agents: impl Iterator<Item = &'a Age
     Ok(())
 }
 
-async fn insert_dim_products<'a>(
-    tx: &mut Tx,
-    products: impl Iterator<Item = &'a ProductDim>,
-) -> Result<(), DbError> {
+async fn insert_dim_products<'a>(tx: &mut Tx, products: impl Iterator<Item = &'a ProductDim>) -> Result<(), DbError> {
     let rows: Vec<&ProductDim> = products.collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut ins = Query::insert();

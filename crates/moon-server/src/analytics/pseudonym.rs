@@ -46,7 +46,8 @@ impl PseudonymKey {
         let mut tx = db.begin().await?;
         // Another process may have generated one meanwhile: the first stored key wins.
         if tx.fetch_optional::<(String,)>(&q).await?.is_none() {
-            let ins = moon_db::insert_row("settings", vec![("name", SETTING.into()), ("value", generated.clone().into())]);
+            let ins =
+                moon_db::insert_row("settings", vec![("name", SETTING.into()), ("value", generated.clone().into())]);
             match tx.execute(&ins).await {
                 Ok(_) | Err(DbError::UniqueViolation) => {}
                 Err(e) => return Err(e),

@@ -76,7 +76,11 @@ impl KpiParams {
         let bucket = e
             .take_opt(non_empty(&self.bucket).map(|b| {
                 Bucket::parse(&b).ok_or_else(|| {
-                    FieldError::new("bucket", "invalid_bucket", format!("bucket must be day, week, month or quarter; got {b:?}"))
+                    FieldError::new(
+                        "bucket",
+                        "invalid_bucket",
+                        format!("bucket must be day, week, month or quarter; got {b:?}"),
+                    )
                 })
             }))
             .unwrap_or_default();
@@ -91,7 +95,11 @@ impl KpiParams {
             Some("csv") => true,
             Some("json") => false,
             Some(other) => {
-                e.push(FieldError::new("format", "invalid_format", format!("format must be json or csv; got {other:?}")));
+                e.push(FieldError::new(
+                    "format",
+                    "invalid_format",
+                    format!("format must be json or csv; got {other:?}"),
+                ));
                 false
             }
             None => headers
@@ -165,7 +173,11 @@ fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>
 /// Sales by team (the agents' current team), with counts.
 #[utoipa::path(get, path = "/api/v1/kpis/teams", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
-async fn teams(State(state): State<AppState>, headers: HeaderMap, ApiQuery(q): ApiQuery<KpiParams>) -> ApiResult<Response> {
+async fn teams(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<KpiParams>,
+) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
     let rows = kpi::teams(&warehouse(&state)?.db, &p.filter).await?;
     Ok(respond(&p, "sales-by-team", &["team", "sales_count", "total_sales"], rows))
@@ -223,7 +235,11 @@ async fn leaderboard(
 /// Totals per day, week, month or quarter.
 #[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
-async fn trend(State(state): State<AppState>, headers: HeaderMap, ApiQuery(q): ApiQuery<KpiParams>) -> ApiResult<Response> {
+async fn trend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<KpiParams>,
+) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
     let rows = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket).await?;
     Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows))

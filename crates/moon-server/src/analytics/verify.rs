@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::DbError;
+use moon_db::sea_query::{Expr, ExprTrait, Query};
 
 use super::aggregator::{AgentDim, Aggregator, ProductDim, Snapshot};
 use super::delta::{FactKey, Sums};
@@ -93,10 +93,13 @@ impl Aggregator {
         let mut q = Query::select();
         q.columns(["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"])
             .from("fact_sales_daily");
-        tx.for_each::<(chrono::NaiveDate, i64, i64, String, i64, i64)>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
-            facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
-            Ok(())
-        })
+        tx.for_each::<(chrono::NaiveDate, i64, i64, String, i64, i64)>(
+            &q,
+            |(sale_date, agent_id, product_id, branch, count, cents)| {
+                facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+                Ok(())
+            },
+        )
         .await?;
         compare("fact_sales_daily", &source.facts, &facts, &mut differences);
 
@@ -177,8 +180,7 @@ impl Aggregator {
 
 /// The original system's three tables, keyed by their first column: team → total cents;
 /// branch → total cents; product name → (target cents, total cents, status).
-pub type OriginalTables =
-    (BTreeMap<String, i64>, BTreeMap<String, i64>, BTreeMap<String, (i64, i64, String)>);
+pub type OriginalTables = (BTreeMap<String, i64>, BTreeMap<String, i64>, BTreeMap<String, (i64, i64, String)>);
 
 /// What the original's three queries give on the snapshot: teams and branches with sales only,
 /// every product with 0 when it has none.

@@ -159,10 +159,8 @@ impl Warehouse {
             _ => {
                 let mut q = moon_db::sea_query::Query::select();
                 q.expr(moon_db::sea_query::Func::cust("version"));
-                let version: Option<(String,)> = db
-                    .fetch_optional(&q)
-                    .await
-                    .with_context(|| format!("cannot query warehouse {shown}"))?;
+                let version: Option<(String,)> =
+                    db.fetch_optional(&q).await.with_context(|| format!("cannot query warehouse {shown}"))?;
                 if version.is_some_and(|(v,)| v.contains("Redshift")) { Flavor::Redshift } else { Flavor::Postgres }
             }
         };

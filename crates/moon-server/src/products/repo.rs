@@ -6,8 +6,8 @@ use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
 use super::{Product, ProductFields};
-use crate::changelog::{self, Event, ProductFacts};
 use crate::agents::repo::keyset;
+use crate::changelog::{self, Event, ProductFacts};
 use crate::http::Page;
 
 /// A product row as stored: the target in cents.

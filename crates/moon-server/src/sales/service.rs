@@ -68,11 +68,12 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
         policy_number: policy_number.as_deref(),
     };
     let mut tx = db.begin().await?;
-    let inserted = repo::insert_resolving(&mut tx, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
-        DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
-        DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
-        other => other.into(),
-    })?;
+    let inserted =
+        repo::insert_resolving(&mut tx, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
+            DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
+            DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
+            other => other.into(),
+        })?;
     if let Some(sale) = inserted {
         changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
             .await?;

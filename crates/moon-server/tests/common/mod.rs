@@ -120,7 +120,24 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The warehouse the server's aggregator writes: a fresh PostgreSQL database for the
+    /// PostgreSQL and MariaDB backends (the pairs the issue names), a SQLite file otherwise.
+    pub warehouse: TestDb,
+    /// The configuration the server runs with.
+    pub config: Config,
     server: Option<Running>,
+}
+
+impl TestDb {
+    /// A fresh warehouse for an operational database on `backend`.
+    pub async fn warehouse_for(backend: Backend) -> TestDb {
+        if backend != Backend::Sqlite
+            && let Some(db) = TestDb::create(Backend::Postgres).await
+        {
+            return db;
+        }
+        TestDb::create(Backend::Sqlite).await.expect("a SQLite warehouse needs no server")
+    }
 }
 
 impl TestApp {
@@ -135,11 +152,13 @@ impl TestApp {
             eprintln!("skipping {backend:?}: set {} to run it", env(backend).unwrap_or_default());
             return None;
         };
+        let warehouse = TestDb::warehouse_for(backend).await;
         let mut config = Config::for_database(db.url.clone());
+        config.warehouse_url = Some(moon_server::Secret::new(warehouse.url.clone()));
         adjust(&mut config);
-        let server = moon_server::start(config).await.expect("server starts");
+        let server = moon_server::start(config.clone()).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        Some(TestApp { base, client: reqwest::Client::new(), db, server: Some(server) })
+        Some(TestApp { base, client: reqwest::Client::new(), db, warehouse, config, server: Some(server) })
     }
 
     pub fn url(&self, path: &str) -> String {
