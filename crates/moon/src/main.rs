@@ -2,6 +2,7 @@
 //! schema migrations, `demo` loads demo data. Configuration: flags > `MOON_*` environment >
 //! `moon.toml` > defaults.
 
+mod aggregate;
 mod settings;
 
 use std::io::IsTerminal;
@@ -28,10 +29,29 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations, then exit.
     Migrate(CommonArgs),
-    /// Load the demo data set (idempotent), then exit.
-    Demo(CommonArgs),
+    /// Load the demo data set (idempotent), or with --sales a generated bulk set, then exit.
+    Demo(DemoArgs),
+    /// Bring the KPI warehouse up to date (once, or on --schedule), rebuild it (--full) or
+    /// check it (--verify).
+    Aggregate(aggregate::AggregateArgs),
     /// Print the effective configuration, secrets redacted.
     Config(ServeArgs),
+}
+
+/// Options of `moon demo`.
+#[derive(Debug, Clone, clap::Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Also generate this many sales (bulk-loaded, for benchmarks and load tests).
+    #[arg(long)]
+    sales: Option<u64>,
+    /// Bulk agents the generated sales are spread over.
+    #[arg(long, default_value_t = 1_000, requires = "sales")]
+    agents: usize,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, default_value_t = 2026, requires = "sales")]
+    seed: u64,
 }
 
 fn init_logging(default_level: &str) {
@@ -76,16 +96,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => {
-            let config = settings::resolve(&ServeArgs::from(args))?;
+            let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
             let db = moon_server::app::open_database(&config).await?;
             let s = moon_server::demo::load(&db, chrono_today()).await?;
             eprintln!(
                 "demo data loaded: {} agents, {} products, {} sales, {} notifications created (existing ones kept)",
                 s.agents, s.products, s.sales, s.notifications
             );
+            if let Some(sales) = args.sales {
+                let report = |p: moon_server::bulk::Progress| {
+                    let secs = p.elapsed.as_secs_f64().max(0.001);
+                    eprintln!(
+                        "  {} / {} sales ({:.0}%), {:.0} sales/s",
+                        p.done,
+                        p.total,
+                        100.0 * p.done as f64 / p.total.max(1) as f64,
+                        p.done as f64 / secs
+                    );
+                };
+                let b = moon_server::bulk::load(&db, args.agents, sales, chrono_today(), args.seed, report).await?;
+                eprintln!(
+                    "bulk data loaded: {} sales over {} agents ({} new) in {:.1} s; the warehouse rebuilds on its next refresh",
+                    b.sales,
+                    args.agents,
+                    b.agents_created,
+                    b.took.as_secs_f64()
+                );
+            }
             db.close().await;
             Ok(())
         }
+        Command::Aggregate(args) => aggregate::run(args, shutdown_signal()).await,
         Command::Config(args) => {
             let config = settings::resolve(&args)?;
             println!("{}", settings::describe(&config));

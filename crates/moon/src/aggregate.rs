@@ -1,0 +1,133 @@
+//! `moon aggregate`: bring the warehouse up to date once (a Kubernetes CronJob), on a cron
+//! schedule (`--schedule "30 18 * * *"`, the original's nightly slot), rebuild it (`--full`) or
+//! check it against the operational database (`--verify`).
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use moon_server::analytics::{Aggregator, Outcome};
+
+use crate::settings::{self, CommonArgs, ServeArgs};
+
+/// Options of `moon aggregate`.
+#[derive(Debug, Clone, Args)]
+pub struct AggregateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Rebuild the warehouse from scratch instead of applying the change log.
+    #[arg(long, conflicts_with = "verify")]
+    pub full: bool,
+    /// Recompute every KPI from the operational database and compare it with the warehouse;
+    /// print each difference and exit non-zero if there is one.
+    #[arg(long)]
+    pub verify: bool,
+    /// Keep running and refresh on this cron schedule (UTC), e.g. "30 18 * * *".
+    #[arg(long, env = "MOON_AGGREGATE_SCHEDULE")]
+    pub schedule: Option<String>,
+    /// Most change-log entries per refresh transaction.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: u64,
+}
+
+/// Runs the command; an error means a non-zero exit.
+pub async fn run(args: AggregateArgs, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let schedule = match &args.schedule {
+        Some(spec) => Some(
+            croner::Cron::from_str(spec)
+                .with_context(|| format!("--schedule {spec:?} is not a cron expression such as \"30 18 * * *\""))?,
+        ),
+        None => None,
+    };
+    let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
+    let db = moon_server::app::open_database(&config).await?;
+    let aggregator = moon_server::app::open_aggregator(&config, &db).await?.with_batch_size(args.batch);
+    eprintln!("warehouse: {}", moon_server::config::redact_url(&config.warehouse_url()));
+    let result = match schedule {
+        None => once(&aggregator, &args).await,
+        Some(cron) => scheduled(&aggregator, &args, &cron, shutdown).await,
+    };
+    aggregator.warehouse().db.close().await;
+    db.close().await;
+    result
+}
+
+async fn scheduled(
+    aggregator: &Aggregator,
+    args: &AggregateArgs,
+    cron: &croner::Cron,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let now = chrono::Utc::now();
+        let next = cron.find_next_occurrence(&now, false).context("the schedule never fires again")?;
+        eprintln!("next refresh at {next}");
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut shutdown => {
+                eprintln!("stopping: no refresh is running");
+                return Ok(());
+            }
+        }
+        // A failed run is reported and retried at the next slot; the process stays up.
+        if let Err(e) = once(aggregator, args).await {
+            eprintln!("refresh failed: {e:#}");
+        }
+    }
+}
+
+async fn once(aggregator: &Aggregator, args: &AggregateArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if args.verify {
+        let report = aggregator.verify().await.context("verification could not run")?;
+        for d in &report.differences {
+            println!("{d}");
+        }
+        eprintln!(
+            "verified {} rollup cells at change {} in {} ms: {} difference(s)",
+            report.cells,
+            report.applied_id,
+            started.elapsed().as_millis(),
+            report.differences.len()
+        );
+        if !report.differences.is_empty() {
+            anyhow::bail!("the warehouse differs from the operational database; `moon aggregate --full` rebuilds it");
+        }
+        return Ok(());
+    }
+    let outcome = if args.full {
+        eprintln!("rebuilding the warehouse from the operational database…");
+        aggregator.rebuild().await.context("rebuild failed")?
+    } else {
+        let (mut batches, mut entries) = (0usize, 0usize);
+        let outcome = aggregator
+            .catch_up(|o| match o {
+                Outcome::Incremental { entries: n, applied_id, .. } => {
+                    batches += 1;
+                    entries += n;
+                    eprintln!("applied {n} changes (up to change {applied_id})");
+                }
+                Outcome::Rebuilt { cells, sales, applied_id } => {
+                    eprintln!("rebuilt: {sales} sales in {cells} rollup cells (up to change {applied_id})");
+                }
+                Outcome::UpToDate { .. } => {}
+            })
+            .await
+            .context("refresh failed")?;
+        if batches > 0 {
+            eprintln!("{entries} changes in {batches} batch(es)");
+        }
+        outcome
+    };
+    let pruned = aggregator.publish_cursor(outcome.applied_id()).await.context("cannot record progress")?;
+    eprintln!(
+        "warehouse up to date at change {} in {} ms; {} old change-log entries pruned",
+        outcome.applied_id(),
+        started.elapsed().as_millis(),
+        pruned
+    );
+    Ok(())
+}
