@@ -123,6 +123,7 @@ async fn once(aggregator: &Aggregator, args: &AggregateArgs) -> anyhow::Result<(
         outcome
     };
     let pruned = aggregator.publish_cursor(outcome.applied_id()).await.context("cannot record progress")?;
+    aggregator.warehouse().db.checkpoint().await.context("cannot checkpoint the warehouse")?;
     eprintln!(
         "warehouse up to date at change {} in {} ms; {} old change-log entries pruned",
         outcome.applied_id(),

@@ -166,6 +166,13 @@ impl Aggregator {
             .map(|(k, count, cents)| (k, Sums { count, cents }))
             .collect();
         compare("kpi_product_totals", &product_totals, &wh_product_totals, &mut differences);
+        let wh_agent_totals: BTreeMap<i64, Sums> = tx
+            .fetch_all::<(i64, i64, i64)>(&read_totals("kpi_agent_totals", "agent_id"))
+            .await?
+            .into_iter()
+            .map(|(k, count, cents)| (k, Sums { count, cents }))
+            .collect();
+        compare("kpi_agent_totals", &source.agent_totals(), &wh_agent_totals, &mut differences);
 
         let expected = original_tables(&source);
         let (actual, duplicates) = read_original_tables(&mut tx).await?;

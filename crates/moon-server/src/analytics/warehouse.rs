@@ -78,20 +78,17 @@ fn ddl(flavor: Flavor) -> Vec<String> {
             )"
         ),
         String::from(
-            "CREATE TABLE IF NOT EXISTS stage_sales_delta (
-                sale_date    DATE         NOT NULL,
-                agent_id     BIGINT       NOT NULL,
-                product_id   BIGINT       NOT NULL,
-                branch       VARCHAR(100) NOT NULL,
+            "CREATE TABLE IF NOT EXISTS kpi_team_totals (
+                team         VARCHAR(100) NOT NULL PRIMARY KEY,
                 sales_count  BIGINT       NOT NULL,
                 amount_cents BIGINT       NOT NULL
             )",
         ),
         String::from(
-            "CREATE TABLE IF NOT EXISTS kpi_team_totals (
-                team         VARCHAR(100) NOT NULL PRIMARY KEY,
-                sales_count  BIGINT       NOT NULL,
-                amount_cents BIGINT       NOT NULL
+            "CREATE TABLE IF NOT EXISTS kpi_agent_totals (
+                agent_id     BIGINT NOT NULL PRIMARY KEY,
+                sales_count  BIGINT NOT NULL,
+                amount_cents BIGINT NOT NULL
             )",
         ),
         String::from(
@@ -120,8 +117,8 @@ fn ddl(flavor: Flavor) -> Vec<String> {
         ),
     ];
     if flavor != Flavor::Redshift {
-        // Redshift has no secondary indexes (it sorts and zone-maps instead).
-        out.push(String::from("CREATE INDEX IF NOT EXISTS fact_sales_daily_agent_idx ON fact_sales_daily (agent_id)"));
+        // Redshift has no secondary indexes (it sorts and zone-maps instead). Per-agent totals
+        // live in kpi_agent_totals, so the fact table needs no agent index to keep up to date.
         out.push(String::from(
             "CREATE INDEX IF NOT EXISTS fact_sales_daily_product_idx ON fact_sales_daily (product_id, sale_date)",
         ));
@@ -135,6 +132,7 @@ pub const REBUILT_TABLES: &[&str] = &[
     "dim_agent",
     "dim_product",
     "kpi_team_totals",
+    "kpi_agent_totals",
     "kpi_branch_totals",
     "kpi_product_totals",
     "team_sales_metrics",
@@ -152,7 +150,12 @@ impl Warehouse {
         if backend == Backend::MySql {
             anyhow::bail!("the warehouse must be SQLite or PostgreSQL-wire (PostgreSQL, Redshift), not {shown}");
         }
-        let options = DbOptions { max_connections: 4, redshift_compatible: true, ..DbOptions::default() };
+        let options = DbOptions {
+            max_connections: 4,
+            redshift_compatible: true,
+            wal_autocheckpoint: Some(20_000),
+            ..DbOptions::default()
+        };
         let db = Db::connect(url, &options).await.with_context(|| format!("cannot connect to warehouse {shown}"))?;
         let flavor = match backend {
             Backend::Sqlite => Flavor::Sqlite,
@@ -167,6 +170,15 @@ impl Warehouse {
         let wh = Warehouse { db, flavor };
         wh.create_schema().await.with_context(|| format!("cannot create the warehouse schema in {shown}"))?;
         Ok(wh)
+    }
+
+    /// `sqlite`, `postgres` or `redshift`, for logs and reports.
+    pub fn flavor_name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Sqlite => "sqlite",
+            Flavor::Postgres => "postgres",
+            Flavor::Redshift => "redshift",
+        }
     }
 
     async fn create_schema(&self) -> Result<(), DbError> {

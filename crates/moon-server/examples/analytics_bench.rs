@@ -1,0 +1,197 @@
+//! Analytics benchmark: full rebuild against the database's own GROUP BY queries, incremental
+//! refresh after 1,000 changed sales, and sale-to-KPI freshness in a running server.
+//!
+//! ```text
+//! cargo run --release -p moon-server --example analytics_bench -- \
+//!     --op sqlite:///tmp/b/moon.db --wh sqlite:///tmp/b/warehouse.db --sales 10000000
+//! ```
+//!
+//! The databases must be empty; `bench/analytics.sh` creates and drops them. Results are printed
+//! as one Markdown table row per measurement, ready for BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::{Db, sum_i64};
+use moon_server::analytics::Outcome;
+use moon_server::{Config, Secret};
+
+struct Args {
+    op: String,
+    wh: String,
+    sales: u64,
+    agents: usize,
+    changes: usize,
+    rounds: usize,
+    samples: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        op: String::new(),
+        wh: String::new(),
+        sales: 10_000,
+        agents: 1_000,
+        changes: 1_000,
+        rounds: 5,
+        samples: 200,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--op" => a.op = value,
+            "--wh" => a.wh = value,
+            "--sales" => a.sales = value.parse().unwrap(),
+            "--agents" => a.agents = value.parse().unwrap(),
+            "--changes" => a.changes = value.parse().unwrap(),
+            "--rounds" => a.rounds = value.parse().unwrap(),
+            "--samples" => a.samples = value.parse().unwrap(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    assert!(!a.op.is_empty() && !a.wh.is_empty(), "--op URL and --wh URL are required");
+    a
+}
+
+/// The original system's three GROUP BY queries, run on the operational database.
+async fn original_queries(db: &Db) -> Duration {
+    let b = db.backend();
+    let started = Instant::now();
+    let mut q = Query::select();
+    q.column(("agents", "team"))
+        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
+        .from("agents")
+        .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
+        .group_by_col(("agents", "team"));
+    let teams: Vec<(String, i64)> = db.fetch_all(&q).await.unwrap();
+    let mut q = Query::select();
+    q.columns([("products", "id"), ("products", "target_amount_cents")])
+        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
+        .from("products")
+        .left_join("sales", Expr::col(("sales", "product_id")).equals(("products", "id")))
+        .group_by_columns([("products", "id"), ("products", "target_amount_cents")]);
+    let products: Vec<(i64, i64, Option<i64>)> = db.fetch_all(&q).await.unwrap();
+    let mut q = Query::select();
+    q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");
+    let branches: Vec<(String, i64)> = db.fetch_all(&q).await.unwrap();
+    assert!(!teams.is_empty() && !products.is_empty() && !branches.is_empty());
+    started.elapsed()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error,moon_server::analytics=debug"))
+        .init();
+    let a = args();
+    let mut config = Config::for_database(a.op.clone());
+    config.warehouse_url = Some(Secret::new(a.wh.clone()));
+    let db = moon_server::app::open_database(&config).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    moon_server::demo::load(&db, today).await.unwrap();
+    let load = moon_server::bulk::load(&db, a.agents, a.sales, today, 2026, |p| {
+        eprintln!("  loading: {} / {} sales", p.done, p.total);
+    })
+    .await
+    .unwrap();
+    eprintln!("loaded {} sales in {:.1} s", load.sales, load.took.as_secs_f64());
+    let agg = moon_server::app::open_aggregator(&config, &db).await.unwrap();
+    let pair = format!("{} → {}", db.backend().name(), agg.warehouse().flavor_name());
+    let history = a.sales + 48;
+
+    // Full rebuild against the three GROUP BY queries, best of two each (warm caches).
+    let reference = original_queries(&db).await.min(original_queries(&db).await);
+    let mut rebuild = Duration::MAX;
+    let mut cells = 0;
+    for _ in 0..2 {
+        let started = Instant::now();
+        if let Outcome::Rebuilt { cells: c, .. } = agg.rebuild().await.unwrap() {
+            cells = c;
+        }
+        rebuild = rebuild.min(started.elapsed());
+    }
+    println!(
+        "| {pair} | full rebuild | {history} sales, {cells} cells | {} ms | three GROUP BY queries: {} ms | {:.2}× |",
+        ms(rebuild),
+        ms(reference),
+        rebuild.as_secs_f64() / reference.as_secs_f64()
+    );
+
+    // Incremental refresh after `changes` new sales written through the use cases.
+    let mut times = Vec::new();
+    for round in 0..a.rounds {
+        moon_server::bulk::churn(&db, a.changes, today, 7 + round as u64).await.unwrap();
+        let started = Instant::now();
+        let outcome = agg.refresh().await.unwrap();
+        times.push(started.elapsed());
+        assert!(matches!(outcome, Outcome::Incremental { entries, .. } if entries == a.changes), "{outcome:?}");
+    }
+    assert!(agg.verify().await.unwrap().differences.is_empty(), "the warehouse must verify after the refreshes");
+    times.sort();
+    println!(
+        "| {pair} | incremental refresh, {} changed sales | {history} sales | median {} ms, max {} ms | {} rounds | |",
+        a.changes,
+        ms(percentile(&times, 0.5)),
+        ms(*times.last().unwrap()),
+        a.rounds
+    );
+
+    // Sale-to-KPI freshness through a running server (200 ms aggregator poll).
+    let server = moon_server::start(config.clone()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let count = |body: serde_json::Value| -> i64 {
+        body["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum()
+    };
+    let kpi = format!("{base}/api/v1/kpis/teams");
+    let mut expected = {
+        let started = Instant::now();
+        loop {
+            let before: serde_json::Value = client.get(&kpi).send().await.unwrap().json().await.unwrap();
+            let n = count(before);
+            if started.elapsed() > Duration::from_secs(2) {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let mut fresh = Vec::new();
+    for i in 0..a.samples {
+        let body = serde_json::json!({"agent_code": "AGT001", "product_id": 1, "amount": "1000.00", "sale_date": today.to_string()});
+        let started = Instant::now();
+        let r = client.post(format!("{base}/api/v1/sales")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "sample {i}");
+        expected += 1;
+        loop {
+            let now: serde_json::Value = client.get(&kpi).send().await.unwrap().json().await.unwrap();
+            if count(now) >= expected {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "sale {i} never reached the KPI API");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        fresh.push(started.elapsed());
+    }
+    fresh.sort();
+    println!(
+        "| {pair} | sale-to-KPI freshness (POST, poll /api/v1/kpis/teams) | {history} sales | p50 {} ms, p99 {} ms, max {} ms | {} samples | |",
+        ms(percentile(&fresh, 0.5)),
+        ms(percentile(&fresh, 0.99)),
+        ms(*fresh.last().unwrap()),
+        a.samples
+    );
+    server.shutdown().await.unwrap();
+}
