@@ -3,6 +3,7 @@
 //! `moon.toml` > defaults.
 
 mod settings;
+mod telemetry;
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -37,8 +38,8 @@ enum Command {
 /// Logs go to stdout, where a container runtime collects them for Loki: one JSON object a line
 /// (timestamp, level, message, target, then the event's fields, plus the enclosing `request`
 /// span's fields such as `request_id` under `span`), or compact human-readable lines when stdout
-/// is a terminal.
-fn init_logging(default_level: &str) -> anyhow::Result<()> {
+/// is a terminal. The returned guard flushes OpenTelemetry traces on drop (feature `otel`).
+fn init_logging(default_level: &str) -> anyhow::Result<telemetry::Guard> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, fmt};
@@ -57,8 +58,9 @@ fn init_logging(default_level: &str) -> anyhow::Result<()> {
             .with_writer(std::io::stdout)
             .boxed()
     };
-    tracing_subscriber::registry().with(filter).with(output).try_init()?;
-    Ok(())
+    let (traces, guard) = telemetry::layer()?;
+    tracing_subscriber::registry().with(filter).with(output).with(traces).try_init()?;
+    Ok(guard)
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,11 +72,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    if let Err(e) = init_logging("info,sqlx=warn,tower_http=info") {
-        eprintln!("moon: cannot set up logging: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
-    match runtime.block_on(run(cli)) {
+    // Inside the runtime, so a trace exporter can spawn its background task.
+    let entered = runtime.enter();
+    let guard = match init_logging("info,sqlx=warn,tower_http=info") {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("moon: cannot set up logging: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    drop(guard);
+    drop(entered);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("moon: error: {e:#}");
