@@ -18,7 +18,9 @@
 #   6. promtool check rules / test rules: the alert rules and their unit tests
 #   7. the Grafana dashboard parses, and every PromQL expression in it and in the alert rules
 #      names only metrics in deploy/prometheus/metric-names.txt
-#   8. deploy/release.sh --dry-run succeeds, and refuses an image given by tag
+#   8. deploy/release.sh --dry-run succeeds and refuses an image given by tag, and its decisions
+#      (switch, abandon before the switch, switch back after it, rollback) hold against a fake
+#      kubectl (deploy/tests/release-test.sh)
 #   9. shellcheck: the repository's shell scripts
 set -euo pipefail
 
@@ -175,7 +177,9 @@ release_dry_run() {
     fi
 }
 check "deploy/release.sh --dry-run" release_dry_run
+check "deploy/release.sh against a fake cluster (switch, abandon, switch back, rollback)" \
+    bash deploy/tests/release-test.sh
 
-check "shellcheck" shellcheck --severity=warning .ci/run .ci/*.sh deploy/*.sh bench/run.sh
+check "shellcheck" shellcheck --severity=warning .ci/run .ci/*.sh deploy/*.sh deploy/tests/*.sh deploy/tests/fake-kubectl bench/run.sh
 
 printf 'deploy checks passed in %ds\n' "$SECONDS"

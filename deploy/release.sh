@@ -91,6 +91,26 @@ switch_to() {
     fi
 }
 
+# Waits until Job NAME has completed; fails as soon as it has failed, or after TIMEOUT seconds.
+wait_for_job() {
+    local name=$1 deadline=$((SECONDS + TIMEOUT)) state
+    if ((DRY_RUN)); then
+        printf '+ %s -n %s get job %s (until Complete or Failed, at most %ss)\n' "$KUBECTL" "$NAMESPACE" "$name" "$TIMEOUT"
+        return 0
+    fi
+    while ((SECONDS < deadline)); do
+        state="$("$KUBECTL" -n "$NAMESPACE" get job "$name" -o 'jsonpath={.status.conditions[?(@.status=="True")].type}')" ||
+            return 1
+        case " $state " in
+        *" Complete "*) return 0 ;;
+        *" Failed "*) return 1 ;;
+        esac
+        sleep 3
+    done
+    echo "job $name did not finish within ${TIMEOUT}s" >&2
+    return 1
+}
+
 # Renders COLOUR's overlay with IMAGE into FILE.
 render() {
     local colour=$1 file=$2 dir
@@ -126,6 +146,15 @@ probe() {
     echo "smoke test: GET $url ok"
 }
 
+# A local port nobody listens on: asked of the kernel when python3 is there, else a random one.
+free_port() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    else
+        echo $((20000 + RANDOM % 20000))
+    fi
+}
+
 # Smoke-tests the Services named moon-<target><SUFFIX> through kubectl port-forward (which the
 # NetworkPolicies do not block, so no public route to a preview is needed).
 smoke_test() {
@@ -137,7 +166,7 @@ smoke_test() {
             { echo "smoke test: cannot read Secret $SMOKE_TOKEN_SECRET (key token)" >&2; return 1; }
     fi
     for t in "${TARGETS[@]}"; do
-        port=$((20000 + RANDOM % 20000))
+        port="$(free_port)"
         if ((DRY_RUN)); then
             printf '+ %s -n %s port-forward service/moon-%s%s %s:80 &\n' "$KUBECTL" "$NAMESPACE" "$t" "$suffix" "$port"
         else
@@ -222,7 +251,7 @@ step "migrate the shared database with $new's image (moon migrate)"
 k delete job "moon-migrate-$new" --ignore-not-found --cascade=foreground
 k apply -f "$MANIFEST" -l '!app.kubernetes.io/component'
 k apply -f "$MANIFEST" -l app.kubernetes.io/component=migrate
-k wait --for=condition=complete "job/moon-migrate-$new" --timeout "${TIMEOUT}s" ||
+wait_for_job "moon-migrate-$new" ||
     die "the migration Job failed or timed out; nothing else changed (kubectl -n $NAMESPACE logs job/moon-migrate-$new)"
 
 step "deploy $new beside $live and wait for readiness"
