@@ -369,7 +369,7 @@ start_server() {
   PORT=$(free_port)
   local t0 t1 deadline
   t0=$(now_us)
-  MOON_DATABASE_URL=$url "$MOON_RUN" serve --listen "$HOST:$PORT" 2>"$SERVER_LOG" >/dev/null {NEVER_FD}>&- &
+  MOON_DATABASE_URL=$url "$MOON_RUN" serve --listen "$HOST:$PORT" >"$SERVER_LOG" 2>/dev/null {NEVER_FD}>&- &
   SERVER_PID=$!
   deadline=$((t0 + READY_DEADLINE_MS * 1000))
   until probe_ready "$PORT"; do

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -17,11 +17,11 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Config, redact_url};
+use crate::http::request_log::{self, REQUEST_ID};
 use crate::http::{ApiError, Principal};
 use crate::targets::Component;
 
@@ -57,8 +57,6 @@ pub struct AppState {
     )
 )]
 struct ApiDoc;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the router for the configured components, and the OpenAPI document that describes
 /// exactly those routes.
@@ -102,10 +100,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
-                }))
+                .layer(axum::middleware::from_fn(request_log::log_request))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
                     tracing::error!("handler panicked");
@@ -179,10 +174,14 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
 
 /// The one place that decides who a request acts as. Until sign-in exists every request is the
 /// operator, as in the original open services; the security issue replaces the body of this
-/// function, not the handlers.
+/// function, not the handlers. It also names the principal in the request's log line.
 async fn authenticate(mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Principal::operator());
-    next.run(req).await
+    let principal = Principal::operator();
+    let logged = request_log::note_principal(&principal.id);
+    req.extensions_mut().insert(principal);
+    let mut res = next.run(req).await;
+    res.extensions_mut().insert(logged);
+    res
 }
 
 /// Connects to the configured database and applies pending migrations.

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod settings;
+mod telemetry;
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -54,21 +55,36 @@ struct DemoArgs {
     seed: u64,
 }
 
-fn init_logging(default_level: &str) {
+/// Logs go to stdout, where a container runtime collects them for Loki: one JSON object a line
+/// (timestamp, level, message, target, then the event's fields, plus the enclosing `request`
+/// span's fields such as `request_id` under `span`), or compact human-readable lines when stdout
+/// is a terminal. The returned guard flushes OpenTelemetry traces on drop (feature `otel`).
+fn init_logging(default_level: &str) -> anyhow::Result<telemetry::Guard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt};
+
     let filter = EnvFilter::try_from_env("MOON_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.compact().init();
+    let output = if std::io::stdout().is_terminal() {
+        fmt::layer().compact().with_writer(std::io::stdout).boxed()
     } else {
-        builder.json().flatten_event(true).with_current_span(true).init();
-    }
+        fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stdout)
+            .boxed()
+    };
+    let (traces, guard) = telemetry::layer()?;
+    tracing_subscriber::registry().with(filter).with(output).with(traces).try_init()?;
+    Ok(guard)
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging("info,sqlx=warn,tower_http=info");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -76,7 +92,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    // Inside the runtime, so a trace exporter can spawn its background task.
+    let entered = runtime.enter();
+    let guard = match init_logging("info,sqlx=warn,tower_http=info") {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("moon: cannot set up logging: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    drop(guard);
+    drop(entered);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("moon: error: {e:#}");

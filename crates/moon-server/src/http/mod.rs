@@ -6,6 +6,7 @@ pub mod health;
 pub mod metrics;
 pub mod paging;
 pub mod principal;
+pub mod request_log;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiQuery};

@@ -1,0 +1,114 @@
+//! The real binary writes one JSON log line per request on stdout, with the fields a log store
+//! needs, and echoes or generates `X-Request-Id`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Stops the server even when an assertion fails.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to 20 s for the next stdout line matching `want`; every line must be JSON.
+fn next_line(lines: &mpsc::Receiver<String>, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("the expected log line within 20 s");
+        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        if want(&value) {
+            return value;
+        }
+    }
+}
+
+/// One HTTP/1.1 GET; returns the status line and the headers, lower-cased.
+fn get(addr: &str, path: &str, request_id: Option<&str>) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let extra = request_id.map(|id| format!("X-Request-Id: {id}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let head = response.split("\r\n\r\n").next().unwrap_or_default().to_lowercase();
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, head)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')).map(str::trim))
+}
+
+#[test]
+fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_principal() {
+    let dir = std::env::temp_dir().join(format!("moon-log-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}/moon.db", dir.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moon"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .env_remove("MOON_CONFIG")
+        .env_remove("MOON_TARGET")
+        .env_remove("MOON_DATABASE_URL_FILE")
+        .env_remove("RUST_LOG")
+        .env("MOON_DATABASE_URL", &db)
+        .env("MOON_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let serving = next_line(&lines, |v| v["message"] == "serving");
+    let addr = serving["addr"].as_str().expect("the serving line names the bound address").to_owned();
+
+    // A client's request id is echoed and logged.
+    let (status, head) = get(&addr, "/api/v1/agents/12345?q=secret-looking", Some("test-req-42"));
+    assert!(status.contains(" 404 "), "{status}");
+    assert_eq!(header(&head, "x-request-id"), Some("test-req-42"));
+    let line = next_line(&lines, |v| v["message"] == "request completed");
+    assert_eq!(line["request_id"], "test-req-42");
+    assert_eq!(line["route"], "/api/v1/agents/{id}", "the route template, never the raw path");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["status"], 404);
+    assert_eq!(line["principal"], "operator");
+    assert_eq!(line["level"], "INFO");
+    assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
+    assert!(line["timestamp"].as_str().is_some_and(|t| t.contains('T')), "{line}");
+    assert!(line["target"].is_string(), "{line}");
+    let text = line.to_string();
+    assert!(!text.contains("12345") && !text.contains("secret-looking"), "raw path or query logged: {text}");
+
+    // Without one, the server makes one up, returns it and logs the same value.
+    let (status, head) = get(&addr, "/healthz", None);
+    assert!(status.contains(" 200 "), "{status}");
+    let generated = header(&head, "x-request-id").expect("a generated request id").to_owned();
+    assert!(!generated.is_empty());
+    let line = next_line(&lines, |v| v["message"] == "request completed");
+    assert_eq!(line["request_id"], generated.as_str());
+    assert_eq!(line["route"], "/healthz");
+    assert_eq!(line["status"], 200);
+
+    drop(_server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
