@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -17,12 +17,13 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Config, redact_url};
-use crate::http::{ApiError, Principal};
+use crate::http::ApiError;
 use crate::targets::Component;
 
 /// Shared state of every handler: no globals, so each test builds its own.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// This server's Prometheus registry.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// Keys, password hasher, rate limiter and security settings.
+    pub auth: Arc<crate::auth::AuthState>,
 }
 
 #[derive(OpenApi)]
@@ -51,9 +54,41 @@ pub struct AppState {
         (name = "notifications", description = "Messages to agents"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
         (name = "health", description = "Liveness and readiness"),
-    )
+        (name = "auth", description = "Sign-in, sessions and MFA"),
+        (name = "users", description = "User accounts (admins)"),
+        (name = "tokens", description = "API tokens"),
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
 )]
 struct ApiDoc;
+
+/// Declares the two ways to authenticate: an API token (`Authorization: Bearer moon_...`) or the
+/// session cookie set by sign-in (which also needs `X-CSRF-Token` on changes).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from POST /api/v1/tokens or `moon token create`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "moon_session",
+                "The session cookie from POST /api/v1/auth/sign-in (__Host-moon_session under TLS)",
+            ))),
+        );
+    }
+}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -65,7 +100,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(crate::http::health::readyz))
         .routes(utoipa_axum::routes!(index))
         .routes(utoipa_axum::routes!(openapi))
-        .routes(utoipa_axum::routes!(crate::http::metrics::metrics));
+        .routes(utoipa_axum::routes!(crate::http::metrics::metrics))
+        .merge(crate::auth::routes::routes());
     for component in &state.config.components {
         api = api.merge(match component {
             Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),
@@ -79,6 +115,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let doc_json = Arc::new(doc.clone());
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
+    let tls = state.config.security.tls.is_some();
     let router = routes
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /api/v1/openapi.json")
@@ -90,17 +127,27 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
-        .layer(axum::middleware::from_fn(authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+                    crate::auth::middleware::security_headers(tls, req, next)
+                }))
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id,
+                        principal = tracing::field::Empty
+                    )
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
@@ -130,7 +177,7 @@ async fn deadline(limit: std::time::Duration, req: Request, next: Next) -> Respo
 }
 
 /// This document: the OpenAPI 3.1 description of exactly the routes this target serves.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 async fn openapi(
     axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
 ) -> Json<utoipa::openapi::OpenApi> {
@@ -138,7 +185,7 @@ async fn openapi(
 }
 
 /// What this server offers, for a person or a script that opens the root URL.
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
+#[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
 async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
     let mut links = serde_json::Map::new();
     for component in &state.config.components {
@@ -156,6 +203,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
         }
     }
     links.insert(String::from("openapi"), serde_json::Value::from("/api/v1/openapi.json"));
+    links.insert(String::from("sign_in"), serde_json::Value::from("/api/v1/auth/sign-in"));
     links.insert(String::from("health"), serde_json::Value::from("/healthz"));
     links.insert(String::from("ready"), serde_json::Value::from("/readyz"));
     Json(serde_json::json!({
@@ -166,12 +214,17 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
     }))
 }
 
-/// The one place that decides who a request acts as. Until sign-in exists every request is the
-/// operator, as in the original open services; the security issue replaces the body of this
-/// function, not the handlers.
-async fn authenticate(mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Principal::operator());
-    next.run(req).await
+/// Without an enabled admin nobody can manage users over HTTP, and there are no default
+/// passwords: say how to create the first admin.
+async fn warn_without_admin(db: &Db) {
+    match crate::auth::users::count_enabled_admins(db).await {
+        Ok(0) => tracing::warn!(
+            "no admin user exists; create one with: moon user add <name> --role admin \
+             (it prints a generated password, or reads one with --password-stdin)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count admin users"),
+    }
 }
 
 /// Connects to the configured database and applies pending migrations.
@@ -225,13 +278,25 @@ pub async fn serve(
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     let metrics = crate::http::metrics::Metrics::new(db.backend().name());
-    let state = AppState { db: db.clone(), config: Arc::new(config), metrics };
+    let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
+    warn_without_admin(&db).await;
+    let tls = match &config.security.tls {
+        Some(files) => Some(crate::http::tls::server_config(files)?),
+        None => None,
+    };
+    let state = AppState { db: db.clone(), config: Arc::new(config), metrics, auth };
     let (router, _) = router(state);
-    tracing::info!(addr = %listener.local_addr()?, components = ?components, backend = db.backend().name(), "serving");
-    let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, backend = db.backend().name(), "serving");
+    let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
+    let result = match tls {
+        Some(tls) => {
+            let listener = crate::http::tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+        }
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
+    }
+    .context("server failed");
     db.close().await;
     tracing::info!(uptime_s = started.elapsed().as_secs(), "stopped");
     result

@@ -6,6 +6,7 @@
 
 pub(crate) mod agents;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod http;
