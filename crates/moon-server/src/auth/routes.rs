@@ -76,7 +76,13 @@ async fn start_session(
     let token = session::create(&state.db, settings, account.id, mfa_pending).await.map_err(internal)?;
     let life = if mfa_pending { settings.mfa_pending } else { settings.absolute };
     let body = if mfa_pending {
-        SignedIn { status: "mfa_required", user: None, csrf_token: None, mfa_enrolment_required: false }
+        // The pending session's own CSRF token: the code step is a cookie POST like any other.
+        SignedIn {
+            status: "mfa_required",
+            user: None,
+            csrf_token: Some(session::csrf_token(&token)),
+            mfa_enrolment_required: false,
+        }
     } else {
         let must_enrol = !account.mfa_enabled && account.role().is_some_and(|r| state.auth.mfa_required(r));
         SignedIn {

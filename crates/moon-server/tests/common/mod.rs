@@ -173,6 +173,15 @@ impl TestClient {
         read(self.request(reqwest::Method::GET, path).send().await.expect("request")).await
     }
 
+    /// `POST /api/v1/auth/sign-in`, returning the raw response (for its cookies and headers).
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, "/api/v1/auth/sign-in")
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
         read(self.request(method, path).json(&body).send().await.expect("request")).await
     }
@@ -251,7 +260,7 @@ impl TestApp {
     /// A new user of `role`: (id, username, password), for sign-in tests.
     pub async fn user(&self, role: &str, bound_to: Option<&str>) -> (i64, String, String) {
         let (id, name, _) = make_user(&self.store, role, bound_to).await;
-        let password = format!("pw-of-{name}-long-enough");
+        let password = format!("correct horse battery {n}", n = name.len() * 7919);
         let hasher = moon_server::auth::password::Hasher::new(1);
         let changes = moon_server::auth::users::UserChanges { password: Some(password.clone()), ..Default::default() };
         moon_server::auth::users::update(&self.store, &hasher, id, changes).await.expect("set password");
