@@ -575,3 +575,21 @@ async fn requests_past_their_bucket_get_429_with_retry_after() {
     assert_eq!(other.get("/api/v1/products").await.0, 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_and_bodies_are_refused_before_authentication() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let big = "x".repeat(20 * 1024);
+    let (s, p) = app.anonymous().with_header("x-padding", &big).get("/api/v1/agents").await;
+    assert_eq!((s, p["code"].as_str()), (431, Some("headers_too_large")));
+    let r = app
+        .anonymous()
+        .request(Method::POST, "/api/v1/auth/sign-in")
+        .header("content-type", "application/json")
+        .body("x".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "an announced oversized body is refused unread");
+    app.stop().await;
+}
