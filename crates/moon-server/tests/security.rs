@@ -260,6 +260,8 @@ async fn every_non_public_route_refuses_anonymous_requests(app: &TestApp) {
             assert!(body["message"].is_string(), "original routes keep their message member: {body}");
         }
     }
+    let r = anonymous.request(Method::GET, "/api/v1/agents").send().await.unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"moon\"");
     let (s, body) = app.bearer("moon_not-a-real-token").get("/api/v1/agents").await;
     assert_eq!((s, body["code"].as_str()), (401, Some("unauthenticated")));
     let (s, _) = anonymous.clone().with_header("authorization", "Basic YWRtaW46YWRtaW4=").get("/api/v1/agents").await;
@@ -315,6 +317,19 @@ async fn sessions_end_at_sign_out_rotation_and_when_the_user_is_disabled(app: &T
     );
     let (s, agents) = me.get("/api/v1/agents").await;
     assert_eq!((s, agents["items"].as_array().unwrap().len()), (200, 1), "an agent sees only themself");
+    let product = app.product("Life Basic", "60000").await;
+    let sale = json!({"agent_code": "AGT001", "product_id": product, "amount": "10.00", "sale_date": "2026-01-05"});
+    let (s, p) = me.post("/api/v1/sales", sale.clone()).await;
+    assert_eq!((s, p["branch"].as_str()), (201, Some("Colombo")), "an agent records their own sale: {p}");
+    let mut elsewhere = sale.clone();
+    elsewhere["branch"] = json!("Kandy");
+    assert_eq!(me.post("/api/v1/sales", elsewhere).await.0, 403, "credited to their own branch only");
+    let (s, p) = me.patch(&format!("/api/v1/agents/{}", agents["items"][0]["id"]), json!({"team": "Zeta"})).await;
+    assert_eq!(s, 403, "an agent may change only their contact details: {p}");
+    let (s, _) = me
+        .patch(&format!("/api/v1/agents/{}", agents["items"][0]["id"]), json!({"contact_number": "0770000000"}))
+        .await;
+    assert_eq!(s, 200);
 
     // Signing in again with the old cookie rotates it: the old one is dead.
     let (s, body, rotated) = sign_in(app, &me, &name, &password).await;

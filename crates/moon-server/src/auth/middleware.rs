@@ -88,6 +88,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     }
 }
 
+const SIGN_IN: &str = "/api/v1/auth/sign-in";
+
 /// 401 with the code clients switch on to send someone to sign-in.
 pub fn unauthenticated() -> ApiError {
     ApiError::new(
@@ -155,7 +157,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             return forbidden("this route has no entry in the security policy").into_response();
         }
     };
-    let shape = |e: ApiError| if rule.is_legacy() { e.legacy() } else { e }.into_response();
+    let shape = |e: ApiError| {
+        let mut res = if rule.is_legacy() { e.legacy() } else { e }.into_response();
+        if res.status() == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme to use.
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"moon\""));
+        }
+        res
+    };
     let class = rule.rate_class();
     if class != RateClass::Exempt
         && let Err(wait) = auth.limiter.check(class, &format!("ip:{ip}"))
@@ -163,8 +172,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return shape(too_many(wait));
     }
     if rule.access == Access::Public {
-        // Public routes still learn who is asking (sign-in rotates an existing session).
-        if let Ok(Some(identity)) = identify(&state, req.headers()).await {
+        // Sign-in learns who is asking, to end the session it replaces; other public routes
+        // (probes, scrapes) never touch the database for it.
+        if rule.path == SIGN_IN
+            && let Ok(Some(identity)) = identify(&state, req.headers()).await
+        {
             req.extensions_mut().insert(identity);
         }
         return next.run(req).await;
