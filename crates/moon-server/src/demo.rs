@@ -45,7 +45,7 @@ pub const DEMO_USERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
 ];
 
 /// A demo user created by [`users`], with the generated password to show once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DemoUser {
     /// Sign-in name.
     pub username: String,
@@ -53,6 +53,12 @@ pub struct DemoUser {
     pub role: crate::http::Role,
     /// The generated password; never stored in the clear.
     pub password: String,
+}
+
+impl std::fmt::Debug for DemoUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoUser").field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+    }
 }
 
 /// Creates the demo users that do not exist yet, each with a generated password (there are no

@@ -22,7 +22,7 @@ pub const ISSUER: &str = "MoonInsurance";
 pub const RECOVERY_CODES: usize = 10;
 
 /// What a user needs to add the account to an authenticator app.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Enrolment {
     /// The `otpauth://totp/...` URI (what the QR code encodes).
     pub otpauth_uri: String,
@@ -31,6 +31,8 @@ pub struct Enrolment {
     /// The URI as a QR code, an SVG document.
     pub qr_svg: String,
 }
+
+debug_without_secrets!(Enrolment);
 
 fn context(user_id: i64) -> String {
     format!("totp:{user_id}")

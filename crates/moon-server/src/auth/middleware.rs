@@ -43,7 +43,7 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crat
 }
 
 /// How a request proved who it is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credential {
     /// A session cookie; carries the session secret so a handler can end or rotate it.
     Session {
@@ -59,6 +59,17 @@ pub enum Credential {
         /// Token id.
         id: i64,
     },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Session { id, mfa_pending, .. } => {
+                f.debug_struct("Session").field("id", id).field("mfa_pending", mfa_pending).finish_non_exhaustive()
+            }
+            Credential::Token { id } => f.debug_struct("Token").field("id", id).finish(),
+        }
+    }
 }
 
 /// The signed-in caller, for the handlers that manage their own account (me, MFA, sign-out).

@@ -7,6 +7,19 @@
 //! - [`throttle`], [`ratelimit`]: sign-in throttling in the database, token buckets in memory;
 //! - [`routes`]: the HTTP endpoints under `/api/v1/auth`, `/api/v1/users`, `/api/v1/tokens`.
 
+/// Implements `Debug` showing only the named fields, for types that hold a secret (a password,
+/// token, code or secret key) in another field: a stray `{:?}` in a log line can then never leak
+/// it.
+macro_rules! debug_without_secrets {
+    ($ty:ident $(, $field:ident)* $(,)?) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))$(.field(stringify!($field), &self.$field))*.finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod crypto;
 pub mod mfa;
 pub mod middleware;

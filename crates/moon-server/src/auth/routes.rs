@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Credentials for sign-in.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     /// User name.
@@ -43,8 +43,10 @@ pub struct SignIn {
     pub password: String,
 }
 
+debug_without_secrets!(SignIn, username);
+
 /// The outcome of a sign-in step.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     /// `signed_in`, or `mfa_required` when a code must follow (POST /api/v1/auth/mfa/verify).
     pub status: &'static str,
@@ -57,6 +59,8 @@ pub struct SignedIn {
     /// The role requires MFA and none is confirmed: only enrolment is open until it is.
     pub mfa_enrolment_required: bool,
 }
+
+debug_without_secrets!(SignedIn, status, user, mfa_enrolment_required);
 
 fn invalid_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the user name or password is wrong")
@@ -143,12 +147,14 @@ async fn sign_in(
 }
 
 /// A second-factor code: six digits from the authenticator, or a recovery code.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MfaCode {
     /// The code.
     pub code: String,
 }
+
+debug_without_secrets!(MfaCode);
 
 /// Finish signing in with a TOTP code or a recovery code; replaces the pending session with a
 /// full one.
@@ -191,7 +197,7 @@ async fn sign_out(State(state): State<AppState>, identity: Identity) -> ApiResul
 }
 
 /// The caller.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// The account.
     pub user: User,
@@ -203,6 +209,8 @@ pub struct Me {
     /// Only enrolment is open until an authenticator is confirmed.
     pub mfa_enrolment_required: bool,
 }
+
+debug_without_secrets!(Me, user, authenticated_by, mfa_enrolment_required);
 
 /// Who am I?
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = Me), (status = 401, body = Problem)))]
@@ -231,11 +239,13 @@ async fn mfa_enrol(State(state): State<AppState>, identity: Identity) -> ApiResu
 }
 
 /// Recovery codes, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecoveryCodes {
     /// Each code signs in once in place of a TOTP code. Keep them somewhere safe.
     pub recovery_codes: Vec<String>,
 }
+
+debug_without_secrets!(RecoveryCodes);
 
 /// Confirm enrolment with a current code; returns single-use recovery codes.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/confirm", tag = "auth", request_body = MfaCode,
@@ -256,7 +266,7 @@ async fn mfa_confirm(
 // ---- users ----------------------------------------------------------------------------------
 
 /// A new user.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Sign-in name: 3-64 of letters, digits, `.`, `_`, `-`, `@`.
@@ -271,8 +281,10 @@ pub struct CreateUser {
     pub agent_code: Option<String>,
 }
 
+debug_without_secrets!(CreateUser, username, role, branch, agent_code);
+
 /// Changes to a user; absent fields stay as they are.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     /// New role (send the branch or agent code it needs with it).
@@ -288,6 +300,8 @@ pub struct UpdateUser {
     /// `true` forgets the authenticator and recovery codes.
     pub reset_mfa: Option<bool>,
 }
+
+debug_without_secrets!(UpdateUser, role, branch, agent_code, disabled, reset_mfa);
 
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>)))]
@@ -380,7 +394,7 @@ pub struct CreateToken {
 }
 
 /// A token with its secret, returned once at creation.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token's record.
     pub token: ApiToken,
@@ -388,6 +402,8 @@ pub struct CreatedToken {
     /// shown again.
     pub secret: String,
 }
+
+debug_without_secrets!(CreatedToken, token);
 
 /// Whose tokens the principal manages: an admin everyone's, anyone else their own.
 fn token_owner(principal: &Principal) -> ApiResult<Option<i64>> {
@@ -459,4 +475,24 @@ async fn revoke_token(
 ) -> ApiResult<Json<ApiToken>> {
     let id = crate::http::parse_id(&id)?;
     Ok(Json(token::revoke(&state.db, id, token_owner(&principal)?).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let sign_in: SignIn = serde_json::from_str(r#"{"username":"ann","password":"hunter2hunter2"}"#).unwrap();
+        let code: MfaCode = serde_json::from_str(r#"{"code":"123456"}"#).unwrap();
+        let user: CreateUser =
+            serde_json::from_str(r#"{"username":"ann","password":"hunter2hunter2","role":"admin"}"#).unwrap();
+        let update: UpdateUser = serde_json::from_str(r#"{"password":"hunter2hunter2"}"#).unwrap();
+        let credential = Credential::Session { id: 1, token: String::from("sessiontokenvalue"), mfa_pending: false };
+        let shown = format!("{sign_in:?} {code:?} {user:?} {update:?} {credential:?}");
+        for secret in ["hunter2hunter2", "123456", "sessiontokenvalue"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("ann"), "the non-secret fields still show: {shown}");
+    }
 }

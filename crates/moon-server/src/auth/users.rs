@@ -34,7 +34,7 @@ pub struct User {
 
 /// A user row with the secrets the authentication code needs, and the id of the agent an
 /// agent-role user is bound to (joined, so a request costs one query).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Account {
     /// Identifier.
     pub id: i64,
@@ -65,6 +65,19 @@ pub struct Account {
     /// `agents.id` of the bound agent code, when there is such an agent.
     pub bound_agent_id: Option<i64>,
 }
+
+debug_without_secrets!(
+    Account,
+    id,
+    username,
+    role,
+    branch,
+    agent_code,
+    disabled,
+    mfa_enabled,
+    mfa_last_step,
+    bound_agent_id
+);
 
 /// Columns of [`Account`], for the queries that join users to sessions and tokens.
 pub const ACCOUNT_COLUMNS: [&str; 13] = [
@@ -254,7 +267,7 @@ pub async fn count_enabled_admins(db: &Db) -> Result<usize, DbError> {
 }
 
 /// What an admin may change about a user; `None` leaves a field as it is.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct UserChanges {
     /// New role and binding.
     pub binding: Option<Binding>,
@@ -265,6 +278,8 @@ pub struct UserChanges {
     /// Forget the user's authenticator and recovery codes, so they enrol again.
     pub reset_mfa: bool,
 }
+
+debug_without_secrets!(UserChanges, binding, disabled, reset_mfa);
 
 /// Applies changes to a user. Disabling, a new password, a new role or an MFA reset ends every
 /// session of the user, so the change takes effect at once.
