@@ -315,6 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_layer_and_refuse_nonsense() {
+        let mut a = args(None, Some(PathBuf::from("/nonexistent")), None);
+        a.common.config = None;
+        let d = resolve(&a).unwrap();
+        assert_eq!(d.security.mfa_required_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["admin", "manager"]);
+        assert!(d.security.tls.is_none() && !d.security.sessions.secure_cookies);
+        a.mfa_required_roles = Some(String::from("none"));
+        a.trusted_proxies = Some(String::from("10.0.0.0/8, 192.0.2.7"));
+        let c = resolve(&a).unwrap();
+        assert!(c.security.mfa_required_roles.is_empty());
+        assert_eq!(c.security.trusted_proxies.len(), 2);
+        a.trusted_proxies = Some(String::from("not-a-network"));
+        assert!(resolve(&a).is_err());
+        a.trusted_proxies = None;
+        a.mfa_required_roles = Some(String::from("admin,wizard"));
+        assert!(resolve(&a).is_err(), "unknown roles are refused");
+        a.mfa_required_roles = None;
+        a.tls_cert = Some(PathBuf::from("cert.pem"));
+        assert!(resolve(&a).is_err(), "a certificate without a key is refused");
+        a.tls_key = Some(PathBuf::from("key.pem"));
+        let t = resolve(&a).unwrap();
+        assert!(t.security.sessions.secure_cookies, "TLS makes cookies Secure");
+        assert!(describe(&t).contains("cert=cert.pem"));
+    }
+
+    #[test]
     fn defaults_are_the_embedded_database_on_loopback() {
         let c = resolve(&args(None, Some(PathBuf::from("/nonexistent/moon.toml")), None));
         assert!(c.is_err(), "an explicitly named missing file is an error");

@@ -145,11 +145,22 @@ pub async fn lookup(db: &Db, settings: &SessionSettings, token: &str) -> Result<
     if now - row.session_last_seen_at >= chrono::Duration::seconds(60) {
         let mut stmt = Query::update();
         stmt.table("sessions").value("last_seen_at", now).and_where(Expr::col("id").eq(row.session_id));
-        let mut tx = db.begin().await?;
-        tx.execute(&stmt).await?;
-        tx.commit().await?;
+        record_use(db, &stmt).await;
     }
     Ok(Some(row))
+}
+
+/// Records when a credential was last used. Best effort: a busy writer must not fail the read
+/// this rides on; the worst outcome is an idle timeout counted from an older use.
+pub(crate) async fn record_use(db: &Db, stmt: &moon_db::sea_query::UpdateStatement) {
+    let done = async {
+        let mut tx = db.begin().await?;
+        tx.execute(stmt).await?;
+        tx.commit().await
+    };
+    if let Err(e) = done.await {
+        tracing::debug!(error = %e, "could not record a credential's last use");
+    }
 }
 
 /// Ends one session.

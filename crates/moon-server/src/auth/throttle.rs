@@ -94,6 +94,14 @@ pub async fn record_failure(db: &Db, settings: &ThrottleSettings, key: &str, fre
     });
     let count = i32::try_from(failures).unwrap_or(i32::MAX);
     let mut tx = db.begin().await?;
+    // Failures for made-up names add rows; forget the stale, unlocked ones as new ones come, so
+    // the table stays the size of recent activity.
+    let mut stale = Query::delete();
+    stale
+        .from_table("sign_in_throttle")
+        .and_where(Expr::col("last_failure_at").lt(now - forget))
+        .and_where(Expr::col("locked_until").is_null().or(Expr::col("locked_until").lt(now)));
+    tx.execute(&stale).await?;
     let mut update = Query::update();
     update
         .table("sign_in_throttle")

@@ -137,9 +137,7 @@ pub async fn lookup(db: &Db, secret: &str) -> Result<Option<TokenRow>, DbError> 
     if row.token_last_used_at.is_none_or(|t| now - t >= chrono::Duration::seconds(60)) {
         let mut stmt = Query::update();
         stmt.table("api_tokens").value("last_used_at", now).and_where(Expr::col("id").eq(row.token_id));
-        let mut tx = db.begin().await?;
-        tx.execute(&stmt).await?;
-        tx.commit().await?;
+        super::session::record_use(db, &stmt).await;
     }
     Ok(Some(row))
 }
