@@ -457,6 +457,10 @@ async fn mfa_enrolment_sign_in_replay_and_recovery_codes(app: &TestApp) {
     assert_eq!(half.get("/api/v1/auth/me").await.0, 401, "the pending session was replaced");
     let (s, _) = half.post("/api/v1/auth/mfa/verify", json!({"code": next})).await;
     assert_eq!(s, 401, "the same code cannot be used twice");
+    let (_, body, abandoned) = sign_in(app, &app.anonymous(), &name, &password).await;
+    let abandoned = session(app, &abandoned.unwrap(), body["csrf_token"].as_str());
+    assert_eq!(abandoned.post("/api/v1/auth/sign-out", json!({})).await.0, 204, "a half sign-in can be abandoned");
+    assert_eq!(abandoned.post("/api/v1/auth/mfa/verify", json!({"code": "123456"})).await.0, 401);
 
     // A recovery code works once.
     for (attempt, expect) in [(0usize, 200u16), (0, 401), (1, 200)] {
