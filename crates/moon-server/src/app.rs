@@ -115,7 +115,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let doc_json = Arc::new(doc.clone());
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
-    let tls = state.config.security.tls.is_some();
+    let tls = state.config.security.tls.is_some() || state.config.security.sessions.secure_cookies;
     let router = routes
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /api/v1/openapi.json")

@@ -293,8 +293,9 @@ async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Result<O
     }))
 }
 
-/// Adds the security headers every response carries. HSTS only when served over TLS (a browser
-/// would otherwise pin an origin that cannot speak HTTPS).
+/// Adds the security headers every response carries. HSTS only when the browser reaches us over
+/// TLS (here, or at a proxy in front when cookies are marked Secure); otherwise a browser would
+/// pin an origin that cannot speak HTTPS.
 pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();

@@ -54,6 +54,17 @@ pub fn generate() -> anyhow::Result<String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(super::crypto::random_bytes::<18>()?))
 }
 
+/// Whether a stored hash was made with other parameters than today's (an older default, another
+/// Argon2 variant, or no valid PHC string): it is then re-hashed at the next successful sign-in,
+/// the one moment the password is at hand.
+pub fn needs_rehash(hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return true };
+    let Ok(params) = argon2::Params::try_from(&parsed) else { return true };
+    let want = argon2::Params::default();
+    parsed.algorithm != argon2::ARGON2ID_IDENT
+        || (params.m_cost(), params.t_cost(), params.p_cost()) != (want.m_cost(), want.t_cost(), want.p_cost())
+}
+
 /// Hashes and verifies passwords, at most `permits` at a time.
 #[derive(Clone)]
 pub struct Hasher {
@@ -129,5 +140,17 @@ mod tests {
         assert!(h.verify("correct horse battery", &a).await.unwrap());
         assert!(!h.verify("wrong horse battery", &a).await.unwrap());
         assert!(!h.verify("x", "not a hash").await.unwrap());
+        assert!(!needs_rehash(&a), "today's parameters");
+        let weak = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse battery")
+        .unwrap()
+        .to_string();
+        assert!(needs_rehash(&weak), "older, weaker parameters");
+        assert!(h.verify("correct horse battery", &weak).await.unwrap(), "still verifies until re-hashed");
+        assert!(needs_rehash("not a hash"));
     }
 }

@@ -142,6 +142,9 @@ async fn sign_in(
         return Err(invalid_credentials());
     };
     throttle::clear(&state.db, &keys[0]).await?;
+    if super::password::needs_rehash(&account.password_hash) {
+        users::store_rehash(&state.db, &auth.hasher, account.id, &body.password).await;
+    }
     tracing::info!(user_id = account.id, mfa = account.mfa_enabled, "signed in");
     start_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await
 }

@@ -325,6 +325,24 @@ pub async fn update(db: &Db, hasher: &Hasher, id: i64, changes: UserChanges) -> 
     get(db, id).await?.ok_or_else(ApiError::internal)
 }
 
+/// Replaces a password hash made with outdated parameters by one made now, after a successful
+/// sign-in. Best effort: the sign-in succeeds either way.
+pub async fn store_rehash(db: &Db, hasher: &Hasher, id: i64, password: &str) {
+    let done = async {
+        let hash = hasher.hash(password).await?;
+        let mut stmt = Query::update();
+        stmt.table("users").value("password_hash", hash).and_where(Expr::col("id").eq(id));
+        let mut tx = db.begin().await?;
+        tx.execute(&stmt).await?;
+        tx.commit().await?;
+        anyhow::Ok(())
+    };
+    match done.await {
+        Ok(()) => tracing::info!(user_id = id, "password re-hashed with current parameters"),
+        Err(e) => tracing::warn!(user_id = id, error = %format!("{e:#}"), "could not re-hash a password"),
+    }
+}
+
 /// Deletes a user with their sessions, tokens and recovery codes.
 pub async fn delete(db: &Db, id: i64) -> ApiResult<()> {
     let mut tx = db.begin().await?;
