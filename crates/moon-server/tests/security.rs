@@ -260,6 +260,16 @@ async fn every_non_public_route_refuses_anonymous_requests(app: &TestApp) {
             assert!(body["message"].is_string(), "original routes keep their message member: {body}");
         }
     }
+    // The document says how to authenticate, and which routes need nothing.
+    let (_, doc) = anonymous.get("/api/v1/openapi.json").await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        (schemes["bearer"]["scheme"].as_str(), schemes["session"]["in"].as_str()),
+        (Some("bearer"), Some("cookie"))
+    );
+    assert_eq!(doc["security"], json!([{"bearer": []}, {"session": []}]));
+    assert_eq!(doc["paths"]["/api/v1/auth/sign-in"]["post"]["security"], json!([{}]));
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([{}]));
     let r = anonymous.request(Method::GET, "/api/v1/agents").send().await.unwrap();
     assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"moon\"");
     let (s, body) = app.bearer("moon_not-a-real-token").get("/api/v1/agents").await;
