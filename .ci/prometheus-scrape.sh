@@ -54,10 +54,15 @@ prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb"
 PIDS+=($!)
 wait_for 30 curl -fs -o /dev/null "http://127.0.0.1:$PROM_PORT/-/ready" || fail "prometheus did not become ready"
 
+# The API needs credentials: an API token of the demo admin, made the way an operator would.
+TOKEN=$(cd "$WORK" && env MOON_DATABASE_URL="sqlite://$WORK/moon.db" "$MOON_BIN" token create demo-admin --name prometheus-scrape 2>>"$WORK/moon.log") ||
+    fail "moon token create failed"
+AUTH="Authorization: Bearer $TOKEN"
+
 REQUESTS=40
 for _ in $(seq 1 "$REQUESTS"); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$MOON_PORT/api/v1/agents?limit=5"
-    curl -sS -o /dev/null "http://127.0.0.1:$MOON_PORT/api/v1/sales/999999"
+    curl -fsS -o /dev/null -H "$AUTH" "http://127.0.0.1:$MOON_PORT/api/v1/agents?limit=5"
+    curl -sS -o /dev/null -H "$AUTH" "http://127.0.0.1:$MOON_PORT/api/v1/sales/999999"
 done
 
 # value QUERY: the first sample's value of an instant query, or empty.

@@ -13,8 +13,11 @@ function init(args)
   local max_id = tonumber(args[2] or "1")
   math.randomseed(2000 + (thread_no or 0))
   local n = path:find("%%d") and 4096 or 1
+  local headers = {}
+  local token = os.getenv("MOON_BENCH_TOKEN")
+  if token then headers["Authorization"] = "Bearer " .. token end
   for i = 1, n do
-    pool[i] = wrk.format("GET", (path:gsub("%%d", tostring(math.random(1, max_id)))))
+    pool[i] = wrk.format("GET", (path:gsub("%%d", tostring(math.random(1, max_id)))), headers)
   end
 end
 

@@ -11,6 +11,8 @@ local next_i = 0
 function init(args)
   math.randomseed(1000 + (thread_no or 0))
   local headers = { ["Content-Type"] = "application/json" }
+  local token = os.getenv("MOON_BENCH_TOKEN")
+  if token then headers["Authorization"] = "Bearer " .. token end
   for i = 1, 1024 do
     local body = string.format(
       '{"agent_code":"AGT%03d","product_id":%d,"amount":"%d.%02d","sale_date":"2025-%02d-%02d"}',

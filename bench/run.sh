@@ -538,6 +538,10 @@ bench_backend() {
   # A private copy, so a rebuild of target/release during the run cannot swap the binary.
   MOON_RUN="$WORK/moon"
   cp "$MOON" "$MOON_RUN"
+  # The load is the point here: turn the per-client request buckets off (sign-in throttling,
+  # which lives in the database, stays on).
+  printf 'rate_limit_read_per_minute = 0\nrate_limit_write_per_minute = 0\n' >"$WORK/moon.toml"
+  export MOON_CONFIG="$WORK/moon.toml"
   exec {NEVER_FD}<>"$WORK/never"
   local db raw
   case $b in
@@ -590,6 +594,10 @@ bench_backend() {
   # 2. Demo data: 10 agents, 5 products, 48 sales; the scratch database for raw inserts too.
   MOON_DATABASE_URL=$url "$MOON_RUN" demo 2>>"$LOG"
   MOON_DATABASE_URL=$raw_url "$MOON_RUN" demo 2>>"$LOG"
+  # The API needs credentials: an admin's API token, sent by the wrk scripts.
+  MOON_DATABASE_URL=$url "$MOON_RUN" user add bench --role admin >/dev/null 2>>"$LOG"
+  MOON_BENCH_TOKEN=$(MOON_DATABASE_URL=$url "$MOON_RUN" token create bench --name bench 2>>"$LOG")
+  export MOON_BENCH_TOKEN
 
   # 3. Warm starts on the migrated database; the last one stays up for the loads. On PostgreSQL
   # the same without TLS too (the driver's default sslmode=prefer negotiates TLS on loopback).

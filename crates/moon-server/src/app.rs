@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -17,12 +17,13 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::{Config, redact_url};
+use crate::http::ApiError;
 use crate::http::request_log::{self, REQUEST_ID};
-use crate::http::{ApiError, Principal};
 use crate::targets::Component;
 
 /// Shared state of every handler: no globals, so each test builds its own.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<crate::http::metrics::Metrics>,
     /// The warehouse KPIs are read from, when this process serves them.
     pub warehouse: Option<crate::analytics::Warehouse>,
+    /// Keys, password hasher, rate limiter and security settings.
+    pub auth: Arc<crate::auth::AuthState>,
 }
 
 #[derive(OpenApi)]
@@ -54,9 +57,41 @@ pub struct AppState {
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
         (name = "health", description = "Liveness and readiness"),
-    )
+        (name = "auth", description = "Sign-in, sessions and MFA"),
+        (name = "users", description = "User accounts (admins)"),
+        (name = "tokens", description = "API tokens"),
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
 )]
 struct ApiDoc;
+
+/// Declares the two ways to authenticate: an API token (`Authorization: Bearer moon_...`) or the
+/// session cookie set by sign-in (which also needs `X-CSRF-Token` on changes).
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from POST /api/v1/tokens or `moon token create`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "moon_session",
+                "The session cookie from POST /api/v1/auth/sign-in (__Host-moon_session under TLS)",
+            ))),
+        );
+    }
+}
 
 /// Builds the router for the configured components, and the OpenAPI document that describes
 /// exactly those routes.
@@ -66,7 +101,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(crate::http::health::readyz))
         .routes(utoipa_axum::routes!(index))
         .routes(utoipa_axum::routes!(openapi))
-        .routes(utoipa_axum::routes!(crate::http::metrics::metrics));
+        .routes(utoipa_axum::routes!(crate::http::metrics::metrics))
+        .merge(crate::auth::routes::routes());
     for component in &state.config.components {
         api = api.merge(match component {
             Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),
@@ -81,6 +117,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let doc_json = Arc::new(doc.clone());
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
+    let tls = state.config.security.tls.is_some() || state.config.security.sessions.secure_cookies;
     let router = routes
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /api/v1/openapi.json")
@@ -92,13 +129,17 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
-        .layer(axum::middleware::from_fn(authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+                    crate::auth::middleware::security_headers(tls, req, next)
+                }))
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(axum::middleware::from_fn(request_log::log_request))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -129,7 +170,7 @@ async fn deadline(limit: std::time::Duration, req: Request, next: Next) -> Respo
 }
 
 /// This document: the OpenAPI 3.1 description of exactly the routes this target serves.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 async fn openapi(
     axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
 ) -> Json<utoipa::openapi::OpenApi> {
@@ -137,7 +178,7 @@ async fn openapi(
 }
 
 /// What this server offers, for a person or a script that opens the root URL.
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
+#[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
 async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
     let mut links = serde_json::Map::new();
     for component in &state.config.components {
@@ -162,6 +203,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
         }
     }
     links.insert(String::from("openapi"), serde_json::Value::from("/api/v1/openapi.json"));
+    links.insert(String::from("sign_in"), serde_json::Value::from("/api/v1/auth/sign-in"));
     links.insert(String::from("health"), serde_json::Value::from("/healthz"));
     links.insert(String::from("ready"), serde_json::Value::from("/readyz"));
     Json(serde_json::json!({
@@ -172,16 +214,17 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
     }))
 }
 
-/// The one place that decides who a request acts as. Until sign-in exists every request is the
-/// operator, as in the original open services; the security issue replaces the body of this
-/// function, not the handlers. It also names the principal in the request's log line.
-async fn authenticate(mut req: Request, next: Next) -> Response {
-    let principal = Principal::operator();
-    let logged = request_log::note_principal(&principal.id);
-    req.extensions_mut().insert(principal);
-    let mut res = next.run(req).await;
-    res.extensions_mut().insert(logged);
-    res
+/// Without an enabled admin nobody can manage users over HTTP, and there are no default
+/// passwords: say how to create the first admin.
+async fn warn_without_admin(db: &Db) {
+    match crate::auth::users::count_enabled_admins(db).await {
+        Ok(0) => tracing::warn!(
+            "no admin user exists; create one with: moon user add <name> --role admin \
+             (it prints a generated password, or reads one with --password-stdin)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count admin users"),
+    }
 }
 
 /// Connects to the configured database and applies pending migrations.
@@ -244,6 +287,12 @@ pub async fn serve(
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     let metrics = crate::http::metrics::Metrics::new(db.backend().name());
+    let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
+    warn_without_admin(&db).await;
+    let tls = match &config.security.tls {
+        Some(files) => Some(crate::http::tls::server_config(files)?),
+        None => None,
+    };
     let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
     let mut warehouse = None;
     let mut aggregator_task = None;
@@ -271,13 +320,19 @@ pub async fn serve(
             }));
         }
     }
-    let state = AppState { db: db.clone(), config: Arc::new(config), metrics, warehouse: warehouse.clone() };
+    let state = AppState { db: db.clone(), config: Arc::new(config), metrics, auth, warehouse: warehouse.clone() };
     let (router, _) = router(state);
-    tracing::info!(addr = %listener.local_addr()?, components = ?components, backend = db.backend().name(), "serving");
-    let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server failed");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, backend = db.backend().name(), "serving");
+    let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
+    let result = match tls {
+        Some(tls) => {
+            let listener = crate::http::tls::TlsListener::new(listener, tls)?;
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+        }
+        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
+    }
+    .context("server failed");
     let _ = stop_aggregator.send(true);
     if let Some(task) = aggregator_task {
         let _ = task.await;

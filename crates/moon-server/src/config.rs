@@ -4,11 +4,17 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::ratelimit::RateLimits;
+use crate::auth::session::SessionSettings;
+use crate::auth::throttle::ThrottleSettings;
+use crate::http::Role;
 use crate::targets::Component;
 
-/// A secret string (a database URL with its password). Its `Debug` and `Display` never show it.
+/// A secret string (a database URL with its password, the secret key). Its `Debug` never shows
+/// it, and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -67,6 +73,8 @@ pub struct Config {
     pub aggregate_interval: Duration,
     /// Key for agent pseudonyms; `None`: generated once and kept in the database.
     pub pseudonym_key: Option<Secret>,
+    /// Authentication, sessions, MFA, rate limits, TLS.
+    pub security: SecurityConfig,
 }
 
 impl Config {
@@ -76,6 +84,55 @@ impl Config {
             || crate::analytics::warehouse::default_url(self.database_url.expose()),
             |s| s.expose().to_owned(),
         )
+    }
+}
+
+/// The certificate chain and private key of the TLS listener (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Security settings. Every field has a safe default; see docs/SECURITY.md.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Key material that seals TOTP secrets; when `None` a key is generated and kept in the
+    /// database.
+    pub secret_key: Option<Secret>,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Roles that must confirm a TOTP authenticator before using anything but enrolment.
+    pub mfa_required_roles: BTreeSet<Role>,
+    /// Session lifetimes and cookie attributes.
+    pub sessions: SessionSettings,
+    /// Sign-in throttling.
+    pub throttle: ThrottleSettings,
+    /// Request token buckets.
+    pub rate_limits: RateLimits,
+    /// Largest total size of a request's headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
+    pub hash_concurrency: usize,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            tls: None,
+            trusted_proxies: Vec::new(),
+            mfa_required_roles: BTreeSet::from([Role::Admin, Role::Manager]),
+            sessions: SessionSettings::default(),
+            throttle: ThrottleSettings::default(),
+            rate_limits: RateLimits::default(),
+            max_header_bytes: 16 * 1024,
+            hash_concurrency: 2,
+        }
     }
 }
 
@@ -92,6 +149,7 @@ impl Config {
             warehouse_url: None,
             aggregate_interval: Duration::from_millis(200),
             pseudonym_key: None,
+            security: SecurityConfig::default(),
         }
     }
 }

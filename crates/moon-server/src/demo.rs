@@ -36,6 +36,49 @@ const NOTES: &[(&str, &str)] = &[
     ("AGT003", "Ruwan's monthly health insurance target achieved!"),
 ];
 
+/// The demo's users, one per role: name, role, branch, agent code.
+pub const DEMO_USERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("demo-admin", "admin", None, None),
+    ("demo-manager", "manager", Some("Colombo"), None),
+    ("demo-agent", "agent", None, Some("AGT001")),
+    ("demo-analyst", "analyst", None, None),
+];
+
+/// A demo user created by [`users`], with the generated password to show once.
+#[derive(Clone)]
+pub struct DemoUser {
+    /// Sign-in name.
+    pub username: String,
+    /// Role.
+    pub role: crate::http::Role,
+    /// The generated password; never stored in the clear.
+    pub password: String,
+}
+
+impl std::fmt::Debug for DemoUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoUser").field("username", &self.username).field("role", &self.role).finish_non_exhaustive()
+    }
+}
+
+/// Creates the demo users that do not exist yet, each with a generated password (there are no
+/// default passwords). Existing demo users keep their passwords.
+pub async fn users(db: &Db) -> anyhow::Result<Vec<DemoUser>> {
+    let hasher = crate::auth::password::Hasher::new(1);
+    let mut created = Vec::new();
+    for (name, role, branch, agent_code) in DEMO_USERS {
+        if crate::auth::users::account_by_name(db, name).await?.is_some() {
+            continue;
+        }
+        let binding = crate::auth::users::Binding::parse(role, *branch, *agent_code)
+            .map_err(|e| anyhow::anyhow!("demo user {name} is invalid: {e:?}"))?;
+        let password = crate::auth::password::generate()?;
+        let user = crate::auth::users::create(db, &hasher, name, &password, binding).await.map_err(api)?;
+        created.push(DemoUser { username: user.username, role: user.role, password });
+    }
+    Ok(created)
+}
+
 /// What a demo load did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DemoSummary {

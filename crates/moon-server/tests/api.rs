@@ -579,6 +579,20 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/kpis/products",
         "GET /api/v1/kpis/leaderboard",
         "GET /api/v1/kpis/trend",
+        "POST /api/v1/auth/sign-in",
+        "POST /api/v1/auth/sign-out",
+        "GET /api/v1/auth/me",
+        "POST /api/v1/auth/mfa/verify",
+        "POST /api/v1/auth/mfa/enrol",
+        "POST /api/v1/auth/mfa/confirm",
+        "GET /api/v1/users",
+        "POST /api/v1/users",
+        "GET /api/v1/users/{id}",
+        "PATCH /api/v1/users/{id}",
+        "DELETE /api/v1/users/{id}",
+        "GET /api/v1/tokens",
+        "POST /api/v1/tokens",
+        "DELETE /api/v1/tokens/{id}",
     ]
     .map(String::from)
     .to_vec();

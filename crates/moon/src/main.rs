@@ -2,6 +2,7 @@
 //! schema migrations, `demo` loads demo data. Configuration: flags > `MOON_*` environment >
 //! `moon.toml` > defaults.
 
+mod admin;
 mod aggregate;
 mod settings;
 mod telemetry;
@@ -37,6 +38,12 @@ enum Command {
     Aggregate(aggregate::AggregateArgs),
     /// Print the effective configuration, secrets redacted.
     Config(ServeArgs),
+    /// Manage user accounts (the first admin is created here).
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
 }
 
 /// Options of `moon demo`.
@@ -160,6 +167,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", settings::describe(&config));
             Ok(())
         }
+        Command::User(cmd) => admin::user(cmd).await,
+        Command::Token(cmd) => admin::token(cmd).await,
     }
 }
 
@@ -184,11 +193,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             notifications = s.notifications,
             "demo data loaded"
         );
+        let created = moon_server::demo::users(&db).await?;
+        if created.is_empty() {
+            eprintln!(
+                "demo users exist already; their passwords are unchanged (moon user set-password <name> sets a new one)"
+            );
+        } else {
+            // Printed once, to the terminal only, never to the log.
+            eprintln!("demo users (passwords are shown this once):");
+            for u in &created {
+                eprintln!("  {:<14} {:<8} {}", u.username, u.role.as_str(), u.password);
+            }
+            eprintln!("admin and manager must enrol an authenticator (POST /api/v1/auth/mfa/enrol) after signing in");
+        }
     }
     let addr = listener.local_addr()?;
     tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "ready");
+    let scheme = if config.security.tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "MoonInsurance is ready at http://{addr}/  (API: http://{addr}/api/v1/agents, spec: http://{addr}/api/v1/openapi.json)"
+        "MoonInsurance is ready at {scheme}://{addr}/  (API: {scheme}://{addr}/api/v1/agents, spec: {scheme}://{addr}/api/v1/openapi.json)"
     );
     moon_server::serve(config, db, listener, shutdown_signal()).await
 }

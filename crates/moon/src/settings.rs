@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use moon_server::config::{Config, Secret, redact_url};
+use moon_server::auth::ratelimit::Limit;
+use moon_server::config::{Config, Secret, SecurityConfig, TlsFiles, redact_url};
+use moon_server::http::Role;
 use serde::Deserialize;
 
 /// The default embedded database: a SQLite file under `./data`, created on first run.
@@ -55,6 +57,21 @@ pub struct ServeArgs {
     /// Load the demo data set before serving (MOON_DEMO accepts true/false, 1/0, yes/no, on/off).
     #[arg(long, env = "MOON_DEMO", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
     pub demo: bool,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS only.
+    #[arg(long, env = "MOON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "MOON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed [default: none].
+    #[arg(long, env = "MOON_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Comma-separated roles that must use MFA, or `none` [default: admin,manager].
+    #[arg(long, env = "MOON_MFA_REQUIRED_ROLES")]
+    pub mfa_required_roles: Option<String>,
+    /// Mark session cookies Secure without TLS here (TLS ends at a proxy in front).
+    #[arg(long, env = "MOON_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true")]
+    pub secure_cookies: bool,
 }
 
 impl From<CommonArgs> for ServeArgs {
@@ -66,6 +83,11 @@ impl From<CommonArgs> for ServeArgs {
             max_connections: None,
             aggregate_interval_ms: None,
             demo: false,
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: None,
+            mfa_required_roles: None,
+            secure_cookies: false,
         }
     }
 }
@@ -82,6 +104,20 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     warehouse_url: Option<String>,
     aggregate_interval_ms: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    trusted_proxies: Option<Vec<String>>,
+    mfa_required_roles: Option<Vec<String>>,
+    secure_cookies: Option<bool>,
+    session_idle_minutes: Option<u64>,
+    session_absolute_hours: Option<u64>,
+    max_header_bytes: Option<usize>,
+    rate_limit_auth_per_minute: Option<u32>,
+    rate_limit_auth_burst: Option<u32>,
+    rate_limit_read_per_minute: Option<u32>,
+    rate_limit_read_burst: Option<u32>,
+    rate_limit_write_per_minute: Option<u32>,
+    rate_limit_write_burst: Option<u32>,
 }
 
 fn read_file_config(explicit: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -134,12 +170,13 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         Some(k) => Some(k),
         None => secret_from_file("MOON_PSEUDONYM_KEY_FILE")?,
     };
-    let target = args.target.clone().or(file.target).unwrap_or_else(|| String::from("all"));
+    let target = args.target.clone().or(file.target.clone()).unwrap_or_else(|| String::from("all"));
     let components = moon_server::targets::resolve(&target).map_err(|e| anyhow::anyhow!(e))?;
     let listen = match args.listen.or(file.listen) {
         Some(l) => l,
         None => DEFAULT_LISTEN.parse().context("default listen address")?,
     };
+    let security = security(args, &file)?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -152,14 +189,95 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
             args.aggregate_interval_ms.or(file.aggregate_interval_ms).unwrap_or(200),
         ),
         pseudonym_key: pseudonym_key.map(Secret::new),
+        security,
     })
 }
 
-/// The effective configuration as TOML-like lines, with the database password redacted.
+fn list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// The security settings: TLS, proxies, MFA roles, sessions, limits, and the secret key (from
+/// `MOON_SECRET_KEY` or `MOON_SECRET_KEY_FILE` only, never a flag or the TOML file, so it stays
+/// out of process listings and configuration files).
+fn security(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<SecurityConfig> {
+    let secret_key = match std::env::var("MOON_SECRET_KEY").ok().filter(|k| !k.is_empty()) {
+        Some(k) => Some(Secret::new(k)),
+        None => secret_from_file("MOON_SECRET_KEY_FILE")?.map(Secret::new),
+    };
+    let mut s = SecurityConfig { secret_key, ..SecurityConfig::default() };
+    if let Some(k) = &s.secret_key {
+        anyhow::ensure!(k.expose().len() >= 32, "MOON_SECRET_KEY must be at least 32 characters long");
+    }
+    let cert = args.tls_cert.clone().or_else(|| file.tls_cert.clone());
+    let key = args.tls_key.clone().or_else(|| file.tls_key.clone());
+    s.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
+    };
+    let proxies = match &args.trusted_proxies {
+        Some(raw) => list(raw),
+        None => file.trusted_proxies.clone().unwrap_or_default(),
+    };
+    s.trusted_proxies = proxies
+        .iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("trusted proxy {p:?} is not an address or CIDR"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let roles = match &args.mfa_required_roles {
+        Some(raw) => Some(list(raw)),
+        None => file.mfa_required_roles.clone(),
+    };
+    if let Some(roles) = roles {
+        s.mfa_required_roles = roles
+            .iter()
+            .filter(|r| !r.eq_ignore_ascii_case("none"))
+            .map(|r| Role::parse(r).with_context(|| format!("unknown role {r:?} in the MFA-required roles")))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    s.sessions.secure_cookies = s.tls.is_some() || args.secure_cookies || file.secure_cookies.unwrap_or(false);
+    if let Some(m) = file.session_idle_minutes {
+        s.sessions.idle = Duration::from_secs(m.max(1) * 60);
+    }
+    if let Some(h) = file.session_absolute_hours {
+        s.sessions.absolute = Duration::from_secs(h.max(1) * 3600);
+    }
+    if let Some(b) = file.max_header_bytes {
+        s.max_header_bytes = b;
+    }
+    let limit = |l: Limit, per_minute: Option<u32>, burst: Option<u32>| Limit {
+        per_minute: per_minute.unwrap_or(l.per_minute),
+        burst: burst.unwrap_or(l.burst),
+    };
+    let r = &mut s.rate_limits;
+    r.auth = limit(r.auth, file.rate_limit_auth_per_minute, file.rate_limit_auth_burst);
+    r.read = limit(r.read, file.rate_limit_read_per_minute, file.rate_limit_read_burst);
+    r.write = limit(r.write, file.rate_limit_write_per_minute, file.rate_limit_write_burst);
+    Ok(s)
+}
+
+/// The effective configuration as TOML-like lines, with the database password and the secret
+/// key redacted.
 pub fn describe(c: &Config) -> String {
     let targets: Vec<&str> = c.components.iter().map(|c| c.name()).collect();
+    let s = &c.security;
+    let roles: Vec<&str> = s.mfa_required_roles.iter().map(|r| r.as_str()).collect();
+    let proxies: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+    let tls = s
+        .tls
+        .as_ref()
+        .map_or_else(|| String::from("off"), |t| format!("cert={} key={}", t.cert.display(), t.key.display()));
+    let r = &s.rate_limits;
     format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\naggregate_interval_ms = {}\npseudonym_key = \"{}\"",
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
+         aggregate_interval_ms = {}\npseudonym_key = \"{}\"\n\
+         tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
+         session_idle_minutes = {}\nsession_absolute_hours = {}\nmax_header_bytes = {}\n\
+         rate_limits = \"auth {}/min burst {}, read {}/min burst {}, write {}/min burst {}\"",
         c.listen,
         redact_url(c.database_url.expose()),
         redact_url(&c.warehouse_url()),
@@ -168,7 +286,20 @@ pub fn describe(c: &Config) -> String {
         c.body_limit,
         c.request_timeout.as_secs(),
         c.aggregate_interval.as_millis(),
-        if c.pseudonym_key.is_some() { "(configured, hidden)" } else { "(generated, kept in the database)" }
+        if c.pseudonym_key.is_some() { "[from MOON_PSEUDONYM_KEY]" } else { "[generated, kept in the database]" },
+        if s.secret_key.is_some() { "[from MOON_SECRET_KEY]" } else { "[generated, kept in the database]" },
+        proxies.join(","),
+        roles.join(","),
+        s.sessions.secure_cookies,
+        s.sessions.idle.as_secs() / 60,
+        s.sessions.absolute.as_secs() / 3600,
+        s.max_header_bytes,
+        r.auth.per_minute,
+        r.auth.burst,
+        r.read.per_minute,
+        r.read.burst,
+        r.write.per_minute,
+        r.write.burst,
     )
 }
 
@@ -184,6 +315,11 @@ mod tests {
             max_connections: None,
             aggregate_interval_ms: None,
             demo: false,
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: None,
+            mfa_required_roles: None,
+            secure_cookies: false,
         }
     }
 
@@ -208,6 +344,32 @@ mod tests {
         assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "unknown keys are refused");
         assert!(resolve(&args(Some("oracle://x"), None, None)).is_err(), "unsupported backends are refused");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn security_settings_layer_and_refuse_nonsense() {
+        let mut a = args(None, Some(PathBuf::from("/nonexistent")), None);
+        a.common.config = None;
+        let d = resolve(&a).unwrap();
+        assert_eq!(d.security.mfa_required_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["admin", "manager"]);
+        assert!(d.security.tls.is_none() && !d.security.sessions.secure_cookies);
+        a.mfa_required_roles = Some(String::from("none"));
+        a.trusted_proxies = Some(String::from("10.0.0.0/8, 192.0.2.7"));
+        let c = resolve(&a).unwrap();
+        assert!(c.security.mfa_required_roles.is_empty());
+        assert_eq!(c.security.trusted_proxies.len(), 2);
+        a.trusted_proxies = Some(String::from("not-a-network"));
+        assert!(resolve(&a).is_err());
+        a.trusted_proxies = None;
+        a.mfa_required_roles = Some(String::from("admin,wizard"));
+        assert!(resolve(&a).is_err(), "unknown roles are refused");
+        a.mfa_required_roles = None;
+        a.tls_cert = Some(PathBuf::from("cert.pem"));
+        assert!(resolve(&a).is_err(), "a certificate without a key is refused");
+        a.tls_key = Some(PathBuf::from("key.pem"));
+        let t = resolve(&a).unwrap();
+        assert!(t.security.sessions.secure_cookies, "TLS makes cookies Secure");
+        assert!(describe(&t).contains("cert=cert.pem"));
     }
 
     #[test]

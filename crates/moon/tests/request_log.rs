@@ -35,9 +35,10 @@ fn next_line(lines: &mpsc::Receiver<String>, want: impl Fn(&Value) -> bool) -> V
 }
 
 /// One HTTP/1.1 GET; returns the status line and the headers, lower-cased.
-fn get(addr: &str, path: &str, request_id: Option<&str>) -> (String, String) {
+fn get(addr: &str, path: &str, request_id: Option<&str>, token: &str) -> (String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    let extra = request_id.map(|id| format!("X-Request-Id: {id}\r\n")).unwrap_or_default();
+    let mut extra = request_id.map(|id| format!("X-Request-Id: {id}\r\n")).unwrap_or_default();
+    extra.push_str(&format!("Authorization: Bearer {token}\r\n"));
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -55,6 +56,19 @@ fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_
     let dir = std::env::temp_dir().join(format!("moon-log-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = format!("sqlite://{}/moon.db", dir.display());
+    // An API token of an admin, made with the CLI as an operator would.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_moon"))
+            .args(args)
+            .current_dir(&dir)
+            .env("MOON_DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "moon {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    cli(&["user", "add", "logger", "--role", "admin"]);
+    let token = cli(&["token", "create", "logger", "--name", "log-test"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_moon"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .current_dir(&dir)
@@ -83,7 +97,7 @@ fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_
     let addr = serving["addr"].as_str().expect("the serving line names the bound address").to_owned();
 
     // A client's request id is echoed and logged.
-    let (status, head) = get(&addr, "/api/v1/agents/12345?q=secret-looking", Some("test-req-42"));
+    let (status, head) = get(&addr, "/api/v1/agents/12345?q=secret-looking", Some("test-req-42"), &token);
     assert!(status.contains(" 404 "), "{status}");
     assert_eq!(header(&head, "x-request-id"), Some("test-req-42"));
     let line = next_line(&lines, |v| v["message"] == "request completed");
@@ -91,16 +105,18 @@ fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_
     assert_eq!(line["route"], "/api/v1/agents/{id}", "the route template, never the raw path");
     assert_eq!(line["method"], "GET");
     assert_eq!(line["status"], 404);
-    assert_eq!(line["principal"], "operator");
+    let principal = line["principal"].as_str().unwrap_or_default();
+    assert!(!principal.is_empty() && !principal.contains("logger"), "a stable id, not the user name: {line}");
     assert_eq!(line["level"], "INFO");
     assert!(line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
     assert!(line["timestamp"].as_str().is_some_and(|t| t.contains('T')), "{line}");
     assert!(line["target"].is_string(), "{line}");
     let text = line.to_string();
     assert!(!text.contains("12345") && !text.contains("secret-looking"), "raw path or query logged: {text}");
+    assert!(!text.contains(&token), "the token is never logged: {text}");
 
     // Without one, the server makes one up, returns it and logs the same value.
-    let (status, head) = get(&addr, "/healthz", None);
+    let (status, head) = get(&addr, "/healthz", None, &token);
     assert!(status.contains(" 200 "), "{status}");
     let generated = header(&head, "x-request-id").expect("a generated request id").to_owned();
     assert!(!generated.is_empty());

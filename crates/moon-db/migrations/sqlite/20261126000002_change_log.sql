@@ -27,9 +27,3 @@ CREATE TABLE change_cursors (
     applied_id BIGINT      NOT NULL,
     updated_at TIMESTAMP   NOT NULL
 );
-
--- Generated keys that must outlive restarts when no secret is configured (e.g. the pseudonym key).
-CREATE TABLE settings (
-    name  VARCHAR(64) PRIMARY KEY NOT NULL,
-    value TEXT        NOT NULL
-);

@@ -47,6 +47,22 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
 
 /// Applies a partial update to a visible agent.
 pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> ApiResult<Agent> {
+    // An agent keeps their own contact details current; code, name, team, branch and status are
+    // the branch's to change.
+    if matches!(principal.scope, Scope::Agent(_))
+        && (changes.agent_code.is_some()
+            || changes.first_name.is_some()
+            || changes.last_name.is_some()
+            || changes.branch.is_some()
+            || changes.team.is_some()
+            || changes.active.is_some())
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "agents may change only their own contact_number and email",
+        ));
+    }
     if let Some(branch) = &changes.branch {
         check_branch_allowed(principal, branch.as_str())?;
     }

@@ -4,10 +4,9 @@
 //! rebuilds, cannot be reversed without the key, and cannot be recomputed by someone who knows
 //! the codes but not the key. The key comes from secret configuration (`MOON_PSEUDONYM_KEY` or
 //! `MOON_PSEUDONYM_KEY_FILE`); without one, a random key is generated once and kept in the
-//! operational database's `settings` table, so every process of a deployment agrees on it.
+//! operational database's `server_secrets` table, so every process of a deployment agrees on it.
 
 use hmac::{Hmac, KeyInit, Mac};
-use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError};
 use sha2::Sha256;
 
@@ -29,32 +28,15 @@ impl PseudonymKey {
         Self(secret.as_bytes().to_vec())
     }
 
-    /// The configured key, or the deployment's generated one (created on first use).
+    /// The configured key, or the deployment's generated one (created on first use and kept in
+    /// `server_secrets`, beside the other generated secrets).
     pub async fn load(db: &Db, configured: Option<&str>) -> Result<Self, DbError> {
         if let Some(secret) = configured.filter(|s| !s.is_empty()) {
             return Ok(Self::from_secret(secret));
         }
-        let mut q = Query::select();
-        q.column("value").from("settings").and_where(Expr::col("name").eq(SETTING));
-        if let Some((value,)) = db.fetch_optional::<(String,)>(&q).await? {
-            return Ok(Self(value.into_bytes()));
-        }
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("no randomness for a key: {e}"))))?;
-        let generated = hex::encode(bytes);
-        let mut tx = db.begin().await?;
-        // Another process may have generated one meanwhile: the first stored key wins.
-        if tx.fetch_optional::<(String,)>(&q).await?.is_none() {
-            let ins =
-                moon_db::insert_row("settings", vec![("name", SETTING.into()), ("value", generated.clone().into())]);
-            match tx.execute(&ins).await {
-                Ok(_) | Err(DbError::UniqueViolation) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let stored = tx.fetch_optional::<(String,)>(&q).await?.map_or(generated, |(v,)| v);
-        tx.commit().await?;
+        let stored = crate::auth::stored_secret(db, SETTING)
+            .await
+            .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("{e:#}"))))?;
         Ok(Self(stored.into_bytes()))
     }
 

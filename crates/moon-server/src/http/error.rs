@@ -23,6 +23,8 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     /// Also put `detail` under `message`, the member the original system's clients read.
     legacy_message: bool,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 /// The body of a problem response, as documented in the OpenAPI document.
@@ -50,7 +52,7 @@ pub struct Problem {
 impl ApiError {
     /// A problem with an explicit status and code.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), legacy_message: false }
+        Self { status, code, detail: detail.into(), errors: Vec::new(), legacy_message: false, retry_after: None }
     }
 
     /// 422: the request was well-formed but these fields are invalid.
@@ -91,6 +93,17 @@ impl ApiError {
     pub fn legacy(mut self) -> Self {
         self.legacy_message = true;
         self
+    }
+
+    /// Asks the client to wait this many seconds before retrying (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// The sentence shown to the client, for the CLI.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// The status code, for tests and logs.
@@ -161,6 +174,9 @@ impl IntoResponse for ApiError {
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }

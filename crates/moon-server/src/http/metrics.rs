@@ -161,7 +161,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// The metrics in the OpenMetrics text format that Prometheus scrapes.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text")))]
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     for (pool, size, idle) in state.db.pool_stats() {
         let idle = i64::from(idle);

@@ -7,11 +7,12 @@ pub mod metrics;
 pub mod paging;
 pub mod principal;
 pub mod request_log;
+pub mod tls;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiQuery};
 pub use paging::{Page, PageParams, PageState};
-pub use principal::{Principal, Scope};
+pub use principal::{Principal, Role, Scope};
 
 /// Parses a numeric id from a path segment; anything else cannot name a record, so it is a 404
 /// like any other missing record.

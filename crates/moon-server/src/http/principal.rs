@@ -1,9 +1,9 @@
 //! Who is asking, and which rows they may see.
 //!
 //! Every handler receives a [`Principal`] and passes its [`Scope`] to the queries, which add the
-//! matching condition. Authentication (issue "Security and privacy") will set the principal in
-//! one middleware layer; until then every request acts as the platform operator with the
-//! whole-company scope, exactly as the original open services did.
+//! matching condition. The one authentication middleware (`auth::middleware::authenticate`)
+//! sets it from the session cookie or API token, after the policy table has said the principal's
+//! [`Role`] may use the route at all.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -22,19 +22,64 @@ pub enum Scope {
     Agent(i64),
 }
 
+/// What a user may do; the policy table (`auth::policy`) maps each route to the roles allowed on
+/// it, and the role's binding (branch, agent code) gives the [`Scope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the platform: everything.
+    Admin,
+    /// A branch manager: agents, sales and notifications of one branch; all KPIs.
+    Manager,
+    /// A sales agent: own profile, sales and notifications; KPIs and the leaderboard.
+    Agent,
+    /// Executives and BI: KPIs and warehouse exports, never personal data.
+    Analyst,
+}
+
+impl Role {
+    /// Every role, in order of decreasing reach.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Manager, Role::Agent, Role::Analyst];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Agent => "agent",
+            Role::Analyst => "analyst",
+        }
+    }
+
+    /// Parses a role name (case-insensitive).
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// Stable identifier for logs and the audit trail.
+    /// Stable identifier for logs and the audit trail (`user:<id>` or `operator`).
     pub id: String,
+    /// What the principal may do.
+    pub role: Role,
     /// Rows this principal may see and change.
     pub scope: Scope,
+    /// The user account, when the principal is one (not the operator of the CLI or demo).
+    pub user_id: Option<i64>,
 }
 
 impl Principal {
-    /// The operator acting without an account: whole-company scope.
+    /// The operator on the server's own machine (CLI, demo loader): an admin without an account.
     pub fn operator() -> Self {
-        Self { id: String::from("operator"), scope: Scope::All }
+        Self { id: String::from("operator"), role: Role::Admin, scope: Scope::All, user_id: None }
     }
 }
 

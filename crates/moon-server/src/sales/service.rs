@@ -16,14 +16,13 @@ fn duplicate_policy(policy: &str) -> ApiError {
     ApiError::conflict("duplicate_policy_number", format!("a sale with policy_number {policy} already exists"))
 }
 
-/// A branch-scoped principal records sales for their own branch only.
+/// A branch-scoped principal records sales for their own branch only; an agent's sales are
+/// credited to the agent's own branch, so an agent may not name one.
 fn check_branch(principal: &Principal, branch: &str) -> ApiResult<()> {
+    let refuse = |detail: &str| Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", detail));
     match &principal.scope {
-        Scope::Branch(b) if b != branch => Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "you may not record sales for another branch",
-        )),
+        Scope::Branch(b) if b != branch => refuse("you may not record sales for another branch"),
+        Scope::Agent(_) => refuse("an agent's sales are credited to their own branch; leave branch out"),
         _ => Ok(()),
     }
 }

@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use moon_db::sqlx::{self, Connection};
+use moon_server::auth::ratelimit::{Limit, RateLimits};
+use moon_server::auth::users::Binding;
 use moon_server::{Config, Running};
 use serde_json::Value;
 
@@ -115,16 +117,25 @@ impl Drop for TestDb {
     }
 }
 
-/// A running server and a client for it.
+/// A running server and a client for it. `client` sends an admin API token (created through the
+/// library, not over HTTP) on every request, so scenarios that are not about security need no
+/// sign-in; [`TestApp::client_as`] and [`TestApp::anonymous`] act as anyone else.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// A library handle on the server's database, for fixtures that bypass HTTP.
+    pub store: moon_db::Db,
+    /// The admin API token `client` sends.
+    pub admin_token: String,
     /// The warehouse the server's aggregator writes: a fresh PostgreSQL database for the
     /// PostgreSQL and MariaDB backends (the pairs the issue names), a SQLite file otherwise.
     pub warehouse: TestDb,
     /// The configuration the server runs with.
     pub config: Config,
+    /// `client` as a [`TestClient`]; `app.get(..)`, `app.post(..)`, `app.url(..)` … reach it
+    /// through `Deref`.
+    admin: TestClient,
     server: Option<Running>,
 }
 
@@ -138,6 +149,81 @@ impl TestDb {
         }
         TestDb::create(Backend::Sqlite).await.expect("a SQLite warehouse needs no server")
     }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestClient;
+
+    fn deref(&self) -> &TestClient {
+        &self.admin
+    }
+}
+
+static USERS: AtomicU32 = AtomicU32::new(0);
+
+/// A client acting as one caller: its own default headers (a bearer token, a session cookie and
+/// CSRF token, or nothing).
+#[derive(Clone)]
+pub struct TestClient {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestClient {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The same caller with one more header on every request.
+    pub fn with_header(mut self, name: &'static str, value: &str) -> TestClient {
+        self.headers.insert(name, value.parse().expect("header value"));
+        self
+    }
+
+    /// A request builder carrying this caller's headers, for tests that read response headers.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).headers(self.headers.clone())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.request(reqwest::Method::GET, path).send().await.expect("request")).await
+    }
+
+    /// `POST /api/v1/auth/sign-in`, returning the raw response (for its cookies and headers).
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, "/api/v1/auth/sign-in")
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        read(self.request(method, path).json(&body).send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        read(self.request(reqwest::Method::DELETE, path).send().await.expect("request")).await
+    }
+}
+
+/// Limits no ordinary scenario reaches; rate-limit tests set their own.
+fn generous() -> RateLimits {
+    let big = Limit { per_minute: 1_000_000, burst: 100_000 };
+    RateLimits { auth: big, read: big, write: big }
 }
 
 impl TestApp {
@@ -155,41 +241,49 @@ impl TestApp {
         let warehouse = TestDb::warehouse_for(backend).await;
         let mut config = Config::for_database(db.url.clone());
         config.warehouse_url = Some(moon_server::Secret::new(warehouse.url.clone()));
+        config.security.rate_limits = generous();
         adjust(&mut config);
         let server = moon_server::start(config.clone()).await.expect("server starts");
         let base = format!("http://{}", server.addr);
-        Some(TestApp { base, client: reqwest::Client::new(), db, warehouse, config, server: Some(server) })
+        let store = moon_db::Db::connect(&db.url, &moon_db::DbOptions::default()).await.expect("library handle");
+        let (_, _, admin_token) = make_user(&store, "admin", None).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {admin_token}").parse().unwrap());
+        let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+        let admin = TestClient { base: base.clone(), client: client.clone(), headers: Default::default() };
+        Some(TestApp { base, client, db, store, admin_token, warehouse, config, admin, server: Some(server) })
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+    /// The admin client as a [`TestClient`].
+    pub fn admin(&self) -> TestClient {
+        self.admin.clone()
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).send().await.expect("request");
-        read(r).await
+    /// A client without credentials.
+    pub fn anonymous(&self) -> TestClient {
+        TestClient { base: self.base.clone(), client: reqwest::Client::new(), headers: Default::default() }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client.request(method, self.url(path)).json(&body).send().await.expect("request");
-        read(r).await
+    /// A client with this bearer token.
+    pub fn bearer(&self, token: &str) -> TestClient {
+        self.anonymous().with_header("authorization", &format!("Bearer {token}"))
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, body).await
+    /// A new user of `role` (bound to a branch for a manager, an agent code for an agent) and a
+    /// client sending an API token of theirs.
+    pub async fn client_as(&self, role: &str, bound_to: Option<&str>) -> TestClient {
+        let (_, _, token) = make_user(&self.store, role, bound_to).await;
+        self.bearer(&token)
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::PATCH, path, body).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::PUT, path, body).await
-    }
-
-    pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let r = self.client.delete(self.url(path)).send().await.expect("request");
-        read(r).await
+    /// A new user of `role`: (id, username, password), for sign-in tests.
+    pub async fn user(&self, role: &str, bound_to: Option<&str>) -> (i64, String, String) {
+        let (id, name, _) = make_user(&self.store, role, bound_to).await;
+        let password = format!("correct horse battery {n}", n = name.len() * 7919);
+        let hasher = moon_server::auth::password::Hasher::new(1);
+        let changes = moon_server::auth::users::UserChanges { password: Some(password.clone()), ..Default::default() };
+        moon_server::auth::users::update(&self.store, &hasher, id, changes).await.expect("set password");
+        (id, name, password)
     }
 
     /// Creates an agent through the API and returns its id.
@@ -232,7 +326,26 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.shutdown().await.expect("clean shutdown");
         }
+        self.store.close().await;
     }
+}
+
+/// Creates a user directly through the library, with a random password and an API token:
+/// (id, username, token).
+async fn make_user(store: &moon_db::Db, role: &str, bound_to: Option<&str>) -> (i64, String, String) {
+    let n = USERS.fetch_add(1, Ordering::SeqCst);
+    let name = format!("test-{role}-{n}");
+    let (branch, code) = match role {
+        "manager" => (bound_to, None),
+        "agent" => (None, bound_to),
+        _ => (None, None),
+    };
+    let binding = Binding::parse(role, branch, code).expect("valid role and binding");
+    let hasher = moon_server::auth::password::Hasher::new(1);
+    let password = moon_server::auth::password::generate().unwrap();
+    let user = moon_server::auth::users::create(store, &hasher, &name, &password, binding).await.expect("create user");
+    let (_, token) = moon_server::auth::token::create(store, user.id, "tests", None).await.expect("create token");
+    (user.id, name, token)
 }
 
 async fn read(r: reqwest::Response) -> (u16, Value) {

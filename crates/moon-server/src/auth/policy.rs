@@ -1,0 +1,209 @@
+//! The one table that says who may call what.
+//!
+//! Every route is listed by method and route template (as axum's `MatchedPath` reports it) with
+//! the access it requires. The authentication middleware looks the request up here before any
+//! handler runs; a served route missing from the table is refused (fail closed), and the
+//! permission-matrix test fails for it. Which *rows* a permitted principal then sees is the
+//! queries' business ([`crate::http::Scope`]): a record out of scope is a 404, not a 403.
+
+use axum::http::Method;
+
+use crate::http::Role;
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials.
+    Public,
+    /// A session that has passed the password step and still owes its second factor.
+    MfaPending,
+    /// Any signed-in user, even one who must still enrol in MFA (so they can enrol).
+    SignedIn,
+    /// Signed-in users with one of these roles (and MFA satisfied where their role needs it).
+    Roles(&'static [Role]),
+}
+
+/// Which token bucket a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateClass {
+    /// Probes and scrapes: never limited, so a throttled client cannot fail health checks.
+    Exempt,
+    /// Credential checks (sign-in, MFA): small buckets.
+    Auth,
+    /// Safe methods.
+    Read,
+    /// Changes.
+    Write,
+}
+
+/// One line of the policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// HTTP method (`HEAD` is looked up as `GET`).
+    pub method: &'static str,
+    /// Route template, such as `/api/v1/agents/{id}`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+const ADMIN: &[Role] = &[Role::Admin];
+/// People who manage agents: admins everywhere, managers in their branch.
+const STAFF: &[Role] = &[Role::Admin, Role::Manager];
+/// Readers of personal data within their scope (an agent sees only their own records).
+const PEOPLE: &[Role] = &[Role::Admin, Role::Manager, Role::Agent];
+/// Every role, analysts included: no personal data behind these routes.
+const EVERYONE: &[Role] = &[Role::Admin, Role::Manager, Role::Agent, Role::Analyst];
+
+const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule {
+    Rule { method, path, access }
+}
+
+use Access::{MfaPending, Public, Roles, SignedIn};
+
+/// The policy: every route the server may serve, on any target.
+pub const POLICY: &[Rule] = &[
+    // Health, metrics and discovery.
+    rule("GET", "/healthz", Public),
+    rule("GET", "/readyz", Public),
+    rule("GET", "/metrics", Public),
+    rule("GET", "/", Public),
+    rule("GET", "/api/v1/openapi.json", Public),
+    // Authentication.
+    rule("POST", "/api/v1/auth/sign-in", Public),
+    rule("POST", "/api/v1/auth/mfa/verify", MfaPending),
+    rule("POST", "/api/v1/auth/sign-out", SignedIn),
+    rule("GET", "/api/v1/auth/me", SignedIn),
+    rule("POST", "/api/v1/auth/mfa/enrol", SignedIn),
+    rule("POST", "/api/v1/auth/mfa/confirm", SignedIn),
+    // Users (admin only) and API tokens (everyone their own; admins any).
+    rule("GET", "/api/v1/users", Roles(ADMIN)),
+    rule("POST", "/api/v1/users", Roles(ADMIN)),
+    rule("GET", "/api/v1/users/{id}", Roles(ADMIN)),
+    rule("PATCH", "/api/v1/users/{id}", Roles(ADMIN)),
+    rule("DELETE", "/api/v1/users/{id}", Roles(ADMIN)),
+    rule("GET", "/api/v1/tokens", Roles(EVERYONE)),
+    rule("POST", "/api/v1/tokens", Roles(EVERYONE)),
+    rule("DELETE", "/api/v1/tokens/{id}", Roles(EVERYONE)),
+    // Agents: managers manage their branch; an agent reads and edits their own contact details.
+    rule("GET", "/api/v1/agents", Roles(PEOPLE)),
+    rule("POST", "/api/v1/agents", Roles(STAFF)),
+    rule("GET", "/api/v1/agents/{id}", Roles(PEOPLE)),
+    rule("PATCH", "/api/v1/agents/{id}", Roles(PEOPLE)),
+    rule("DELETE", "/api/v1/agents/{id}", Roles(STAFF)),
+    // Products: reference data without personal data; only admins change it.
+    rule("GET", "/api/v1/products", Roles(EVERYONE)),
+    rule("POST", "/api/v1/products", Roles(ADMIN)),
+    rule("GET", "/api/v1/products/{id}", Roles(EVERYONE)),
+    rule("PATCH", "/api/v1/products/{id}", Roles(ADMIN)),
+    rule("DELETE", "/api/v1/products/{id}", Roles(ADMIN)),
+    // Sales: an agent records their own; corrections and deletions are the branch's.
+    rule("GET", "/api/v1/sales", Roles(PEOPLE)),
+    rule("POST", "/api/v1/sales", Roles(PEOPLE)),
+    rule("GET", "/api/v1/sales/{id}", Roles(PEOPLE)),
+    rule("PATCH", "/api/v1/sales/{id}", Roles(STAFF)),
+    rule("DELETE", "/api/v1/sales/{id}", Roles(STAFF)),
+    // Notifications: the branch sends; an agent reads and marks their own.
+    rule("GET", "/api/v1/notifications", Roles(PEOPLE)),
+    rule("POST", "/api/v1/notifications", Roles(STAFF)),
+    rule("GET", "/api/v1/notifications/{id}", Roles(PEOPLE)),
+    rule("PATCH", "/api/v1/notifications/{id}", Roles(PEOPLE)),
+    rule("DELETE", "/api/v1/notifications/{id}", Roles(STAFF)),
+    // KPIs: aggregates, for every role.
+    rule("GET", "/api/v1/kpis/teams", Roles(EVERYONE)),
+    rule("GET", "/api/v1/kpis/branches", Roles(EVERYONE)),
+    rule("GET", "/api/v1/kpis/products", Roles(EVERYONE)),
+    rule("GET", "/api/v1/kpis/leaderboard", Roles(EVERYONE)),
+    rule("GET", "/api/v1/kpis/trend", Roles(EVERYONE)),
+    // The original system's routes, with the same rights as their /api/v1 counterparts.
+    rule("POST", "/agent/add", Roles(STAFF)),
+    rule("GET", "/agent/get", Roles(PEOPLE)),
+    rule("PUT", "/agent/update/{agent_code}", Roles(STAFF)),
+    rule("DELETE", "/agent/delete/{agent_code}", Roles(STAFF)),
+    rule("POST", "/integration/add", Roles(PEOPLE)),
+    rule("GET", "/integration/get", Roles(PEOPLE)),
+    rule("PUT", "/integration/update/{sale_id}", Roles(STAFF)),
+    rule("DELETE", "/integration/delete/{sale_id}", Roles(STAFF)),
+    rule("POST", "/notification/send", Roles(STAFF)),
+    rule("GET", "/notification/get", Roles(PEOPLE)),
+];
+
+/// What the policy says about a matched route.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    /// The route and method are listed.
+    Found(&'static Rule),
+    /// The route is listed, but not for this method: answered 405 like any unserved method.
+    OtherMethod,
+    /// The route is not in the policy at all: refused, since nobody decided who may use it.
+    Unlisted,
+}
+
+/// Looks a request up by method and route template.
+pub fn lookup(method: &Method, template: &str) -> Lookup {
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    let mut path_known = false;
+    for r in POLICY {
+        if r.path == template {
+            if r.method == method {
+                return Lookup::Found(r);
+            }
+            path_known = true;
+        }
+    }
+    if path_known { Lookup::OtherMethod } else { Lookup::Unlisted }
+}
+
+impl Rule {
+    /// Whether `role` may call this route (given a full, MFA-satisfied sign-in).
+    pub fn allows(&self, role: Role) -> bool {
+        match self.access {
+            Access::Public | Access::SignedIn => true,
+            Access::MfaPending => false,
+            Access::Roles(roles) => roles.contains(&role),
+        }
+    }
+
+    /// The rate-limit bucket class of the route.
+    pub fn rate_class(&self) -> RateClass {
+        match (self.access, self.path) {
+            (_, "/healthz" | "/readyz" | "/metrics") => RateClass::Exempt,
+            (Access::MfaPending, _) | (_, "/api/v1/auth/sign-in") => RateClass::Auth,
+            _ if self.method == "GET" => RateClass::Read,
+            _ => RateClass::Write,
+        }
+    }
+
+    /// Whether this is one of the original system's routes, whose clients read `message`.
+    pub fn is_legacy(&self) -> bool {
+        ["/agent/", "/integration/", "/notification/"].iter().any(|p| self.path.starts_with(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_unique_and_analysts_never_reach_personal_data() {
+        for (i, a) in POLICY.iter().enumerate() {
+            for b in &POLICY[i + 1..] {
+                assert!(!(a.method == b.method && a.path == b.path), "duplicate rule {} {}", a.method, a.path);
+            }
+            let personal =
+                ["/api/v1/agents", "/api/v1/sales", "/api/v1/notifications"].iter().any(|p| a.path.starts_with(p))
+                    || a.is_legacy();
+            if personal {
+                assert!(!a.allows(Role::Analyst), "{} {} lets analysts see personal data", a.method, a.path);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_distinguish_unlisted_routes_from_other_methods() {
+        assert!(matches!(lookup(&Method::GET, "/api/v1/agents"), Lookup::Found(_)));
+        assert!(matches!(lookup(&Method::HEAD, "/healthz"), Lookup::Found(_)));
+        assert!(matches!(lookup(&Method::PUT, "/api/v1/agents"), Lookup::OtherMethod));
+        assert!(matches!(lookup(&Method::GET, "/api/v1/secret"), Lookup::Unlisted));
+    }
+}

@@ -1,0 +1,143 @@
+//! API tokens for programs: `moon_` followed by 256 random bits, sent as
+//! `Authorization: Bearer ...`. The prefix lets secret scanners and people recognise a leaked
+//! token; the database keeps only its SHA-256 and the first characters (to tell tokens apart in a
+//! listing). A token acts as its user, with the user's role, until it expires or is revoked.
+
+use chrono::{DateTime, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Order, Query, Value};
+use moon_db::{Db, DbError, insert_row};
+use serde::Serialize;
+
+use super::crypto;
+use super::users::{Account, account_select};
+use crate::http::{ApiError, ApiResult};
+
+/// The recognisable start of every API token.
+pub const PREFIX: &str = "moon_";
+
+/// An API token as listed: never its secret.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ApiToken {
+    /// Identifier (used to revoke it).
+    pub id: i64,
+    /// The user it acts as.
+    pub user_id: i64,
+    /// What the token is for.
+    pub name: String,
+    /// The first characters of the secret, to recognise it.
+    pub token_prefix: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// After this the token no longer works; `null` never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last accepted (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: [&str; 8] =
+    ["id", "user_id", "name", "token_prefix", "created_at", "expires_at", "last_used_at", "revoked_at"];
+
+/// Creates a token for a user and returns it with its secret, which is shown this once.
+pub async fn create(
+    db: &Db,
+    user_id: i64,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> anyhow::Result<(ApiToken, String)> {
+    let secret = format!("{PREFIX}{}", crypto::random_token()?);
+    let prefix: String = secret.chars().take(12).collect();
+    let stmt = insert_row(
+        "api_tokens",
+        vec![
+            ("user_id", Value::from(user_id)),
+            ("name", Value::from(name.trim().to_owned())),
+            ("token_prefix", Value::from(prefix)),
+            ("token_hash", Value::from(crypto::sha256_hex(&secret))),
+            ("created_at", Value::from(moon_db::now())),
+            ("expires_at", Value::from(expires_at)),
+        ],
+    );
+    let mut tx = db.begin().await?;
+    let id = tx.insert(&stmt).await?;
+    tx.commit().await?;
+    let token = get(db, id, None).await?.ok_or_else(|| anyhow::anyhow!("token {id} vanished after insert"))?;
+    Ok((token, secret))
+}
+
+/// One token, if it exists and belongs to `owner` (any owner when `None`).
+pub async fn get(db: &Db, id: i64, owner: Option<i64>) -> Result<Option<ApiToken>, DbError> {
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("api_tokens").and_where(Expr::col("id").eq(id));
+    if let Some(u) = owner {
+        q.and_where(Expr::col("user_id").eq(u));
+    }
+    db.fetch_optional(&q).await
+}
+
+/// Tokens of one user, or of everyone when `owner` is `None`.
+pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<ApiToken>, DbError> {
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("api_tokens").order_by("id", Order::Asc);
+    if let Some(u) = owner {
+        q.and_where(Expr::col("user_id").eq(u));
+    }
+    db.fetch_all(&q).await
+}
+
+/// Revokes a token of `owner` (any owner when `None`); a token not visible is a 404.
+pub async fn revoke(db: &Db, id: i64, owner: Option<i64>) -> ApiResult<ApiToken> {
+    get(db, id, owner).await?.ok_or_else(|| ApiError::not_found(format!("token {id}")))?;
+    let mut stmt = Query::update();
+    stmt.table("api_tokens")
+        .value("revoked_at", moon_db::now())
+        .and_where(Expr::col("id").eq(id))
+        .and_where(Expr::col("revoked_at").is_null());
+    let mut tx = db.begin().await?;
+    tx.execute(&stmt).await?;
+    tx.commit().await?;
+    tracing::info!(token_id = id, "API token revoked");
+    get(db, id, owner).await?.ok_or_else(ApiError::internal)
+}
+
+/// A usable token's row and its account.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    /// Token id.
+    pub token_id: i64,
+    /// Expiry.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// Revocation.
+    pub token_revoked_at: Option<DateTime<Utc>>,
+    /// Last use.
+    pub token_last_used_at: Option<DateTime<Utc>>,
+    /// The user.
+    #[sqlx(flatten)]
+    pub account: Account,
+}
+
+/// The live token a bearer secret names, or `None` (unknown, revoked, expired).
+pub async fn lookup(db: &Db, secret: &str) -> Result<Option<TokenRow>, DbError> {
+    if !secret.starts_with(PREFIX) {
+        return Ok(None);
+    }
+    let mut q = account_select();
+    q.expr_as(Expr::col(("api_tokens", "id")), "token_id")
+        .expr_as(Expr::col(("api_tokens", "expires_at")), "token_expires_at")
+        .expr_as(Expr::col(("api_tokens", "revoked_at")), "token_revoked_at")
+        .expr_as(Expr::col(("api_tokens", "last_used_at")), "token_last_used_at")
+        .inner_join("api_tokens", Expr::col(("api_tokens", "user_id")).equals(("users", "id")))
+        .and_where(Expr::col(("api_tokens", "token_hash")).eq(crypto::sha256_hex(secret)));
+    let Some(row) = db.fetch_optional::<TokenRow>(&q).await? else { return Ok(None) };
+    let now = moon_db::now();
+    if row.token_revoked_at.is_some() || row.token_expires_at.is_some_and(|e| now >= e) {
+        return Ok(None);
+    }
+    if row.token_last_used_at.is_none_or(|t| now - t >= chrono::Duration::seconds(60)) {
+        let mut stmt = Query::update();
+        stmt.table("api_tokens").value("last_used_at", now).and_where(Expr::col("id").eq(row.token_id));
+        super::session::record_use(db, &stmt).await;
+    }
+    Ok(Some(row))
+}

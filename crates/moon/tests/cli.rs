@@ -1,0 +1,91 @@
+//! `moon user ...` and `moon token ...` as an operator runs them: against a fresh SQLite file,
+//! secrets printed once on stdout, everything else on stderr.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+struct Cli {
+    dir: std::path::PathBuf,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        let dir = std::env::temp_dir().join(format!("moon-cli-{}-{}", std::process::id(), line!()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Cli { dir }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_moon"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_remove("MOON_CONFIG")
+            .env("MOON_DATABASE_URL", format!("sqlite://{}/moon.db", self.dir.display()))
+            .env("MOON_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> (String, String) {
+        let out = self.run(args, stdin);
+        let (so, se) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+        assert!(out.status.success(), "moon {args:?} failed:\n{se}");
+        (so, se)
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn operators_manage_users_and_tokens_from_the_command_line() {
+    let cli = Cli::new();
+    let (password, err) = cli.ok(&["user", "add", "boss", "--role", "admin"], None);
+    assert!(err.contains("created user boss"), "{err}");
+    assert_eq!(password.trim().len(), 24, "a generated password is printed once: {password:?}");
+
+    let (out, _) = cli.ok(
+        &["user", "add", "ann", "--role", "manager", "--branch", "Galle", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
+    assert!(out.is_empty(), "a password read from stdin is not echoed");
+    let bad = cli.run(&["user", "add", "bob", "--role", "manager"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("branch"));
+    let short = cli.run(&["user", "add", "cy", "--role", "analyst", "--password-stdin"], Some("short\n"));
+    assert!(!short.status.success(), "the password policy applies to the CLI too");
+
+    let (list, _) = cli.ok(&["user", "list"], None);
+    assert!(list.contains("boss") && list.contains("ann") && list.contains("Galle"), "{list}");
+    assert!(!list.contains("argon2"));
+
+    let (token, _) = cli.ok(&["token", "create", "boss", "--name", "ci", "--expires-days", "7"], None);
+    let token = token.trim();
+    assert!(token.starts_with("moon_") && token.len() > 40, "{token}");
+    let (tokens, _) = cli.ok(&["token", "list"], None);
+    assert!(tokens.contains("ci") && tokens.contains(&token[..12]) && !tokens.contains(token), "{tokens}");
+
+    cli.ok(&["user", "set-role", "ann", "--role", "agent", "--agent-code", "AGT007"], None);
+    cli.ok(&["user", "disable", "ann"], None);
+    let (new_password, _) = cli.ok(&["user", "set-password", "boss"], None);
+    assert_ne!(new_password.trim(), password.trim());
+    cli.ok(&["token", "revoke", "1"], None);
+    let (list, _) = cli.ok(&["user", "list"], None);
+    let ann = list.lines().find(|l| l.contains("ann")).unwrap();
+    assert!(ann.contains("agent") && ann.contains("AGT007") && ann.contains("true"), "{ann}");
+    let (tokens, _) = cli.ok(&["token", "list", "--user", "boss"], None);
+    assert!(tokens.lines().nth(1).unwrap().trim_end().ends_with("true"), "revoked: {tokens}");
+}
