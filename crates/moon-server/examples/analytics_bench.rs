@@ -99,6 +99,9 @@ async fn main() {
     let a = args();
     let mut config = Config::for_database(a.op.clone());
     config.warehouse_url = Some(Secret::new(a.wh.clone()));
+    // The samples are sequential; keep the per-client request buckets out of the measurement.
+    let off = moon_server::auth::ratelimit::Limit { per_minute: 0, burst: 0 };
+    config.security.rate_limits = moon_server::auth::ratelimit::RateLimits { auth: off, read: off, write: off };
     let db = moon_server::app::open_database(&config).await.unwrap();
     let today = chrono::Utc::now().date_naive();
     moon_server::demo::load(&db, today).await.unwrap();
@@ -152,7 +155,15 @@ async fn main() {
     // Sale-to-KPI freshness through a running server (200 ms aggregator poll).
     let server = moon_server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::new();
+    // An admin API token, made through the library as `moon token create` would.
+    let binding = moon_server::auth::users::Binding::parse("admin", None, None).unwrap();
+    let hasher = moon_server::auth::password::Hasher::new(1);
+    let password = moon_server::auth::password::generate().unwrap();
+    let user = moon_server::auth::users::create(&db, &hasher, "bench-admin", &password, binding).await.unwrap();
+    let (_, token) = moon_server::auth::token::create(&db, user.id, "bench", None).await.unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
     let count = |body: serde_json::Value| -> i64 {
         body["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum()
     };

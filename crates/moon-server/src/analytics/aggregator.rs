@@ -329,8 +329,17 @@ impl Aggregator {
             tx.execute(&del).await?;
         }
         phases.mark("empty_tables");
+        // On SQLite, loading the cells in key order into a table without secondary indexes and
+        // indexing afterwards is much faster; readers still see the old snapshot until commit.
+        let reindex = self.wh.flavor == super::warehouse::Flavor::Sqlite;
+        if reindex {
+            tx.execute_sql("DROP INDEX IF EXISTS fact_sales_daily_product_idx").await?;
+        }
         insert_facts(&mut tx, &source.facts).await?;
         self.check(Fault::AfterFacts)?;
+        if reindex {
+            tx.execute_sql(super::warehouse::PRODUCT_INDEX).await?;
+        }
         phases.mark("facts");
         let (teams, branches, products) = source.totals();
         add_totals(&mut tx, "kpi_agent_totals", "agent_id", source.agent_totals()).await?;
@@ -494,29 +503,45 @@ impl Snapshot {
     /// Reads agents, products, the rollup of all sales and the change-log position in one
     /// snapshot, so they agree with each other even while sales are being written.
     pub async fn read(op: &Db, key: &PseudonymKey) -> Result<Self, DbError> {
+        for _ in 0..5 {
+            if let Some(snapshot) = Self::read_once(op, key).await? {
+                return Ok(snapshot);
+            }
+        }
+        Err(DbError::Other(moon_db::sqlx::Error::Protocol(String::from(
+            "the database kept changing while the rebuild took its snapshot; the next refresh retries",
+        ))))
+    }
+
+    /// One attempt; `None` when a write came between the snapshots of the two scans.
+    async fn read_once(op: &Db, key: &PseudonymKey) -> Result<Option<Self>, DbError> {
         let mut tx = op.begin_snapshot().await?;
         let last_id = changelog::last_id_in(&mut tx).await?;
         let agents = agents_query(&mut tx, key, None).await?;
         let products = products_query(&mut tx, None).await?;
         let backend = tx.backend();
         let facts = if backend == moon_db::Backend::Sqlite {
-            // In-process SQLite groups by sorting every row; one scan into a hash map is about
-            // twice as fast. Server databases aggregate where the data is and send only cells.
-            let mut cells: HashMap<FactKey, Sums> = HashMap::new();
-            let mut q = Query::select();
-            q.columns(["sale_date", "agent_id", "product_id", "branch", "amount_cents"]).from("sales");
-            tx.for_each::<(NaiveDate, i64, i64, String, i64)>(
-                &q,
-                |(sale_date, agent_id, product_id, branch, cents)| {
-                    cells
-                        .entry(FactKey { sale_date, agent_id, product_id, branch })
-                        .or_default()
-                        .add(Sums { count: 1, cents });
-                    Ok(())
-                },
-            )
-            .await?;
-            cells.into_iter().collect()
+            // In-process SQLite groups by sorting every row; scanning into hash maps is about
+            // twice as fast, and two scans (even and odd agents: disjoint cells) use both
+            // cores. The second scan's snapshot must be the first one's: every write moves the
+            // change-log position, so equal positions mean equal data (a bulk load, which does
+            // not, ends with a reload entry that triggers another rebuild).
+            let mut other = op.begin_snapshot().await?;
+            if changelog::last_id_in(&mut other).await? != last_id {
+                other.rollback().await?;
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let second = tokio::spawn(async move {
+                let cells = scan_cells(&mut other, 1).await;
+                let _ = other.rollback().await;
+                cells
+            });
+            let first = scan_cells(&mut tx, 0).await?;
+            let second = second
+                .await
+                .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("rebuild scan failed: {e}"))))??;
+            first.into_iter().chain(second).collect()
         } else {
             let mut q = Query::select();
             q.columns(["sale_date", "agent_id", "product_id", "branch"])
@@ -533,7 +558,7 @@ impl Snapshot {
             facts
         };
         tx.rollback().await?;
-        Ok(Snapshot { last_id, agents, products, facts })
+        Ok(Some(Snapshot { last_id, agents, products, facts }))
     }
 
     /// Totals by agent.
@@ -558,6 +583,21 @@ impl Snapshot {
         }
         (teams, branches, products)
     }
+}
+
+/// Rolls up the sales of agents whose id has remainder `part` modulo 2, by one scan.
+async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, DbError> {
+    let mut cells: HashMap<FactKey, Sums> = HashMap::new();
+    let mut q = Query::select();
+    q.columns(["sale_date", "agent_id", "product_id", "branch", "amount_cents"])
+        .from("sales")
+        .and_where(Expr::col("agent_id").modulo(2).eq(part));
+    tx.for_each::<(NaiveDate, i64, i64, String, i64)>(&q, |(sale_date, agent_id, product_id, branch, cents)| {
+        cells.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count: 1, cents });
+        Ok(())
+    })
+    .await?;
+    Ok(cells)
 }
 
 type AgentRow = (i64, String, String, String, bool);
