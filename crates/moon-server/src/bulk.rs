@@ -86,13 +86,19 @@ async fn ensure_agents(db: &Db, n: usize) -> Result<(Vec<(i64, &'static str)>, u
                         ("contact_number", Option::<String>::None.into()),
                         ("email", Option::<String>::None.into()),
                         ("active", true.into()),
+                        ("analytics_consent", true.into()),
                         ("created_at", now.into()),
                         ("updated_at", now.into()),
                     ],
                 );
                 created += 1;
                 let id = tx.insert(&stmt).await?;
-                let facts = changelog::AgentFacts { team: team.to_owned(), branch: branch.to_owned(), active: true };
+                let facts = changelog::AgentFacts {
+                    team: team.to_owned(),
+                    branch: branch.to_owned(),
+                    active: true,
+                    analytics_consent: true,
+                };
                 events.push(Event::Agent { id, before: None, after: Some(facts) });
                 id
             }

@@ -41,6 +41,9 @@ pub struct AgentFacts {
     pub branch: String,
     /// Whether the agent is active.
     pub active: bool,
+    /// Consent to per-agent analytics (absent in entries written before it existed: no).
+    #[serde(default)]
+    pub analytics_consent: bool,
 }
 
 /// The attributes of a product that KPIs report.

@@ -73,6 +73,9 @@ pub struct Config {
     pub aggregate_interval: Duration,
     /// Key for agent pseudonyms; `None`: generated once and kept in the database.
     pub pseudonym_key: Option<Secret>,
+    /// KPI rows by team or branch backed by fewer agents than this are suppressed (k-anonymity;
+    /// 1 suppresses nothing).
+    pub min_group_size: u32,
     /// Authentication, sessions, MFA, rate limits, TLS.
     pub security: SecurityConfig,
 }
@@ -149,6 +152,7 @@ impl Config {
             warehouse_url: None,
             aggregate_interval: Duration::from_millis(200),
             pseudonym_key: None,
+            min_group_size: 1,
             security: SecurityConfig::default(),
         }
     }

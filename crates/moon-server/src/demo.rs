@@ -127,6 +127,8 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
                 Email::parse("email", &format!("{}@mooninsurance.example", first.to_lowercase())).map_err(bad)?,
             ),
             active: true,
+            // The demo agents agreed to the leaderboard, so the demo has one to show.
+            analytics_consent: true,
         };
         match crate::agents::service::create(db, &op, new).await {
             Ok(_) => summary.agents += 1,

@@ -135,6 +135,9 @@ async fn agent_add(
         contact_number: b.contact_number,
         email: b.email,
         active: None,
+        // The original had no consent: agents added through it are left out of the leaderboard
+        // until they opt in.
+        analytics_consent: None,
     };
     let new = body.validate().map_err(|e| map(ApiError::validation(e)))?;
     crate::agents::service::create(&state.db, &principal, new).await.map_err(map)?;
@@ -196,6 +199,7 @@ async fn agent_update(
         contact_number: b.contact_number.map(Some),
         email: b.email.map(Some),
         active: None,
+        analytics_consent: None,
     };
     let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
     crate::agents::service::update(&state.db, &principal, id, changes).await.map_err(&map)?;

@@ -28,6 +28,7 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
             contact_number: None,
             email: None,
             active: true,
+            analytics_consent: false,
         };
         ids.push(crate::agents::service::create(&db, &op, new).await.unwrap().id);
     }

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Most connections per database pool [default: 10].
     #[arg(long, env = "MOON_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
+    /// Suppress KPI rows by team or branch that fewer than this many agents stand behind
+    /// (k-anonymity) [default: 1, nothing suppressed].
+    #[arg(long, env = "MOON_MIN_GROUP_SIZE")]
+    pub min_group_size: Option<u32>,
     /// How often the aggregator looks for new changes, in milliseconds; 0 turns the continuous
     /// refresh off in this process [default: 200].
     #[arg(long, env = "MOON_AGGREGATE_INTERVAL_MS")]
@@ -82,6 +86,7 @@ impl From<CommonArgs> for ServeArgs {
             target: None,
             max_connections: None,
             aggregate_interval_ms: None,
+            min_group_size: None,
             demo: false,
             tls_cert: None,
             tls_key: None,
@@ -104,6 +109,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     warehouse_url: Option<String>,
     aggregate_interval_ms: Option<u64>,
+    min_group_size: Option<u32>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     trusted_proxies: Option<Vec<String>>,
@@ -189,6 +195,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
             args.aggregate_interval_ms.or(file.aggregate_interval_ms).unwrap_or(200),
         ),
         pseudonym_key: pseudonym_key.map(Secret::new),
+        min_group_size: args.min_group_size.or(file.min_group_size).unwrap_or(1).max(1),
         security,
     })
 }
@@ -274,7 +281,7 @@ pub fn describe(c: &Config) -> String {
     let r = &s.rate_limits;
     format!(
         "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
-         aggregate_interval_ms = {}\npseudonym_key = \"{}\"\n\
+         aggregate_interval_ms = {}\npseudonym_key = \"{}\"\nmin_group_size = {}\n\
          tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
          session_idle_minutes = {}\nsession_absolute_hours = {}\nmax_header_bytes = {}\n\
          rate_limits = \"auth {}/min burst {}, read {}/min burst {}, write {}/min burst {}\"",
@@ -287,6 +294,7 @@ pub fn describe(c: &Config) -> String {
         c.request_timeout.as_secs(),
         c.aggregate_interval.as_millis(),
         if c.pseudonym_key.is_some() { "[from MOON_PSEUDONYM_KEY]" } else { "[generated, kept in the database]" },
+        c.min_group_size,
         if s.secret_key.is_some() { "[from MOON_SECRET_KEY]" } else { "[generated, kept in the database]" },
         proxies.join(","),
         roles.join(","),
@@ -314,6 +322,7 @@ mod tests {
             target: None,
             max_connections: None,
             aggregate_interval_ms: None,
+            min_group_size: None,
             demo: false,
             tls_cert: None,
             tls_key: None,

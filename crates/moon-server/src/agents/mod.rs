@@ -18,11 +18,10 @@ use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal}
 
 /// The component's routes: a table of contents.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_agents, create_agent)).routes(routes!(
-        get_agent,
-        update_agent,
-        delete_agent
-    ))
+    OpenApiRouter::new()
+        .routes(routes!(list_agents, create_agent))
+        .routes(routes!(get_agent, update_agent, delete_agent))
+        .routes(routes!(erase_agent))
 }
 
 impl AgentFilter {
@@ -112,4 +111,18 @@ async fn delete_agent(
     let id = crate::http::parse_id(&id)?;
     service::delete(&state.db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase an agent's personal data (right to erasure): names are replaced, contact details
+/// removed and analytics consent withdrawn; the record, its code and its sales stay, so every
+/// total stays right. Repeating it changes nothing more.
+#[utoipa::path(post, path = "/api/v1/agents/{code}/erase", tag = "agents", params(("code" = String, Path, description = "Agent code")),
+    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem)))]
+async fn erase_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Agent>> {
+    let code = AgentCode::parse("code", &code).map_err(|_| ApiError::not_found(format!("agent {code}")))?;
+    Ok(Json(service::erase(&state.db, &principal, code.as_str()).await?))
 }

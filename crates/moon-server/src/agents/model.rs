@@ -27,6 +27,11 @@ pub struct Agent {
     pub email: Option<String>,
     /// Inactive agents keep their history but are not expected to sell.
     pub active: bool,
+    /// The agent agreed to appear (under a pseudonym) in per-agent analytics such as the
+    /// leaderboard. Without it their sales still count in team, branch and product totals.
+    pub analytics_consent: bool,
+    /// When the agent's personal data was erased (names replaced, contact details removed).
+    pub erased_at: Option<DateTime<Utc>>,
     /// When the record was created (UTC).
     pub created_at: DateTime<Utc>,
     /// When the record last changed (UTC).
@@ -53,6 +58,8 @@ pub struct CreateAgent {
     pub email: Option<String>,
     /// Defaults to true.
     pub active: Option<bool>,
+    /// Consent to per-agent analytics (the leaderboard); defaults to false (opt-in).
+    pub analytics_consent: Option<bool>,
 }
 
 /// Body of `PATCH /api/v1/agents/{id}`: only the fields present change; `null` clears an
@@ -80,6 +87,8 @@ pub struct UpdateAgent {
     pub email: Option<Option<String>>,
     /// Activate or deactivate.
     pub active: Option<bool>,
+    /// Give or withdraw consent to per-agent analytics.
+    pub analytics_consent: Option<bool>,
 }
 
 /// A validated new agent.
@@ -93,6 +102,7 @@ pub struct NewAgent {
     pub contact_number: Option<PhoneNumber>,
     pub email: Option<Email>,
     pub active: bool,
+    pub analytics_consent: bool,
 }
 
 /// A validated set of changes; `None` leaves a field as it is.
@@ -106,6 +116,7 @@ pub struct AgentChanges {
     pub contact_number: Option<Option<PhoneNumber>>,
     pub email: Option<Option<Email>>,
     pub active: Option<bool>,
+    pub analytics_consent: Option<bool>,
 }
 
 fn required<T>(
@@ -150,6 +161,7 @@ impl CreateAgent {
                 contact_number: contact_number.flatten(),
                 email: email.flatten(),
                 active: self.active.unwrap_or(true),
+                analytics_consent: self.analytics_consent.unwrap_or(false),
             }),
             _ => Err(vec![FieldError::new("body", "invalid", "the agent is incomplete")]),
         }
@@ -177,6 +189,7 @@ impl UpdateAgent {
                 Some(Some(s)) => e.take_opt(optional("email", Some(s), Email::parse)),
             },
             active: self.active,
+            analytics_consent: self.analytics_consent,
         };
         e.finish()?;
         Ok(changes)

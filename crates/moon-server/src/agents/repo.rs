@@ -6,7 +6,7 @@ use moon_db::{Db, DbError, Tx, insert_row};
 use super::model::{Agent, AgentChanges, NewAgent};
 use crate::http::{Page, Scope};
 
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 13] = [
     "id",
     "agent_code",
     "first_name",
@@ -16,6 +16,8 @@ const COLUMNS: [&str; 11] = [
     "contact_number",
     "email",
     "active",
+    "analytics_consent",
+    "erased_at",
     "created_at",
     "updated_at",
 ];
@@ -133,7 +135,12 @@ pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Agent>, 
 
 /// The attributes of an agent that KPIs group by, for the change log.
 pub fn facts(a: &Agent) -> crate::changelog::AgentFacts {
-    crate::changelog::AgentFacts { team: a.team.clone(), branch: a.branch.clone(), active: a.active }
+    crate::changelog::AgentFacts {
+        team: a.team.clone(),
+        branch: a.branch.clone(),
+        active: a.active,
+        analytics_consent: a.analytics_consent,
+    }
 }
 
 /// Inserts an agent and returns its id.
@@ -150,6 +157,7 @@ pub async fn insert(tx: &mut Tx, a: &NewAgent) -> Result<i64, DbError> {
             ("contact_number", a.contact_number.as_ref().map(|v| v.as_str().to_owned()).into()),
             ("email", a.email.as_ref().map(|v| v.as_str().to_owned()).into()),
             ("active", a.active.into()),
+            ("analytics_consent", a.analytics_consent.into()),
             ("created_at", now.into()),
             ("updated_at", now.into()),
         ],
@@ -185,11 +193,36 @@ pub async fn update(tx: &mut Tx, id: i64, c: &AgentChanges) -> Result<bool, DbEr
     if let Some(v) = c.active {
         values.push(("active", v.into()));
     }
+    if let Some(v) = c.analytics_consent {
+        values.push(("analytics_consent", v.into()));
+    }
     values.push(("updated_at", moon_db::now().into()));
     let mut q = Query::update();
     q.table("agents").values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
 }
+
+/// Replaces an agent's personal fields and withdraws their analytics consent; the record, its
+/// code and its sales stay. Returns false if there was no such row.
+pub async fn erase(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
+    let now = moon_db::now();
+    let mut q = Query::update();
+    q.table("agents")
+        .values([
+            ("first_name", Expr::val(ERASED)),
+            ("last_name", Expr::val(ERASED)),
+            ("contact_number", Expr::val(Option::<String>::None)),
+            ("email", Expr::val(Option::<String>::None)),
+            ("analytics_consent", Expr::val(false)),
+            ("erased_at", Expr::val(now)),
+            ("updated_at", Expr::val(now)),
+        ])
+        .and_where(Expr::col("id").eq(id));
+    Ok(tx.execute(&q).await? > 0)
+}
+
+/// What an erased agent's names read.
+pub const ERASED: &str = "[erased]";
 
 /// Whether any sale names this agent.
 pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {

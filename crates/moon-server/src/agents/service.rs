@@ -47,8 +47,8 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
 
 /// Applies a partial update to a visible agent.
 pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> ApiResult<Agent> {
-    // An agent keeps their own contact details current; code, name, team, branch and status are
-    // the branch's to change.
+    // An agent keeps their own contact details and analytics consent current; code, name, team,
+    // branch and status are the branch's to change.
     if matches!(principal.scope, Scope::Agent(_))
         && (changes.agent_code.is_some()
             || changes.first_name.is_some()
@@ -60,7 +60,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "forbidden",
-            "agents may change only their own contact_number and email",
+            "agents may change only their own contact_number, email and analytics_consent",
         ));
     }
     if let Some(branch) = &changes.branch {
@@ -108,6 +108,24 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent deleted");
     Ok(())
+}
+
+/// Erases a visible agent's personal data in one transaction with its change-log entry (their
+/// consent is withdrawn, which the warehouse must hear of).
+pub async fn erase(db: &Db, principal: &Principal, code: &str) -> ApiResult<Agent> {
+    let mut tx = db.begin().await?;
+    let current = repo::find_by_code(&mut tx, &principal.scope, code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("agent {code}")))?;
+    repo::erase(&mut tx, current.id).await?;
+    let agent = repo::find(&mut tx, &Scope::All, current.id).await?.ok_or_else(ApiError::internal)?;
+    let (before, after) = (repo::facts(&current), repo::facts(&agent));
+    if before != after {
+        changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }]).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(agent_id = agent.id, "agent erased");
+    Ok(agent)
 }
 
 fn agent_has_sales(code: &str) -> ApiError {

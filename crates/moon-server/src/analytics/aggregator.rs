@@ -32,8 +32,10 @@ pub const CONSUMER: &str = "aggregator";
 /// A rollup cell's key and sums, as the fact and staging tables name them.
 const CELL_COLUMNS: [&str; 6] = ["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"];
 
-/// Rows per multi-row INSERT: well inside SQLite's and PostgreSQL's parameter limits.
-const INSERT_CHUNK: usize = 1000;
+/// Rows per multi-row INSERT. Well inside every parameter limit, and small enough that a
+/// statement and its values fit one TCP segment (~64 KiB on loopback): sqlx 0.9.0 does not set
+/// TCP_NODELAY (sqlx#4335), so a message split across segments waits out a delayed ACK (40 ms).
+const INSERT_CHUNK: usize = 250;
 
 /// A place between two steps of a refresh where a test can make it fail, to show that a crash
 /// anywhere leaves the warehouse consistent.
@@ -105,6 +107,21 @@ pub struct AgentDim {
     pub branch: String,
     /// Active flag.
     pub active: bool,
+    /// Consent to per-agent analytics; without it the pseudonym is withheld too.
+    pub analytics_consent: bool,
+}
+
+/// The key of every agent who has not consented to per-agent analytics: they cannot be told
+/// apart in the warehouse, while their sales still count in every team, branch and product.
+pub const WITHHELD: &str = "ag_withheld";
+
+pub(crate) const DIM_AGENT_COLUMNS: [&str; 6] =
+    ["agent_id", "agent_key", "team", "branch", "active", "analytics_consent"];
+
+/// A dimension row from `(id, key, team, branch, active, consent)`.
+pub(crate) fn agent_dim(row: AgentRow) -> (i64, AgentDim) {
+    let (agent_id, agent_key, team, branch, active, analytics_consent) = row;
+    (agent_id, AgentDim { agent_id, agent_key, team, branch, active, analytics_consent })
 }
 
 /// A product as the warehouse knows it.
@@ -139,12 +156,12 @@ fn decimal(cents: i64) -> String {
     moon_domain::Money::from_cents(cents).to_string()
 }
 
-/// A NUMERIC(18,2) value from cents: exact decimal text, cast where the database needs it
-/// (SQLite's NUMERIC affinity converts the text itself; a cast there only costs time).
+/// A NUMERIC(18,2) value from cents: exact decimal text on SQLite (its NUMERIC affinity converts
+/// it), an integer divided as NUMERIC elsewhere (exact: cents have two decimals).
 fn numeric(backend: Backend, cents: i64) -> Expr {
     match backend {
         Backend::Sqlite => Expr::val(decimal(cents)),
-        _ => Expr::val(decimal(cents)).cast_as("NUMERIC(18,2)"),
+        _ => Expr::val(cents).cast_as("NUMERIC(18,2)").div(Expr::cust("100")),
     }
 }
 
@@ -600,7 +617,7 @@ async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, Db
     Ok(cells)
 }
 
-type AgentRow = (i64, String, String, String, bool);
+type AgentRow = (i64, String, String, String, bool, bool);
 type ProductRow = (i64, String, String, i64);
 
 async fn agents_query(
@@ -609,15 +626,16 @@ async fn agents_query(
     ids: Option<&BTreeSet<i64>>,
 ) -> Result<HashMap<i64, AgentDim>, DbError> {
     let mut q = Query::select();
-    q.columns(["id", "agent_code", "team", "branch", "active"]).from("agents");
+    q.columns(["id", "agent_code", "team", "branch", "active", "analytics_consent"]).from("agents");
     if let Some(ids) = ids {
         q.and_where(Expr::col("id").is_in(ids.iter().copied()));
     }
     let rows: Vec<AgentRow> = tx.fetch_all(&q).await?;
     Ok(rows
         .into_iter()
-        .map(|(agent_id, code, team, branch, active)| {
-            (agent_id, AgentDim { agent_id, agent_key: key.of(&code), team, branch, active })
+        .map(|(agent_id, code, team, branch, active, consent)| {
+            let agent_key = if consent { key.of(&code) } else { String::from(WITHHELD) };
+            agent_dim((agent_id, agent_key, team, branch, active, consent))
         })
         .collect())
 }
@@ -666,16 +684,9 @@ async fn read_dim_agents(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64
         return Ok(HashMap::new());
     }
     let mut q = Query::select();
-    q.columns(["agent_id", "agent_key", "team", "branch", "active"])
-        .from("dim_agent")
-        .and_where(Expr::col("agent_id").is_in(ids.iter().copied()));
+    q.columns(DIM_AGENT_COLUMNS).from("dim_agent").and_where(Expr::col("agent_id").is_in(ids.iter().copied()));
     let rows: Vec<AgentRow> = tx.fetch_all(&q).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(agent_id, agent_key, team, branch, active)| {
-            (agent_id, AgentDim { agent_id, agent_key, team, branch, active })
-        })
-        .collect())
+    Ok(rows.into_iter().map(agent_dim).collect())
 }
 
 async fn read_dim_products(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, ProductDim>, DbError> {
@@ -814,13 +825,14 @@ where
     Ok(())
 }
 
-fn agent_row(a: &AgentDim) -> [Expr; 5] {
+fn agent_row(a: &AgentDim) -> [Expr; 6] {
     [
         Expr::val(a.agent_id),
         Expr::val(a.agent_key.as_str()),
         Expr::val(a.team.as_str()),
         Expr::val(a.branch.as_str()),
         Expr::val(a.active),
+        Expr::val(a.analytics_consent),
     ]
 }
 
@@ -838,7 +850,7 @@ async fn insert_dim_agents<'a>(tx: &mut Tx, agents: impl Iterator<Item = &'a Age
     let rows: Vec<&AgentDim> = agents.collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut ins = Query::insert();
-        ins.into_table("dim_agent").columns(["agent_id", "agent_key", "team", "branch", "active"]);
+        ins.into_table("dim_agent").columns(DIM_AGENT_COLUMNS);
         for a in chunk {
             ins.values_panic(agent_row(a));
         }

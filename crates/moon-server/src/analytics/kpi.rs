@@ -6,7 +6,7 @@
 //! decimals.
 
 use chrono::{Datelike, NaiveDate};
-use moon_db::sea_query::{Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
+use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use moon_db::{Db, DbError, sum_i64};
 use moon_domain::Money;
 use serde::Serialize;
@@ -196,48 +196,61 @@ fn sums(db: &Db, q: &mut SelectStatement) {
         .expr(sum_i64(db.backend(), Expr::col(("f", "amount_cents"))));
 }
 
-/// Sales by team, highest first.
-pub async fn teams(db: &Db, f: &KpiFilter) -> Result<Vec<TeamRow>, DbError> {
-    let rows: Vec<(String, i64, i64)> = if f.is_all_time() {
+/// Groups of fewer than this many agents are suppressed; 1 suppresses nothing.
+pub type MinGroup = u32;
+
+/// Rows of one grouping with the number of distinct agents behind each, from the running totals
+/// (all time, no filters, nothing to suppress) or from the rollup.
+async fn grouped(
+    db: &Db,
+    f: &KpiFilter,
+    min_agents: MinGroup,
+    totals: &'static str,
+    key: (&'static str, &'static str),
+) -> Result<(Vec<(String, i64, i64)>, usize), DbError> {
+    if f.is_all_time() && min_agents <= 1 {
         let mut q = Query::select();
-        q.columns(["team", "sales_count", "amount_cents"]).from("kpi_team_totals");
-        db.fetch_all(&q).await?
-    } else {
-        let mut q = fact_from();
-        q.column(("a", "team"));
-        sums(db, &mut q);
-        f.apply(&mut q);
-        q.group_by_col(("a", "team"));
-        db.fetch_all(&q).await?
-    };
+        q.columns([key.1, "sales_count", "amount_cents"]).from(totals);
+        return Ok((db.fetch_all(&q).await?, 0));
+    }
+    let mut q = fact_from();
+    q.column(key);
+    sums(db, &mut q);
+    q.expr(Func::count_distinct(Expr::col(("f", "agent_id"))));
+    f.apply(&mut q);
+    q.group_by_col(key);
+    let rows: Vec<(String, i64, i64, i64)> = db.fetch_all(&q).await?;
+    let before = rows.len();
+    let kept: Vec<(String, i64, i64)> = rows
+        .into_iter()
+        .filter(|(_, _, _, agents)| *agents >= i64::from(min_agents))
+        .map(|(k, n, cents, _)| (k, n, cents))
+        .collect();
+    let suppressed = before - kept.len();
+    Ok((kept, suppressed))
+}
+
+/// Sales by team, highest first, leaving out teams whose sales come from fewer than
+/// `min_agents` agents (so no row reveals one agent's figures); returns how many were left out.
+pub async fn teams(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<TeamRow>, usize), DbError> {
+    let (rows, suppressed) = grouped(db, f, min_agents, "kpi_team_totals", ("a", "team")).await?;
     let mut out: Vec<TeamRow> = rows
         .into_iter()
         .map(|(team, sales_count, cents)| TeamRow { team, sales_count, total_sales: Money::from_cents(cents) })
         .collect();
     out.sort_by(|a, b| b.total_sales.cmp(&a.total_sales).then_with(|| a.team.cmp(&b.team)));
-    Ok(out)
+    Ok((out, suppressed))
 }
 
-/// Sales by branch, highest first.
-pub async fn branches(db: &Db, f: &KpiFilter) -> Result<Vec<BranchRow>, DbError> {
-    let rows: Vec<(String, i64, i64)> = if f.is_all_time() {
-        let mut q = Query::select();
-        q.columns(["branch", "sales_count", "amount_cents"]).from("kpi_branch_totals");
-        db.fetch_all(&q).await?
-    } else {
-        let mut q = fact_from();
-        q.column(("f", "branch"));
-        sums(db, &mut q);
-        f.apply(&mut q);
-        q.group_by_col(("f", "branch"));
-        db.fetch_all(&q).await?
-    };
+/// Sales by branch, highest first, with the same suppression as [`teams`].
+pub async fn branches(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<BranchRow>, usize), DbError> {
+    let (rows, suppressed) = grouped(db, f, min_agents, "kpi_branch_totals", ("f", "branch")).await?;
     let mut out: Vec<BranchRow> = rows
         .into_iter()
         .map(|(branch, sales_count, cents)| BranchRow { branch, sales_count, total_sales: Money::from_cents(cents) })
         .collect();
     out.sort_by(|a, b| b.total_sales.cmp(&a.total_sales).then_with(|| a.branch.cmp(&b.branch)));
-    Ok(out)
+    Ok((out, suppressed))
 }
 
 /// Every product (or the filtered one) with its sales in the period against its target,
@@ -289,6 +302,9 @@ pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<Lea
     q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
     sums(db, &mut q);
     f.apply(&mut q);
+    // Only agents who agreed to per-agent analytics are ranked (their sales still count in
+    // every team, branch and product total).
+    q.and_where(Expr::col(("a", "analytics_consent")).eq(true));
     q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
     let rows: Vec<(String, String, String, i64, i64)> = db.fetch_all(&q).await?;
     let mut rows: Vec<(String, String, String, i64, i64)> = rows;

@@ -122,6 +122,9 @@ pub struct KpiReport<T> {
     pub to: Option<chrono::NaiveDate>,
     /// The rows, highest total first (trend: oldest period first).
     pub items: Vec<T>,
+    /// Team or branch rows left out because fewer agents than the configured minimum group
+    /// size stand behind them (always 0 elsewhere).
+    pub suppressed: usize,
 }
 
 fn warehouse(state: &AppState) -> ApiResult<&Warehouse> {
@@ -142,9 +145,9 @@ fn csv_field(raw: &str) -> String {
 }
 
 /// Renders rows as CSV with a header, or as JSON.
-fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>) -> Response {
+fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>, suppressed: usize) -> Response {
     if !p.csv {
-        return axum::Json(KpiReport { from: p.filter.from, to: p.filter.to, items }).into_response();
+        return axum::Json(KpiReport { from: p.filter.from, to: p.filter.to, items, suppressed }).into_response();
     }
     let mut out = columns.join(",");
     out.push_str("\r\n");
@@ -179,8 +182,8 @@ async fn teams(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::teams(&warehouse(&state)?.db, &p.filter).await?;
-    Ok(respond(&p, "sales-by-team", &["team", "sales_count", "total_sales"], rows))
+    let (rows, suppressed) = kpi::teams(&warehouse(&state)?.db, &p.filter, state.config.min_group_size).await?;
+    Ok(respond(&p, "sales-by-team", &["team", "sales_count", "total_sales"], rows, suppressed))
 }
 
 /// Sales by branch (as recorded on each sale), with counts.
@@ -192,8 +195,8 @@ async fn branches(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::branches(&warehouse(&state)?.db, &p.filter).await?;
-    Ok(respond(&p, "sales-by-branch", &["branch", "sales_count", "total_sales"], rows))
+    let (rows, suppressed) = kpi::branches(&warehouse(&state)?.db, &p.filter, state.config.min_group_size).await?;
+    Ok(respond(&p, "sales-by-branch", &["branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
 /// Target against actual per product, with status and attainment.
@@ -216,7 +219,7 @@ async fn products(
         "status",
         "attainment_pct",
     ];
-    Ok(respond(&p, "target-vs-actual", &columns, rows))
+    Ok(respond(&p, "target-vs-actual", &columns, rows, 0))
 }
 
 /// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
@@ -229,7 +232,7 @@ async fn leaderboard(
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
     let rows = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit).await?;
-    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows))
+    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, 0))
 }
 
 /// Totals per day, week, month or quarter.
@@ -242,7 +245,7 @@ async fn trend(
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
     let rows = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket).await?;
-    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows))
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, 0))
 }
 
 #[cfg(test)]

@@ -115,14 +115,12 @@ impl Aggregator {
 
         let agents: BTreeMap<i64, AgentDim> = source.agents.clone().into_iter().collect();
         let mut q = Query::select();
-        q.columns(["agent_id", "agent_key", "team", "branch", "active"]).from("dim_agent");
+        q.columns(super::aggregator::DIM_AGENT_COLUMNS).from("dim_agent");
         let wh_agents: BTreeMap<i64, AgentDim> = tx
-            .fetch_all::<(i64, String, String, String, bool)>(&q)
+            .fetch_all::<(i64, String, String, String, bool, bool)>(&q)
             .await?
             .into_iter()
-            .map(|(agent_id, agent_key, team, branch, active)| {
-                (agent_id, AgentDim { agent_id, agent_key, team, branch, active })
-            })
+            .map(super::aggregator::agent_dim)
             .collect();
         compare("dim_agent", &agents, &wh_agents, &mut differences);
 

@@ -56,7 +56,8 @@ fn ddl(flavor: Flavor) -> Vec<String> {
                 agent_key VARCHAR(32)  NOT NULL,
                 team      VARCHAR(100) NOT NULL,
                 branch    VARCHAR(100) NOT NULL,
-                active    {boolean}    NOT NULL
+                active    {boolean}    NOT NULL,
+                analytics_consent {boolean} NOT NULL
             )"
         ),
         format!(
@@ -132,6 +133,9 @@ fn ddl(flavor: Flavor) -> Vec<String> {
 pub const PRODUCT_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS fact_sales_daily_product_idx ON fact_sales_daily (product_id, sale_date)";
 
+/// The version of the schema below; a warehouse of another version is recreated.
+const SCHEMA_VERSION: i64 = 2;
+
 /// Tables a full rebuild empties, in an order that is safe for readers of any of them.
 pub const REBUILT_TABLES: &[&str] = &[
     "fact_sales_daily",
@@ -187,8 +191,28 @@ impl Warehouse {
         }
     }
 
+    /// Creates the tables. The warehouse holds only derived data, so a schema from another
+    /// version is not migrated but dropped and created afresh; the next refresh rebuilds it.
     async fn create_schema(&self) -> Result<(), DbError> {
         let mut tx = self.db.begin().await?;
+        tx.execute_sql("CREATE TABLE IF NOT EXISTS wh_schema (version BIGINT NOT NULL)").await?;
+        let mut q = moon_db::sea_query::Query::select();
+        q.column("version").from("wh_schema");
+        let found: Option<(i64,)> = tx.fetch_optional(&q).await?;
+        if found.map(|(v,)| v) != Some(SCHEMA_VERSION) {
+            if let Some((v,)) = found {
+                tracing::warn!(
+                    from = v,
+                    to = SCHEMA_VERSION,
+                    "warehouse schema changed: recreating it; a rebuild follows"
+                );
+            }
+            for table in REBUILT_TABLES.iter().chain(&["wh_state", "stage_sales_delta"]) {
+                tx.execute_sql(format!("DROP TABLE IF EXISTS {table}")).await?;
+            }
+            tx.execute_sql("DELETE FROM wh_schema").await?;
+            tx.execute_sql(format!("INSERT INTO wh_schema (version) VALUES ({SCHEMA_VERSION})")).await?;
+        }
         for stmt in ddl(self.flavor) {
             tx.execute_sql(stmt).await?;
         }

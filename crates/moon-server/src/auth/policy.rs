@@ -91,6 +91,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/agents/{id}", Roles(PEOPLE)),
     rule("PATCH", "/api/v1/agents/{id}", Roles(PEOPLE)),
     rule("DELETE", "/api/v1/agents/{id}", Roles(STAFF)),
+    rule("POST", "/api/v1/agents/{code}/erase", Roles(ADMIN)),
     // Products: reference data without personal data; only admins change it.
     rule("GET", "/api/v1/products", Roles(EVERYONE)),
     rule("POST", "/api/v1/products", Roles(ADMIN)),

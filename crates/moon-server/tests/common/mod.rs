@@ -286,12 +286,27 @@ impl TestApp {
         (id, name, password)
     }
 
+    /// Polls a GET route until `done` accepts its JSON, failing after `limit`: for state that
+    /// arrives asynchronously, such as KPIs after a sale.
+    pub async fn wait_for(&self, path: &str, limit: std::time::Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (s, b) = self.get(path).await;
+            assert_eq!(s, 200, "{path}: {b}");
+            if done(&b) {
+                return b;
+            }
+            assert!(started.elapsed() < limit, "{path} did not reach the expected state within {limit:?}: {b}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Creates an agent through the API and returns its id.
     pub async fn agent(&self, code: &str, branch: &str, team: &str) -> i64 {
         let (s, b) = self
             .post(
                 "/api/v1/agents",
-                serde_json::json!({"agent_code": code, "first_name": "Test", "last_name": code, "branch": branch, "team": team}),
+                serde_json::json!({"agent_code": code, "first_name": "Test", "last_name": code, "branch": branch, "team": team, "analytics_consent": true}),
             )
             .await;
         assert_eq!(s, 201, "{b}");
