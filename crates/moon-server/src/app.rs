@@ -55,6 +55,7 @@ pub struct AppState {
         (name = "sales", description = "Policy sales"),
         (name = "notifications", description = "Messages to agents"),
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
+        (name = "audit", description = "The tamper-evident audit trail (admins)"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Sign-in, sessions and MFA"),
@@ -103,6 +104,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(utoipa_axum::routes!(openapi))
         .routes(utoipa_axum::routes!(crate::http::metrics::metrics))
         .merge(crate::auth::routes::routes());
+    // The audit trail belongs to no component: every process serves it (admins only).
+    api = api.merge(crate::audit::routes());
     for component in &state.config.components {
         api = api.merge(match component {
             Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),

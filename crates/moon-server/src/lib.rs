@@ -7,6 +7,7 @@
 pub(crate) mod agents;
 pub mod analytics;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod changelog;

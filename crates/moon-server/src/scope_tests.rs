@@ -86,7 +86,13 @@ async fn a_branch_scope_sees_only_its_branch() {
     assert_eq!(notes.iter().map(|n| n.agent_id).collect::<Vec<_>>(), [kandy_agent]);
 
     // Recording a sale for an agent outside the scope finds no such agent.
-    let manager = Principal { id: String::from("m"), role: crate::http::Role::Manager, scope: kandy, user_id: None };
+    let manager = Principal {
+        id: String::from("m"),
+        role: crate::http::Role::Manager,
+        scope: kandy,
+        user_id: None,
+        origin: Default::default(),
+    };
     let f = SaleFields {
         agent: Some(AgentRef::Id(colombo_agent)),
         product_id: Some(all_sales[0].product_id),

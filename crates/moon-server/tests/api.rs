@@ -550,6 +550,7 @@ async fn every_documented_route_exists(app: &TestApp) {
         "PATCH /api/v1/agents/{id}",
         "DELETE /api/v1/agents/{id}",
         "POST /api/v1/agents/{code}/erase",
+        "GET /api/v1/audit",
         "GET /api/v1/products",
         "POST /api/v1/products",
         "GET /api/v1/products/{id}",

@@ -53,6 +53,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("PATCH /api/v1/agents/{id}", "admin manager agent"),
     ("DELETE /api/v1/agents/{id}", "admin manager"),
     ("POST /api/v1/agents/{code}/erase", "admin"),
+    ("GET /api/v1/audit", "admin"),
     ("GET /api/v1/products", "admin manager agent analyst"),
     ("POST /api/v1/products", "admin"),
     ("GET /api/v1/products/{id}", "admin manager agent analyst"),

@@ -44,6 +44,17 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// The audit trail: `moon audit verify` checks its hash chain and exits 1 at the first
+    /// entry that was edited or deleted.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `moon audit …`.
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit trail's hash chain; name the first broken entry and exit 1 if any.
+    Verify(CommonArgs),
 }
 
 /// Options of `moon demo`.
@@ -169,6 +180,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => admin::user(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let config = settings::resolve(&ServeArgs::from(args))?;
+            let db = moon_server::app::open_database(&config).await?;
+            let verdict = moon_server::audit::verify(&db).await.context("cannot read the audit trail")?;
+            db.close().await;
+            match verdict.broken {
+                None => {
+                    eprintln!("audit trail intact: {} entries, every hash and link checked", verdict.entries);
+                    Ok(())
+                }
+                Some((id, why)) => {
+                    println!("audit entry {id}: {why}");
+                    anyhow::bail!("the audit trail is broken at entry {id} ({} entries read)", verdict.entries)
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use moon_domain::FieldError;
 
 use super::model::{Agent, AgentChanges, NewAgent};
 use super::repo;
+use crate::audit;
 use crate::changelog::{self, Event};
 use crate::http::{ApiError, ApiResult, Principal, Scope};
 use crate::sales::model::AgentRef;
@@ -40,6 +41,8 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
     };
     let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
     changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
+    audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
+        .await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent created");
     Ok(agent)
@@ -87,6 +90,12 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
     if before != after {
         changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
     }
+    audit::append(
+        &mut tx,
+        principal,
+        audit::Event::on("agent.update", "agent", id).with_diff(Some(&current), Some(&agent)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(agent)
 }
@@ -105,6 +114,8 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
         other => other?,
     };
     changelog::record(&mut tx, &[Event::Agent { id, before: Some(repo::facts(&agent)), after: None }]).await?;
+    audit::append(&mut tx, principal, audit::Event::on("agent.delete", "agent", id).with_diff(Some(&agent), None))
+        .await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent deleted");
     Ok(())
@@ -123,6 +134,8 @@ pub async fn erase(db: &Db, principal: &Principal, code: &str) -> ApiResult<Agen
     if before != after {
         changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }]).await?;
     }
+    let event = audit::Event::on("agent.erase", "agent", &agent.agent_code).with_diff(Some(&current), Some(&agent));
+    audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;
     tracing::info!(agent_id = agent.id, "agent erased");
     Ok(agent)

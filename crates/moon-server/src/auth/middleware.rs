@@ -198,7 +198,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(None) => return shape(unauthenticated()),
         Err(e) => return shape(e),
     };
-    let Some(principal) = identity.account.principal() else { return shape(unauthenticated()) };
+    let Some(mut principal) = identity.account.principal() else { return shape(unauthenticated()) };
+    principal.origin = crate::http::principal::Origin {
+        request_id: req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        source_ip: Some(ip.to_string()),
+    };
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
         if !req.method().is_safe() && !csrf_ok(&req, token) {
             return shape(ApiError::new(
@@ -233,6 +237,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             ));
         }
         if !rule.allows(principal.role) {
+            let event = crate::audit::Event {
+                action: "auth.permission_denied",
+                changes: Some(serde_json::json!({"method": req.method().as_str(), "route": template})),
+                ..Default::default()
+            };
+            crate::audit::record_or_log(&state.db, &principal, event).await;
             return shape(forbidden(&format!("the {} role may not use this route", principal.role)));
         }
     }

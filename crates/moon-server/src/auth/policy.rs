@@ -77,6 +77,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/auth/mfa/enrol", SignedIn),
     rule("POST", "/api/v1/auth/mfa/confirm", SignedIn),
     // Users (admin only) and API tokens (everyone their own; admins any).
+    // The audit trail (admin only).
+    rule("GET", "/api/v1/audit", Roles(ADMIN)),
     rule("GET", "/api/v1/users", Roles(ADMIN)),
     rule("POST", "/api/v1/users", Roles(ADMIN)),
     rule("GET", "/api/v1/users/{id}", Roles(ADMIN)),

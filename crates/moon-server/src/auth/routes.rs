@@ -15,6 +15,7 @@ use super::token::ApiToken;
 use super::users::{Binding, User, UserChanges, internal};
 use super::{mfa, session, throttle, token, users};
 use crate::AppState;
+use crate::audit::{self, RequestOrigin};
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiJson, ApiResult, Principal, Role};
 
@@ -118,6 +119,7 @@ fn session_id(identity: Option<&Identity>) -> Option<i64> {
 async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    RequestOrigin(origin): RequestOrigin,
     identity: Option<Identity>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
@@ -139,6 +141,13 @@ async fn sign_in(
         throttle::record_failure(&state.db, t, &keys[0], t.account_free_failures).await?;
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
         tracing::info!(client_ip = %ip, "sign-in refused");
+        // The name tried is personal data (and may be a mistyped password): not recorded.
+        audit::record_or_log(
+            &state.db,
+            audit::Actor::anonymous(origin),
+            audit::Event::on("auth.sign_in_failed", "user", "?"),
+        )
+        .await;
         return Err(invalid_credentials());
     };
     throttle::clear(&state.db, &keys[0]).await?;
@@ -146,6 +155,9 @@ async fn sign_in(
         users::store_rehash(&state.db, &auth.hasher, account.id, &body.password).await;
     }
     tracing::info!(user_id = account.id, mfa = account.mfa_enabled, "signed in");
+    let actor = audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+    let action = if account.mfa_enabled { "auth.password_accepted" } else { "auth.sign_in" };
+    audit::record_or_log(&state.db, actor, audit::Event::on(action, "user", account.id)).await;
     start_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await
 }
 
@@ -166,6 +178,7 @@ debug_without_secrets!(MfaCode);
 async fn mfa_verify(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    RequestOrigin(origin): RequestOrigin,
     identity: Identity,
     ApiJson(body): ApiJson<MfaCode>,
 ) -> ApiResult<Response> {
@@ -180,9 +193,19 @@ async fn mfa_verify(
         let t = &state.auth.config.throttle;
         throttle::record_failure(&state.db, t, &keys[0], t.account_free_failures).await?;
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
+        let actor =
+            audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+        audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_failed", "user", account.id)).await;
         return Err(e);
     }
     throttle::clear(&state.db, &keys[0]).await?;
+    let actor = audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+    audit::record_or_log(
+        &state.db,
+        actor,
+        audit::Event::on("auth.sign_in", "user", account.id).with_detail(serde_json::json!({"mfa": true})),
+    )
+    .await;
     start_session(&state, account, false, session_id(Some(&identity))).await
 }
 
@@ -261,6 +284,13 @@ async fn mfa_confirm(
     let codes =
         mfa::confirm(&state.db, state.auth.key(&state.db).await.map_err(internal)?, &identity.account, &body.code)
             .await?;
+    let account = &identity.account;
+    let actor = audit::Actor {
+        id: format!("user:{}", account.id),
+        role: account.role().map(|r| r.as_str()),
+        origin: crate::http::principal::Origin::default(),
+    };
+    audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_enrolled", "user", account.id)).await;
     let mut res = Json(RecoveryCodes { recovery_codes: codes }).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(res)
@@ -317,11 +347,18 @@ async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Vec<User>>>
     responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
     State(state): State<AppState>,
+    principal: Principal,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     let binding =
         Binding::parse(&body.role, body.branch.as_deref(), body.agent_code.as_deref()).map_err(ApiError::validation)?;
     let user = users::create(&state.db, &state.auth.hasher, &body.username, &body.password, binding).await?;
+    audit::record_or_log(
+        &state.db,
+        &principal,
+        audit::Event::on("user.create", "user", user.id).with_diff(None, Some(&user)),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -363,7 +400,15 @@ async fn update_user(
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
     };
-    Ok(Json(users::update(&state.db, &state.auth.hasher, id, changes).await?))
+    let before = users::get(&state.db, id).await?;
+    let user = users::update(&state.db, &state.auth.hasher, id, changes).await?;
+    audit::record_or_log(
+        &state.db,
+        &principal,
+        audit::Event::on("user.update", "user", id).with_diff(before.as_ref(), Some(&user)),
+    )
+    .await;
+    Ok(Json(user))
 }
 
 /// Delete a user, their sessions and tokens.
@@ -379,6 +424,7 @@ async fn delete_user(
         return Err(ApiError::conflict("cannot_demote_self", "an admin cannot delete their own account"));
     }
     users::delete(&state.db, id).await?;
+    audit::record_or_log(&state.db, &principal, audit::Event::on("user.delete", "user", id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -462,6 +508,13 @@ async fn create_token(
         return Err(ApiError::field(moon_domain::FieldError::new("user_id", "unknown_user", "no such user")));
     }
     let (token, secret) = token::create(&state.db, user_id, name, expires_at).await.map_err(internal)?;
+    let detail = serde_json::json!({"user_id": user_id, "expires_at": expires_at});
+    audit::record_or_log(
+        &state.db,
+        &principal,
+        audit::Event::on("token.create", "token", token.id).with_detail(detail),
+    )
+    .await;
     tracing::info!(token_id = token.id, user_id, "API token created");
     let mut res = (StatusCode::CREATED, Json(CreatedToken { token, secret })).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -477,7 +530,9 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiToken>> {
     let id = crate::http::parse_id(&id)?;
-    Ok(Json(token::revoke(&state.db, id, token_owner(&principal)?).await?))
+    let revoked = token::revoke(&state.db, id, token_owner(&principal)?).await?;
+    audit::record_or_log(&state.db, &principal, audit::Event::on("token.revoke", "token", id)).await;
+    Ok(Json(revoked))
 }
 
 #[cfg(test)]

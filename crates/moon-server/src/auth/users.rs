@@ -121,7 +121,13 @@ impl Account {
             // An agent code without an agent row sees nothing until the agent exists.
             Role::Agent => Scope::Agent(self.bound_agent_id.unwrap_or(0)),
         };
-        Some(Principal { id: format!("user:{}", self.id), role, scope, user_id: Some(self.id) })
+        Some(Principal {
+            id: format!("user:{}", self.id),
+            role,
+            scope,
+            user_id: Some(self.id),
+            origin: crate::http::principal::Origin::default(),
+        })
     }
 
     /// The public view.

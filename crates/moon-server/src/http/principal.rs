@@ -74,12 +74,29 @@ pub struct Principal {
     pub scope: Scope,
     /// The user account, when the principal is one (not the operator of the CLI or demo).
     pub user_id: Option<i64>,
+    /// Where the request came from, for the audit trail.
+    pub origin: Origin,
+}
+
+/// The request behind a principal's actions: its id and the client's address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// The client's address (from the socket, or a trusted proxy's `X-Forwarded-For`).
+    pub source_ip: Option<String>,
 }
 
 impl Principal {
     /// The operator on the server's own machine (CLI, demo loader): an admin without an account.
     pub fn operator() -> Self {
-        Self { id: String::from("operator"), role: Role::Admin, scope: Scope::All, user_id: None }
+        Self {
+            id: String::from("operator"),
+            role: Role::Admin,
+            scope: Scope::All,
+            user_id: None,
+            origin: Origin::default(),
+        }
     }
 }
 

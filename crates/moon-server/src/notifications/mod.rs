@@ -141,6 +141,12 @@ pub async fn send_with_db(
     let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
     let id = repo::insert(&mut tx, agent.id, message.as_str(), "manual").await?;
     let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    crate::audit::append(
+        &mut tx,
+        principal,
+        crate::audit::Event::on("notification.send", "notification", id).with_diff(None, Some(&n)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(n)
 }
@@ -223,6 +229,8 @@ async fn update_notification(
     };
     repo::update(&mut tx, id, message.as_ref().map(Message::as_str), read_at).await?;
     let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let event = crate::audit::Event::on("notification.update", "notification", id).with_diff(Some(&current), Some(&n));
+    crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
     Ok(Json(n))
 }
@@ -237,10 +245,12 @@ async fn delete_notification(
 ) -> ApiResult<StatusCode> {
     let id = crate::http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
-    repo::find(&mut tx, &principal.scope, id)
+    let current = repo::find(&mut tx, &principal.scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
     repo::delete(&mut tx, id).await?;
+    let event = crate::audit::Event::on("notification.delete", "notification", id).with_diff(Some(&current), None);
+    crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -179,6 +179,8 @@ async fn create_product(
         other => other?,
     };
     let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    let event = crate::audit::Event::on("product.create", "product", id).with_diff(None, Some(&product));
+    crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(product)))
 }
@@ -219,6 +221,8 @@ async fn update_product(
         other => other?,
     };
     let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    let event = crate::audit::Event::on("product.update", "product", id).with_diff(Some(&current), Some(&product));
+    crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
     Ok(Json(product))
 }
@@ -251,6 +255,8 @@ async fn delete_product(
         Err(DbError::ForeignKeyViolation) => return Err(has_sales()),
         other => other?,
     };
+    let event = crate::audit::Event::on("product.delete", "product", id).with_diff(Some(&product), None);
+    crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ use moon_domain::FieldError;
 
 use super::model::{Sale, SaleFields};
 use super::repo::{self, SaleRecord};
+use crate::audit;
 use crate::changelog::{self, Event};
 use crate::http::{ApiError, ApiResult, Principal, Scope};
 
@@ -76,6 +77,12 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
     if let Some(sale) = inserted {
         changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
             .await?;
+        audit::append(
+            &mut tx,
+            principal,
+            audit::Event::on("sale.create", "sale", sale.id).with_diff(None, Some(&sale)),
+        )
+        .await?;
         tx.commit().await?;
         return Ok(sale);
     }
@@ -95,6 +102,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     let before = repo::facts(&current);
+    let current_row = current.clone();
     let agent_id = match &f.agent {
         Some(r) => crate::agents::service::resolve(db, Some(&mut tx), principal, r).await?.id,
         None => current.agent_id,
@@ -123,6 +131,12 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     if before != after {
         changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
     }
+    audit::append(
+        &mut tx,
+        principal,
+        audit::Event::on("sale.update", "sale", id).with_diff(Some(&current_row), Some(&sale)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(sale)
 }
@@ -134,6 +148,8 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     repo::delete(&mut tx, id).await?;
     changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
+    audit::append(&mut tx, principal, audit::Event::on("sale.delete", "sale", id).with_diff(Some(&current), None))
+        .await?;
     tx.commit().await?;
     Ok(())
 }

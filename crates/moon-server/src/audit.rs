@@ -1,0 +1,532 @@
+//! The audit trail: who changed what, and every security event, in a hash chain that shows any
+//! edit or deletion of history.
+//!
+//! Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical form
+//! (a JSON array of its fields in a fixed order). Entries get consecutive ids from the
+//! `change_sequence` row `audit_log`, locked by the appending transaction until it commits, so
+//! the chain has one order and no gaps; `moon audit verify` walks it and names the first entry
+//! whose hash, link or id does not fit. Mutations append in the same transaction as the change
+//! they record; a security event that changes nothing else gets a transaction of its own.
+//!
+//! Personal fields (names, e-mail, phone) are never written in clear: their before and after
+//! values are masked, the entry says only that they changed.
+
+use chrono::{DateTime, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Order, Query};
+use moon_db::{Db, DbError, Tx};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::http::Principal;
+use crate::http::principal::Origin;
+
+/// Who an entry is about: a principal, or an unknown caller (a failed sign-in).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `user:<id>`, `operator` or `anonymous`.
+    pub id: String,
+    /// The role, when known.
+    pub role: Option<&'static str>,
+    /// The request.
+    pub origin: Origin,
+}
+
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        Actor { id: p.id.clone(), role: Some(p.role.as_str()), origin: p.origin.clone() }
+    }
+}
+
+impl Actor {
+    /// A caller not (yet) known, from a request's origin.
+    pub fn anonymous(origin: Origin) -> Self {
+        Actor { id: String::from("anonymous"), role: None, origin }
+    }
+}
+
+/// The origin of the current request (its id and client address), for handlers that record
+/// security events before a principal exists.
+pub struct RequestOrigin(pub Origin);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let source_ip = parts.extensions.get::<crate::auth::middleware::ClientIp>().map(|ip| ip.0.to_string());
+        Ok(RequestOrigin(Origin { request_id, source_ip }))
+    }
+}
+
+const SEQUENCE: &str = "audit_log";
+/// The link of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Fields whose values the trail masks.
+pub const PERSONAL: &[&str] =
+    &["first_name", "last_name", "email", "contact_number", "username", "password", "message"];
+const MASK: &str = "***";
+
+/// An entry to append: what happened to which record, with the changed fields.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// `entity.verb`, such as `sale.update` or `auth.sign_in_failed`.
+    pub action: &'static str,
+    /// Kind of record, such as `sale`.
+    pub entity: Option<&'static str>,
+    /// The record's id or code.
+    pub entity_id: Option<String>,
+    /// `{"field": {"before": …, "after": …}}`, personal values masked.
+    pub changes: Option<Value>,
+}
+
+impl Event {
+    /// An event about a record.
+    pub fn on(action: &'static str, entity: &'static str, id: impl ToString) -> Self {
+        Self { action, entity: Some(entity), entity_id: Some(id.to_string()), changes: None }
+    }
+
+    /// The same event with the fields that differ between two serialisable states.
+    pub fn with_diff<T: Serialize>(mut self, before: Option<&T>, after: Option<&T>) -> Self {
+        let b = before.and_then(|v| serde_json::to_value(v).ok()).unwrap_or(Value::Null);
+        let a = after.and_then(|v| serde_json::to_value(v).ok()).unwrap_or(Value::Null);
+        self.changes = Some(diff(&b, &a));
+        self
+    }
+
+    /// The same event with extra detail (not personal data).
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.changes = Some(detail);
+        self
+    }
+}
+
+/// Fields that differ between two JSON objects, masked where personal; bookkeeping fields
+/// (`updated_at`, `created_at`) are left out.
+pub fn diff(before: &Value, after: &Value) -> Value {
+    let empty = Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut out = Map::new();
+    for key in b.keys().chain(a.keys()) {
+        if out.contains_key(key) || key == "updated_at" || key == "created_at" {
+            continue;
+        }
+        let (old, new) = (b.get(key).unwrap_or(&Value::Null), a.get(key).unwrap_or(&Value::Null));
+        if old != new {
+            let masked = |v: &Value| {
+                if PERSONAL.contains(&key.as_str()) && !v.is_null() { Value::from(MASK) } else { v.clone() }
+            };
+            out.insert(key.clone(), json!({"before": masked(old), "after": masked(new)}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// A stored entry.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Entry {
+    /// Position in the chain, from 1.
+    pub id: i64,
+    /// When it was appended (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// Who: `user:<id>`, `operator`, or `anonymous` for a failed sign-in.
+    pub actor: String,
+    /// The actor's role, when known.
+    pub actor_role: Option<String>,
+    /// What happened, such as `agent.update`.
+    pub action: String,
+    /// Kind of record.
+    pub entity: Option<String>,
+    /// Which record.
+    pub entity_id: Option<String>,
+    /// Changed fields, before and after (personal values masked).
+    #[schema(value_type = Object)]
+    pub changes: Option<Value>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// The client's address.
+    pub source_ip: Option<String>,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this entry's canonical form.
+    pub entry_hash: String,
+}
+
+type Row = (
+    i64,
+    DateTime<Utc>,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+const COLUMNS: [&str; 12] = [
+    "id",
+    "occurred_at",
+    "actor",
+    "actor_role",
+    "action",
+    "entity",
+    "entity_id",
+    "changes",
+    "request_id",
+    "source_ip",
+    "prev_hash",
+    "entry_hash",
+];
+
+fn from_row(r: Row) -> Entry {
+    let (id, occurred_at, actor, actor_role, action, entity, entity_id, changes, request_id, source_ip, prev, hash) = r;
+    Entry {
+        id,
+        occurred_at,
+        actor,
+        actor_role,
+        action,
+        entity,
+        entity_id,
+        changes: changes.and_then(|c| serde_json::from_str(&c).ok()),
+        request_id,
+        source_ip,
+        prev_hash: prev,
+        entry_hash: hash,
+    }
+}
+
+/// The hash of an entry: SHA-256 of the previous hash and the canonical JSON array of the
+/// entry's fields (`changes` as its stored text, so re-serialising can never alter it).
+#[allow(clippy::too_many_arguments)]
+fn hash(
+    prev: &str,
+    id: i64,
+    at: &DateTime<Utc>,
+    actor: &str,
+    role: Option<&str>,
+    action: &str,
+    entity: Option<&str>,
+    entity_id: Option<&str>,
+    changes: Option<&str>,
+    request_id: Option<&str>,
+    source_ip: Option<&str>,
+) -> String {
+    let canonical = json!([
+        id,
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        actor,
+        role,
+        action,
+        entity,
+        entity_id,
+        changes,
+        request_id,
+        source_ip
+    ]);
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn internal(msg: impl Into<String>) -> DbError {
+    DbError::Other(moon_db::sqlx::Error::Protocol(msg.into()))
+}
+
+/// Appends `event` by `who` inside the caller's transaction. Call it just before commit, after
+/// the change log's entry if there is one: always in that order, so concurrent writers take the
+/// two sequence rows' locks in one order and cannot deadlock.
+pub async fn append(tx: &mut Tx, who: impl Into<Actor>, event: Event) -> Result<(), DbError> {
+    let who: Actor = who.into();
+    let mut bump = Query::update();
+    bump.table("change_sequence")
+        .value("last_id", Expr::col("last_id").add(1i64))
+        .and_where(Expr::col("name").eq(SEQUENCE));
+    tx.execute(&bump).await?;
+    let mut read = Query::select();
+    read.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+    let (id,): (i64,) = tx.fetch_optional(&read).await?.ok_or_else(|| internal("audit sequence row missing"))?;
+    let mut prev_q = Query::select();
+    // A locking read: under MySQL's REPEATABLE READ a plain read would use this transaction's
+    // older snapshot and miss the entry committed just before we took the sequence lock.
+    prev_q.column("entry_hash").from("audit_log").and_where(Expr::col("id").eq(id - 1)).lock_exclusive();
+    let prev = match tx.fetch_optional::<(String,)>(&prev_q).await? {
+        Some((h,)) => h,
+        None if id == 1 => String::from(GENESIS),
+        None => return Err(internal(format!("audit entry {} is missing; run moon audit verify", id - 1))),
+    };
+    let at = moon_db::now();
+    let changes = event.changes.as_ref().map(Value::to_string);
+    let role = who.role;
+    let entry_hash = hash(
+        &prev,
+        id,
+        &at,
+        &who.id,
+        role,
+        event.action,
+        event.entity,
+        event.entity_id.as_deref(),
+        changes.as_deref(),
+        who.origin.request_id.as_deref(),
+        who.origin.source_ip.as_deref(),
+    );
+    let ins = moon_db::insert_row(
+        "audit_log",
+        vec![
+            ("id", id.into()),
+            ("occurred_at", at.into()),
+            ("actor", who.id.as_str().into()),
+            ("actor_role", role.map(str::to_owned).into()),
+            ("action", event.action.into()),
+            ("entity", event.entity.map(str::to_owned).into()),
+            ("entity_id", event.entity_id.into()),
+            ("changes", changes.into()),
+            ("request_id", who.origin.request_id.clone().into()),
+            ("source_ip", who.origin.source_ip.clone().into()),
+            ("prev_hash", prev.into()),
+            ("entry_hash", entry_hash.into()),
+        ],
+    );
+    tx.execute(&ins).await?;
+    Ok(())
+}
+
+/// Appends a security event that changes nothing else, in a transaction of its own.
+pub async fn record(db: &Db, who: impl Into<Actor>, event: Event) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    append(&mut tx, who, event).await?;
+    tx.commit().await
+}
+
+/// Like [`record`], for paths where the event must not fail the request: a failure is logged.
+pub async fn record_or_log(db: &Db, who: impl Into<Actor>, event: Event) {
+    let action = event.action;
+    if let Err(e) = record(db, who, event).await {
+        tracing::error!(action, error = %e, "cannot append to the audit trail");
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Entries checked.
+    pub entries: u64,
+    /// The first entry that does not fit, and why; `None` when the chain is whole.
+    pub broken: Option<(i64, String)>,
+}
+
+/// Walks the whole chain in order and recomputes every hash.
+pub async fn verify(db: &Db) -> Result<Verdict, DbError> {
+    let mut tx = db.begin_snapshot().await?;
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("audit_log").order_by("id", Order::Asc);
+    let mut expected_id = 1i64;
+    let mut prev = String::from(GENESIS);
+    let mut broken: Option<(i64, String)> = None;
+    let mut entries = 0u64;
+    tx.for_each::<Row>(&q, |row| {
+        entries += 1;
+        if broken.is_some() {
+            return Ok(());
+        }
+        let e = from_row(row.clone());
+        let (.., stored_changes, _, _, _, _) = row;
+        if e.id != expected_id {
+            broken = Some((expected_id, format!("entry {expected_id} is missing (the next entry is {})", e.id)));
+            return Ok(());
+        }
+        if e.prev_hash != prev {
+            broken = Some((e.id, String::from("its link to the previous entry does not match")));
+            return Ok(());
+        }
+        let recomputed = hash(
+            &prev,
+            e.id,
+            &e.occurred_at,
+            &e.actor,
+            e.actor_role.as_deref(),
+            &e.action,
+            e.entity.as_deref(),
+            e.entity_id.as_deref(),
+            stored_changes.as_deref(),
+            e.request_id.as_deref(),
+            e.source_ip.as_deref(),
+        );
+        if recomputed != e.entry_hash {
+            broken = Some((e.id, String::from("its content does not match its hash (edited)")));
+            return Ok(());
+        }
+        prev = e.entry_hash;
+        expected_id += 1;
+        Ok(())
+    })
+    .await?;
+    if broken.is_none() {
+        let mut seq = Query::select();
+        seq.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+        let last = tx.fetch_optional::<(i64,)>(&seq).await?.map_or(0, |(n,)| n);
+        if last >= expected_id {
+            broken = Some((expected_id, format!("entries {expected_id} to {last} are missing (deleted at the end)")));
+        }
+    }
+    tx.rollback().await?;
+    Ok(Verdict { entries, broken })
+}
+
+/// Conditions of `GET /api/v1/audit`, validated.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action, or actions starting with `prefix.` when it ends with `.`.
+    pub action: Option<String>,
+    /// Only this kind of record.
+    pub entity: Option<String>,
+    /// Only this record.
+    pub entity_id: Option<String>,
+    /// From this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Up to this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Newest first, `limit` entries before `before` (an id).
+pub async fn list(db: &Db, f: &Filter, before: Option<i64>, limit: u64) -> Result<Vec<Entry>, DbError> {
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("audit_log");
+    if let Some(a) = &f.actor {
+        q.and_where(Expr::col("actor").eq(a.as_str()));
+    }
+    if let Some(a) = &f.action {
+        if let Some(prefix) = a.strip_suffix('.') {
+            q.and_where(Expr::col("action").like(format!("{prefix}.%")));
+        } else {
+            q.and_where(Expr::col("action").eq(a.as_str()));
+        }
+    }
+    if let Some(e) = &f.entity {
+        q.and_where(Expr::col("entity").eq(e.as_str()));
+    }
+    if let Some(e) = &f.entity_id {
+        q.and_where(Expr::col("entity_id").eq(e.as_str()));
+    }
+    if let Some(t) = f.from {
+        q.and_where(Expr::col("occurred_at").gte(t));
+    }
+    if let Some(t) = f.to {
+        q.and_where(Expr::col("occurred_at").lte(t));
+    }
+    if let Some(b) = before {
+        q.and_where(Expr::col("id").lt(b));
+    }
+    q.order_by("id", Order::Desc).limit(limit);
+    Ok(db.fetch_all::<Row>(&q).await?.into_iter().map(from_row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diffs_mask_personal_fields_and_skip_bookkeeping() {
+        let b = json!({"first_name": "Nimal", "team": "Alpha", "email": null, "updated_at": "x"});
+        let a = json!({"first_name": "Nimala", "team": "Beta", "email": "n@example.com", "updated_at": "y"});
+        let d = diff(&b, &a);
+        assert_eq!(d["first_name"], json!({"before": "***", "after": "***"}));
+        assert_eq!(d["email"], json!({"before": null, "after": "***"}));
+        assert_eq!(d["team"], json!({"before": "Alpha", "after": "Beta"}));
+        assert!(d.get("updated_at").is_none());
+        assert!(!d.to_string().contains("Nimal"));
+    }
+
+    #[test]
+    fn a_hash_covers_every_field_and_the_link() {
+        let at = Utc::now();
+        let base = hash(GENESIS, 1, &at, "user:1", Some("admin"), "a.b", Some("x"), Some("1"), Some("{}"), None, None);
+        assert_eq!(base.len(), 64);
+        assert_ne!(
+            base,
+            hash("1", 1, &at, "user:1", Some("admin"), "a.b", Some("x"), Some("1"), Some("{}"), None, None)
+        );
+        assert_ne!(
+            base,
+            hash(GENESIS, 1, &at, "user:2", Some("admin"), "a.b", Some("x"), Some("1"), Some("{}"), None, None)
+        );
+        assert_ne!(
+            base,
+            hash(GENESIS, 1, &at, "user:1", Some("admin"), "a.b", Some("x"), Some("1"), Some("{ }"), None, None)
+        );
+    }
+}
+
+/// `GET /api/v1/audit` (admins; the policy table says so).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(list_audit))
+}
+
+/// Filters of `GET /api/v1/audit`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only this actor (`user:12`, `operator`, `anonymous`).
+    pub actor: Option<String>,
+    /// Only this action (`sale.update`), or a family with a trailing dot (`auth.`).
+    pub action: Option<String>,
+    /// Only this kind of record (`agent`, `sale`, `product`, `notification`, `user`, `token`).
+    pub entity: Option<String>,
+    /// Only this record (with `entity`).
+    pub entity_id: Option<String>,
+    /// From this instant (RFC 3339) or day (`YYYY-MM-DD`), inclusive.
+    pub from: Option<String>,
+    /// Up to this instant or day, inclusive.
+    pub to: Option<String>,
+    /// Entries per page, 1–500 (default 50), newest first.
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn instant(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, moon_domain::FieldError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = moon_domain::parse_date(field, raw)?;
+    let time = if end_of_day {
+        chrono::NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
+    } else {
+        Some(chrono::NaiveTime::MIN)
+    };
+    Ok(day.and_time(time.unwrap_or(chrono::NaiveTime::MIN)).and_utc())
+}
+
+/// The audit trail, newest first, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = crate::http::paging::Paged<Entry>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn list_audit(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    crate::http::ApiQuery(p): crate::http::ApiQuery<AuditParams>,
+) -> crate::http::ApiResult<axum::Json<crate::http::paging::Paged<Entry>>> {
+    let page =
+        crate::http::PageParams { limit: p.limit.clone(), cursor: p.cursor.clone(), order: Some(String::from("desc")) }
+            .parse()?;
+    let mut e = moon_domain::FieldErrors::new();
+    let filter = Filter {
+        actor: p.actor.clone(),
+        action: p.action.clone(),
+        entity: p.entity.clone(),
+        entity_id: p.entity_id.clone(),
+        from: e.take_opt(p.from.as_deref().map(|t| instant("from", t, false))),
+        to: e.take_opt(p.to.as_deref().map(|t| instant("to", t, true))),
+    };
+    e.finish().map_err(crate::http::ApiError::validation)?;
+    let rows = list(&state.db, &filter, page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(page.finish(rows, |r| r.id)))
+}
