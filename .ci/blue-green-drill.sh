@@ -131,15 +131,15 @@ start_moon() {
     printf -v "${colour^^}_PID" '%s' "$!"
 }
 
-# wait_ready COLOUR PID PORT
+# wait_ready NAME PID PORT: polls /readyz on the port until it answers 200.
 wait_ready() {
-    local colour=$1 pid=$2 port=$3 deadline=$((SECONDS + READY_SECONDS))
+    local name=$1 pid=$2 port=$3 deadline=$((SECONDS + READY_SECONDS))
     until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; do
-        kill -0 "$pid" 2>/dev/null || die "$colour exited before it became ready"
-        ((SECONDS < deadline)) || die "$colour did not answer /readyz within ${READY_SECONDS}s"
-        sleep 0.2
+        kill -0 "$pid" 2>/dev/null || die "$name exited before it became ready"
+        ((SECONDS < deadline)) || die "$name did not answer /readyz within ${READY_SECONDS}s"
+        sleep 0.1
     done
-    say "$colour is ready on 127.0.0.1:$port"
+    say "$name is ready on 127.0.0.1:$port"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -210,13 +210,7 @@ nginx_cmd -t -q || die "nginx rejects the drill's configuration"
 # Started directly (not through the function) so that $! is nginx's master itself.
 "${NGINX_AS[@]}" "$NGINX" -p "$DRILL/nginx" -e "$DRILL/nginx/error.log" -c "$DRILL/nginx/nginx.conf" &
 NGINX_PID=$!
-deadline=$((SECONDS + 10))
-until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$NGINX_PORT/readyz" 2>/dev/null; do
-    kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited at start"
-    ((SECONDS < deadline)) || die "nginx did not proxy /readyz to blue within 10s"
-    sleep 0.1
-done
-say "nginx on 127.0.0.1:$NGINX_PORT proxies to blue"
+wait_ready "nginx (in front of blue)" "$NGINX_PID" "$NGINX_PORT"
 
 # The load: a few threads, each opening a connection per request (so no request can be lost to
 # a client-side keep-alive race, which is the client's business, not the release's), a mix of
@@ -362,4 +356,8 @@ SALES_AFTER="$(sales_in_db)" || die "cannot count the sales in $DB_NAME"
 ((SALES_AFTER - SALES_BEFORE == POSTS)) ||
     die "$POSTS sales were accepted but the database gained $((SALES_AFTER - SALES_BEFORE))"
 say "the database gained exactly the $POSTS sales that were accepted"
+# The KPI dashboard's queries, run on the PostgreSQL warehouse green keeps current: the one
+# place in CI with a PostgreSQL warehouse full of data.
+python3 "$ROOT/.ci/check-kpi-dashboard.py" "$ROOT/crates/moon-server/src/analytics/warehouse.rs" \
+    "$ROOT/deploy/grafana/moon-kpis.json" --run "$WH_URL" || die "the KPI dashboard's queries fail on the warehouse"
 echo "blue-green drill: $REQUESTS requests, 0 failed"
