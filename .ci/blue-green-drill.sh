@@ -347,6 +347,11 @@ kill -0 "$GREEN_PID" 2>/dev/null || die "green is not running at the end"
 read -r REQUESTS FAILED POSTS < <(python3 -c 'import json,sys; s = json.load(open(sys.argv[1])); print(s["requests"], s["failed"], s["by_route"].get("POST /api/v1/sales", 0))' "$DRILL/load.json")
 python3 -c 'import json,sys; s = json.load(open(sys.argv[1])); [print(f"    {k}: {v}") for k, v in sorted(s["by_route"].items())]; [print("    FAILED", f) for f in s["failures"]]' "$DRILL/load.json"
 ((REQUESTS >= 100)) || die "only $REQUESTS requests were sent; the drill proves nothing"
+# The load must really have spanned the switch: both colours answered a share of it.
+BLUE_ANSWERED="$(grep -c '"message":"request completed"' "$DRILL/blue.log" || true)"
+GREEN_ANSWERED="$(grep -c '"message":"request completed"' "$DRILL/green.log" || true)"
+say "blue answered $BLUE_ANSWERED requests, green $GREEN_ANSWERED"
+((BLUE_ANSWERED >= 50 && GREEN_ANSWERED >= 50)) || die "the load did not reach both colours"
 if ((FAILED > 0)); then
     die "blue-green drill: $REQUESTS requests, $FAILED failed"
 fi
