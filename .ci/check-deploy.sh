@@ -16,8 +16,10 @@
 #   5. check-jsonschema (GitHub workflow schema), zizmor --offline, and every `uses:` pinned by
 #      a full commit SHA: the workflows
 #   6. promtool check rules / test rules: the alert rules and their unit tests
-#   7. the Grafana dashboard parses, and every PromQL expression in it and in the alert rules
-#      names only metrics in deploy/prometheus/metric-names.txt
+#   7. the Grafana dashboards parse; every PromQL expression in moon.json and in the alert rules
+#      names only metrics in deploy/prometheus/metric-names.txt; every SQL query of the KPI
+#      dashboard (moon-kpis.json) names only tables and columns of the warehouse schema; every
+#      alert's runbook_url points at a heading of docs/RUNBOOK.md
 #   8. deploy/release.sh --dry-run succeeds and refuses an image given by tag, and its decisions
 #      (switch, abandon before the switch, switch back after it, rollback) hold against a fake
 #      kubectl (deploy/tests/release-test.sh)
@@ -164,7 +166,11 @@ check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
 check "promtool test rules" bash -c 'cd deploy/prometheus && promtool test rules alerts.test.yml'
 check "Grafana JSON parses; PromQL names only known metrics" \
     python3 .ci/check-promql-names.py deploy/prometheus/metric-names.txt "$ROOT" \
-    deploy/grafana/*.json deploy/prometheus/alerts.yml
+    deploy/grafana/moon.json deploy/prometheus/alerts.yml
+check "KPI dashboard parses; its SQL names only warehouse tables and columns" \
+    python3 .ci/check-kpi-dashboard.py crates/moon-server/src/analytics/warehouse.rs deploy/grafana/moon-kpis.json
+check "every alert links to a section of the runbook" \
+    python3 .ci/check-alert-links.py deploy/prometheus/alerts.yml docs/RUNBOOK.md
 
 # ------------------------------------------------------------------------------------------
 release_dry_run() {

@@ -16,6 +16,8 @@ import pathlib
 import re
 import sys
 
+from checklib import finish
+
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"}
 
 
@@ -108,11 +110,7 @@ def main():
             checked += 1
             for name in sorted(metric_names(expr) - allowed):
                 errors.append(f"{path}: unknown metric {name!r} in: {' '.join(expr.split())}")
-    for error in errors:
-        print(error, file=sys.stderr)
-    if errors:
-        sys.exit(1)
-    print(f"{checked} PromQL expressions name only known metrics")
+    finish(errors, f"{checked} PromQL expressions name only known metrics")
 
 
 if __name__ == "__main__":

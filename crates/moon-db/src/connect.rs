@@ -1,13 +1,14 @@
 //! Choosing a backend from the URL and opening its pools.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::DbError;
+use crate::{DbError, QueryErrors};
 
 /// The closed set of supported operational databases, picked by URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,8 @@ pub(crate) enum Pools {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub(crate) pools: Pools,
+    /// Failed statements by kind, for the `moon_db_query_errors_total` metric.
+    pub(crate) errors: Arc<QueryErrors>,
 }
 
 impl Db {
@@ -166,7 +169,7 @@ impl Db {
                 )
             }
         };
-        Ok(Db { pools })
+        Ok(Db { pools, errors: Arc::default() })
     }
 
     /// SQLite: copies the write-ahead log back into the database file without waiting for
@@ -185,6 +188,11 @@ impl Db {
             Pools::Postgres(_) => Backend::Postgres,
             Pools::MySql(_) => Backend::MySql,
         }
+    }
+
+    /// The counts of failed statements, shared with every clone and transaction of this handle.
+    pub fn query_errors(&self) -> Arc<QueryErrors> {
+        Arc::clone(&self.errors)
     }
 
     /// `(pool, open connections, idle connections)` for each pool, for the metrics endpoint.

@@ -5,6 +5,8 @@
 //! (placeholders, quoting) and bound with the backend's typed driver. Rows decode into types
 //! that implement `FromRow` for all three backends ([`FromAnyRow`]).
 
+use std::sync::Arc;
+
 use sea_query::{InsertStatement, MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::mysql::{MySql, MySqlRow};
@@ -13,7 +15,7 @@ use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{AssertSqlSafe, FromRow, Transaction};
 
 use crate::connect::Pools;
-use crate::{Db, DbError};
+use crate::{Db, DbError, QueryErrors};
 
 /// A row type that decodes from every supported backend.
 pub trait FromAnyRow:
@@ -28,7 +30,14 @@ impl<T> FromAnyRow for T where
 
 /// An open write transaction. Dropping it without [`Tx::commit`] rolls back, so an early return
 /// on an error never leaves half a change behind.
-pub enum Tx {
+pub struct Tx {
+    conn: TxConn,
+    /// The counts of the [`Db`] this transaction came from.
+    errors: Arc<QueryErrors>,
+}
+
+/// The driver's transaction for the connected backend.
+enum TxConn {
     /// SQLite, started with `BEGIN IMMEDIATE` on the single writer connection.
     Sqlite(Transaction<'static, Sqlite>),
     /// PostgreSQL.
@@ -61,17 +70,17 @@ macro_rules! on_backend {
     };
     (tx $tx:expr, $stmt:expr, |$exec:ident, $sql:ident, $values:ident| $run:expr) => {
         match $tx {
-            Tx::Sqlite(tx) => {
+            TxConn::Sqlite(tx) => {
                 let ($sql, $values) = $stmt.build_sqlx(SqliteQueryBuilder);
                 let $exec = &mut **tx;
                 $run
             }
-            Tx::Postgres(tx) => {
+            TxConn::Postgres(tx) => {
                 let ($sql, $values) = $stmt.build_sqlx(PostgresQueryBuilder);
                 let $exec = &mut **tx;
                 $run
             }
-            Tx::MySql(tx) => {
+            TxConn::MySql(tx) => {
                 let ($sql, $values) = $stmt.build_sqlx(MysqlQueryBuilder);
                 let $exec = &mut **tx;
                 $run
@@ -83,11 +92,17 @@ macro_rules! on_backend {
 impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx, DbError> {
-        Ok(match &self.pools {
-            Pools::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
-            Pools::MySql(pool) => Tx::MySql(pool.begin().await?),
-        })
+        let conn = self
+            .errors
+            .count(async {
+                Ok(match &self.pools {
+                    Pools::Sqlite { write, .. } => TxConn::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+                    Pools::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+                    Pools::MySql(pool) => TxConn::MySql(pool.begin().await?),
+                })
+            })
+            .await?;
+        Ok(Tx { conn, errors: Arc::clone(&self.errors) })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot of the database for all
@@ -97,58 +112,77 @@ impl Db {
     /// PostgreSQL needs `REPEATABLE READ` for that (its default gives each statement its own
     /// snapshot); MySQL takes the snapshot at once; SQLite in WAL mode holds it from the first read.
     pub async fn begin_snapshot(&self) -> Result<Tx, DbError> {
-        Ok(match &self.pools {
-            Pools::Sqlite { read, .. } => Tx::Sqlite(read.begin_with("BEGIN DEFERRED").await?),
-            Pools::Postgres(pool) => {
-                Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
-            }
-            Pools::MySql(pool) => {
-                Tx::MySql(pool.begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await?)
-            }
-        })
+        let conn = self
+            .errors
+            .count(async {
+                Ok(match &self.pools {
+                    Pools::Sqlite { read, .. } => TxConn::Sqlite(read.begin_with("BEGIN DEFERRED").await?),
+                    Pools::Postgres(pool) => {
+                        TxConn::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
+                    }
+                    Pools::MySql(pool) => {
+                        TxConn::MySql(pool.begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await?)
+                    }
+                })
+            })
+            .await?;
+        Ok(Tx { conn, errors: Arc::clone(&self.errors) })
     }
 
     /// Runs a read-only query and decodes every row.
     pub async fn fetch_all<T: FromAnyRow>(&self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
-        on_backend!(pool self, stmt, |exec, sql, values| {
-            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
-        })
+        self.errors
+            .count(async {
+                on_backend!(pool self, stmt, |exec, sql, values| {
+                    Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
+                })
+            })
+            .await
     }
 
     /// Runs a read-only query expected to match at most one row.
     pub async fn fetch_optional<T: FromAnyRow>(&self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
-        on_backend!(pool self, stmt, |exec, sql, values| {
-            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
-        })
+        self.errors
+            .count(async {
+                on_backend!(pool self, stmt, |exec, sql, values| {
+                    Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
+                })
+            })
+            .await
     }
 
     /// Checks that a connection can be had and answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        match &self.pools {
-            Pools::Sqlite { read, .. } => {
-                sqlx::query("SELECT 1").execute(read).await?;
-            }
-            Pools::Postgres(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-            Pools::MySql(pool) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
-        Ok(())
+        self.errors
+            .count(async {
+                match &self.pools {
+                    Pools::Sqlite { read, .. } => {
+                        sqlx::query("SELECT 1").execute(read).await?;
+                    }
+                    Pools::Postgres(pool) => {
+                        sqlx::query("SELECT 1").execute(pool).await?;
+                    }
+                    Pools::MySql(pool) => {
+                        sqlx::query("SELECT 1").execute(pool).await?;
+                    }
+                }
+                Ok(())
+            })
+            .await
     }
 }
 
-impl Tx {
+/// The statements themselves, per backend; [`Tx`] wraps each to count its failures.
+impl TxConn {
     /// Runs a query inside the transaction and decodes every row.
-    pub async fn fetch_all<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
+    async fn fetch_all<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
             Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
         })
     }
 
     /// Runs a query inside the transaction expected to match at most one row.
-    pub async fn fetch_optional<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
+    async fn fetch_optional<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
             Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
         })
@@ -156,7 +190,7 @@ impl Tx {
 
     /// Runs a query inside the transaction and hands each row to `each` as it arrives, so a
     /// result of millions of rows never has to sit in memory at once.
-    pub async fn for_each<T: FromAnyRow>(
+    async fn for_each<T: FromAnyRow>(
         &mut self,
         stmt: &impl SqlxBinder,
         mut each: impl FnMut(T) -> Result<(), DbError> + Send,
@@ -175,37 +209,37 @@ impl Tx {
 
     /// Runs a statement with no parameters, such as DDL written for one backend. Only for SQL
     /// assembled from constants: values belong in sea-query statements, which bind them.
-    pub async fn execute_sql(&mut self, sql: impl Into<String>) -> Result<u64, DbError> {
+    async fn execute_sql(&mut self, sql: impl Into<String>) -> Result<u64, DbError> {
         let sql = AssertSqlSafe(sql.into());
         Ok(match self {
-            Tx::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
-            Tx::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
-            Tx::MySql(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+            TxConn::Sqlite(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+            TxConn::Postgres(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
+            TxConn::MySql(tx) => sqlx::query(sql).execute(&mut **tx).await?.rows_affected(),
         })
     }
 
     /// The backend this transaction runs on.
-    pub fn backend(&self) -> crate::Backend {
+    fn backend(&self) -> crate::Backend {
         match self {
-            Tx::Sqlite(_) => crate::Backend::Sqlite,
-            Tx::Postgres(_) => crate::Backend::Postgres,
-            Tx::MySql(_) => crate::Backend::MySql,
+            TxConn::Sqlite(_) => crate::Backend::Sqlite,
+            TxConn::Postgres(_) => crate::Backend::Postgres,
+            TxConn::MySql(_) => crate::Backend::MySql,
         }
     }
 
     /// Ends the transaction without keeping anything; for read-only snapshots, whose end is
     /// not a commit of anything.
-    pub async fn rollback(self) -> Result<(), DbError> {
+    async fn rollback(self) -> Result<(), DbError> {
         match self {
-            Tx::Sqlite(tx) => tx.rollback().await?,
-            Tx::Postgres(tx) => tx.rollback().await?,
-            Tx::MySql(tx) => tx.rollback().await?,
+            TxConn::Sqlite(tx) => tx.rollback().await?,
+            TxConn::Postgres(tx) => tx.rollback().await?,
+            TxConn::MySql(tx) => tx.rollback().await?,
         }
         Ok(())
     }
 
     /// Runs an UPDATE or DELETE and returns how many rows it touched.
-    pub async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
+    async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
             Ok(sqlx::query_with(AssertSqlSafe(sql), values).execute(exec).await?.rows_affected())
         })
@@ -219,28 +253,28 @@ impl Tx {
     /// `RETURNING` in the same statement; MySQL 8 has no `RETURNING`, so on every `mysql://`
     /// server (MariaDB included, though MariaDB 10.5+ could) the same expressions are selected by
     /// `LAST_INSERT_ID()` right after the insert, on a second round trip.
-    pub async fn insert_returning<T: FromAnyRow>(
+    async fn insert_returning<T: FromAnyRow>(
         &mut self,
         stmt: &InsertStatement,
         table: &'static str,
         returning: Vec<sea_query::Expr>,
     ) -> Result<Option<T>, DbError> {
         match self {
-            Tx::Sqlite(tx) => {
+            TxConn::Sqlite(tx) => {
                 let (sql, values) = stmt
                     .clone()
                     .returning(sea_query::Query::returning().exprs(returning))
                     .build_sqlx(SqliteQueryBuilder);
                 Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
             }
-            Tx::Postgres(tx) => {
+            TxConn::Postgres(tx) => {
                 let (sql, values) = stmt
                     .clone()
                     .returning(sea_query::Query::returning().exprs(returning))
                     .build_sqlx(PostgresQueryBuilder);
                 Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
             }
-            Tx::MySql(tx) => {
+            TxConn::MySql(tx) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
                 let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
                 if done.rows_affected() == 0 {
@@ -261,21 +295,21 @@ impl Tx {
     ///
     /// This is the backend difference for generated keys: SQLite and PostgreSQL answer
     /// `RETURNING id`; MySQL 8 has no `RETURNING`, so its connection's `LAST_INSERT_ID()` is used.
-    pub async fn insert(&mut self, stmt: &InsertStatement) -> Result<i64, DbError> {
+    async fn insert(&mut self, stmt: &InsertStatement) -> Result<i64, DbError> {
         match self {
-            Tx::Sqlite(tx) => {
+            TxConn::Sqlite(tx) => {
                 let (sql, values) =
                     stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(SqliteQueryBuilder);
                 let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
                 Ok(id)
             }
-            Tx::Postgres(tx) => {
+            TxConn::Postgres(tx) => {
                 let (sql, values) =
                     stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(PostgresQueryBuilder);
                 let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
                 Ok(id)
             }
-            Tx::MySql(tx) => {
+            TxConn::MySql(tx) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
                 let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
                 i64::try_from(done.last_insert_id()).map_err(|e| DbError::Other(sqlx::Error::Decode(e.into())))
@@ -284,12 +318,79 @@ impl Tx {
     }
 
     /// Makes every change in the transaction durable, or none of them.
-    pub async fn commit(self) -> Result<(), DbError> {
+    async fn commit(self) -> Result<(), DbError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
-            Tx::MySql(tx) => tx.commit().await?,
+            TxConn::Sqlite(tx) => tx.commit().await?,
+            TxConn::Postgres(tx) => tx.commit().await?,
+            TxConn::MySql(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+}
+
+impl Tx {
+    /// Runs a query inside the transaction and decodes every row.
+    pub async fn fetch_all<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
+        self.errors.count(self.conn.fetch_all(stmt)).await
+    }
+
+    /// Runs a query inside the transaction expected to match at most one row.
+    pub async fn fetch_optional<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
+        self.errors.count(self.conn.fetch_optional(stmt)).await
+    }
+
+    /// Runs a query inside the transaction and hands each row to `each` as it arrives, so a
+    /// result of millions of rows never has to sit in memory at once. An error returned by
+    /// `each` is counted too: it ends the statement like a database error.
+    pub async fn for_each<T: FromAnyRow>(
+        &mut self,
+        stmt: &impl SqlxBinder,
+        each: impl FnMut(T) -> Result<(), DbError> + Send,
+    ) -> Result<u64, DbError> {
+        self.errors.count(self.conn.for_each(stmt, each)).await
+    }
+
+    /// Runs a statement with no parameters, such as DDL written for one backend. Only for SQL
+    /// assembled from constants: values belong in sea-query statements, which bind them.
+    pub async fn execute_sql(&mut self, sql: impl Into<String>) -> Result<u64, DbError> {
+        self.errors.count(self.conn.execute_sql(sql)).await
+    }
+
+    /// The backend this transaction runs on.
+    pub fn backend(&self) -> crate::Backend {
+        self.conn.backend()
+    }
+
+    /// Ends the transaction without keeping anything; for read-only snapshots, whose end is
+    /// not a commit of anything.
+    pub async fn rollback(self) -> Result<(), DbError> {
+        self.errors.count(self.conn.rollback()).await
+    }
+
+    /// Runs an UPDATE or DELETE and returns how many rows it touched.
+    pub async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
+        self.errors.count(self.conn.execute(stmt)).await
+    }
+
+    /// Runs a single-row INSERT (typically `INSERT … SELECT`) inside the transaction and returns
+    /// `returning` evaluated on the new row, or `None` when nothing was inserted; see
+    /// `TxConn::insert_returning` for how MySQL, which has no `RETURNING`, reads the row back.
+    pub async fn insert_returning<T: FromAnyRow>(
+        &mut self,
+        stmt: &InsertStatement,
+        table: &'static str,
+        returning: Vec<sea_query::Expr>,
+    ) -> Result<Option<T>, DbError> {
+        self.errors.count(self.conn.insert_returning(stmt, table, returning)).await
+    }
+
+    /// Runs a single-row INSERT into a table whose key column is `id` and returns the new id.
+    pub async fn insert(&mut self, stmt: &InsertStatement) -> Result<i64, DbError> {
+        self.errors.count(self.conn.insert(stmt)).await
+    }
+
+    /// Makes every change in the transaction durable, or none of them.
+    pub async fn commit(self) -> Result<(), DbError> {
+        self.errors.count(self.conn.commit()).await
     }
 }

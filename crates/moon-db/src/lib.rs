@@ -11,7 +11,7 @@ mod exec;
 mod migrate;
 
 pub use connect::{Backend, Db, DbOptions};
-pub use error::DbError;
+pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};
 pub use migrate::{MigrationStatus, migration_names};
 

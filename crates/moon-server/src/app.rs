@@ -289,7 +289,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
-    let metrics = crate::http::metrics::Metrics::new(db.backend().name());
+    let metrics = crate::http::metrics::Metrics::new(&db);
     let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
     warn_without_admin(&db).await;
     let tls = match &config.security.tls {

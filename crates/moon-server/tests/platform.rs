@@ -233,14 +233,7 @@ async fn metrics_count_requests_by_route_template() {
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
-    let count = |labels: &str| -> u64 {
-        let prefix = format!("moon_http_request_duration_seconds_count{{{labels}}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(prefix.as_str()))
-            .unwrap_or_else(|| panic!("no series {labels}:\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    let count = |labels: &str| sample(&text, &format!("moon_http_request_duration_seconds_count{{{labels}}}"));
     assert_eq!(
         count(r#"method="GET",route="/api/v1/agents/{id}",status="4xx""#),
         2,
@@ -254,4 +247,40 @@ async fn metrics_count_requests_by_route_template() {
     assert!(text.contains(r#"moon_build_info{version=""#));
     assert!(text.trim_end().ends_with("# EOF"));
     app.stop().await;
+}
+
+/// The value of one series (name and labels exactly as exposed) in a `/metrics` text.
+fn sample(text: &str, series: &str) -> u64 {
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no series {series}:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Reads `moon_db_query_errors_total` of one kind from `/metrics`.
+async fn query_errors(app: &TestApp, kind: &str) -> u64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    sample(&text, &format!("moon_db_query_errors_total{{kind=\"{kind}\"}}"))
+}
+
+#[tokio::test]
+async fn a_failed_statement_counts_as_a_query_error_by_kind() {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+        let Some(app) = TestApp::spawn(backend).await else { continue };
+        assert_eq!(query_errors(&app, "unique_violation").await, 0, "{backend:?}");
+        app.agent("AGT001", "Colombo", "Alpha").await;
+        let product = app.product("Life", "1000.00").await;
+        let sale = json!({"agent_code": "AGT001", "product_id": product, "amount": "10.00",
+            "sale_date": "2026-01-05", "policy_number": "POL-1"});
+        assert_eq!(app.post("/api/v1/sales", sale.clone()).await.0, 201, "{backend:?}");
+        // Only the unique constraint catches a duplicate policy number (no look-up first); the
+        // component turns the violation into its own 409, and the statement still counts.
+        assert_eq!(app.post("/api/v1/sales", sale).await.0, 409, "{backend:?}");
+        assert_eq!(query_errors(&app, "unique_violation").await, 1, "{backend:?}");
+        assert_eq!(query_errors(&app, "foreign_key").await, 0, "{backend:?}");
+        assert_eq!(query_errors(&app, "unavailable").await, 0, "{backend:?}");
+        app.stop().await;
+    }
 }

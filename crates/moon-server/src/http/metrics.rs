@@ -12,8 +12,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -37,6 +39,32 @@ struct PoolLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// `moon_db_query_errors_total{kind}`: read at each scrape from the counts the database handle
+/// keeps (moon-db counts every failed statement, whether a handler, the sign-in path or a job
+/// ran it). `kind` is one of four fixed names, so the series stay bounded.
+#[derive(Debug)]
+struct QueryErrorCollector(Arc<moon_db::QueryErrors>);
+
+impl Collector for QueryErrorCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "db_query_errors",
+            "Failed database statements by kind (unique_violation, foreign_key, unavailable, other)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, count) in self.0.counts() {
+            ConstCounter::new(count).encode(family.encode_family(&KindLabels { kind })?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,9 +99,11 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Registers every series; `backend` names the operational database.
-    pub fn new(backend: &'static str) -> Arc<Self> {
+    /// Registers every series for the server of `db`.
+    pub fn new(db: &moon_db::Db) -> Arc<Self> {
+        let backend = db.backend().name();
         let mut registry = Registry::with_prefix("moon");
+        registry.register_collector(Box::new(QueryErrorCollector(db.query_errors())));
         let requests = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(request_histogram);
         registry.register(
             "http_request_duration_seconds",
