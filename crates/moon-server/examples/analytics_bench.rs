@@ -159,8 +159,20 @@ async fn main() {
     let binding = moon_server::auth::users::Binding::parse("admin", None, None).unwrap();
     let hasher = moon_server::auth::password::Hasher::new(1);
     let password = moon_server::auth::password::generate().unwrap();
-    let user = moon_server::auth::users::create(&db, &hasher, "bench-admin", &password, binding).await.unwrap();
-    let (_, token) = moon_server::auth::token::create(&db, user.id, "bench", None).await.unwrap();
+    let user = moon_server::auth::users::create(
+        &db,
+        &hasher,
+        "bench-admin",
+        &password,
+        binding,
+        &moon_server::http::Principal::operator(),
+    )
+    .await
+    .unwrap();
+    let (_, token) =
+        moon_server::auth::token::create(&db, user.id, "bench", None, &moon_server::http::Principal::operator())
+            .await
+            .unwrap();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
     let client = reqwest::Client::builder().default_headers(headers).build().unwrap();

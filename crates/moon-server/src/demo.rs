@@ -73,7 +73,9 @@ pub async fn users(db: &Db) -> anyhow::Result<Vec<DemoUser>> {
         let binding = crate::auth::users::Binding::parse(role, *branch, *agent_code)
             .map_err(|e| anyhow::anyhow!("demo user {name} is invalid: {e:?}"))?;
         let password = crate::auth::password::generate()?;
-        let user = crate::auth::users::create(db, &hasher, name, &password, binding).await.map_err(api)?;
+        let user = crate::auth::users::create(db, &hasher, name, &password, binding, &Principal::operator())
+            .await
+            .map_err(api)?;
         created.push(DemoUser { username: user.username, role: user.role, password });
     }
     Ok(created)

@@ -249,6 +249,21 @@ async fn metrics_count_requests_by_route_template() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn notification_deliveries_are_counted_by_channel_and_outcome() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.agent("DL1", "Colombo", "Alpha").await;
+    for text in ["one", "two"] {
+        let (s, _) = app.post("/api/v1/notifications", json!({"agent_code": "DL1", "message": text})).await;
+        assert_eq!(s, 201);
+    }
+    let (s, _) = app.post("/notification/send", json!({"agent_code": "DL1", "message": "three"})).await;
+    assert!(s < 300, "{s}");
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(sample(&text, r#"moon_notification_deliveries_total{channel="inbox",outcome="delivered"}"#), 3);
+    app.stop().await;
+}
+
 /// The value of one series (name and labels exactly as exposed) in a `/metrics` text.
 fn sample(text: &str, series: &str) -> u64 {
     let prefix = format!("{series} ");

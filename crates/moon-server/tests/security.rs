@@ -157,10 +157,29 @@ async fn caller(app: &TestApp, w: &World, role: &'static str) -> Caller {
     };
     let (user_id, name, _) = app.user(role, bound).await;
     let account = moon_server::auth::users::account_by_name(&app.store, &name).await.unwrap().unwrap();
-    let (_, secret) = moon_server::auth::token::create(&app.store, account.id, "matrix", None).await.unwrap();
-    let (spare, _) = moon_server::auth::token::create(&app.store, account.id, "spare", None).await.unwrap();
+    let (_, secret) = moon_server::auth::token::create(
+        &app.store,
+        account.id,
+        "matrix",
+        None,
+        &moon_server::http::Principal::operator(),
+    )
+    .await
+    .unwrap();
+    let (spare, _) = moon_server::auth::token::create(
+        &app.store,
+        account.id,
+        "spare",
+        None,
+        &moon_server::http::Principal::operator(),
+    )
+    .await
+    .unwrap();
     let (victim, _, _) = app.user("analyst", None).await;
-    let (victim_token, _) = moon_server::auth::token::create(&app.store, victim, "victim", None).await.unwrap();
+    let (victim_token, _) =
+        moon_server::auth::token::create(&app.store, victim, "victim", None, &moon_server::http::Principal::operator())
+            .await
+            .unwrap();
     let ids = |agent: i64, code: &str, sale: i64, note: i64, user: i64, token: i64| {
         BTreeMap::from([
             ("{agent_code}", code.to_owned()),
@@ -417,7 +436,10 @@ async fn api_tokens_expire_and_can_be_revoked(app: &TestApp) {
     assert_eq!(bi.get("/api/v1/auth/me").await.0, 401, "a revoked token is refused");
 
     let past = moon_db::now() - chrono::Duration::seconds(1);
-    let (_, expired) = moon_server::auth::token::create(&app.store, id, "old", Some(past)).await.unwrap();
+    let (_, expired) =
+        moon_server::auth::token::create(&app.store, id, "old", Some(past), &moon_server::http::Principal::operator())
+            .await
+            .unwrap();
     assert_eq!(app.bearer(&expired).get("/api/v1/auth/me").await.0, 401, "an expired token is refused");
     let (s, p) = app.bearer(secret).post("/api/v1/tokens", json!({"name": "again", "user_id": 1})).await;
     assert_eq!(s, 401, "{p}");

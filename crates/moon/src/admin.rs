@@ -158,7 +158,9 @@ async fn account(db: &Db, username: &str) -> anyhow::Result<users::Account> {
 
 async fn change(db: &Db, username: &str, changes: UserChanges) -> anyhow::Result<users::User> {
     let a = account(db, username).await?;
-    users::update(db, &password::Hasher::new(1), a.id, changes).await.map_err(api)
+    users::update(db, &password::Hasher::new(1), a.id, changes, &moon_server::http::Principal::operator())
+        .await
+        .map_err(api)
 }
 
 /// Runs a `moon user` command.
@@ -168,7 +170,16 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let binding = binding.parse()?;
             let (pw, generated) = password(password_stdin)?;
             let db = open(&common).await?;
-            let u = users::create(&db, &password::Hasher::new(1), &username, &pw, binding).await.map_err(api)?;
+            let u = users::create(
+                &db,
+                &password::Hasher::new(1),
+                &username,
+                &pw,
+                binding,
+                &moon_server::http::Principal::operator(),
+            )
+            .await
+            .map_err(api)?;
             eprintln!("created user {} (id {}, role {})", u.username, u.id, u.role);
             if generated {
                 eprintln!("generated password (shown once):");
@@ -235,7 +246,8 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             let db = open(&common).await?;
             let a = account(&db, &username).await?;
             let expires = expires_days.map(|d| moon_db::now() + chrono::Duration::days(i64::from(d)));
-            let (t, secret) = token::create(&db, a.id, &name, expires).await?;
+            let (t, secret) =
+                token::create(&db, a.id, &name, expires, &moon_server::http::Principal::operator()).await?;
             eprintln!(
                 "created token {} for {} (expires {}); it is shown once:",
                 t.id,
@@ -267,7 +279,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, common } => {
             let db = open(&common).await?;
-            token::revoke(&db, id, None).await.map_err(api)?;
+            token::revoke(&db, id, None, &moon_server::http::Principal::operator()).await.map_err(api)?;
             eprintln!("token {id} revoked");
             db.close().await;
         }

@@ -352,13 +352,8 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     let binding =
         Binding::parse(&body.role, body.branch.as_deref(), body.agent_code.as_deref()).map_err(ApiError::validation)?;
-    let user = users::create(&state.db, &state.auth.hasher, &body.username, &body.password, binding).await?;
-    audit::record_or_log(
-        &state.db,
-        &principal,
-        audit::Event::on("user.create", "user", user.id).with_diff(None, Some(&user)),
-    )
-    .await;
+    let user =
+        users::create(&state.db, &state.auth.hasher, &body.username, &body.password, binding, &principal).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -400,15 +395,7 @@ async fn update_user(
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
     };
-    let before = users::get(&state.db, id).await?;
-    let user = users::update(&state.db, &state.auth.hasher, id, changes).await?;
-    audit::record_or_log(
-        &state.db,
-        &principal,
-        audit::Event::on("user.update", "user", id).with_diff(before.as_ref(), Some(&user)),
-    )
-    .await;
-    Ok(Json(user))
+    Ok(Json(users::update(&state.db, &state.auth.hasher, id, changes, &principal).await?))
 }
 
 /// Delete a user, their sessions and tokens.
@@ -423,8 +410,7 @@ async fn delete_user(
     if principal.user_id == Some(id) {
         return Err(ApiError::conflict("cannot_demote_self", "an admin cannot delete their own account"));
     }
-    users::delete(&state.db, id).await?;
-    audit::record_or_log(&state.db, &principal, audit::Event::on("user.delete", "user", id)).await;
+    users::delete(&state.db, id, &principal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -507,14 +493,7 @@ async fn create_token(
     if users::account(&state.db, user_id).await?.is_none() {
         return Err(ApiError::field(moon_domain::FieldError::new("user_id", "unknown_user", "no such user")));
     }
-    let (token, secret) = token::create(&state.db, user_id, name, expires_at).await.map_err(internal)?;
-    let detail = serde_json::json!({"user_id": user_id, "expires_at": expires_at});
-    audit::record_or_log(
-        &state.db,
-        &principal,
-        audit::Event::on("token.create", "token", token.id).with_detail(detail),
-    )
-    .await;
+    let (token, secret) = token::create(&state.db, user_id, name, expires_at, &principal).await.map_err(internal)?;
     tracing::info!(token_id = token.id, user_id, "API token created");
     let mut res = (StatusCode::CREATED, Json(CreatedToken { token, secret })).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -530,9 +509,7 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiToken>> {
     let id = crate::http::parse_id(&id)?;
-    let revoked = token::revoke(&state.db, id, token_owner(&principal)?).await?;
-    audit::record_or_log(&state.db, &principal, audit::Event::on("token.revoke", "token", id)).await;
-    Ok(Json(revoked))
+    Ok(Json(token::revoke(&state.db, id, token_owner(&principal)?, &principal).await?))
 }
 
 #[cfg(test)]

@@ -40,11 +40,13 @@ const COLUMNS: [&str; 8] =
     ["id", "user_id", "name", "token_prefix", "created_at", "expires_at", "last_used_at", "revoked_at"];
 
 /// Creates a token for a user and returns it with its secret, which is shown this once.
+/// The creation is audited as `who`'s, in the same transaction.
 pub async fn create(
     db: &Db,
     user_id: i64,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
+    who: impl Into<crate::audit::Actor>,
 ) -> anyhow::Result<(ApiToken, String)> {
     let secret = format!("{PREFIX}{}", crypto::random_token()?);
     let prefix: String = secret.chars().take(12).collect();
@@ -61,6 +63,9 @@ pub async fn create(
     );
     let mut tx = db.begin().await?;
     let id = tx.insert(&stmt).await?;
+    let detail = serde_json::json!({"user_id": user_id, "expires_at": expires_at});
+    crate::audit::append(&mut tx, who, crate::audit::Event::on("token.create", "token", id).with_detail(detail))
+        .await?;
     tx.commit().await?;
     let token = get(db, id, None).await?.ok_or_else(|| anyhow::anyhow!("token {id} vanished after insert"))?;
     Ok((token, secret))
@@ -87,7 +92,7 @@ pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<ApiToken>, DbError>
 }
 
 /// Revokes a token of `owner` (any owner when `None`); a token not visible is a 404.
-pub async fn revoke(db: &Db, id: i64, owner: Option<i64>) -> ApiResult<ApiToken> {
+pub async fn revoke(db: &Db, id: i64, owner: Option<i64>, who: impl Into<crate::audit::Actor>) -> ApiResult<ApiToken> {
     get(db, id, owner).await?.ok_or_else(|| ApiError::not_found(format!("token {id}")))?;
     let mut stmt = Query::update();
     stmt.table("api_tokens")
@@ -95,7 +100,9 @@ pub async fn revoke(db: &Db, id: i64, owner: Option<i64>) -> ApiResult<ApiToken>
         .and_where(Expr::col("id").eq(id))
         .and_where(Expr::col("revoked_at").is_null());
     let mut tx = db.begin().await?;
-    tx.execute(&stmt).await?;
+    if tx.execute(&stmt).await? > 0 {
+        crate::audit::append(&mut tx, who, crate::audit::Event::on("token.revoke", "token", id)).await?;
+    }
     tx.commit().await?;
     tracing::info!(token_id = id, "API token revoked");
     get(db, id, owner).await?.ok_or_else(ApiError::internal)

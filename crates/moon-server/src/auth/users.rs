@@ -204,7 +204,15 @@ fn duplicate(username: &str) -> ApiError {
 }
 
 /// Creates a user with a password that meets the policy.
-pub async fn create(db: &Db, hasher: &Hasher, username: &str, password: &str, binding: Binding) -> ApiResult<User> {
+/// The change is audited as `who`'s, in the same transaction.
+pub async fn create(
+    db: &Db,
+    hasher: &Hasher,
+    username: &str,
+    password: &str,
+    binding: Binding,
+    who: impl Into<crate::audit::Actor>,
+) -> ApiResult<User> {
     let username = parse_username("username", username).map_err(ApiError::field)?;
     password::check_policy("password", password, &username).map_err(ApiError::field)?;
     let hash = hasher.hash(password).await.map_err(internal)?;
@@ -215,8 +223,8 @@ pub async fn create(db: &Db, hasher: &Hasher, username: &str, password: &str, bi
             ("username", Value::from(username.clone())),
             ("password_hash", Value::from(hash)),
             ("role", Value::from(binding.role.as_str())),
-            ("branch", Value::from(binding.branch)),
-            ("agent_code", Value::from(binding.agent_code)),
+            ("branch", Value::from(binding.branch.clone())),
+            ("agent_code", Value::from(binding.agent_code.clone())),
             ("disabled", Value::from(false)),
             ("mfa_enabled", Value::from(false)),
             ("created_at", Value::from(now)),
@@ -228,6 +236,9 @@ pub async fn create(db: &Db, hasher: &Hasher, username: &str, password: &str, bi
         Err(DbError::UniqueViolation) => return Err(duplicate(&username)),
         other => other?,
     };
+    let detail =
+        serde_json::json!({"role": binding.role.as_str(), "branch": binding.branch, "agent_code": binding.agent_code});
+    crate::audit::append(&mut tx, who, crate::audit::Event::on("user.create", "user", id).with_detail(detail)).await?;
     tx.commit().await?;
     tracing::info!(user_id = id, role = %binding.role, "user created");
     get(db, id).await?.ok_or_else(ApiError::internal)
@@ -289,7 +300,15 @@ debug_without_secrets!(UserChanges, binding, disabled, reset_mfa);
 
 /// Applies changes to a user. Disabling, a new password, a new role or an MFA reset ends every
 /// session of the user, so the change takes effect at once.
-pub async fn update(db: &Db, hasher: &Hasher, id: i64, changes: UserChanges) -> ApiResult<User> {
+/// The change is audited as `who`'s, in the same transaction (a new password as the fact that
+/// it changed, never its value).
+pub async fn update(
+    db: &Db,
+    hasher: &Hasher,
+    id: i64,
+    changes: UserChanges,
+    who: impl Into<crate::audit::Actor>,
+) -> ApiResult<User> {
     let current = account(db, id).await?.ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
     let mut values: Vec<(&'static str, Value)> = Vec::new();
     if let Some(b) = &changes.binding {
@@ -326,6 +345,16 @@ pub async fn update(db: &Db, hasher: &Hasher, id: i64, changes: UserChanges) -> 
         del.from_table("recovery_codes").and_where(Expr::col("user_id").eq(id));
         tx.execute(&del).await?;
     }
+    let detail = serde_json::json!({
+        "role": changes.binding.as_ref().map(|b| b.role.as_str()),
+        "branch": changes.binding.as_ref().map(|b| b.branch.clone()),
+        "agent_code": changes.binding.as_ref().map(|b| b.agent_code.clone()),
+        "disabled": changes.disabled,
+        "password_changed": changes.password.is_some(),
+        "mfa_reset": changes.reset_mfa,
+        "sessions_ended": ends_sessions,
+    });
+    crate::audit::append(&mut tx, who, crate::audit::Event::on("user.update", "user", id).with_detail(detail)).await?;
     tx.commit().await?;
     tracing::info!(user_id = id, sessions_ended = ends_sessions, "user changed");
     get(db, id).await?.ok_or_else(ApiError::internal)
@@ -350,7 +379,7 @@ pub async fn store_rehash(db: &Db, hasher: &Hasher, id: i64, password: &str) {
 }
 
 /// Deletes a user with their sessions, tokens and recovery codes.
-pub async fn delete(db: &Db, id: i64) -> ApiResult<()> {
+pub async fn delete(db: &Db, id: i64, who: impl Into<crate::audit::Actor>) -> ApiResult<()> {
     let mut tx = db.begin().await?;
     for table in ["sessions", "api_tokens", "recovery_codes"] {
         let mut del = Query::delete();
@@ -362,6 +391,7 @@ pub async fn delete(db: &Db, id: i64) -> ApiResult<()> {
     if tx.execute(&del).await? == 0 {
         return Err(ApiError::not_found(format!("user {id}")));
     }
+    crate::audit::append(&mut tx, who, crate::audit::Event::on("user.delete", "user", id)).await?;
     tx.commit().await?;
     tracing::info!(user_id = id, "user deleted");
     Ok(())

@@ -37,6 +37,12 @@ struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    channel: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: &'static str,
 }
@@ -90,6 +96,7 @@ pub struct Metrics {
     refresh_failures: Counter,
     lag: Gauge<f64, AtomicU64>,
     backlog: Gauge<i64, AtomicI64>,
+    deliveries: Family<DeliveryLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -143,12 +150,24 @@ impl Metrics {
         );
         let backlog = Gauge::<i64, AtomicI64>::default();
         registry.register("changelog_backlog", "Change-log entries the warehouse has not applied yet", backlog.clone());
-        Arc::new(Self { registry, requests, in_flight, pool, refresh, refresh_failures, lag, backlog })
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "notification_deliveries",
+            "Notification deliveries by channel (inbox today; webhook and e-mail with the rules) and outcome",
+            deliveries.clone(),
+        );
+        Arc::new(Self { registry, requests, in_flight, pool, refresh, refresh_failures, lag, backlog, deliveries })
     }
 
     /// Records how long a warehouse refresh took.
     pub fn observe_refresh(&self, mode: &'static str, took: Duration) {
         self.refresh.get_or_create(&ModeLabels { mode }).observe(took.as_secs_f64());
+    }
+
+    /// Counts one notification delivery attempt on `channel` with its `outcome` (`delivered`,
+    /// `failed`, `dead`).
+    pub fn count_delivery(&self, channel: &'static str, outcome: &'static str) {
+        self.deliveries.get_or_create(&DeliveryLabels { channel, outcome }).inc();
     }
 
     /// Counts a failed warehouse refresh.

@@ -127,7 +127,10 @@ pub async fn send(
     to: &AgentRef,
     message: &Message,
 ) -> ApiResult<Notification> {
-    send_with_db(&state.db, principal, to, message).await
+    let sent = send_with_db(&state.db, principal, to, message).await?;
+    // The in-app inbox is the channel every message reaches: committed means delivered.
+    state.metrics.count_delivery("inbox", "delivered");
+    Ok(sent)
 }
 
 /// [`send`] without the HTTP state, for the demo loader and jobs.
