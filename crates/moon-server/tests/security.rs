@@ -31,7 +31,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /healthz", "public"),
     ("GET /readyz", "public"),
     ("GET /metrics", "public"),
-    ("GET /", "public"),
+    ("GET /", "admin manager agent analyst"),
     ("GET /api/v1/openapi.json", "public"),
     ("POST /api/v1/auth/sign-in", "public"),
     ("POST /api/v1/auth/mfa/verify", "pending"),

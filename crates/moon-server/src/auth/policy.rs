@@ -67,7 +67,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/healthz", Public),
     rule("GET", "/readyz", Public),
     rule("GET", "/metrics", Public),
-    rule("GET", "/", Public),
+    // The index names the routes and the version: for signed-in users only.
+    rule("GET", "/", SignedIn),
     rule("GET", "/api/v1/openapi.json", Public),
     // Authentication.
     rule("POST", "/api/v1/auth/sign-in", Public),
