@@ -61,6 +61,9 @@ pub struct DbOptions {
     /// A writer of large batches raises it and checkpoints when idle ([`Db::checkpoint`]), so
     /// a commit does not pay for copying the log back.
     pub wal_autocheckpoint: Option<u32>,
+    /// SQLite only: page cache of the writer connection in MiB (default 32). A writer that
+    /// updates random rows of a large table (the warehouse) keeps more of it in memory.
+    pub writer_cache_mib: Option<u32>,
 }
 
 impl Default for DbOptions {
@@ -70,6 +73,7 @@ impl Default for DbOptions {
             acquire_timeout: Duration::from_secs(5),
             redshift_compatible: false,
             wal_autocheckpoint: None,
+            writer_cache_mib: None,
         }
     }
 }
@@ -110,7 +114,7 @@ impl Db {
                     // Reads straight from the OS page cache instead of a read() per page: large
                     // scans (rebuilds, reports) spend far less time in the kernel. Address
                     // space, not memory: the pages are shared and reclaimable.
-                    .pragma("mmap_size", "268435456");
+                    .pragma("mmap_size", "1073741824");
                 if let Some(dir) = opts.get_filename().parent()
                     && !dir.as_os_str().is_empty()
                 {
@@ -120,9 +124,10 @@ impl Db {
                     .max_connections(1)
                     .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
-                    // The one writer keeps more of the B-trees it updates in memory (32 MiB).
+                    // The one writer keeps more of the B-trees it updates in memory.
                     .connect_with({
-                        let w = opts.clone().pragma("cache_size", "-32768");
+                        let kib = i64::from(options.writer_cache_mib.unwrap_or(32)) * 1024;
+                        let w = opts.clone().pragma("cache_size", format!("-{kib}"));
                         match options.wal_autocheckpoint {
                             Some(pages) => w.pragma("wal_autocheckpoint", pages.to_string()),
                             None => w,

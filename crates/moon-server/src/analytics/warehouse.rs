@@ -164,6 +164,8 @@ impl Warehouse {
             max_connections: 4,
             redshift_compatible: true,
             wal_autocheckpoint: Some(20_000),
+            // Refreshes change cells spread over the whole fact table: keep it in memory.
+            writer_cache_mib: Some(256),
             ..DbOptions::default()
         };
         let db = Db::connect(url, &options).await.with_context(|| format!("cannot connect to warehouse {shown}"))?;
