@@ -23,7 +23,7 @@ use moon_db::{Backend, Db, DbError, Tx};
 
 use super::delta::{Batch, FactKey, Sums};
 use super::pseudonym::PseudonymKey;
-use super::warehouse::{REBUILT_TABLES, Warehouse};
+use super::warehouse::{Flavor, REBUILT_TABLES, Warehouse};
 use crate::changelog;
 
 /// The aggregator's name as a change-log consumer.
@@ -269,7 +269,7 @@ impl Aggregator {
         let new_products = source_products(&self.op, Some(&batch.products)).await?;
         phases.mark("read_dimensions");
 
-        apply_fact_deltas(&mut tx, &batch.facts).await?;
+        apply_fact_deltas(&mut tx, &batch.facts, self.wh.flavor).await?;
         self.check(Fault::AfterFacts)?;
         phases.mark("facts");
 
@@ -735,21 +735,30 @@ fn cells_matching<'a>(keys: impl Iterator<Item = &'a FactKey>) -> Condition {
 /// Adds net deltas to rollup cells: reads the cells the deltas touch, deletes them and inserts
 /// the sums, dropping cells that reach zero. Cost follows the number of cells changed, not the
 /// size of the table; plain SQL every warehouse runs (no `ON CONFLICT`).
-async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>, flavor: Flavor) -> Result<(), DbError> {
     if deltas.is_empty() {
         return Ok(());
     }
     let keys: Vec<&FactKey> = deltas.keys().collect();
     let mut merged: BTreeMap<FactKey, Sums> = deltas.clone();
     for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let mut q = Query::select();
-        q.columns(CELL_COLUMNS).from("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
-        for (sale_date, agent_id, product_id, branch, count, cents) in tx.fetch_all::<FactRow>(&q).await? {
-            merged.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count, cents });
-        }
         let mut del = Query::delete();
         del.from_table("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
-        tx.execute(&del).await?;
+        // SQLite and PostgreSQL hand the deleted cells back (one pass over the key index);
+        // Redshift has no RETURNING, so it reads them first.
+        let old: Vec<FactRow> = if flavor == Flavor::Redshift {
+            let mut q = Query::select();
+            q.columns(CELL_COLUMNS).from("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
+            let rows = tx.fetch_all::<FactRow>(&q).await?;
+            tx.execute(&del).await?;
+            rows
+        } else {
+            del.returning(Query::returning().columns(CELL_COLUMNS));
+            tx.fetch_all::<FactRow>(&del).await?
+        };
+        for (sale_date, agent_id, product_id, branch, count, cents) in old {
+            merged.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count, cents });
+        }
     }
     merged.retain(|_, s| s.count != 0);
     insert_facts(tx, &merged).await
