@@ -13,8 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use moon_db::sea_query::{Expr, ExprTrait, Query};
-use moon_db::{Db, sum_i64};
+use moon_db::Db;
 use moon_server::analytics::Outcome;
 use moon_server::{Config, Secret};
 
@@ -56,27 +55,10 @@ fn args() -> Args {
     a
 }
 
-/// The original system's three GROUP BY queries, run on the operational database.
+/// The original system's three GROUP BY queries, timed on the operational database.
 async fn original_queries(db: &Db) -> Duration {
-    let b = db.backend();
     let started = Instant::now();
-    let mut q = Query::select();
-    q.column(("agents", "team"))
-        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
-        .from("agents")
-        .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
-        .group_by_col(("agents", "team"));
-    let teams: Vec<(String, i64)> = db.fetch_all(&q).await.unwrap();
-    let mut q = Query::select();
-    q.columns([("products", "id"), ("products", "target_amount_cents")])
-        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
-        .from("products")
-        .left_join("sales", Expr::col(("sales", "product_id")).equals(("products", "id")))
-        .group_by_columns([("products", "id"), ("products", "target_amount_cents")]);
-    let products: Vec<(i64, i64, Option<i64>)> = db.fetch_all(&q).await.unwrap();
-    let mut q = Query::select();
-    q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");
-    let branches: Vec<(String, i64)> = db.fetch_all(&q).await.unwrap();
+    let (teams, branches, products) = moon_server::analytics::verify::original_queries(db).await.unwrap();
     assert!(!teams.is_empty() && !products.is_empty() && !branches.is_empty());
     started.elapsed()
 }

@@ -39,14 +39,19 @@ impl From<&Principal> for Actor {
 }
 
 impl Actor {
+    /// A user account acting before it has a principal (sign-in, MFA steps).
+    pub fn account(account: &crate::auth::users::Account, origin: Origin) -> Self {
+        Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin }
+    }
+
     /// A caller not (yet) known, from a request's origin.
     pub fn anonymous(origin: Origin) -> Self {
         Actor { id: String::from("anonymous"), role: None, origin }
     }
 }
 
-/// The origin of the current request (its id and client address), for handlers that record
-/// security events before a principal exists.
+/// The origin of the current request (its id and client address, as the authentication layer
+/// found them), for handlers that record security events before a principal exists.
 pub struct RequestOrigin(pub Origin);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {

@@ -139,16 +139,7 @@ pub async fn load(
         while left > 0 {
             let rows = left.min(ROWS_PER_INSERT);
             let mut ins = Query::insert();
-            ins.into_table("sales").columns([
-                "agent_id",
-                "product_id",
-                "amount_cents",
-                "sale_date",
-                "branch",
-                "policy_number",
-                "created_at",
-                "updated_at",
-            ]);
+            ins.into_table("sales").columns(crate::sales::repo::SALE_COLUMNS[1..].iter().copied());
             for _ in 0..rows {
                 let (agent_id, branch) = agent_ids[rng.below(agent_ids.len() as u64) as usize];
                 let product = products[rng.below(products.len() as u64) as usize];

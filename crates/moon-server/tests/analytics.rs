@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::TestApp;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
-use moon_db::{Db, DbOptions, sum_i64};
+use moon_db::{Db, DbOptions};
 use moon_server::analytics::{Aggregator, Fault, Outcome};
 use serde_json::{Value, json};
 
@@ -23,10 +23,6 @@ async fn aggregator(app: &TestApp) -> Aggregator {
 async fn assert_verified(agg: &Aggregator) {
     let report = agg.verify().await.unwrap();
     assert!(report.differences.is_empty(), "warehouse differs from the source: {:#?}", report.differences);
-}
-
-async fn wait_for(app: &TestApp, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
-    app.wait_for(path, limit, done).await
 }
 
 fn total_count(b: &Value) -> i64 {
@@ -49,7 +45,7 @@ async fn kpis_follow_sales(app: &TestApp) {
     app.sale("K3", p2, "50.00", "2026-02-20").await;
     app.sale("K2", p2, "25.50", "2026-03-01").await;
 
-    let teams = wait_for(app, "/api/v1/kpis/teams", Duration::from_secs(2), |b| total_count(b) == 4).await;
+    let teams = app.wait_for("/api/v1/kpis/teams", Duration::from_secs(2), |b| total_count(b) == 4).await;
     assert_eq!(row(&teams, "team", "Beta")["total_sales"], "725.50");
     assert_eq!(row(&teams, "team", "Beta")["sales_count"], 2);
     assert_eq!(row(&teams, "team", "Alpha")["total_sales"], "350.00");
@@ -73,7 +69,7 @@ async fn kpis_follow_sales(app: &TestApp) {
 
     // A tie: K3 reaches K1's 300.00.
     app.sale("K3", p1, "250.00", "2026-03-05").await;
-    let board = wait_for(app, "/api/v1/kpis/leaderboard", Duration::from_secs(2), |b| total_count(b) == 5).await;
+    let board = app.wait_for("/api/v1/kpis/leaderboard", Duration::from_secs(2), |b| total_count(b) == 5).await;
     let ranks: Vec<(i64, String)> = board["items"]
         .as_array()
         .unwrap()
@@ -116,7 +112,7 @@ async fn kpis_follow_sales(app: &TestApp) {
     // An agent moves team: all their sales follow (the original joined on the current team).
     let (s, _) = app.patch(&format!("/api/v1/agents/{k3}"), json!({"team": "Beta"})).await;
     assert_eq!(s, 200);
-    wait_for(app, "/api/v1/kpis/teams", Duration::from_secs(2), |b| {
+    app.wait_for("/api/v1/kpis/teams", Duration::from_secs(2), |b| {
         b["items"].as_array().unwrap().iter().any(|r| r["team"] == "Beta" && r["total_sales"] == "1025.50")
     })
     .await;
@@ -125,7 +121,7 @@ async fn kpis_follow_sales(app: &TestApp) {
     assert_eq!(s, 200);
     let (s, _) = app.delete(&format!("/api/v1/sales/{s2}")).await;
     assert_eq!(s, 204);
-    wait_for(app, "/api/v1/kpis/branches", Duration::from_secs(2), |b| {
+    app.wait_for("/api/v1/kpis/branches", Duration::from_secs(2), |b| {
         b["items"].as_array().unwrap().iter().any(|r| r["branch"] == "Kandy" && r["total_sales"] == "325.50")
     })
     .await;
@@ -144,33 +140,6 @@ async fn kpis_follow_sales(app: &TestApp) {
 }
 
 on_every_backend!(kpis_follow_sales);
-
-/// Runs each scenario on every backend pair with the server's own refresh loop off.
-macro_rules! with_manual_aggregator {
-    ($($name:ident),* $(,)?) => {
-        mod manual {
-            use super::*;
-            with_manual_aggregator!(@backend sqlite, Sqlite, $($name),*);
-            with_manual_aggregator!(@backend postgres, Postgres, $($name),*);
-            with_manual_aggregator!(@backend mysql, MySql, $($name),*);
-        }
-    };
-    (@backend $module:ident, $backend:ident, $($name:ident),*) => {
-        mod $module {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let spawned = super::TestApp::spawn_with(moon_db::Backend::$backend, |c| {
-                    c.aggregate_interval = std::time::Duration::ZERO;
-                })
-                .await;
-                if let Some(app) = spawned {
-                    super::super::$name(&app).await;
-                    app.stop().await;
-                }
-            })*
-        }
-    };
-}
 
 /// A deterministic pseudo-random sequence.
 struct Rng(u64);
@@ -272,39 +241,7 @@ async fn random_changes_match_a_recomputation(app: &TestApp) {
 /// The original system's three queries, run on the operational database.
 async fn assert_original_tables_match_original_queries(app: &TestApp, agg: &Aggregator) {
     let op = Db::connect(&app.db.url, &DbOptions::default()).await.unwrap();
-    let b = op.backend();
-    // SELECT a.team, SUM(s.amount) FROM agents a JOIN sales s ON … GROUP BY a.team
-    let mut q = Query::select();
-    q.column(("agents", "team"))
-        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
-        .from("agents")
-        .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
-        .group_by_col(("agents", "team"));
-    let teams: std::collections::BTreeMap<String, i64> =
-        op.fetch_all::<(String, i64)>(&q).await.unwrap().into_iter().collect();
-    // SELECT branch, SUM(amount) FROM sales GROUP BY branch
-    let mut q = Query::select();
-    q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");
-    let branches: std::collections::BTreeMap<String, i64> =
-        op.fetch_all::<(String, i64)>(&q).await.unwrap().into_iter().collect();
-    // SELECT p.product_name, p.target_amount, COALESCE(SUM(s.amount), 0), CASE … FROM products p LEFT JOIN sales s …
-    let mut q = Query::select();
-    q.columns([("products", "id"), ("products", "product_name"), ("products", "target_amount_cents")])
-        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
-        .from("products")
-        .left_join("sales", Expr::col(("sales", "product_id")).equals(("products", "id")))
-        .group_by_columns([("products", "id"), ("products", "product_name"), ("products", "target_amount_cents")]);
-    let products: std::collections::BTreeMap<String, (i64, i64, String)> = op
-        .fetch_all::<(i64, String, i64, Option<i64>)>(&q)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(_, name, target, total)| {
-            let total = total.unwrap_or(0);
-            let status = if total >= target { "Achieved" } else { "Not Achieved" };
-            (name, (target, total, status.to_owned()))
-        })
-        .collect();
+    let (teams, branches, products) = moon_server::analytics::verify::original_queries(&op).await.unwrap();
     let mut tx = agg.warehouse().db.begin_snapshot().await.unwrap();
     let ((wh_teams, wh_branches, wh_products), duplicates) =
         moon_server::analytics::verify::read_original_tables(&mut tx).await.unwrap();
@@ -442,7 +379,10 @@ async fn verify_reports_a_tampered_warehouse(app: &TestApp) {
     );
 }
 
-with_manual_aggregator!(
+// The server's own refresh loop is off in these: the test decides when refreshes happen.
+on_every_backend_with!(
+    manual,
+    |c: &mut moon_server::Config| c.aggregate_interval = std::time::Duration::ZERO,
     verify_reports_a_tampered_warehouse,
     random_changes_match_a_recomputation,
     a_failed_refresh_loses_and_doubles_nothing,

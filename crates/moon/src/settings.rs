@@ -43,8 +43,8 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "MOON_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Targets to run: all, or a comma-separated list of agent, integration, notification
-    /// [default: all].
+    /// Targets to run: all, or a comma-separated list of agent, integration, notification,
+    /// aggregator [default: all].
     #[arg(long, env = "MOON_TARGET")]
     pub target: Option<String>,
     /// Most connections per database pool [default: 10].

@@ -309,8 +309,8 @@ impl Aggregator {
         self.check(Fault::AfterTotals)?;
         phases.mark("totals");
 
-        replace_dim_agents(&mut tx, &batch.agents, new_agents.values()).await?;
-        replace_dim_products(&mut tx, &batch.products, new_products.values()).await?;
+        write_dim_agents(&mut tx, Some(&batch.agents), new_agents.values()).await?;
+        write_dim_products(&mut tx, Some(&batch.products), new_products.values()).await?;
         self.check(Fault::AfterDimensions)?;
         phases.mark("dimensions");
 
@@ -364,8 +364,8 @@ impl Aggregator {
         add_totals(&mut tx, "kpi_branch_totals", "branch", branches).await?;
         add_totals(&mut tx, "kpi_product_totals", "product_id", products).await?;
         self.check(Fault::AfterTotals)?;
-        insert_dim_agents(&mut tx, source.agents.values()).await?;
-        insert_dim_products(&mut tx, source.products.values()).await?;
+        write_dim_agents(&mut tx, None, source.agents.values()).await?;
+        write_dim_products(&mut tx, None, source.products.values()).await?;
         self.check(Fault::AfterDimensions)?;
         rewrite_totals_table(&mut tx, "team_sales_metrics", "team", "kpi_team_totals", &BTreeSet::new()).await?;
         rewrite_totals_table(&mut tx, "branch_sales_metrics", "branch", "kpi_branch_totals", &BTreeSet::new()).await?;
@@ -411,11 +411,48 @@ impl Aggregator {
         let mut published = -1i64;
         let mut backoff = interval;
         let mut dirty = false;
+        // The change-log position the warehouse last reached here. While the log has not moved
+        // past it, polling costs one read of the sequence row, not a warehouse transaction.
+        let mut reached: Option<i64> = None;
         loop {
+            let idle = match reached {
+                Some(at) => changelog::last_id(&self.op).await.is_ok_and(|last| last == at),
+                None => false,
+            };
+            if idle {
+                if std::mem::take(&mut dirty)
+                    && let Err(e) = self.wh.db.checkpoint().await
+                {
+                    tracing::warn!(error = %e, "warehouse checkpoint failed");
+                }
+                if let Some(m) = &metrics {
+                    m.set_aggregator_lag(0.0, 0);
+                }
+                if let Some(at) = reached.filter(|at| *at != published)
+                    && last_publish.is_none_or(|t| t.elapsed() >= publish_every)
+                {
+                    match self.publish_cursor(at).await {
+                        Ok(_) => {
+                            published = at;
+                            last_publish = Some(Instant::now());
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot publish the aggregator cursor"),
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => return,
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                continue;
+            }
             let started = Instant::now();
             match self.refresh().await {
                 Ok(outcome) => {
                     backoff = interval;
+                    reached = Some(outcome.applied_id());
                     // Copy the warehouse's write-ahead log back while nothing is waiting.
                     if matches!(outcome, Outcome::UpToDate { .. }) && std::mem::take(&mut dirty) {
                         if let Err(e) = self.wh.db.checkpoint().await {
@@ -457,6 +494,7 @@ impl Aggregator {
                     }
                 }
                 Err(e) => {
+                    reached = None;
                     tracing::error!(error = %e, "warehouse refresh failed; retrying");
                     if let Some(m) = &metrics {
                         m.refresh_failed();
@@ -764,27 +802,57 @@ async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>, flavor
     insert_facts(tx, &merged).await
 }
 
-/// Writes every cell of a rebuild.
-async fn insert_facts(tx: &mut Tx, facts: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
-    let backend = tx.backend();
-    let rows: Vec<(&FactKey, &Sums)> = facts.iter().collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
+/// Inserts rows into `table` in multi-row statements of [`INSERT_CHUNK`] rows.
+async fn insert_rows<I, R>(tx: &mut Tx, table: &'static str, columns: &[&'static str], rows: I) -> Result<(), DbError>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = Expr>,
+{
+    let rows: Vec<R> = rows.into_iter().collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
         let mut ins = Query::insert();
-        ins.into_table("fact_sales_daily").columns(CELL_COLUMNS.into_iter().chain(["total_amount"]));
-        for (k, s) in chunk {
-            ins.values_panic([
-                Expr::val(k.sale_date),
-                Expr::val(k.agent_id),
-                Expr::val(k.product_id),
-                Expr::val(k.branch.as_str()),
-                Expr::val(s.count),
-                Expr::val(s.cents),
-                numeric(backend, s.cents),
-            ]);
+        ins.into_table(table).columns(columns.iter().copied());
+        for row in rows.by_ref().take(INSERT_CHUNK) {
+            ins.values_panic(row);
         }
         tx.execute(&ins).await?;
     }
     Ok(())
+}
+
+/// Deletes the rows of `table` whose `key_col` is one of `ids`.
+async fn delete_ids(
+    tx: &mut Tx,
+    table: &'static str,
+    key_col: &'static str,
+    ids: &BTreeSet<i64>,
+) -> Result<(), DbError> {
+    let list: Vec<i64> = ids.iter().copied().collect();
+    for chunk in list.chunks(INSERT_CHUNK) {
+        let mut del = Query::delete();
+        del.from_table(table).and_where(Expr::col(key_col).is_in(chunk.iter().copied()));
+        tx.execute(&del).await?;
+    }
+    Ok(())
+}
+
+/// Writes every cell of a rebuild.
+async fn insert_facts(tx: &mut Tx, facts: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    let backend = tx.backend();
+    let columns: Vec<&'static str> = CELL_COLUMNS.into_iter().chain(["total_amount"]).collect();
+    let rows = facts.iter().map(|(k, s)| {
+        [
+            Expr::val(k.sale_date),
+            Expr::val(k.agent_id),
+            Expr::val(k.product_id),
+            Expr::val(k.branch.as_str()),
+            Expr::val(s.count),
+            Expr::val(s.cents),
+            numeric(backend, s.cents),
+        ]
+    });
+    insert_rows(tx, "fact_sales_daily", &columns, rows).await
 }
 
 /// Adds deltas to a running-totals table keyed by one column, deleting rows that reach zero.
@@ -823,15 +891,8 @@ where
             merged.push((k, s));
         }
     }
-    for chunk in merged.chunks(INSERT_CHUNK) {
-        let mut ins = Query::insert();
-        ins.into_table(table).columns([key_col, "sales_count", "amount_cents"]);
-        for (k, s) in chunk {
-            ins.values_panic([k.clone().into().into(), s.count.into(), s.cents.into()]);
-        }
-        tx.execute(&ins).await?;
-    }
-    Ok(())
+    let rows = merged.into_iter().map(|(k, s)| [Expr::val(k.into()), Expr::val(s.count), Expr::val(s.cents)]);
+    insert_rows(tx, table, &[key_col, "sales_count", "amount_cents"], rows).await
 }
 
 fn agent_row(a: &AgentDim) -> [Expr; 6] {
@@ -855,64 +916,31 @@ fn product_row(backend: Backend, p: &ProductDim) -> [Expr; 5] {
     ]
 }
 
-async fn insert_dim_agents<'a>(tx: &mut Tx, agents: impl Iterator<Item = &'a AgentDim>) -> Result<(), DbError> {
-    let rows: Vec<&AgentDim> = agents.collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut ins = Query::insert();
-        ins.into_table("dim_agent").columns(DIM_AGENT_COLUMNS);
-        for a in chunk {
-            ins.values_panic(agent_row(a));
-        }
-        tx.execute(&ins).await?;
-    }
-    Ok(())
-}
-
-async fn insert_dim_products<'a>(tx: &mut Tx, products: impl Iterator<Item = &'a ProductDim>) -> Result<(), DbError> {
-    let rows: Vec<&ProductDim> = products.collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut ins = Query::insert();
-        ins.into_table("dim_product").columns([
-            "product_id",
-            "product_type",
-            "product_name",
-            "target_amount",
-            "target_cents",
-        ]);
-        for p in chunk {
-            ins.values_panic(product_row(tx.backend(), p));
-        }
-        tx.execute(&ins).await?;
-    }
-    Ok(())
-}
-
-async fn replace_dim_agents<'a>(
+/// Replaces the dimension rows of the agents in `ids` (all rows when `ids` is `None`) with
+/// `current`.
+async fn write_dim_agents<'a>(
     tx: &mut Tx,
-    ids: &BTreeSet<i64>,
+    ids: Option<&BTreeSet<i64>>,
     current: impl Iterator<Item = &'a AgentDim>,
 ) -> Result<(), DbError> {
-    if ids.is_empty() {
-        return Ok(());
+    if let Some(ids) = ids {
+        delete_ids(tx, "dim_agent", "agent_id", ids).await?;
     }
-    let mut del = Query::delete();
-    del.from_table("dim_agent").and_where(Expr::col("agent_id").is_in(ids.iter().copied()));
-    tx.execute(&del).await?;
-    insert_dim_agents(tx, current).await
+    insert_rows(tx, "dim_agent", &DIM_AGENT_COLUMNS, current.map(agent_row)).await
 }
 
-async fn replace_dim_products<'a>(
+/// Like [`write_dim_agents`], for products.
+async fn write_dim_products<'a>(
     tx: &mut Tx,
-    ids: &BTreeSet<i64>,
+    ids: Option<&BTreeSet<i64>>,
     current: impl Iterator<Item = &'a ProductDim>,
 ) -> Result<(), DbError> {
-    if ids.is_empty() {
-        return Ok(());
+    if let Some(ids) = ids {
+        delete_ids(tx, "dim_product", "product_id", ids).await?;
     }
-    let mut del = Query::delete();
-    del.from_table("dim_product").and_where(Expr::col("product_id").is_in(ids.iter().copied()));
-    tx.execute(&del).await?;
-    insert_dim_products(tx, current).await
+    let backend = tx.backend();
+    let columns = ["product_id", "product_type", "product_name", "target_amount", "target_cents"];
+    insert_rows(tx, "dim_product", &columns, current.map(|p| product_row(backend, p))).await
 }
 
 /// Rewrites rows of `team_sales_metrics` or `branch_sales_metrics` from the exact running
@@ -939,14 +967,9 @@ async fn rewrite_totals_table(
         }
         tx.execute(&del).await?;
         let rows: Vec<(String, i64)> = tx.fetch_all(&q).await?;
-        for part in rows.chunks(INSERT_CHUNK) {
-            let mut ins = Query::insert();
-            ins.into_table(table).columns([key_col, "total_sales"]);
-            for (k, cents) in part {
-                ins.values_panic([Expr::val(k.as_str()), numeric(tx.backend(), *cents)]);
-            }
-            tx.execute(&ins).await?;
-        }
+        let backend = tx.backend();
+        let rows = rows.into_iter().map(|(k, cents)| [Expr::val(k), numeric(backend, cents)]);
+        insert_rows(tx, table, &[key_col, "total_sales"], rows).await?;
     }
     Ok(())
 }
@@ -974,18 +997,13 @@ async fn rewrite_product_metrics(tx: &mut Tx, names: &BTreeSet<String>, ids: &BT
         q.and_where(Expr::col(("dim_product", "product_id")).is_in(ids.iter().copied()));
     }
     let rows: Vec<(String, i64, Option<i64>)> = tx.fetch_all(&q).await?;
-    for part in rows.chunks(INSERT_CHUNK) {
-        let mut ins = Query::insert();
-        ins.into_table("product_target_metrics").columns(["product_name", "target_amount", "total_sales", "status"]);
-        for (name, target, total) in part {
-            let total = total.unwrap_or(0);
-            let status = if total >= *target { "Achieved" } else { "Not Achieved" };
-            let b = tx.backend();
-            ins.values_panic([Expr::val(name.as_str()), numeric(b, *target), numeric(b, total), Expr::val(status)]);
-        }
-        tx.execute(&ins).await?;
-    }
-    Ok(())
+    let b = tx.backend();
+    let rows = rows.into_iter().map(|(name, target, total)| {
+        let total = total.unwrap_or(0);
+        let status = if total >= target { "Achieved" } else { "Not Achieved" };
+        [Expr::val(name), numeric(b, target), numeric(b, total), Expr::val(status)]
+    });
+    insert_rows(tx, "product_target_metrics", &["product_name", "target_amount", "total_sales", "status"], rows).await
 }
 
 async fn set_cursor(tx: &mut Tx, applied_id: i64, rebuilt: bool) -> Result<(), DbError> {

@@ -242,3 +242,45 @@ pub async fn read_original_tables(tx: &mut moon_db::Tx) -> Result<(OriginalTable
     let products = unique("product_target_metrics", rows, &mut duplicates);
     Ok(((teams, branches, products), duplicates))
 }
+
+/// The original system's three aggregation queries, run as written against the operational
+/// database: the reference the original tables are tested against and the rebuild is timed
+/// against.
+///
+/// ```sql
+/// SELECT a.team, SUM(s.amount) FROM agents a JOIN sales s ON … GROUP BY a.team;
+/// SELECT branch, SUM(amount) FROM sales GROUP BY branch;
+/// SELECT p.product_name, p.target_amount, COALESCE(SUM(s.amount), 0), CASE … END
+///   FROM products p LEFT JOIN sales s ON … GROUP BY p.product_id;
+/// ```
+pub async fn original_queries(op: &moon_db::Db) -> Result<OriginalTables, DbError> {
+    use moon_db::sum_i64;
+    let b = op.backend();
+    let mut q = Query::select();
+    q.column(("agents", "team"))
+        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
+        .from("agents")
+        .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
+        .group_by_col(("agents", "team"));
+    let teams = op.fetch_all::<(String, i64)>(&q).await?.into_iter().collect();
+    let mut q = Query::select();
+    q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");
+    let branches = op.fetch_all::<(String, i64)>(&q).await?.into_iter().collect();
+    let mut q = Query::select();
+    q.columns([("products", "id"), ("products", "product_name"), ("products", "target_amount_cents")])
+        .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
+        .from("products")
+        .left_join("sales", Expr::col(("sales", "product_id")).equals(("products", "id")))
+        .group_by_columns([("products", "id"), ("products", "product_name"), ("products", "target_amount_cents")]);
+    let products = op
+        .fetch_all::<(i64, String, i64, Option<i64>)>(&q)
+        .await?
+        .into_iter()
+        .map(|(_, name, target, total)| {
+            let total = total.unwrap_or(0);
+            let status = if total >= target { "Achieved" } else { "Not Achieved" };
+            (name, (target, total, status.to_owned()))
+        })
+        .collect();
+    Ok((teams, branches, products))
+}

@@ -209,7 +209,7 @@ impl Warehouse {
                     "warehouse schema changed: recreating it; a rebuild follows"
                 );
             }
-            for table in REBUILT_TABLES.iter().chain(&["wh_state", "stage_sales_delta"]) {
+            for table in REBUILT_TABLES.iter().chain(&["wh_state"]) {
                 tx.execute_sql(format!("DROP TABLE IF EXISTS {table}")).await?;
             }
             tx.execute_sql("DELETE FROM wh_schema").await?;

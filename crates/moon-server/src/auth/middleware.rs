@@ -132,6 +132,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let ip = super::ratelimit::client_ip(peer, req.headers(), &auth.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
+    // Where the request comes from, for the audit trail (handlers of public routes read it too).
+    let origin = crate::http::principal::Origin {
+        request_id: req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        source_ip: Some(ip.to_string()),
+    };
+    req.extensions_mut().insert(origin.clone());
 
     let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > auth.config.max_header_bytes {
@@ -199,10 +205,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Err(e) => return shape(e),
     };
     let Some(mut principal) = identity.account.principal() else { return shape(unauthenticated()) };
-    principal.origin = crate::http::principal::Origin {
-        request_id: req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
-        source_ip: Some(ip.to_string()),
-    };
+    principal.origin = origin;
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
         if !req.method().is_safe() && !csrf_ok(&req, token) {
             return shape(ApiError::new(

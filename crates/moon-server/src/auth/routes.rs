@@ -155,7 +155,7 @@ async fn sign_in(
         users::store_rehash(&state.db, &auth.hasher, account.id, &body.password).await;
     }
     tracing::info!(user_id = account.id, mfa = account.mfa_enabled, "signed in");
-    let actor = audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+    let actor = audit::Actor::account(&account, origin);
     let action = if account.mfa_enabled { "auth.password_accepted" } else { "auth.sign_in" };
     audit::record_or_log(&state.db, actor, audit::Event::on(action, "user", account.id)).await;
     start_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await
@@ -193,13 +193,12 @@ async fn mfa_verify(
         let t = &state.auth.config.throttle;
         throttle::record_failure(&state.db, t, &keys[0], t.account_free_failures).await?;
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
-        let actor =
-            audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+        let actor = audit::Actor::account(account, origin);
         audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_failed", "user", account.id)).await;
         return Err(e);
     }
     throttle::clear(&state.db, &keys[0]).await?;
-    let actor = audit::Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin };
+    let actor = audit::Actor::account(account, origin);
     audit::record_or_log(
         &state.db,
         actor,
@@ -278,6 +277,7 @@ debug_without_secrets!(RecoveryCodes);
     responses((status = 200, body = RecoveryCodes), (status = 401, body = Problem), (status = 409, body = Problem)))]
 async fn mfa_confirm(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     identity: Identity,
     ApiJson(body): ApiJson<MfaCode>,
 ) -> ApiResult<Response> {
@@ -285,11 +285,7 @@ async fn mfa_confirm(
         mfa::confirm(&state.db, state.auth.key(&state.db).await.map_err(internal)?, &identity.account, &body.code)
             .await?;
     let account = &identity.account;
-    let actor = audit::Actor {
-        id: format!("user:{}", account.id),
-        role: account.role().map(|r| r.as_str()),
-        origin: crate::http::principal::Origin::default(),
-    };
+    let actor = audit::Actor::account(account, origin);
     audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_enrolled", "user", account.id)).await;
     let mut res = Json(RecoveryCodes { recovery_codes: codes }).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));

@@ -77,7 +77,8 @@ fn base(scope: &Scope) -> SelectStatement {
     q
 }
 
-const SALE_COLUMNS: [&str; 9] = [
+/// The columns of `sales`, key first.
+pub(crate) const SALE_COLUMNS: [&str; 9] = [
     "id",
     "agent_id",
     "product_id",

@@ -414,3 +414,32 @@ macro_rules! on_backend {
         }
     };
 }
+
+/// Like [`on_every_backend`], with the configuration adjusted by `$adjust` (a closure taking
+/// `&mut Config`), in a module `$group` so several adjusted groups can live in one test file.
+#[macro_export]
+macro_rules! on_every_backend_with {
+    ($group:ident, $adjust:expr, $($name:ident),* $(,)?) => {
+        mod $group {
+            $crate::on_backend_with!(sqlite, Sqlite, $adjust, $($name),*);
+            $crate::on_backend_with!(postgres, Postgres, $adjust, $($name),*);
+            $crate::on_backend_with!(mysql, MySql, $adjust, $($name),*);
+        }
+    };
+}
+
+/// One backend's module of [`on_every_backend_with`].
+#[macro_export]
+macro_rules! on_backend_with {
+    ($module:ident, $backend:ident, $adjust:expr, $($name:ident),*) => {
+        mod $module {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) = $crate::common::TestApp::spawn_with(moon_db::Backend::$backend, $adjust).await {
+                    super::super::$name(&app).await;
+                    app.stop().await;
+                }
+            })*
+        }
+    };
+}
