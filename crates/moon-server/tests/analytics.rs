@@ -169,6 +169,16 @@ fn date(rng: &mut Rng) -> String {
 /// A random history of inserts, updates of every field, deletes, team moves and target changes,
 /// refreshed at random moments and batch sizes; the warehouse must equal a recomputation.
 async fn random_changes_match_a_recomputation(app: &TestApp) {
+    random_history(app, aggregator(app).await).await;
+}
+
+/// The same with the SQL the aggregator sends to Redshift (delete-and-insert instead of
+/// `ON CONFLICT`), run on the suite's own warehouse.
+async fn random_changes_in_redshift_sql_match_a_recomputation(app: &TestApp) {
+    random_history(app, aggregator(app).await.with_flavor(moon_server::analytics::Flavor::Redshift)).await;
+}
+
+async fn random_history(app: &TestApp, agg: Aggregator) {
     let seed = std::env::var("MOON_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_126);
     let mut rng = Rng(seed);
     let mut agents = Vec::new();
@@ -181,7 +191,6 @@ async fn random_changes_match_a_recomputation(app: &TestApp) {
     for i in 0..3 {
         products.push(app.product(&format!("Random product {i}"), &amount(&mut rng)).await);
     }
-    let agg = aggregator(app).await;
     let mut sales: Vec<i64> = Vec::new();
     for step in 0..160 {
         match rng.below(10) {
@@ -385,6 +394,7 @@ on_every_backend_with!(
     |c: &mut moon_server::Config| c.aggregate_interval = std::time::Duration::ZERO,
     verify_reports_a_tampered_warehouse,
     random_changes_match_a_recomputation,
+    random_changes_in_redshift_sql_match_a_recomputation,
     a_failed_refresh_loses_and_doubles_nothing,
     concurrent_aggregators_apply_each_change_once,
     applied_entries_are_pruned,

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use moon_db::sea_query::{Cond, Condition, Expr, ExprTrait, Query, Value};
+use moon_db::sea_query::{Cond, Condition, Expr, ExprTrait, OnConflict, Query, Value};
 use moon_db::{Backend, Db, DbError, Tx};
 
 use super::delta::{Batch, FactKey, Sums};
@@ -31,6 +31,9 @@ pub const CONSUMER: &str = "aggregator";
 
 /// A rollup cell's key and sums, as the fact and staging tables name them.
 const CELL_COLUMNS: [&str; 6] = ["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"];
+
+/// The fact table's primary key.
+const FACT_KEY_COLUMNS: [&str; 4] = ["sale_date", "agent_id", "product_id", "branch"];
 
 /// Rows per multi-row INSERT. Well inside every parameter limit, and small enough that a
 /// statement and its values fit one TCP segment (~64 KiB on loopback): sqlx 0.9.0 does not set
@@ -179,6 +182,14 @@ impl Aggregator {
     /// Most change-log entries applied per incremental refresh.
     pub fn with_batch_size(mut self, n: u64) -> Self {
         self.batch_size = std::cmp::max(n, 1);
+        self
+    }
+
+    /// Speaks `flavor`'s SQL to the warehouse whatever it is. Redshift's subset (no `ON CONFLICT`,
+    /// no `RETURNING`) runs on PostgreSQL and SQLite too, which is how the tests cover it without
+    /// a Redshift cluster.
+    pub fn with_flavor(mut self, flavor: Flavor) -> Self {
+        self.wh.flavor = flavor;
         self
     }
 
@@ -770,30 +781,73 @@ fn cells_matching<'a>(keys: impl Iterator<Item = &'a FactKey>) -> Condition {
     })
 }
 
-/// Adds net deltas to rollup cells: reads the cells the deltas touch, deletes them and inserts
-/// the sums, dropping cells that reach zero. Cost follows the number of cells changed, not the
-/// size of the table; plain SQL every warehouse runs (no `ON CONFLICT`).
+/// Adds net deltas to rollup cells. Cost follows the number of cells changed, not the size of
+/// the table.
+///
+/// SQLite and PostgreSQL add in place with `INSERT … ON CONFLICT DO UPDATE`: one key lookup per
+/// cell, and the product index is left alone for cells that already exist (their indexed columns
+/// do not change). Deleting and re-inserting instead dirtied a table page and an index page per
+/// cell, which over a 10-million-sale history made the refresh and its commit grow with history
+/// (BENCHMARKS.md). Redshift has no `ON CONFLICT`, so there the cells are read, deleted and
+/// inserted with their new sums. Either way, a cell whose count reaches zero is removed.
 async fn apply_fact_deltas(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>, flavor: Flavor) -> Result<(), DbError> {
     if deltas.is_empty() {
         return Ok(());
     }
+    if flavor == Flavor::Redshift {
+        return replace_fact_cells(tx, deltas).await;
+    }
+    let backend = tx.backend();
+    let sum = |col: &str| format!("fact_sales_daily.{col} + excluded.{col}");
+    let total = match backend {
+        // The same text `decimal()` writes, so the column's NUMERIC affinity stores the same value.
+        Backend::Sqlite => {
+            let x = sum("amount_cents");
+            format!("printf('%s%d.%02d', CASE WHEN {x} < 0 THEN '-' ELSE '' END, abs({x}) / 100, abs({x}) % 100)")
+        }
+        _ => format!("CAST({} AS NUMERIC(18,2)) / 100", sum("amount_cents")),
+    };
+    let on_conflict = OnConflict::columns(FACT_KEY_COLUMNS)
+        .values([
+            ("sales_count", Expr::cust(sum("sales_count"))),
+            ("amount_cents", Expr::cust(sum("amount_cents"))),
+            ("total_amount", Expr::cust(total)),
+        ])
+        .to_owned();
+    let columns: Vec<&'static str> = CELL_COLUMNS.into_iter().chain(["total_amount"]).collect();
+    let cells: Vec<(&FactKey, &Sums)> = deltas.iter().collect();
+    for chunk in cells.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table("fact_sales_daily").columns(columns.iter().copied());
+        for (k, s) in chunk {
+            ins.values_panic(fact_row(backend, k, s));
+        }
+        ins.on_conflict(on_conflict.clone());
+        tx.execute(&ins).await?;
+    }
+    // Only a cell that lost sales can have reached zero.
+    let shrunk: Vec<&FactKey> = deltas.iter().filter(|(_, s)| s.count < 0).map(|(k, _)| k).collect();
+    for chunk in shrunk.chunks(KEYS_PER_STATEMENT) {
+        let mut del = Query::delete();
+        del.from_table("fact_sales_daily")
+            .cond_where(cells_matching(chunk.iter().copied()).add(Expr::col("sales_count").eq(0i64)));
+        tx.execute(&del).await?;
+    }
+    Ok(())
+}
+
+/// Redshift's way of adding deltas: reads the cells the deltas touch, deletes them and inserts
+/// the sums, dropping cells that reach zero; plain SQL without `ON CONFLICT` or `RETURNING`.
+async fn replace_fact_cells(tx: &mut Tx, deltas: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
     let keys: Vec<&FactKey> = deltas.keys().collect();
     let mut merged: BTreeMap<FactKey, Sums> = deltas.clone();
     for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let mut q = Query::select();
+        q.columns(CELL_COLUMNS).from("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
+        let old = tx.fetch_all::<FactRow>(&q).await?;
         let mut del = Query::delete();
         del.from_table("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
-        // SQLite and PostgreSQL hand the deleted cells back (one pass over the key index);
-        // Redshift has no RETURNING, so it reads them first.
-        let old: Vec<FactRow> = if flavor == Flavor::Redshift {
-            let mut q = Query::select();
-            q.columns(CELL_COLUMNS).from("fact_sales_daily").cond_where(cells_matching(chunk.iter().copied()));
-            let rows = tx.fetch_all::<FactRow>(&q).await?;
-            tx.execute(&del).await?;
-            rows
-        } else {
-            del.returning(Query::returning().columns(CELL_COLUMNS));
-            tx.fetch_all::<FactRow>(&del).await?
-        };
+        tx.execute(&del).await?;
         for (sale_date, agent_id, product_id, branch, count, cents) in old {
             merged.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count, cents });
         }
@@ -841,18 +895,20 @@ async fn delete_ids(
 async fn insert_facts(tx: &mut Tx, facts: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
     let backend = tx.backend();
     let columns: Vec<&'static str> = CELL_COLUMNS.into_iter().chain(["total_amount"]).collect();
-    let rows = facts.iter().map(|(k, s)| {
-        [
-            Expr::val(k.sale_date),
-            Expr::val(k.agent_id),
-            Expr::val(k.product_id),
-            Expr::val(k.branch.as_str()),
-            Expr::val(s.count),
-            Expr::val(s.cents),
-            numeric(backend, s.cents),
-        ]
-    });
-    insert_rows(tx, "fact_sales_daily", &columns, rows).await
+    insert_rows(tx, "fact_sales_daily", &columns, facts.iter().map(|(k, s)| fact_row(backend, k, s))).await
+}
+
+/// One cell's values, in the order of [`CELL_COLUMNS`] followed by `total_amount`.
+fn fact_row(backend: Backend, k: &FactKey, s: &Sums) -> [Expr; 7] {
+    [
+        Expr::val(k.sale_date),
+        Expr::val(k.agent_id),
+        Expr::val(k.product_id),
+        Expr::val(k.branch.as_str()),
+        Expr::val(s.count),
+        Expr::val(s.cents),
+        numeric(backend, s.cents),
+    ]
 }
 
 /// Adds deltas to a running-totals table keyed by one column, deleting rows that reach zero.

@@ -14,4 +14,4 @@ pub mod warehouse;
 
 pub use aggregator::{Aggregator, Fault, Outcome};
 pub use pseudonym::PseudonymKey;
-pub use warehouse::Warehouse;
+pub use warehouse::{Flavor, Warehouse};

@@ -133,6 +133,10 @@ fn ddl(flavor: Flavor) -> Vec<String> {
 pub const PRODUCT_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS fact_sales_daily_product_idx ON fact_sales_daily (product_id, sale_date)";
 
+/// How often opening the warehouse tries to create its schema when another process is creating
+/// it at the same moment.
+const SCHEMA_ATTEMPTS: u32 = 3;
+
 /// The version of the schema below; a warehouse of another version is recreated.
 const SCHEMA_VERSION: i64 = 2;
 
@@ -180,7 +184,16 @@ impl Warehouse {
             }
         };
         let wh = Warehouse { db, flavor };
-        wh.create_schema().await.with_context(|| format!("cannot create the warehouse schema in {shown}"))?;
+        // PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent creator: the
+        // loser of two replicas starting together fails on a catalog unique index. By then the
+        // winner has committed (or rolled back), so trying again settles it.
+        let mut attempt = 1;
+        loop {
+            match wh.create_schema().await {
+                Err(DbError::UniqueViolation) if attempt < SCHEMA_ATTEMPTS => attempt += 1,
+                other => break other.with_context(|| format!("cannot create the warehouse schema in {shown}"))?,
+            }
+        }
         Ok(wh)
     }
 
