@@ -357,17 +357,8 @@ impl Aggregator {
             tx.execute(&del).await?;
         }
         phases.mark("empty_tables");
-        // On SQLite, loading the cells in key order into a table without secondary indexes and
-        // indexing afterwards is much faster; readers still see the old snapshot until commit.
-        let reindex = self.wh.flavor == super::warehouse::Flavor::Sqlite;
-        if reindex {
-            tx.execute_sql("DROP INDEX IF EXISTS fact_sales_daily_product_idx").await?;
-        }
         insert_facts(&mut tx, &source.facts).await?;
         self.check(Fault::AfterFacts)?;
-        if reindex {
-            tx.execute_sql(super::warehouse::PRODUCT_INDEX).await?;
-        }
         phases.mark("facts");
         let (teams, branches, products) = source.totals();
         add_totals(&mut tx, "kpi_agent_totals", "agent_id", source.agent_totals()).await?;
