@@ -320,8 +320,18 @@ impl Aggregator {
         self.check(Fault::AfterTotals)?;
         phases.mark("totals");
 
-        write_dim_agents(&mut tx, Some(&batch.agents), new_agents.values()).await?;
-        write_dim_products(&mut tx, Some(&batch.products), new_products.values()).await?;
+        // Only dimension rows that differ are rewritten: a batch names every agent and product
+        // its sales touch, but few of them changed.
+        let agents_changed = changed(&batch.agents, &old_agents, &new_agents);
+        let products_changed = changed(&batch.products, &old_products, &new_products);
+        write_dim_agents(&mut tx, Some(&agents_changed), agents_changed.iter().filter_map(|id| new_agents.get(id)))
+            .await?;
+        write_dim_products(
+            &mut tx,
+            Some(&products_changed),
+            products_changed.iter().filter_map(|id| new_products.get(id)),
+        )
+        .await?;
         self.check(Fault::AfterDimensions)?;
         phases.mark("dimensions");
 
@@ -974,6 +984,11 @@ async fn write_dim_agents<'a>(
         delete_ids(tx, "dim_agent", "agent_id", ids).await?;
     }
     insert_rows(tx, "dim_agent", &DIM_AGENT_COLUMNS, current.map(agent_row)).await
+}
+
+/// The ids among `ids` whose warehouse row (`old`) is not what the source says now (`new`).
+fn changed<T: PartialEq>(ids: &BTreeSet<i64>, old: &HashMap<i64, T>, new: &HashMap<i64, T>) -> BTreeSet<i64> {
+    ids.iter().copied().filter(|id| old.get(id) != new.get(id)).collect()
 }
 
 /// Like [`write_dim_agents`], for products.
