@@ -1,0 +1,130 @@
+//! The web console and live dashboard (target `web`): server-rendered HTML pages for people,
+//! over the same use cases, validation and scoping as the JSON API.
+//!
+//! - every page and form goes through the one authentication middleware and the policy table
+//!   ([`crate::auth::policy::POLICY`]); a refusal becomes a redirect to sign-in or an HTML error
+//!   page ([`refusal`]) instead of problem JSON;
+//! - forms that change something carry the session's CSRF token in a hidden field, which the
+//!   middleware checks like the `X-CSRF-Token` header;
+//! - pages call the components' Rust functions directly (never the API over HTTP), so a form
+//!   shows the same [`moon_domain::FieldError`]s, beside its fields, that the API returns;
+//! - charts are SVG drawn on the server ([`charts`]), each with its data as a table; one small
+//!   embedded script ([`assets`]) adds live refresh, column sorting and mark-as-read.
+//!
+//! Why server-rendered Rust templates rather than a JavaScript application: docs/adr/0007.
+
+mod assets;
+mod charts;
+mod context;
+mod form;
+mod layout;
+mod pages;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::http::ApiError;
+
+/// The console's routes: a table of contents. Who may use each is in the policy table.
+pub fn routes() -> Router<AppState> {
+    use pages::{account, admin, agents, dashboard, notifications, products, sales, sign_in};
+    Router::new()
+        .route("/assets/{file}", get(assets::serve))
+        .route("/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/sign-in/mfa", get(sign_in::code_form).post(sign_in::code_submit))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/account/mfa", get(account::show).post(account::start))
+        .route("/account/mfa/confirm", post(account::confirm))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/live", get(dashboard::live))
+        .route("/agents", get(agents::list).post(agents::create))
+        .route("/agents/{id}", get(agents::edit).post(agents::update))
+        .route("/agents/{id}/deactivate", post(agents::deactivate))
+        .route("/sales", get(sales::list).post(sales::create))
+        .route("/products", get(products::list).post(products::create))
+        .route("/products/{id}", post(products::update))
+        .route("/notifications", get(notifications::list).post(notifications::send))
+        .route("/users", get(admin::users).post(admin::create_user))
+        .route("/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/audit", get(admin::audit))
+}
+
+/// Path prefixes of the console's pages (as opposed to the API, the original routes and probes).
+const CONSOLE_PREFIXES: &[&str] = &[
+    "/assets/",
+    "/sign-in",
+    "/sign-out",
+    "/account/",
+    "/dashboard",
+    "/agents",
+    "/sales",
+    "/products",
+    "/notifications",
+    "/users",
+    "/tokens",
+    "/audit",
+];
+
+/// Whether a browser sent this request: it prefers HTML.
+pub fn accepts_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// Whether a refusal of this route template should be answered as a page (or a redirect to
+/// sign-in) rather than problem JSON: every console route, and the root URL opened in a browser.
+pub fn wants_page(template: &str, headers: &HeaderMap) -> bool {
+    CONSOLE_PREFIXES.iter().any(|p| template.starts_with(p)) || (template == "/" && accepts_html(headers))
+}
+
+/// Turns a refusal by the authentication layer into what a browser can use: to sign-in (keeping
+/// where the user was going), to the code step or to MFA enrolment, or an HTML page saying why.
+pub fn refusal(e: ApiError, uri: &Uri) -> Response {
+    match (e.status(), e.code()) {
+        (StatusCode::UNAUTHORIZED, "mfa_required") => Redirect::to("/sign-in/mfa").into_response(),
+        (StatusCode::UNAUTHORIZED, _) => {
+            let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/dashboard");
+            let target: String = form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
+            Redirect::to(&format!("/sign-in?{target}")).into_response()
+        }
+        (StatusCode::FORBIDDEN, "mfa_enrolment_required") => Redirect::to("/account/mfa").into_response(),
+        (status, _) => layout::error_page(status, e.detail()),
+    }
+}
+
+/// A local path to return to after signing in; anything else (another site, a scheme) is
+/// replaced by the dashboard.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        _ => "/dashboard",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/sales?from=2026-01-01")), "/sales?from=2026-01-01");
+        assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
+        assert_eq!(safe_next(None), "/dashboard");
+    }
+
+    #[test]
+    fn console_routes_want_pages_and_the_api_does_not() {
+        let none = HeaderMap::new();
+        assert!(wants_page("/agents/{id}", &none));
+        assert!(!wants_page("/api/v1/agents", &none));
+        assert!(!wants_page("/agent/get", &none));
+        assert!(!wants_page("/", &none));
+        let mut html = HeaderMap::new();
+        html.insert(header::ACCEPT, axum::http::HeaderValue::from_static("text/html,*/*"));
+        assert!(wants_page("/", &html));
+    }
+}
