@@ -116,10 +116,7 @@ async fn figures(
 async fn own_standing(state: &AppState, agent_id: i64, f: &kpi::KpiFilter) -> Result<(i64, Money, String), ApiError> {
     let mut q = Sql::select();
     q.expr(Func::count(Expr::col("id")))
-        .expr(Expr::expr(Func::coalesce([
-            sum_i64(state.db.backend(), Expr::col("amount_cents")),
-            Expr::val(0_i64),
-        ])))
+        .expr(Expr::expr(Func::coalesce([sum_i64(state.db.backend(), Expr::col("amount_cents")), Expr::val(0_i64)])))
         .from("sales")
         .and_where(Expr::col("agent_id").eq(agent_id));
     if let Some(d) = f.from {
