@@ -93,6 +93,16 @@ async fn anonymous_browsers_are_sent_to_sign_in(app: &TestApp) {
     let (s, _, html) = page(&b, app, "/sign-in", None).await;
     assert_eq!(s, 200);
     assert!(html.contains("<label for=\"f-username\">") && html.contains("<main"), "{html}");
+    // Another site cannot sign a visitor in (login CSRF): the browser says where the form came from.
+    let res = b
+        .post(app.url("/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body("username=someone&password=whatever-it-is")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     // An API client still gets JSON at the root and problem JSON from the API.
     let (s, index) = app.get("/").await;
     assert_eq!((s, index["links"]["console"].as_str()), (200, Some("/dashboard")));

@@ -95,6 +95,23 @@ pub fn refusal(e: ApiError, uri: &Uri) -> Response {
     }
 }
 
+/// Whether a browser says the request comes from one of our own pages: `Sec-Fetch-Site` when
+/// sent (every current browser does), else `Origin` against `Host`; a client sending neither is
+/// not a browser a third-party page could steer. Guards the public sign-in form against login
+/// CSRF (another site signing a visitor into the attacker's account), where no session token
+/// exists yet.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, rest)| rest == host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
 /// A local path to return to after signing in; anything else (another site, a scheme) is
 /// replaced by the dashboard.
 fn safe_next(next: Option<&str>) -> &str {
@@ -114,6 +131,22 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
         assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
         assert_eq!(safe_next(None), "/dashboard");
+    }
+
+    #[test]
+    fn sign_in_posts_from_other_sites_are_told_apart() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, axum::http::HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "cross-site")])));
+        assert!(same_origin(&h(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")])));
+        assert!(!same_origin(&h(&[("origin", "https://evil.example"), ("host", "127.0.0.1:8080")])));
+        assert!(same_origin(&h(&[])), "curl and scripts send neither");
     }
 
     #[test]

@@ -65,8 +65,13 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
     identity: Option<Identity>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !crate::web::same_origin(&headers) {
+        let detail = "sign in from this site's own sign-in page";
+        return sign_in_page(StatusCode::FORBIDDEN, "", "/dashboard", Some(detail));
+    }
     let f: SignInForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return sign_in_page(e.status(), "", "/dashboard", Some(e.detail())),
