@@ -260,6 +260,18 @@ test("every other page renders (products, notifications, users, tokens, audit)",
   await target.locator("xpath=..").getByRole("button", { name: "Save" }).click();
   await page.waitForLoadState("load");
   assert.equal(await page.locator('[aria-invalid="true"]').count(), 1, "a bad target is refused");
+  // Users: disable and re-enable one (the admin's own row offers neither).
+  await page.goto("/users");
+  const analyst = page.locator("#users-table tbody tr", { hasText: "demo-analyst" });
+  await analyst.getByRole("button", { name: "Disable" }).click();
+  await page.waitForLoadState("load");
+  assert.match(await text(page, ".notice"), /User demo-analyst updated/);
+  assert.match(await analyst.innerText(), /Disabled/);
+  await analyst.getByRole("button", { name: "Enable" }).click();
+  await page.waitForLoadState("load");
+  assert.match(await analyst.innerText(), /Enabled/);
+  const me = page.locator("#users-table tbody tr", { hasText: "demo-admin" });
+  assert.equal(await me.getByRole("button").count(), 0);
   await page.goto("/notifications");
   await page.getByLabel("To").selectOption("AGT001");
   await page.getByLabel("Message").fill("Great week: keep it up!");

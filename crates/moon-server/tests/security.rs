@@ -110,6 +110,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /notifications", "admin manager"),
     ("GET /users", "admin"),
     ("POST /users", "admin"),
+    ("POST /users/{id}", "admin"),
     ("GET /tokens", "admin manager agent analyst"),
     ("POST /tokens", "admin manager agent analyst"),
     ("POST /tokens/{id}/revoke", "admin manager agent analyst"),

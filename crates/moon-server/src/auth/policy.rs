@@ -157,6 +157,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/notifications", Roles(STAFF)),
     rule("GET", "/users", Roles(ADMIN)),
     rule("POST", "/users", Roles(ADMIN)),
+    rule("POST", "/users/{id}", Roles(ADMIN)),
     rule("GET", "/tokens", Roles(EVERYONE)),
     rule("POST", "/tokens", Roles(EVERYONE)),
     rule("POST", "/tokens/{id}/revoke", Roles(EVERYONE)),

@@ -422,6 +422,12 @@ async fn update_user(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     let id = crate::http::parse_id(&id)?;
+    Ok(Json(change_user(&state, &principal, id, body).await?))
+}
+
+/// Applies an admin's changes to a user, refusing to let admins disable or demote themselves:
+/// shared by the API and the console.
+pub(crate) async fn change_user(state: &AppState, principal: &Principal, id: i64, body: UpdateUser) -> ApiResult<User> {
     let current = users::account(&state.db, id).await?.ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
     let binding = if body.role.is_some() || body.branch.is_some() || body.agent_code.is_some() {
         let role = body.role.clone().unwrap_or_else(|| current.role.clone());
@@ -442,7 +448,7 @@ async fn update_user(
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
     };
-    Ok(Json(users::update(&state.db, &state.auth.hasher, id, changes, &principal).await?))
+    users::update(&state.db, &state.auth.hasher, id, changes, principal).await
 }
 
 /// Delete a user, their sessions and tokens.

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/products/{id}", post(products::update))
         .route("/notifications", get(notifications::list).post(notifications::send))
         .route("/users", get(admin::users).post(admin::create_user))
+        .route("/users/{id}", post(admin::change_user))
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(admin::audit))
@@ -91,6 +92,8 @@ pub fn refusal(e: ApiError, uri: &Uri) -> Response {
             Redirect::to(&format!("/sign-in?{target}")).into_response()
         }
         (StatusCode::FORBIDDEN, "mfa_enrolment_required") => Redirect::to("/account/mfa").into_response(),
+        // A signed-in user back at the code step (the browser's back button) is done with it.
+        (StatusCode::FORBIDDEN, _) if uri.path() == "/sign-in/mfa" => Redirect::to("/dashboard").into_response(),
         (status, _) => layout::error_page(status, e.detail()),
     }
 }

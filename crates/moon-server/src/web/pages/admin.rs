@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::see_other;
 use crate::AppState;
-use crate::auth::routes::{issue_token, token_owner};
+use crate::auth::routes::{UpdateUser, issue_token, token_owner};
 use crate::auth::users::{self, Binding};
 use crate::http::{ApiError, Role};
 use crate::web::context::Ctx;
@@ -67,11 +67,17 @@ async fn render_users(
                 caption.sr-only { "Users" }
                 thead { tr {
                     th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Branch" } th scope="col" { "Agent" }
-                    th scope="col" { "MFA" } th scope="col" { "Status" } th scope="col" { "Created" }
+                    th scope="col" { "MFA" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" data-nosort { "Actions" }
                 } }
                 tbody { @for u in &list { tr {
                     td { (u.username) } td { (u.role) } td { (u.branch.as_deref().unwrap_or("")) } td { (u.agent_code.as_deref().unwrap_or("")) }
                     td { @if u.mfa_enabled { "On" } @else { "Off" } } td { @if u.disabled { "Disabled" } @else { "Enabled" } } td { (when(&u.created_at)) }
+                    td {
+                        @if ctx.principal.user_id != Some(u.id) {
+                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" }))
+                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA")) }
+                        }
+                    }
                 } } }
             }
         }
@@ -110,6 +116,43 @@ pub async fn create_user(State(state): State<AppState>, ctx: Ctx, body: Bytes) -
     match created {
         Ok(u) => see_other("/users", &format!("User {} created.", u.username)),
         Err(e) => render_users(&state, &ctx, None, &f, &Problems::from_error(&e), e.status()).await,
+    }
+}
+
+/// A one-button form changing a user (`action`: disable, enable or reset_mfa).
+fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/users/{id}")) {
+            (csrf_field(ctx))
+            input type="hidden" name="action" value=(action);
+            button.secondary type="submit" { (label) }
+        }
+    }
+}
+
+/// The user-change form's field.
+#[derive(Default, Deserialize)]
+pub struct UserAction {
+    action: Option<String>,
+}
+
+/// `POST /users/{id}`: disables, enables or resets the MFA of a user (admins; not themselves).
+pub async fn change_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+    let done = async {
+        let id = crate::http::parse_id(&id)?;
+        let f: UserAction = form::parse(&body)?;
+        let change = match f.action.as_deref() {
+            Some("disable") => UpdateUser { disabled: Some(true), ..UpdateUser::default() },
+            Some("enable") => UpdateUser { disabled: Some(false), ..UpdateUser::default() },
+            Some("reset_mfa") => UpdateUser { reset_mfa: Some(true), ..UpdateUser::default() },
+            _ => return Err(ApiError::bad_request("invalid_action", "action must be disable, enable or reset_mfa")),
+        };
+        crate::auth::routes::change_user(&state, &ctx.principal, id, change).await
+    }
+    .await;
+    match done {
+        Ok(u) => see_other("/users", &format!("User {} updated.", u.username)),
+        Err(e) => layout::error_page(e.status(), e.detail()),
     }
 }
 

@@ -299,7 +299,23 @@ fn csv_link(kind: &str, params: &KpiParams, label: &str) -> Markup {
 }
 
 fn card(id: &str, label: &str, value: Markup) -> Markup {
-    html! { div.card { p.label #(format!("{id}-label")) { (label) } p.value #(id) aria-labelledby=(format!("{id}-label {id}")) { (value) } } }
+    html! { div.card { p.label { (label) } p.value #(id) { (value) } } }
+}
+
+/// An amount with thousands separators (`1,460,000.00`), for the cards that are read at a glance;
+/// tables keep the plain form their CSV export has.
+fn grouped(m: Money) -> String {
+    let plain = m.to_string();
+    let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
+    let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}.{cents}")
 }
 
 fn hidden_note(n: usize) -> Markup {
@@ -328,13 +344,13 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
         section aria-labelledby="kpi-h" {
             h2 #kpi-h .sr-only { "Key figures" }
             div.cards {
-                (card("kpi-total", "Total sales", html! { (total) }))
+                (card("kpi-total", "Total sales", html! { (grouped(total)) }))
                 (card("kpi-count", "Number of sales", html! { (count) }))
                 (card("kpi-achieved", "Products achieved", html! { (achieved) " of " (f.products.len()) }))
                 (card("kpi-top-team", "Top team", html! { (f.teams.first().map_or("—", |t| t.team.as_str())) }))
                 (card("kpi-top-branch", "Top branch", html! { (f.branches.first().map_or("—", |b| b.branch.as_str())) }))
                 @if let Some((n, amount, _)) = &f.mine {
-                    (card("kpi-mine", "Your sales", html! { (amount) " (" (n) ")" }))
+                    (card("kpi-mine", "Your sales", html! { (grouped(*amount)) " (" (n) ")" }))
                 }
             }
         }
@@ -407,6 +423,13 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_amounts_are_grouped_by_thousands() {
+        assert_eq!(grouped(Money::from_cents(146_000_000)), "1,460,000.00");
+        assert_eq!(grouped(Money::from_cents(12_345)), "123.45");
+        assert_eq!(grouped(Money::from_cents(100_000)), "1,000.00");
+    }
 
     #[test]
     fn presets_cover_the_current_period_up_to_today() {
