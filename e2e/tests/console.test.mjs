@@ -143,6 +143,7 @@ test("creates an agent, with a validation error shown beside the field first", a
   assert.equal(await page.locator("#f-email").getAttribute("aria-invalid"), "true");
   assert.notEqual(await text(page, "#f-email-error"), "");
   assert.equal(await page.locator("#f-first_name").inputValue(), "Kamala", "typed values are kept");
+  await page.locator("section", { has: page.locator("#new-agent-h") }).scrollIntoViewIfNeeded();
   await shot(page, "agents-validation");
   await lastName.fill("Perera");
   await page.locator("#f-email").fill("kamala.perera@example.com");

@@ -51,6 +51,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
                         @if !ctx.must_enrol { (nav(ctx)) }
                         div.who {
                             span { (ctx.username) " (" (ctx.role()) ")" }
+                            a href="/account/mfa" aria-current=[(ctx.path == "/account/mfa").then_some("page")] { "Two-step verification" }
                             (post_button(ctx, "/sign-out", "Sign out", "link"))
                         }
                     }
