@@ -183,6 +183,14 @@ test("a new sale changes the dashboard's numbers without a reload", async () => 
     { timeout: 15_000 },
   );
   assert.equal(await dash.evaluate(() => window.__notReloaded), true, "the page was not reloaded");
+  // Staff correct a sale from the table: its id opens the form.
+  await sales.locator("#sales-table tbody tr").first().getByRole("link").click();
+  await sales.waitForURL(/\/sales\/\d+$/);
+  await sales.getByLabel("Amount").fill("1300.00");
+  await sales.getByRole("button", { name: "Save changes" }).click();
+  await sales.waitForURL(/\/sales\?done=/);
+  assert.match(await text(sales, ".notice"), /Sale \d+ updated/);
+  assert.match(await text(sales, "#sales-table tbody tr:first-child"), /1300\.00/);
   await sales.close();
   await dash.close();
 });

@@ -176,6 +176,10 @@ async fn forms_need_the_csrf_token_and_show_errors_beside_fields(app: &TestApp) 
     assert!(to.starts_with("/sales?done="), "{to}");
     let (_, sales) = app.get("/api/v1/sales").await;
     assert_eq!(sales["items"][0]["amount"], json!("100.00"));
+    // Corrections are the branch's, as in the API: an agent cannot open a sale's form.
+    let id = sales["items"][0]["id"].as_i64().unwrap();
+    let (s, _, _) = page(&b, app, &format!("/sales/{id}"), Some(&cookie)).await;
+    assert_eq!(s, 403);
     // An agent may not create agents, whatever the form says.
     let (s, _, _) = post_form(&b, app, "/agents", &cookie, &[("csrf_token", &csrf), ("agent_code", "AGT777")]).await;
     assert_eq!(s, 403);

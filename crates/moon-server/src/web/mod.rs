@@ -44,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/agents/{id}", get(agents::edit).post(agents::update))
         .route("/agents/{id}/deactivate", post(agents::deactivate))
         .route("/sales", get(sales::list).post(sales::create))
+        .route("/sales/{id}", get(sales::edit).post(sales::update))
+        .route("/sales/{id}/delete", post(sales::delete))
         .route("/products", get(products::list).post(products::create))
         .route("/products/{id}", post(products::update))
         .route("/notifications", get(notifications::list).post(notifications::send))
