@@ -26,6 +26,8 @@ pub struct Ctx {
     pub path: String,
     /// The role requires MFA and none is set up yet: only enrolment is open, so no navigation.
     pub must_enrol: bool,
+    /// The confirmation of the change just made, from the short-lived notice cookie.
+    pub notice: Option<String>,
 }
 
 impl Ctx {
@@ -67,6 +69,7 @@ impl FromRequestParts<AppState> for Ctx {
             unread,
             path: parts.uri.path().to_owned(),
             must_enrol: identity.must_enrol,
+            notice: super::notice_from(&parts.headers),
         })
     }
 }

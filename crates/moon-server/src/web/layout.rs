@@ -117,7 +117,7 @@ pub fn error_page(status: StatusCode, detail: &str) -> Response {
     respond(status, document(None, title, body))
 }
 
-/// A short confirmation shown at the top of a page after a change (`?done=...`).
+/// A short confirmation shown at the top of a page after a change.
 pub fn notice(text: Option<&str>) -> Markup {
     html! {
         @if let Some(t) = text.filter(|t| !t.is_empty()) {

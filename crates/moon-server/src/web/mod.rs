@@ -54,6 +54,44 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(admin::audit))
+        .layer(axum::middleware::from_fn(forget_notice))
+}
+
+/// The cookie that carries a confirmation from a form post to the page after it.
+const NOTICE_COOKIE: &str = "moon_notice";
+
+/// `Set-Cookie` for a confirmation, kept a minute at most.
+fn notice_cookie(text: &str) -> Option<axum::http::HeaderValue> {
+    let value: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    axum::http::HeaderValue::from_str(&format!("{NOTICE_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"))
+        .ok()
+}
+
+/// The confirmation a request carries, if any.
+fn notice_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == NOTICE_COOKIE)
+        .map(|(_, v)| form_urlencoded::parse(format!("n={v}").as_bytes()).map(|(_, v)| v.into_owned()).collect())
+        .filter(|v: &String| !v.is_empty())
+}
+
+/// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's
+/// background refresh, which shows none).
+async fn forget_notice(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let carried = notice_from(req.headers()).is_some() && req.uri().path() != "/dashboard/live";
+    let mut res = next.run(req).await;
+    if carried && !res.status().is_redirection() {
+        let clear = format!("{NOTICE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&clear) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
 }
 
 /// Path prefixes of the console's pages (as opposed to the API, the original routes and probes).
@@ -129,6 +167,16 @@ fn safe_next(next: Option<&str>) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn notices_survive_the_cookie_round_trip() {
+        let cookie = notice_cookie("Agent AGT900 created; 100% done").unwrap_or_else(|| HeaderValue::from_static(""));
+        let pair = cookie.to_str().unwrap_or_default().split(';').next().unwrap_or_default().to_owned();
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_str(&format!("moon_session=x; {pair}")).unwrap_or(cookie.clone()));
+        assert_eq!(notice_from(&h).as_deref(), Some("Agent AGT900 created; 100% done"));
+    }
 
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {

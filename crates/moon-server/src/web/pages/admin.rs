@@ -17,12 +17,6 @@ use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
 
-/// The notice after a change.
-#[derive(Debug, Default, Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 /// The new-user form's fields.
 #[derive(Default, Deserialize)]
 pub struct UserForm {
@@ -42,8 +36,8 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `GET /users`.
-pub async fn users(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DoneQuery>) -> Response {
-    render_users(&state, &ctx, q.done.as_deref(), &UserForm::default(), &Problems::default(), StatusCode::OK).await
+pub async fn users(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render_users(&state, &ctx, ctx.notice.as_deref(), &UserForm::default(), &Problems::default(), StatusCode::OK).await
 }
 
 async fn render_users(
@@ -164,8 +158,8 @@ pub struct TokenForm {
 }
 
 /// `GET /tokens`.
-pub async fn tokens(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DoneQuery>) -> Response {
-    render_tokens(&state, &ctx, q.done.as_deref(), None, &Problems::default(), StatusCode::OK).await
+pub async fn tokens(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render_tokens(&state, &ctx, ctx.notice.as_deref(), None, &Problems::default(), StatusCode::OK).await
 }
 
 async fn render_tokens(

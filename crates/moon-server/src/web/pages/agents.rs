@@ -31,7 +31,6 @@ pub struct AgentsQuery {
     /// `asc` (oldest first) or `desc`.
     order: Option<String>,
     cursor: Option<String>,
-    done: Option<String>,
 }
 
 /// The agent form's fields, as typed.
@@ -112,7 +111,7 @@ async fn render_list(
         .map(|(a, b)| (a.to_owned(), b.to_owned()));
     let orders = [("asc", "Oldest first"), ("desc", "Newest first")].map(|(a, b)| (a.to_owned(), b.to_owned()));
     let body = html! {
-        (notice(q.done.as_deref()))
+        (notice(ctx.notice.as_deref()))
         form.filters.panel method="get" action="/agents" role="search" {
             (form::filter_input(Input { name: "q", label: "Search code or name", value: v(&q.q), kind: "search", required: false }))
             (form::filter_input(Input { name: "branch", label: "Branch", value: v(&q.branch), kind: "text", required: false }))
@@ -212,23 +211,22 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
     }
 }
 
-/// The `done` notice after a change.
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// `GET /agents/{id}`: the edit form.
-pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, Query(d): Query<Done>) -> Response {
+pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let found = async {
         let id = crate::http::parse_id(&id)?;
         repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))
     }
     .await;
     match found {
-        Ok(a) => {
-            render_edit(&ctx, &a, &AgentForm::from_agent(&a), &Problems::default(), d.done.as_deref(), StatusCode::OK)
-        }
+        Ok(a) => render_edit(
+            &ctx,
+            &a,
+            &AgentForm::from_agent(&a),
+            &Problems::default(),
+            ctx.notice.as_deref(),
+            StatusCode::OK,
+        ),
         Err(e) => layout::error_page(e.status(), e.detail()),
     }
 }

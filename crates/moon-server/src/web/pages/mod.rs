@@ -11,10 +11,13 @@ pub mod sign_in;
 
 use axum::response::{IntoResponse, Redirect, Response};
 
-/// After a successful form post: back to a page, with a confirmation (post/redirect/get, so a
-/// reload does not send the form again).
+/// After a successful form post: back to a page (post/redirect/get, so a reload does not send
+/// the form again), with a confirmation carried in a short-lived cookie. Not in the URL: a link
+/// from elsewhere could then put any text on our page.
 pub fn see_other(path: &str, done: &str) -> Response {
-    let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("done", done).finish();
-    let sep = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{sep}{q}")).into_response()
+    let mut res = Redirect::to(path).into_response();
+    if let Some(cookie) = crate::web::notice_cookie(done) {
+        res.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
+    }
+    res
 }

@@ -24,7 +24,6 @@ pub struct NotificationsQuery {
     /// `unread` to show only unread messages.
     show: Option<String>,
     cursor: Option<String>,
-    done: Option<String>,
 }
 
 /// The send form's fields.
@@ -82,7 +81,7 @@ async fn render(
     let inbox = ctx.role() == Role::Agent;
     let title = if inbox { "Inbox" } else { "Notifications" };
     let body = html! {
-        (notice(q.done.as_deref()))
+        (notice(ctx.notice.as_deref()))
         @if let Some(n) = ctx.unread {
             p #inbox-unread role="status" { "You have " strong { (n) } " unread " (if n == 1 { "message" } else { "messages" }) "." }
         }

@@ -2,7 +2,7 @@
 //! targets (the change reaches the target-against-actual chart through the change log).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
@@ -15,12 +15,6 @@ use crate::products::{self as component, Product};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
-
-/// The notice after a change.
-#[derive(Debug, Default, Deserialize)]
-pub struct ProductsQuery {
-    done: Option<String>,
-}
 
 /// The product form's fields, as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -35,8 +29,9 @@ fn v(s: &Option<String>) -> &str {
 }
 
 /// `GET /products`.
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<ProductsQuery>) -> Response {
-    render(&state, &ctx, q.done.as_deref(), &ProductForm::default(), &Problems::default(), None, StatusCode::OK).await
+pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render(&state, &ctx, ctx.notice.as_deref(), &ProductForm::default(), &Problems::default(), None, StatusCode::OK)
+        .await
 }
 
 async fn render(

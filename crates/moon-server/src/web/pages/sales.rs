@@ -30,7 +30,6 @@ pub struct SalesQuery {
     to: Option<String>,
     order: Option<String>,
     cursor: Option<String>,
-    done: Option<String>,
 }
 
 /// The sale form's fields, as typed.
@@ -117,7 +116,7 @@ async fn render(
     let orders = [("desc", "Newest first"), ("asc", "Oldest first")].map(|(a, b)| (a.to_owned(), b.to_owned()));
     let may_edit = ctx.may("POST", "/sales/{id}");
     let body = html! {
-        (notice(q.done.as_deref()))
+        (notice(ctx.notice.as_deref()))
         section.panel aria-labelledby="new-sale-h" {
             h2 #new-sale-h { "Record a sale" }
             form method="post" action="/sales" novalidate {
