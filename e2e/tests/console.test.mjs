@@ -77,6 +77,46 @@ async function signIn(page, username) {
 
 const text = async (page, selector) => (await page.locator(selector).innerText()).trim();
 
+/**
+ * Elements whose text falls short of WCAG AA contrast against their background: 4.5:1, or 3:1
+ * for large text (24px, or 18.66px bold). Backgrounds are found by walking up to the first
+ * opaque one; SVG text is checked against the page.
+ */
+async function contrastProblems(page) {
+  return page.evaluate(() => {
+    const parse = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const ch = [r, g, b].map((v) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2];
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const problems = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || el.closest("[hidden], .skip, title, desc")) continue;
+      const style = getComputedStyle(el);
+      if (style.visibility === "hidden" || style.display === "none") continue;
+      const fg = parse(el instanceof SVGElement ? style.fill : style.color);
+      const [a, b] = [lum(fg.slice(0, 3)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) problems.push(`${node.textContent.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
+    }
+    return problems;
+  });
+}
+
 test("admin signs in and enrols MFA by the QR code", async () => {
   const page = await admin.newPage();
   await page.goto("/");
@@ -114,6 +154,7 @@ test("dashboard shows KPI cards, charts with data tables and the leaderboard", a
   }
   const statuses = await page.locator("#t-products tbody td:last-child").allInnerTexts();
   assert.ok(statuses.every((s) => s === "Achieved" || s === "Not Achieved"), statuses.join());
+  assert.deepEqual(await contrastProblems(page), [], "all text passes WCAG AA contrast");
   // Keyboard: the skip link is the first stop and leads to the main content.
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.className), "skip");
@@ -260,6 +301,7 @@ test("every other page renders (products, notifications, users, tokens, audit)",
     const res = await page.goto(path);
     assert.equal(res.status(), 200, path);
     assert.equal(await text(page, "h1"), heading);
+    assert.deepEqual(await contrastProblems(page), [], `${path}: all text passes WCAG AA contrast`);
     await shot(page, name);
   }
   // The admin changes a target and sends a notification; both confirm on the page.
