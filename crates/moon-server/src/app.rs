@@ -114,9 +114,14 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             }
             Component::Notifications => crate::notifications::routes().merge(crate::legacy::notification_routes()),
             Component::Aggregator => crate::analytics::routes::routes(),
+            // The console's pages are HTML, not API: they are routed below, outside the document.
+            Component::Web => OpenApiRouter::new(),
         });
     }
-    let (routes, doc) = api.split_for_parts();
+    let (mut routes, doc) = api.split_for_parts();
+    if state.config.components.contains(&Component::Web) {
+        routes = routes.merge(crate::web::routes());
+    }
     let doc_json = Arc::new(doc.clone());
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
@@ -180,9 +185,16 @@ async fn openapi(
     Json(doc.as_ref().clone())
 }
 
-/// What this server offers, for a person or a script that opens the root URL.
-#[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json")))]
-async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+/// What this server offers, for a person or a script that opens the root URL. A browser is sent
+/// on to the web console's dashboard when this process serves it.
+#[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json"), (status = 303, description = "A browser (Accept: text/html) is sent to the console")))]
+async fn index(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if state.config.components.contains(&Component::Web) && crate::web::accepts_html(&headers) {
+        return axum::response::Redirect::to("/dashboard").into_response();
+    }
     let mut links = serde_json::Map::new();
     for component in &state.config.components {
         let paths: &[(&str, &str)] = match component {
@@ -200,6 +212,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
                 ("kpi_leaderboard", "/api/v1/kpis/leaderboard"),
                 ("kpi_trend", "/api/v1/kpis/trend"),
             ],
+            Component::Web => &[("console", "/dashboard")],
         };
         for (name, path) in paths {
             links.insert((*name).to_owned(), serde_json::Value::from(*path));
@@ -215,6 +228,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> J
         "components": state.config.components.iter().map(|c| c.name()).collect::<Vec<_>>(),
         "links": links,
     }))
+    .into_response()
 }
 
 /// Without an enabled admin nobody can manage users over HTTP, and there are no default
@@ -299,6 +313,10 @@ pub async fn serve(
     let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
     let mut warehouse = None;
     let mut aggregator_task = None;
+    // The console's dashboard reads the warehouse too; only the aggregator writes to it.
+    if config.components.contains(&Component::Web) && !config.components.contains(&Component::Aggregator) {
+        warehouse = Some(crate::analytics::Warehouse::open(&config.warehouse_url()).await?);
+    }
     if config.components.contains(&Component::Aggregator) {
         let wh = crate::analytics::Warehouse::open(&config.warehouse_url()).await?;
         warehouse = Some(wh.clone());

@@ -2,7 +2,8 @@
 //!
 //! Components (agents; integration = products and sales; notifications) each own a router, their
 //! use cases and their queries. [`app`] assembles the components a target asks for; tests and the
-//! `moon` binary both start servers through [`app::start`] / [`app::serve`].
+//! `moon` binary both start servers through [`app::start`] / [`app::serve`]. [`web`] is the
+//! browser console over the same use cases.
 
 pub(crate) mod agents;
 pub mod analytics;
@@ -20,6 +21,7 @@ mod patch;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod targets;
+pub mod web;
 
 #[cfg(test)]
 mod scope_tests;

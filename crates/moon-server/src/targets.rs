@@ -16,6 +16,9 @@ pub enum Component {
     Notifications,
     /// The KPI pipeline: the change log applied to the warehouse, and `/api/v1/kpis`.
     Aggregator,
+    /// The web console and live dashboard (`/`, `/dashboard`, ...): HTML pages over the same
+    /// use cases as the API, reading KPIs from the warehouse.
+    Web,
 }
 
 impl Component {
@@ -26,6 +29,7 @@ impl Component {
             Component::Integration => "integration",
             Component::Notifications => "notification",
             Component::Aggregator => "aggregator",
+            Component::Web => "web",
         }
     }
 }
@@ -36,7 +40,11 @@ pub const TARGETS: &[(&str, &[Component])] = &[
     ("integration", &[Component::Integration]),
     ("notification", &[Component::Notifications]),
     ("aggregator", &[Component::Aggregator]),
-    ("all", &[Component::Agents, Component::Integration, Component::Notifications, Component::Aggregator]),
+    ("web", &[Component::Web]),
+    (
+        "all",
+        &[Component::Agents, Component::Integration, Component::Notifications, Component::Aggregator, Component::Web],
+    ),
 ];
 
 /// Resolves a comma-separated target list (`agent,notification`) into components.
@@ -61,7 +69,7 @@ mod tests {
 
     #[test]
     fn all_is_every_component_and_lists_merge() {
-        assert_eq!(resolve("all").unwrap().len(), 4);
+        assert_eq!(resolve("all").unwrap().len(), 5);
         let r = resolve("agent, notification").unwrap();
         assert_eq!(r.into_iter().collect::<Vec<_>>(), [Component::Agents, Component::Notifications]);
         assert!(resolve("agent,warehouse").unwrap_err().contains("known targets"));

@@ -231,14 +231,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             for u in &created {
                 eprintln!("  {:<14} {:<8} {}", u.username, u.role.as_str(), u.password);
             }
-            eprintln!("admin and manager must enrol an authenticator (POST /api/v1/auth/mfa/enrol) after signing in");
+            eprintln!(
+                "admin and manager set up two-step verification at their first sign-in (the console shows a QR code; \
+                 API: POST /api/v1/auth/mfa/enrol)"
+            );
         }
     }
     let addr = listener.local_addr()?;
     tracing::info!(ready_ms = started.elapsed().as_millis() as u64, "ready");
     let scheme = if config.security.tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "MoonInsurance is ready at {scheme}://{addr}/  (API: {scheme}://{addr}/api/v1/agents, spec: {scheme}://{addr}/api/v1/openapi.json)"
+        "MoonInsurance is ready at {scheme}://{addr}/  (open it in a browser for the console; API: {scheme}://{addr}/api/v1/agents, spec: {scheme}://{addr}/api/v1/openapi.json)"
     );
     moon_server::serve(config, db, listener, shutdown_signal()).await
 }

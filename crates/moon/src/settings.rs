@@ -44,7 +44,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MOON_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Targets to run: all, or a comma-separated list of agent, integration, notification,
-    /// aggregator [default: all].
+    /// aggregator, web [default: all].
     #[arg(long, env = "MOON_TARGET")]
     pub target: Option<String>,
     /// Most connections per database pool [default: 10].
@@ -388,7 +388,7 @@ mod tests {
         let d =
             resolve(&ServeArgs::from(CommonArgs { database_url: None, config: None, warehouse_url: None })).unwrap();
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(d.components.len(), 4);
+        assert_eq!(d.components.len(), 5);
         assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");
     }
 }

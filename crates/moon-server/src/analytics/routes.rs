@@ -47,10 +47,11 @@ pub struct KpiParams {
     pub format: Option<String>,
 }
 
-struct Parsed {
-    filter: KpiFilter,
-    bucket: Bucket,
-    limit: usize,
+/// A validated KPI request, shared with the console's dashboard so both accept the same input.
+pub(crate) struct Parsed {
+    pub(crate) filter: KpiFilter,
+    pub(crate) bucket: Bucket,
+    pub(crate) limit: usize,
     csv: bool,
 }
 
@@ -59,7 +60,7 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 }
 
 impl KpiParams {
-    fn parse(&self, headers: &HeaderMap) -> ApiResult<Parsed> {
+    pub(crate) fn parse(&self, headers: &HeaderMap) -> ApiResult<Parsed> {
         let mut e = FieldErrors::new();
         let from = e.take_opt(non_empty(&self.from).map(|d| parse_date("from", &d)));
         let to = e.take_opt(non_empty(&self.to).map(|d| parse_date("to", &d)));

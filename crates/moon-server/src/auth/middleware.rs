@@ -100,6 +100,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 }
 
 const SIGN_IN: &str = "/api/v1/auth/sign-in";
+/// The console's sign-in form, which like the API's learns the session it replaces.
+const CONSOLE_SIGN_IN: &str = "/sign-in";
 const SIGN_OUT: &str = "/api/v1/auth/sign-out";
 
 /// 401 with the code clients switch on to send someone to sign-in.
@@ -175,7 +177,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             return forbidden("this route has no entry in the security policy").into_response();
         }
     };
+    // A browser asking for a console page is answered with a page or a redirect, not JSON.
+    let page = crate::web::wants_page(rule.path, req.headers()).then(|| req.uri().clone());
     let shape = |e: ApiError| {
+        if let Some(uri) = &page {
+            return crate::web::refusal(e, uri);
+        }
         let mut res = if rule.is_legacy() { e.legacy() } else { e }.into_response();
         if res.status() == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme to use.
@@ -192,7 +199,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if rule.access == Access::Public {
         // Sign-in learns who is asking, to end the session it replaces; other public routes
         // (probes, scrapes) never touch the database for it.
-        if rule.path == SIGN_IN
+        if (rule.path == SIGN_IN || rule.path == CONSOLE_SIGN_IN)
             && let Ok(Some(identity)) = identify(&state, req.headers()).await
         {
             req.extensions_mut().insert(identity);
@@ -207,12 +214,16 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let Some(mut principal) = identity.account.principal() else { return shape(unauthenticated()) };
     principal.origin = origin;
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
-        if !req.method().is_safe() && !csrf_ok(&req, token) {
-            return shape(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
-                "a change made with a session cookie needs the X-CSRF-Token header from sign-in",
-            ));
+        if !req.method().is_safe() {
+            let (checked, ok) = csrf_checked(req, token, state.config.body_limit).await;
+            req = checked;
+            if !ok {
+                return shape(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "a change made with a session cookie needs the X-CSRF-Token header from sign-in",
+                ));
+            }
         }
         match (rule.access, *mfa_pending) {
             (Access::MfaPending, false) => return shape(forbidden("this session has already passed MFA")),
@@ -262,11 +273,34 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     res
 }
 
-fn csrf_ok(req: &Request, session_token: &str) -> bool {
-    req.headers()
-        .get("x-csrf-token")
+/// The name of the hidden form field that carries the CSRF token in the console's forms, which
+/// cannot set headers.
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// Checks the session's CSRF token: from `X-CSRF-Token`, or, for an HTML form post
+/// (`application/x-www-form-urlencoded`), from its [`CSRF_FIELD`] field. The form body is read
+/// (within the body limit) and put back for the handler. Returns the request and the verdict.
+async fn csrf_checked(req: Request, session_token: &str, body_limit: usize) -> (Request, bool) {
+    let expected = session::csrf_token(session_token);
+    if let Some(sent) = req.headers().get("x-csrf-token") {
+        let ok = sent.to_str().is_ok_and(|sent| super::crypto::constant_time_eq(sent, &expected));
+        return (req, ok);
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|sent| super::crypto::constant_time_eq(sent, &session::csrf_token(session_token)))
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (req, false);
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, body_limit).await else {
+        return (Request::from_parts(parts, axum::body::Body::empty()), false);
+    };
+    let ok =
+        form_urlencoded::parse(&bytes).any(|(k, v)| k == CSRF_FIELD && super::crypto::constant_time_eq(&v, &expected));
+    (Request::from_parts(parts, axum::body::Body::from(bytes)), ok)
 }
 
 /// Finds the caller: a bearer token if one is sent (a bad one is refused, never ignored), else
@@ -322,7 +356,8 @@ pub async fn security_headers(tls: bool, req: Request, next: Next) -> Response {
     set(
         h,
         "content-security-policy",
-        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     );
     set(h, "x-content-type-options", "nosniff");
     set(h, "referrer-policy", "no-referrer");

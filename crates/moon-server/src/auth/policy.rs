@@ -130,6 +130,41 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/integration/delete/{sale_id}", Roles(STAFF)),
     rule("POST", "/notification/send", Roles(STAFF)),
     rule("GET", "/notification/get", Roles(PEOPLE)),
+    // The web console (target `web`): pages and form posts over the same use cases, with the
+    // same rights as their API counterparts. Forms carry the session's CSRF token.
+    rule("GET", "/assets/{file}", Public),
+    rule("GET", "/sign-in", Public),
+    rule("POST", "/sign-in", Public),
+    rule("GET", "/sign-in/mfa", MfaPending),
+    rule("POST", "/sign-in/mfa", MfaPending),
+    rule("POST", "/sign-out", SignedIn),
+    rule("GET", "/account/mfa", SignedIn),
+    rule("POST", "/account/mfa", SignedIn),
+    rule("POST", "/account/mfa/confirm", SignedIn),
+    rule("GET", "/dashboard", Roles(EVERYONE)),
+    rule("GET", "/dashboard/live", Roles(EVERYONE)),
+    rule("GET", "/agents", Roles(PEOPLE)),
+    rule("POST", "/agents", Roles(STAFF)),
+    rule("GET", "/agents/{id}", Roles(PEOPLE)),
+    rule("POST", "/agents/{id}", Roles(PEOPLE)),
+    rule("POST", "/agents/{id}/deactivate", Roles(STAFF)),
+    rule("GET", "/sales", Roles(PEOPLE)),
+    rule("POST", "/sales", Roles(PEOPLE)),
+    rule("GET", "/sales/{id}", Roles(STAFF)),
+    rule("POST", "/sales/{id}", Roles(STAFF)),
+    rule("POST", "/sales/{id}/delete", Roles(STAFF)),
+    rule("GET", "/products", Roles(EVERYONE)),
+    rule("POST", "/products", Roles(ADMIN)),
+    rule("POST", "/products/{id}", Roles(ADMIN)),
+    rule("GET", "/notifications", Roles(PEOPLE)),
+    rule("POST", "/notifications", Roles(STAFF)),
+    rule("GET", "/users", Roles(ADMIN)),
+    rule("POST", "/users", Roles(ADMIN)),
+    rule("POST", "/users/{id}", Roles(ADMIN)),
+    rule("GET", "/tokens", Roles(EVERYONE)),
+    rule("POST", "/tokens", Roles(EVERYONE)),
+    rule("POST", "/tokens/{id}/revoke", Roles(EVERYONE)),
+    rule("GET", "/audit", Roles(ADMIN)),
 ];
 
 /// What the policy says about a matched route.
@@ -172,7 +207,8 @@ impl Rule {
     pub fn rate_class(&self) -> RateClass {
         match (self.access, self.path) {
             (_, "/healthz" | "/readyz" | "/metrics") => RateClass::Exempt,
-            (Access::MfaPending, _) | (_, "/api/v1/auth/sign-in") => RateClass::Auth,
+            (Access::MfaPending, _) => RateClass::Auth,
+            (_, "/api/v1/auth/sign-in" | "/sign-in") if self.method == "POST" => RateClass::Auth,
             _ if self.method == "GET" => RateClass::Read,
             _ => RateClass::Write,
         }
@@ -195,7 +231,9 @@ mod tests {
                 assert!(!(a.method == b.method && a.path == b.path), "duplicate rule {} {}", a.method, a.path);
             }
             let personal =
-                ["/api/v1/agents", "/api/v1/sales", "/api/v1/notifications"].iter().any(|p| a.path.starts_with(p))
+                ["/api/v1/agents", "/api/v1/sales", "/api/v1/notifications", "/agents", "/sales", "/notifications"]
+                    .iter()
+                    .any(|p| a.path.starts_with(p))
                     || a.is_legacy();
             if personal {
                 assert!(!a.allows(Role::Analyst), "{} {} lets analysts see personal data", a.method, a.path);

@@ -67,6 +67,31 @@ fn invalid_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the user name or password is wrong")
 }
 
+/// A session just opened: its secret and the `Set-Cookie` header that hands it to the browser.
+pub(crate) struct NewSession {
+    /// The session secret (the cookie's value), from which the CSRF token derives.
+    pub token: String,
+    /// The cookie header, when the settings allow one to be built.
+    pub cookie: Option<axum::http::HeaderValue>,
+}
+
+/// Opens a session (rotating away `old`): shared by the JSON sign-in and the console's form.
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: &users::Account,
+    mfa_pending: bool,
+    old: Option<i64>,
+) -> ApiResult<NewSession> {
+    if let Some(id) = old {
+        session::delete(&state.db, id).await?;
+    }
+    let settings = &state.auth.config.sessions;
+    let token = session::create(&state.db, settings, account.id, mfa_pending).await.map_err(internal)?;
+    let life = if mfa_pending { settings.mfa_pending } else { settings.absolute };
+    let cookie = settings.set_cookie(&token, life);
+    Ok(NewSession { token, cookie })
+}
+
 /// Starts a full session (rotating away `old`), with its cookie.
 async fn start_session(
     state: &AppState,
@@ -74,12 +99,7 @@ async fn start_session(
     mfa_pending: bool,
     old: Option<i64>,
 ) -> ApiResult<Response> {
-    if let Some(id) = old {
-        session::delete(&state.db, id).await?;
-    }
-    let settings = &state.auth.config.sessions;
-    let token = session::create(&state.db, settings, account.id, mfa_pending).await.map_err(internal)?;
-    let life = if mfa_pending { settings.mfa_pending } else { settings.absolute };
+    let NewSession { token, cookie } = open_session(state, account, mfa_pending, old).await?;
     let body = if mfa_pending {
         // The pending session's own CSRF token: the code step is a cookie POST like any other.
         SignedIn {
@@ -98,14 +118,14 @@ async fn start_session(
         }
     };
     let mut res = Json(body).into_response();
-    if let Some(cookie) = settings.set_cookie(&token, life) {
+    if let Some(cookie) = cookie {
         res.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(res)
 }
 
-fn session_id(identity: Option<&Identity>) -> Option<i64> {
+pub(crate) fn session_id(identity: Option<&Identity>) -> Option<i64> {
     match identity.map(|i| &i.credential) {
         Some(Credential::Session { id, .. }) => Some(*id),
         _ => None,
@@ -123,16 +143,29 @@ async fn sign_in(
     identity: Option<Identity>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> ApiResult<Response> {
+    let account = check_password(&state, ip, origin, &body.username, &body.password).await?;
+    start_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await
+}
+
+/// The password step of signing in, with throttling and the audit trail: the account when the
+/// name and password are right (the caller then opens a session, pending MFA if it has one).
+pub(crate) async fn check_password(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    origin: crate::http::principal::Origin,
+    username: &str,
+    password: &str,
+) -> ApiResult<users::Account> {
     let auth = &state.auth;
-    let keys = [throttle::account_key(&body.username), throttle::ip_key(ip)];
+    let keys = [throttle::account_key(username), throttle::ip_key(ip)];
     if let Some(secs) = throttle::locked_for(&state.db, &keys).await? {
         return Err(too_many(std::time::Duration::from_secs(secs)));
     }
-    let account = users::account_by_name(&state.db, &body.username).await?;
+    let account = users::account_by_name(&state.db, username).await?;
     let ok = match &account {
-        Some(a) => auth.hasher.verify(&body.password, &a.password_hash).await.map_err(internal)? && !a.disabled,
+        Some(a) => auth.hasher.verify(password, &a.password_hash).await.map_err(internal)? && !a.disabled,
         None => {
-            auth.hasher.verify_dummy(&body.password).await.map_err(internal)?;
+            auth.hasher.verify_dummy(password).await.map_err(internal)?;
             false
         }
     };
@@ -152,13 +185,13 @@ async fn sign_in(
     };
     throttle::clear(&state.db, &keys[0]).await?;
     if super::password::needs_rehash(&account.password_hash) {
-        users::store_rehash(&state.db, &auth.hasher, account.id, &body.password).await;
+        users::store_rehash(&state.db, &auth.hasher, account.id, password).await;
     }
     tracing::info!(user_id = account.id, mfa = account.mfa_enabled, "signed in");
     let actor = audit::Actor::account(&account, origin);
     let action = if account.mfa_enabled { "auth.password_accepted" } else { "auth.sign_in" };
     audit::record_or_log(&state.db, actor, audit::Event::on(action, "user", account.id)).await;
-    start_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await
+    Ok(account)
 }
 
 /// A second-factor code: six digits from the authenticator, or a recovery code.
@@ -182,14 +215,24 @@ async fn mfa_verify(
     identity: Identity,
     ApiJson(body): ApiJson<MfaCode>,
 ) -> ApiResult<Response> {
-    let account = &identity.account;
+    check_second_factor(&state, ip, origin, &identity.account, &body.code).await?;
+    start_session(&state, &identity.account, false, session_id(Some(&identity))).await
+}
+
+/// The code step of signing in, with throttling and the audit trail; the caller then replaces
+/// the pending session with a full one.
+pub(crate) async fn check_second_factor(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    origin: crate::http::principal::Origin,
+    account: &users::Account,
+    code: &str,
+) -> ApiResult<()> {
     let keys = [throttle::account_key(&account.username), throttle::ip_key(ip)];
     if let Some(secs) = throttle::locked_for(&state.db, &keys).await? {
         return Err(too_many(std::time::Duration::from_secs(secs)));
     }
-    if let Err(e) =
-        mfa::verify(&state.db, state.auth.key(&state.db).await.map_err(internal)?, account, &body.code).await
-    {
+    if let Err(e) = mfa::verify(&state.db, state.auth.key(&state.db).await.map_err(internal)?, account, code).await {
         let t = &state.auth.config.throttle;
         throttle::record_failure(&state.db, t, &keys[0], t.account_free_failures).await?;
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
@@ -205,7 +248,7 @@ async fn mfa_verify(
         audit::Event::on("auth.sign_in", "user", account.id).with_detail(serde_json::json!({"mfa": true})),
     )
     .await;
-    start_session(&state, account, false, session_id(Some(&identity))).await
+    Ok(())
 }
 
 /// Sign out: ends this session (an API token is revoked with DELETE /api/v1/tokens/{id}).
@@ -281,15 +324,23 @@ async fn mfa_confirm(
     identity: Identity,
     ApiJson(body): ApiJson<MfaCode>,
 ) -> ApiResult<Response> {
-    let codes =
-        mfa::confirm(&state.db, state.auth.key(&state.db).await.map_err(internal)?, &identity.account, &body.code)
-            .await?;
-    let account = &identity.account;
-    let actor = audit::Actor::account(account, origin);
-    audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_enrolled", "user", account.id)).await;
+    let codes = confirm_mfa(&state, origin, &identity.account, &body.code).await?;
     let mut res = Json(RecoveryCodes { recovery_codes: codes }).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+/// Confirms MFA enrolment with a code and records it in the audit trail; the recovery codes.
+pub(crate) async fn confirm_mfa(
+    state: &AppState,
+    origin: crate::http::principal::Origin,
+    account: &users::Account,
+    code: &str,
+) -> ApiResult<Vec<String>> {
+    let codes = mfa::confirm(&state.db, state.auth.key(&state.db).await.map_err(internal)?, account, code).await?;
+    let actor = audit::Actor::account(account, origin);
+    audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_enrolled", "user", account.id)).await;
+    Ok(codes)
 }
 
 // ---- users ----------------------------------------------------------------------------------
@@ -371,6 +422,12 @@ async fn update_user(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     let id = crate::http::parse_id(&id)?;
+    Ok(Json(change_user(&state, &principal, id, body).await?))
+}
+
+/// Applies an admin's changes to a user, refusing to let admins disable or demote themselves:
+/// shared by the API and the console.
+pub(crate) async fn change_user(state: &AppState, principal: &Principal, id: i64, body: UpdateUser) -> ApiResult<User> {
     let current = users::account(&state.db, id).await?.ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
     let binding = if body.role.is_some() || body.branch.is_some() || body.agent_code.is_some() {
         let role = body.role.clone().unwrap_or_else(|| current.role.clone());
@@ -391,7 +448,7 @@ async fn update_user(
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
     };
-    Ok(Json(users::update(&state.db, &state.auth.hasher, id, changes, &principal).await?))
+    users::update(&state.db, &state.auth.hasher, id, changes, principal).await
 }
 
 /// Delete a user, their sessions and tokens.
@@ -437,7 +494,7 @@ pub struct CreatedToken {
 debug_without_secrets!(CreatedToken, token);
 
 /// Whose tokens the principal manages: an admin everyone's, anyone else their own.
-fn token_owner(principal: &Principal) -> ApiResult<Option<i64>> {
+pub(crate) fn token_owner(principal: &Principal) -> ApiResult<Option<i64>> {
     match (principal.role, principal.user_id) {
         (Role::Admin, _) => Ok(None),
         (_, Some(id)) => Ok(Some(id)),
@@ -459,15 +516,30 @@ async fn create_token(
     principal: Principal,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<Response> {
+    let created = issue_token(&state, &principal, body.user_id, &body.name, body.expires_in_days).await?;
+    let mut res = (StatusCode::CREATED, Json(created)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// Checks and creates an API token (for the principal, or the user an admin names): shared by
+/// the API and the console, so both refuse the same names and lifetimes.
+pub(crate) async fn issue_token(
+    state: &AppState,
+    principal: &Principal,
+    for_user: Option<i64>,
+    name: &str,
+    expires_in_days: Option<u32>,
+) -> ApiResult<CreatedToken> {
     let me = principal.user_id.ok_or_else(ApiError::internal)?;
-    let user_id = match body.user_id {
+    let user_id = match for_user {
         Some(other) if other != me && principal.role != Role::Admin => {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only admins create tokens for others"));
         }
         Some(other) => other,
         None => me,
     };
-    let name = body.name.trim();
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::field(moon_domain::FieldError::new(
             "name",
@@ -475,7 +547,7 @@ async fn create_token(
             "name must be 1-100 characters",
         )));
     }
-    let expires_at: Option<DateTime<Utc>> = match body.expires_in_days {
+    let expires_at: Option<DateTime<Utc>> = match expires_in_days {
         None => None,
         Some(d @ 1..=3650) => Some(moon_db::now() + chrono::Duration::days(i64::from(d))),
         Some(_) => {
@@ -489,11 +561,9 @@ async fn create_token(
     if users::account(&state.db, user_id).await?.is_none() {
         return Err(ApiError::field(moon_domain::FieldError::new("user_id", "unknown_user", "no such user")));
     }
-    let (token, secret) = token::create(&state.db, user_id, name, expires_at, &principal).await.map_err(internal)?;
+    let (token, secret) = token::create(&state.db, user_id, name, expires_at, principal).await.map_err(internal)?;
     tracing::info!(token_id = token.id, user_id, "API token created");
-    let mut res = (StatusCode::CREATED, Json(CreatedToken { token, secret })).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(CreatedToken { token, secret })
 }
 
 /// Revoke an API token (your own; an admin any).

@@ -115,6 +115,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The offending fields of a validation problem, for forms that show each beside its input.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
 }
 
 impl From<DbError> for ApiError {

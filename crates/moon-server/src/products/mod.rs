@@ -90,7 +90,7 @@ pub fn money_field(field: &str, value: &serde_json::Value) -> Result<Money, Fiel
     }
 }
 
-fn validate(
+pub(crate) fn validate(
     product_type: Option<&str>,
     product_name: Option<&str>,
     target: Option<&serde_json::Value>,
@@ -166,23 +166,29 @@ async fn create_product(
     principal: Principal,
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    require_company_scope(&principal)?;
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), true)
         .map_err(ApiError::validation)?;
+    Ok((StatusCode::CREATED, Json(create(&state.db, &principal, &f).await?)))
+}
+
+/// Creates a product from validated fields, with its audit entry: the API's and the console's
+/// one way to do it.
+pub(crate) async fn create(db: &moon_db::Db, principal: &Principal, f: &ProductFields) -> ApiResult<Product> {
+    require_company_scope(principal)?;
     let name = f.product_name.as_ref().map(Label::to_string).unwrap_or_default();
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     if repo::find_by_name(&mut tx, &name).await?.is_some() {
         return Err(duplicate_name(&name));
     }
-    let id = match repo::insert(&mut tx, &f).await {
+    let id = match repo::insert(&mut tx, f).await {
         Err(DbError::UniqueViolation) => return Err(duplicate_name(&name)),
         other => other?,
     };
     let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
     let event = crate::audit::Event::on("product.create", "product", id).with_diff(None, Some(&product));
-    crate::audit::append(&mut tx, &principal, event).await?;
+    crate::audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(product)))
+    Ok(product)
 }
 
 /// Get one product.
@@ -203,10 +209,15 @@ async fn update_product(
     ApiJson(body): ApiJson<UpdateProduct>,
 ) -> ApiResult<Json<Product>> {
     let id = crate::http::parse_id(&id)?;
-    require_company_scope(&principal)?;
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
         .map_err(ApiError::validation)?;
-    let mut tx = state.db.begin().await?;
+    Ok(Json(update(&state.db, &principal, id, &f).await?))
+}
+
+/// Changes a product (its target, say) from validated fields, with its audit entry.
+pub(crate) async fn update(db: &moon_db::Db, principal: &Principal, id: i64, f: &ProductFields) -> ApiResult<Product> {
+    require_company_scope(principal)?;
+    let mut tx = db.begin().await?;
     let current = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
     if let Some(name) = &f.product_name
         && name.as_str() != current.product_name
@@ -214,7 +225,7 @@ async fn update_product(
     {
         return Err(duplicate_name(name.as_str()));
     }
-    match repo::update(&mut tx, id, &f).await {
+    match repo::update(&mut tx, id, f).await {
         Err(DbError::UniqueViolation) => {
             return Err(duplicate_name(f.product_name.as_ref().map(Label::as_str).unwrap_or_default()));
         }
@@ -222,9 +233,9 @@ async fn update_product(
     };
     let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
     let event = crate::audit::Event::on("product.update", "product", id).with_diff(Some(&current), Some(&product));
-    crate::audit::append(&mut tx, &principal, event).await?;
+    crate::audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;
-    Ok(Json(product))
+    Ok(product)
 }
 
 /// Delete a product that has no sales.

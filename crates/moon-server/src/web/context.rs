@@ -1,0 +1,86 @@
+//! Who is looking at a page: the signed-in user, their rights and the session's CSRF token, as
+//! the authentication middleware left them in the request.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
+
+use crate::AppState;
+use crate::auth::middleware::{Credential, Identity};
+use crate::auth::policy::{self, Lookup};
+use crate::http::{ApiError, Principal, Role, Scope};
+
+/// The viewer of a console page.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Sign-in name, shown in the header.
+    pub username: String,
+    /// The caller with role and scope, passed to the same use cases the API calls.
+    pub principal: Principal,
+    /// The session's CSRF token for hidden form fields (none for an API-token caller, whose
+    /// forms could not be sent anyway).
+    pub csrf: Option<String>,
+    /// Unread notifications of an agent, shown in the navigation.
+    pub unread: Option<i64>,
+    /// The request path, to mark the current navigation entry.
+    pub path: String,
+    /// The role requires MFA and none is set up yet: only enrolment is open, so no navigation.
+    pub must_enrol: bool,
+    /// The confirmation of the change just made, from the short-lived notice cookie.
+    pub notice: Option<String>,
+}
+
+impl Ctx {
+    /// The viewer's role.
+    pub fn role(&self) -> Role {
+        self.principal.role
+    }
+
+    /// Whether the viewer's role may use `method path` according to the policy table, so a page
+    /// shows only the links and forms that would be accepted.
+    pub fn may(&self, method: &str, path: &str) -> bool {
+        let Ok(method) = axum::http::Method::from_bytes(method.as_bytes()) else { return false };
+        match policy::lookup(&method, path) {
+            Lookup::Found(rule) => rule.allows(self.role()),
+            _ => false,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let identity =
+            parts.extensions.get::<Identity>().cloned().ok_or_else(crate::auth::middleware::unauthenticated)?;
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let csrf = match &identity.credential {
+            Credential::Session { token, .. } => Some(crate::auth::session::csrf_token(token)),
+            Credential::Token { .. } => None,
+        };
+        let unread = match principal.scope {
+            Scope::Agent(agent_id) if !identity.must_enrol => Some(unread_count(state, agent_id).await?),
+            _ => None,
+        };
+        Ok(Ctx {
+            username: identity.account.username.clone(),
+            principal,
+            csrf,
+            unread,
+            path: parts.uri.path().to_owned(),
+            must_enrol: identity.must_enrol,
+            notice: super::notice_from(&parts.headers),
+        })
+    }
+}
+
+/// How many of an agent's notifications are unread.
+pub async fn unread_count(state: &AppState, agent_id: i64) -> Result<i64, ApiError> {
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col("id")))
+        .from("notifications")
+        .and_where(Expr::col("agent_id").eq(agent_id))
+        .and_where(Expr::col("read_at").is_null());
+    let row: Option<(i64,)> = state.db.fetch_optional(&q).await?;
+    Ok(row.map_or(0, |(n,)| n))
+}

@@ -1,0 +1,321 @@
+//! Administration: users (admins), API tokens (everyone their own, admins all) and the audit
+//! trail (admins). Same use cases as `/api/v1/users`, `/api/v1/tokens` and `/api/v1/audit`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::see_other;
+use crate::AppState;
+use crate::auth::routes::{UpdateUser, issue_token, token_owner};
+use crate::auth::users::{self, Binding};
+use crate::http::{ApiError, Role};
+use crate::web::context::Ctx;
+use crate::web::form::{self, Input, Problems, given};
+use crate::web::layout::{self, csrf_field, document, notice, respond};
+
+/// The new-user form's fields.
+#[derive(Default, Deserialize)]
+pub struct UserForm {
+    username: Option<String>,
+    password: Option<String>,
+    role: Option<String>,
+    branch: Option<String>,
+    agent_code: Option<String>,
+}
+
+fn v(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `GET /users`.
+pub async fn users(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render_users(&state, &ctx, ctx.notice.as_deref(), &UserForm::default(), &Problems::default(), StatusCode::OK).await
+}
+
+async fn render_users(
+    state: &AppState,
+    ctx: &Ctx,
+    done: Option<&str>,
+    new: &UserForm,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    let list = match users::list(&state.db).await {
+        Ok(l) => l,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let roles: Vec<(String, String)> =
+        Role::ALL.iter().map(|r| (r.as_str().to_owned(), r.as_str().to_owned())).collect();
+    let body = html! {
+        (notice(done))
+        div.table-wrap {
+            table #users-table data-sortable {
+                caption.sr-only { "Users" }
+                thead { tr {
+                    th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Branch" } th scope="col" { "Agent" }
+                    th scope="col" { "MFA" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" data-nosort { "Actions" }
+                } }
+                tbody { @for u in &list { tr {
+                    td { (u.username) } td { (u.role) } td { (u.branch.as_deref().unwrap_or("")) } td { (u.agent_code.as_deref().unwrap_or("")) }
+                    td { @if u.mfa_enabled { "On" } @else { "Off" } } td { @if u.disabled { "Disabled" } @else { "Enabled" } } td { (when(&u.created_at)) }
+                    td {
+                        @if ctx.principal.user_id != Some(u.id) {
+                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" }))
+                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA")) }
+                        }
+                    }
+                } } }
+            }
+        }
+        section.panel aria-labelledby="new-user-h" {
+            h2 #new-user-h { "Add a user" }
+            form method="post" action="/users" novalidate autocomplete="off" {
+                (csrf_field(ctx))
+                (problems.summary())
+                div.form-grid {
+                    (form::input(Input { name: "username", label: "User name", value: v(&new.username), kind: "text", required: true }, problems))
+                    (form::input(Input { name: "password", label: "Password (at least 12 characters)", value: "", kind: "password", required: true }, problems))
+                    (form::select("role", "Role", &roles, v(&new.role), problems))
+                    (form::input(Input { name: "branch", label: "Branch (managers)", value: v(&new.branch), kind: "text", required: false }, problems))
+                    (form::input(Input { name: "agent_code", label: "Agent code (agents)", value: v(&new.agent_code), kind: "text", required: false }, problems))
+                }
+                button type="submit" { "Add user" }
+            }
+        }
+    };
+    respond(status, document(Some(ctx), "Users", body))
+}
+
+/// `POST /users`: creates a user (admins).
+pub async fn create_user(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: UserForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let created = match Binding::parse(v(&f.role), given(&f.branch).as_deref(), given(&f.agent_code).as_deref()) {
+        Ok(binding) => {
+            users::create(&state.db, &state.auth.hasher, v(&f.username).trim(), v(&f.password), binding, &ctx.principal)
+                .await
+        }
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match created {
+        Ok(u) => see_other("/users", &format!("User {} created.", u.username)),
+        Err(e) => render_users(&state, &ctx, None, &f, &Problems::from_error(&e), e.status()).await,
+    }
+}
+
+/// A one-button form changing a user (`action`: disable, enable or reset_mfa).
+fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/users/{id}")) {
+            (csrf_field(ctx))
+            input type="hidden" name="action" value=(action);
+            button.secondary type="submit" { (label) }
+        }
+    }
+}
+
+/// The user-change form's field.
+#[derive(Default, Deserialize)]
+pub struct UserAction {
+    action: Option<String>,
+}
+
+/// `POST /users/{id}`: disables, enables or resets the MFA of a user (admins; not themselves).
+pub async fn change_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+    let done = async {
+        let id = crate::http::parse_id(&id)?;
+        let f: UserAction = form::parse(&body)?;
+        let change = match f.action.as_deref() {
+            Some("disable") => UpdateUser { disabled: Some(true), ..UpdateUser::default() },
+            Some("enable") => UpdateUser { disabled: Some(false), ..UpdateUser::default() },
+            Some("reset_mfa") => UpdateUser { reset_mfa: Some(true), ..UpdateUser::default() },
+            _ => return Err(ApiError::bad_request("invalid_action", "action must be disable, enable or reset_mfa")),
+        };
+        crate::auth::routes::change_user(&state, &ctx.principal, id, change).await
+    }
+    .await;
+    match done {
+        Ok(u) => see_other("/users", &format!("User {} updated.", u.username)),
+        Err(e) => layout::error_page(e.status(), e.detail()),
+    }
+}
+
+/// The new-token form's fields.
+#[derive(Default, Deserialize)]
+pub struct TokenForm {
+    name: Option<String>,
+    expires_in_days: Option<String>,
+}
+
+/// `GET /tokens`.
+pub async fn tokens(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render_tokens(&state, &ctx, ctx.notice.as_deref(), None, &Problems::default(), StatusCode::OK).await
+}
+
+async fn render_tokens(
+    state: &AppState,
+    ctx: &Ctx,
+    done: Option<&str>,
+    secret: Option<&str>,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    let listed =
+        async { crate::auth::token::list(&state.db, token_owner(&ctx.principal)?).await.map_err(ApiError::from) }.await;
+    let list = match listed {
+        Ok(l) => l,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let body = html! {
+        (notice(done))
+        @if let Some(s) = secret {
+            div.notice role="status" {
+                p { "Your new token (shown only now; send it as " code { "Authorization: Bearer …" } "):" }
+                p { code.secret #new-token { (s) } }
+            }
+        }
+        div.table-wrap {
+            table #tokens-table data-sortable {
+                caption.sr-only { "API tokens" }
+                thead { tr {
+                    th.num scope="col" { "Id" } @if ctx.role() == Role::Admin { th.num scope="col" { "User" } }
+                    th scope="col" { "Name" } th scope="col" { "Prefix" } th scope="col" { "Created" } th scope="col" { "Expires" }
+                    th scope="col" { "Last used" } th scope="col" data-nosort { "Status" }
+                } }
+                tbody { @for t in &list { tr {
+                    td.num { (t.id) } @if ctx.role() == Role::Admin { td.num { (t.user_id) } }
+                    td { (t.name) } td { code { (t.token_prefix) } } td { (when(&t.created_at)) }
+                    td { (t.expires_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
+                    td { (t.last_used_at.as_ref().map(when).unwrap_or_default()) }
+                    td { @if t.revoked_at.is_some() { "Revoked" } @else { (layout::post_button(ctx, &format!("/tokens/{}/revoke", t.id), "Revoke", "danger")) } }
+                } } }
+            }
+        }
+        section.panel aria-labelledby="new-token-h" {
+            h2 #new-token-h { "Create a token" }
+            form method="post" action="/tokens" novalidate {
+                (csrf_field(ctx))
+                (problems.summary())
+                div.form-grid {
+                    (form::input(Input { name: "name", label: "What it is for", value: "", kind: "text", required: true }, problems))
+                    (form::input(Input { name: "expires_in_days", label: "Expires in days (blank: never)", value: "", kind: "number", required: false }, problems))
+                }
+                button type="submit" { "Create token" }
+            }
+        }
+    };
+    respond(status, document(Some(ctx), "API tokens", body))
+}
+
+/// `POST /tokens`: creates a token for the viewer and shows its secret once.
+pub async fn create_token(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let made = async {
+        let f: TokenForm = form::parse(&body)?;
+        let days = match given(&f.expires_in_days) {
+            None => None,
+            Some(d) => Some(d.parse::<u32>().map_err(|_| {
+                ApiError::field(moon_domain::FieldError::new(
+                    "expires_in_days",
+                    "out_of_range",
+                    "expires_in_days must be 1-3650",
+                ))
+            })?),
+        };
+        issue_token(&state, &ctx.principal, None, v(&f.name), days).await
+    }
+    .await;
+    match made {
+        Ok(t) => {
+            render_tokens(
+                &state,
+                &ctx,
+                Some(&format!("Token {} created.", t.token.name)),
+                Some(&t.secret),
+                &Problems::default(),
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(e) => render_tokens(&state, &ctx, None, None, &Problems::from_error(&e), e.status()).await,
+    }
+}
+
+/// `POST /tokens/{id}/revoke`.
+pub async fn revoke_token(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let done = async {
+        let id = crate::http::parse_id(&id)?;
+        crate::auth::token::revoke(&state.db, id, token_owner(&ctx.principal)?, &ctx.principal).await
+    }
+    .await;
+    match done {
+        Ok(t) => see_other("/tokens", &format!("Token {} revoked.", t.name)),
+        Err(e) => layout::error_page(e.status(), e.detail()),
+    }
+}
+
+/// The audit log's filter and paging.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// An action, or a prefix ending in `.` (`agent.`).
+    action: Option<String>,
+    /// Only entries older than this id.
+    before: Option<String>,
+}
+
+const AUDIT_ROWS: u64 = 50;
+
+/// `GET /audit`: the tamper-evident trail, newest first (personal fields arrive masked).
+pub async fn audit(State(state): State<AppState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
+    let before = given(&q.before).and_then(|b| b.parse::<i64>().ok());
+    let filter = crate::audit::Filter { action: given(&q.action), ..crate::audit::Filter::default() };
+    let entries = match crate::audit::list(&state.db, &filter, before, AUDIT_ROWS).await {
+        Ok(e) => e,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return layout::error_page(e.status(), e.detail());
+        }
+    };
+    let next = (entries.len() as u64 == AUDIT_ROWS).then(|| entries.last().map(|e| e.id)).flatten();
+    let next_link: Markup = html! {
+        nav.pager aria-label="Pages" {
+            @if before.is_some() { a href="/audit" { "« Newest" } }
+            @if let Some(id) = next {
+                @let mut s = form_urlencoded::Serializer::new(String::new());
+                @let link = { if let Some(a) = given(&q.action) { s.append_pair("action", &a); } s.append_pair("before", &id.to_string()); s.finish() };
+                a href=(format!("/audit?{link}")) rel="next" { "Older »" }
+            }
+        }
+    };
+    let body = html! {
+        form.filters.panel method="get" action="/audit" role="search" {
+            (form::filter_input(Input { name: "action", label: "Action (e.g. agent.create, or agent. for all)", value: v(&q.action), kind: "text", required: false }))
+            div.field { button type="submit" { "Filter" } }
+        }
+        div.table-wrap {
+            table #audit-table data-sortable {
+                caption.sr-only { "Audit log" }
+                thead { tr {
+                    th.num scope="col" { "Id" } th scope="col" { "When (UTC)" } th scope="col" { "Actor" } th scope="col" { "Role" }
+                    th scope="col" { "Action" } th scope="col" { "Record" } th scope="col" { "From" }
+                } }
+                tbody { @for e in &entries { tr {
+                    td.num { (e.id) } td { (e.occurred_at.format("%Y-%m-%d %H:%M:%S")) } td { (e.actor) } td { (e.actor_role.as_deref().unwrap_or("")) }
+                    td { (e.action) } td { (e.entity.as_deref().unwrap_or("")) " " (e.entity_id.as_deref().unwrap_or("")) } td { (e.source_ip.as_deref().unwrap_or("")) }
+                } } }
+            }
+        }
+        (next_link)
+        p.muted { "Check the chain of hashes with " code { "moon audit verify" } "." }
+    };
+    respond(StatusCode::OK, document(Some(&ctx), "Audit log", body))
+}

@@ -1,0 +1,302 @@
+//! Agents: a searchable, sortable, paged table; create, edit and deactivate, with the API's
+//! validation errors beside each field. Same use cases and scoping as `/api/v1/agents`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::see_other;
+use crate::AppState;
+use crate::agents::model::{Agent, CreateAgent, UpdateAgent};
+use crate::agents::{repo, service};
+use crate::http::{ApiError, PageParams, Role, Scope};
+use crate::web::context::Ctx;
+use crate::web::form::{self, Input, Problems, given};
+use crate::web::layout::{self, csrf_field, document, notice, respond};
+
+/// Rows per page of the console's tables.
+pub const PAGE_ROWS: &str = "25";
+
+/// Search, filters and paging of the agents table.
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentsQuery {
+    q: Option<String>,
+    branch: Option<String>,
+    team: Option<String>,
+    /// `active`, `inactive` or empty for both.
+    status: Option<String>,
+    /// `asc` (oldest first) or `desc`.
+    order: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The agent form's fields, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentForm {
+    agent_code: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    branch: Option<String>,
+    team: Option<String>,
+    contact_number: Option<String>,
+    email: Option<String>,
+    active: Option<String>,
+    analytics_consent: Option<String>,
+}
+
+impl AgentForm {
+    fn from_agent(a: &Agent) -> Self {
+        Self {
+            agent_code: Some(a.agent_code.clone()),
+            first_name: Some(a.first_name.clone()),
+            last_name: Some(a.last_name.clone()),
+            branch: Some(a.branch.clone()),
+            team: Some(a.team.clone()),
+            contact_number: a.contact_number.clone(),
+            email: a.email.clone(),
+            active: a.active.then(|| String::from("true")),
+            analytics_consent: a.analytics_consent.then(|| String::from("true")),
+        }
+    }
+}
+
+fn v(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+/// `GET /agents`.
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<AgentsQuery>) -> Response {
+    let mut blank = AgentForm::default();
+    if let Scope::Branch(b) = &ctx.principal.scope {
+        blank.branch = Some(b.clone());
+    }
+    render_list(&state, &ctx, &q, &blank, &Problems::default(), StatusCode::OK).await
+}
+
+async fn render_list(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &AgentsQuery,
+    new: &AgentForm,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    let loaded = async {
+        let page =
+            PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: q.order.clone() }.parse()?;
+        let query = repo::AgentQuery {
+            branch: given(&q.branch),
+            team: given(&q.team),
+            agent_code: None,
+            active: match q.status.as_deref() {
+                Some("active") => Some(true),
+                Some("inactive") => Some(false),
+                _ => None,
+            },
+            search: given(&q.q),
+        };
+        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
+        Ok::<_, ApiError>(page.finish(rows, |a| a.id))
+    }
+    .await;
+    let paged = match loaded {
+        Ok(p) => p,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let may_manage = ctx.may("POST", "/agents");
+    let statuses = [("", "Active and inactive"), ("active", "Active only"), ("inactive", "Inactive only")]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let orders = [("asc", "Oldest first"), ("desc", "Newest first")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let body = html! {
+        (notice(ctx.notice.as_deref()))
+        form.filters.panel method="get" action="/agents" role="search" {
+            (form::filter_input(Input { name: "q", label: "Search code or name", value: v(&q.q), kind: "search", required: false }))
+            (form::filter_input(Input { name: "branch", label: "Branch", value: v(&q.branch), kind: "text", required: false }))
+            (form::filter_input(Input { name: "team", label: "Team", value: v(&q.team), kind: "text", required: false }))
+            (form::filter_select("status", "Status", &statuses, v(&q.status)))
+            (form::filter_select("order", "Order", &orders, v(&q.order)))
+            div.field { button type="submit" { "Search" } }
+        }
+        div.table-wrap {
+            table #agents-table data-sortable {
+                caption.sr-only { "Agents" }
+                thead { tr {
+                    th scope="col" { "Code" } th scope="col" { "Name" } th scope="col" { "Branch" } th scope="col" { "Team" }
+                    th scope="col" { "E-mail" } th scope="col" { "Phone" } th scope="col" { "Status" } th scope="col" data-nosort { "Actions" }
+                } }
+                tbody {
+                    @for a in &paged.items {
+                        tr {
+                            td { (a.agent_code) } td { (a.first_name) " " (a.last_name) } td { (a.branch) } td { (a.team) }
+                            td { (a.email.as_deref().unwrap_or("")) } td { (a.contact_number.as_deref().unwrap_or("")) }
+                            td { @if a.active { "Active" } @else { "Inactive" } }
+                            td {
+                                a href=(format!("/agents/{}", a.id)) aria-label=(format!("Edit {}", a.agent_code)) { "Edit" }
+                                @if may_manage && a.active {
+                                    " " (layout::post_button(ctx, &format!("/agents/{}/deactivate", a.id), "Deactivate", "danger"))
+                                }
+                            }
+                        }
+                    }
+                    @if paged.items.is_empty() { tr { td colspan="8" { "No agents match." } } }
+                }
+            }
+        }
+        (layout::pager("/agents", &[("q", q.q.clone()), ("branch", q.branch.clone()), ("team", q.team.clone()), ("status", q.status.clone()), ("order", q.order.clone())], paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
+        @if may_manage {
+            section.panel aria-labelledby="new-agent-h" {
+                h2 #new-agent-h { "Add an agent" }
+                (agent_form(ctx, "/agents", new, problems, true, "Add agent"))
+            }
+        }
+    };
+    respond(status, document(Some(ctx), "Agents", body))
+}
+
+/// The agent form; an agent editing their own record sees only the fields they may change.
+fn agent_form(ctx: &Ctx, action: &str, f: &AgentForm, problems: &Problems, creating: bool, submit: &str) -> Markup {
+    let staff = ctx.role() != Role::Agent;
+    let text = |name: &'static str, label: &'static str, value: &Option<String>, required: bool| {
+        form::input(Input { name, label, value: v(value), kind: "text", required }, problems)
+    };
+    html! {
+        form method="post" action=(action) novalidate {
+            (csrf_field(ctx))
+            (problems.summary())
+            div.form-grid {
+                @if staff {
+                    (text("agent_code", "Agent code", &f.agent_code, true))
+                    (text("first_name", "First name", &f.first_name, true))
+                    (text("last_name", "Last name", &f.last_name, true))
+                    (text("branch", "Branch", &f.branch, true))
+                    (text("team", "Team", &f.team, true))
+                }
+                (form::input(Input { name: "contact_number", label: "Phone", value: v(&f.contact_number), kind: "tel", required: false }, problems))
+                (form::input(Input { name: "email", label: "E-mail", value: v(&f.email), kind: "email", required: false }, problems))
+            }
+            @if staff && !creating { (form::checkbox("active", "Active", f.active.is_some())) }
+            (form::checkbox("analytics_consent", "Agrees to appear (under a pseudonym) on the leaderboard", f.analytics_consent.is_some()))
+            button type="submit" { (submit) }
+        }
+    }
+}
+
+/// `POST /agents`: creates an agent.
+pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: AgentForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let request = CreateAgent {
+        agent_code: given(&f.agent_code),
+        first_name: given(&f.first_name),
+        last_name: given(&f.last_name),
+        branch: given(&f.branch),
+        team: given(&f.team),
+        contact_number: given(&f.contact_number),
+        email: given(&f.email),
+        active: Some(true),
+        analytics_consent: Some(f.analytics_consent.is_some()),
+    };
+    let created = match request.validate() {
+        Ok(new) => service::create(&state.db, &ctx.principal, new).await,
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match created {
+        Ok(a) => see_other("/agents", &format!("Agent {} created.", a.agent_code)),
+        Err(e) => render_list(&state, &ctx, &AgentsQuery::default(), &f, &Problems::from_error(&e), e.status()).await,
+    }
+}
+
+/// `GET /agents/{id}`: the edit form.
+pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let found = async {
+        let id = crate::http::parse_id(&id)?;
+        repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+    }
+    .await;
+    match found {
+        Ok(a) => render_edit(
+            &ctx,
+            &a,
+            &AgentForm::from_agent(&a),
+            &Problems::default(),
+            ctx.notice.as_deref(),
+            StatusCode::OK,
+        ),
+        Err(e) => layout::error_page(e.status(), e.detail()),
+    }
+}
+
+fn render_edit(
+    ctx: &Ctx,
+    a: &Agent,
+    f: &AgentForm,
+    problems: &Problems,
+    done: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let body = html! {
+        (notice(done))
+        p { a href="/agents" { "« All agents" } }
+        section.panel aria-label="Agent details" {
+            (agent_form(ctx, &format!("/agents/{}", a.id), f, problems, false, "Save changes"))
+        }
+    };
+    respond(status, document(Some(ctx), &format!("Agent {}", a.agent_code), body))
+}
+
+/// `POST /agents/{id}`: saves changes (an agent may change only their contact details and consent).
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+    let loaded = async {
+        let id = crate::http::parse_id(&id)?;
+        let agent = repo::get(&state.db, &ctx.principal.scope, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
+        let f: AgentForm = form::parse(&body)?;
+        Ok::<_, ApiError>((agent, f))
+    }
+    .await;
+    let (agent, f) = match loaded {
+        Ok(x) => x,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let staff = ctx.role() != Role::Agent;
+    let changes = UpdateAgent {
+        agent_code: if staff { Some(v(&f.agent_code).to_owned()) } else { None },
+        first_name: if staff { Some(v(&f.first_name).to_owned()) } else { None },
+        last_name: if staff { Some(v(&f.last_name).to_owned()) } else { None },
+        branch: if staff { Some(v(&f.branch).to_owned()) } else { None },
+        team: if staff { Some(v(&f.team).to_owned()) } else { None },
+        contact_number: Some(given(&f.contact_number)),
+        email: Some(given(&f.email)),
+        active: if staff { Some(f.active.is_some()) } else { None },
+        analytics_consent: Some(f.analytics_consent.is_some()),
+    };
+    let saved = match changes.validate() {
+        Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await,
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match saved {
+        Ok(a) => see_other(&format!("/agents/{}", a.id), "Changes saved."),
+        Err(e) => render_edit(&ctx, &agent, &f, &Problems::from_error(&e), None, e.status()),
+    }
+}
+
+/// `POST /agents/{id}/deactivate`: keeps the agent and their history, marked inactive.
+pub async fn deactivate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let done = async {
+        let id = crate::http::parse_id(&id)?;
+        let changes =
+            UpdateAgent { active: Some(false), ..UpdateAgent::default() }.validate().map_err(ApiError::validation)?;
+        service::update(&state.db, &ctx.principal, id, changes).await
+    }
+    .await;
+    match done {
+        Ok(a) => see_other("/agents", &format!("Agent {} deactivated.", a.agent_code)),
+        Err(e) => layout::error_page(e.status(), e.detail()),
+    }
+}

@@ -1,0 +1,444 @@
+//! The live analytics dashboard: KPI cards, charts with their data tables, the leaderboard, a
+//! period picker with presets and filters kept in the URL, CSV exports, and a fragment the page
+//! polls so the figures follow new sales without a reload.
+//!
+//! Figures come from the same KPI functions and the same parameter validation as
+//! `/api/v1/kpis/*`; the CSV links are those API routes with `format=csv`.
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{Datelike, NaiveDate};
+use maud::{Markup, html};
+use moon_db::sea_query::{Expr, ExprTrait, Func, Order, Query as Sql};
+use moon_db::{Db, sum_i64};
+use moon_domain::Money;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::analytics::kpi::{self, BranchRow, LeaderRow, ProductRow, TeamRow, TrendRow};
+use crate::analytics::routes::KpiParams;
+use crate::http::{ApiError, Role, Scope};
+use crate::web::charts::{self, TargetBar};
+use crate::web::context::Ctx;
+use crate::web::form::{self, Input, Problems, given};
+use crate::web::layout::{document, respond};
+
+/// The dashboard's query string: a preset or a custom period, and filters.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct DashQuery {
+    /// `month`, `quarter`, `year` or `all`; wins over `from`/`to`.
+    range: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    branch: Option<String>,
+    team: Option<String>,
+    product_id: Option<String>,
+    /// `day`, `week`, `month` or `quarter`; by default chosen from the period's length.
+    bucket: Option<String>,
+}
+
+/// The presets of the period picker.
+const PRESETS: &[(&str, &str)] =
+    &[("month", "This month"), ("quarter", "This quarter"), ("year", "This year"), ("all", "All time")];
+
+/// First and last day of a preset period ending today.
+fn preset(name: &str, today: NaiveDate) -> Option<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let start = match name {
+        "month" => today.with_day(1),
+        "quarter" => NaiveDate::from_ymd_opt(today.year(), (today.month0() / 3) * 3 + 1, 1),
+        "year" => NaiveDate::from_ymd_opt(today.year(), 1, 1),
+        "all" => return Some((None, None)),
+        _ => return None,
+    };
+    Some((start, Some(today)))
+}
+
+/// The KPI parameters a dashboard query stands for.
+fn kpi_params(q: &DashQuery, today: NaiveDate) -> KpiParams {
+    let (from, to) = match q.range.as_deref().and_then(|r| preset(r, today)) {
+        Some((from, to)) => (from.map(|d| d.to_string()), to.map(|d| d.to_string())),
+        None => (given(&q.from), given(&q.to)),
+    };
+    let bucket = given(&q.bucket).or_else(|| {
+        Some(String::from(match q.range.as_deref() {
+            Some("month") => "day",
+            Some("quarter") => "week",
+            _ => "month",
+        }))
+    });
+    KpiParams {
+        from,
+        to,
+        branch: given(&q.branch),
+        team: given(&q.team),
+        product_id: given(&q.product_id),
+        bucket,
+        limit: None,
+        format: None,
+    }
+}
+
+/// Everything the live part of the page shows.
+struct Figures {
+    teams: Vec<TeamRow>,
+    teams_hidden: usize,
+    branches: Vec<BranchRow>,
+    branches_hidden: usize,
+    products: Vec<ProductRow>,
+    leaders: Vec<LeaderRow>,
+    trend: Vec<TrendRow>,
+    /// The viewer's own sales in the period and pseudonym, when the viewer is an agent.
+    mine: Option<(i64, Money, String)>,
+}
+
+async fn figures(
+    state: &AppState,
+    ctx: &Ctx,
+    wh: &Db,
+    p: &crate::analytics::routes::Parsed,
+) -> Result<Figures, ApiError> {
+    let min = state.config.min_group_size;
+    let (teams, teams_hidden) = kpi::teams(wh, &p.filter, min).await?;
+    let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
+    let products = kpi::products(wh, &p.filter).await?;
+    let leaders = kpi::leaderboard(wh, &p.filter, p.limit).await?;
+    let trend = kpi::trend(wh, &p.filter, p.bucket).await?;
+    let mine = match ctx.principal.scope {
+        Scope::Agent(agent_id) => Some(own_standing(state, agent_id, &p.filter).await?),
+        _ => None,
+    };
+    Ok(Figures { teams, teams_hidden, branches, branches_hidden, products, leaders, trend, mine })
+}
+
+/// An agent's own sales in the period (from the operational records, which they may see) and
+/// the pseudonym they appear under on the leaderboard.
+async fn own_standing(state: &AppState, agent_id: i64, f: &kpi::KpiFilter) -> Result<(i64, Money, String), ApiError> {
+    let mut q = Sql::select();
+    q.expr(Func::count(Expr::col("id")))
+        .expr(Expr::expr(Func::coalesce([sum_i64(state.db.backend(), Expr::col("amount_cents")), Expr::val(0_i64)])))
+        .from("sales")
+        .and_where(Expr::col("agent_id").eq(agent_id));
+    if let Some(d) = f.from {
+        q.and_where(Expr::col("sale_date").gte(d));
+    }
+    if let Some(d) = f.to {
+        q.and_where(Expr::col("sale_date").lte(d));
+    }
+    let row: Option<(i64, i64)> = state.db.fetch_optional(&q).await?;
+    let (count, cents) = row.unwrap_or((0, 0));
+    let mut code = Sql::select();
+    code.column("agent_code").from("agents").and_where(Expr::col("id").eq(agent_id));
+    let code: Option<(String,)> = state.db.fetch_optional(&code).await?;
+    let key = crate::analytics::PseudonymKey::load(&state.db, state.config.pseudonym_key.as_ref().map(|s| s.expose()))
+        .await?;
+    let alias = code.map(|(c,)| key.of(&c)).unwrap_or_default();
+    Ok((count, Money::from_cents(cents), alias))
+}
+
+/// The choices of the branch, team and product filters, from the warehouse (no personal data).
+struct Choices {
+    branches: Vec<String>,
+    teams: Vec<String>,
+    products: Vec<(i64, String)>,
+}
+
+async fn choices(wh: &Db) -> Result<Choices, ApiError> {
+    let mut b = Sql::select();
+    b.column("branch").distinct().from("fact_sales_daily").order_by("branch", Order::Asc);
+    let mut t = Sql::select();
+    t.column("team").distinct().from("dim_agent").order_by("team", Order::Asc);
+    let mut p = Sql::select();
+    p.columns(["product_id", "product_name"]).from("dim_product").order_by("product_name", Order::Asc);
+    let branches: Vec<(String,)> = wh.fetch_all(&b).await?;
+    let teams: Vec<(String,)> = wh.fetch_all(&t).await?;
+    Ok(Choices {
+        branches: branches.into_iter().map(|(b,)| b).collect(),
+        teams: teams.into_iter().map(|(t,)| t).collect(),
+        products: wh.fetch_all(&p).await?,
+    })
+}
+
+fn warehouse(state: &AppState) -> Result<&Db, ApiError> {
+    state.warehouse.as_ref().map(|w| &w.db).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warehouse_unavailable",
+            "this process does not read the KPI warehouse; serve the web target with a warehouse URL",
+        )
+    })
+}
+
+/// `GET /dashboard`.
+pub async fn page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<DashQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let today = crate::sales::today();
+    let params = kpi_params(&q, today);
+    let wh = match warehouse(&state) {
+        Ok(wh) => wh,
+        Err(e) => {
+            return respond(
+                e.status(),
+                document(Some(&ctx), "Dashboard", html! { p.alert role="alert" { (e.detail()) } }),
+            );
+        }
+    };
+    let choices = match choices(wh).await {
+        Ok(c) => c,
+        Err(e) => {
+            return respond(
+                e.status(),
+                document(Some(&ctx), "Dashboard", html! { p.alert role="alert" { (e.detail()) } }),
+            );
+        }
+    };
+    let (status, live) = match params.parse(&HeaderMap::new()) {
+        Err(e) => (e.status(), Err(Problems::from_error(&e))),
+        Ok(p) => match figures(&state, &ctx, wh, &p).await {
+            Ok(f) => (StatusCode::OK, Ok(fragment(&ctx, &f, &params))),
+            Err(e) => (e.status(), Err(Problems::from_error(&e))),
+        },
+    };
+    let problems = live.as_ref().err();
+    let live_src = format!("/dashboard/live?{}", raw.unwrap_or_default());
+    let body = html! {
+        (filters(&q, &params, &choices, problems.unwrap_or(&Problems::default())))
+        p.muted #live-status role="status" { "Figures refresh by themselves when a sale is recorded." }
+        @match &live {
+            Ok(markup) => { div #live data-live-src=(live_src) { (markup) } }
+            Err(p) => { (p.summary()) }
+        }
+    };
+    respond(status, document(Some(&ctx), "Dashboard", body))
+}
+
+/// `GET /dashboard/live`: the live part of the dashboard alone, for the page to swap in.
+pub async fn live(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
+    let params = kpi_params(&q, crate::sales::today());
+    let result = async {
+        let wh = warehouse(&state)?;
+        let p = params.parse(&HeaderMap::new())?;
+        figures(&state, &ctx, wh, &p).await
+    }
+    .await;
+    match result {
+        Ok(f) => respond(StatusCode::OK, fragment(&ctx, &f, &params)),
+        Err(e) => respond(e.status(), Problems::from_error(&e).summary()),
+    }
+}
+
+/// The period and filter form; every choice lands in the URL, so a view can be shared.
+fn filters(q: &DashQuery, params: &KpiParams, c: &Choices, problems: &Problems) -> Markup {
+    let current = q.range.as_deref().filter(|r| PRESETS.iter().any(|(p, _)| p == r));
+    let keep = |range: &str| -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("range", range);
+        for (k, v) in [("branch", &q.branch), ("team", &q.team), ("product_id", &q.product_id)] {
+            if let Some(v) = given(v) {
+                s.append_pair(k, &v);
+            }
+        }
+        format!("/dashboard?{}", s.finish())
+    };
+    let options = |all: &str, values: Vec<(String, String)>| -> Vec<(String, String)> {
+        let mut out = vec![(String::new(), all.to_owned())];
+        out.extend(values);
+        out
+    };
+    let branches = options("All branches", c.branches.iter().map(|b| (b.clone(), b.clone())).collect());
+    let teams = options("All teams", c.teams.iter().map(|t| (t.clone(), t.clone())).collect());
+    let products = options("All products", c.products.iter().map(|(id, n)| (id.to_string(), n.clone())).collect());
+    let buckets: Vec<(String, String)> = [("day", "Day"), ("week", "Week"), ("month", "Month"), ("quarter", "Quarter")]
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+        .collect();
+    html! {
+        section.panel aria-labelledby="period-h" {
+            h2 #period-h { "Period and filters" }
+            ul.presets aria-label="Period presets" {
+                @for (value, label) in PRESETS {
+                    li { a href=(keep(value)) aria-current=[(current == Some(*value)).then_some("true")] { (label) } }
+                }
+            }
+            form.filters method="get" action="/dashboard" {
+                (form::input(Input { name: "from", label: "From", value: params.from.as_deref().unwrap_or(""), kind: "date", required: false }, problems))
+                (form::input(Input { name: "to", label: "To", value: params.to.as_deref().unwrap_or(""), kind: "date", required: false }, problems))
+                (form::select("branch", "Branch", &branches, params.branch.as_deref().unwrap_or(""), problems))
+                (form::select("team", "Team", &teams, params.team.as_deref().unwrap_or(""), problems))
+                (form::select("product_id", "Product", &products, params.product_id.as_deref().unwrap_or(""), problems))
+                (form::select("bucket", "Trend by", &buckets, params.bucket.as_deref().unwrap_or("month"), problems))
+                div.field { button type="submit" { "Apply" } }
+                div.field { a.button.secondary href="/dashboard" { "Reset" } }
+            }
+        }
+    }
+}
+
+/// The CSV export of one KPI table: the API route with the same period and filters.
+fn csv_link(kind: &str, params: &KpiParams, label: &str) -> Markup {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("format", "csv");
+    for (k, v) in [
+        ("from", &params.from),
+        ("to", &params.to),
+        ("branch", &params.branch),
+        ("team", &params.team),
+        ("product_id", &params.product_id),
+        ("bucket", &params.bucket),
+    ] {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    let href = format!("/api/v1/kpis/{kind}?{}", s.finish());
+    html! { a.csv href=(href) download=(format!("{kind}.csv")) data-export=(kind) { "Export " (label) " as CSV" } }
+}
+
+fn card(id: &str, label: &str, value: Markup) -> Markup {
+    html! { div.card { p.label { (label) } p.value #(id) { (value) } } }
+}
+
+/// An amount with thousands separators (`1,460,000.00`), for the cards that are read at a glance;
+/// tables keep the plain form their CSV export has.
+fn grouped(m: Money) -> String {
+    let plain = m.to_string();
+    let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
+    let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}.{cents}")
+}
+
+fn hidden_note(n: usize) -> Markup {
+    html! {
+        @if n > 0 {
+            p.muted { (n) " group(s) with too few agents are left out, so no row shows one person's figures." }
+        }
+    }
+}
+
+/// The live part: cards, charts with their tables, and the leaderboard.
+fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
+    let count: i64 = f.trend.iter().map(|t| t.sales_count).sum();
+    let total = Money::from_cents(f.trend.iter().map(|t| t.total_sales.cents()).sum());
+    let achieved = f.products.iter().filter(|p| p.status == "Achieved").count();
+    let team_bars: Vec<(String, Money)> = f.teams.iter().map(|t| (t.team.clone(), t.total_sales)).collect();
+    let branch_bars: Vec<(String, Money)> = f.branches.iter().map(|b| (b.branch.clone(), b.total_sales)).collect();
+    let targets: Vec<TargetBar<'_>> = f
+        .products
+        .iter()
+        .map(|p| TargetBar { name: &p.product_name, target: p.target_amount, actual: p.total_sales, status: p.status })
+        .collect();
+    let trend: Vec<(String, Money)> = f.trend.iter().map(|t| (t.period.clone(), t.total_sales)).collect();
+    let my_alias = f.mine.as_ref().map(|(_, _, a)| a.as_str());
+    html! {
+        section aria-labelledby="kpi-h" {
+            h2 #kpi-h .sr-only { "Key figures" }
+            div.cards {
+                (card("kpi-total", "Total sales", html! { (grouped(total)) }))
+                (card("kpi-count", "Number of sales", html! { (count) }))
+                (card("kpi-achieved", "Products achieved", html! { (achieved) " of " (f.products.len()) }))
+                (card("kpi-top-team", "Top team", html! { (f.teams.first().map_or("—", |t| t.team.as_str())) }))
+                (card("kpi-top-branch", "Top branch", html! { (f.branches.first().map_or("—", |b| b.branch.as_str())) }))
+                @if let Some((n, amount, _)) = &f.mine {
+                    (card("kpi-mine", "Your sales", html! { (grouped(*amount)) " (" (n) ")" }))
+                }
+            }
+        }
+        div.charts {
+            figure.chart aria-labelledby="c-teams-cap" {
+                figcaption #c-teams-cap { "Sales by team" }
+                (charts::bars("c-teams", "Sales by team", &team_bars))
+                div.table-wrap { table #t-teams data-sortable {
+                    caption.sr-only { "Sales by team" }
+                    thead { tr { th scope="col" { "Team" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                    tbody { @for t in &f.teams { tr { td { (t.team) } td.num { (t.sales_count) } td.num { (t.total_sales) } } } }
+                } }
+                (hidden_note(f.teams_hidden))
+                (csv_link("teams", params, "sales by team"))
+            }
+            figure.chart aria-labelledby="c-branches-cap" {
+                figcaption #c-branches-cap { "Sales by branch" }
+                (charts::bars("c-branches", "Sales by branch", &branch_bars))
+                div.table-wrap { table #t-branches data-sortable {
+                    caption.sr-only { "Sales by branch" }
+                    thead { tr { th scope="col" { "Branch" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                    tbody { @for b in &f.branches { tr { td { (b.branch) } td.num { (b.sales_count) } td.num { (b.total_sales) } } } }
+                } }
+                (hidden_note(f.branches_hidden))
+                (csv_link("branches", params, "sales by branch"))
+            }
+            figure.chart aria-labelledby="c-products-cap" {
+                figcaption #c-products-cap { "Target against actual per product" }
+                (charts::target_vs_actual("c-products", "Target against actual per product", &targets))
+                div.table-wrap { table #t-products data-sortable {
+                    caption.sr-only { "Target against actual per product" }
+                    thead { tr { th scope="col" { "Product" } th.num scope="col" { "Target" } th.num scope="col" { "Actual" } th.num scope="col" { "%" } th scope="col" { "Status" } } }
+                    tbody { @for p in &f.products { tr {
+                        td { (p.product_name) } td.num { (p.target_amount) } td.num { (p.total_sales) } td.num { (p.attainment_pct) }
+                        td { span class=(if p.status == "Achieved" { "status-achieved" } else { "status-not" }) { (p.status) } }
+                    } } }
+                } }
+                (csv_link("products", params, "target against actual"))
+            }
+            figure.chart aria-labelledby="c-trend-cap" {
+                figcaption #c-trend-cap { "Sales over time" }
+                (charts::trend("c-trend", "Sales over time", &trend))
+                div.table-wrap { table #t-trend data-sortable {
+                    caption.sr-only { "Sales over time" }
+                    thead { tr { th scope="col" { "Period" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                    tbody { @for t in &f.trend { tr { td { (t.period) } td.num { (t.sales_count) } td.num { (t.total_sales) } } } }
+                } }
+                (csv_link("trend", params, "the trend"))
+            }
+        }
+        section aria-labelledby="leader-h" {
+            h2 #leader-h { "Leaderboard" }
+            p.muted { "Agents appear under a pseudonym, and only those who agreed to per-agent analytics."
+                @if ctx.role() == Role::Agent { " Your row is highlighted." } }
+            div.table-wrap { table #t-leaderboard data-sortable {
+                thead { tr { th.num scope="col" { "Rank" } th scope="col" { "Agent" } th scope="col" { "Team" } th scope="col" { "Branch" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                tbody { @for l in &f.leaders {
+                    @let you = my_alias == Some(l.agent.as_str());
+                    tr.you[you] {
+                        td.num { (l.rank) } td { (l.agent) @if you { " (you)" } } td { (l.team) } td { (l.branch) }
+                        td.num { (l.sales_count) } td.num { (l.total_sales) }
+                    }
+                } }
+            } }
+            (csv_link("leaderboard", params, "the leaderboard"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_amounts_are_grouped_by_thousands() {
+        assert_eq!(grouped(Money::from_cents(146_000_000)), "1,460,000.00");
+        assert_eq!(grouped(Money::from_cents(12_345)), "123.45");
+        assert_eq!(grouped(Money::from_cents(100_000)), "1,000.00");
+    }
+
+    #[test]
+    fn presets_cover_the_current_period_up_to_today() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap_or_default();
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(preset("month", today), Some((d(2026, 11, 1), Some(today))));
+        assert_eq!(preset("quarter", today), Some((d(2026, 10, 1), Some(today))));
+        assert_eq!(preset("year", today), Some((d(2026, 1, 1), Some(today))));
+        assert_eq!(preset("all", today), Some((None, None)));
+        assert_eq!(preset("decade", today), None);
+    }
+}

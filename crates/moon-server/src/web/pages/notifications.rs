@@ -1,0 +1,149 @@
+//! Notifications: staff send messages to agents of their scope; an agent reads their inbox,
+//! with the unread count, and marks messages read (the page's script calls the API's PATCH).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+use super::agents::PAGE_ROWS;
+use super::see_other;
+use crate::AppState;
+use crate::agents::repo::AgentQuery;
+use crate::http::{ApiError, Page, PageParams, Role};
+use crate::notifications::repo::{self, NotificationQuery};
+use crate::web::context::Ctx;
+use crate::web::form::{self, Input, Problems, given};
+use crate::web::layout::{self, csrf_field, document, notice, respond};
+
+/// Paging, the unread filter and the notice after sending.
+#[derive(Debug, Default, Deserialize)]
+pub struct NotificationsQuery {
+    /// `unread` to show only unread messages.
+    show: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The send form's fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct SendForm {
+    agent_code: Option<String>,
+    message: Option<String>,
+}
+
+/// `GET /notifications`.
+pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
+    render(&state, &ctx, &q, &SendForm::default(), &Problems::default(), StatusCode::OK).await
+}
+
+async fn render(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &NotificationsQuery,
+    new: &SendForm,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    let staff = ctx.may("POST", "/notifications");
+    let loaded = async {
+        let page = PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: Some("desc".into()) }
+            .parse()?;
+        let query = NotificationQuery {
+            unread: (q.show.as_deref() == Some("unread")).then_some(true),
+            ..NotificationQuery::default()
+        };
+        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
+        let agents = if staff {
+            let all = Page { limit: crate::http::paging::MAX_LIMIT, after: None, descending: false };
+            crate::agents::repo::list(
+                &state.db,
+                &ctx.principal.scope,
+                &AgentQuery { active: Some(true), ..AgentQuery::default() },
+                &all,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, ApiError>((page.finish(rows, |n| n.id), agents))
+    }
+    .await;
+    let (paged, agents) = match loaded {
+        Ok(x) => x,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let mut choices = vec![(String::new(), String::from("Choose an agent"))];
+    choices.extend(
+        agents.iter().map(|a| (a.agent_code.clone(), format!("{} — {} {}", a.agent_code, a.first_name, a.last_name))),
+    );
+    let inbox = ctx.role() == Role::Agent;
+    let title = if inbox { "Inbox" } else { "Notifications" };
+    let body = html! {
+        (notice(ctx.notice.as_deref()))
+        @if let Some(n) = ctx.unread {
+            p #inbox-unread role="status" { "You have " strong { (n) } " unread " (if n == 1 { "message" } else { "messages" }) "." }
+        }
+        @if staff {
+            section.panel aria-labelledby="send-h" {
+                h2 #send-h { "Send a notification" }
+                form method="post" action="/notifications" novalidate {
+                    (csrf_field(ctx))
+                    (problems.summary())
+                    div.form-grid {
+                        (form::select("agent_code", "To", &choices, new.agent_code.as_deref().unwrap_or(""), problems))
+                        (form::input(Input { name: "message", label: "Message", value: new.message.as_deref().unwrap_or(""), kind: "text", required: true }, problems))
+                    }
+                    button type="submit" { "Send" }
+                }
+            }
+        }
+        nav aria-label="Filter" {
+            a href="/notifications" aria-current=[(q.show.is_none()).then_some("true")] { "All" } " · "
+            a href="/notifications?show=unread" aria-current=[(q.show.as_deref() == Some("unread")).then_some("true")] { "Unread only" }
+        }
+        div.table-wrap {
+            table #notifications-table data-sortable {
+                caption.sr-only { (title) }
+                thead { tr {
+                    th scope="col" { "Sent" } @if !inbox { th scope="col" { "To" } } th scope="col" { "Message" } th scope="col" { "Status" }
+                } }
+                tbody {
+                    @for n in &paged.items {
+                        tr {
+                            td { (n.created_at.format("%Y-%m-%d %H:%M")) }
+                            @if !inbox { td { (n.agent_code) } }
+                            td { (n.message) }
+                            td {
+                                @if n.read_at.is_some() { "Read" } @else {
+                                    strong { "Unread" }
+                                    @if inbox { " " button.secondary type="button" data-mark-read=(n.id) hidden { "Mark read" } }
+                                }
+                            }
+                        }
+                    }
+                    @if paged.items.is_empty() { tr { td colspan="4" { "No notifications." } } }
+                }
+            }
+        }
+        (layout::pager("/notifications", &[("show", q.show.clone())], paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
+    };
+    respond(status, document(Some(ctx), title, body))
+}
+
+/// `POST /notifications`: sends a message to an agent (staff).
+pub async fn send(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: SendForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let sent = match crate::notifications::validate_send(given(&f.agent_code).as_deref(), None, f.message.as_deref()) {
+        Ok((to, message)) => crate::notifications::send(&state, &ctx.principal, &to, &message).await,
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match sent {
+        Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code)),
+        Err(e) => render(&state, &ctx, &NotificationsQuery::default(), &f, &Problems::from_error(&e), e.status()).await,
+    }
+}

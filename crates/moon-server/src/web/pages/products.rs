@@ -1,0 +1,148 @@
+//! Products and their sales targets: everyone may read them; admins add products and change
+//! targets (the change reaches the target-against-actual chart through the change log).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+
+use super::see_other;
+use crate::AppState;
+use crate::http::{ApiError, Page};
+use crate::products::{self as component, Product};
+use crate::web::context::Ctx;
+use crate::web::form::{self, Input, Problems, given};
+use crate::web::layout::{self, csrf_field, document, notice, respond};
+
+/// The product form's fields, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ProductForm {
+    product_type: Option<String>,
+    product_name: Option<String>,
+    target_amount: Option<String>,
+}
+
+fn v(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+/// `GET /products`.
+pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
+    render(&state, &ctx, ctx.notice.as_deref(), &ProductForm::default(), &Problems::default(), None, StatusCode::OK)
+        .await
+}
+
+async fn render(
+    state: &AppState,
+    ctx: &Ctx,
+    done: Option<&str>,
+    new: &ProductForm,
+    problems: &Problems,
+    failed_target: Option<(i64, &Problems)>,
+    status: StatusCode,
+) -> Response {
+    let all = Page { limit: crate::http::paging::MAX_LIMIT, after: None, descending: false };
+    let products: Vec<Product> = match crate::products::repo::list(&state.db, None, &all).await {
+        Ok(p) => p,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return layout::error_page(e.status(), e.detail());
+        }
+    };
+    let admin = ctx.may("POST", "/products");
+    let body = html! {
+        (notice(done))
+        div.table-wrap {
+            table #products-table data-sortable {
+                caption.sr-only { "Products and targets" }
+                thead { tr {
+                    th scope="col" { "Product" } th scope="col" { "Line" } th.num scope="col" { "Target" }
+                    @if admin { th scope="col" data-nosort { "Change target" } }
+                } }
+                tbody {
+                    @for p in &products {
+                        tr {
+                            td { (p.product_name) } td { (p.product_type) } td.num { (p.target_amount) }
+                            @if admin {
+                                td {
+                                    @let err = failed_target.filter(|(id, _)| *id == p.id).map(|(_, pr)| pr);
+                                    form.inline method="post" action=(format!("/products/{}", p.id)) {
+                                        (csrf_field(ctx))
+                                        label.sr-only for=(format!("target-{}", p.id)) { "New target for " (p.product_name) }
+                                        input #(format!("target-{}", p.id)) type="text" inputmode="decimal" name="target_amount"
+                                            value=(p.target_amount.to_string()) size="12"
+                                            aria-invalid=[err.map(|_| "true")];
+                                        " " button.secondary type="submit" { "Save" }
+                                        @if let Some(pr) = err { (pr.summary()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if admin {
+            section.panel aria-labelledby="new-product-h" {
+                h2 #new-product-h { "Add a product" }
+                form method="post" action="/products" novalidate {
+                    (csrf_field(ctx))
+                    (problems.summary())
+                    div.form-grid {
+                        (form::input(Input { name: "product_type", label: "Line of business", value: v(&new.product_type), kind: "text", required: true }, problems))
+                        (form::input(Input { name: "product_name", label: "Name", value: v(&new.product_name), kind: "text", required: true }, problems))
+                        (form::input(Input { name: "target_amount", label: "Sales target", value: v(&new.target_amount), kind: "text", required: true }, problems))
+                    }
+                    button type="submit" { "Add product" }
+                }
+            }
+        }
+    };
+    respond(status, document(Some(ctx), "Products & targets", body))
+}
+
+/// `POST /products`: adds a product with its target (admins).
+pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: ProductForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let target = given(&f.target_amount).map(serde_json::Value::String);
+    let created = match component::validate(
+        given(&f.product_type).as_deref(),
+        given(&f.product_name).as_deref(),
+        target.as_ref(),
+        true,
+    ) {
+        Ok(fields) => component::create(&state.db, &ctx.principal, &fields).await,
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match created {
+        Ok(p) => see_other("/products", &format!("Product {} added.", p.product_name)),
+        Err(e) => render(&state, &ctx, None, &f, &Problems::from_error(&e), None, e.status()).await,
+    }
+}
+
+/// `POST /products/{id}`: changes a product's target (admins).
+pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+    let parsed = crate::http::parse_id(&id).and_then(|id| Ok((id, form::parse::<ProductForm>(&body)?)));
+    let (id, f) = match parsed {
+        Ok(x) => x,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let target = Some(serde_json::Value::String(v(&f.target_amount).trim().to_owned()));
+    let saved = match component::validate(None, None, target.as_ref(), false) {
+        Ok(fields) => component::update(&state.db, &ctx.principal, id, &fields).await,
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match saved {
+        Ok(p) => see_other("/products", &format!("Target of {} is now {}.", p.product_name, p.target_amount)),
+        Err(e) => {
+            let problems = Problems::from_error(&e);
+            render(&state, &ctx, None, &ProductForm::default(), &Problems::default(), Some((id, &problems)), e.status())
+                .await
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The web console's pages over HTTP, on SQLite, PostgreSQL and MariaDB/MySQL: redirects to
+//! sign-in, role-aware navigation and refusals, CSRF on forms, validation errors beside fields,
+//! and the live dashboard fragment following a new sale. (The browser tests in e2e/ drive the
+//! same pages in chromium.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::TestApp;
+use serde_json::json;
+
+on_every_backend!(
+    anonymous_browsers_are_sent_to_sign_in,
+    agents_neither_see_nor_reach_admin_pages,
+    forms_need_the_csrf_token_and_show_errors_beside_fields,
+    the_live_dashboard_follows_a_new_sale,
+);
+
+/// A client that does not follow redirects, so tests see them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A page as a browser would ask for it: status, `Location` and body.
+async fn page(client: &reqwest::Client, app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut r = client.get(app.url(path)).header("accept", "text/html");
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, res.text().await.unwrap())
+}
+
+/// Posts a form as a browser would (urlencoded).
+async fn post_form(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let res = client
+        .post(app.url(path))
+        .header("accept", "text/html")
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let location = res.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, location, res.text().await.unwrap())
+}
+
+/// Signs in through the console's form; the session cookie (`name=value`).
+async fn sign_in_form(app: &TestApp, username: &str, password: &str) -> String {
+    let res = browser()
+        .post(app.url("/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("username", username), ("password", password), ("next", "/sales")])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/sales", "back to where the user was going");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token of a session, as the page carries it in its forms.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form with the CSRF token") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+async fn anonymous_browsers_are_sent_to_sign_in(app: &TestApp) {
+    let b = browser();
+    let (s, to, _) = page(&b, app, "/dashboard?range=year", None).await;
+    assert_eq!((s, to.as_str()), (303, "/sign-in?next=%2Fdashboard%3Frange%3Dyear"));
+    let (s, to, _) = page(&b, app, "/", None).await;
+    assert_eq!((s, to.as_str()), (303, "/sign-in?next=%2F"));
+    let (s, _, html) = page(&b, app, "/sign-in", None).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<label for=\"f-username\">") && html.contains("<main"), "{html}");
+    // Another site cannot sign a visitor in (login CSRF): the browser says where the form came from.
+    let res = b
+        .post(app.url("/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body("username=someone&password=whatever-it-is")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // An API client still gets JSON at the root and problem JSON from the API.
+    let (s, index) = app.get("/").await;
+    assert_eq!((s, index["links"]["console"].as_str()), (200, Some("/dashboard")));
+    let (s, body) = app.anonymous().get("/api/v1/agents").await;
+    assert_eq!((s, body["code"].as_str()), (401, Some("unauthenticated")));
+    // Assets are public, embedded, and revalidated by ETag.
+    let res = b.get(app.url("/assets/console.js")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let again = b.get(app.url("/assets/console.js")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    let res = b.get(app.url("/dashboard")).header("accept", "text/html").send().await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+}
+
+async fn agents_neither_see_nor_reach_admin_pages(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let (_, name, password) = app.user("agent", Some("AGT001")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/dashboard", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("href=\"/sales\""), "agents are offered their sales");
+    for admin_only in ["href=\"/users\"", "href=\"/audit\""] {
+        assert!(!html.contains(admin_only), "{admin_only} is not offered to an agent");
+    }
+    for path in ["/users", "/audit"] {
+        let (s, _, html) = page(&b, app, path, Some(&cookie)).await;
+        assert_eq!(s, 403, "{path}");
+        assert!(html.contains("role=\"alert\"") && html.contains("may not use this route"), "{html}");
+    }
+    // Another agent's record looks absent, as in the API.
+    let other = app.agent("AGT002", "Kandy", "Beta").await;
+    let (s, _, _) = page(&b, app, &format!("/agents/{other}"), Some(&cookie)).await;
+    assert_eq!(s, 404);
+    // An analyst sees KPIs only.
+    let analyst = app.client_as("analyst", None).await;
+    let r = analyst.request(reqwest::Method::GET, "/agents").header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = analyst.request(reqwest::Method::GET, "/dashboard").header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn forms_need_the_csrf_token_and_show_errors_beside_fields(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let product = app.product("Life Basic", "60000").await;
+    let (_, name, password) = app.user("agent", Some("AGT001")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (_, _, html) = page(&b, app, "/sales", Some(&cookie)).await;
+    let csrf = csrf_of(&html);
+    let product = product.to_string();
+    let sale = [("agent_code", "AGT001"), ("product_id", product.as_str()), ("sale_date", "2026-01-05")];
+    // Without the token: refused, and nothing recorded.
+    let (s, _, _) = post_form(&b, app, "/sales", &cookie, &[sale.as_slice(), &[("amount", "100.00")]].concat()).await;
+    assert_eq!(s, 403);
+    // With it but a bad amount: the API's message beside the amount field, values kept.
+    let with_token = [sale.as_slice(), &[("csrf_token", csrf.as_str())]].concat();
+    let (s, _, html) =
+        post_form(&b, app, "/sales", &cookie, &[with_token.as_slice(), &[("amount", "12.345")]].concat()).await;
+    assert_eq!(s, 422, "{html}");
+    assert!(html.contains("id=\"f-amount-error\"") && html.contains("aria-invalid=\"true\""), "{html}");
+    assert!(html.contains("value=\"12.345\""), "the typed amount is kept");
+    let (_, sales) = app.get("/api/v1/sales").await;
+    assert_eq!(sales["items"].as_array().unwrap().len(), 0, "nothing was recorded");
+    // Valid: recorded, then back to the list (post/redirect/get).
+    let (s, to, _) =
+        post_form(&b, app, "/sales", &cookie, &[with_token.as_slice(), &[("amount", "100.00")]].concat()).await;
+    assert_eq!((s, to.as_str()), (303, "/sales"));
+    // Confirmations travel in a cookie the server sets, never in the URL, so a link from
+    // elsewhere cannot put its own words on the page.
+    let (_, _, html) = page(&b, app, "/sales?done=Call%20555-0100%20now", Some(&cookie)).await;
+    assert!(!html.contains("Call 555-0100"), "{html}");
+    let (_, sales) = app.get("/api/v1/sales").await;
+    assert_eq!(sales["items"][0]["amount"], json!("100.00"));
+    // Corrections are the branch's, as in the API: an agent cannot open a sale's form.
+    let id = sales["items"][0]["id"].as_i64().unwrap();
+    let (s, _, _) = page(&b, app, &format!("/sales/{id}"), Some(&cookie)).await;
+    assert_eq!(s, 403);
+    // An agent may not create agents, whatever the form says.
+    let (s, _, _) = post_form(&b, app, "/agents", &cookie, &[("csrf_token", &csrf), ("agent_code", "AGT777")]).await;
+    assert_eq!(s, 403);
+}
+
+async fn the_live_dashboard_follows_a_new_sale(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let product = app.product("Life Basic", "60000").await;
+    let count = |html: &str| -> String {
+        let marker = "id=\"kpi-count\"";
+        let start = html.find(marker).expect("the sales count card");
+        let rest = &html[start..];
+        let open = rest.find('>').unwrap() + 1;
+        let close = rest.find("</p>").unwrap();
+        rest[open..close].to_owned()
+    };
+    let live = || async {
+        let r = app.request(reqwest::Method::GET, "/dashboard/live?range=all").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    assert_eq!(count(&live().await), "0");
+    app.sale("AGT001", product, "250.00", "2026-01-05").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let html = live().await;
+        if count(&html) == "1" {
+            assert!(html.contains("250.00"), "the total follows too");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dashboard did not follow the sale: {html}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A bad period is reported beside the date fields, not as a server error.
+    let r = app.request(reqwest::Method::GET, "/dashboard?from=2026-02-01&to=2026-01-01").send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"f-from-error\""));
+}
