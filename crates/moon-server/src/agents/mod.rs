@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
 use crate::AppState;
-use crate::http::paging::Paged;
+use crate::http::paging::{ListingSort, Paged};
 use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component's routes: a table of contents.

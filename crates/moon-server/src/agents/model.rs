@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use moon_domain::{AgentCode, Email, FieldError, FieldErrors, Label, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
-use crate::http::paging::{BY_ID, KeyKind, KeyValue, SortSpec};
+use crate::http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
 use crate::patch::double_option;
 
 /// A sales agent.
@@ -241,12 +241,10 @@ pub enum AgentSort {
     Branch,
 }
 
-impl AgentSort {
-    /// Every sort, in the order the console offers them.
-    pub const ALL: [AgentSort; 5] = [Self::Id, Self::AgentCode, Self::Name, Self::Team, Self::Branch];
+impl ListingSort for AgentSort {
+    const ALL: &'static [AgentSort] = &[Self::Id, Self::AgentCode, Self::Name, Self::Team, Self::Branch];
 
-    /// Its name in `sort=` and the columns it orders by.
-    pub fn spec(self) -> SortSpec {
+    fn spec(self) -> SortSpec {
         let (name, keys): (_, &'static [(&'static str, KeyKind)]) = match self {
             Self::Id => return BY_ID,
             Self::AgentCode => ("agent_code", &[("agent_code", KeyKind::Text)]),
@@ -256,12 +254,9 @@ impl AgentSort {
         };
         SortSpec { name, keys }
     }
+}
 
-    /// The sort named `name` in a query string, if there is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.spec().name == name)
-    }
-
+impl AgentSort {
     /// The values of the sort columns in `a`, for its cursor.
     pub fn keys_of(self, a: &Agent) -> Vec<KeyValue> {
         let text = |s: &str| KeyValue::Text(s.to_owned());
@@ -271,19 +266,6 @@ impl AgentSort {
             Self::Name => vec![text(&a.last_name), text(&a.first_name)],
             Self::Team => vec![text(&a.team)],
             Self::Branch => vec![text(&a.branch)],
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AgentSort;
-
-    #[test]
-    fn sort_names_match_the_query_string() {
-        for sort in AgentSort::ALL {
-            let parsed: AgentSort = serde_json::from_value(serde_json::json!(sort.spec().name)).unwrap();
-            assert_eq!((parsed, AgentSort::from_name(sort.spec().name)), (sort, Some(sort)));
         }
     }
 }

@@ -183,6 +183,25 @@ impl SortSpec {
     }
 }
 
+/// The closed set of orders one listing offers, named in `sort=`.
+pub trait ListingSort: Copy + 'static {
+    /// Every sort, in the order the console offers them.
+    const ALL: &'static [Self];
+
+    /// Its name in `sort=` and the columns it orders by.
+    fn spec(self) -> SortSpec;
+
+    /// The sort named `name` in a query string, if the listing offers it.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.spec().name == name)
+    }
+
+    /// The names of every sort, for messages listing what is allowed.
+    fn names() -> impl Iterator<Item = &'static str> {
+        Self::ALL.iter().map(|s| s.spec().name)
+    }
+}
+
 /// Validated paging of a listing ordered by a [`SortSpec`], then id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SortedPage {
@@ -293,5 +312,21 @@ mod tests {
         }
         let by_id = PageParams { cursor: Some("7".into()), ..PageParams::default() };
         assert_eq!(by_id.parse_sorted(BY_DATE).unwrap_err().status().as_u16(), 422);
+    }
+
+    fn names_match_the_query_string<S>()
+    where
+        S: ListingSort + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for &sort in S::ALL {
+            let parsed: S = serde_json::from_value(serde_json::json!(sort.spec().name)).unwrap();
+            assert_eq!((parsed, S::from_name(sort.spec().name)), (sort, Some(sort)));
+        }
+    }
+
+    #[test]
+    fn sort_names_are_the_ones_the_query_string_accepts() {
+        names_match_the_query_string::<crate::agents::model::AgentSort>();
+        names_match_the_query_string::<crate::sales::model::SaleSort>();
     }
 }

@@ -13,6 +13,7 @@ use super::see_other;
 use crate::AppState;
 use crate::agents::model::{Agent, AgentSort, CreateAgent, UpdateAgent};
 use crate::agents::{repo, service};
+use crate::http::paging::ListingSort;
 use crate::http::{ApiError, PageParams, Role, Scope};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
@@ -102,8 +103,9 @@ async fn render_list(
     let loaded = async {
         let sort = match given(&q.sort) {
             None => AgentSort::default(),
-            Some(name) => AgentSort::from_name(&name)
-                .ok_or_else(|| super::unknown_sort("agents", &name, AgentSort::ALL.map(|s| s.spec().name)))?,
+            Some(name) => {
+                AgentSort::from_name(&name).ok_or_else(|| super::unknown_sort("agents", &name, AgentSort::names()))?
+            }
         };
         let page = PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: q.order.clone() }
             .parse_sorted(sort.spec())?;

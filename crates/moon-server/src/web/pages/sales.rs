@@ -13,6 +13,7 @@ use super::agents::PAGE_ROWS;
 use super::see_other;
 use crate::AppState;
 use crate::agents::repo::AgentQuery;
+use crate::http::paging::ListingSort;
 use crate::http::{ApiError, Page, PageParams};
 use crate::sales::model::{CreateSale, Sale, SaleSort, UpdateSale};
 use crate::sales::{repo, service};
@@ -98,8 +99,9 @@ async fn render(
         let (agents, products) = pickers(state, ctx).await?;
         let sort = match given(&q.sort) {
             None => SaleSort::default(),
-            Some(name) => SaleSort::from_name(&name)
-                .ok_or_else(|| super::unknown_sort("sales", &name, SaleSort::ALL.map(|s| s.spec().name)))?,
+            Some(name) => {
+                SaleSort::from_name(&name).ok_or_else(|| super::unknown_sort("sales", &name, SaleSort::names()))?
+            }
         };
         let page = PageParams {
             limit: Some(PAGE_ROWS.into()),
