@@ -203,6 +203,35 @@ test("creates an agent, with a validation error shown beside the field first", a
   await page.close();
 });
 
+test("a column header sorts the agents on the server, by keyboard too, and filters keep it", async () => {
+  const page = await admin.newPage();
+  await page.goto("/agents");
+  const head = page.locator("#agents-table thead");
+  const codeHeader = head.locator("th", { has: page.getByRole("link", { name: /^Code/ }) });
+  const firstCode = () => text(page, "#agents-table tbody tr:first-child td:first-child");
+  const before = await firstCode();
+  assert.equal(await head.locator("th[aria-sort]").count(), 0, "by id, no column is marked sorted");
+  await head.getByRole("link", { name: /^Code/ }).click();
+  await page.waitForURL(/sort=agent_code&order=asc/);
+  assert.equal(await codeHeader.getAttribute("aria-sort"), "ascending");
+  // The same header again, from the keyboard, reverses the order.
+  await head.getByRole("link", { name: /^Code/ }).focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/sort=agent_code&order=desc/);
+  assert.equal(await codeHeader.getAttribute("aria-sort"), "descending");
+  assert.equal(await head.locator("th[aria-sort]").count(), 1);
+  const after = await firstCode();
+  assert.notEqual(after, before, "the first row changed");
+  const api = await (await admin.request.get("/api/v1/agents?sort=agent_code&order=desc&limit=1")).json();
+  assert.equal(after, api.items[0].agent_code, "the first row is the first of all agents, not of one page");
+  await page.locator("form.filters").getByLabel("Team").fill("Alpha");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/team=Alpha/);
+  assert.match(page.url(), /sort=agent_code/, "a filter keeps the sort");
+  assert.equal(await codeHeader.getAttribute("aria-sort"), "descending");
+  await page.close();
+});
+
 test("a new sale changes the dashboard's numbers without a reload", async () => {
   const dash = await admin.newPage();
   await dash.goto("/dashboard?range=all");

@@ -15,6 +15,7 @@ on_every_backend!(
     agents_neither_see_nor_reach_admin_pages,
     forms_need_the_csrf_token_and_show_errors_beside_fields,
     the_live_dashboard_follows_a_new_sale,
+    the_sales_table_sorts_on_the_server_across_pages,
 );
 
 /// A client that does not follow redirects, so tests see them.
@@ -220,4 +221,52 @@ async fn the_live_dashboard_follows_a_new_sale(app: &TestApp) {
     let r = app.request(reqwest::Method::GET, "/dashboard?from=2026-02-01&to=2026-01-01").send().await.unwrap();
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("id=\"f-from-error\""));
+}
+
+/// The `href` of the page's "next page" link, unescaped.
+fn next_link(html: &str) -> String {
+    let end = html.find("rel=\"next\"").expect("a next page link");
+    let start = html[..end].rfind("href=\"").expect("its href") + "href=\"".len();
+    html[start..end].trim_end().trim_end_matches('"').replace("&amp;", "&")
+}
+
+/// The policy numbers in a page's table, top to bottom.
+fn policies(html: &str) -> Vec<String> {
+    html.match_indices("POL-").map(|(i, _)| html[i..i + 7].to_owned()).collect()
+}
+
+async fn the_sales_table_sorts_on_the_server_across_pages(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let product = app.product("Life Basic", "60000").await;
+    for i in 0..30 {
+        let amount = format!("{}.00", 100 + (i * 7) % 11);
+        let sale = json!({"agent_code": "AGT001", "product_id": product, "amount": amount, "sale_date": "2026-01-05",
+                          "policy_number": format!("POL-{i:03}")});
+        let (s, b) = app.post("/api/v1/sales", sale).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (_, all) = app.get("/api/v1/sales?sort=amount&order=desc&limit=500").await;
+    let want: Vec<String> =
+        all["items"].as_array().unwrap().iter().map(|s| s["policy_number"].as_str().unwrap().to_owned()).collect();
+    let (_, name, password) = app.user("agent", Some("AGT001")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, first) = page(&b, app, "/sales?branch=Colombo&sort=amount&order=desc", Some(&cookie)).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(first.matches("aria-sort=").count(), 1, "one column is marked sorted");
+    assert!(
+        first.contains(
+            "aria-sort=\"descending\"><a class=\"sort\" href=\"/sales?branch=Colombo&amp;sort=amount&amp;order=asc\""
+        ),
+        "{first}"
+    );
+    assert!(first.contains("name=\"sort\" value=\"amount\""), "the filter form keeps the sort");
+    let next = next_link(&first);
+    assert!(next.contains("sort=amount") && next.contains("order=desc") && next.contains("branch=Colombo"), "{next}");
+    let (s, _, second) = page(&b, app, &next, Some(&cookie)).await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!([policies(&first), policies(&second)].concat(), want, "both pages, in amount order, each sale once");
+    let (s, _, refused) = page(&b, app, "/sales?sort=agent_code", Some(&cookie)).await;
+    assert_eq!(s, 400);
+    assert!(refused.contains("id, sale_date, amount"), "{refused}");
 }

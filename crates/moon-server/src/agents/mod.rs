@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
 use crate::AppState;
-use crate::http::paging::Paged;
+use crate::http::paging::{ListingSort, Paged};
 use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component's routes: a table of contents.
@@ -44,7 +44,7 @@ impl AgentFilter {
     }
 }
 
-/// List agents, filtered and paged by id.
+/// List agents, filtered, ordered by `sort` then id, and paged by both.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentFilter),
     responses((status = 200, body = Paged<Agent>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
 async fn list_agents(
@@ -52,10 +52,11 @@ async fn list_agents(
     principal: Principal,
     ApiQuery(filter): ApiQuery<AgentFilter>,
 ) -> ApiResult<Json<Paged<Agent>>> {
-    let page = filter.page().parse()?;
+    let sort = filter.sort.unwrap_or_default();
+    let page = filter.page().parse_sorted(sort.spec())?;
     let query = filter.to_query()?;
-    let rows = repo::list(&state.db, &principal.scope, &query, &page).await?;
-    Ok(Json(page.finish(rows, |a| a.id)))
+    let rows = repo::list_sorted(&state.db, &principal.scope, &query, &page).await?;
+    Ok(Json(page.finish(rows, |a| (sort.keys_of(a), a.id))))
 }
 
 /// Create an agent.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use moon_domain::{AgentCode, Email, FieldError, FieldErrors, Label, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
+use crate::http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
 use crate::patch::double_option;
 
 /// A sales agent.
@@ -213,8 +214,58 @@ pub struct AgentFilter {
     pub q: Option<String>,
     /// Rows per page, 1–500 (default 50).
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, from a request with the same `sort`.
     pub cursor: Option<String>,
-    /// `asc` (default) or `desc` by id.
+    /// The column to order by, then id; any other value is a 400.
+    #[param(inline)]
+    pub sort: Option<AgentSort>,
+    /// `asc` (default) or `desc`, for the sort column and id alike.
     pub order: Option<String>,
+}
+
+/// The orders an agent listing offers. Each pages by (column, id), so agents sharing a team or
+/// branch still page completely; `name` is the family name, then the given name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentSort {
+    /// Id, oldest first: the order of creation.
+    #[default]
+    Id,
+    /// Agent code.
+    AgentCode,
+    /// Family name, then given name.
+    Name,
+    /// Team.
+    Team,
+    /// Branch.
+    Branch,
+}
+
+impl ListingSort for AgentSort {
+    const ALL: &'static [AgentSort] = &[Self::Id, Self::AgentCode, Self::Name, Self::Team, Self::Branch];
+
+    fn spec(self) -> SortSpec {
+        let (name, keys): (_, &'static [(&'static str, KeyKind)]) = match self {
+            Self::Id => return BY_ID,
+            Self::AgentCode => ("agent_code", &[("agent_code", KeyKind::Text)]),
+            Self::Name => ("name", &[("last_name", KeyKind::Text), ("first_name", KeyKind::Text)]),
+            Self::Team => ("team", &[("team", KeyKind::Text)]),
+            Self::Branch => ("branch", &[("branch", KeyKind::Text)]),
+        };
+        SortSpec { name, keys }
+    }
+}
+
+impl AgentSort {
+    /// The values of the sort columns in `a`, for its cursor.
+    pub fn keys_of(self, a: &Agent) -> Vec<KeyValue> {
+        let text = |s: &str| KeyValue::Text(s.to_owned());
+        match self {
+            Self::Id => Vec::new(),
+            Self::AgentCode => vec![text(&a.agent_code)],
+            Self::Name => vec![text(&a.last_name), text(&a.first_name)],
+            Self::Team => vec![text(&a.team)],
+            Self::Branch => vec![text(&a.branch)],
+        }
+    }
 }

@@ -89,6 +89,13 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
+    /// Names the offending fields of a problem that is not a 422, such as a query parameter
+    /// whose value could not be read at all.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// Marks the problem as answered on an original-system route, adding `message`.
     pub fn legacy(mut self) -> Self {
         self.legacy_message = true;

@@ -80,7 +80,9 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// Query-string parameters. An unknown parameter or an unparsable value is a 400 that names it,
-/// so a misspelt filter never silently returns everything.
+/// so a misspelt filter never silently returns everything; an unparsable value (such as a `sort`
+/// the listing does not offer) is also listed in `errors[]`, whose message gives the values
+/// allowed.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
@@ -93,12 +95,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
             let path = err.path().to_string();
             let msg = err.into_inner().to_string();
-            let detail = if path == "." {
-                format!("invalid query string: {msg}")
-            } else {
-                format!("invalid query parameter {path}: {msg}")
-            };
-            ApiError::bad_request("invalid_query", detail)
+            if path == "." {
+                return ApiError::bad_request("invalid_query", format!("invalid query string: {msg}"));
+            }
+            let detail = format!("invalid query parameter {path}: {msg}");
+            let field = moon_domain::FieldError::new(path, "invalid_query", detail.clone());
+            ApiError::bad_request("invalid_query", detail).with_errors(vec![field])
         })
     }
 }

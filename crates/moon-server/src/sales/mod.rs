@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use self::model::{CreateSale, Sale, SaleFilter, UpdateSale};
 use crate::AppState;
-use crate::http::paging::Paged;
+use crate::http::paging::{ListingSort, Paged};
 use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component's routes.
@@ -59,7 +59,7 @@ impl SaleFilter {
     }
 }
 
-/// List sales, filtered by agent, product, branch, team and date range.
+/// List sales, filtered by agent, product, branch, team and date range, ordered by `sort` then id.
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales", params(SaleFilter),
     responses((status = 200, body = Paged<Sale>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
 async fn list_sales(
@@ -67,11 +67,12 @@ async fn list_sales(
     principal: Principal,
     ApiQuery(filter): ApiQuery<SaleFilter>,
 ) -> ApiResult<Json<Paged<Sale>>> {
+    let sort = filter.sort.unwrap_or_default();
     let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
-        .parse()?;
+        .parse_sorted(sort.spec())?;
     let query = filter.to_query()?;
-    let rows = repo::list(&state.db, &principal.scope, &query, &page).await?;
-    Ok(Json(page.finish(rows, |s| s.id)))
+    let rows = repo::list_sorted(&state.db, &principal.scope, &query, &page).await?;
+    Ok(Json(page.finish(rows, |s| (sort.keys_of(s), s.id))))
 }
 
 /// Record a sale.

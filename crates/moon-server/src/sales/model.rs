@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use moon_domain::{AgentCode, FieldError, FieldErrors, Label, Money, PolicyNumber, parse_date};
 use serde::{Deserialize, Serialize};
 
+use crate::http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
 use crate::patch::double_option;
 use crate::products::money_field;
 
@@ -203,8 +204,48 @@ pub struct SaleFilter {
     pub policy_number: Option<String>,
     /// Rows per page, 1–500 (default 50).
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, from a request with the same `sort`.
     pub cursor: Option<String>,
-    /// `asc` (default) or `desc` by id.
+    /// The column to order by, then id; any other value is a 400.
+    #[param(inline)]
+    pub sort: Option<SaleSort>,
+    /// `asc` (default) or `desc`, for the sort column and id alike.
     pub order: Option<String>,
+}
+
+/// The orders a sales listing offers: columns of `sales` itself with a (column, id) index, so a
+/// page costs the same whichever is chosen.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleSort {
+    /// Id: the order of recording.
+    #[default]
+    Id,
+    /// Day of the sale.
+    SaleDate,
+    /// Premium amount.
+    Amount,
+}
+
+impl ListingSort for SaleSort {
+    const ALL: &'static [SaleSort] = &[Self::Id, Self::SaleDate, Self::Amount];
+
+    fn spec(self) -> SortSpec {
+        match self {
+            Self::Id => BY_ID,
+            Self::SaleDate => SortSpec { name: "sale_date", keys: &[("sale_date", KeyKind::Date)] },
+            Self::Amount => SortSpec { name: "amount", keys: &[("amount_cents", KeyKind::Int)] },
+        }
+    }
+}
+
+impl SaleSort {
+    /// The values of the sort columns in `s`, for its cursor.
+    pub fn keys_of(self, s: &Sale) -> Vec<KeyValue> {
+        match self {
+            Self::Id => Vec::new(),
+            Self::SaleDate => vec![KeyValue::Date(s.sale_date)],
+            Self::Amount => vec![KeyValue::Int(s.amount.cents())],
+        }
+    }
 }

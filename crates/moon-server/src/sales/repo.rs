@@ -6,7 +6,8 @@ use moon_db::{Db, DbError, Tx};
 use moon_domain::Money;
 
 use super::model::Sale;
-use crate::agents::repo::keyset;
+use crate::agents::repo::keyset_sorted;
+use crate::http::paging::SortedPage;
 use crate::http::{Page, Scope};
 
 /// A sale row joined with its agent's code and product's name.
@@ -90,14 +91,19 @@ pub(crate) const SALE_COLUMNS: [&str; 9] = [
     "updated_at",
 ];
 
-/// One page of sales visible in `scope`.
+/// One page of sales visible in `scope`, in id order.
+pub async fn list(db: &Db, scope: &Scope, f: &SaleQuery, page: &Page) -> Result<Vec<Sale>, DbError> {
+    list_sorted(db, scope, f, &SortedPage::by_id(*page)).await
+}
+
+/// One page of sales visible in `scope`, in the page's sort order, then id.
 ///
 /// The page is chosen from `sales` alone in a derived table (filters on agents become
 /// `agent_id IN (…)`), and only its rows are joined to agents and products for their names.
 /// Joining first lets MySQL/MariaDB drive the query from the five-row products table and sort
 /// every sale before applying the LIMIT (measured: 825 ms p50 over 100,000 sales, against a few
 /// milliseconds this way on every backend).
-pub async fn list(db: &Db, scope: &Scope, f: &SaleQuery, page: &Page) -> Result<Vec<Sale>, DbError> {
+pub async fn list_sorted(db: &Db, scope: &Scope, f: &SaleQuery, page: &SortedPage) -> Result<Vec<Sale>, DbError> {
     let mut inner = Query::select();
     inner.columns(SALE_COLUMNS.map(|c| ("sales", c))).from("sales");
     inner.and_where_option(in_scope(scope));
@@ -125,15 +131,19 @@ pub async fn list(db: &Db, scope: &Scope, f: &SaleQuery, page: &Page) -> Result<
     if let Some(v) = &f.policy_number {
         inner.and_where(Expr::col(("sales", "policy_number")).eq(v.as_str()));
     }
-    keyset(&mut inner, ("sales", "id"), page);
+    keyset_sorted(&mut inner, "sales", page);
+    let order = if page.page.descending { Order::Desc } else { Order::Asc };
     let mut q = Query::select();
     q.columns(SALE_COLUMNS.map(|c| ("s", c)))
         .column(("agents", "agent_code"))
         .column(("products", "product_name"))
         .from_subquery(inner, "s")
         .inner_join("agents", Expr::col(("agents", "id")).equals(("s", "agent_id")))
-        .inner_join("products", Expr::col(("products", "id")).equals(("s", "product_id")))
-        .order_by(("s", "id"), if page.descending { Order::Desc } else { Order::Asc });
+        .inner_join("products", Expr::col(("products", "id")).equals(("s", "product_id")));
+    for (column, _) in page.sort.keys {
+        q.order_by(("s", *column), order.clone());
+    }
+    q.order_by(("s", "id"), order);
     Ok(db.fetch_all::<SaleRow>(&q).await?.into_iter().map(Sale::from).collect())
 }
 

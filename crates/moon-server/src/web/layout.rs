@@ -126,24 +126,64 @@ pub fn notice(text: Option<&str>) -> Markup {
     }
 }
 
+/// `base` with the non-empty parameters of `keep` as its query string.
+fn href(base: &str, keep: &[(&str, Option<String>)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in keep {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            s.append_pair(k, v);
+        }
+    }
+    format!("{base}?{}", s.finish())
+}
+
 /// Links to the next page (keyset cursor) and back to the first, keeping the other parameters.
 pub fn pager(base: &str, keep: &[(&str, Option<String>)], next_cursor: Option<&str>, on_later_page: bool) -> Markup {
     let link = |cursor: Option<&str>| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in keep {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                s.append_pair(k, v);
-            }
-        }
-        if let Some(c) = cursor {
-            s.append_pair("cursor", c);
-        }
-        format!("{base}?{}", s.finish())
+        let mut params = keep.to_vec();
+        params.push(("cursor", cursor.map(str::to_owned)));
+        href(base, &params)
     };
     html! {
         nav.pager aria-label="Pages" {
             @if on_later_page { a href=(link(None)) { "« First page" } }
             @if let Some(c) = next_cursor { a href=(link(Some(c))) rel="next" { "Next page »" } }
+        }
+    }
+}
+
+/// How a paged table is ordered on the server, for headers that change it.
+pub struct TableSort<'a> {
+    /// The page's path.
+    pub base: &'a str,
+    /// The filters to keep when the order changes (not the cursor: a new order starts over).
+    pub filters: &'a [(&'a str, Option<String>)],
+    /// The `sort=` name in effect.
+    pub active: &'a str,
+    /// Whether it is descending.
+    pub descending: bool,
+}
+
+impl TableSort<'_> {
+    /// A column header that orders the whole listing by `sort` on the server, across pages. It is
+    /// a link, so it works by keyboard and without script; on the active column it reverses the
+    /// order, and `aria-sort` tells assistive technology which column is in effect.
+    pub fn header(&self, sort: &str, label: &str, numeric: bool) -> Markup {
+        let active = self.active == sort;
+        let next_descending = active && !self.descending;
+        let mut params = self.filters.to_vec();
+        params.push(("sort", Some(sort.to_owned())));
+        params.push(("order", Some(String::from(if next_descending { "desc" } else { "asc" }))));
+        let state = active.then_some(if self.descending { "descending" } else { "ascending" });
+        let arrow = match state {
+            Some("descending") => " ▼",
+            Some(_) => " ▲",
+            None => "",
+        };
+        html! {
+            th scope="col" class=[numeric.then_some("num")] aria-sort=[state] {
+                a.sort href=(href(self.base, &params)) { (label) span aria-hidden="true" { (arrow) } }
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Agents: a searchable, sortable, paged table; create, edit and deactivate, with the API's
-//! validation errors beside each field. Same use cases and scoping as `/api/v1/agents`.
+//! Agents: a searchable, paged table sorted on the server by any of its main columns; create,
+//! edit and deactivate, with the API's validation errors beside each field. Same use cases,
+//! sorting and scoping as `/api/v1/agents`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -10,12 +11,13 @@ use serde::Deserialize;
 
 use super::see_other;
 use crate::AppState;
-use crate::agents::model::{Agent, CreateAgent, UpdateAgent};
+use crate::agents::model::{Agent, AgentSort, CreateAgent, UpdateAgent};
 use crate::agents::{repo, service};
+use crate::http::paging::ListingSort;
 use crate::http::{ApiError, PageParams, Role, Scope};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
-use crate::web::layout::{self, csrf_field, document, notice, respond};
+use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
 
 /// Rows per page of the console's tables.
 pub const PAGE_ROWS: &str = "25";
@@ -28,9 +30,23 @@ pub struct AgentsQuery {
     team: Option<String>,
     /// `active`, `inactive` or empty for both.
     status: Option<String>,
-    /// `asc` (oldest first) or `desc`.
+    /// A sort of [`AgentSort`] by name; id when absent.
+    sort: Option<String>,
+    /// `asc` (default) or `desc`.
     order: Option<String>,
     cursor: Option<String>,
+}
+
+impl AgentsQuery {
+    /// The filters, which paging links, sort links and the filter form all keep.
+    fn filters(&self) -> [(&'static str, Option<String>); 4] {
+        [
+            ("q", self.q.clone()),
+            ("branch", self.branch.clone()),
+            ("team", self.team.clone()),
+            ("status", self.status.clone()),
+        ]
+    }
 }
 
 /// The agent form's fields, as typed.
@@ -85,8 +101,14 @@ async fn render_list(
     status: StatusCode,
 ) -> Response {
     let loaded = async {
-        let page =
-            PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: q.order.clone() }.parse()?;
+        let sort = match given(&q.sort) {
+            None => AgentSort::default(),
+            Some(name) => {
+                AgentSort::from_name(&name).ok_or_else(|| super::unknown_sort("agents", &name, AgentSort::names()))?
+            }
+        };
+        let page = PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: q.order.clone() }
+            .parse_sorted(sort.spec())?;
         let query = repo::AgentQuery {
             branch: given(&q.branch),
             team: given(&q.team),
@@ -98,18 +120,22 @@ async fn render_list(
             },
             search: given(&q.q),
         };
-        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
-        Ok::<_, ApiError>(page.finish(rows, |a| a.id))
+        let rows = repo::list_sorted(&state.db, &ctx.principal.scope, &query, &page).await?;
+        Ok::<_, ApiError>((page.finish(rows, |a| (sort.keys_of(a), a.id)), sort, page.page.descending))
     }
     .await;
-    let paged = match loaded {
+    let (paged, sort, descending) = match loaded {
         Ok(p) => p,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let may_manage = ctx.may("POST", "/agents");
     let statuses = [("", "Active and inactive"), ("active", "Active only"), ("inactive", "Inactive only")]
         .map(|(a, b)| (a.to_owned(), b.to_owned()));
-    let orders = [("asc", "Oldest first"), ("desc", "Newest first")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let orders = [("asc", "Ascending"), ("desc", "Descending")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let filters = q.filters();
+    let table_sort = TableSort { base: "/agents", filters: &filters, active: sort.spec().name, descending };
+    let mut kept = filters.to_vec();
+    kept.extend([("sort", q.sort.clone()), ("order", q.order.clone())]);
     let body = html! {
         (notice(ctx.notice.as_deref()))
         form.filters.panel method="get" action="/agents" role="search" {
@@ -118,14 +144,16 @@ async fn render_list(
             (form::filter_input(Input { name: "team", label: "Team", value: v(&q.team), kind: "text", required: false }))
             (form::filter_select("status", "Status", &statuses, v(&q.status)))
             (form::filter_select("order", "Order", &orders, v(&q.order)))
+            @if let Some(sort) = given(&q.sort) { input type="hidden" name="sort" value=(sort); }
             div.field { button type="submit" { "Search" } }
         }
         div.table-wrap {
-            table #agents-table data-sortable {
-                caption.sr-only { "Agents" }
+            table #agents-table {
+                caption.sr-only { "Agents; a column heading orders every page by that column" }
                 thead { tr {
-                    th scope="col" { "Code" } th scope="col" { "Name" } th scope="col" { "Branch" } th scope="col" { "Team" }
-                    th scope="col" { "E-mail" } th scope="col" { "Phone" } th scope="col" { "Status" } th scope="col" data-nosort { "Actions" }
+                    (table_sort.header("agent_code", "Code", false)) (table_sort.header("name", "Name", false))
+                    (table_sort.header("branch", "Branch", false)) (table_sort.header("team", "Team", false))
+                    th scope="col" { "E-mail" } th scope="col" { "Phone" } th scope="col" { "Status" } th scope="col" { "Actions" }
                 } }
                 tbody {
                     @for a in &paged.items {
@@ -145,7 +173,7 @@ async fn render_list(
                 }
             }
         }
-        (layout::pager("/agents", &[("q", q.q.clone()), ("branch", q.branch.clone()), ("team", q.team.clone()), ("status", q.status.clone()), ("order", q.order.clone())], paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
+        (layout::pager("/agents", &kept, paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
         @if may_manage {
             section.panel aria-labelledby="new-agent-h" {
                 h2 #new-agent-h { "Add an agent" }

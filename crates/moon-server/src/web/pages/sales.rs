@@ -1,4 +1,4 @@
-//! Sales: a filtered, sortable, paged table and the sale form with agent and product pickers.
+//! Sales: a filtered, paged table sorted on the server by id, date or amount, and the sale form with agent and product pickers.
 //! Same validation and scoping as `/api/v1/sales`; a new sale reaches the dashboard through the
 //! change log within about a second.
 
@@ -13,12 +13,13 @@ use super::agents::PAGE_ROWS;
 use super::see_other;
 use crate::AppState;
 use crate::agents::repo::AgentQuery;
+use crate::http::paging::ListingSort;
 use crate::http::{ApiError, Page, PageParams};
-use crate::sales::model::{CreateSale, Sale, UpdateSale};
+use crate::sales::model::{CreateSale, Sale, SaleSort, UpdateSale};
 use crate::sales::{repo, service};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
-use crate::web::layout::{self, csrf_field, document, notice, respond};
+use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
 
 /// Filters and paging of the sales table.
 #[derive(Debug, Default, Deserialize)]
@@ -28,8 +29,24 @@ pub struct SalesQuery {
     branch: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// A sort of [`SaleSort`] by name; id when absent.
+    sort: Option<String>,
+    /// `desc` (default, newest first) or `asc`.
     order: Option<String>,
     cursor: Option<String>,
+}
+
+impl SalesQuery {
+    /// The filters, which paging links, sort links and the filter form all keep.
+    fn filters(&self) -> [(&'static str, Option<String>); 5] {
+        [
+            ("agent_code", self.agent_code.clone()),
+            ("product_id", self.product_id.clone()),
+            ("branch", self.branch.clone()),
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+        ]
+    }
 }
 
 /// The sale form's fields, as typed.
@@ -80,12 +97,18 @@ async fn render(
 ) -> Response {
     let loaded = async {
         let (agents, products) = pickers(state, ctx).await?;
+        let sort = match given(&q.sort) {
+            None => SaleSort::default(),
+            Some(name) => {
+                SaleSort::from_name(&name).ok_or_else(|| super::unknown_sort("sales", &name, SaleSort::names()))?
+            }
+        };
         let page = PageParams {
             limit: Some(PAGE_ROWS.into()),
             cursor: q.cursor.clone(),
             order: Some(given(&q.order).unwrap_or_else(|| "desc".into())),
         }
-        .parse()?;
+        .parse_sorted(sort.spec())?;
         let mut e = moon_domain::FieldErrors::new();
         let product_id = e.take_opt(given(&q.product_id).map(|p| {
             p.parse::<i64>()
@@ -100,11 +123,12 @@ async fn render(
             ..repo::SaleQuery::default()
         };
         e.finish().map_err(ApiError::validation)?;
-        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
-        Ok::<_, ApiError>((agents, products, page.finish(rows, |s| s.id)))
+        let rows = repo::list_sorted(&state.db, &ctx.principal.scope, &query, &page).await?;
+        let paged = page.finish(rows, |s| (sort.keys_of(s), s.id));
+        Ok::<_, ApiError>((agents, products, paged, sort, page.page.descending))
     }
     .await;
-    let (agents, products, paged) = match loaded {
+    let (agents, products, paged, sort, descending) = match loaded {
         Ok(x) => x,
         Err(e) if !e.field_errors().is_empty() => {
             let filter_problems = Problems::from_error(&e);
@@ -113,7 +137,11 @@ async fn render(
         }
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
-    let orders = [("desc", "Newest first"), ("asc", "Oldest first")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let orders = [("desc", "Descending"), ("asc", "Ascending")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    let filters = q.filters();
+    let table_sort = TableSort { base: "/sales", filters: &filters, active: sort.spec().name, descending };
+    let mut kept = filters.to_vec();
+    kept.extend([("sort", q.sort.clone()), ("order", q.order.clone())]);
     let may_edit = ctx.may("POST", "/sales/{id}");
     let body = html! {
         (notice(ctx.notice.as_deref()))
@@ -141,14 +169,16 @@ async fn render(
             (form::filter_input(Input { name: "from", label: "From", value: v(&q.from), kind: "date", required: false }))
             (form::filter_input(Input { name: "to", label: "To", value: v(&q.to), kind: "date", required: false }))
             (form::filter_select("order", "Order", &orders, v(&q.order)))
+            @if let Some(sort) = given(&q.sort) { input type="hidden" name="sort" value=(sort); }
             div.field { button type="submit" { "Filter" } }
         }
         div.table-wrap {
-            table #sales-table data-sortable {
-                caption.sr-only { "Sales" }
+            table #sales-table {
+                caption.sr-only { "Sales; a column heading orders every page by that column" }
                 thead { tr {
-                    th.num scope="col" { "Id" } th scope="col" { "Date" } th scope="col" { "Agent" } th scope="col" { "Product" }
-                    th.num scope="col" { "Amount" } th scope="col" { "Branch" } th scope="col" { "Policy" }
+                    (table_sort.header("id", "Id", true)) (table_sort.header("sale_date", "Date", false))
+                    th scope="col" { "Agent" } th scope="col" { "Product" }
+                    (table_sort.header("amount", "Amount", true)) th scope="col" { "Branch" } th scope="col" { "Policy" }
                 } }
                 tbody {
                     @for s in &paged.items {
@@ -162,7 +192,7 @@ async fn render(
                 }
             }
         }
-        (layout::pager("/sales", &[("agent_code", q.agent_code.clone()), ("product_id", q.product_id.clone()), ("branch", q.branch.clone()), ("from", q.from.clone()), ("to", q.to.clone()), ("order", q.order.clone())], paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
+        (layout::pager("/sales", &kept, paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
     };
     respond(status, document(Some(ctx), "Sales", body))
 }

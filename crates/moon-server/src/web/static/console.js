@@ -1,6 +1,7 @@
 // MoonInsurance console: small progressive enhancements. Every page works without this file;
-// with it, the dashboard refreshes itself, tables sort by column and notifications are marked
-// read in place.
+// with it, the dashboard refreshes itself, tables marked data-sortable sort by column and
+// notifications are marked read in place. The agents and sales tables are not marked: their
+// column headers are links that sort every page on the server.
 (function () {
   "use strict";
 
