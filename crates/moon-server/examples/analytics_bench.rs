@@ -11,6 +11,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use moon_db::Db;
@@ -137,27 +140,7 @@ async fn main() {
     // Sale-to-KPI freshness through a running server (200 ms aggregator poll).
     let server = moon_server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    // An admin API token, made through the library as `moon token create` would.
-    let binding = moon_server::auth::users::Binding::parse("admin", None, None).unwrap();
-    let hasher = moon_server::auth::password::Hasher::new(1);
-    let password = moon_server::auth::password::generate().unwrap();
-    let user = moon_server::auth::users::create(
-        &db,
-        &hasher,
-        "bench-admin",
-        &password,
-        binding,
-        &moon_server::http::Principal::operator(),
-    )
-    .await
-    .unwrap();
-    let (_, token) =
-        moon_server::auth::token::create(&db, user.id, "bench", None, &moon_server::http::Principal::operator())
-            .await
-            .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let client = common::client_as(&db, "bench-admin", "admin", None).await;
     let count = |body: serde_json::Value| -> i64 {
         body["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum()
     };

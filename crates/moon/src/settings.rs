@@ -192,6 +192,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         };
         smtp.password = password.map(Secret::new);
     }
+    notifications.check().context("invalid [notifications] settings")?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -318,6 +319,24 @@ pub fn describe(c: &Config) -> String {
         r.read.burst,
         r.write.per_minute,
         r.write.burst,
+    ) + &describe_notifications(&c.notifications)
+}
+
+/// The `[notifications]` lines of [`describe`]; the SMTP password shows only where it comes from.
+fn describe_notifications(n: &moon_server::notifications::settings::NotificationSettings) -> String {
+    let rules = n.rules.as_ref().map_or_else(|| String::from("defaults"), |r| format!("{} configured", r.len()));
+    let smtp = n.smtp.as_ref().map_or_else(
+        || String::from("off"),
+        |m| {
+            let password = if m.password.is_some() { ", password from MOON_SMTP_PASSWORD" } else { "" };
+            let tls = format!("{:?}", m.tls).to_lowercase();
+            format!("{}:{} from {} tls {tls}{password}", m.host, m.port, m.from)
+        },
+    );
+    format!(
+        "\nnotifications.timezone = \"{}\"\nnotifications.rules = \"{rules}\"\nnotifications.max_attempts = {}\n\
+         notifications.backoff_ms = {}\nnotifications.smtp = \"{smtp}\"",
+        n.timezone, n.max_attempts, n.backoff_ms
     )
 }
 

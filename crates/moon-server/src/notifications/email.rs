@@ -67,8 +67,8 @@ impl Mailer {
         let Some((Some(address), first_name, message, kind)) = row else {
             return fail(String::from("the agent has no e-mail address"));
         };
-        let to = match format!("{first_name} <{address}>").parse::<Mailbox>() {
-            Ok(m) => m,
+        let to = match address.parse::<lettre::Address>() {
+            Ok(a) => Mailbox::new(Some(first_name), a),
             Err(_) => return fail(String::from("the agent's e-mail address is not valid")),
         };
         let subject = match kind.as_str() {

@@ -49,6 +49,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct Runtime {
     /// Broadcasts new notifications to open streams.
     pub hub: stream::Hub,
+    /// Wakes the rule runner: a change was just committed in this process, so the change log
+    /// likely has news (other replicas' changes are found by polling).
+    pub rules_due: Arc<tokio::sync::Notify>,
     /// Wakes the delivery loop (new or redelivered deliveries).
     pub deliveries_due: Arc<tokio::sync::Notify>,
     /// The channels this process queues for.
@@ -301,9 +304,24 @@ async fn delete_notification(
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
-    repo::delete(&mut tx, id).await?;
-    let event = crate::audit::Event::on("notification.delete", "notification", id).with_diff(Some(&current), None);
-    crate::audit::append(&mut tx, &principal, event).await?;
+    delete_audited(&mut tx, &principal, ("notifications", "notification.delete", "notification"), id, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes row `id` of `table` and records `action` on `entity` with the row as it was, in the
+/// caller's transaction: the shape every delete of this component shares.
+pub(crate) async fn delete_audited<T: Serialize>(
+    tx: &mut moon_db::Tx,
+    principal: &Principal,
+    (table, action, entity): (&'static str, &'static str, &'static str),
+    id: i64,
+    before: &T,
+) -> ApiResult<()> {
+    let mut del = moon_db::sea_query::Query::delete();
+    del.from_table(table).and_where(moon_db::sea_query::ExprTrait::eq(moon_db::sea_query::Expr::col("id"), id));
+    tx.execute(&del).await?;
+    crate::audit::append(tx, principal, crate::audit::Event::on(action, entity, id).with_diff(Some(before), None))
+        .await?;
+    Ok(())
 }

@@ -119,10 +119,3 @@ pub async fn update(
         .and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
 }
-
-/// Deletes a notification.
-pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
-    let mut q = Query::delete();
-    q.from_table("notifications").and_where(Expr::col("id").eq(id));
-    Ok(tx.execute(&q).await? > 0)
-}

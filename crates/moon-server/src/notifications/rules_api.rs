@@ -249,12 +249,8 @@ async fn delete_rule(
     let id = crate::http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let mut del = Query::delete();
-    del.from_table("notification_rules").and_where(Expr::col("id").eq(id));
-    tx.execute(&del).await?;
-    let event =
-        crate::audit::Event::on("notification_rule.delete", "notification_rule", id).with_diff(Some(&current), None);
-    crate::audit::append(&mut tx, &principal, event).await?;
+    let what = ("notification_rules", "notification_rule.delete", "notification_rule");
+    super::delete_audited(&mut tx, &principal, what, id, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

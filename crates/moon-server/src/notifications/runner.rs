@@ -213,10 +213,12 @@ impl RuleRunner {
         Ok(created)
     }
 
-    /// Steps until `stop` fires: at once while there is work, else every `interval`.
+    /// Steps until `stop` fires: at once while there is work, else every `interval` or when
+    /// `wake` is notified (a write was just answered in this process).
     pub async fn run(
         self,
         interval: Duration,
+        wake: std::sync::Arc<tokio::sync::Notify>,
         after_commit: impl Fn(usize) + Send + Sync,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -253,6 +255,7 @@ impl RuleRunner {
             }
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                _ = wake.notified() => {}
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {

@@ -72,6 +72,22 @@ impl NotificationSettings {
         Duration::from_millis(self.send_timeout_ms.max(100))
     }
 
+    /// Refuses settings that cannot work, at start rather than in a background loop: an unknown
+    /// time zone, an invalid rule, an SMTP sender that is not an address.
+    pub fn check(&self) -> anyhow::Result<()> {
+        super::rules::parse_timezone("notifications.timezone", &self.timezone).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for spec in self.seed_rules() {
+            spec.apply(None, &self.timezone).map_err(|errors| {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("notification rule {:?}: {}", spec.name.as_deref().unwrap_or("?"), text.join("; "))
+            })?;
+        }
+        if let Some(smtp) = &self.smtp {
+            super::email::Mailer::new(smtp, self.send_timeout())?;
+        }
+        Ok(())
+    }
+
     /// The rules to seed: the configured ones, or the defaults.
     pub fn seed_rules(&self) -> Vec<super::rules::RuleSpec> {
         self.rules.clone().unwrap_or_else(default_rules)

@@ -315,8 +315,11 @@ async fn update_subscription(
     let sub = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
     let mut event =
         crate::audit::Event::on("webhook.update", "webhook_subscription", id).with_diff(Some(&current), Some(&sub));
-    if c.secret.is_some() {
-        event = event.with_detail(serde_json::json!({"secret": "rotated"}));
+    if c.secret.is_some()
+        && let Some(serde_json::Value::Object(changes)) = event.changes.as_mut()
+    {
+        // The secret itself is never shown, only that it changed.
+        changes.insert(String::from("secret"), serde_json::Value::from("rotated"));
     }
     crate::audit::append(&mut tx, &principal, event).await?;
     tx.commit().await?;
@@ -337,11 +340,8 @@ async fn delete_subscription(
     let mut del = Query::delete();
     del.from_table("notification_deliveries").and_where(Expr::col("subscription_id").eq(id));
     tx.execute(&del).await?;
-    let mut del = Query::delete();
-    del.from_table("webhook_subscriptions").and_where(Expr::col("id").eq(id));
-    tx.execute(&del).await?;
-    let event = crate::audit::Event::on("webhook.delete", "webhook_subscription", id).with_diff(Some(&current), None);
-    crate::audit::append(&mut tx, &principal, event).await?;
+    let what = ("webhook_subscriptions", "webhook.delete", "webhook_subscription");
+    super::delete_audited(&mut tx, &principal, what, id, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
