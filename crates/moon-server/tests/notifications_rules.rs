@@ -108,12 +108,19 @@ async fn a_milestone_is_told_once_even_when_a_sale_goes_back_and_forth(app: &Tes
     caught_up(app).await;
     let all = notes(app, agent, "milestone").await;
     assert_eq!(all.len(), 2, "the old month's own 50,000 milestone: {all:?}");
-    // The inbox counts it; mark all read empties it.
+    // One sale past several thresholds tells the highest only.
+    let older = old - chrono::Duration::days(100);
+    app.sale("AGT001", product, "160000.00", &older.to_string()).await;
+    caught_up(app).await;
+    let all = notes(app, agent, "milestone").await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all[2]["message"].as_str().unwrap().starts_with("Test has reached 150000.00 sales milestone"), "{all:?}");
+    // The inbox counts them; mark all read empties it.
     let own = app.client_as("agent", Some("AGT001")).await;
     let (s, b) = own.get("/api/v1/notifications/unread_count").await;
-    assert_eq!((s, b["unread"].as_i64()), (200, Some(2)), "{b}");
+    assert_eq!((s, b["unread"].as_i64()), (200, Some(3)), "{b}");
     let (s, b) = own.post("/api/v1/notifications/read_all", json!({})).await;
-    assert_eq!((s, b["marked"].as_i64()), (200, Some(2)), "{b}");
+    assert_eq!((s, b["marked"].as_i64()), (200, Some(3)), "{b}");
     assert_eq!(own.get("/api/v1/notifications/unread_count").await.1["unread"], 0);
 }
 

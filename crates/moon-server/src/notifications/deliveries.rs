@@ -8,6 +8,7 @@
 //! `dead` until an admin redelivers it. Receivers should treat `Moon-Delivery` as an idempotency
 //! key: a crash between a 2xx and our bookkeeping can repeat a call (at-least-once).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -224,6 +225,9 @@ struct Due {
     attempts: i64,
 }
 
+/// A webhook subscription's URL and opened secret, or why it cannot be sent to.
+type Target = Result<(String, Vec<u8>), String>;
+
 /// Claims and sends one batch of due deliveries; returns how many were attempted.
 pub async fn work_once(
     db: &Db,
@@ -234,45 +238,76 @@ pub async fn work_once(
     let now = moon_db::now();
     let free = || Expr::col("claimed_until").is_null().or(Expr::col("claimed_until").lt(now));
     let mut q = Query::select();
-    q.columns(["id", "notification_id", "channel", "subscription_id", "payload", "attempts"])
+    q.column("id")
         .from("notification_deliveries")
         .and_where(Expr::col("status").eq("pending"))
         .and_where(Expr::col("next_attempt_at").lte(now))
         .and_where(free())
         .order_by("next_attempt_at", moon_db::sea_query::Order::Asc)
-        .limit(64);
-    let candidates: Vec<Due> = db.fetch_all(&q).await?;
+        .limit(256);
+    let candidates: Vec<i64> = db.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(id,)| id).collect();
     if candidates.is_empty() {
         return Ok(0);
     }
+    // One conditional UPDATE claims what no other replica holds; its claim time (with random
+    // microseconds) then tells which rows this claim won.
     let lease = chrono::Duration::from_std(settings.send_timeout() * 2).unwrap_or(chrono::Duration::seconds(60));
-    let mut claimed = Vec::with_capacity(candidates.len());
+    let jitter =
+        crate::auth::crypto::random_bytes::<3>().map_or(0, |b| i64::from(u32::from_le_bytes([b[0], b[1], b[2], 0])));
+    let token = now + lease + chrono::Duration::microseconds(jitter % 1_000_000);
     let mut tx = db.begin().await?;
-    for d in candidates {
-        let mut up = Query::update();
-        up.table("notification_deliveries")
-            .value("claimed_until", now + lease)
-            .and_where(Expr::col("id").eq(d.id))
-            .and_where(Expr::col("status").eq("pending"))
-            .and_where(free());
-        if tx.execute(&up).await? == 1 {
-            claimed.push(d);
-        }
-    }
+    let mut up = Query::update();
+    up.table("notification_deliveries")
+        .value("claimed_until", token)
+        .and_where(Expr::col("id").is_in(candidates.iter().copied()))
+        .and_where(Expr::col("status").eq("pending"))
+        .and_where(free());
+    tx.execute(&up).await?;
+    let mut q = Query::select();
+    q.columns(["id", "notification_id", "channel", "subscription_id", "payload", "attempts"])
+        .from("notification_deliveries")
+        .and_where(Expr::col("id").is_in(candidates.iter().copied()))
+        .and_where(Expr::col("claimed_until").eq(token));
+    let claimed: Vec<Due> = tx.fetch_all(&q).await?;
     tx.commit().await?;
     let n = claimed.len();
+    let mut targets: HashMap<i64, Target> = HashMap::new();
+    let subscriptions: std::collections::BTreeSet<i64> = claimed.iter().filter_map(|d| d.subscription_id).collect();
+    for sub in subscriptions {
+        targets.insert(sub, target(db, senders, sub).await);
+    }
+    let targets = &targets;
     let results: Vec<(Due, Attempt)> = futures_util::stream::iter(claimed)
         .map(|d| async move {
-            let attempt = send(db, settings, senders, &d).await;
+            let attempt = send(db, settings, senders, targets, &d).await;
             (d, attempt)
         })
         .buffer_unordered(16)
         .collect()
         .await;
+    record(db, settings, metrics, results).await?;
+    Ok(n)
+}
+
+/// Writes the outcome of a batch: successes together (one UPDATE per answer status), each
+/// failure with its own next attempt.
+async fn record(
+    db: &Db,
+    settings: &NotificationSettings,
+    metrics: &Metrics,
+    results: Vec<(Due, Attempt)>,
+) -> Result<(), DbError> {
+    let now = moon_db::now();
+    let mut succeeded: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
     let mut tx = db.begin().await?;
     for (d, a) in results {
+        let channel: &'static str = if d.channel == "email" { "email" } else { "webhook" };
+        if a.ok {
+            metrics.count_delivery(channel, "delivered");
+            succeeded.entry(a.status).or_default().push(d.id);
+            continue;
+        }
         let attempts = d.attempts + 1;
-        let now = moon_db::now();
         let mut up = Query::update();
         up.table("notification_deliveries")
             .values([
@@ -283,11 +318,7 @@ pub async fn work_once(
                 ("updated_at", Expr::val(now)),
             ])
             .and_where(Expr::col("id").eq(d.id));
-        let channel: &'static str = if d.channel == "email" { "email" } else { "webhook" };
-        if a.ok {
-            up.values([("status", Expr::val("succeeded")), ("delivered_at", Expr::val(now))]);
-            metrics.count_delivery(channel, "delivered");
-        } else if attempts >= i64::from(std::cmp::max(settings.max_attempts, 1)) {
+        if attempts >= i64::from(std::cmp::max(settings.max_attempts, 1)) {
             up.value("status", "dead");
             metrics.count_delivery(channel, "dead");
             tracing::warn!(
@@ -303,8 +334,34 @@ pub async fn work_once(
         }
         tx.execute(&up).await?;
     }
-    tx.commit().await?;
-    Ok(n)
+    for (status, ids) in succeeded {
+        let mut up = Query::update();
+        up.table("notification_deliveries")
+            .values([
+                ("status", Expr::val("succeeded")),
+                ("attempts", Expr::col("attempts").add(1)),
+                ("last_status", Expr::val(status)),
+                ("last_error", Expr::val(Option::<String>::None)),
+                ("claimed_until", Expr::val(Option::<DateTime<Utc>>::None)),
+                ("updated_at", Expr::val(now)),
+                ("delivered_at", Expr::val(now)),
+            ])
+            .and_where(Expr::col("id").is_in(ids));
+        tx.execute(&up).await?;
+    }
+    tx.commit().await
+}
+
+/// Reads a subscription's URL and opens its secret, once per batch.
+async fn target(db: &Db, senders: &Senders, sub: i64) -> Target {
+    match super::webhooks::target(db, sub).await {
+        Ok(Some((url, sealed))) => match senders.key.open(&super::webhooks::seal_context(sub), &sealed) {
+            Ok(secret) => Ok((url, secret)),
+            Err(_) => Err(String::from("the subscription's secret cannot be opened")),
+        },
+        Ok(None) => Err(String::from("the subscription was deleted")),
+        Err(e) => Err(format!("cannot read the subscription: {e}")),
+    }
 }
 
 /// The delay before attempt `attempts + 1`: base × 2^(attempts − 1), capped, times a random
@@ -318,29 +375,32 @@ pub fn backoff(settings: &NotificationSettings, attempts: i64) -> chrono::Durati
     chrono::Duration::milliseconds(std::cmp::max(ms, 1))
 }
 
-async fn send(db: &Db, settings: &NotificationSettings, senders: &Senders, d: &Due) -> Attempt {
+async fn send(
+    db: &Db,
+    settings: &NotificationSettings,
+    senders: &Senders,
+    targets: &HashMap<i64, Target>,
+    d: &Due,
+) -> Attempt {
     let fail = |e: String| Attempt { ok: false, status: None, error: Some(e) };
     match d.channel.as_str() {
         "webhook" => {
-            let Some(sub) = d.subscription_id else { return fail(String::from("no subscription")) };
-            let (url, sealed) = match super::webhooks::target(db, sub).await {
-                Ok(Some(t)) => t,
-                Ok(None) => return fail(String::from("the subscription was deleted")),
-                Err(e) => return fail(format!("cannot read the subscription: {e}")),
+            let Some(Some(target)) = d.subscription_id.map(|s| targets.get(&s)) else {
+                return fail(String::from("no subscription"));
             };
-            let secret = match senders.key.open(&super::webhooks::seal_context(sub), &sealed) {
-                Ok(s) => s,
-                Err(_) => return fail(String::from("the subscription's secret cannot be opened")),
+            let (url, secret) = match target {
+                Ok(t) => t,
+                Err(e) => return fail(e.clone()),
             };
             let t = Utc::now().timestamp();
-            let signature = super::webhooks::signature(&secret, t, d.payload.as_bytes());
+            let signature = super::webhooks::signature(secret, t, d.payload.as_bytes());
             let event = serde_json::from_str::<serde_json::Value>(&d.payload)
                 .ok()
                 .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
                 .unwrap_or_default();
             let res = senders
                 .http
-                .post(&url)
+                .post(url)
                 .timeout(settings.send_timeout())
                 .header("content-type", "application/json")
                 .header("user-agent", concat!("MoonInsurance-Webhooks/", env!("CARGO_PKG_VERSION")))

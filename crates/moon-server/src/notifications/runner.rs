@@ -150,7 +150,8 @@ impl RuleRunner {
                 }
                 match rule.kind {
                     RuleKind::Milestone if *subject == agent_subject(rise.sale.agent_id) => {
-                        for amount in rule.crossed(rise.before, rise.after) {
+                        // One sale carrying an agent past several thresholds tells the highest.
+                        if let Some(&amount) = rule.crossed(rise.before, rise.after).last() {
                             let fill = Fill {
                                 agent_name: names.get(&rise.sale.agent_id).cloned(),
                                 amount: Some(moon_domain::Money::from_cents(amount)),
