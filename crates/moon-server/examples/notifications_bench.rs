@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use moon_db::sea_query::{Expr, ExprTrait, Query};
-use moon_server::{Config, Secret};
 
 struct Args {
     db: String,
@@ -48,15 +47,6 @@ fn args() -> Args {
     a
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -64,11 +54,7 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
         .init();
     let a = args();
-    let mut config = Config::for_database(a.db.clone());
-    config.warehouse_url = Some(Secret::new(a.wh.clone()));
-    let off = moon_server::auth::ratelimit::Limit { per_minute: 0, burst: 0 };
-    config.security.rate_limits = moon_server::auth::ratelimit::RateLimits { auth: off, read: off, write: off };
-    let db = moon_server::app::open_database(&config).await.unwrap();
+    let (config, db) = common::config(&a.db, &a.wh).await;
     let today = chrono::Utc::now().date_naive();
     moon_server::demo::load(&db, today).await.unwrap();
     let server = moon_server::start(config.clone()).await.unwrap();
@@ -134,11 +120,11 @@ async fn main() {
     println!(
         "| {backend} | sale → live stream (POST /api/v1/sales until the SSE event) | {} sales | p50 {} ms, p99 {} ms, max {} ms; the POST alone: p99 {} ms, ratio {:.2} |",
         a.samples,
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99)),
-        ms(*latencies.last().unwrap()),
-        ms(percentile(&posts, 0.99)),
-        percentile(&latencies, 0.99).as_secs_f64() / percentile(&posts, 0.99).as_secs_f64()
+        common::ms(common::percentile(&latencies, 0.5)),
+        common::ms(common::percentile(&latencies, 0.99)),
+        common::ms(*latencies.last().unwrap()),
+        common::ms(common::percentile(&posts, 0.99)),
+        common::percentile(&latencies, 0.99).as_secs_f64() / common::percentile(&posts, 0.99).as_secs_f64()
     );
 
     // 2. Webhook deliveries per second to a receiver on loopback that answers 204 at once.
