@@ -269,6 +269,22 @@ async fn the_stream_delivers_a_milestone_to_its_agent_within_a_second(app: &Test
     if let Ok(Ok(Some(bytes))) = quiet {
         assert!(!String::from_utf8_lossy(&bytes).contains("AGT041"), "leaked to another agent");
     }
+    // A console that reconnects with Last-Event-ID gets what it missed, and only its own.
+    drop(mine);
+    app.post("/api/v1/notifications", json!({"agent_code": "AGT042", "message": "not yours"})).await;
+    app.post("/api/v1/notifications", json!({"agent_code": "AGT041", "message": "while you were away"})).await;
+    let mut again = own
+        .request(reqwest::Method::GET, "/api/v1/notifications/stream")
+        .header("last-event-id", event["id"].to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), again.chunk()).await.expect("a replayed event");
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(text.contains("while you were away") && !text.contains("not yours"), "{text}");
 }
 
 async fn rules_and_preferences_are_validated_and_audited(app: &TestApp) {

@@ -162,18 +162,49 @@ fn visible(scope: &Scope, item: &Item) -> bool {
     }
 }
 
+/// One notification as a server-sent event: name `notification`, id = the notification's id (so
+/// a reconnecting browser sends it back as `Last-Event-ID`), data = its JSON.
+fn event(n: &Notification) -> Event {
+    Event::default()
+        .event("notification")
+        .id(n.id.to_string())
+        .json_data(n)
+        .unwrap_or_else(|_| Event::default().comment("unencodable notification"))
+}
+
+/// Most notifications replayed to a reconnecting client; the inbox has the rest.
+const REPLAY: u32 = 200;
+
 /// Live notifications (server-sent events, event `notification`, data: the notification's
-/// JSON): an agent's own, a manager's branch, everything for admins.
+/// JSON): an agent's own, a manager's branch, everything for admins. A client that reconnects
+/// with `Last-Event-ID` first gets what it missed (up to 200), then the live ones.
 #[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received: replay what came after it")),
     responses((status = 200, description = "An event stream of notifications", content_type = "text/event-stream")))]
 pub async fn stream(
     State(state): State<AppState>,
     principal: Principal,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    headers: axum::http::HeaderMap,
+) -> crate::http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe before reading the replay, so nothing falls between the two.
     let rx = state.notifications.hub.subscribe();
     let stopping = state.notifications.stopping.subscribe();
+    let last_seen =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let replay = match last_seen {
+        Some(after) => {
+            let page = crate::http::Page { limit: REPLAY, after: Some(after), descending: false };
+            let mut rows = super::repo::list(&state.db, &principal.scope, &Default::default(), &page).await?;
+            rows.truncate(REPLAY as usize);
+            rows
+        }
+        None => Vec::new(),
+    };
+    // Live events at or below what was replayed were already sent.
+    let floor = replay.last().map_or(last_seen.unwrap_or(0), |n| n.id);
+    let replayed = futures_util::stream::iter(replay.iter().map(|n| Ok(event(n))).collect::<Vec<_>>());
     let scope = principal.scope.clone();
-    let events = futures_util::stream::unfold((rx, scope, stopping), |(mut rx, scope, mut stopping)| async move {
+    let live = futures_util::stream::unfold((rx, scope, stopping), move |(mut rx, scope, mut stopping)| async move {
         loop {
             if *stopping.borrow() {
                 return None;
@@ -183,13 +214,8 @@ pub async fn stream(
                 _ = stopping.changed() => return None,
             };
             match received {
-                Ok(item) if visible(&scope, &item) => {
-                    let event = Event::default()
-                        .event("notification")
-                        .id(item.notification.id.to_string())
-                        .json_data(&item.notification)
-                        .unwrap_or_else(|_| Event::default().comment("unencodable notification"));
-                    return Some((Ok(event), (rx, scope, stopping)));
+                Ok(item) if item.notification.id > floor && visible(&scope, &item) => {
+                    return Some((Ok(event(&item.notification)), (rx, scope, stopping)));
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -200,5 +226,6 @@ pub async fn stream(
             }
         }
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(futures_util::StreamExt::chain(replayed, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
