@@ -11,11 +11,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use moon_db::Db;
 use moon_server::analytics::Outcome;
-use moon_server::{Config, Secret};
 
 struct Args {
     op: String,
@@ -63,15 +65,6 @@ async fn original_queries(db: &Db) -> Duration {
     started.elapsed()
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -79,12 +72,7 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("error,moon_server::analytics=debug"))
         .init();
     let a = args();
-    let mut config = Config::for_database(a.op.clone());
-    config.warehouse_url = Some(Secret::new(a.wh.clone()));
-    // The samples are sequential; keep the per-client request buckets out of the measurement.
-    let off = moon_server::auth::ratelimit::Limit { per_minute: 0, burst: 0 };
-    config.security.rate_limits = moon_server::auth::ratelimit::RateLimits { auth: off, read: off, write: off };
-    let db = moon_server::app::open_database(&config).await.unwrap();
+    let (config, db) = common::config(&a.op, &a.wh).await;
     let today = chrono::Utc::now().date_naive();
     moon_server::demo::load(&db, today).await.unwrap();
     let load = moon_server::bulk::load(&db, a.agents, a.sales, today, 2026, |p| {
@@ -110,8 +98,8 @@ async fn main() {
     }
     println!(
         "| {pair} | full rebuild | {history} sales, {cells} cells | {} ms | three GROUP BY queries: {} ms | {:.2}× |",
-        ms(rebuild),
-        ms(reference),
+        common::ms(rebuild),
+        common::ms(reference),
         rebuild.as_secs_f64() / reference.as_secs_f64()
     );
 
@@ -129,35 +117,15 @@ async fn main() {
     println!(
         "| {pair} | incremental refresh, {} changed sales | {history} sales | median {} ms, max {} ms | {} rounds | |",
         a.changes,
-        ms(percentile(&times, 0.5)),
-        ms(*times.last().unwrap()),
+        common::ms(common::percentile(&times, 0.5)),
+        common::ms(*times.last().unwrap()),
         a.rounds
     );
 
     // Sale-to-KPI freshness through a running server (200 ms aggregator poll).
     let server = moon_server::start(config.clone()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    // An admin API token, made through the library as `moon token create` would.
-    let binding = moon_server::auth::users::Binding::parse("admin", None, None).unwrap();
-    let hasher = moon_server::auth::password::Hasher::new(1);
-    let password = moon_server::auth::password::generate().unwrap();
-    let user = moon_server::auth::users::create(
-        &db,
-        &hasher,
-        "bench-admin",
-        &password,
-        binding,
-        &moon_server::http::Principal::operator(),
-    )
-    .await
-    .unwrap();
-    let (_, token) =
-        moon_server::auth::token::create(&db, user.id, "bench", None, &moon_server::http::Principal::operator())
-            .await
-            .unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let client = common::client_as(&db, "bench-admin", "admin", None).await;
     let count = |body: serde_json::Value| -> i64 {
         body["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum()
     };
@@ -193,9 +161,9 @@ async fn main() {
     fresh.sort();
     println!(
         "| {pair} | sale-to-KPI freshness (POST, poll /api/v1/kpis/teams) | {history} sales | p50 {} ms, p99 {} ms, max {} ms | {} samples | |",
-        ms(percentile(&fresh, 0.5)),
-        ms(percentile(&fresh, 0.99)),
-        ms(*fresh.last().unwrap()),
+        common::ms(common::percentile(&fresh, 0.5)),
+        common::ms(common::percentile(&fresh, 0.99)),
+        common::ms(*fresh.last().unwrap()),
         a.samples
     );
     server.shutdown().await.unwrap();

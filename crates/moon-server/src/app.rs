@@ -39,6 +39,8 @@ pub struct AppState {
     pub warehouse: Option<crate::analytics::Warehouse>,
     /// Keys, password hasher, rate limiter and security settings.
     pub auth: Arc<crate::auth::AuthState>,
+    /// The notification component's stream hub and wake-up signals.
+    pub notifications: Arc<crate::notifications::Runtime>,
 }
 
 #[derive(OpenApi)]
@@ -139,6 +141,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), wake_rules))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -158,6 +161,18 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 .layer(axum::middleware::from_fn(move |req: Request, next: Next| deadline(timeout, req, next))),
         );
     (router, doc)
+}
+
+/// After a successful change in this process, wakes the notification rule runner so a sale
+/// reaches its agent in milliseconds rather than after the next poll; the runner then reads one
+/// row to see whether the change log moved, so waking it for other changes costs little.
+async fn wake_rules(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+    let changes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let res = next.run(req).await;
+    if changes && res.status().is_success() {
+        state.notifications.rules_due.notify_one();
+    }
+    res
 }
 
 /// Answers a request that runs longer than the configured timeout with a 503 problem, so even a
@@ -264,6 +279,83 @@ pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<crate::
     Ok(crate::analytics::Aggregator::new(db.clone(), warehouse, key))
 }
 
+/// Seeds the configured rules and starts the notification loops: the stream hub, then (once
+/// the database is migrated and the rules are seeded) the rule runner, the target-due schedule
+/// and the delivery loop. They stop when the runtime's `stopping` signal is sent.
+async fn start_notifications(
+    config: &Config,
+    db: &Db,
+    metrics: &Arc<crate::http::metrics::Metrics>,
+    auth: &Arc<crate::auth::AuthState>,
+) -> anyhow::Result<(Arc<crate::notifications::Runtime>, Vec<tokio::task::JoinHandle<()>>)> {
+    use crate::notifications::{Runtime, deliveries, pipeline::Channels, rules_api, runner::RuleRunner, schedule};
+    let settings = Arc::new(config.notifications.clone());
+    let mailer = match &settings.smtp {
+        Some(smtp) => Some(crate::notifications::email::Mailer::new(smtp, settings.send_timeout())?),
+        None => None,
+    };
+    let runtime = Arc::new(Runtime::new(Channels { email: mailer.is_some() }));
+    let http = reqwest::Client::builder()
+        .connect_timeout(settings.send_timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the webhook HTTP client")?;
+    // The rules table and the sealing key live in the operational database.
+    let prepare = {
+        let (db, settings, auth) = (db.clone(), settings.clone(), auth.clone());
+        move || {
+            let (db, settings, auth) = (db.clone(), settings.clone(), auth.clone());
+            async move {
+                let seeded = rules_api::seed(&db, &settings.seed_rules(), &settings.timezone).await?;
+                if seeded > 0 {
+                    tracing::info!(rules = seeded, "notification rules created from the configuration");
+                }
+                auth.key(&db).await.cloned()
+            }
+        }
+    };
+    // Usually ready at once; a database not migrated yet is retried in the background.
+    let first = prepare().await.ok();
+    let hub = runtime.clone();
+    let (hub_db, poll, hub_stop) = (db.clone(), settings.stream_poll(), runtime.stopping.subscribe());
+    let hub_task = tokio::spawn(async move { hub.hub.run(hub_db, poll, hub_stop).await });
+    let (db, metrics, rt) = (db.clone(), metrics.clone(), runtime.clone());
+    let loops = tokio::spawn(async move {
+        let mut stopped = rt.stopping.subscribe();
+        let key = match first {
+            Some(key) => key,
+            None => loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = stopped.changed() => return,
+                }
+                match prepare().await {
+                    Ok(key) => break key,
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "notifications waiting for the database"),
+                }
+            },
+        };
+        let senders = Arc::new(deliveries::Senders { http, email: mailer, key });
+        // Rule-made notifications reached the inbox when their step committed.
+        let told = |rt: Arc<Runtime>, metrics: Arc<crate::http::metrics::Metrics>| {
+            move |n: usize| {
+                for _ in 0..n {
+                    metrics.count_delivery("inbox", "delivered");
+                }
+                rt.committed();
+            }
+        };
+        let (committed, again) = (told(rt.clone(), metrics.clone()), told(rt.clone(), metrics.clone()));
+        let runner = RuleRunner::new(db.clone(), rt.channels);
+        tokio::join!(
+            runner.run(settings.rules_interval(), rt.rules_due.clone(), committed, rt.stopping.subscribe()),
+            schedule::run(db.clone(), rt.channels, std::time::Duration::from_secs(15), again, rt.stopping.subscribe()),
+            deliveries::run(db, settings, senders, metrics, rt.deliveries_due.clone(), stopped),
+        );
+    });
+    Ok((runtime, vec![hub_task, loops]))
+}
+
 /// A server that is accepting connections.
 pub struct Running {
     /// The bound address (useful with port 0).
@@ -341,8 +433,27 @@ pub async fn serve(
             }));
         }
     }
-    let state = AppState { db: db.clone(), config: Arc::new(config), metrics, auth, warehouse: warehouse.clone() };
+    let (notifications, notification_tasks) = if config.components.contains(&Component::Notifications) {
+        start_notifications(&config, &db, &metrics, &auth).await?
+    } else {
+        (Arc::new(crate::notifications::Runtime::default()), Vec::new())
+    };
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config),
+        metrics,
+        auth,
+        warehouse: warehouse.clone(),
+        notifications: notifications.clone(),
+    };
     let (router, _) = router(state);
+    // Open event streams never end by themselves: end them when shutdown begins, or the
+    // graceful shutdown would wait for them forever.
+    let stopping = notifications.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.stopping.send(true);
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, backend = db.backend().name(), "serving");
     let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
@@ -354,6 +465,9 @@ pub async fn serve(
         None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
     }
     .context("server failed");
+    for task in notification_tasks {
+        let _ = task.await;
+    }
     let _ = stop_aggregator.send(true);
     if let Some(task) = aggregator_task {
         let _ = task.await;

@@ -178,15 +178,27 @@ pub async fn last_id_in(tx: &mut Tx) -> Result<i64, DbError> {
     Ok(tx.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n))
 }
 
-/// Up to `limit` entries after `after`, in order.
-pub async fn read_after(db: &Db, after: i64, limit: u64) -> Result<Vec<Entry>, DbError> {
+fn entries_after(after: i64, limit: u64) -> moon_db::sea_query::SelectStatement {
     let mut q = Query::select();
     q.columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at"])
         .from("change_log")
         .and_where(Expr::col("id").gt(after))
         .order_by("id", moon_db::sea_query::Order::Asc)
         .limit(limit);
+    q
+}
+
+/// Up to `limit` entries after `after`, in order.
+pub async fn read_after(db: &Db, after: i64, limit: u64) -> Result<Vec<Entry>, DbError> {
+    let q = entries_after(after, limit);
     db.fetch_all::<EntryRow>(&q).await?.into_iter().map(decode).collect()
+}
+
+/// Like [`read_after`], inside the caller's transaction: for consumers whose cursor lives in the
+/// operational database, so reading, applying and advancing commit together.
+pub async fn read_after_in(tx: &mut Tx, after: i64, limit: u64) -> Result<Vec<Entry>, DbError> {
+    let q = entries_after(after, limit);
+    tx.fetch_all::<EntryRow>(&q).await?.into_iter().map(decode).collect()
 }
 
 /// When the oldest entry after `after` was written: how far behind a consumer at `after` is.

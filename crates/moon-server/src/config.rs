@@ -78,6 +78,8 @@ pub struct Config {
     pub min_group_size: u32,
     /// Authentication, sessions, MFA, rate limits, TLS.
     pub security: SecurityConfig,
+    /// Notification rules, delivery and the SMTP relay (`[notifications]` in `moon.toml`).
+    pub notifications: crate::notifications::settings::NotificationSettings,
 }
 
 impl Config {
@@ -154,6 +156,7 @@ impl Config {
             pseudonym_key: None,
             min_group_size: 1,
             security: SecurityConfig::default(),
+            notifications: Default::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub(crate) mod legacy;
-pub(crate) mod notifications;
+pub mod notifications;
 mod patch;
 pub(crate) mod products;
 pub(crate) mod sales;

@@ -528,7 +528,14 @@ async fn every_documented_route_exists(app: &TestApp) {
             documented.push(format!("{} {path}", method.to_uppercase()));
             let concrete = path.replace("{id}", "1").replace("{agent_code}", "AGT001").replace("{sale_id}", "1");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let (status, body) = app.send(m, &concrete, json!({})).await;
+            let (status, body) = if path == "/api/v1/notifications/stream" {
+                // An event stream never ends: its status and content type say it is served.
+                let r = app.request(m, &concrete).send().await.unwrap();
+                assert_eq!(r.headers()["content-type"], "text/event-stream");
+                (r.status().as_u16(), json!({}))
+            } else {
+                app.send(m, &concrete, json!({})).await
+            };
             assert!(
                 status != 405 && body["code"] != "route_not_found",
                 "{method} {path} is documented but not served: {status} {body}"
@@ -566,6 +573,23 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/notifications/{id}",
         "PATCH /api/v1/notifications/{id}",
         "DELETE /api/v1/notifications/{id}",
+        "GET /api/v1/notifications/stream",
+        "GET /api/v1/notifications/unread_count",
+        "POST /api/v1/notifications/read_all",
+        "GET /api/v1/notifications/preferences",
+        "PUT /api/v1/notifications/preferences",
+        "GET /api/v1/notifications/rules",
+        "POST /api/v1/notifications/rules",
+        "GET /api/v1/notifications/rules/{id}",
+        "PATCH /api/v1/notifications/rules/{id}",
+        "DELETE /api/v1/notifications/rules/{id}",
+        "GET /api/v1/notifications/webhooks",
+        "POST /api/v1/notifications/webhooks",
+        "GET /api/v1/notifications/webhooks/{id}",
+        "PATCH /api/v1/notifications/webhooks/{id}",
+        "DELETE /api/v1/notifications/webhooks/{id}",
+        "GET /api/v1/notifications/deliveries",
+        "POST /api/v1/notifications/deliveries/{id}/redeliver",
         "POST /agent/add",
         "GET /agent/get",
         "PUT /agent/update/{agent_code}",

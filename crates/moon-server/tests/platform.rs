@@ -20,7 +20,7 @@ fn migration_folders_list_the_same_migrations() {
 }
 
 /// The application's tables, compared across backends.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 18] = [
     "agents",
     "products",
     "sales",
@@ -34,6 +34,11 @@ const TABLES: [&str; 13] = [
     "recovery_codes",
     "sign_in_throttle",
     "server_secrets",
+    "notification_rules",
+    "notification_totals",
+    "notification_preferences",
+    "webhook_subscriptions",
+    "notification_deliveries",
 ];
 
 /// (table, column, nullable) for every column of the application's tables.

@@ -124,6 +124,7 @@ struct FileConfig {
     rate_limit_read_burst: Option<u32>,
     rate_limit_write_per_minute: Option<u32>,
     rate_limit_write_burst: Option<u32>,
+    notifications: Option<moon_server::notifications::settings::NotificationSettings>,
 }
 
 fn read_file_config(explicit: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -183,6 +184,15 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         None => DEFAULT_LISTEN.parse().context("default listen address")?,
     };
     let security = security(args, &file)?;
+    let mut notifications = file.notifications.clone().unwrap_or_default();
+    if let Some(smtp) = notifications.smtp.as_mut() {
+        let password = match std::env::var("MOON_SMTP_PASSWORD").ok().filter(|p| !p.is_empty()) {
+            Some(p) => Some(p),
+            None => secret_from_file("MOON_SMTP_PASSWORD_FILE")?,
+        };
+        smtp.password = password.map(Secret::new);
+    }
+    notifications.check().context("invalid [notifications] settings")?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -197,6 +207,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         pseudonym_key: pseudonym_key.map(Secret::new),
         min_group_size: args.min_group_size.or(file.min_group_size).unwrap_or(1).max(1),
         security,
+        notifications,
     })
 }
 
@@ -308,6 +319,24 @@ pub fn describe(c: &Config) -> String {
         r.read.burst,
         r.write.per_minute,
         r.write.burst,
+    ) + &describe_notifications(&c.notifications)
+}
+
+/// The `[notifications]` lines of [`describe`]; the SMTP password shows only where it comes from.
+fn describe_notifications(n: &moon_server::notifications::settings::NotificationSettings) -> String {
+    let rules = n.rules.as_ref().map_or_else(|| String::from("defaults"), |r| format!("{} configured", r.len()));
+    let smtp = n.smtp.as_ref().map_or_else(
+        || String::from("off"),
+        |m| {
+            let password = if m.password.is_some() { ", password from MOON_SMTP_PASSWORD" } else { "" };
+            let tls = format!("{:?}", m.tls).to_lowercase();
+            format!("{}:{} from {} tls {tls}{password}", m.host, m.port, m.from)
+        },
+    );
+    format!(
+        "\nnotifications.timezone = \"{}\"\nnotifications.rules = \"{rules}\"\nnotifications.max_attempts = {}\n\
+         notifications.backoff_ms = {}\nnotifications.smtp = \"{smtp}\"",
+        n.timezone, n.max_attempts, n.backoff_ms
     )
 }
 

@@ -1,6 +1,21 @@
-//! Notifications to agents over `/api/v1/notifications`: sending and the inbox.
+//! Notifications to agents over `/api/v1/notifications`: sending, the inbox, rules that write
+//! on their own, and delivery (live stream, webhooks, e-mail). See
+//! docs/adr/0008-notification-rules-and-delivery.md.
 
+pub mod deliveries;
+pub mod email;
+pub mod inbox;
+pub mod pipeline;
 pub mod repo;
+pub mod rules;
+pub mod rules_api;
+pub mod runner;
+pub mod schedule;
+pub mod settings;
+pub mod stream;
+pub mod webhooks;
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -18,11 +33,44 @@ use crate::sales::model::AgentRef;
 
 /// The component's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_notifications, send_notification)).routes(routes!(
-        get_notification,
-        update_notification,
-        delete_notification
-    ))
+    OpenApiRouter::new()
+        .routes(routes!(list_notifications, send_notification))
+        .routes(routes!(get_notification, update_notification, delete_notification))
+        .routes(routes!(stream::stream))
+        .merge(inbox::routes())
+        .merge(rules_api::routes())
+        .merge(webhooks::routes())
+        .merge(deliveries::routes())
+}
+
+/// What the notification component shares between handlers and its background loops in one
+/// process: the live-stream hub and the signals that wake the loops after a commit.
+#[derive(Debug, Default)]
+pub struct Runtime {
+    /// Broadcasts new notifications to open streams.
+    pub hub: stream::Hub,
+    /// Wakes the rule runner: a change was just committed in this process, so the change log
+    /// likely has news (other replicas' changes are found by polling).
+    pub rules_due: Arc<tokio::sync::Notify>,
+    /// Wakes the delivery loop (new or redelivered deliveries).
+    pub deliveries_due: Arc<tokio::sync::Notify>,
+    /// The channels this process queues for.
+    pub channels: pipeline::Channels,
+    /// Set when the server stops, so open streams end and shutdown is not held up by them.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Runtime {
+    /// A runtime whose queued channels are `channels`.
+    pub fn new(channels: pipeline::Channels) -> Self {
+        Self { channels, ..Self::default() }
+    }
+
+    /// Call after committing new notifications: streams and deliveries go at once.
+    pub fn committed(&self) {
+        self.hub.wake();
+        self.deliveries_due.notify_one();
+    }
 }
 
 /// A message to an agent.
@@ -36,7 +84,8 @@ pub struct Notification {
     pub agent_code: String,
     /// The text.
     pub message: String,
-    /// Where it came from: `manual` for messages sent by a person.
+    /// Where it came from: `manual` for messages sent by a person; `milestone`,
+    /// `target_achieved` or `target_due` for those a rule wrote.
     pub kind: String,
     /// When sent (UTC).
     pub created_at: DateTime<Utc>,
@@ -127,23 +176,27 @@ pub async fn send(
     to: &AgentRef,
     message: &Message,
 ) -> ApiResult<Notification> {
-    let sent = send_with_db(&state.db, principal, to, message).await?;
+    let sent = send_with_db(&state.db, state.notifications.channels, principal, to, message).await?;
     // The in-app inbox is the channel every message reaches: committed means delivered.
     state.metrics.count_delivery("inbox", "delivered");
+    state.notifications.committed();
     Ok(sent)
 }
 
-/// [`send`] without the HTTP state, for the demo loader and jobs.
+/// [`send`] without the HTTP state, for the demo loader and jobs: the same pipeline as rules.
 pub async fn send_with_db(
     db: &moon_db::Db,
+    channels: pipeline::Channels,
     principal: &Principal,
     to: &AgentRef,
     message: &Message,
 ) -> ApiResult<Notification> {
     let mut tx = db.begin().await?;
     let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
-    let id = repo::insert(&mut tx, agent.id, message.as_str(), "manual").await?;
-    let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let new =
+        pipeline::NewNotification { agent_id: agent.id, message: message.as_str(), kind: "manual", dedupe_key: None };
+    let n = pipeline::create(&mut tx, channels, &new).await?.ok_or_else(ApiError::internal)?;
+    let id = n.id;
     crate::audit::append(
         &mut tx,
         principal,
@@ -251,9 +304,24 @@ async fn delete_notification(
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
-    repo::delete(&mut tx, id).await?;
-    let event = crate::audit::Event::on("notification.delete", "notification", id).with_diff(Some(&current), None);
-    crate::audit::append(&mut tx, &principal, event).await?;
+    delete_audited(&mut tx, &principal, ("notifications", "notification.delete", "notification"), id, &current).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes row `id` of `table` and records `action` on `entity` with the row as it was, in the
+/// caller's transaction: the shape every delete of this component shares.
+pub(crate) async fn delete_audited<T: Serialize>(
+    tx: &mut moon_db::Tx,
+    principal: &Principal,
+    (table, action, entity): (&'static str, &'static str, &'static str),
+    id: i64,
+    before: &T,
+) -> ApiResult<()> {
+    let mut del = moon_db::sea_query::Query::delete();
+    del.from_table(table).and_where(moon_db::sea_query::ExprTrait::eq(moon_db::sea_query::Expr::col("id"), id));
+    tx.execute(&del).await?;
+    crate::audit::append(tx, principal, crate::audit::Event::on(action, entity, id).with_diff(Some(before), None))
+        .await?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
-use moon_db::{Db, DbError, Tx, insert_row};
+use moon_db::{Db, DbError, Tx};
 
 use super::Notification;
 use crate::agents::repo::keyset;
@@ -11,9 +11,13 @@ use crate::http::{Page, Scope};
 /// Conditions of a notification listing.
 #[derive(Debug, Default, Clone)]
 pub struct NotificationQuery {
+    /// Only this agent's (code).
     pub agent_code: Option<String>,
+    /// Only this agent's (id).
     pub agent_id: Option<i64>,
+    /// Only unread (`true`) or only read (`false`).
     pub unread: Option<bool>,
+    /// Only this kind.
     pub kind: Option<String>,
 }
 
@@ -92,21 +96,6 @@ pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Notifica
     tx.fetch_optional(&q).await
 }
 
-/// Stores a notification for an agent.
-pub async fn insert(tx: &mut Tx, agent_id: i64, message: &str, kind: &str) -> Result<i64, DbError> {
-    let stmt = insert_row(
-        "notifications",
-        vec![
-            ("agent_id", agent_id.into()),
-            ("message", message.into()),
-            ("kind", kind.into()),
-            ("created_at", moon_db::now().into()),
-            ("read_at", Value::ChronoDateTimeUtc(None)),
-        ],
-    );
-    tx.insert(&stmt).await
-}
-
 /// Changes the message and/or the read state.
 pub async fn update(
     tx: &mut Tx,
@@ -128,12 +117,5 @@ pub async fn update(
     q.table("notifications")
         .values(values.into_iter().map(|(c, v)| (c, Expr::val(v))))
         .and_where(Expr::col("id").eq(id));
-    Ok(tx.execute(&q).await? > 0)
-}
-
-/// Deletes a notification.
-pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
-    let mut q = Query::delete();
-    q.from_table("notifications").and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
 }

@@ -1,0 +1,429 @@
+//! The outbox of webhook and e-mail deliveries, and the loop that works it.
+//!
+//! Each row is one notification for one receiver. The loop claims due rows with a conditional
+//! UPDATE (`claimed_until` in the past or empty, status pending), so replicas never send the same
+//! row at the same time without needing `SKIP LOCKED` on every backend; a replica that dies
+//! mid-send leaves a claim that expires, and the row is tried again. A failure schedules the next
+//! attempt with exponential backoff and ±50% jitter; after `max_attempts` the row is parked as
+//! `dead` until an admin redelivers it. Receivers should treat `Moon-Delivery` as an idempotency
+//! key: a crash between a 2xx and our bookkeeping can repeat a call (at-least-once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::{Db, DbError};
+use serde::{Deserialize, Serialize};
+
+use super::settings::NotificationSettings;
+use crate::AppState;
+use crate::auth::crypto::SealingKey;
+use crate::http::metrics::Metrics;
+use crate::http::paging::Paged;
+use crate::http::{ApiError, ApiQuery, ApiResult, PageParams, Principal};
+
+/// One delivery, as the log shows it (without the payload's personal data).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Delivery {
+    /// Numeric id (the `Moon-Delivery` header).
+    pub id: i64,
+    /// The notification delivered.
+    pub notification_id: i64,
+    /// `webhook` or `email`.
+    pub channel: String,
+    /// The webhook subscription, for webhook deliveries.
+    pub subscription_id: Option<i64>,
+    /// `pending`, `succeeded` or `dead`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last HTTP status (webhooks) or SMTP code (e-mail).
+    pub last_status: Option<i64>,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// When queued (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it succeeded.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: [&str; 11] = [
+    "id",
+    "notification_id",
+    "channel",
+    "subscription_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_status",
+    "last_error",
+    "created_at",
+    "delivered_at",
+];
+
+/// Filters of `GET /api/v1/notifications/deliveries`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilter {
+    /// `pending`, `succeeded` or `dead`.
+    pub status: Option<String>,
+    /// `webhook` or `email`.
+    pub channel: Option<String>,
+    /// One subscription's deliveries.
+    pub subscription_id: Option<i64>,
+    /// One notification's deliveries.
+    pub notification_id: Option<i64>,
+    /// Rows per page, 1–500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `asc` (default) or `desc` by id.
+    pub order: Option<String>,
+}
+
+/// The routes of the delivery log.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_deliveries)).routes(routes!(redeliver))
+}
+
+/// The delivery log: webhook and e-mail deliveries with their attempts and outcome.
+#[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryFilter),
+    responses((status = 200, body = Paged<Delivery>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn list_deliveries(
+    State(state): State<AppState>,
+    ApiQuery(f): ApiQuery<DeliveryFilter>,
+) -> ApiResult<Json<Paged<Delivery>>> {
+    let page = PageParams { limit: f.limit.clone(), cursor: f.cursor.clone(), order: f.order.clone() }.parse()?;
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("notification_deliveries");
+    if let Some(s) = &f.status {
+        if !["pending", "succeeded", "dead"].contains(&s.as_str()) {
+            return Err(ApiError::field(moon_domain::FieldError::new(
+                "status",
+                "unknown_status",
+                "status is pending, succeeded or dead",
+            )));
+        }
+        q.and_where(Expr::col("status").eq(s.as_str()));
+    }
+    if let Some(c) = &f.channel {
+        q.and_where(Expr::col("channel").eq(c.as_str()));
+    }
+    if let Some(id) = f.subscription_id {
+        q.and_where(Expr::col("subscription_id").eq(id));
+    }
+    if let Some(id) = f.notification_id {
+        q.and_where(Expr::col("notification_id").eq(id));
+    }
+    crate::agents::repo::keyset(&mut q, ("notification_deliveries", "id"), &page);
+    let rows: Vec<Delivery> = state.db.fetch_all(&q).await?;
+    Ok(Json(page.finish(rows, |d| d.id)))
+}
+
+/// Send a delivery again (a dead one, or a succeeded one a receiver lost): it becomes pending
+/// with a fresh attempt budget, due now.
+#[utoipa::path(post, path = "/api/v1/notifications/deliveries/{id}/redeliver", tag = "notifications", params(("id" = i64, Path, description = "Delivery id")),
+    responses((status = 200, body = Delivery), (status = 404, body = crate::http::error::Problem)))]
+async fn redeliver(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Delivery>> {
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("notification_deliveries").and_where(Expr::col("id").eq(id));
+    let before: Delivery = tx.fetch_optional(&q).await?.ok_or_else(|| ApiError::not_found(format!("delivery {id}")))?;
+    let now = moon_db::now();
+    let mut up = Query::update();
+    up.table("notification_deliveries")
+        .values([
+            ("status", Expr::val("pending")),
+            ("attempts", Expr::val(0i64)),
+            ("next_attempt_at", Expr::val(now)),
+            ("claimed_until", Expr::val(Option::<DateTime<Utc>>::None)),
+            ("updated_at", Expr::val(now)),
+        ])
+        .and_where(Expr::col("id").eq(id));
+    tx.execute(&up).await?;
+    let after: Delivery = tx.fetch_optional(&q).await?.ok_or_else(ApiError::internal)?;
+    let event = crate::audit::Event::on("delivery.redeliver", "notification_delivery", id)
+        .with_detail(serde_json::json!({ "status": { "before": before.status, "after": after.status }, "attempts_before": before.attempts }));
+    crate::audit::append(&mut tx, &principal, event).await?;
+    tx.commit().await?;
+    state.notifications.deliveries_due.notify_one();
+    Ok(Json(after))
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Whether the receiver took it.
+    pub ok: bool,
+    /// HTTP status or SMTP code, when there was an answer.
+    pub status: Option<i64>,
+    /// What went wrong (no secrets, no bodies).
+    pub error: Option<String>,
+}
+
+/// The senders the loop uses.
+pub struct Senders {
+    /// HTTP client for webhooks (rustls, the process's one crypto provider).
+    pub http: reqwest::Client,
+    /// The SMTP sender, when configured.
+    pub email: Option<super::email::Mailer>,
+    /// Opens webhook secrets.
+    pub key: SealingKey,
+}
+
+/// Works the outbox until `stop` fires.
+pub async fn run(
+    db: Db,
+    settings: Arc<NotificationSettings>,
+    senders: Arc<Senders>,
+    metrics: Arc<Metrics>,
+    due: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let worked = match work_once(&db, &settings, &senders, &metrics).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery loop failed; retrying");
+                0
+            }
+        };
+        if worked > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(settings.delivery_interval()) => {}
+            _ = due.notified() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Due {
+    id: i64,
+    notification_id: i64,
+    channel: String,
+    subscription_id: Option<i64>,
+    payload: String,
+    attempts: i64,
+}
+
+/// A webhook subscription's URL and opened secret, or why it cannot be sent to.
+type Target = Result<(String, Vec<u8>), String>;
+
+/// Claims and sends one batch of due deliveries; returns how many were attempted.
+pub async fn work_once(
+    db: &Db,
+    settings: &NotificationSettings,
+    senders: &Senders,
+    metrics: &Metrics,
+) -> Result<usize, DbError> {
+    let now = moon_db::now();
+    let free = || Expr::col("claimed_until").is_null().or(Expr::col("claimed_until").lt(now));
+    let mut q = Query::select();
+    q.column("id")
+        .from("notification_deliveries")
+        .and_where(Expr::col("status").eq("pending"))
+        .and_where(Expr::col("next_attempt_at").lte(now))
+        .and_where(free())
+        .order_by("next_attempt_at", moon_db::sea_query::Order::Asc)
+        .limit(256);
+    let candidates: Vec<i64> = db.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(id,)| id).collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    // One conditional UPDATE claims what no other replica holds; its claim time (with random
+    // microseconds) then tells which rows this claim won.
+    let lease = chrono::Duration::from_std(settings.send_timeout() * 2).unwrap_or(chrono::Duration::seconds(60));
+    let jitter =
+        crate::auth::crypto::random_bytes::<3>().map_or(0, |b| i64::from(u32::from_le_bytes([b[0], b[1], b[2], 0])));
+    let token = now + lease + chrono::Duration::microseconds(jitter % 1_000_000);
+    let mut tx = db.begin().await?;
+    let mut up = Query::update();
+    up.table("notification_deliveries")
+        .value("claimed_until", token)
+        .and_where(Expr::col("id").is_in(candidates.iter().copied()))
+        .and_where(Expr::col("status").eq("pending"))
+        .and_where(free());
+    tx.execute(&up).await?;
+    let mut q = Query::select();
+    q.columns(["id", "notification_id", "channel", "subscription_id", "payload", "attempts"])
+        .from("notification_deliveries")
+        .and_where(Expr::col("id").is_in(candidates.iter().copied()))
+        .and_where(Expr::col("claimed_until").eq(token));
+    let claimed: Vec<Due> = tx.fetch_all(&q).await?;
+    tx.commit().await?;
+    let n = claimed.len();
+    let mut targets: HashMap<i64, Target> = HashMap::new();
+    let subscriptions: std::collections::BTreeSet<i64> = claimed.iter().filter_map(|d| d.subscription_id).collect();
+    for sub in subscriptions {
+        targets.insert(sub, target(db, senders, sub).await);
+    }
+    let targets = &targets;
+    let results: Vec<(Due, Attempt)> = futures_util::stream::iter(claimed)
+        .map(|d| async move {
+            let attempt = send(db, settings, senders, targets, &d).await;
+            (d, attempt)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    record(db, settings, metrics, results).await?;
+    Ok(n)
+}
+
+/// Writes the outcome of a batch: successes together (one UPDATE per answer status), each
+/// failure with its own next attempt.
+async fn record(
+    db: &Db,
+    settings: &NotificationSettings,
+    metrics: &Metrics,
+    results: Vec<(Due, Attempt)>,
+) -> Result<(), DbError> {
+    let now = moon_db::now();
+    let mut succeeded: HashMap<Option<i64>, Vec<i64>> = HashMap::new();
+    let mut tx = db.begin().await?;
+    for (d, a) in results {
+        let channel: &'static str = if d.channel == "email" { "email" } else { "webhook" };
+        if a.ok {
+            metrics.count_delivery(channel, "delivered");
+            succeeded.entry(a.status).or_default().push(d.id);
+            continue;
+        }
+        let attempts = d.attempts + 1;
+        let mut up = Query::update();
+        up.table("notification_deliveries")
+            .values([
+                ("attempts", Expr::val(attempts)),
+                ("last_status", Expr::val(a.status)),
+                ("last_error", Expr::val(a.error.clone())),
+                ("claimed_until", Expr::val(Option::<DateTime<Utc>>::None)),
+                ("updated_at", Expr::val(now)),
+            ])
+            .and_where(Expr::col("id").eq(d.id));
+        if attempts >= i64::from(std::cmp::max(settings.max_attempts, 1)) {
+            up.value("status", "dead");
+            metrics.count_delivery(channel, "dead");
+            tracing::warn!(
+                delivery = d.id,
+                notification = d.notification_id,
+                channel,
+                attempts,
+                "delivery parked as dead"
+            );
+        } else {
+            up.value("next_attempt_at", now + backoff(settings, attempts));
+            metrics.count_delivery(channel, "failed");
+        }
+        tx.execute(&up).await?;
+    }
+    for (status, ids) in succeeded {
+        let mut up = Query::update();
+        up.table("notification_deliveries")
+            .values([
+                ("status", Expr::val("succeeded")),
+                ("attempts", Expr::col("attempts").add(1)),
+                ("last_status", Expr::val(status)),
+                ("last_error", Expr::val(Option::<String>::None)),
+                ("claimed_until", Expr::val(Option::<DateTime<Utc>>::None)),
+                ("updated_at", Expr::val(now)),
+                ("delivered_at", Expr::val(now)),
+            ])
+            .and_where(Expr::col("id").is_in(ids));
+        tx.execute(&up).await?;
+    }
+    tx.commit().await
+}
+
+/// Reads a subscription's URL and opens its secret, once per batch.
+async fn target(db: &Db, senders: &Senders, sub: i64) -> Target {
+    match super::webhooks::target(db, sub).await {
+        Ok(Some((url, sealed))) => match senders.key.open(&super::webhooks::seal_context(sub), &sealed) {
+            Ok(secret) => Ok((url, secret)),
+            Err(_) => Err(String::from("the subscription's secret cannot be opened")),
+        },
+        Ok(None) => Err(String::from("the subscription was deleted")),
+        Err(e) => Err(format!("cannot read the subscription: {e}")),
+    }
+}
+
+/// The delay before attempt `attempts + 1`: base × 2^(attempts − 1), capped, times a random
+/// factor in [0.5, 1.5) so receivers recovering from an outage are not hit in lockstep.
+pub fn backoff(settings: &NotificationSettings, attempts: i64) -> chrono::Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let base = std::cmp::min(settings.backoff_ms.saturating_mul(1u64 << exp), settings.backoff_max_ms);
+    let jitter = crate::auth::crypto::random_bytes::<2>().map_or(0.5, |b| f64::from(u16::from_le_bytes(b)) / 65536.0);
+    // Milliseconds scaled by a factor: the one place a float is right (a delay, not money).
+    let ms = (base as f64 * (0.5 + jitter)) as i64;
+    chrono::Duration::milliseconds(std::cmp::max(ms, 1))
+}
+
+async fn send(
+    db: &Db,
+    settings: &NotificationSettings,
+    senders: &Senders,
+    targets: &HashMap<i64, Target>,
+    d: &Due,
+) -> Attempt {
+    let fail = |e: String| Attempt { ok: false, status: None, error: Some(e) };
+    match d.channel.as_str() {
+        "webhook" => {
+            let Some(Some(target)) = d.subscription_id.map(|s| targets.get(&s)) else {
+                return fail(String::from("no subscription"));
+            };
+            let (url, secret) = match target {
+                Ok(t) => t,
+                Err(e) => return fail(e.clone()),
+            };
+            let t = Utc::now().timestamp();
+            let signature = super::webhooks::signature(secret, t, d.payload.as_bytes());
+            let event = serde_json::from_str::<serde_json::Value>(&d.payload)
+                .ok()
+                .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_default();
+            let res = senders
+                .http
+                .post(url)
+                .timeout(settings.send_timeout())
+                .header("content-type", "application/json")
+                .header("user-agent", concat!("MoonInsurance-Webhooks/", env!("CARGO_PKG_VERSION")))
+                .header("moon-signature", signature)
+                .header("moon-event", event)
+                .header("moon-delivery", d.id.to_string())
+                .body(d.payload.clone())
+                .send()
+                .await;
+            match res {
+                Ok(r) => {
+                    let status = i64::from(r.status().as_u16());
+                    let ok = r.status().is_success();
+                    Attempt { ok, status: Some(status), error: (!ok).then(|| format!("receiver answered {status}")) }
+                }
+                // Without the URL: it may carry credentials in its query.
+                Err(e) => fail(format!("request failed: {}", e.without_url())),
+            }
+        }
+        "email" => match &senders.email {
+            Some(m) => m.send(db, d.notification_id).await,
+            None => fail(String::from("no SMTP relay is configured")),
+        },
+        other => fail(format!("unknown channel {other}")),
+    }
+}

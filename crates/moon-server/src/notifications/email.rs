@@ -1,0 +1,93 @@
+//! The e-mail channel: a notification sent as a plain-text message over SMTP (lettre, on tokio,
+//! with rustls on the process's aws-lc-rs provider).
+//!
+//! The recipient address is read when the message is sent, not when it is queued, so an agent
+//! erased in between gets nothing.
+
+use anyhow::Context;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use moon_db::Db;
+use moon_db::sea_query::{Expr, ExprTrait, Query};
+
+use super::deliveries::Attempt;
+use super::settings::{SmtpSettings, SmtpTls};
+
+/// Sends notifications by e-mail through the configured relay.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// A mailer for the relay; checks the settings, does not connect.
+    pub fn new(s: &SmtpSettings, timeout: std::time::Duration) -> anyhow::Result<Self> {
+        let from: Mailbox =
+            s.from.parse().with_context(|| format!("notifications.smtp.from {:?} is not an address", s.from))?;
+        let params = || TlsParameters::new(s.host.clone()).context("cannot set up TLS for the SMTP relay");
+        let tls = match s.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Opportunistic => Tls::Opportunistic(params()?),
+            SmtpTls::Starttls => Tls::Required(params()?),
+            SmtpTls::Wrapper => Tls::Wrapper(params()?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
+            .port(s.port)
+            .tls(tls)
+            .timeout(Some(timeout));
+        if let Some(user) = &s.username {
+            let password = s.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(Self { transport: builder.build(), from })
+    }
+
+    /// Sends one queued notification to its agent's current address.
+    pub async fn send(&self, db: &Db, notification_id: i64) -> Attempt {
+        let fail = |e: String| Attempt { ok: false, status: None, error: Some(e) };
+        let mut q = Query::select();
+        q.columns([("agents", "email"), ("agents", "first_name")])
+            .column(("notifications", "message"))
+            .column(("notifications", "kind"))
+            .from("notifications")
+            .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
+            .and_where(Expr::col(("notifications", "id")).eq(notification_id));
+        let row: Option<(Option<String>, String, String, String)> = match db.fetch_optional(&q).await {
+            Ok(r) => r,
+            Err(e) => return fail(format!("cannot read the recipient: {e}")),
+        };
+        let Some((Some(address), first_name, message, kind)) = row else {
+            return fail(String::from("the agent has no e-mail address"));
+        };
+        let to = match address.parse::<lettre::Address>() {
+            Ok(a) => Mailbox::new(Some(first_name), a),
+            Err(_) => return fail(String::from("the agent's e-mail address is not valid")),
+        };
+        let subject = match kind.as_str() {
+            "milestone" => "MoonInsurance: milestone reached",
+            "target_achieved" => "MoonInsurance: target achieved",
+            "target_due" => "MoonInsurance: target reminder",
+            _ => "MoonInsurance: a message for you",
+        };
+        let email = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(message) {
+            Ok(m) => m,
+            Err(e) => return fail(format!("cannot build the message: {e}")),
+        };
+        match self.transport.send(email).await {
+            Ok(r) => Attempt { ok: true, status: Some(i64::from(u16::from(r.code()))), error: None },
+            Err(e) => Attempt {
+                ok: false,
+                status: e.status().map(|c| i64::from(u16::from(c))),
+                error: Some(format!("SMTP: {e}")),
+            },
+        }
+    }
+}

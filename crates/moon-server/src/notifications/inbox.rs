@@ -1,0 +1,231 @@
+//! The in-app inbox beyond listing: the unread count the console shows, "mark all read", and each
+//! agent's choice of channels.
+
+use axum::Json;
+use axum::extract::State;
+use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
+use moon_db::{DbError, Tx, insert_row};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal, Scope};
+
+/// The routes of the inbox and preferences.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(unread_count))
+        .routes(routes!(read_all))
+        .routes(routes!(get_preferences, put_preferences))
+}
+
+/// Whose inbox: an agent's own; staff name an agent in their scope, or (admins, managers) get
+/// everything they may see.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InboxParams {
+    /// The agent (id); an agent may leave it out or name themself.
+    pub agent_id: Option<i64>,
+}
+
+/// `{"unread": n}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Unread {
+    /// Unread notifications.
+    pub unread: i64,
+}
+
+/// `{"marked": n}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Marked {
+    /// Notifications marked read by this call.
+    pub marked: i64,
+}
+
+/// An agent's channels. The inbox always keeps every notification (it is the record the others
+/// start from); these say where else it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Preferences {
+    /// The agent.
+    pub agent_id: i64,
+    /// Pushed live to the open console (server-sent events).
+    pub stream: bool,
+    /// Sent by e-mail to the agent's address (when the server has an SMTP relay).
+    pub email: bool,
+}
+
+/// Body of `PUT /api/v1/notifications/preferences`; absent fields keep their value.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesUpdate {
+    /// Live stream on or off.
+    pub stream: Option<bool>,
+    /// E-mail on or off.
+    pub email: Option<bool>,
+}
+
+/// The condition that keeps a query to the inbox the caller asked for and may see.
+fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> ApiResult<Option<Expr>> {
+    let col = || Expr::col(("notifications", "agent_id"));
+    Ok(match (&principal.scope, agent_id) {
+        (Scope::Agent(own), Some(id)) if *own != id => return Err(ApiError::not_found(format!("agent {id}"))),
+        (Scope::Agent(own), _) => Some(col().eq(*own)),
+        (Scope::Branch(b), Some(id)) => {
+            Some(col().eq(id).and(col().in_subquery(crate::agents::repo::ids_where("branch", b))))
+        }
+        (Scope::Branch(b), None) => Some(col().in_subquery(crate::agents::repo::ids_where("branch", b))),
+        (Scope::All, Some(id)) => Some(col().eq(id)),
+        (Scope::All, None) => None,
+    })
+}
+
+/// Unread notifications in an inbox.
+#[utoipa::path(get, path = "/api/v1/notifications/unread_count", tag = "notifications", params(InboxParams),
+    responses((status = 200, body = Unread), (status = 404, body = crate::http::error::Problem)))]
+async fn unread_count(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(p): ApiQuery<InboxParams>,
+) -> ApiResult<Json<Unread>> {
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col(("notifications", "id"))))
+        .from("notifications")
+        .and_where(Expr::col(("notifications", "read_at")).is_null());
+    q.and_where_option(inbox_condition(&principal, p.agent_id)?);
+    let (unread,): (i64,) = state.db.fetch_optional(&q).await?.unwrap_or((0,));
+    Ok(Json(Unread { unread }))
+}
+
+/// Mark every unread notification in an inbox read (now).
+#[utoipa::path(post, path = "/api/v1/notifications/read_all", tag = "notifications", params(InboxParams),
+    responses((status = 200, body = Marked), (status = 404, body = crate::http::error::Problem)))]
+async fn read_all(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(p): ApiQuery<InboxParams>,
+) -> ApiResult<Json<Marked>> {
+    let cond = inbox_condition(&principal, p.agent_id)?;
+    let mut tx = state.db.begin().await?;
+    let mut up = Query::update();
+    up.table("notifications")
+        .value("read_at", moon_db::now())
+        .and_where(Expr::col(("notifications", "read_at")).is_null());
+    up.and_where_option(cond);
+    let marked = i64::try_from(tx.execute(&up).await?).unwrap_or(i64::MAX);
+    let who = p.agent_id.or(match principal.scope {
+        Scope::Agent(id) => Some(id),
+        _ => None,
+    });
+    let event = crate::audit::Event::on(
+        "notification.read_all",
+        "agent",
+        who.map_or_else(|| String::from("*"), |i| i.to_string()),
+    )
+    .with_detail(serde_json::json!({ "marked": marked }));
+    crate::audit::append(&mut tx, &principal, event).await?;
+    tx.commit().await?;
+    Ok(Json(Marked { marked }))
+}
+
+/// The agent whose preferences a call is about: the caller themself, or one named by staff.
+async fn subject(state: &AppState, principal: &Principal, agent_id: Option<i64>) -> ApiResult<i64> {
+    let id = match (&principal.scope, agent_id) {
+        (Scope::Agent(own), None) => *own,
+        (_, Some(id)) => id,
+        (_, None) => {
+            return Err(ApiError::field(moon_domain::FieldError::new(
+                "agent_id",
+                "required",
+                "name the agent whose preferences these are",
+            )));
+        }
+    };
+    crate::agents::repo::get(&state.db, &principal.scope, id)
+        .await?
+        .map(|a| a.id)
+        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+}
+
+#[derive(sqlx::FromRow)]
+struct PrefRow {
+    stream: bool,
+    email: bool,
+}
+
+async fn read_prefs(tx: &mut Tx, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
+    let mut q = Query::select();
+    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
+    tx.fetch_optional(&q).await
+}
+
+/// Whether an agent chose e-mail (default no).
+pub async fn wants_email(tx: &mut Tx, agent_id: i64) -> Result<bool, DbError> {
+    Ok(read_prefs(tx, agent_id).await?.is_some_and(|p| p.email))
+}
+
+/// An agent's channels.
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams),
+    responses((status = 200, body = Preferences), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn get_preferences(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(p): ApiQuery<InboxParams>,
+) -> ApiResult<Json<Preferences>> {
+    let agent_id = subject(&state, &principal, p.agent_id).await?;
+    let mut q = Query::select();
+    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
+    let row: Option<PrefRow> = state.db.fetch_optional(&q).await?;
+    Ok(Json(row.map_or(Preferences { agent_id, stream: true, email: false }, |r| Preferences {
+        agent_id,
+        stream: r.stream,
+        email: r.email,
+    })))
+}
+
+/// Choose channels: an agent for themself, staff for an agent in their scope.
+#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams), request_body = PreferencesUpdate,
+    responses((status = 200, body = Preferences), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn put_preferences(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(p): ApiQuery<InboxParams>,
+    ApiJson(body): ApiJson<PreferencesUpdate>,
+) -> ApiResult<Json<Preferences>> {
+    let agent_id = subject(&state, &principal, p.agent_id).await?;
+    let mut tx = state.db.begin().await?;
+    let current = read_prefs(&mut tx, agent_id).await?;
+    let before = current.as_ref().map(|r| Preferences { agent_id, stream: r.stream, email: r.email });
+    let after = Preferences {
+        agent_id,
+        stream: body.stream.unwrap_or(before.as_ref().is_none_or(|b| b.stream)),
+        email: body.email.unwrap_or(before.as_ref().is_some_and(|b| b.email)),
+    };
+    if current.is_some() {
+        let mut up = Query::update();
+        up.table("notification_preferences")
+            .values([
+                ("stream", Expr::val(after.stream)),
+                ("email", Expr::val(after.email)),
+                ("updated_at", Expr::val(moon_db::now())),
+            ])
+            .and_where(Expr::col("agent_id").eq(agent_id));
+        tx.execute(&up).await?;
+    } else {
+        tx.execute(&insert_row(
+            "notification_preferences",
+            vec![
+                ("agent_id", agent_id.into()),
+                ("stream", after.stream.into()),
+                ("email", after.email.into()),
+                ("updated_at", moon_db::now().into()),
+            ],
+        ))
+        .await?;
+    }
+    let event =
+        crate::audit::Event::on("notification.preferences", "agent", agent_id).with_diff(before.as_ref(), Some(&after));
+    crate::audit::append(&mut tx, &principal, event).await?;
+    tx.commit().await?;
+    Ok(Json(after))
+}

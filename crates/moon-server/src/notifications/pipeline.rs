@@ -1,0 +1,128 @@
+//! The one way a notification comes into being, whoever makes it (a person through the API, a
+//! rule, a schedule): stored in the inbox and fanned out to the outgoing channels in the caller's
+//! transaction, so the message and its deliveries commit together or not at all.
+//!
+//! The inbox row is the record every channel starts from. Webhook and e-mail deliveries go to
+//! the outbox (`notification_deliveries`) and are sent by [`super::deliveries`] after commit; the
+//! live stream ([`super::stream`]) picks committed rows up by id.
+
+use moon_db::sea_query::{Expr, ExprTrait, OnConflict, Query, Value};
+use moon_db::{DbError, Tx, insert_row};
+use serde::Serialize;
+
+use super::Notification;
+
+/// A notification about to be written.
+#[derive(Debug, Clone)]
+pub struct NewNotification<'a> {
+    /// Recipient.
+    pub agent_id: i64,
+    /// Text, already checked (1–1000 characters).
+    pub message: &'a str,
+    /// `manual`, `milestone`, `target_achieved`, `target_due`.
+    pub kind: &'a str,
+    /// For rule-made notifications: what makes it unique (rule, subject, period, …); a second
+    /// notification with the same key is not written.
+    pub dedupe_key: Option<String>,
+}
+
+/// Whether an e-mail channel exists in this process (SMTP configured), decided at start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Channels {
+    /// E-mail deliveries are queued for agents who chose e-mail.
+    pub email: bool,
+}
+
+/// The body a webhook receiver gets: a stable envelope around the notification.
+#[derive(Debug, Serialize)]
+pub struct WebhookEnvelope<'a> {
+    /// `notification.<kind>`, such as `notification.milestone`.
+    pub event: String,
+    /// The notification, as `GET /api/v1/notifications/{id}` shows it.
+    pub data: &'a Notification,
+}
+
+/// Writes a notification and queues its deliveries; `None` when its dedupe key was already used
+/// (nothing is written then).
+pub async fn create(
+    tx: &mut Tx,
+    channels: Channels,
+    new: &NewNotification<'_>,
+) -> Result<Option<Notification>, DbError> {
+    if let Some(key) = &new.dedupe_key {
+        let mut q = Query::select();
+        q.column("id").from("notifications").and_where(Expr::col("dedupe_key").eq(key.as_str()));
+        if tx.fetch_optional::<(i64,)>(&q).await?.is_some() {
+            return Ok(None);
+        }
+    }
+    let mut stmt = insert_row(
+        "notifications",
+        vec![
+            ("agent_id", new.agent_id.into()),
+            ("message", new.message.into()),
+            ("kind", new.kind.into()),
+            ("created_at", moon_db::now().into()),
+            ("read_at", Value::ChronoDateTimeUtc(None)),
+            ("dedupe_key", new.dedupe_key.clone().into()),
+        ],
+    );
+    let id = if new.dedupe_key.is_some() {
+        // The check above is exact under the runner's lock; the UNIQUE index is the backstop for
+        // anything that writes without it, and makes a duplicate a no-op instead of an error.
+        stmt.on_conflict(OnConflict::column("dedupe_key").do_nothing_on(["dedupe_key"]).to_owned());
+        tx.execute(&stmt).await?;
+        let mut q = Query::select();
+        q.column("id").from("notifications").and_where(Expr::col("dedupe_key").eq(new.dedupe_key.clone()));
+        match tx.fetch_optional::<(i64,)>(&q).await? {
+            Some((id,)) => id,
+            None => return Ok(None),
+        }
+    } else {
+        tx.insert(&stmt).await?
+    };
+    let Some(n) = super::repo::find(tx, &crate::http::Scope::All, id).await? else {
+        return Ok(None);
+    };
+    fan_out(tx, channels, &n).await?;
+    Ok(Some(n))
+}
+
+/// Queues a webhook delivery for every enabled subscription to this kind, and an e-mail when the
+/// agent chose e-mail, has an address and the server has an SMTP relay.
+async fn fan_out(tx: &mut Tx, channels: Channels, n: &Notification) -> Result<(), DbError> {
+    let event = format!("notification.{}", n.kind);
+    let envelope = WebhookEnvelope { event: event.clone(), data: n };
+    let payload = serde_json::to_string(&envelope)
+        .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("cannot encode notification: {e}"))))?;
+    for sub in super::webhooks::subscribed(tx, &event).await? {
+        tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload)).await?;
+    }
+    if channels.email && super::inbox::wants_email(tx, n.agent_id).await? {
+        tx.execute(&delivery_row(n.id, "email", None, &payload)).await?;
+    }
+    Ok(())
+}
+
+fn delivery_row(
+    notification_id: i64,
+    channel: &'static str,
+    subscription: Option<i64>,
+    payload: &str,
+) -> moon_db::sea_query::InsertStatement {
+    let now = moon_db::now();
+    insert_row(
+        "notification_deliveries",
+        vec![
+            ("notification_id", notification_id.into()),
+            ("channel", channel.into()),
+            ("subscription_id", subscription.into()),
+            ("payload", payload.into()),
+            ("status", "pending".into()),
+            ("attempts", 0i64.into()),
+            ("next_attempt_at", now.into()),
+            ("created_at", now.into()),
+            ("updated_at", now.into()),
+        ],
+    )
+}

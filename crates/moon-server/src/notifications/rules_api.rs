@@ -1,0 +1,256 @@
+//! Notification rules over `/api/v1/notifications/rules` (admins), their storage, and their
+//! seeding from `moon.toml` at start.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
+use moon_db::{Db, DbError, Tx, insert_row};
+use moon_domain::Money;
+
+use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
+use crate::AppState;
+use crate::http::{ApiError, ApiJson, ApiResult, Principal};
+
+/// The routes of notification rules.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_rules, create_rule)).routes(routes!(
+        get_rule,
+        update_rule,
+        delete_rule
+    ))
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    kind: String,
+    enabled: bool,
+    period: String,
+    thresholds: Option<String>,
+    every_cents: Option<i64>,
+    scope: String,
+    schedule: Option<String>,
+    timezone: String,
+    template: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: [&str; 13] = [
+    "id",
+    "name",
+    "kind",
+    "enabled",
+    "period",
+    "thresholds",
+    "every_cents",
+    "scope",
+    "schedule",
+    "timezone",
+    "template",
+    "created_at",
+    "updated_at",
+];
+
+fn corrupt(id: i64, what: &str) -> DbError {
+    DbError::Other(moon_db::sqlx::Error::Protocol(format!("notification rule {id} has an unreadable {what}")))
+}
+
+impl TryFrom<Row> for Rule {
+    type Error = DbError;
+
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        let thresholds: Vec<i64> = match &r.thresholds {
+            Some(t) => serde_json::from_str(t).map_err(|_| corrupt(r.id, "thresholds"))?,
+            None => Vec::new(),
+        };
+        Ok(Rule {
+            id: r.id,
+            kind: RuleKind::parse(&r.kind).ok_or_else(|| corrupt(r.id, "kind"))?,
+            period: Period::parse(&r.period).ok_or_else(|| corrupt(r.id, "period"))?,
+            scope: TargetScope::parse(&r.scope).ok_or_else(|| corrupt(r.id, "scope"))?,
+            name: r.name,
+            enabled: r.enabled,
+            thresholds: thresholds.into_iter().map(Money::from_cents).collect(),
+            every: r.every_cents.map(Money::from_cents),
+            schedule: r.schedule,
+            timezone: r.timezone,
+            template: r.template,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn base() -> SelectStatement {
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("notification_rules").order_by("id", Order::Asc);
+    q
+}
+
+/// Every rule, in id order.
+pub async fn load(tx: &mut Tx) -> Result<Vec<Rule>, DbError> {
+    tx.fetch_all::<Row>(&base()).await?.into_iter().map(Rule::try_from).collect()
+}
+
+async fn find(tx: &mut Tx, id: i64) -> Result<Option<Rule>, DbError> {
+    let mut q = base();
+    q.and_where(Expr::col("id").eq(id));
+    tx.fetch_optional::<Row>(&q).await?.map(Rule::try_from).transpose()
+}
+
+fn values(r: &Rule) -> Vec<(&'static str, Value)> {
+    let cents: Vec<i64> = r.thresholds.iter().map(|m| m.cents()).collect();
+    vec![
+        ("name", r.name.as_str().into()),
+        ("kind", r.kind.as_str().into()),
+        ("enabled", r.enabled.into()),
+        ("period", r.period.as_str().into()),
+        ("thresholds", serde_json::to_string(&cents).unwrap_or_else(|_| String::from("[]")).into()),
+        ("every_cents", r.every.map(Money::cents).into()),
+        ("scope", r.scope.as_str().into()),
+        ("schedule", r.schedule.clone().into()),
+        ("timezone", r.timezone.as_str().into()),
+        ("template", r.template.as_str().into()),
+        ("updated_at", r.updated_at.into()),
+    ]
+}
+
+/// Stores a new rule; a target-due rule starts counting its schedule from now, so creating one
+/// never fires reminders for occurrences already past.
+async fn insert(tx: &mut Tx, r: &Rule) -> Result<i64, DbError> {
+    let mut v = values(r);
+    v.push(("created_at", r.created_at.into()));
+    v.push(("last_fired_at", Value::from(moon_db::now())));
+    tx.insert(&insert_row("notification_rules", v)).await
+}
+
+fn duplicate(name: &str) -> ApiError {
+    ApiError::conflict("duplicate_rule_name", format!("a rule named {name:?} already exists"))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("notification rule {id}"))
+}
+
+/// Creates the configured rules that do not exist yet (by name). Runs at start; afterwards the
+/// API is authoritative, so a rule an admin changed keeps its changes (disable a seeded rule
+/// rather than delete it, or it comes back at the next start).
+pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Result<usize> {
+    let mut created = 0;
+    for spec in specs {
+        let rule = spec.apply(None, default_tz).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid notification rule {:?} in the configuration: {}", spec.name, text.join("; "))
+        })?;
+        let mut tx = db.begin().await?;
+        let mut q = base();
+        q.and_where(Expr::col("name").eq(rule.name.as_str()));
+        if tx.fetch_optional::<Row>(&q).await?.is_some() {
+            continue;
+        }
+        let id = match insert(&mut tx, &rule).await {
+            // Another replica seeded it first.
+            Err(DbError::UniqueViolation) => continue,
+            other => other?,
+        };
+        let actor = crate::http::Principal::operator();
+        let event = crate::audit::Event::on("notification_rule.seed", "notification_rule", id)
+            .with_diff(None, Some(&Rule { id, ..rule }));
+        crate::audit::append(&mut tx, &actor, event).await?;
+        tx.commit().await?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+/// List notification rules.
+#[utoipa::path(get, path = "/api/v1/notifications/rules", tag = "notifications",
+    responses((status = 200, body = Vec<Rule>)))]
+async fn list_rules(State(state): State<AppState>) -> ApiResult<Json<Vec<Rule>>> {
+    let rows: Vec<Row> = state.db.fetch_all(&base()).await?;
+    Ok(Json(rows.into_iter().map(Rule::try_from).collect::<Result<_, _>>()?))
+}
+
+/// Create a rule.
+#[utoipa::path(post, path = "/api/v1/notifications/rules", tag = "notifications", request_body = RuleSpec,
+    responses((status = 201, body = Rule), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn create_rule(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<RuleSpec>,
+) -> ApiResult<(StatusCode, Json<Rule>)> {
+    let rule = body.apply(None, &state.config.notifications.timezone).map_err(ApiError::validation)?;
+    let mut tx = state.db.begin().await?;
+    let id = match insert(&mut tx, &rule).await {
+        Err(DbError::UniqueViolation) => return Err(duplicate(&rule.name)),
+        other => other?,
+    };
+    let stored = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    let event =
+        crate::audit::Event::on("notification_rule.create", "notification_rule", id).with_diff(None, Some(&stored));
+    crate::audit::append(&mut tx, &principal, event).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// Get one rule.
+#[utoipa::path(get, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
+    responses((status = 200, body = Rule), (status = 404, body = crate::http::error::Problem)))]
+async fn get_rule(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
+    let id = crate::http::parse_id(&id)?;
+    let mut q = base();
+    q.and_where(Expr::col("id").eq(id));
+    let row: Row = state.db.fetch_optional(&q).await?.ok_or_else(|| not_found(id))?;
+    Ok(Json(Rule::try_from(row)?))
+}
+
+/// Change a rule (enable or disable it, thresholds, schedule, template, …); its kind is fixed.
+#[utoipa::path(patch, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")), request_body = RuleSpec,
+    responses((status = 200, body = Rule), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+async fn update_rule(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RuleSpec>,
+) -> ApiResult<Json<Rule>> {
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let rule = body.apply(Some(&current), &state.config.notifications.timezone).map_err(ApiError::validation)?;
+    let mut up = Query::update();
+    up.table("notification_rules")
+        .values(values(&rule).into_iter().map(|(c, v)| (c, Expr::val(v))))
+        .and_where(Expr::col("id").eq(id));
+    match tx.execute(&up).await {
+        Err(DbError::UniqueViolation) => return Err(duplicate(&rule.name)),
+        other => other?,
+    };
+    let stored = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
+    let event = crate::audit::Event::on("notification_rule.update", "notification_rule", id)
+        .with_diff(Some(&current), Some(&stored));
+    crate::audit::append(&mut tx, &principal, event).await?;
+    tx.commit().await?;
+    Ok(Json(stored))
+}
+
+/// Delete a rule (the notifications it made stay).
+#[utoipa::path(delete, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+async fn delete_rule(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = state.db.begin().await?;
+    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
+    let what = ("notification_rules", "notification_rule.delete", "notification_rule");
+    super::delete_audited(&mut tx, &principal, what, id, &current).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

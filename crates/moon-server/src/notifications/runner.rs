@@ -1,0 +1,490 @@
+//! The rule runner: reads the change log from its own cursor (`notification_rules` in
+//! `change_cursors`) and turns sales that cross a milestone or reach a target into notifications.
+//!
+//! **Exactly once.** Each step is one transaction that locks the cursor row, reads the entries
+//! after it, moves the running totals it keeps (`notification_totals`), writes the notifications
+//! those moves call for, and advances the cursor. It all commits together or not at all, so a
+//! crash repeats a step rather than skipping or doubling it; replicas take turns on the row lock.
+//! Every rule-made notification also carries a dedupe key (rule, subject, period, threshold or
+//! recipient) under a UNIQUE index, so a sale edited back and forth across a threshold is told
+//! once per period, and nothing that bypassed the lock could double a message.
+//!
+//! **Where it starts.** On first start, after a bulk load (`Reload`), or when entries it needs
+//! were pruned, the runner rebuilds its totals from the sales table at the log's current end
+//! (holding the sequence row so nothing commits in between) and goes on from there: changes
+//! before that point notify nobody, which is what an installation that just switched rules on
+//! wants.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
+use moon_db::{Db, DbError, Tx, insert_row};
+
+use super::pipeline::{self, Channels, NewNotification};
+use super::rules::{Fill, Period, Rule, RuleKind, TargetScope, render};
+use crate::changelog::{self, Entry, Event, SaleFacts};
+
+/// The runner's name in `change_cursors`.
+pub const CONSUMER: &str = "notification_rules";
+
+/// One (subject, period) running total: `agent:<id>`, `product:<id>` or
+/// `product:<id>:branch:<name>`, and a period key such as `m:2026-11`.
+type Key = (String, String);
+
+/// What a step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing new after the cursor.
+    Idle {
+        /// The cursor.
+        applied_id: i64,
+    },
+    /// Totals were rebuilt from the sales table; the cursor now stands at the log's end.
+    Seeded {
+        /// The cursor.
+        applied_id: i64,
+    },
+    /// A batch of entries was applied.
+    Applied {
+        /// The cursor afterwards.
+        applied_id: i64,
+        /// Entries applied.
+        entries: usize,
+        /// Notifications written.
+        created: usize,
+    },
+}
+
+/// Applies the notification rules to the change log.
+#[derive(Debug, Clone)]
+pub struct RuleRunner {
+    db: Db,
+    channels: Channels,
+    batch_size: u64,
+}
+
+/// A total that went up, with the sale that moved it.
+struct Rise {
+    key: Key,
+    before: i64,
+    after: i64,
+    sale: SaleFacts,
+}
+
+impl RuleRunner {
+    /// A runner over `db`; `channels` says which outgoing channels exist in this process.
+    pub fn new(db: Db, channels: Channels) -> Self {
+        Self { db, channels, batch_size: 500 }
+    }
+
+    /// Most entries per step (each step is one transaction; SQLite writers wait for it).
+    pub fn with_batch_size(mut self, n: u64) -> Self {
+        self.batch_size = std::cmp::max(n, 1);
+        self
+    }
+
+    /// Applies the next batch of the change log (or seeds); see the module docs.
+    pub async fn step(&self) -> Result<Step, DbError> {
+        let mut tx = self.db.begin().await?;
+        let Some(applied) = lock_cursor(&mut tx).await? else {
+            let at = seed(&mut tx, None).await?;
+            tx.commit().await?;
+            tracing::info!(applied_id = at, "notification rules start at the end of the change log");
+            return Ok(Step::Seeded { applied_id: at });
+        };
+        let entries = changelog::read_after_in(&mut tx, applied, self.batch_size).await?;
+        let Some(first) = entries.first() else {
+            tx.rollback().await?;
+            return Ok(Step::Idle { applied_id: applied });
+        };
+        if first.id != applied + 1 || entries.iter().any(|e| e.event == Event::Reload) {
+            tracing::warn!(
+                applied,
+                first = first.id,
+                "change log pruned past the rule runner, or bulk-loaded; reseeding"
+            );
+            let at = seed(&mut tx, Some(applied)).await?;
+            tx.commit().await?;
+            return Ok(Step::Seeded { applied_id: at });
+        }
+        let last = entries.last().map_or(applied, |e| e.id);
+        let rules: Vec<Rule> = super::rules_api::load(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|r| r.enabled && r.kind != RuleKind::TargetDue)
+            .collect();
+        let (rises, changed) = apply_entries(&mut tx, &entries).await?;
+        write_totals(&mut tx, &changed).await?;
+        let created = if rules.is_empty() { Vec::new() } else { self.notify(&mut tx, &rules, &rises).await? };
+        set_cursor(&mut tx, last).await?;
+        if !created.is_empty() {
+            let actor = crate::audit::Actor {
+                id: String::from("system:notification_rules"),
+                role: None,
+                origin: crate::http::principal::Origin::default(),
+            };
+            let event = crate::audit::Event::on("notification.rules_fired", "change_log", last).with_detail(
+                serde_json::json!({ "notifications": created, "entries": { "from": first.id, "to": last } }),
+            );
+            crate::audit::append(&mut tx, actor, event).await?;
+        }
+        tx.commit().await?;
+        Ok(Step::Applied { applied_id: last, entries: entries.len(), created: created.len() })
+    }
+
+    /// Writes the notifications the rises call for; returns their ids.
+    async fn notify(&self, tx: &mut Tx, rules: &[Rule], rises: &[Rise]) -> Result<Vec<i64>, DbError> {
+        let mut wanted: Vec<(i64, String, RuleKind, String)> = Vec::new(); // (agent, dedupe, kind, message)
+        let agent_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.agent_id).collect();
+        let product_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.product_id).collect();
+        let names = agent_names(tx, &agent_ids).await?;
+        let products = products(tx, &product_ids).await?;
+        let now = Utc::now();
+        for rule in rules {
+            for rise in rises {
+                let (subject, period_key) = &rise.key;
+                if *period_key != rule.period.key(rise.sale.sale_date) {
+                    continue;
+                }
+                match rule.kind {
+                    RuleKind::Milestone if *subject == agent_subject(rise.sale.agent_id) => {
+                        // One sale carrying an agent past several thresholds tells the highest.
+                        if let Some(&amount) = rule.crossed(rise.before, rise.after).last() {
+                            let fill = Fill {
+                                agent_name: names.get(&rise.sale.agent_id).cloned(),
+                                amount: Some(moon_domain::Money::from_cents(amount)),
+                                period: Some(rule.period.label(rise.sale.sale_date)),
+                                ..Fill::default()
+                            };
+                            wanted.push((
+                                rise.sale.agent_id,
+                                format!("r{}:{subject}:{period_key}:{amount}", rule.id),
+                                rule.kind,
+                                render(&rule.template, &fill),
+                            ));
+                        }
+                    }
+                    RuleKind::TargetAchieved => {
+                        let expected = match rule.scope {
+                            TargetScope::Company => product_subject(rise.sale.product_id),
+                            TargetScope::Branch => branch_subject(rise.sale.product_id, &rise.sale.branch),
+                        };
+                        // "The current period": a back-dated sale completing an old period's
+                        // target is no news.
+                        if *subject != expected || rule.period.key(rule.today(now)) != *period_key {
+                            continue;
+                        }
+                        let Some((name, target)) = products.get(&rise.sale.product_id) else { continue };
+                        if !(rise.before < *target && rise.after >= *target) {
+                            continue;
+                        }
+                        let fill = Fill {
+                            product: Some(name.clone()),
+                            amount: Some(moon_domain::Money::from_cents(rise.after)),
+                            target: Some(moon_domain::Money::from_cents(*target)),
+                            period: Some(rule.period.label(rise.sale.sale_date)),
+                            remaining: Some(moon_domain::Money::from_cents(0)),
+                            ..Fill::default()
+                        };
+                        let branch = (rule.scope == TargetScope::Branch).then_some(rise.sale.branch.as_str());
+                        let range = rule.period.range(rise.sale.sale_date);
+                        for agent in sellers(tx, rise.sale.product_id, range, branch).await? {
+                            let fill = Fill { agent_name: names_for(tx, &names, agent).await?, ..fill.clone() };
+                            wanted.push((
+                                agent,
+                                format!("r{}:{subject}:{period_key}:a{agent}", rule.id),
+                                rule.kind,
+                                render(&rule.template, &fill),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut created = Vec::new();
+        for (agent_id, key, kind, message) in wanted {
+            let new = NewNotification { agent_id, message: &message, kind: kind.as_str(), dedupe_key: Some(key) };
+            if let Some(n) = pipeline::create(tx, self.channels, &new).await? {
+                created.push(n.id);
+            }
+        }
+        Ok(created)
+    }
+
+    /// Steps until `stop` fires: at once while there is work, else every `interval` or when
+    /// `wake` is notified (a write was just answered in this process).
+    pub async fn run(
+        self,
+        interval: Duration,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        after_commit: impl Fn(usize) + Send + Sync,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut backoff = interval;
+        let mut reached: Option<i64> = None;
+        loop {
+            // Idle polling costs one read of the sequence row, not a write transaction.
+            let idle = match reached {
+                Some(at) => changelog::last_id(&self.db).await.is_ok_and(|last| last == at),
+                None => false,
+            };
+            let mut pause = interval;
+            if !idle {
+                match self.step().await {
+                    Ok(Step::Idle { applied_id }) => reached = Some(applied_id),
+                    Ok(Step::Seeded { applied_id }) => {
+                        reached = Some(applied_id);
+                        continue;
+                    }
+                    Ok(Step::Applied { applied_id, entries, created }) => {
+                        backoff = interval;
+                        reached = Some(applied_id);
+                        after_commit(created);
+                        tracing::debug!(entries, created, "notification rules applied");
+                        continue;
+                    }
+                    Err(e) => {
+                        reached = None;
+                        tracing::error!(error = %e, "notification rules failed; retrying");
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        pause = backoff;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+fn agent_subject(id: i64) -> String {
+    format!("agent:{id}")
+}
+
+fn product_subject(id: i64) -> String {
+    format!("product:{id}")
+}
+
+fn branch_subject(id: i64, branch: &str) -> String {
+    format!("product:{id}:branch:{branch}")
+}
+
+/// The totals a sale counts in: the agent's in every period, the product's and the product's
+/// in the branch in every period but all-time (targets are per month, quarter or year).
+fn keys(s: &SaleFacts) -> Vec<Key> {
+    let mut out = Vec::with_capacity(10);
+    for p in Period::EVERY {
+        let pk = p.key(s.sale_date);
+        out.push((agent_subject(s.agent_id), pk.clone()));
+        if p != Period::All {
+            out.push((product_subject(s.product_id), pk.clone()));
+            out.push((branch_subject(s.product_id, &s.branch), pk));
+        }
+    }
+    out
+}
+
+/// Moves the totals entry by entry; returns every rise (with the sale that caused it) and the
+/// totals that changed.
+async fn apply_entries(tx: &mut Tx, entries: &[Entry]) -> Result<(Vec<Rise>, HashMap<Key, (i64, bool)>), DbError> {
+    // key → (total, stored before this step)
+    let mut totals: HashMap<Key, (i64, bool)> = HashMap::new();
+    let mut rises = Vec::new();
+    for e in entries {
+        let Event::Sale { before, after, .. } = &e.event else { continue };
+        let mut deltas: BTreeMap<Key, i64> = BTreeMap::new();
+        if let Some(s) = before {
+            for k in keys(s) {
+                *deltas.entry(k).or_default() -= s.amount_cents;
+            }
+        }
+        if let Some(s) = after {
+            for k in keys(s) {
+                *deltas.entry(k).or_default() += s.amount_cents;
+            }
+        }
+        for (key, delta) in deltas {
+            if delta == 0 {
+                continue;
+            }
+            if !totals.contains_key(&key) {
+                let stored = read_total(tx, &key).await?;
+                totals.insert(key.clone(), (stored.unwrap_or(0), stored.is_some()));
+            }
+            let Some(slot) = totals.get_mut(&key) else { continue };
+            let old = slot.0;
+            slot.0 += delta;
+            if delta > 0
+                && let Some(s) = after
+            {
+                rises.push(Rise { key, before: old, after: slot.0, sale: s.clone() });
+            }
+        }
+    }
+    Ok((rises, totals))
+}
+
+async fn read_total(tx: &mut Tx, key: &Key) -> Result<Option<i64>, DbError> {
+    let mut q = Query::select();
+    q.column("cents")
+        .from("notification_totals")
+        .and_where(Expr::col("subject").eq(key.0.as_str()))
+        .and_where(Expr::col("period").eq(key.1.as_str()));
+    Ok(tx.fetch_optional::<(i64,)>(&q).await?.map(|(c,)| c))
+}
+
+async fn write_totals(tx: &mut Tx, totals: &HashMap<Key, (i64, bool)>) -> Result<(), DbError> {
+    for ((subject, period), (cents, stored)) in totals {
+        if *stored {
+            let mut up = Query::update();
+            up.table("notification_totals")
+                .value("cents", *cents)
+                .and_where(Expr::col("subject").eq(subject.as_str()))
+                .and_where(Expr::col("period").eq(period.as_str()));
+            tx.execute(&up).await?;
+        } else {
+            tx.execute(&insert_row(
+                "notification_totals",
+                vec![
+                    ("subject", subject.as_str().into()),
+                    ("period", period.as_str().into()),
+                    ("cents", (*cents).into()),
+                ],
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Takes the cursor row's lock and reads it; `None` before the runner's first step.
+async fn lock_cursor(tx: &mut Tx) -> Result<Option<i64>, DbError> {
+    let mut touch = Query::update();
+    touch
+        .table("change_cursors")
+        .value("updated_at", Expr::col("updated_at"))
+        .and_where(Expr::col("consumer").eq(CONSUMER));
+    tx.execute(&touch).await?;
+    let mut q = Query::select();
+    // FOR UPDATE: under MariaDB's REPEATABLE READ a plain read could see an older snapshot.
+    q.column("applied_id").from("change_cursors").and_where(Expr::col("consumer").eq(CONSUMER)).lock(LockType::Update);
+    Ok(tx.fetch_optional::<(i64,)>(&q).await?.map(|(n,)| n))
+}
+
+async fn set_cursor(tx: &mut Tx, applied_id: i64) -> Result<(), DbError> {
+    let mut up = Query::update();
+    up.table("change_cursors")
+        .values([("applied_id", Expr::val(applied_id)), ("updated_at", Expr::val(moon_db::now()))])
+        .and_where(Expr::col("consumer").eq(CONSUMER));
+    tx.execute(&up).await?;
+    Ok(())
+}
+
+/// Rebuilds the totals from the sales table at the log's current end and registers (or moves)
+/// the cursor there; returns that position. `registered` is the cursor when one exists.
+async fn seed(tx: &mut Tx, registered: Option<i64>) -> Result<i64, DbError> {
+    // Hold the sequence row: no change can commit between reading the sales and the position.
+    let mut touch = Query::update();
+    touch.table("change_sequence").value("last_id", Expr::col("last_id")).and_where(Expr::col("name").eq("change_log"));
+    tx.execute(&touch).await?;
+    let mut q = Query::select();
+    q.column("last_id").from("change_sequence").and_where(Expr::col("name").eq("change_log")).lock(LockType::Update);
+    let at = tx.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n);
+    let mut del = Query::delete();
+    del.from_table("notification_totals");
+    tx.execute(&del).await?;
+    let backend = tx.backend();
+    let mut sums = Query::select();
+    sums.columns(["agent_id", "product_id", "branch", "sale_date"])
+        .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
+        .from("sales")
+        .group_by_columns(["agent_id", "product_id", "branch", "sale_date"]);
+    let mut totals: BTreeMap<Key, i64> = BTreeMap::new();
+    tx.for_each(&sums, |(agent_id, product_id, branch, sale_date, cents): (i64, i64, String, NaiveDate, i64)| {
+        let s = SaleFacts { agent_id, product_id, branch, sale_date, amount_cents: cents };
+        for k in keys(&s) {
+            *totals.entry(k).or_default() += cents;
+        }
+        Ok(())
+    })
+    .await?;
+    let rows: Vec<(Key, i64)> = totals.into_iter().collect();
+    for chunk in rows.chunks(500) {
+        let mut ins = Query::insert();
+        ins.into_table("notification_totals").columns(["subject", "period", "cents"]);
+        for ((subject, period), cents) in chunk {
+            ins.values([subject.as_str().into(), period.as_str().into(), (*cents).into()])
+                .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(e.to_string())))?;
+        }
+        tx.execute(&ins).await?;
+    }
+    if registered.is_some() {
+        set_cursor(tx, at).await?;
+    } else {
+        // Two replicas registering at once: the loser's insert fails and its step is retried.
+        tx.execute(&insert_row(
+            "change_cursors",
+            vec![("consumer", CONSUMER.into()), ("applied_id", at.into()), ("updated_at", moon_db::now().into())],
+        ))
+        .await?;
+    }
+    Ok(at)
+}
+
+async fn agent_names(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, String>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Query::select();
+    q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("id").is_in(ids.iter().copied()));
+    Ok(tx.fetch_all::<(i64, String)>(&q).await?.into_iter().collect())
+}
+
+async fn names_for(tx: &mut Tx, known: &HashMap<i64, String>, id: i64) -> Result<Option<String>, DbError> {
+    if let Some(n) = known.get(&id) {
+        return Ok(Some(n.clone()));
+    }
+    Ok(agent_names(tx, &BTreeSet::from([id])).await?.remove(&id))
+}
+
+/// Name and target (cents) of each product.
+async fn products(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, (String, i64)>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = Query::select();
+    q.columns(["id", "product_name", "target_amount_cents"])
+        .from("products")
+        .and_where(Expr::col("id").is_in(ids.iter().copied()));
+    Ok(tx.fetch_all::<(i64, String, i64)>(&q).await?.into_iter().map(|(id, n, t)| (id, (n, t))).collect())
+}
+
+/// The agents who sold a product in a date range (and branch).
+pub async fn sellers(
+    tx: &mut Tx,
+    product_id: i64,
+    (from, to): (NaiveDate, NaiveDate),
+    branch: Option<&str>,
+) -> Result<Vec<i64>, DbError> {
+    let mut q = Query::select();
+    q.distinct()
+        .column("agent_id")
+        .from("sales")
+        .and_where(Expr::col("product_id").eq(product_id))
+        .and_where(Expr::col("sale_date").gte(from))
+        .and_where(Expr::col("sale_date").lte(to));
+    if let Some(b) = branch {
+        q.and_where(Expr::col("branch").eq(b));
+    }
+    q.order_by("agent_id", moon_db::sea_query::Order::Asc);
+    Ok(tx.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(a,)| a).collect())
+}

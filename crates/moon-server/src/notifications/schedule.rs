@@ -1,0 +1,170 @@
+//! Target-due reminders: on each rule's cron schedule, in its time zone, every product whose
+//! period target is not met yet gets a reminder (with what remains) to the agents concerned.
+//!
+//! Every replica runs this loop, and during a blue-green release both colours do: each due rule
+//! is handled in one transaction that locks the rule's row and moves its `last_fired_at` to the
+//! occurrence it fires for, so one replica fires each occurrence and the others find it done.
+//! Reminders carry a dedupe key with the occurrence as well. Only the latest occurrence counts:
+//! a server that was down for a week sends one reminder, not seven.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
+use moon_db::{Db, DbError, Tx};
+use moon_domain::Money;
+
+use super::pipeline::{self, Channels, NewNotification};
+use super::rules::{Fill, Rule, RuleKind, TargetScope, render};
+
+/// Fires the reminders that are due at `now`; returns how many notifications were written.
+pub async fn fire_due(db: &Db, channels: Channels, now: DateTime<Utc>) -> Result<usize, DbError> {
+    let mut tx = db.begin().await?;
+    let rules: Vec<Rule> = super::rules_api::load(&mut tx)
+        .await?
+        .into_iter()
+        .filter(|r| r.enabled && r.kind == RuleKind::TargetDue)
+        .collect();
+    tx.rollback().await?;
+    let mut created = 0;
+    for rule in rules {
+        let Some(schedule) = rule.schedule.as_deref().and_then(|s| s.parse::<croner::Cron>().ok()) else { continue };
+        let Ok(occurrence) = schedule.find_previous_occurrence(&now.with_timezone(&rule.tz()), true) else {
+            continue;
+        };
+        let occurrence = occurrence.with_timezone(&Utc);
+        let mut tx = db.begin().await?;
+        // Take the rule's turn: whoever holds the row decides, the others wait and find it done.
+        let mut touch = Query::update();
+        touch
+            .table("notification_rules")
+            .value("last_fired_at", Expr::col("last_fired_at"))
+            .and_where(Expr::col("id").eq(rule.id));
+        tx.execute(&touch).await?;
+        let mut q = Query::select();
+        q.column("last_fired_at")
+            .from("notification_rules")
+            .and_where(Expr::col("id").eq(rule.id))
+            .lock(LockType::Update);
+        let Some((last,)) = tx.fetch_optional::<(Option<DateTime<Utc>>,)>(&q).await? else { continue };
+        if last.is_some_and(|l| l >= occurrence) {
+            continue;
+        }
+        let written = remind(&mut tx, channels, &rule, occurrence).await?;
+        let mut up = Query::update();
+        up.table("notification_rules").value("last_fired_at", occurrence).and_where(Expr::col("id").eq(rule.id));
+        tx.execute(&up).await?;
+        if written > 0 {
+            let actor = crate::audit::Actor {
+                id: String::from("system:notification_schedule"),
+                role: None,
+                origin: crate::http::principal::Origin::default(),
+            };
+            let event = crate::audit::Event::on("notification.reminders_sent", "notification_rule", rule.id)
+                .with_detail(serde_json::json!({ "occurrence": occurrence, "notifications": written }));
+            crate::audit::append(&mut tx, actor, event).await?;
+        }
+        tx.commit().await?;
+        created += written;
+    }
+    Ok(created)
+}
+
+/// Writes one occurrence's reminders.
+async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTime<Utc>) -> Result<usize, DbError> {
+    let today = occurrence.with_timezone(&rule.tz()).date_naive();
+    let (from, to) = rule.period.range(today);
+    let mut q = Query::select();
+    q.columns(["id", "product_name", "target_amount_cents"]).from("products");
+    let products: Vec<(i64, String, i64)> = tx.fetch_all(&q).await?;
+    let backend = tx.backend();
+    let mut written = 0;
+    for (product_id, name, target) in products {
+        // (branch, sold) pairs: one for the whole company, or one per branch.
+        let mut sums = Query::select();
+        sums.expr(moon_db::sum_i64(backend, Expr::col(("sales", "amount_cents"))))
+            .from("sales")
+            .and_where(Expr::col(("sales", "product_id")).eq(product_id))
+            .and_where(Expr::col(("sales", "sale_date")).gte(from))
+            .and_where(Expr::col(("sales", "sale_date")).lte(to));
+        let groups: Vec<(Option<String>, i64)> = match rule.scope {
+            TargetScope::Company => {
+                let (sold,): (Option<i64>,) = tx.fetch_optional(&sums).await?.unwrap_or((None,));
+                vec![(None, sold.unwrap_or(0))]
+            }
+            TargetScope::Branch => {
+                let mut q = Query::select();
+                q.distinct().column("branch").from("agents").and_where(Expr::col("active").eq(true));
+                let branches: Vec<(String,)> = tx.fetch_all(&q).await?;
+                let mut out = Vec::new();
+                for (b,) in branches {
+                    let mut s = sums.clone();
+                    s.and_where(Expr::col(("sales", "branch")).eq(b.as_str()));
+                    let (sold,): (Option<i64>,) = tx.fetch_optional(&s).await?.unwrap_or((None,));
+                    out.push((Some(b), sold.unwrap_or(0)));
+                }
+                out
+            }
+        };
+        for (branch, sold) in groups {
+            if sold >= target {
+                continue;
+            }
+            let mut q = Query::select();
+            q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("active").eq(true));
+            if let Some(b) = &branch {
+                q.and_where(Expr::col("branch").eq(b.as_str()));
+            }
+            let agents: Vec<(i64, String)> = tx.fetch_all(&q).await?;
+            let subject = match &branch {
+                Some(b) => format!("product:{product_id}:branch:{b}"),
+                None => format!("product:{product_id}"),
+            };
+            for (agent_id, first_name) in agents {
+                let fill = Fill {
+                    agent_name: Some(first_name),
+                    amount: Some(Money::from_cents(sold)),
+                    product: Some(name.clone()),
+                    period: Some(rule.period.label(today)),
+                    target: Some(Money::from_cents(target)),
+                    remaining: Some(Money::from_cents(target - sold)),
+                };
+                let message = render(&rule.template, &fill);
+                let key = format!("r{}:{subject}:{}:a{agent_id}", rule.id, occurrence.timestamp());
+                let new =
+                    NewNotification { agent_id, message: &message, kind: rule.kind.as_str(), dedupe_key: Some(key) };
+                if pipeline::create(tx, channels, &new).await?.is_some() {
+                    written += 1;
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Checks the schedules every `interval` until `stop` fires.
+pub async fn run(
+    db: Db,
+    channels: Channels,
+    interval: Duration,
+    after_commit: impl Fn(usize) + Send + Sync,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match fire_due(&db, channels, Utc::now()).await {
+            Ok(n) if n > 0 => {
+                tracing::info!(reminders = n, "target reminders sent");
+                after_commit(n);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "target reminders failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The live stream: `GET /api/v1/notifications/stream`, server-sent events named `notification`
+//! whose data is the notification's JSON, for the console an agent has open.
+//!
+//! One [`Hub`] per process reads new inbox rows by id and broadcasts them to the open streams.
+//! A writer in this process wakes it right after commit (no wait at all); rows written by other
+//! replicas are found by a short poll. Ids of concurrent transactions can commit out of order on
+//! PostgreSQL and MySQL, so each poll looks a little behind its high-water mark and skips ids it
+//! has already sent.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use moon_db::Db;
+use moon_db::sea_query::{Expr, ExprTrait, Func, Order, Query};
+use tokio::sync::{Notify, broadcast};
+
+use super::Notification;
+use crate::AppState;
+use crate::http::{Principal, Scope};
+
+/// How far behind its high-water mark each poll looks, for ids that commit late.
+const LOOKBACK: i64 = 256;
+
+/// A notification on its way to open streams, with what is needed to choose who may see it.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The notification.
+    pub notification: Notification,
+    /// The recipient's branch (managers see their branch).
+    pub branch: String,
+}
+
+/// The process's fan-out point for live notifications.
+#[derive(Debug)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Item>>,
+    wake: Notify,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { sender: broadcast::channel(1024).0, wake: Notify::new() }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    agent_id: i64,
+    agent_code: String,
+    message: String,
+    kind: String,
+    created_at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+    branch: String,
+    stream: Option<bool>,
+}
+
+impl Hub {
+    /// Tells the hub that notifications were just committed here.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A receiver of everything broadcast from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Item>> {
+        self.sender.subscribe()
+    }
+
+    /// Reads new notifications and broadcasts them until `stop` fires.
+    pub async fn run(&self, db: Db, poll: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut high = loop {
+            let mut q = Query::select();
+            q.expr(Func::max(Expr::col("id"))).from("notifications");
+            match db.fetch_optional::<(Option<i64>,)>(&q).await {
+                Ok(r) => break r.and_then(|(m,)| m).unwrap_or(0),
+                Err(e) => tracing::warn!(error = %e, "notification stream waiting for the database"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        };
+        let mut sent: BTreeSet<i64> = BTreeSet::new();
+        let mut order: VecDeque<i64> = VecDeque::new();
+        loop {
+            match self.poll(&db, high).await {
+                Ok(rows) => {
+                    for row in rows {
+                        high = std::cmp::max(high, row.id);
+                        if !sent.insert(row.id) {
+                            continue;
+                        }
+                        order.push_back(row.id);
+                        while order.len() > 4 * LOOKBACK as usize {
+                            if let Some(old) = order.pop_front() {
+                                sent.remove(&old);
+                            }
+                        }
+                        if row.stream == Some(false) {
+                            continue;
+                        }
+                        let item = Item {
+                            notification: Notification {
+                                id: row.id,
+                                agent_id: row.agent_id,
+                                agent_code: row.agent_code,
+                                message: row.message,
+                                kind: row.kind,
+                                created_at: row.created_at,
+                                read_at: row.read_at,
+                            },
+                            branch: row.branch,
+                        };
+                        // No receivers is fine: nobody has a stream open.
+                        let _ = self.sender.send(Arc::new(item));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "notification stream poll failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = self.wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+
+    async fn poll(&self, db: &Db, high: i64) -> Result<Vec<Row>, moon_db::DbError> {
+        let mut q = Query::select();
+        q.columns(["id", "agent_id", "message", "kind", "created_at", "read_at"].map(|c| ("notifications", c)))
+            .columns([("agents", "agent_code"), ("agents", "branch")])
+            .column(("notification_preferences", "stream"))
+            .from("notifications")
+            .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
+            .left_join(
+                "notification_preferences",
+                Expr::col(("notification_preferences", "agent_id")).equals(("notifications", "agent_id")),
+            )
+            .and_where(Expr::col(("notifications", "id")).gt(high - LOOKBACK))
+            .order_by(("notifications", "id"), Order::Asc)
+            .limit(1000);
+        db.fetch_all(&q).await
+    }
+}
+
+/// Whether `principal` may see a notification to this agent in this branch.
+fn visible(scope: &Scope, item: &Item) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Branch(b) => *b == item.branch,
+        Scope::Agent(id) => *id == item.notification.agent_id,
+    }
+}
+
+/// One notification as a server-sent event: name `notification`, id = the notification's id (so
+/// a reconnecting browser sends it back as `Last-Event-ID`), data = its JSON.
+fn event(n: &Notification) -> Event {
+    Event::default()
+        .event("notification")
+        .id(n.id.to_string())
+        .json_data(n)
+        .unwrap_or_else(|_| Event::default().comment("unencodable notification"))
+}
+
+/// Most notifications replayed to a reconnecting client; the inbox has the rest.
+const REPLAY: u32 = 200;
+
+/// Live notifications (server-sent events, event `notification`, data: the notification's
+/// JSON): an agent's own, a manager's branch, everything for admins. A client that reconnects
+/// with `Last-Event-ID` first gets what it missed (up to 200), then the live ones.
+#[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received: replay what came after it")),
+    responses((status = 200, description = "An event stream of notifications", content_type = "text/event-stream")))]
+pub async fn stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: axum::http::HeaderMap,
+) -> crate::http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe before reading the replay, so nothing falls between the two.
+    let rx = state.notifications.hub.subscribe();
+    let stopping = state.notifications.stopping.subscribe();
+    let last_seen =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let replay = match last_seen {
+        Some(after) => {
+            let page = crate::http::Page { limit: REPLAY, after: Some(after), descending: false };
+            let mut rows = super::repo::list(&state.db, &principal.scope, &Default::default(), &page).await?;
+            rows.truncate(REPLAY as usize);
+            rows
+        }
+        None => Vec::new(),
+    };
+    // Live events at or below what was replayed were already sent.
+    let floor = replay.last().map_or(last_seen.unwrap_or(0), |n| n.id);
+    let replayed = futures_util::stream::iter(replay.iter().map(|n| Ok(event(n))).collect::<Vec<_>>());
+    let scope = principal.scope.clone();
+    let live = futures_util::stream::unfold((rx, scope, stopping), move |(mut rx, scope, mut stopping)| async move {
+        loop {
+            if *stopping.borrow() {
+                return None;
+            }
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = stopping.changed() => return None,
+            };
+            match received {
+                Ok(item) if item.notification.id > floor && visible(&scope, &item) => {
+                    return Some((Ok(event(&item.notification)), (rx, scope, stopping)));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // A slow client skips ahead; the inbox still has everything.
+                    tracing::debug!(skipped = n, "notification stream client lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(futures_util::StreamExt::chain(replayed, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
