@@ -361,12 +361,18 @@ test("every other page renders (products, notifications, users, tokens, audit)",
   await page.close();
 });
 
-test("an agent finds admin pages absent and refused, and reads their inbox", async () => {
+/** A browser context of its own, signed in as the demo agent, with a page on the dashboard. */
+async function agentSession() {
   const ctx = await browser.newContext({ baseURL: BASE, viewport: DESKTOP });
   ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   await signIn(page, "demo-agent");
   await page.waitForURL(/\/dashboard/);
+  return { ctx, page };
+}
+
+test("an agent finds admin pages absent and refused, and reads their inbox", async () => {
+  const { ctx, page } = await agentSession();
   const nav = page.getByRole("navigation", { name: "Main" });
   for (const hidden of ["Users", "Audit log"]) {
     assert.equal(await nav.getByRole("link", { name: hidden }).count(), 0, `${hidden} is not offered`);
@@ -407,11 +413,7 @@ async function totalCents(ctx, path) {
 }
 
 test("an agent's open console shows a new milestone live, and marks all read", async () => {
-  const ctx = await browser.newContext({ baseURL: BASE, viewport: DESKTOP });
-  ctx.setDefaultTimeout(10_000);
-  const page = await ctx.newPage();
-  await signIn(page, "demo-agent");
-  await page.waitForURL(/\/dashboard/);
+  const { ctx, page } = await agentSession();
   await page.goto("/notifications");
   await page.locator('body[data-stream-state="open"]').waitFor();
   const unread = Number(await text(page, "#unread-count"));
