@@ -361,12 +361,18 @@ test("every other page renders (products, notifications, users, tokens, audit)",
   await page.close();
 });
 
-test("an agent finds admin pages absent and refused, and reads their inbox", async () => {
+/** A browser context of its own, signed in as the demo agent, with a page on the dashboard. */
+async function agentSession() {
   const ctx = await browser.newContext({ baseURL: BASE, viewport: DESKTOP });
   ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   await signIn(page, "demo-agent");
   await page.waitForURL(/\/dashboard/);
+  return { ctx, page };
+}
+
+test("an agent finds admin pages absent and refused, and reads their inbox", async () => {
+  const { ctx, page } = await agentSession();
   const nav = page.getByRole("navigation", { name: "Main" });
   for (const hidden of ["Users", "Audit log"]) {
     assert.equal(await nav.getByRole("link", { name: hidden }).count(), 0, `${hidden} is not offered`);
@@ -389,6 +395,79 @@ test("an agent finds admin pages absent and refused, and reads their inbox", asy
     (n) => Number(document.getElementById("unread-count")?.textContent) === n,
     unread - 1,
   );
+  await ctx.close();
+});
+
+/** The sum of a paged API listing's `amount`s, in cents, read through a signed-in context. */
+async function totalCents(ctx, path) {
+  let total = 0;
+  let cursor = "";
+  do {
+    const res = await ctx.request.get(`${path}&limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    assert.equal(res.status(), 200, path);
+    const page = await res.json();
+    for (const s of page.items) total += Math.round(Number(s.amount) * 100);
+    cursor = page.next_cursor || "";
+  } while (cursor);
+  return total;
+}
+
+test("an agent's open console shows a new milestone live, and marks all read", async () => {
+  const { ctx, page } = await agentSession();
+  await page.goto("/notifications");
+  await page.locator('body[data-stream-state="open"]').waitFor();
+  const unread = Number(await text(page, "#unread-count"));
+  await page.evaluate(() => { window.__notReloaded = true; });
+
+  // A sale that carries the demo agent past the next monthly milestone (50k, 100k, 150k).
+  const today = new Date().toISOString().slice(0, 10);
+  const first = `${today.slice(0, 8)}01`;
+  const total = await totalCents(admin, `/api/v1/sales?agent_code=AGT001&from=${first}&to=${today}`);
+  const next = [50_000_00, 100_000_00, 150_000_00].find((t) => t > total);
+  assert.ok(next, `AGT001 already passed every monthly milestone (${total} cents): the demo data changed`);
+  const amount = ((next - total + 100) / 100).toFixed(2);
+  const sales = await admin.newPage();
+  await sales.goto("/sales");
+  await sales.locator("#f-agent_code").selectOption("AGT001");
+  await sales.locator("#f-product_id").selectOption({ index: 1 });
+  await sales.getByLabel("Amount").fill(amount);
+  await sales.getByLabel("Sale date").fill(today);
+  await sales.getByRole("button", { name: "Record sale" }).click();
+  await sales.waitForLoadState("load");
+  assert.match(await text(sales, ".notice"), new RegExp(`recorded: ${amount.replace(".", "\\.")} by AGT001`));
+  const recorded = Date.now();
+
+  // Within a second and a half, without a reload: a toast, the badge, the inbox's new top row.
+  const toast = page.locator("#live-notices .toast", { hasText: /milestone/ });
+  await toast.waitFor({ timeout: 1_500 });
+  await page.waitForFunction(
+    (n) => Number(document.getElementById("unread-count")?.textContent) === n,
+    unread + 1,
+    { timeout: Math.max(1, 1_500 - (Date.now() - recorded)) },
+  );
+  assert.ok(Date.now() - recorded <= 1_500, `shown ${Date.now() - recorded} ms after the sale`);
+  const message = await text(page, "#live-notices .toast p");
+  assert.match(message, /^Nimal has reached [\d.]+ sales milestone for /);
+  assert.equal(await page.locator("#live-notices").getAttribute("aria-live"), "polite");
+  assert.match(await text(page, "#notifications-table tbody tr:first-child"), new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  assert.match(await text(page, "#inbox-unread"), new RegExp(`You have ${unread + 1} unread`));
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page was not reloaded");
+  await shot(page, "live-notification");
+
+  // The toast is dismissed; "Mark all read" empties the count through the API.
+  await toast.getByRole("button", { name: "Dismiss notification" }).click();
+  assert.equal(await page.locator("#live-notices .toast").count(), 0);
+  await page.getByRole("button", { name: "Mark all read" }).click();
+  await page.waitForFunction(() => document.getElementById("unread-count")?.textContent === "0");
+  assert.equal(await page.getByRole("button", { name: "Mark read" }).count(), 0);
+
+  // The inbox, rendered afresh, has the notification, read.
+  await page.reload();
+  assert.equal(await text(page, "#unread-count"), "0");
+  const row = page.locator("#notifications-table tbody tr", { hasText: message });
+  assert.equal(await row.count(), 1, "the inbox shows the notification once");
+  assert.match(await row.innerText(), /Read/);
+  await sales.close();
   await ctx.close();
 });
 

@@ -16,6 +16,13 @@ on_every_backend!(
     forms_need_the_csrf_token_and_show_errors_beside_fields,
     the_live_dashboard_follows_a_new_sale,
     the_sales_table_sorts_on_the_server_across_pages,
+    an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_api,
+);
+
+on_every_backend_with!(
+    without_notifications,
+    |c: &mut moon_server::Config| c.components = moon_server::targets::resolve("web,agent").unwrap(),
+    the_console_offers_no_inbox_script_where_the_notification_api_is_not_served,
 );
 
 /// A client that does not follow redirects, so tests see them.
@@ -269,4 +276,71 @@ async fn the_sales_table_sorts_on_the_server_across_pages(app: &TestApp) {
     let (s, _, refused) = page(&b, app, "/sales?sort=agent_code", Some(&cookie)).await;
     assert_eq!(s, 400);
     assert!(refused.contains("id, sale_date, amount"), "{refused}");
+}
+
+async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_api(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let (s, b) = app.post("/api/v1/notifications", json!({"agent_code": "AGT001", "message": "Well done"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (_, name, password) = app.user("agent", Some("AGT001")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    for wanted in [
+        "data-notification-stream=\"/api/v1/notifications/stream\"",
+        "id=\"live-notices\"",
+        "aria-live=\"polite\"",
+        "data-read-all=\"/api/v1/notifications/read_all\"",
+        "data-live-rows",
+        "data-mark-read=",
+        "<span class=\"badge\" id=\"unread-count\">1</span>",
+    ] {
+        assert!(html.contains(wanted), "{wanted} missing: {html}");
+    }
+    // The session may open the stream the page names (same origin, cookie only).
+    let res = b
+        .get(app.url("/api/v1/notifications/stream"))
+        .header("cookie", &cookie)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    drop(res);
+    // "Mark all read" is the API's POST with the page's CSRF token, as the script sends it.
+    let post = |token: Option<String>| {
+        let mut r = b.post(app.url("/api/v1/notifications/read_all")).header("cookie", &cookie);
+        if let Some(t) = token {
+            r = r.header("x-csrf-token", t);
+        }
+        r.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 403, "not without the CSRF token");
+    let res = post(Some(csrf_of(&html))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["marked"], 1);
+    let (_, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
+    assert!(html.contains("<span class=\"badge\" id=\"unread-count\">0</span>"), "{html}");
+    // Staff pages do not listen: the toast and badge are an agent's.
+    let r = app.admin().request(reqwest::Method::GET, "/notifications").header("accept", "text/html").send().await;
+    let html = r.unwrap().text().await.unwrap();
+    assert!(html.contains("<h1>Notifications</h1>"), "{html}");
+    assert!(!html.contains("data-notification-stream") && !html.contains("data-read-all"), "{html}");
+}
+
+async fn the_console_offers_no_inbox_script_where_the_notification_api_is_not_served(app: &TestApp) {
+    app.agent("AGT001", "Colombo", "Alpha").await;
+    let (_, name, password) = app.user("agent", Some("AGT001")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("id=\"unread-count\""), "the count is read by the page itself: {html}");
+    for absent in ["data-notification-stream", "live-notices", "data-read-all", "data-live-rows"] {
+        assert!(!html.contains(absent), "{absent} offered without the API: {html}");
+    }
+    let res = b.get(app.url("/api/v1/notifications/stream")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 404);
 }

@@ -9,6 +9,12 @@ use crate::AppState;
 use crate::auth::middleware::{Credential, Identity};
 use crate::auth::policy::{self, Lookup};
 use crate::http::{ApiError, Principal, Role, Scope};
+use crate::targets::Component;
+
+/// The live notification stream the console listens to (server-sent events).
+pub const STREAM: &str = "/api/v1/notifications/stream";
+/// Marks every notification in the caller's inbox read.
+pub const READ_ALL: &str = "/api/v1/notifications/read_all";
 
 /// The viewer of a console page.
 #[derive(Debug, Clone)]
@@ -28,6 +34,10 @@ pub struct Ctx {
     pub must_enrol: bool,
     /// The confirmation of the change just made, from the short-lived notice cookie.
     pub notice: Option<String>,
+    /// Whether the page's script may use the inbox API (live stream, mark read, mark all read):
+    /// the viewer is an agent whose role the policy lets open the stream, and this process
+    /// serves the notification component (`moon serve --target web` alone does not).
+    pub inbox_api: bool,
 }
 
 impl Ctx {
@@ -62,7 +72,8 @@ impl FromRequestParts<AppState> for Ctx {
             Scope::Agent(agent_id) if !identity.must_enrol => Some(unread_count(state, agent_id).await?),
             _ => None,
         };
-        Ok(Ctx {
+        let inbox_api = unread.is_some() && state.config.components.contains(&Component::Notifications);
+        let mut ctx = Ctx {
             username: identity.account.username.clone(),
             principal,
             csrf,
@@ -70,7 +81,10 @@ impl FromRequestParts<AppState> for Ctx {
             path: parts.uri.path().to_owned(),
             must_enrol: identity.must_enrol,
             notice: super::notice_from(&parts.headers),
-        })
+            inbox_api,
+        };
+        ctx.inbox_api = ctx.inbox_api && ctx.may("GET", STREAM) && ctx.may("POST", READ_ALL);
+        Ok(ctx)
     }
 }
 

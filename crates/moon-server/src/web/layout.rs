@@ -43,7 +43,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
-            body {
+            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::STREAM)] {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/dashboard" { "MoonInsurance" }
@@ -59,6 +59,10 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
                 main #main tabindex="-1" {
                     h1 { (title) }
                     (main)
+                }
+                @if ctx.is_some_and(|c| c.inbox_api) {
+                    // Where the script announces notifications that arrive while the page is open.
+                    div #live-notices .toasts aria-live="polite" aria-label="New notifications" {}
                 }
             }
         }
@@ -76,7 +80,7 @@ fn nav(ctx: &Ctx) -> Markup {
                                 (label)
                                 @if *href == "/notifications" {
                                     @if let Some(n) = ctx.unread {
-                                        " " span.badge #unread-count aria-label=(format!("{n} unread")) { (n) }
+                                        " " span.badge #unread-count { (n) } span.sr-only { " unread" }
                                     }
                                 }
                             }

@@ -9,7 +9,8 @@
 //! - pages call the components' Rust functions directly (never the API over HTTP), so a form
 //!   shows the same [`moon_domain::FieldError`]s, beside its fields, that the API returns;
 //! - charts are SVG drawn on the server ([`charts`]), each with its data as a table; one small
-//!   embedded script ([`assets`]) adds live refresh, column sorting and mark-as-read.
+//!   embedded script ([`assets`]) adds live refresh, column sorting, mark-as-read (one or all,
+//!   through the API) and, for an agent, live notifications from the API's event stream.
 //!
 //! Why server-rendered Rust templates rather than a JavaScript application: docs/adr/0007.
 

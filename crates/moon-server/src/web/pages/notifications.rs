@@ -1,5 +1,8 @@
 //! Notifications: staff send messages to agents of their scope; an agent reads their inbox,
-//! with the unread count, and marks messages read (the page's script calls the API's PATCH).
+//! with the unread count, and marks messages read: one or all, by the page's script through the
+//! API (`PATCH /api/v1/notifications/{id}`, `POST /api/v1/notifications/read_all`), so there is
+//! one implementation of each. New notifications join the first page live (the script listens to
+//! the API's stream).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -85,6 +88,9 @@ async fn render(
         @if let Some(n) = ctx.unread {
             p #inbox-unread role="status" { "You have " strong { (n) } " unread " (if n == 1 { "message" } else { "messages" }) "." }
         }
+        @if inbox && ctx.inbox_api {
+            p { button.secondary type="button" data-read-all=(crate::web::context::READ_ALL) hidden { "Mark all read" } }
+        }
         @if staff {
             section.panel aria-labelledby="send-h" {
                 h2 #send-h { "Send a notification" }
@@ -109,21 +115,22 @@ async fn render(
                 thead { tr {
                     th scope="col" { "Sent" } @if !inbox { th scope="col" { "To" } } th scope="col" { "Message" } th scope="col" { "Status" }
                 } }
-                tbody {
+                // The first page of an inbox takes new notifications from the live stream.
+                tbody data-live-rows=[(inbox && ctx.inbox_api && given(&q.cursor).is_none()).then_some("true")] {
                     @for n in &paged.items {
-                        tr {
+                        tr data-id=(n.id) {
                             td { (n.created_at.format("%Y-%m-%d %H:%M")) }
                             @if !inbox { td { (n.agent_code) } }
                             td { (n.message) }
                             td {
                                 @if n.read_at.is_some() { "Read" } @else {
                                     strong { "Unread" }
-                                    @if inbox { " " button.secondary type="button" data-mark-read=(n.id) hidden { "Mark read" } }
+                                    @if inbox && ctx.inbox_api { " " button.secondary type="button" data-mark-read=(n.id) hidden { "Mark read" } }
                                 }
                             }
                         }
                     }
-                    @if paged.items.is_empty() { tr { td colspan="4" { "No notifications." } } }
+                    @if paged.items.is_empty() { tr data-empty { td colspan="4" { "No notifications." } } }
                 }
             }
         }

@@ -1,6 +1,7 @@
 // MoonInsurance console: small progressive enhancements. Every page works without this file;
-// with it, the dashboard refreshes itself, tables marked data-sortable sort by column and
-// notifications are marked read in place. The agents and sales tables are not marked: their
+// with it, the dashboard refreshes itself, tables marked data-sortable sort by column,
+// notifications are marked read in place (one or all), and an agent's open console shows new
+// notifications as they arrive (toast, unread badge, inbox row). The agents and sales tables are not marked: their
 // column headers are links that sort every page on the server.
 (function () {
   "use strict";
@@ -76,20 +77,161 @@
 
   // Mark a notification read through the API's PATCH, with the session's CSRF token.
   function markRead() {
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-mark-read]"), wireMarkRead);
+  }
+
+  function wireMarkRead(button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var id = button.getAttribute("data-mark-read");
+      fetch("/api/v1/notifications/" + encodeURIComponent(id), {
+        method: "PATCH",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify({ read: true })
+      }).then(function (res) {
+        if (res.ok) window.location.reload();
+      }).catch(function () { /* nothing changed; the button stays */ });
+    });
+  }
+
+  function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
-    Array.prototype.forEach.call(document.querySelectorAll("button[data-mark-read]"), function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () {
-        var id = button.getAttribute("data-mark-read");
-        fetch("/api/v1/notifications/" + encodeURIComponent(id), {
-          method: "PATCH",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", "X-CSRF-Token": meta ? meta.content : "" },
-          body: JSON.stringify({ read: true })
-        }).then(function (res) {
-          if (res.ok) window.location.reload();
+    return meta ? meta.content : "";
+  }
+
+  // The unread count in the navigation's badge (created if the page had none) and, on the
+  // inbox, in its "You have n unread messages." line.
+  function unreadCount() {
+    var badge = document.getElementById("unread-count");
+    return badge ? Number(badge.textContent) || 0 : 0;
+  }
+
+  function setUnread(n) {
+    var badge = document.getElementById("unread-count");
+    if (!badge) {
+      var link = document.querySelector('nav[aria-label="Main"] a[href="/notifications"]');
+      if (!link) return;
+      badge = document.createElement("span");
+      badge.className = "badge";
+      badge.id = "unread-count";
+      var label = document.createElement("span");
+      label.className = "sr-only";
+      label.textContent = " unread";
+      link.appendChild(document.createTextNode(" "));
+      link.appendChild(badge);
+      link.appendChild(label);
+    }
+    badge.textContent = String(n);
+    var line = document.getElementById("inbox-unread");
+    if (line) {
+      var count = document.createElement("strong");
+      count.textContent = String(n);
+      line.textContent = "You have ";
+      line.appendChild(count);
+      line.appendChild(document.createTextNode(" unread " + (n === 1 ? "message" : "messages") + "."));
+    }
+  }
+
+  // A small dismissible notice in the page's polite live region; the text is set as text, never
+  // parsed as markup.
+  function toast(message) {
+    var region = document.getElementById("live-notices");
+    if (!region) return;
+    var item = document.createElement("div");
+    item.className = "toast";
+    var textNode = document.createElement("p");
+    textNode.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "secondary";
+    close.textContent = "Dismiss";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.addEventListener("click", function () { region.removeChild(item); });
+    item.appendChild(textNode);
+    item.appendChild(close);
+    region.appendChild(item);
+    while (region.children.length > 3) region.removeChild(region.firstElementChild);
+  }
+
+  // The inbox's first page: the new notification becomes its top row, as the server renders it.
+  function prependRow(n) {
+    var body = document.querySelector("tbody[data-live-rows]");
+    if (!body || document.querySelector('tr[data-id="' + n.id + '"]')) return;
+    Array.prototype.forEach.call(body.querySelectorAll("tr[data-empty]"), function (r) { body.removeChild(r); });
+    var row = document.createElement("tr");
+    row.setAttribute("data-id", String(n.id));
+    var sent = document.createElement("td");
+    sent.textContent = String(n.created_at || "").replace("T", " ").slice(0, 16);
+    var message = document.createElement("td");
+    message.textContent = n.message;
+    var status = document.createElement("td");
+    var unread = document.createElement("strong");
+    unread.textContent = "Unread";
+    status.appendChild(unread);
+    status.appendChild(document.createTextNode(" "));
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.setAttribute("data-mark-read", String(n.id));
+    button.textContent = "Mark read";
+    status.appendChild(button);
+    row.appendChild(sent);
+    row.appendChild(message);
+    row.appendChild(status);
+    body.insertBefore(row, body.firstChild);
+    wireMarkRead(button);
+  }
+
+  // Live notifications: an agent's console listens to the API's event stream on every page. The
+  // browser reconnects by itself (sending Last-Event-ID, so nothing is missed); a stream that
+  // keeps failing without ever opening, or that the server refused, is given up quietly.
+  function listen() {
+    var src = document.body.getAttribute("data-notification-stream");
+    if (!src || typeof window.EventSource !== "function") return;
+    var failures = 0;
+    var source = new EventSource(src);
+    // The stream's state, for whoever needs to know that the console is listening (the tests).
+    var state = function (s) { document.body.setAttribute("data-stream-state", s); };
+    source.addEventListener("open", function () { failures = 0; state("open"); });
+    source.addEventListener("notification", function (e) {
+      var n;
+      try { n = JSON.parse(e.data); } catch (err) { return; }
+      if (!n || typeof n.message !== "string") return;
+      setUnread(unreadCount() + 1);
+      toast(n.message);
+      prependRow(n);
+    });
+    source.addEventListener("error", function () {
+      failures += 1;
+      if (source.readyState === EventSource.CLOSED || failures >= 5) {
+        source.close();
+        state("closed");
+      } else {
+        state("reconnecting");
+      }
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  // "Mark all read" through the API's POST; the page then shows every row read.
+  function readAll() {
+    var button = document.querySelector("button[data-read-all]");
+    if (!button) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      fetch(button.getAttribute("data-read-all"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrfToken() }
+      }).then(function (res) {
+        if (!res.ok) return;
+        setUnread(0);
+        Array.prototype.forEach.call(document.querySelectorAll("button[data-mark-read]"), function (b) {
+          var cell = b.parentNode;
+          cell.textContent = "Read";
         });
-      });
+      }).catch(function () { /* the page still shows the truth; try again */ });
     });
   }
 
@@ -97,5 +239,7 @@
     enhanceTables(document);
     live();
     markRead();
+    readAll();
+    listen();
   });
 })();
