@@ -588,8 +588,8 @@ impl Snapshot {
         let products = products_query(&mut tx, None).await?;
         let backend = tx.backend();
         let facts = if backend == moon_db::Backend::Sqlite {
-            // In-process SQLite groups by sorting every row; scanning into hash maps is about
-            // twice as fast, and two scans (even and odd agents: disjoint cells) use both
+            // In-process SQLite groups by sorting every row; scanning into hash maps is
+            // faster (see sqlite_scan for how the rows travel), and two scans (even and odd agents: disjoint cells) use both
             // cores. The second scan's snapshot must be the first one's: every write moves the
             // change-log position, so equal positions mean equal data (a bulk load, which does
             // not, ends with a reload entry that triggers another rebuild).
@@ -600,11 +600,11 @@ impl Snapshot {
                 return Ok(None);
             }
             let second = tokio::spawn(async move {
-                let cells = scan_cells(&mut other, 1).await;
+                let cells = super::sqlite_scan::scan_cells(&mut other, 1).await;
                 let _ = other.rollback().await;
                 cells
             });
-            let first = scan_cells(&mut tx, 0).await?;
+            let first = super::sqlite_scan::scan_cells(&mut tx, 0).await?;
             let second = second
                 .await
                 .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("rebuild scan failed: {e}"))))??;
@@ -650,21 +650,6 @@ impl Snapshot {
         }
         (teams, branches, products)
     }
-}
-
-/// Rolls up the sales of agents whose id has remainder `part` modulo 2, by one scan.
-async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, DbError> {
-    let mut cells: HashMap<FactKey, Sums> = HashMap::new();
-    let mut q = Query::select();
-    q.columns(["sale_date", "agent_id", "product_id", "branch", "amount_cents"])
-        .from("sales")
-        .and_where(Expr::col("agent_id").modulo(2).eq(part));
-    tx.for_each::<(NaiveDate, i64, i64, String, i64)>(&q, |(sale_date, agent_id, product_id, branch, cents)| {
-        cells.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count: 1, cents });
-        Ok(())
-    })
-    .await?;
-    Ok(cells)
 }
 
 type AgentRow = (i64, String, String, String, bool, bool);

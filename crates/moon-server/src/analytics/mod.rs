@@ -9,6 +9,7 @@ pub mod delta;
 pub mod kpi;
 pub mod pseudonym;
 pub mod routes;
+mod sqlite_scan;
 pub mod verify;
 pub mod warehouse;
 
