@@ -89,8 +89,8 @@ impl RuleRunner {
     pub async fn step(&self) -> Result<Step, DbError> {
         let mut tx = self.db.begin().await?;
         let Some(applied) = lock_cursor(&mut tx).await? else {
-            let at = seed(&mut tx, None).await?;
-            tx.commit().await?;
+            tx.rollback().await?;
+            let at = seed(&self.db, None).await?;
             tracing::info!(applied_id = at, "notification rules start at the end of the change log");
             return Ok(Step::Seeded { applied_id: at });
         };
@@ -105,8 +105,8 @@ impl RuleRunner {
                 first = first.id,
                 "change log pruned past the rule runner, or bulk-loaded; reseeding"
             );
-            let at = seed(&mut tx, Some(applied)).await?;
-            tx.commit().await?;
+            tx.rollback().await?;
+            let at = seed(&self.db, Some(applied)).await?;
             return Ok(Step::Seeded { applied_id: at });
         }
         let last = entries.last().map_or(applied, |e| e.id);
@@ -390,33 +390,44 @@ async fn set_cursor(tx: &mut Tx, applied_id: i64) -> Result<(), DbError> {
 }
 
 /// Rebuilds the totals from the sales table at the log's current end and registers (or moves)
-/// the cursor there; returns that position. `registered` is the cursor when one exists.
-async fn seed(tx: &mut Tx, registered: Option<i64>) -> Result<i64, DbError> {
-    // Hold the sequence row: no change can commit between reading the sales and the position.
-    let mut touch = Query::update();
-    touch.table("change_sequence").value("last_id", Expr::col("last_id")).and_where(Expr::col("name").eq("change_log"));
-    tx.execute(&touch).await?;
-    let mut q = Query::select();
-    q.column("last_id").from("change_sequence").and_where(Expr::col("name").eq("change_log")).lock(LockType::Update);
-    let at = tx.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n);
-    let mut del = Query::delete();
-    del.from_table("notification_totals");
-    tx.execute(&del).await?;
-    let backend = tx.backend();
+/// the cursor there; returns the cursor's position afterwards. `registered` is the cursor the
+/// caller found, if any.
+///
+/// The sales are summed in a read snapshot, whose change-log position is exactly the changes it
+/// shows, so writers are never held up: over 10 million sales the sum takes many seconds, and
+/// holding the change sequence (or SQLite's one writer) that long timed out every sale recorded
+/// meanwhile. Only the short write of the totals and the cursor is a write transaction; if
+/// another runner moved the cursor in between, its result stands and this one is dropped.
+async fn seed(db: &Db, registered: Option<i64>) -> Result<i64, DbError> {
+    let mut snapshot = db.begin_snapshot().await?;
+    let at = changelog::last_id_in(&mut snapshot).await?;
+    let backend = snapshot.backend();
     let mut sums = Query::select();
     sums.columns(["agent_id", "product_id", "branch", "sale_date"])
         .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
         .from("sales")
         .group_by_columns(["agent_id", "product_id", "branch", "sale_date"]);
     let mut totals: BTreeMap<Key, i64> = BTreeMap::new();
-    tx.for_each(&sums, |(agent_id, product_id, branch, sale_date, cents): (i64, i64, String, NaiveDate, i64)| {
-        let s = SaleFacts { agent_id, product_id, branch, sale_date, amount_cents: cents };
-        for k in keys(&s) {
-            *totals.entry(k).or_default() += cents;
-        }
-        Ok(())
-    })
-    .await?;
+    snapshot
+        .for_each(&sums, |(agent_id, product_id, branch, sale_date, cents): (i64, i64, String, NaiveDate, i64)| {
+            let s = SaleFacts { agent_id, product_id, branch, sale_date, amount_cents: cents };
+            for k in keys(&s) {
+                *totals.entry(k).or_default() += cents;
+            }
+            Ok(())
+        })
+        .await?;
+    snapshot.rollback().await?;
+
+    let mut tx = db.begin().await?;
+    let now = lock_cursor(&mut tx).await?;
+    if now != registered {
+        tx.rollback().await?;
+        return Ok(now.unwrap_or(at));
+    }
+    let mut del = Query::delete();
+    del.from_table("notification_totals");
+    tx.execute(&del).await?;
     let rows: Vec<(Key, i64)> = totals.into_iter().collect();
     for chunk in rows.chunks(500) {
         let mut ins = Query::insert();
@@ -428,7 +439,7 @@ async fn seed(tx: &mut Tx, registered: Option<i64>) -> Result<i64, DbError> {
         tx.execute(&ins).await?;
     }
     if registered.is_some() {
-        set_cursor(tx, at).await?;
+        set_cursor(&mut tx, at).await?;
     } else {
         // Two replicas registering at once: the loser's insert fails and its step is retried.
         tx.execute(&insert_row(
@@ -437,6 +448,7 @@ async fn seed(tx: &mut Tx, registered: Option<i64>) -> Result<i64, DbError> {
         ))
         .await?;
     }
+    tx.commit().await?;
     Ok(at)
 }
 
