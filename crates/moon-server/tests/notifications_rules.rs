@@ -85,6 +85,8 @@ async fn set_amount(app: &TestApp, sale: i64, amount: &str) {
 }
 
 async fn a_milestone_is_told_once_even_when_a_sale_goes_back_and_forth(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     let agent = app.agent("AGT001", "Colombo", "Alpha").await;
     let product = app.product("Life Basic", "9000000").await;
     app.sale("AGT001", product, "30000.00", &today()).await;
@@ -125,6 +127,8 @@ async fn a_milestone_is_told_once_even_when_a_sale_goes_back_and_forth(app: &Tes
 }
 
 async fn milestones_are_exact_across_replicas_restarts_and_parallel_runners(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     let product = app.product("Vehicle Plus", "90000000").await;
     let mut agents = Vec::new();
     for code in ["AGT011", "AGT012", "AGT013"] {
@@ -174,6 +178,8 @@ async fn milestones_are_exact_across_replicas_restarts_and_parallel_runners(app:
 }
 
 async fn a_product_target_reached_tells_the_agents_who_sold_it_once(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     let a = app.agent("AGT021", "Galle", "Gamma").await;
     let b = app.agent("AGT022", "Galle", "Gamma").await;
     let bystander = app.agent("AGT023", "Galle", "Gamma").await;
@@ -199,6 +205,8 @@ async fn rule_id(app: &TestApp, name: &str) -> i64 {
 }
 
 async fn target_reminders_follow_the_schedule_once_with_what_remains(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     // Only the rule this test makes.
     let default = rule_id(app, "weekly-target-reminder").await;
     assert_eq!(app.patch(&format!("/api/v1/notifications/rules/{default}"), json!({"enabled": false})).await.0, 200);
@@ -239,6 +247,8 @@ async fn target_reminders_follow_the_schedule_once_with_what_remains(app: &TestA
 }
 
 async fn the_stream_delivers_a_milestone_to_its_agent_within_a_second(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     app.agent("AGT041", "Colombo", "Alpha").await;
     app.agent("AGT042", "Colombo", "Alpha").await;
     let product = app.product("Life Stream", "9000000").await;
@@ -464,6 +474,8 @@ async fn wait_delivery(app: &TestApp, sub: i64, status: &str) -> Value {
 }
 
 async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     let (url, receiver) = Receiver::start(SECRET).await;
     let sub = subscribe(app, &url, json!(["notification.milestone"])).await;
     receiver.fail_first.store(2, Ordering::SeqCst);
@@ -490,6 +502,8 @@ async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp)
 }
 
 async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
+    // The runner seeds at the end of the log when it starts: begin once it has.
+    caught_up(app).await;
     let (url, receiver) = Receiver::start(SECRET).await;
     let sub = subscribe(app, &url, json!(["*"])).await;
     receiver.failing.store(true, Ordering::SeqCst);
@@ -577,6 +591,7 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     else {
         return;
     };
+    caught_up(&app).await;
     let keen = app.agent("AGT081", "Colombo", "Alpha").await;
     let quiet = app.agent("AGT082", "Colombo", "Alpha").await;
     for (id, address) in [(keen, "nimal@moon.test"), (quiet, "ruwan@moon.test")] {
