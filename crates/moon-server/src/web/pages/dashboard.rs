@@ -318,6 +318,38 @@ fn grouped(m: Money) -> String {
     format!("{sign}{out}.{cents}")
 }
 
+/// One grouped-total figure of the dashboard (sales by team, by branch).
+struct Group<'a> {
+    /// The KPI name, used in element ids and the CSV link.
+    key: &'a str,
+    /// The grouping column's heading.
+    label: &'a str,
+    title: &'a str,
+    /// (group, number of sales, total)
+    rows: &'a [(&'a str, i64, Money)],
+    /// Groups left out for privacy.
+    hidden: usize,
+}
+
+/// A bar chart with its data as a table beside it, the privacy note and the CSV link.
+fn group_figure(g: &Group<'_>, params: &KpiParams) -> Markup {
+    let bars: Vec<(String, Money)> = g.rows.iter().map(|(name, _, total)| ((*name).to_owned(), *total)).collect();
+    let cap = format!("c-{}-cap", g.key);
+    html! {
+        figure.chart aria-labelledby=(cap) {
+            figcaption id=(cap) { (g.title) }
+            (charts::bars(&format!("c-{}", g.key), g.title, &bars))
+            div.table-wrap { table id=(format!("t-{}", g.key)) data-sortable {
+                caption.sr-only { (g.title) }
+                thead { tr { th scope="col" { (g.label) } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                tbody { @for (name, count, total) in g.rows { tr { td { (name) } td.num { (count) } td.num { (total) } } } }
+            } }
+            (hidden_note(g.hidden))
+            (csv_link(g.key, params, &g.title.to_lowercase()))
+        }
+    }
+}
+
 fn hidden_note(n: usize) -> Markup {
     html! {
         @if n > 0 {
@@ -331,8 +363,10 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
     let count: i64 = f.trend.iter().map(|t| t.sales_count).sum();
     let total = Money::from_cents(f.trend.iter().map(|t| t.total_sales.cents()).sum());
     let achieved = f.products.iter().filter(|p| p.status == "Achieved").count();
-    let team_bars: Vec<(String, Money)> = f.teams.iter().map(|t| (t.team.clone(), t.total_sales)).collect();
-    let branch_bars: Vec<(String, Money)> = f.branches.iter().map(|b| (b.branch.clone(), b.total_sales)).collect();
+    let team_rows: Vec<(&str, i64, Money)> =
+        f.teams.iter().map(|t| (t.team.as_str(), t.sales_count, t.total_sales)).collect();
+    let branch_rows: Vec<(&str, i64, Money)> =
+        f.branches.iter().map(|b| (b.branch.as_str(), b.sales_count, b.total_sales)).collect();
     let targets: Vec<TargetBar<'_>> = f
         .products
         .iter()
@@ -355,28 +389,8 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
             }
         }
         div.charts {
-            figure.chart aria-labelledby="c-teams-cap" {
-                figcaption #c-teams-cap { "Sales by team" }
-                (charts::bars("c-teams", "Sales by team", &team_bars))
-                div.table-wrap { table #t-teams data-sortable {
-                    caption.sr-only { "Sales by team" }
-                    thead { tr { th scope="col" { "Team" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
-                    tbody { @for t in &f.teams { tr { td { (t.team) } td.num { (t.sales_count) } td.num { (t.total_sales) } } } }
-                } }
-                (hidden_note(f.teams_hidden))
-                (csv_link("teams", params, "sales by team"))
-            }
-            figure.chart aria-labelledby="c-branches-cap" {
-                figcaption #c-branches-cap { "Sales by branch" }
-                (charts::bars("c-branches", "Sales by branch", &branch_bars))
-                div.table-wrap { table #t-branches data-sortable {
-                    caption.sr-only { "Sales by branch" }
-                    thead { tr { th scope="col" { "Branch" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
-                    tbody { @for b in &f.branches { tr { td { (b.branch) } td.num { (b.sales_count) } td.num { (b.total_sales) } } } }
-                } }
-                (hidden_note(f.branches_hidden))
-                (csv_link("branches", params, "sales by branch"))
-            }
+            (group_figure(&Group { key: "teams", label: "Team", title: "Sales by team", rows: &team_rows, hidden: f.teams_hidden }, params))
+            (group_figure(&Group { key: "branches", label: "Branch", title: "Sales by branch", rows: &branch_rows, hidden: f.branches_hidden }, params))
             figure.chart aria-labelledby="c-products-cap" {
                 figcaption #c-products-cap { "Target against actual per product" }
                 (charts::target_vs_actual("c-products", "Target against actual per product", &targets))
