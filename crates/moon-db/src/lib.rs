@@ -9,11 +9,13 @@ mod connect;
 mod error;
 mod exec;
 mod migrate;
+mod secret;
 
 pub use connect::{Backend, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};
 pub use migrate::{MigrationStatus, migration_names};
+pub use secret::{Secret, StoredSecretError, redact_url, stored_secret};
 
 pub use sea_query;
 pub use sqlx;

@@ -77,6 +77,22 @@ impl Money {
         self.0
     }
 
+    /// Parses an amount that arrived as a JSON string or number, naming `field` on failure:
+    /// request bodies that keep amounts as raw JSON (to report every bad field at once) read
+    /// them through this, so a string and a number are held to the same rules.
+    pub fn parse_json(field: &str, value: &serde_json::Value) -> Result<Self, FieldError> {
+        match value {
+            serde_json::Value::String(s) => Money::parse(field, s),
+            serde_json::Value::Number(n) => Money::parse(field, &n.to_string()),
+            serde_json::Value::Null => Err(FieldError::required(field)),
+            other => Err(FieldError::new(
+                field,
+                "invalid_type",
+                format!("{field} must be an amount such as \"1250.50\"; got {other}"),
+            )),
+        }
+    }
+
     /// The exact decimal value, for arithmetic such as attainment percentages.
     pub fn to_decimal(self) -> Decimal {
         Decimal::new(self.0, 2)

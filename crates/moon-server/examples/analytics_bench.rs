@@ -16,8 +16,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use moon_analytics::Outcome;
 use moon_db::Db;
-use moon_server::analytics::Outcome;
 
 struct Args {
     op: String,
@@ -60,7 +60,7 @@ fn args() -> Args {
 /// The original system's three GROUP BY queries, timed on the operational database.
 async fn original_queries(db: &Db) -> Duration {
     let started = Instant::now();
-    let (teams, branches, products) = moon_server::analytics::verify::original_queries(db).await.unwrap();
+    let (teams, branches, products) = moon_analytics::verify::original_queries(db).await.unwrap();
     assert!(!teams.is_empty() && !products.is_empty() && !branches.is_empty());
     started.elapsed()
 }

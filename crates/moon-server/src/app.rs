@@ -21,10 +21,11 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::{Config, redact_url};
-use crate::http::ApiError;
-use crate::http::request_log::{self, REQUEST_ID};
+use crate::config::Config;
 use crate::targets::Component;
+use moon_db::redact_url;
+use moon_http::ApiError;
+use moon_http::request_log::{self, REQUEST_ID};
 
 /// Shared state of every handler: no globals, so each test builds its own.
 #[derive(Clone)]
@@ -34,13 +35,42 @@ pub struct AppState {
     /// The effective configuration.
     pub config: Arc<Config>,
     /// This server's Prometheus registry.
-    pub metrics: Arc<crate::http::metrics::Metrics>,
+    pub metrics: Arc<moon_http::metrics::Metrics>,
     /// The warehouse KPIs are read from, when this process serves them.
-    pub warehouse: Option<crate::analytics::Warehouse>,
+    pub warehouse: Option<moon_analytics::Warehouse>,
     /// Keys, password hasher, rate limiter and security settings.
     pub auth: Arc<crate::auth::AuthState>,
     /// The notification component's stream hub and wake-up signals.
     pub notifications: Arc<crate::notifications::Runtime>,
+}
+
+impl axum::extract::FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<moon_http::metrics::Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+/// The aggregator reports its refreshes into this server's Prometheus registry.
+struct AggregatorMetrics(Arc<moon_http::metrics::Metrics>);
+
+impl moon_analytics::RefreshMetrics for AggregatorMetrics {
+    fn observe_refresh(&self, mode: &'static str, took: std::time::Duration) {
+        self.0.observe_refresh(mode, took);
+    }
+
+    fn refresh_failed(&self) {
+        self.0.refresh_failed();
+    }
+
+    fn set_lag(&self, seconds: f64, backlog: i64) {
+        self.0.set_aggregator_lag(seconds, backlog);
+    }
 }
 
 #[derive(OpenApi)]
@@ -99,12 +129,12 @@ impl utoipa::Modify for SecuritySchemes {
 /// Builds the router for the configured components, and the OpenAPI document that describes
 /// exactly those routes.
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(utoipa_axum::routes!(crate::http::health::healthz))
-        .routes(utoipa_axum::routes!(crate::http::health::readyz))
+    let mut api = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(moon_http::health::healthz))
+        .routes(utoipa_axum::routes!(moon_http::health::readyz))
         .routes(utoipa_axum::routes!(index))
         .routes(utoipa_axum::routes!(openapi))
-        .routes(utoipa_axum::routes!(crate::http::metrics::metrics))
+        .routes(utoipa_axum::routes!(moon_http::metrics::metrics))
         .merge(crate::auth::routes::routes());
     // The audit trail belongs to no component: every process serves it (admins only).
     api = api.merge(crate::audit::routes());
@@ -115,7 +145,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 crate::products::routes().merge(crate::sales::routes()).merge(crate::legacy::integration_routes())
             }
             Component::Notifications => crate::notifications::routes().merge(crate::legacy::notification_routes()),
-            Component::Aggregator => crate::analytics::routes::routes(),
+            Component::Aggregator => crate::kpis::routes(),
             // The console's pages are HTML, not API: they are routed below, outside the document.
             Component::Web => OpenApiRouter::new(),
         });
@@ -140,7 +170,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::authenticate))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
+        .layer(axum::middleware::from_fn(crate::web::refusals_as_pages))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), moon_http::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), wake_rules))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -271,12 +302,12 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 }
 
 /// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
-pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<crate::analytics::Aggregator> {
-    let warehouse = crate::analytics::Warehouse::open(&config.warehouse_url()).await?;
-    let key = crate::analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
+pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_analytics::Aggregator> {
+    let warehouse = moon_analytics::Warehouse::open(&config.warehouse_url()).await?;
+    let key = moon_analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
         .await
         .context("cannot load the pseudonym key")?;
-    Ok(crate::analytics::Aggregator::new(db.clone(), warehouse, key))
+    Ok(moon_analytics::Aggregator::new(db.clone(), warehouse, key))
 }
 
 /// Seeds the configured rules and starts the notification loops: the stream hub, then (once
@@ -285,7 +316,7 @@ pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<crate::
 async fn start_notifications(
     config: &Config,
     db: &Db,
-    metrics: &Arc<crate::http::metrics::Metrics>,
+    metrics: &Arc<moon_http::metrics::Metrics>,
     auth: &Arc<crate::auth::AuthState>,
 ) -> anyhow::Result<(Arc<crate::notifications::Runtime>, Vec<tokio::task::JoinHandle<()>>)> {
     use crate::notifications::{Runtime, deliveries, pipeline::Channels, rules_api, runner::RuleRunner, schedule};
@@ -337,7 +368,7 @@ async fn start_notifications(
         };
         let senders = Arc::new(deliveries::Senders { http, email: mailer, key });
         // Rule-made notifications reached the inbox when their step committed.
-        let told = |rt: Arc<Runtime>, metrics: Arc<crate::http::metrics::Metrics>| {
+        let told = |rt: Arc<Runtime>, metrics: Arc<moon_http::metrics::Metrics>| {
             move |n: usize| {
                 for _ in 0..n {
                     metrics.count_delivery("inbox", "delivered");
@@ -395,11 +426,11 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
-    let metrics = crate::http::metrics::Metrics::new(&db);
+    let metrics = moon_http::metrics::Metrics::new(&db);
     let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
     warn_without_admin(&db).await;
     let tls = match &config.security.tls {
-        Some(files) => Some(crate::http::tls::server_config(files)?),
+        Some(files) => Some(moon_http::tls::server_config(files)?),
         None => None,
     };
     let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
@@ -407,10 +438,10 @@ pub async fn serve(
     let mut aggregator_task = None;
     // The console's dashboard reads the warehouse too; only the aggregator writes to it.
     if config.components.contains(&Component::Web) && !config.components.contains(&Component::Aggregator) {
-        warehouse = Some(crate::analytics::Warehouse::open(&config.warehouse_url()).await?);
+        warehouse = Some(moon_analytics::Warehouse::open(&config.warehouse_url()).await?);
     }
     if config.components.contains(&Component::Aggregator) {
-        let wh = crate::analytics::Warehouse::open(&config.warehouse_url()).await?;
+        let wh = moon_analytics::Warehouse::open(&config.warehouse_url()).await?;
         warehouse = Some(wh.clone());
         if !config.aggregate_interval.is_zero() {
             let (db, interval, metrics) = (db.clone(), config.aggregate_interval, metrics.clone());
@@ -420,7 +451,7 @@ pub async fn serve(
                 // The key lives in the operational database, which may not be migrated yet
                 // (readiness says so); keep trying rather than refuse to serve.
                 let key = loop {
-                    match crate::analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
+                    match moon_analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
                         Ok(key) => break key,
                         Err(e) => tracing::warn!(error = %e, "aggregator waiting for the database"),
                     }
@@ -429,7 +460,9 @@ pub async fn serve(
                         _ = stopped.changed() => return,
                     }
                 };
-                crate::analytics::Aggregator::new(db, wh, key).run(interval, Some(metrics), stopped).await;
+                moon_analytics::Aggregator::new(db, wh, key)
+                    .run(interval, Some(Arc::new(AggregatorMetrics(metrics))), stopped)
+                    .await;
             }));
         }
     }
@@ -459,7 +492,7 @@ pub async fn serve(
     let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
     let result = match tls {
         Some(tls) => {
-            let listener = crate::http::tls::TlsListener::new(listener, tls)?;
+            let listener = moon_http::tls::TlsListener::new(listener, tls)?;
             axum::serve(listener, service).with_graceful_shutdown(shutdown).await
         }
         None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,

@@ -18,8 +18,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::http::Principal;
-use crate::http::principal::Origin;
+use moon_http::Principal;
+use moon_http::principal::Origin;
 
 /// Who an entry is about: a principal, or an unknown caller (a failed sign-in).
 #[derive(Debug, Clone)]
@@ -39,11 +39,6 @@ impl From<&Principal> for Actor {
 }
 
 impl Actor {
-    /// A user account acting before it has a principal (sign-in, MFA steps).
-    pub fn account(account: &crate::auth::users::Account, origin: Origin) -> Self {
-        Actor { id: format!("user:{}", account.id), role: account.role().map(|r| r.as_str()), origin }
-    }
-
     /// A caller not (yet) known, from a request's origin.
     pub fn anonymous(origin: Origin) -> Self {
         Actor { id: String::from("anonymous"), role: None, origin }
@@ -59,7 +54,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestOrigin {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let source_ip = parts.extensions.get::<crate::auth::middleware::ClientIp>().map(|ip| ip.0.to_string());
+        let source_ip = parts.extensions.get::<moon_http::principal::ClientIp>().map(|ip| ip.0.to_string());
         Ok(RequestOrigin(Origin { request_id, source_ip }))
     }
 }
@@ -514,13 +509,13 @@ fn instant(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, mo
 
 /// The audit trail, newest first, filtered and paged.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
-    responses((status = 200, body = crate::http::paging::Paged<Entry>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = moon_http::paging::Paged<Entry>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_audit(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
-    crate::http::ApiQuery(p): crate::http::ApiQuery<AuditParams>,
-) -> crate::http::ApiResult<axum::Json<crate::http::paging::Paged<Entry>>> {
+    moon_http::ApiQuery(p): moon_http::ApiQuery<AuditParams>,
+) -> moon_http::ApiResult<axum::Json<moon_http::paging::Paged<Entry>>> {
     let page =
-        crate::http::PageParams { limit: p.limit.clone(), cursor: p.cursor.clone(), order: Some(String::from("desc")) }
+        moon_http::PageParams { limit: p.limit.clone(), cursor: p.cursor.clone(), order: Some(String::from("desc")) }
             .parse()?;
     let mut e = moon_domain::FieldErrors::new();
     let filter = Filter {
@@ -531,7 +526,7 @@ async fn list_audit(
         from: e.take_opt(p.from.as_deref().map(|t| instant("from", t, false))),
         to: e.take_opt(p.to.as_deref().map(|t| instant("to", t, true))),
     };
-    e.finish().map_err(crate::http::ApiError::validation)?;
+    e.finish().map_err(moon_http::ApiError::validation)?;
     let rows = list(&state.db, &filter, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(page.finish(rows, |r| r.id)))
 }

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError};
 
-use crate::changelog::{self, Event};
+use moon_changelog::Event;
 
 const BRANCHES: &[&str] = &["Colombo", "Kandy", "Matara", "Galle", "Kurunegala", "Jaffna"];
 const TEAMS: &[&str] = &["Alpha", "Beta", "Gamma", "Delta"];
@@ -93,7 +93,7 @@ async fn ensure_agents(db: &Db, n: usize) -> Result<(Vec<(i64, &'static str)>, u
                 );
                 created += 1;
                 let id = tx.insert(&stmt).await?;
-                let facts = changelog::AgentFacts {
+                let facts = moon_changelog::AgentFacts {
                     team: team.to_owned(),
                     branch: branch.to_owned(),
                     active: true,
@@ -105,7 +105,7 @@ async fn ensure_agents(db: &Db, n: usize) -> Result<(Vec<(i64, &'static str)>, u
         };
         out.push((id, branch));
     }
-    changelog::record(&mut tx, &events).await?;
+    moon_changelog::record(&mut tx, &events).await?;
     tx.commit().await?;
     Ok((out, created))
 }
@@ -168,7 +168,7 @@ pub async fn load(
         }
     }
     let mut tx = db.begin().await?;
-    changelog::record(&mut tx, &[Event::Reload]).await?;
+    moon_changelog::record(&mut tx, &[Event::Reload]).await?;
     tx.commit().await?;
     Ok(BulkSummary { agents_created, sales: done, took: started.elapsed() })
 }
@@ -177,8 +177,9 @@ pub async fn load(
 /// the same use cases as the API (one transaction and change-log entry each): a realistic
 /// batch of changed sales for the incremental-refresh benchmark.
 pub async fn churn(db: &Db, n: usize, today: NaiveDate, seed: u64) -> anyhow::Result<()> {
-    use crate::sales::model::{AgentRef, SaleFields};
-    let op = crate::http::Principal::operator();
+    use crate::agents::model::AgentRef;
+    use crate::sales::model::SaleFields;
+    let op = moon_http::Principal::operator();
     let mut rng = Lcg(seed);
     let mut q = Query::select();
     q.column("id").from("products");

@@ -5,9 +5,10 @@ use chrono::{Datelike, Duration, NaiveDate};
 use moon_db::Db;
 use moon_domain::{AgentCode, Email, Label, Message, Money, PhoneNumber, PolicyNumber};
 
+use crate::agents::model::AgentRef;
 use crate::agents::model::NewAgent;
-use crate::http::{ApiError, Principal};
-use crate::sales::model::{AgentRef, SaleFields};
+use crate::sales::model::SaleFields;
+use moon_http::{ApiError, Principal};
 
 const AGENTS: &[(&str, &str, &str, &str, &str)] = &[
     ("AGT001", "Nimal", "Perera", "Colombo", "Alpha"),
@@ -50,7 +51,7 @@ pub struct DemoUser {
     /// Sign-in name.
     pub username: String,
     /// Role.
-    pub role: crate::http::Role,
+    pub role: moon_http::Role,
     /// The generated password; never stored in the clear.
     pub password: String,
 }
@@ -184,7 +185,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             agent_code: Some((*code).to_owned()),
             ..Default::default()
         };
-        let existing = crate::notifications::repo::list(db, &op.scope, &q, &crate::http::Page::ALL).await?;
+        let existing = crate::notifications::repo::list(db, &op.scope, &q, &moon_http::Page::ALL).await?;
         if existing.iter().any(|n| n.message == *text) {
             continue;
         }

@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::agents::model::{CreateAgent, UpdateAgent};
-use crate::http::{ApiError, ApiJson, ApiResult, Page, Principal};
 use crate::sales::model::{CreateSale, UpdateSale};
+use moon_http::{ApiError, ApiJson, ApiResult, Page, Principal};
 
 /// `{"message": "..."}`, the original success body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -119,7 +119,7 @@ pub struct LegacyAgentRow {
 
 /// Add an agent (original route).
 #[utoipa::path(post, path = "/agent/add", tag = "legacy", request_body = LegacyAgentBody,
-    responses((status = 201, body = LegacyMessage), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = LegacyMessage), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn agent_add(
     State(state): State<AppState>,
     principal: Principal,
@@ -181,7 +181,7 @@ async fn legacy_agent_id(state: &AppState, principal: &Principal, key: &str) -> 
 
 /// Update an agent by code (original route); only the fields sent change.
 #[utoipa::path(put, path = "/agent/update/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")), request_body = LegacyAgentBody,
-    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn agent_update(
     State(state): State<AppState>,
     principal: Principal,
@@ -208,7 +208,7 @@ async fn agent_update(
 
 /// Delete an agent by code (original route); an agent with sales is kept (409).
 #[utoipa::path(delete, path = "/agent/delete/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")),
-    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem)))]
+    responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem)))]
 async fn agent_delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -247,7 +247,7 @@ pub struct LegacySaleRow {
 
 /// Record a sale (original route).
 #[utoipa::path(post, path = "/integration/add", tag = "legacy", request_body = LegacySaleBody,
-    responses((status = 201, body = LegacyMessage), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = LegacyMessage), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_add(
     State(state): State<AppState>,
     principal: Principal,
@@ -290,7 +290,7 @@ async fn integration_get(State(state): State<AppState>, principal: Principal) ->
 
 /// Update a sale (original route); only the fields sent change.
 #[utoipa::path(put, path = "/integration/update/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")), request_body = LegacySaleBody,
-    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_update(
     State(state): State<AppState>,
     principal: Principal,
@@ -298,7 +298,7 @@ async fn integration_update(
     ApiJson(b): ApiJson<LegacySaleBody>,
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Sale record not found.");
-    let id = crate::http::parse_id(&id).map_err(&map)?;
+    let id = moon_http::parse_id(&id).map_err(&map)?;
     let body = UpdateSale {
         agent_code: b.agent_code,
         agent_id: None,
@@ -315,14 +315,14 @@ async fn integration_update(
 
 /// Delete a sale (original route).
 #[utoipa::path(delete, path = "/integration/delete/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")),
-    responses((status = 200, body = LegacyMessage), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem)))]
 async fn integration_delete(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Sale record not found.");
-    let id = crate::http::parse_id(&id).map_err(&map)?;
+    let id = moon_http::parse_id(&id).map_err(&map)?;
     crate::sales::service::delete(&state.db, &principal, id).await.map_err(&map)?;
     Ok(Json(LegacyMessage { message: String::from("Sale record deleted successfully.") }))
 }
@@ -347,7 +347,7 @@ pub struct LegacyNotificationRow {
 
 /// Send a notification (original route).
 #[utoipa::path(post, path = "/notification/send", tag = "legacy", request_body = LegacyNotificationBody,
-    responses((status = 201, body = LegacyMessage), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = LegacyMessage), (status = 422, body = moon_http::error::Problem)))]
 async fn notification_send(
     State(state): State<AppState>,
     principal: Principal,

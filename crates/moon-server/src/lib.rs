@@ -6,18 +6,15 @@
 //! browser console over the same use cases.
 
 pub(crate) mod agents;
-pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
-pub mod changelog;
 pub mod config;
 pub mod demo;
-pub mod http;
+pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
-mod patch;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod targets;
@@ -27,4 +24,5 @@ pub mod web;
 mod scope_tests;
 
 pub use app::{AppState, Running, serve, start};
-pub use config::{Config, Secret};
+pub use config::Config;
+pub use moon_db::Secret;

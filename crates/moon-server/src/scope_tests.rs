@@ -5,9 +5,10 @@
 use moon_db::{Db, DbOptions};
 use moon_domain::{AgentCode, Label, Message, Money};
 
+use crate::agents::model::AgentRef;
 use crate::agents::model::NewAgent;
-use crate::http::{Page, Principal, Scope};
-use crate::sales::model::{AgentRef, SaleFields};
+use crate::sales::model::SaleFields;
+use moon_http::{Page, Principal, Scope};
 
 async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
     // Tests run in parallel threads of one process: a counter keeps their files apart.
@@ -90,7 +91,7 @@ async fn a_branch_scope_sees_only_its_branch() {
     // Recording a sale for an agent outside the scope finds no such agent.
     let manager = Principal {
         id: String::from("m"),
-        role: crate::http::Role::Manager,
+        role: moon_http::Role::Manager,
         scope: kandy,
         user_id: None,
         origin: Default::default(),

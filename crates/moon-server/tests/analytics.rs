@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
+use moon_analytics::{Aggregator, Fault, Outcome};
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbOptions};
-use moon_server::analytics::{Aggregator, Fault, Outcome};
 use serde_json::{Value, json};
 
 /// An aggregator of the test's own over the app's databases (the app's own loop is off in the
@@ -175,7 +175,7 @@ async fn random_changes_match_a_recomputation(app: &TestApp) {
 /// The same with the SQL the aggregator sends to Redshift (delete-and-insert instead of
 /// `ON CONFLICT`), run on the suite's own warehouse.
 async fn random_changes_in_redshift_sql_match_a_recomputation(app: &TestApp) {
-    random_history(app, aggregator(app).await.with_flavor(moon_server::analytics::Flavor::Redshift)).await;
+    random_history(app, aggregator(app).await.with_flavor(moon_analytics::Flavor::Redshift)).await;
 }
 
 async fn random_history(app: &TestApp, agg: Aggregator) {
@@ -250,10 +250,10 @@ async fn random_history(app: &TestApp, agg: Aggregator) {
 /// The original system's three queries, run on the operational database.
 async fn assert_original_tables_match_original_queries(app: &TestApp, agg: &Aggregator) {
     let op = Db::connect(&app.db.url, &DbOptions::default()).await.unwrap();
-    let (teams, branches, products) = moon_server::analytics::verify::original_queries(&op).await.unwrap();
+    let (teams, branches, products) = moon_analytics::verify::original_queries(&op).await.unwrap();
     let mut tx = agg.warehouse().db.begin_snapshot().await.unwrap();
     let ((wh_teams, wh_branches, wh_products), duplicates) =
-        moon_server::analytics::verify::read_original_tables(&mut tx).await.unwrap();
+        moon_analytics::verify::read_original_tables(&mut tx).await.unwrap();
     tx.rollback().await.unwrap();
     assert!(duplicates.is_empty(), "{duplicates:?}");
     assert_eq!(wh_teams, teams, "team_sales_metrics");
@@ -322,7 +322,7 @@ async fn concurrent_aggregators_apply_each_change_once(app: &TestApp) {
     ra.unwrap();
     rb.unwrap();
     assert_verified(&first).await;
-    let (teams, _) = moon_server::analytics::kpi::teams(&first.warehouse().db, &Default::default(), 1).await.unwrap();
+    let (teams, _) = moon_analytics::kpi::teams(&first.warehouse().db, &Default::default(), 1).await.unwrap();
     assert_eq!(teams.iter().map(|t| t.sales_count).sum::<i64>(), 40);
 }
 
@@ -345,7 +345,7 @@ async fn applied_entries_are_pruned(app: &TestApp) {
     assert!(pruned > 0);
     assert_eq!(count().await, 0);
     // A fresh warehouse cannot replay pruned entries: it rebuilds from the source.
-    let other = moon_server::analytics::Warehouse::open(&app.warehouse.url).await.unwrap();
+    let other = moon_analytics::Warehouse::open(&app.warehouse.url).await.unwrap();
     let mut tx = other.db.begin().await.unwrap();
     let mut up = Query::update();
     up.table("wh_state").value("applied_id", 0).and_where(Expr::col("consumer").eq("aggregator"));

@@ -48,7 +48,7 @@ fn today() -> String {
 async fn caught_up(app: &TestApp) {
     let started = Instant::now();
     loop {
-        let last = moon_server::changelog::last_id(&app.store).await.unwrap();
+        let last = moon_changelog::last_id(&app.store).await.unwrap();
         let mut q = Query::select();
         q.column("applied_id").from("change_cursors").and_where(Expr::col("consumer").eq(CONSUMER));
         let applied = app.store.fetch_optional::<(i64,)>(&q).await.unwrap().map(|(n,)| n);

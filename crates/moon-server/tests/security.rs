@@ -208,27 +208,17 @@ async fn caller(app: &TestApp, w: &World, role: &'static str) -> Caller {
     };
     let (user_id, name, _) = app.user(role, bound).await;
     let account = moon_server::auth::users::account_by_name(&app.store, &name).await.unwrap().unwrap();
-    let (_, secret) = moon_server::auth::token::create(
-        &app.store,
-        account.id,
-        "matrix",
-        None,
-        &moon_server::http::Principal::operator(),
-    )
-    .await
-    .unwrap();
-    let (spare, _) = moon_server::auth::token::create(
-        &app.store,
-        account.id,
-        "spare",
-        None,
-        &moon_server::http::Principal::operator(),
-    )
-    .await
-    .unwrap();
+    let (_, secret) =
+        moon_server::auth::token::create(&app.store, account.id, "matrix", None, &moon_http::Principal::operator())
+            .await
+            .unwrap();
+    let (spare, _) =
+        moon_server::auth::token::create(&app.store, account.id, "spare", None, &moon_http::Principal::operator())
+            .await
+            .unwrap();
     let (victim, _, _) = app.user("analyst", None).await;
     let (victim_token, _) =
-        moon_server::auth::token::create(&app.store, victim, "victim", None, &moon_server::http::Principal::operator())
+        moon_server::auth::token::create(&app.store, victim, "victim", None, &moon_http::Principal::operator())
             .await
             .unwrap();
     let ids = |agent: i64, code: &str, sale: i64, note: i64, user: i64, token: i64| {
@@ -310,7 +300,7 @@ async fn every_route_answers_each_role_as_the_matrix_says(app: &TestApp) {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         match moon_server::auth::policy::lookup(&m, path) {
             moon_server::auth::policy::Lookup::Found(rule) => {
-                for role in moon_server::http::Role::ALL {
+                for role in moon_http::Role::ALL {
                     let expect = roles.split(' ').any(|r| r == role.as_str())
                         || *roles == "public"
                         || (rule.access == moon_server::auth::policy::Access::SignedIn);
@@ -494,7 +484,7 @@ async fn api_tokens_expire_and_can_be_revoked(app: &TestApp) {
 
     let past = moon_db::now() - chrono::Duration::seconds(1);
     let (_, expired) =
-        moon_server::auth::token::create(&app.store, id, "old", Some(past), &moon_server::http::Principal::operator())
+        moon_server::auth::token::create(&app.store, id, "old", Some(past), &moon_http::Principal::operator())
             .await
             .unwrap();
     assert_eq!(app.bearer(&expired).get("/api/v1/auth/me").await.0, 401, "an expired token is refused");

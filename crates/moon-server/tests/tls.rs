@@ -48,7 +48,7 @@ async fn the_server_speaks_tls_with_hsts_and_secure_cookies() {
         eprintln!("skipping: the openssl command could not make a test certificate: {made:?}");
         return;
     }
-    let files = moon_server::config::TlsFiles { cert: cert.clone(), key: key.clone() };
+    let files = moon_http::tls::TlsFiles { cert: cert.clone(), key: key.clone() };
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.security.tls = Some(files);
         c.security.sessions.secure_cookies = true;

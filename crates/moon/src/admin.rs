@@ -7,9 +7,9 @@ use std::io::BufRead;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use moon_db::Db;
+use moon_http::ApiError;
 use moon_server::auth::users::{self, Binding, UserChanges};
 use moon_server::auth::{password, token};
-use moon_server::http::ApiError;
 
 use crate::settings::CommonArgs;
 
@@ -158,9 +158,7 @@ async fn account(db: &Db, username: &str) -> anyhow::Result<users::Account> {
 
 async fn change(db: &Db, username: &str, changes: UserChanges) -> anyhow::Result<users::User> {
     let a = account(db, username).await?;
-    users::update(db, &password::Hasher::new(1), a.id, changes, &moon_server::http::Principal::operator())
-        .await
-        .map_err(api)
+    users::update(db, &password::Hasher::new(1), a.id, changes, &moon_http::Principal::operator()).await.map_err(api)
 }
 
 /// Runs a `moon user` command.
@@ -176,7 +174,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 &username,
                 &pw,
                 binding,
-                &moon_server::http::Principal::operator(),
+                &moon_http::Principal::operator(),
             )
             .await
             .map_err(api)?;
@@ -246,8 +244,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             let db = open(&common).await?;
             let a = account(&db, &username).await?;
             let expires = expires_days.map(|d| moon_db::now() + chrono::Duration::days(i64::from(d)));
-            let (t, secret) =
-                token::create(&db, a.id, &name, expires, &moon_server::http::Principal::operator()).await?;
+            let (t, secret) = token::create(&db, a.id, &name, expires, &moon_http::Principal::operator()).await?;
             eprintln!(
                 "created token {} for {} (expires {}); it is shown once:",
                 t.id,
@@ -279,7 +276,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id, common } => {
             let db = open(&common).await?;
-            token::revoke(&db, id, None, &moon_server::http::Principal::operator()).await.map_err(api)?;
+            token::revoke(&db, id, None, &moon_http::Principal::operator()).await.map_err(api)?;
             eprintln!("token {id} revoked");
             db.close().await;
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use moon_server::analytics::{Aggregator, Outcome};
+use moon_analytics::{Aggregator, Outcome};
 
 use crate::settings::{self, CommonArgs, ServeArgs};
 
@@ -43,7 +43,7 @@ pub async fn run(args: AggregateArgs, shutdown: impl std::future::Future<Output 
     let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
     let db = moon_server::app::open_database(&config).await?;
     let aggregator = moon_server::app::open_aggregator(&config, &db).await?.with_batch_size(args.batch);
-    eprintln!("warehouse: {}", moon_server::config::redact_url(&config.warehouse_url()));
+    eprintln!("warehouse: {}", moon_db::redact_url(&config.warehouse_url()));
     let result = match schedule {
         None => once(&aggregator, &args).await,
         Some(cron) => scheduled(&aggregator, &args, &cron, shutdown).await,

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use moon_db::{Secret, redact_url};
+use moon_http::Role;
+use moon_http::tls::TlsFiles;
+use moon_server::Config;
+use moon_server::auth::SecurityConfig;
 use moon_server::auth::ratelimit::Limit;
-use moon_server::config::{Config, Secret, SecurityConfig, TlsFiles, redact_url};
-use moon_server::http::Role;
 use serde::Deserialize;
 
 /// The default embedded database: a SQLite file under `./data`, created on first run.

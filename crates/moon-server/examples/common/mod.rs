@@ -30,7 +30,7 @@ pub async fn config(db_url: &str, wh_url: &str) -> (Config, Db) {
 /// A client sending an API token of a new user of `role` (bound to `agent_code` for an agent),
 /// made through the library as `moon user add` and `moon token create` would.
 pub async fn client_as(db: &Db, name: &str, role: &str, agent_code: Option<&str>) -> reqwest::Client {
-    let op = moon_server::http::Principal::operator();
+    let op = moon_http::Principal::operator();
     let binding = moon_server::auth::users::Binding::parse(role, None, agent_code).unwrap();
     let hasher = moon_server::auth::password::Hasher::new(1);
     let password = moon_server::auth::password::generate().unwrap();

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
 use crate::AppState;
-use crate::http::paging::{ListingSort, Paged};
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
+use moon_http::paging::{ListingSort, Paged};
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component's routes: a table of contents.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -46,7 +46,7 @@ impl AgentFilter {
 
 /// List agents, filtered, ordered by `sort` then id, and paged by both.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentFilter),
-    responses((status = 200, body = Paged<Agent>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<Agent>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_agents(
     State(state): State<AppState>,
     principal: Principal,
@@ -61,7 +61,7 @@ async fn list_agents(
 
 /// Create an agent.
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
-    responses((status = 201, body = Agent), (status = 409, description = "agent_code already used", body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = Agent), (status = 409, description = "agent_code already used", body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_agent(
     State(state): State<AppState>,
     principal: Principal,
@@ -74,13 +74,13 @@ async fn create_agent(
 
 /// Get one agent.
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
-    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem)))]
 async fn get_agent(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Agent>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     repo::get(&state.db, &principal.scope, id)
         .await?
         .map(Json)
@@ -89,27 +89,27 @@ async fn get_agent(
 
 /// Change some fields of an agent.
 #[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")), request_body = UpdateAgent,
-    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_agent(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let changes = body.validate().map_err(ApiError::validation)?;
     Ok(Json(service::update(&state.db, &principal, id, changes).await?))
 }
 
 /// Delete an agent who has no sales.
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem), (status = 409, description = "The agent has sales", body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem), (status = 409, description = "The agent has sales", body = moon_http::error::Problem)))]
 async fn delete_agent(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     service::delete(&state.db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -118,7 +118,7 @@ async fn delete_agent(
 /// removed and analytics consent withdrawn; the record, its code and its sales stay, so every
 /// total stays right. Repeating it changes nothing more.
 #[utoipa::path(post, path = "/api/v1/agents/{code}/erase", tag = "agents", params(("code" = String, Path, description = "Agent code")),
-    responses((status = 200, body = Agent), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem)))]
 async fn erase_agent(
     State(state): State<AppState>,
     principal: Principal,

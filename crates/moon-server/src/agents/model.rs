@@ -4,8 +4,17 @@ use chrono::{DateTime, Utc};
 use moon_domain::{AgentCode, Email, FieldError, FieldErrors, Label, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
-use crate::http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
-use crate::patch::double_option;
+use moon_http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
+use moon_http::patch::double_option;
+
+/// Who sold: by code (as the original system did) or by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentRef {
+    /// `agent_code`.
+    Code(AgentCode),
+    /// `agent_id`.
+    Id(i64),
+}
 
 /// A sales agent.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]

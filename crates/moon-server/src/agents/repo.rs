@@ -1,11 +1,11 @@
 //! The queries the agent component owns.
 
-use moon_db::sea_query::{Expr, ExprTrait, Func, LikeExpr, Order, Query, SelectStatement, Value};
+use moon_db::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx, insert_row};
 
 use super::model::{Agent, AgentChanges, NewAgent};
-use crate::http::paging::{KeyValue, SortedPage};
-use crate::http::{Page, Scope};
+use moon_http::paging::{SortedPage, keyset_sorted};
+use moon_http::{Page, Scope};
 
 const COLUMNS: [&str; 13] = [
     "id",
@@ -102,52 +102,6 @@ pub async fn list_sorted(db: &Db, scope: &Scope, f: &AgentQuery, page: &SortedPa
     db.fetch_all(&q).await
 }
 
-/// Applies a [`Page`] to a query ordered by the given id column.
-pub fn keyset(q: &mut SelectStatement, id: (&'static str, &'static str), page: &Page) {
-    if let Some(after) = page.after {
-        let col = Expr::col(id);
-        q.and_where(if page.descending { col.lt(after) } else { col.gt(after) });
-    }
-    q.order_by(id, if page.descending { Order::Desc } else { Order::Asc }).limit(page.fetch_limit());
-}
-
-/// Applies a [`SortedPage`] to a query on `table`: rows strictly after the cursor's (keys…, id)
-/// in the page's direction, ordered by the keys and then id.
-///
-/// The tuple comparison is spelt out (`k > v OR (k = v AND …)`) because row-value comparison is
-/// not portable; a leading `k >= v` lets every backend start a range scan of a (k, id) index.
-pub fn keyset_sorted(q: &mut SelectStatement, table: &'static str, page: &SortedPage) {
-    let descending = page.page.descending;
-    let beyond = |col: Expr, v: Value| if descending { col.lt(v) } else { col.gt(v) };
-    if let Some(after) = page.page.after {
-        let keys = page.sort.keys.iter().zip(&page.after_keys);
-        let mut cond = beyond(Expr::col((table, "id")), Value::from(after));
-        for ((column, _), value) in keys.clone().rev() {
-            let (col, v) = (Expr::col((table, *column)), bind(value));
-            cond = beyond(col.clone(), v.clone()).or(col.eq(v).and(cond));
-        }
-        if let Some(((column, _), value)) = keys.clone().next() {
-            let col = Expr::col((table, *column));
-            q.and_where(if descending { col.lte(bind(value)) } else { col.gte(bind(value)) });
-        }
-        q.and_where(cond);
-    }
-    let order = if descending { Order::Desc } else { Order::Asc };
-    for (column, _) in page.sort.keys {
-        q.order_by((table, *column), order.clone());
-    }
-    q.order_by((table, "id"), order).limit(page.page.fetch_limit());
-}
-
-/// A cursor's key value as a bind parameter of the column's own type.
-fn bind(value: &KeyValue) -> Value {
-    match value {
-        KeyValue::Text(s) => Value::from(s.as_str()),
-        KeyValue::Int(n) => Value::from(*n),
-        KeyValue::Date(d) => Value::from(*d),
-    }
-}
-
 /// One agent by id, if visible in `scope`.
 pub async fn get(db: &Db, scope: &Scope, id: i64) -> Result<Option<Agent>, DbError> {
     let mut q = base(scope);
@@ -177,8 +131,8 @@ pub async fn find(tx: &mut Tx, scope: &Scope, id: i64) -> Result<Option<Agent>, 
 }
 
 /// The attributes of an agent that KPIs group by, for the change log.
-pub fn facts(a: &Agent) -> crate::changelog::AgentFacts {
-    crate::changelog::AgentFacts {
+pub fn facts(a: &Agent) -> moon_changelog::AgentFacts {
+    moon_changelog::AgentFacts {
         team: a.team.clone(),
         branch: a.branch.clone(),
         active: a.active,

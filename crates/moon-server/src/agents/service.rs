@@ -3,12 +3,12 @@
 use moon_db::{Db, DbError, Tx};
 use moon_domain::FieldError;
 
+use super::model::AgentRef;
 use super::model::{Agent, AgentChanges, NewAgent};
 use super::repo;
 use crate::audit;
-use crate::changelog::{self, Event};
-use crate::http::{ApiError, ApiResult, Principal, Scope};
-use crate::sales::model::AgentRef;
+use moon_changelog::Event;
+use moon_http::{ApiError, ApiResult, Principal, Scope};
 
 fn duplicate_code(code: &str) -> ApiError {
     ApiError::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
@@ -40,7 +40,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
         other => other?,
     };
     let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
-    changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
+    moon_changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
     audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
         .await?;
     tx.commit().await?;
@@ -88,7 +88,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
     let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
     let (before, after) = (repo::facts(&current), repo::facts(&agent));
     if before != after {
-        changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
+        moon_changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
     }
     audit::append(
         &mut tx,
@@ -113,7 +113,7 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
         Err(DbError::ForeignKeyViolation) => return Err(agent_has_sales(&agent.agent_code)),
         other => other?,
     };
-    changelog::record(&mut tx, &[Event::Agent { id, before: Some(repo::facts(&agent)), after: None }]).await?;
+    moon_changelog::record(&mut tx, &[Event::Agent { id, before: Some(repo::facts(&agent)), after: None }]).await?;
     audit::append(&mut tx, principal, audit::Event::on("agent.delete", "agent", id).with_diff(Some(&agent), None))
         .await?;
     tx.commit().await?;
@@ -132,7 +132,8 @@ pub async fn erase(db: &Db, principal: &Principal, code: &str) -> ApiResult<Agen
     let agent = repo::find(&mut tx, &Scope::All, current.id).await?.ok_or_else(ApiError::internal)?;
     let (before, after) = (repo::facts(&current), repo::facts(&agent));
     if before != after {
-        changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }]).await?;
+        moon_changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }])
+            .await?;
     }
     let event = audit::Event::on("agent.erase", "agent", &agent.agent_code).with_diff(Some(&current), Some(&agent));
     audit::append(&mut tx, principal, event).await?;

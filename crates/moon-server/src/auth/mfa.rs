@@ -14,7 +14,7 @@ use totp_rs::{Builder, Secret, Totp};
 
 use super::crypto::{self, SealingKey};
 use super::users::{Account, internal};
-use crate::http::{ApiError, ApiResult};
+use moon_http::{ApiError, ApiResult};
 
 /// Shown in authenticator apps next to the user name.
 pub const ISSUER: &str = "MoonInsurance";

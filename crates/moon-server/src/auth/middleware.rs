@@ -4,6 +4,7 @@
 //! cookie-authenticated changes), and either refuses the request or hands the handler a
 //! [`Principal`].
 
+pub use moon_http::principal::ClientIp;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +19,7 @@ use super::session::{self, SessionRow};
 use super::token;
 use super::users::Account;
 use crate::AppState;
-use crate::http::ApiError;
-
-/// The client's address as the rate limits and sign-in throttling see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+use moon_http::ApiError;
 
 /// The peer of a connection, for `into_make_service_with_connect_info` over plain TCP and TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +31,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, toki
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::http::tls::TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::http::tls::TlsListener>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, moon_http::tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, moon_http::tls::TlsListener>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
 }
@@ -91,14 +86,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Identity {
     }
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<ClientIp>().copied().unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0]))))
-    }
-}
-
 const SIGN_IN: &str = "/api/v1/auth/sign-in";
 /// The console's sign-in form, which like the API's learns the session it replaces.
 const CONSOLE_SIGN_IN: &str = "/sign-in";
@@ -135,7 +122,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let ip = super::ratelimit::client_ip(peer, req.headers(), &auth.config.trusted_proxies);
     req.extensions_mut().insert(ClientIp(ip));
     // Where the request comes from, for the audit trail (handlers of public routes read it too).
-    let origin = crate::http::principal::Origin {
+    let origin = moon_http::principal::Origin {
         request_id: req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
         source_ip: Some(ip.to_string()),
     };
@@ -177,17 +164,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             return forbidden("this route has no entry in the security policy").into_response();
         }
     };
-    // A browser asking for a console page is answered with a page or a redirect, not JSON.
-    let page = crate::web::wants_page(rule.path, req.headers()).then(|| req.uri().clone());
     let shape = |e: ApiError| {
-        if let Some(uri) = &page {
-            return crate::web::refusal(e, uri);
-        }
+        let refusal = moon_http::error::Refusal(e.clone());
         let mut res = if rule.is_legacy() { e.legacy() } else { e }.into_response();
         if res.status() == StatusCode::UNAUTHORIZED {
             // RFC 9110: a 401 names the scheme to use.
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"moon\""));
         }
+        // The console (an outer layer) turns this into a page or a redirect for a browser.
+        res.extensions_mut().insert(refusal);
         res
     };
     let class = rule.rate_class();
@@ -265,7 +250,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     {
         return shape(too_many(wait));
     }
-    let logged = crate::http::request_log::note_principal(&principal.id);
+    let logged = moon_http::request_log::note_principal(&principal.id);
     req.extensions_mut().insert(principal);
     req.extensions_mut().insert(identity);
     let mut res = next.run(req).await;

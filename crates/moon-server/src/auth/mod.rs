@@ -33,11 +33,19 @@ pub mod token;
 pub mod users;
 
 use anyhow::Context;
-use moon_db::sea_query::{Expr, ExprTrait, Query, Value};
-use moon_db::{Db, DbError, insert_row};
 
-use crate::config::SecurityConfig;
-use crate::http::Role;
+use moon_db::Db;
+
+use std::collections::BTreeSet;
+
+use moon_db::Secret;
+use moon_http::tls::TlsFiles;
+
+use ratelimit::RateLimits;
+use session::SessionSettings;
+use throttle::ThrottleSettings;
+
+use moon_http::Role;
 
 /// The security state shared by every request of one server.
 #[derive(Debug)]
@@ -79,9 +87,10 @@ impl AuthState {
     pub async fn key(&self, db: &Db) -> anyhow::Result<&crypto::SealingKey> {
         self.key
             .get_or_try_init(|| async {
-                let material =
-                    stored_secret(db, KEY_NAME).await.context("cannot read or create the stored secret key")?;
-                crypto::SealingKey::from_material(&material)
+                let material = moon_db::stored_secret(db, KEY_NAME)
+                    .await
+                    .context("cannot read or create the stored secret key")?;
+                crypto::SealingKey::from_material(material.expose())
             })
             .await
     }
@@ -94,46 +103,42 @@ impl AuthState {
 
 const KEY_NAME: &str = "secret_key";
 
-#[derive(sqlx::FromRow)]
-struct StoredSecret {
-    secret_value: String,
+/// Security settings. Every field has a safe default; see docs/SECURITY.md.
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Key material that seals TOTP secrets; when `None` a key is generated and kept in the
+    /// database.
+    pub secret_key: Option<Secret>,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies, load balancers).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Roles that must confirm a TOTP authenticator before using anything but enrolment.
+    pub mfa_required_roles: BTreeSet<Role>,
+    /// Session lifetimes and cookie attributes.
+    pub sessions: SessionSettings,
+    /// Sign-in throttling.
+    pub throttle: ThrottleSettings,
+    /// Request token buckets.
+    pub rate_limits: RateLimits,
+    /// Largest total size of a request's headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
+    pub hash_concurrency: usize,
 }
 
-/// A generated secret kept in `server_secrets` under `name`, created on first use (32 random
-/// bytes, base64). Replicas starting together race on the insert; the loser reads the winner's.
-pub async fn stored_secret(db: &Db, name: &'static str) -> Result<String, anyhow::Error> {
-    let read = || async {
-        let mut q = Query::select();
-        q.column("secret_value").from("server_secrets").and_where(Expr::col("name").eq(name));
-        Ok::<_, DbError>(db.fetch_optional::<StoredSecret>(&q).await?.map(|s| s.secret_value))
-    };
-    if let Some(k) = read().await? {
-        return Ok(k);
-    }
-    let material = crypto::SealingKey::generate_material()?;
-    let stmt = insert_row(
-        "server_secrets",
-        vec![
-            ("name", Value::from(name)),
-            ("secret_value", Value::from(material.clone())),
-            ("created_at", Value::from(moon_db::now())),
-        ],
-    );
-    let mut tx = db.begin().await?;
-    match tx.execute(&stmt).await {
-        Ok(_) => {
-            tx.commit().await?;
-            tracing::warn!(
-                secret = name,
-                "no key configured: generated one and stored it in the database; configure it \
-                 (MOON_SECRET_KEY, MOON_PSEUDONYM_KEY, or their _FILE forms) to keep it apart from the data it protects"
-            );
-            Ok(material)
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            tls: None,
+            trusted_proxies: Vec::new(),
+            mfa_required_roles: BTreeSet::from([Role::Admin, Role::Manager]),
+            sessions: SessionSettings::default(),
+            throttle: ThrottleSettings::default(),
+            rate_limits: RateLimits::default(),
+            max_header_bytes: 16 * 1024,
+            hash_concurrency: 2,
         }
-        Err(DbError::UniqueViolation) => {
-            drop(tx);
-            read().await?.ok_or_else(|| anyhow::anyhow!("the stored secret key vanished"))
-        }
-        Err(e) => Err(e.into()),
     }
 }

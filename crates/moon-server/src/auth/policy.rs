@@ -4,11 +4,11 @@
 //! the access it requires. The authentication middleware looks the request up here before any
 //! handler runs; a served route missing from the table is refused (fail closed), and the
 //! permission-matrix test fails for it. Which *rows* a permitted principal then sees is the
-//! queries' business ([`crate::http::Scope`]): a record out of scope is a 404, not a 403.
+//! queries' business ([`moon_http::Scope`]): a record out of scope is a 404, not a 403.
 
 use axum::http::Method;
 
-use crate::http::Role;
+use moon_http::Role;
 
 /// Who may use a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

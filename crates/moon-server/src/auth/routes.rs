@@ -16,8 +16,8 @@ use super::users::{Binding, User, UserChanges, internal};
 use super::{mfa, session, throttle, token, users};
 use crate::AppState;
 use crate::audit::{self, RequestOrigin};
-use crate::http::error::Problem;
-use crate::http::{ApiError, ApiJson, ApiResult, Principal, Role};
+use moon_http::error::Problem;
+use moon_http::{ApiError, ApiJson, ApiResult, Principal, Role};
 
 /// The security routes: a table of contents.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -152,7 +152,7 @@ async fn sign_in(
 pub(crate) async fn check_password(
     state: &AppState,
     ip: std::net::IpAddr,
-    origin: crate::http::principal::Origin,
+    origin: moon_http::principal::Origin,
     username: &str,
     password: &str,
 ) -> ApiResult<users::Account> {
@@ -188,7 +188,7 @@ pub(crate) async fn check_password(
         users::store_rehash(&state.db, &auth.hasher, account.id, password).await;
     }
     tracing::info!(user_id = account.id, mfa = account.mfa_enabled, "signed in");
-    let actor = audit::Actor::account(&account, origin);
+    let actor = account.actor(origin);
     let action = if account.mfa_enabled { "auth.password_accepted" } else { "auth.sign_in" };
     audit::record_or_log(&state.db, actor, audit::Event::on(action, "user", account.id)).await;
     Ok(account)
@@ -224,7 +224,7 @@ async fn mfa_verify(
 pub(crate) async fn check_second_factor(
     state: &AppState,
     ip: std::net::IpAddr,
-    origin: crate::http::principal::Origin,
+    origin: moon_http::principal::Origin,
     account: &users::Account,
     code: &str,
 ) -> ApiResult<()> {
@@ -236,12 +236,12 @@ pub(crate) async fn check_second_factor(
         let t = &state.auth.config.throttle;
         throttle::record_failure(&state.db, t, &keys[0], t.account_free_failures).await?;
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
-        let actor = audit::Actor::account(account, origin);
+        let actor = account.actor(origin);
         audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_failed", "user", account.id)).await;
         return Err(e);
     }
     throttle::clear(&state.db, &keys[0]).await?;
-    let actor = audit::Actor::account(account, origin);
+    let actor = account.actor(origin);
     audit::record_or_log(
         &state.db,
         actor,
@@ -333,12 +333,12 @@ async fn mfa_confirm(
 /// Confirms MFA enrolment with a code and records it in the audit trail; the recovery codes.
 pub(crate) async fn confirm_mfa(
     state: &AppState,
-    origin: crate::http::principal::Origin,
+    origin: moon_http::principal::Origin,
     account: &users::Account,
     code: &str,
 ) -> ApiResult<Vec<String>> {
     let codes = mfa::confirm(&state.db, state.auth.key(&state.db).await.map_err(internal)?, account, code).await?;
-    let actor = audit::Actor::account(account, origin);
+    let actor = account.actor(origin);
     audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_enrolled", "user", account.id)).await;
     Ok(codes)
 }
@@ -408,7 +408,7 @@ async fn create_user(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, body = Problem)))]
 async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<User>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     users::get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("user {id}")))
 }
 
@@ -421,7 +421,7 @@ async fn update_user(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> ApiResult<Json<User>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     Ok(Json(change_user(&state, &principal, id, body).await?))
 }
 
@@ -459,7 +459,7 @@ async fn delete_user(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     if principal.user_id == Some(id) {
         return Err(ApiError::conflict("cannot_demote_self", "an admin cannot delete their own account"));
     }
@@ -574,7 +574,7 @@ async fn revoke_token(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiToken>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     Ok(Json(token::revoke(&state.db, id, token_owner(&principal)?, &principal).await?))
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::crypto;
 use super::users::{Account, account_select};
-use crate::http::{ApiError, ApiResult};
+use moon_http::{ApiError, ApiResult};
 
 /// The recognisable start of every API token.
 pub const PREFIX: &str = "moon_";

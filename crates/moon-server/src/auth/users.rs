@@ -7,7 +7,7 @@ use moon_domain::{AgentCode, FieldError, FieldErrors, Label};
 use serde::Serialize;
 
 use super::password::{self, Hasher};
-use crate::http::{ApiError, ApiResult, Principal, Role, Scope};
+use moon_http::{ApiError, ApiResult, Principal, Role, Scope};
 
 /// A user as shown to admins: never the password hash or MFA secrets.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -107,6 +107,12 @@ pub fn account_select() -> SelectStatement {
 }
 
 impl Account {
+    /// This account as the actor of an audit entry, before it has a principal (sign-in, MFA
+    /// steps).
+    pub fn actor(&self, origin: moon_http::principal::Origin) -> crate::audit::Actor {
+        crate::audit::Actor { id: format!("user:{}", self.id), role: self.role().map(|r| r.as_str()), origin }
+    }
+
     /// The stored role; an unknown name (a newer release's role) gets no rights here.
     pub fn role(&self) -> Option<Role> {
         Role::parse(&self.role)
@@ -126,7 +132,7 @@ impl Account {
             role,
             scope,
             user_id: Some(self.id),
-            origin: crate::http::principal::Origin::default(),
+            origin: moon_http::principal::Origin::default(),
         })
     }
 

@@ -19,12 +19,13 @@ use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError};
 use serde::{Deserialize, Serialize};
 
+use super::pipeline::Attempt;
 use super::settings::NotificationSettings;
 use crate::AppState;
 use crate::auth::crypto::SealingKey;
-use crate::http::metrics::Metrics;
-use crate::http::paging::Paged;
-use crate::http::{ApiError, ApiQuery, ApiResult, PageParams, Principal};
+use moon_http::metrics::Metrics;
+use moon_http::paging::Paged;
+use moon_http::{ApiError, ApiQuery, ApiResult, PageParams, Principal};
 
 /// One delivery, as the log shows it (without the payload's personal data).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -96,7 +97,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
 
 /// The delivery log: webhook and e-mail deliveries with their attempts and outcome.
 #[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryFilter),
-    responses((status = 200, body = Paged<Delivery>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<Delivery>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_deliveries(
     State(state): State<AppState>,
     ApiQuery(f): ApiQuery<DeliveryFilter>,
@@ -123,7 +124,7 @@ async fn list_deliveries(
     if let Some(id) = f.notification_id {
         q.and_where(Expr::col("notification_id").eq(id));
     }
-    crate::agents::repo::keyset(&mut q, ("notification_deliveries", "id"), &page);
+    moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), &page);
     let rows: Vec<Delivery> = state.db.fetch_all(&q).await?;
     Ok(Json(page.finish(rows, |d| d.id)))
 }
@@ -131,13 +132,13 @@ async fn list_deliveries(
 /// Send a delivery again (a dead one, or a succeeded one a receiver lost): it becomes pending
 /// with a fresh attempt budget, due now.
 #[utoipa::path(post, path = "/api/v1/notifications/deliveries/{id}/redeliver", tag = "notifications", params(("id" = i64, Path, description = "Delivery id")),
-    responses((status = 200, body = Delivery), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Delivery), (status = 404, body = moon_http::error::Problem)))]
 async fn redeliver(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Delivery>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let mut q = Query::select();
     q.columns(COLUMNS).from("notification_deliveries").and_where(Expr::col("id").eq(id));
@@ -161,17 +162,6 @@ async fn redeliver(
     tx.commit().await?;
     state.notifications.deliveries_due.notify_one();
     Ok(Json(after))
-}
-
-/// What one attempt came to.
-#[derive(Debug)]
-pub struct Attempt {
-    /// Whether the receiver took it.
-    pub ok: bool,
-    /// HTTP status or SMTP code, when there was an answer.
-    pub status: Option<i64>,
-    /// What went wrong (no secrets, no bodies).
-    pub error: Option<String>,
 }
 
 /// The senders the loop uses.

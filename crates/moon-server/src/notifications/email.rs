@@ -12,8 +12,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use moon_db::Db;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 
-use super::deliveries::Attempt;
-use super::settings::{SmtpSettings, SmtpTls};
+use super::pipeline::Attempt;
+use moon_db::Secret;
+use serde::Deserialize;
 
 /// Sends notifications by e-mail through the configured relay.
 pub struct Mailer {
@@ -90,4 +91,45 @@ impl Mailer {
             },
         }
     }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// STARTTLS, refusing to send without it (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Wrapper,
+    /// STARTTLS when offered, plain otherwise.
+    Opportunistic,
+    /// Plain text: only for a relay on loopback.
+    None,
+}
+
+/// The SMTP relay. The password comes from `MOON_SMTP_PASSWORD` or `MOON_SMTP_PASSWORD_FILE`,
+/// never from the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Relay host name.
+    pub host: String,
+    /// Relay port (default 587).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Sender address, such as `MoonInsurance <noreply@moon.example>`.
+    pub from: String,
+    /// User name for AUTH, if the relay wants one.
+    pub username: Option<String>,
+    /// Set from the environment only.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    /// Transport security (default `starttls`).
+    #[serde(default)]
+    pub tls: SmtpTls,
+}
+
+fn default_smtp_port() -> u16 {
+    587
 }

@@ -8,7 +8,7 @@ use moon_db::{DbError, Tx, insert_row};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal, Scope};
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal, Scope};
 
 /// The routes of the inbox and preferences.
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
@@ -82,7 +82,7 @@ fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> ApiResult<Op
 
 /// Unread notifications in an inbox.
 #[utoipa::path(get, path = "/api/v1/notifications/unread_count", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Unread), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Unread), (status = 404, body = moon_http::error::Problem)))]
 async fn unread_count(
     State(state): State<AppState>,
     principal: Principal,
@@ -99,7 +99,7 @@ async fn unread_count(
 
 /// Mark every unread notification in an inbox read (now).
 #[utoipa::path(post, path = "/api/v1/notifications/read_all", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Marked), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Marked), (status = 404, body = moon_http::error::Problem)))]
 async fn read_all(
     State(state): State<AppState>,
     principal: Principal,
@@ -166,7 +166,7 @@ pub async fn wants_email(tx: &mut Tx, agent_id: i64) -> Result<bool, DbError> {
 
 /// An agent's channels.
 #[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Preferences), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn get_preferences(
     State(state): State<AppState>,
     principal: Principal,
@@ -185,7 +185,7 @@ async fn get_preferences(
 
 /// Choose channels: an agent for themself, staff for an agent in their scope.
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams), request_body = PreferencesUpdate,
-    responses((status = 200, body = Preferences), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn put_preferences(
     State(state): State<AppState>,
     principal: Principal,

@@ -27,9 +27,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::http::paging::Paged;
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
-use crate::sales::model::AgentRef;
+use crate::agents::model::AgentRef;
+use moon_http::paging::Paged;
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
 
 /// The component's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -209,7 +209,7 @@ pub async fn send_with_db(
 
 /// List notifications (an inbox when filtered by agent and `unread=true`).
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationFilter),
-    responses((status = 200, body = Paged<Notification>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<Notification>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_notifications(
     State(state): State<AppState>,
     principal: Principal,
@@ -233,7 +233,7 @@ async fn list_notifications(
 
 /// Send a notification to an agent.
 #[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications", request_body = SendNotification,
-    responses((status = 201, body = Notification), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = Notification), (status = 422, body = moon_http::error::Problem)))]
 async fn send_notification(
     State(state): State<AppState>,
     principal: Principal,
@@ -246,13 +246,13 @@ async fn send_notification(
 
 /// Get one notification.
 #[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 200, body = Notification), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Notification), (status = 404, body = moon_http::error::Problem)))]
 async fn get_notification(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Notification>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     repo::get(&state.db, &principal.scope, id)
         .await?
         .map(Json)
@@ -261,14 +261,14 @@ async fn get_notification(
 
 /// Mark a notification read or unread, or correct its text.
 #[utoipa::path(patch, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")), request_body = UpdateNotification,
-    responses((status = 200, body = Notification), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Notification), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_notification(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateNotification>,
 ) -> ApiResult<Json<Notification>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let message = match body.message.as_deref() {
         Some(m) => Some(Message::parse("message", m).map_err(ApiError::field)?),
         None => None,
@@ -293,13 +293,13 @@ async fn update_notification(
 
 /// Delete a notification.
 #[utoipa::path(delete, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_notification(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?

@@ -81,7 +81,7 @@ pub async fn create(
     } else {
         tx.insert(&stmt).await?
     };
-    let Some(n) = super::repo::find(tx, &crate::http::Scope::All, id).await? else {
+    let Some(n) = super::repo::find(tx, &moon_http::Scope::All, id).await? else {
         return Ok(None);
     };
     fan_out(tx, channels, &n).await?;
@@ -125,4 +125,15 @@ fn delivery_row(
             ("updated_at", now.into()),
         ],
     )
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Whether the receiver took it.
+    pub ok: bool,
+    /// HTTP status or SMTP code, when there was an answer.
+    pub status: Option<i64>,
+    /// What went wrong (no secrets, no bodies).
+    pub error: Option<String>,
 }

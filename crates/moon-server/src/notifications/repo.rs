@@ -5,8 +5,8 @@ use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx};
 
 use super::Notification;
-use crate::agents::repo::keyset;
-use crate::http::{Page, Scope};
+use moon_http::paging::keyset;
+use moon_http::{Page, Scope};
 
 /// Conditions of a notification listing.
 #[derive(Debug, Default, Clone)]

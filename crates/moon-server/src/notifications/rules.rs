@@ -285,7 +285,7 @@ pub fn parse_timezone(field: &str, raw: &str) -> Result<chrono_tz::Tz, FieldErro
 }
 
 fn amount(field: &str, v: &serde_json::Value) -> Result<Money, FieldError> {
-    let m = crate::products::money_field(field, v)?;
+    let m = Money::parse_json(field, v)?;
     if m.cents() <= 0 {
         return Err(FieldError::new(field, "not_positive", format!("{field} must be above zero")));
     }

@@ -11,7 +11,7 @@ use moon_domain::Money;
 
 use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
 use crate::AppState;
-use crate::http::{ApiError, ApiJson, ApiResult, Principal};
+use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// The routes of notification rules.
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
@@ -158,7 +158,7 @@ pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Resu
             Err(DbError::UniqueViolation) => continue,
             other => other?,
         };
-        let actor = crate::http::Principal::operator();
+        let actor = moon_http::Principal::operator();
         let event = crate::audit::Event::on("notification_rule.seed", "notification_rule", id)
             .with_diff(None, Some(&Rule { id, ..rule }));
         crate::audit::append(&mut tx, &actor, event).await?;
@@ -178,7 +178,7 @@ async fn list_rules(State(state): State<AppState>) -> ApiResult<Json<Vec<Rule>>>
 
 /// Create a rule.
 #[utoipa::path(post, path = "/api/v1/notifications/rules", tag = "notifications", request_body = RuleSpec,
-    responses((status = 201, body = Rule), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = Rule), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_rule(
     State(state): State<AppState>,
     principal: Principal,
@@ -200,9 +200,9 @@ async fn create_rule(
 
 /// Get one rule.
 #[utoipa::path(get, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
-    responses((status = 200, body = Rule), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem)))]
 async fn get_rule(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut q = base();
     q.and_where(Expr::col("id").eq(id));
     let row: Row = state.db.fetch_optional(&q).await?.ok_or_else(|| not_found(id))?;
@@ -211,14 +211,14 @@ async fn get_rule(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 
 /// Change a rule (enable or disable it, thresholds, schedule, template, …); its kind is fixed.
 #[utoipa::path(patch, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")), request_body = RuleSpec,
-    responses((status = 200, body = Rule), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_rule(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RuleSpec>,
 ) -> ApiResult<Json<Rule>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let rule = body.apply(Some(&current), &state.config.notifications.timezone).map_err(ApiError::validation)?;
@@ -240,13 +240,13 @@ async fn update_rule(
 
 /// Delete a rule (the notifications it made stay).
 #[utoipa::path(delete, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_rule(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let what = ("notification_rules", "notification_rule.delete", "notification_rule");

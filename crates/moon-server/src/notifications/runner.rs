@@ -24,7 +24,7 @@ use moon_db::{Db, DbError, Tx, insert_row};
 
 use super::pipeline::{self, Channels, NewNotification};
 use super::rules::{Fill, Period, Rule, RuleKind, TargetScope, render};
-use crate::changelog::{self, Entry, Event, SaleFacts};
+use moon_changelog::{Entry, Event, SaleFacts};
 
 /// The runner's name in `change_cursors`.
 pub const CONSUMER: &str = "notification_rules";
@@ -94,7 +94,7 @@ impl RuleRunner {
             tracing::info!(applied_id = at, "notification rules start at the end of the change log");
             return Ok(Step::Seeded { applied_id: at });
         };
-        let entries = changelog::read_after_in(&mut tx, applied, self.batch_size).await?;
+        let entries = moon_changelog::read_after_in(&mut tx, applied, self.batch_size).await?;
         let Some(first) = entries.first() else {
             tx.rollback().await?;
             return Ok(Step::Idle { applied_id: applied });
@@ -123,7 +123,7 @@ impl RuleRunner {
             let actor = crate::audit::Actor {
                 id: String::from("system:notification_rules"),
                 role: None,
-                origin: crate::http::principal::Origin::default(),
+                origin: moon_http::principal::Origin::default(),
             };
             let event = crate::audit::Event::on("notification.rules_fired", "change_log", last).with_detail(
                 serde_json::json!({ "notifications": created, "entries": { "from": first.id, "to": last } }),
@@ -228,7 +228,7 @@ impl RuleRunner {
         loop {
             // Idle polling costs one read of the sequence row, not a write transaction.
             let idle = match reached {
-                Some(at) => changelog::last_id(&self.db).await.is_ok_and(|last| last == at),
+                Some(at) => moon_changelog::last_id(&self.db).await.is_ok_and(|last| last == at),
                 None => false,
             };
             let mut pause = interval;
@@ -400,7 +400,7 @@ async fn set_cursor(tx: &mut Tx, applied_id: i64) -> Result<(), DbError> {
 /// another runner moved the cursor in between, its result stands and this one is dropped.
 async fn seed(db: &Db, registered: Option<i64>) -> Result<i64, DbError> {
     let mut snapshot = db.begin_snapshot().await?;
-    let at = changelog::last_id_in(&mut snapshot).await?;
+    let at = moon_changelog::last_id_in(&mut snapshot).await?;
     let backend = snapshot.backend();
     let mut sums = Query::select();
     sums.columns(["agent_id", "product_id", "branch", "sale_date"])

@@ -58,7 +58,7 @@ pub async fn fire_due(db: &Db, channels: Channels, now: DateTime<Utc>) -> Result
             let actor = crate::audit::Actor {
                 id: String::from("system:notification_schedule"),
                 role: None,
-                origin: crate::http::principal::Origin::default(),
+                origin: moon_http::principal::Origin::default(),
             };
             let event = crate::audit::Event::on("notification.reminders_sent", "notification_rule", rule.id)
                 .with_detail(serde_json::json!({ "occurrence": occurrence, "notifications": written }));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Secret;
+pub use super::email::{SmtpSettings, SmtpTls};
 
 /// Notification settings; see README "Notifications" for the file syntax.
 #[derive(Debug, Clone, Deserialize)]
@@ -121,45 +121,4 @@ pub fn default_rules() -> Vec<super::rules::RuleSpec> {
             ..RuleSpec::default()
         },
     ]
-}
-
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
-    /// STARTTLS, refusing to send without it (port 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Wrapper,
-    /// STARTTLS when offered, plain otherwise.
-    Opportunistic,
-    /// Plain text: only for a relay on loopback.
-    None,
-}
-
-/// The SMTP relay. The password comes from `MOON_SMTP_PASSWORD` or `MOON_SMTP_PASSWORD_FILE`,
-/// never from the file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpSettings {
-    /// Relay host name.
-    pub host: String,
-    /// Relay port (default 587).
-    #[serde(default = "default_smtp_port")]
-    pub port: u16,
-    /// Sender address, such as `MoonInsurance <noreply@moon.example>`.
-    pub from: String,
-    /// User name for AUTH, if the relay wants one.
-    pub username: Option<String>,
-    /// Set from the environment only.
-    #[serde(skip)]
-    pub password: Option<Secret>,
-    /// Transport security (default `starttls`).
-    #[serde(default)]
-    pub tls: SmtpTls,
-}
-
-fn default_smtp_port() -> u16 {
-    587
 }

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, broadcast};
 
 use super::Notification;
 use crate::AppState;
-use crate::http::{Principal, Scope};
+use moon_http::{Principal, Scope};
 
 /// How far behind its high-water mark each poll looks, for ids that commit late.
 const LOOKBACK: i64 = 256;
@@ -185,7 +185,7 @@ pub async fn stream(
     State(state): State<AppState>,
     principal: Principal,
     headers: axum::http::HeaderMap,
-) -> crate::http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> moon_http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     // Subscribe before reading the replay, so nothing falls between the two.
     let rx = state.notifications.hub.subscribe();
     let stopping = state.notifications.stopping.subscribe();
@@ -193,7 +193,7 @@ pub async fn stream(
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let replay = match last_seen {
         Some(after) => {
-            let page = crate::http::Page { limit: REPLAY, after: Some(after), descending: false };
+            let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
             let mut rows = super::repo::list(&state.db, &principal.scope, &Default::default(), &page).await?;
             rows.truncate(REPLAY as usize);
             rows

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::AppState;
-use crate::http::{ApiError, ApiJson, ApiResult, Principal};
+use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// The events a subscription may name: one per notification kind, or `*` for all.
 pub const EVENTS: [&str; 5] =
@@ -224,7 +224,7 @@ async fn list_subscriptions(State(state): State<AppState>) -> ApiResult<Json<Vec
 /// Subscribe a receiver URL to notification events. Without `secret`, one is generated and
 /// returned in this answer only.
 #[utoipa::path(post, path = "/api/v1/notifications/webhooks", tag = "notifications", request_body = SubscriptionSpec,
-    responses((status = 201, body = CreatedSubscription), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = CreatedSubscription), (status = 422, body = moon_http::error::Problem)))]
 async fn create_subscription(
     State(state): State<AppState>,
     principal: Principal,
@@ -269,9 +269,9 @@ async fn create_subscription(
 
 /// Get one webhook subscription.
 #[utoipa::path(get, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")),
-    responses((status = 200, body = Subscription), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Subscription), (status = 404, body = moon_http::error::Problem)))]
 async fn get_subscription(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Subscription>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut q = Query::select();
     q.columns(COLUMNS).from("webhook_subscriptions").and_where(Expr::col("id").eq(id));
     state.db.fetch_optional::<Row>(&q).await?.map(|r| Json(r.into())).ok_or_else(|| not_found(id))
@@ -279,14 +279,14 @@ async fn get_subscription(State(state): State<AppState>, Path(id): Path<String>)
 
 /// Change a subscription's URL, events, secret or state.
 #[utoipa::path(patch, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")), request_body = SubscriptionSpec,
-    responses((status = 200, body = Subscription), (status = 404, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Subscription), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_subscription(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscriptionSpec>,
 ) -> ApiResult<Json<Subscription>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let c = check(&body, false).map_err(ApiError::validation)?;
     let sealed = match &c.secret {
         Some(s) => {
@@ -328,13 +328,13 @@ async fn update_subscription(
 
 /// Delete a subscription and its delivery log.
 #[utoipa::path(delete, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_subscription(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let mut del = Query::delete();

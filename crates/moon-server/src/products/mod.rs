@@ -12,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::http::paging::Paged;
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
 use moon_db::DbError;
+use moon_http::paging::Paged;
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
 
 /// The component's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -76,20 +76,6 @@ pub struct ProductFields {
     pub target_amount: Option<Money>,
 }
 
-/// Parses an amount that arrived as a JSON string or number, naming `field` on failure.
-pub fn money_field(field: &str, value: &serde_json::Value) -> Result<Money, FieldError> {
-    match value {
-        serde_json::Value::String(s) => Money::parse(field, s),
-        serde_json::Value::Number(n) => Money::parse(field, &n.to_string()),
-        serde_json::Value::Null => Err(FieldError::required(field)),
-        other => Err(FieldError::new(
-            field,
-            "invalid_type",
-            format!("{field} must be an amount such as \"1250.50\"; got {other}"),
-        )),
-    }
-}
-
 pub(crate) fn validate(
     product_type: Option<&str>,
     product_name: Option<&str>,
@@ -111,7 +97,7 @@ pub(crate) fn validate(
     let fields = ProductFields {
         product_type: e.take_opt(product_type.map(|s| Label::parse("product_type", s))),
         product_name: e.take_opt(product_name.map(|s| Label::parse("product_name", s))),
-        target_amount: e.take_opt(target.map(|v| money_field("target_amount", v))),
+        target_amount: e.take_opt(target.map(|v| Money::parse_json("target_amount", v))),
     };
     e.finish()?;
     Ok(fields)
@@ -147,7 +133,7 @@ fn require_company_scope(principal: &Principal) -> ApiResult<()> {
 
 /// List products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductFilter),
-    responses((status = 200, body = Paged<Product>), (status = 400, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<Product>), (status = 400, body = moon_http::error::Problem)))]
 async fn list_products(
     State(state): State<AppState>,
     ApiQuery(filter): ApiQuery<ProductFilter>,
@@ -160,7 +146,7 @@ async fn list_products(
 
 /// Create a product with its target.
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProduct,
-    responses((status = 201, body = Product), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 201, body = Product), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_product(
     State(state): State<AppState>,
     principal: Principal,
@@ -193,22 +179,22 @@ pub(crate) async fn create(db: &moon_db::Db, principal: &Principal, f: &ProductF
 
 /// Get one product.
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
-    responses((status = 200, body = Product), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Product), (status = 404, body = moon_http::error::Problem)))]
 async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Product>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     repo::get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("product {id}")))
 }
 
 /// Change a product's type, name or target.
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")), request_body = UpdateProduct,
-    responses((status = 200, body = Product), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Product), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_product(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateProduct>,
 ) -> ApiResult<Json<Product>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
         .map_err(ApiError::validation)?;
     Ok(Json(update(&state.db, &principal, id, &f).await?))
@@ -240,13 +226,13 @@ pub(crate) async fn update(db: &moon_db::Db, principal: &Principal, id: i64, f: 
 
 /// Delete a product that has no sales.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem), (status = 409, description = "The product has sales", body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem), (status = 409, description = "The product has sales", body = moon_http::error::Problem)))]
 async fn delete_product(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     require_company_scope(&principal)?;
     let mut tx = state.db.begin().await?;
     let product = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;

@@ -6,9 +6,9 @@ use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
 use super::{Product, ProductFields};
-use crate::agents::repo::keyset;
-use crate::changelog::{self, Event, ProductFacts};
-use crate::http::Page;
+use moon_changelog::{Event, ProductFacts};
+use moon_http::Page;
+use moon_http::paging::keyset;
 
 /// A product row as stored: the target in cents.
 #[derive(Debug, sqlx::FromRow)]
@@ -88,7 +88,7 @@ pub fn facts(p: &Product) -> ProductFacts {
 async fn log_change(tx: &mut Tx, id: i64, before: Option<ProductFacts>) -> Result<(), DbError> {
     let after = find(tx, id).await?.as_ref().map(facts);
     if before != after {
-        changelog::record(tx, &[Event::Product { id, before, after }]).await?;
+        moon_changelog::record(tx, &[Event::Product { id, before, after }]).await?;
     }
     Ok(())
 }

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 
 use self::model::{CreateSale, Sale, SaleFilter, UpdateSale};
 use crate::AppState;
-use crate::http::paging::{ListingSort, Paged};
-use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
+use moon_http::paging::{ListingSort, Paged};
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -61,7 +61,7 @@ impl SaleFilter {
 
 /// List sales, filtered by agent, product, branch, team and date range, ordered by `sort` then id.
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales", params(SaleFilter),
-    responses((status = 200, body = Paged<Sale>), (status = 400, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Paged<Sale>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_sales(
     State(state): State<AppState>,
     principal: Principal,
@@ -77,7 +77,7 @@ async fn list_sales(
 
 /// Record a sale.
 #[utoipa::path(post, path = "/api/v1/sales", tag = "sales", request_body = CreateSale,
-    responses((status = 201, body = Sale), (status = 409, description = "policy_number already used", body = crate::http::error::Problem), (status = 422, description = "Invalid field, unknown agent or product", body = crate::http::error::Problem)))]
+    responses((status = 201, body = Sale), (status = 409, description = "policy_number already used", body = moon_http::error::Problem), (status = 422, description = "Invalid field, unknown agent or product", body = moon_http::error::Problem)))]
 async fn create_sale(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,39 +90,39 @@ async fn create_sale(
 
 /// Get one sale.
 #[utoipa::path(get, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
-    responses((status = 200, body = Sale), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Sale), (status = 404, body = moon_http::error::Problem)))]
 async fn get_sale(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Sale>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     repo::get(&state.db, &principal.scope, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("sale {id}")))
 }
 
 /// Change some fields of a sale.
 #[utoipa::path(patch, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")), request_body = UpdateSale,
-    responses((status = 200, body = Sale), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, body = Sale), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_sale(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSale>,
 ) -> ApiResult<Json<Sale>> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     let fields = body.validate(today()).map_err(ApiError::validation)?;
     Ok(Json(service::update(&state.db, &principal, id, fields).await?))
 }
 
 /// Delete a sale.
 #[utoipa::path(delete, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_sale(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = crate::http::parse_id(&id)?;
+    let id = moon_http::parse_id(&id)?;
     service::delete(&state.db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

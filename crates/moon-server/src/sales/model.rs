@@ -4,9 +4,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use moon_domain::{AgentCode, FieldError, FieldErrors, Label, Money, PolicyNumber, parse_date};
 use serde::{Deserialize, Serialize};
 
-use crate::http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
-use crate::patch::double_option;
-use crate::products::money_field;
+use moon_http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
+use moon_http::patch::double_option;
+
+use crate::agents::model::AgentRef;
 
 /// A recorded policy sale.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -33,15 +34,6 @@ pub struct Sale {
     pub created_at: DateTime<Utc>,
     /// When last changed (UTC).
     pub updated_at: DateTime<Utc>,
-}
-
-/// Who sold: by code (as the original system did) or by id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentRef {
-    /// `agent_code`.
-    Code(AgentCode),
-    /// `agent_id`.
-    Id(i64),
 }
 
 /// Body of `POST /api/v1/sales`.
@@ -143,7 +135,7 @@ impl CreateSale {
         let fields = SaleFields {
             agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
             product_id: self.product_id,
-            amount: e.take_opt(self.amount.as_ref().map(|v| money_field("amount", v))),
+            amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),
             sale_date: date(&mut e, self.sale_date.as_deref(), today),
             branch: e
                 .take_opt(self.branch.as_deref().filter(|b| !b.trim().is_empty()).map(|s| Label::parse("branch", s))),
@@ -166,7 +158,7 @@ impl UpdateSale {
         let fields = SaleFields {
             agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
             product_id: self.product_id,
-            amount: e.take_opt(self.amount.as_ref().map(|v| money_field("amount", v))),
+            amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),
             sale_date: date(&mut e, self.sale_date.as_deref(), today),
             branch: e.take_opt(self.branch.as_deref().map(|s| Label::parse("branch", s))),
             policy_number: match &self.policy_number {
@@ -247,5 +239,26 @@ impl SaleSort {
             Self::SaleDate => vec![KeyValue::Date(s.sale_date)],
             Self::Amount => vec![KeyValue::Int(s.amount.cents())],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moon_http::paging::ListingSort;
+
+    fn names_match_the_query_string<S>()
+    where
+        S: ListingSort + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for &sort in S::ALL {
+            let parsed: S = serde_json::from_value(serde_json::json!(sort.spec().name)).unwrap();
+            assert_eq!((parsed, S::from_name(sort.spec().name)), (sort, Some(sort)));
+        }
+    }
+
+    #[test]
+    fn sort_names_are_the_ones_the_query_string_accepts() {
+        names_match_the_query_string::<crate::agents::model::AgentSort>();
+        names_match_the_query_string::<super::SaleSort>();
     }
 }

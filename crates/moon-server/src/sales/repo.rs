@@ -6,9 +6,9 @@ use moon_db::{Db, DbError, Tx};
 use moon_domain::Money;
 
 use super::model::Sale;
-use crate::agents::repo::keyset_sorted;
-use crate::http::paging::SortedPage;
-use crate::http::{Page, Scope};
+use moon_http::paging::SortedPage;
+use moon_http::paging::keyset_sorted;
+use moon_http::{Page, Scope};
 
 /// A sale row joined with its agent's code and product's name.
 #[derive(Debug, sqlx::FromRow)]
@@ -175,7 +175,7 @@ pub struct SaleRecord {
 /// What a new sale names; resolved against the database by [`insert_resolving`].
 #[derive(Debug, Clone)]
 pub struct NewSale<'a> {
-    pub agent: &'a super::model::AgentRef,
+    pub agent: &'a crate::agents::model::AgentRef,
     pub product_id: i64,
     pub amount: Money,
     pub sale_date: NaiveDate,
@@ -185,8 +185,8 @@ pub struct NewSale<'a> {
 }
 
 /// What a stored sale contributes to the KPIs, for the change log.
-pub fn facts(s: &Sale) -> crate::changelog::SaleFacts {
-    crate::changelog::SaleFacts {
+pub fn facts(s: &Sale) -> moon_changelog::SaleFacts {
+    moon_changelog::SaleFacts {
         agent_id: s.agent_id,
         product_id: s.product_id,
         branch: s.branch.clone(),
@@ -204,7 +204,7 @@ pub async fn insert_resolving(
     s: &NewSale<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Sale>, DbError> {
-    use super::model::AgentRef;
+    use crate::agents::model::AgentRef;
     let mut sel = Query::select();
     sel.expr(Expr::col(("agents", "id")))
         .expr(Expr::col(("products", "id")))

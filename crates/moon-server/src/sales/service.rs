@@ -6,8 +6,8 @@ use moon_domain::FieldError;
 use super::model::{Sale, SaleFields};
 use super::repo::{self, SaleRecord};
 use crate::audit;
-use crate::changelog::{self, Event};
-use crate::http::{ApiError, ApiResult, Principal, Scope};
+use moon_changelog::Event;
+use moon_http::{ApiError, ApiResult, Principal, Scope};
 
 fn unknown_product(product_id: i64) -> ApiError {
     ApiError::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
@@ -75,7 +75,7 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
             other => other.into(),
         })?;
     if let Some(sale) = inserted {
-        changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
+        moon_changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
             .await?;
         audit::append(
             &mut tx,
@@ -129,7 +129,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
     let sale = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
     let after = repo::facts(&sale);
     if before != after {
-        changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
+        moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
     }
     audit::append(
         &mut tx,
@@ -147,7 +147,7 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
     repo::delete(&mut tx, id).await?;
-    changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
+    moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
     audit::append(&mut tx, principal, audit::Event::on("sale.delete", "sale", id).with_diff(Some(&current), None))
         .await?;
     tx.commit().await?;

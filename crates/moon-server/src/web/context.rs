@@ -8,8 +8,8 @@ use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
 use crate::AppState;
 use crate::auth::middleware::{Credential, Identity};
 use crate::auth::policy::{self, Lookup};
-use crate::http::{ApiError, Principal, Role, Scope};
 use crate::targets::Component;
+use moon_http::{ApiError, Principal, Role, Scope};
 
 /// The live notification stream the console listens to (server-sent events).
 pub const STREAM: &str = "/api/v1/notifications/stream";

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use moon_domain::FieldError;
 use serde::de::DeserializeOwned;
 
-use crate::http::ApiError;
+use moon_http::ApiError;
 
 /// Parses an `application/x-www-form-urlencoded` body into `T` (fields as optional strings).
 pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {

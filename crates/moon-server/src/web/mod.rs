@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
-use crate::http::ApiError;
+use moon_http::ApiError;
 
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 pub fn routes() -> Router<AppState> {
@@ -118,13 +118,29 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
 
 /// Whether a refusal of this route template should be answered as a page (or a redirect to
 /// sign-in) rather than problem JSON: every console route, and the root URL opened in a browser.
-pub fn wants_page(template: &str, headers: &HeaderMap) -> bool {
+fn wants_page(template: &str, headers: &HeaderMap) -> bool {
     CONSOLE_PREFIXES.iter().any(|p| template.starts_with(p)) || (template == "/" && accepts_html(headers))
+}
+
+/// Answers the security layer's refusals of console routes as a browser can use them (see
+/// [`refusal`]); every other response passes unchanged. Installed outside the authentication
+/// layer, so the security layer itself knows nothing of the console.
+pub async fn refusals_as_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let page = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|m| wants_page(m.as_str(), req.headers()))
+        .then(|| req.uri().clone());
+    let res = next.run(req).await;
+    match (page, res.extensions().get::<moon_http::error::Refusal>()) {
+        (Some(uri), Some(refused)) => refusal(refused.0.clone(), &uri),
+        _ => res,
+    }
 }
 
 /// Turns a refusal by the authentication layer into what a browser can use: to sign-in (keeping
 /// where the user was going), to the code step or to MFA enrolment, or an HTML page saying why.
-pub fn refusal(e: ApiError, uri: &Uri) -> Response {
+fn refusal(e: ApiError, uri: &Uri) -> Response {
     match (e.status(), e.code()) {
         (StatusCode::UNAUTHORIZED, "mfa_required") => Redirect::to("/sign-in/mfa").into_response(),
         (StatusCode::UNAUTHORIZED, _) => {

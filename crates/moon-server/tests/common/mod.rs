@@ -282,7 +282,7 @@ impl TestApp {
         let password = format!("correct horse battery {n}", n = name.len() * 7919);
         let hasher = moon_server::auth::password::Hasher::new(1);
         let changes = moon_server::auth::users::UserChanges { password: Some(password.clone()), ..Default::default() };
-        moon_server::auth::users::update(&self.store, &hasher, id, changes, &moon_server::http::Principal::operator())
+        moon_server::auth::users::update(&self.store, &hasher, id, changes, &moon_http::Principal::operator())
             .await
             .expect("set password");
         (id, name, password)
@@ -360,20 +360,13 @@ async fn make_user(store: &moon_db::Db, role: &str, bound_to: Option<&str>) -> (
     let binding = Binding::parse(role, branch, code).expect("valid role and binding");
     let hasher = moon_server::auth::password::Hasher::new(1);
     let password = moon_server::auth::password::generate().unwrap();
-    let user = moon_server::auth::users::create(
-        store,
-        &hasher,
-        &name,
-        &password,
-        binding,
-        &moon_server::http::Principal::operator(),
-    )
-    .await
-    .expect("create user");
-    let (_, token) =
-        moon_server::auth::token::create(store, user.id, "tests", None, &moon_server::http::Principal::operator())
+    let user =
+        moon_server::auth::users::create(store, &hasher, &name, &password, binding, &moon_http::Principal::operator())
             .await
-            .expect("create token");
+            .expect("create user");
+    let (_, token) = moon_server::auth::token::create(store, user.id, "tests", None, &moon_http::Principal::operator())
+        .await
+        .expect("create token");
     (user.id, name, token)
 }
 

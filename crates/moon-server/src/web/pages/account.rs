@@ -12,10 +12,10 @@ use crate::AppState;
 use crate::audit::RequestOrigin;
 use crate::auth::middleware::Identity;
 use crate::auth::routes::confirm_mfa;
-use crate::http::ApiError;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems};
 use crate::web::layout::{csrf_field, document, respond};
+use moon_http::ApiError;
 
 const TITLE: &str = "Two-step verification";
 

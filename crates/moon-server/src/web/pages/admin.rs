@@ -12,10 +12,10 @@ use super::see_other;
 use crate::AppState;
 use crate::auth::routes::{UpdateUser, issue_token, token_owner};
 use crate::auth::users::{self, Binding};
-use crate::http::{ApiError, Role};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
+use moon_http::{ApiError, Role};
 
 /// The new-user form's fields.
 #[derive(Default, Deserialize)]
@@ -133,7 +133,7 @@ pub struct UserAction {
 /// `POST /users/{id}`: disables, enables or resets the MFA of a user (admins; not themselves).
 pub async fn change_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let done = async {
-        let id = crate::http::parse_id(&id)?;
+        let id = moon_http::parse_id(&id)?;
         let f: UserAction = form::parse(&body)?;
         let change = match f.action.as_deref() {
             Some("disable") => UpdateUser { disabled: Some(true), ..UpdateUser::default() },
@@ -253,7 +253,7 @@ pub async fn create_token(State(state): State<AppState>, ctx: Ctx, body: Bytes) 
 /// `POST /tokens/{id}/revoke`.
 pub async fn revoke_token(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
-        let id = crate::http::parse_id(&id)?;
+        let id = moon_http::parse_id(&id)?;
         crate::auth::token::revoke(&state.db, id, token_owner(&ctx.principal)?, &ctx.principal).await
     }
     .await;

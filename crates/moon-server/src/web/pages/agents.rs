@@ -13,11 +13,11 @@ use super::see_other;
 use crate::AppState;
 use crate::agents::model::{Agent, AgentSort, CreateAgent, UpdateAgent};
 use crate::agents::{repo, service};
-use crate::http::paging::ListingSort;
-use crate::http::{ApiError, PageParams, Role, Scope};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
+use moon_http::paging::ListingSort;
+use moon_http::{ApiError, PageParams, Role, Scope};
 
 /// Rows per page of the console's tables.
 pub const PAGE_ROWS: &str = "25";
@@ -242,7 +242,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
 /// `GET /agents/{id}`: the edit form.
 pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let found = async {
-        let id = crate::http::parse_id(&id)?;
+        let id = moon_http::parse_id(&id)?;
         repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))
     }
     .await;
@@ -280,7 +280,7 @@ fn render_edit(
 /// `POST /agents/{id}`: saves changes (an agent may change only their contact details and consent).
 pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let loaded = async {
-        let id = crate::http::parse_id(&id)?;
+        let id = moon_http::parse_id(&id)?;
         let agent = repo::get(&state.db, &ctx.principal.scope, id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
@@ -317,7 +317,7 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Stri
 /// `POST /agents/{id}/deactivate`: keeps the agent and their history, marked inactive.
 pub async fn deactivate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
-        let id = crate::http::parse_id(&id)?;
+        let id = moon_http::parse_id(&id)?;
         let changes =
             UpdateAgent { active: Some(false), ..UpdateAgent::default() }.validate().map_err(ApiError::validation)?;
         service::update(&state.db, &ctx.principal, id, changes).await

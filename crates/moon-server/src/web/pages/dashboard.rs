@@ -16,13 +16,13 @@ use moon_domain::Money;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::analytics::kpi::{self, BranchRow, LeaderRow, ProductRow, TeamRow, TrendRow};
-use crate::analytics::routes::KpiParams;
-use crate::http::{ApiError, Role, Scope};
+use crate::kpis::KpiParams;
 use crate::web::charts::{self, TargetBar};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{document, respond};
+use moon_analytics::kpi::{self, BranchRow, LeaderRow, ProductRow, TeamRow, TrendRow};
+use moon_http::{ApiError, Role, Scope};
 
 /// The dashboard's query string: a preset or a custom period, and filters.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -92,12 +92,7 @@ struct Figures {
     mine: Option<(i64, Money, String)>,
 }
 
-async fn figures(
-    state: &AppState,
-    ctx: &Ctx,
-    wh: &Db,
-    p: &crate::analytics::routes::Parsed,
-) -> Result<Figures, ApiError> {
+async fn figures(state: &AppState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) -> Result<Figures, ApiError> {
     let min = state.config.min_group_size;
     let (teams, teams_hidden) = kpi::teams(wh, &p.filter, min).await?;
     let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
@@ -130,8 +125,8 @@ async fn own_standing(state: &AppState, agent_id: i64, f: &kpi::KpiFilter) -> Re
     let mut code = Sql::select();
     code.column("agent_code").from("agents").and_where(Expr::col("id").eq(agent_id));
     let code: Option<(String,)> = state.db.fetch_optional(&code).await?;
-    let key = crate::analytics::PseudonymKey::load(&state.db, state.config.pseudonym_key.as_ref().map(|s| s.expose()))
-        .await?;
+    let key =
+        moon_analytics::PseudonymKey::load(&state.db, state.config.pseudonym_key.as_ref().map(|s| s.expose())).await?;
     let alias = code.map(|(c,)| key.of(&c)).unwrap_or_default();
     Ok((count, Money::from_cents(cents), alias))
 }

@@ -23,8 +23,8 @@ pub fn see_other(path: &str, done: &str) -> Response {
 }
 
 /// A 400 for a `sort` a table does not offer, naming those it does, as the API's answer does.
-pub fn unknown_sort(table: &str, name: &str, offered: impl IntoIterator<Item = &'static str>) -> crate::http::ApiError {
+pub fn unknown_sort(table: &str, name: &str, offered: impl IntoIterator<Item = &'static str>) -> moon_http::ApiError {
     let offered: Vec<&str> = offered.into_iter().collect();
     let detail = format!("the {table} cannot be sorted by {name:?}; choose one of {}", offered.join(", "));
-    crate::http::ApiError::bad_request("invalid_query", detail)
+    moon_http::ApiError::bad_request("invalid_query", detail)
 }

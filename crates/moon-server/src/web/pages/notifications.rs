@@ -15,11 +15,11 @@ use super::agents::PAGE_ROWS;
 use super::see_other;
 use crate::AppState;
 use crate::agents::repo::AgentQuery;
-use crate::http::{ApiError, Page, PageParams, Role};
 use crate::notifications::repo::{self, NotificationQuery};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
+use moon_http::{ApiError, Page, PageParams, Role};
 
 /// Paging, the unread filter and the notice after sending.
 #[derive(Debug, Default, Deserialize)]
@@ -59,7 +59,7 @@ async fn render(
         };
         let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
         let agents = if staff {
-            let all = Page { limit: crate::http::paging::MAX_LIMIT, after: None, descending: false };
+            let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
             crate::agents::repo::list(
                 &state.db,
                 &ctx.principal.scope,

@@ -10,11 +10,11 @@ use serde::Deserialize;
 
 use super::see_other;
 use crate::AppState;
-use crate::http::{ApiError, Page};
 use crate::products::{self as component, Product};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
+use moon_http::{ApiError, Page};
 
 /// The product form's fields, as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -43,7 +43,7 @@ async fn render(
     failed_target: Option<(i64, &Problems)>,
     status: StatusCode,
 ) -> Response {
-    let all = Page { limit: crate::http::paging::MAX_LIMIT, after: None, descending: false };
+    let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
     let products: Vec<Product> = match crate::products::repo::list(&state.db, None, &all).await {
         Ok(p) => p,
         Err(e) => {
@@ -127,7 +127,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
 
 /// `POST /products/{id}`: changes a product's target (admins).
 pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
-    let parsed = crate::http::parse_id(&id).and_then(|id| Ok((id, form::parse::<ProductForm>(&body)?)));
+    let parsed = moon_http::parse_id(&id).and_then(|id| Ok((id, form::parse::<ProductForm>(&body)?)));
     let (id, f) = match parsed {
         Ok(x) => x,
         Err(e) => return layout::error_page(e.status(), e.detail()),

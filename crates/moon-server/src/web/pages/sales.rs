@@ -13,13 +13,13 @@ use super::agents::PAGE_ROWS;
 use super::see_other;
 use crate::AppState;
 use crate::agents::repo::AgentQuery;
-use crate::http::paging::ListingSort;
-use crate::http::{ApiError, Page, PageParams};
 use crate::sales::model::{CreateSale, Sale, SaleSort, UpdateSale};
 use crate::sales::{repo, service};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
+use moon_http::paging::ListingSort;
+use moon_http::{ApiError, Page, PageParams};
 
 /// Filters and paging of the sales table.
 #[derive(Debug, Default, Deserialize)]
@@ -72,7 +72,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Sales
 
 /// The agents (visible to the viewer, active) and products the pickers offer.
 async fn pickers(state: &AppState, ctx: &Ctx) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
-    let all = Page { limit: crate::http::paging::MAX_LIMIT, after: None, descending: false };
+    let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
     let query = AgentQuery { active: Some(true), ..AgentQuery::default() };
     let agents = crate::agents::repo::list(&state.db, &ctx.principal.scope, &query, &all).await?;
     let products = crate::products::repo::list(&state.db, None, &all).await?;
@@ -259,7 +259,7 @@ impl SaleForm {
 }
 
 async fn find(state: &AppState, ctx: &Ctx, id: &str) -> Result<Sale, ApiError> {
-    let id = crate::http::parse_id(id)?;
+    let id = moon_http::parse_id(id)?;
     repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))
 }
 

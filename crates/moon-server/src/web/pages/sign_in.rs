@@ -13,10 +13,10 @@ use crate::audit::RequestOrigin;
 use crate::auth::middleware::{ClientIp, Credential, Identity};
 use crate::auth::routes::{NewSession, check_password, check_second_factor, open_session, session_id};
 use crate::auth::session;
-use crate::http::ApiError;
 use crate::web::form::{self, Input, Problems};
 use crate::web::layout::{document, respond};
 use crate::web::safe_next;
+use moon_http::ApiError;
 
 /// Where to go after signing in.
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 
-use crate::changelog::{Entry, Event, SaleFacts};
+use moon_changelog::{Entry, Event, SaleFacts};
 
 /// One cell of the daily rollup.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

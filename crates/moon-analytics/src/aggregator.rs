@@ -24,7 +24,6 @@ use moon_db::{Backend, Db, DbError, Tx};
 use super::delta::{Batch, FactKey, Sums};
 use super::pseudonym::PseudonymKey;
 use super::warehouse::{Flavor, REBUILT_TABLES, Warehouse};
-use crate::changelog;
 
 /// The aggregator's name as a change-log consumer.
 pub const CONSUMER: &str = "aggregator";
@@ -223,7 +222,7 @@ impl Aggregator {
 
     /// Refreshes until the warehouse has caught up with the change log as it was at the start.
     pub async fn catch_up(&self, mut progress: impl FnMut(&Outcome)) -> Result<Outcome, DbError> {
-        let target = changelog::last_id(&self.op).await?;
+        let target = moon_changelog::last_id(&self.op).await?;
         loop {
             let outcome = self.refresh().await?;
             progress(&outcome);
@@ -259,7 +258,7 @@ impl Aggregator {
         let Some(applied) = Self::lock_cursor(&mut tx).await? else {
             return Ok(None);
         };
-        let entries = changelog::read_after(&self.op, applied, self.batch_size).await?;
+        let entries = moon_changelog::read_after(&self.op, applied, self.batch_size).await?;
         let Some(first) = entries.first() else {
             tx.rollback().await?;
             return Ok(Some(Outcome::UpToDate { applied_id: applied }));
@@ -397,15 +396,15 @@ impl Aggregator {
     /// Tells the operational database how far the warehouse has got and prunes the change-log
     /// entries every consumer has applied. Returns the number pruned.
     pub async fn publish_cursor(&self, applied_id: i64) -> Result<u64, DbError> {
-        changelog::save_cursor(&self.op, CONSUMER, applied_id).await?;
-        changelog::prune(&self.op).await
+        moon_changelog::save_cursor(&self.op, CONSUMER, applied_id).await?;
+        moon_changelog::prune(&self.op).await
     }
 
     /// Seconds since the oldest change the warehouse has not applied yet (0 when caught up).
     pub async fn lag(&self) -> Result<(f64, i64), DbError> {
         let applied = self.applied_id().await?.unwrap_or(0);
-        let last = changelog::last_id(&self.op).await?;
-        let oldest = changelog::oldest_after(&self.op, applied).await?;
+        let last = moon_changelog::last_id(&self.op).await?;
+        let oldest = moon_changelog::oldest_after(&self.op, applied).await?;
         let lag = oldest.map_or(0.0, |t| std::cmp::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0);
         Ok((lag, std::cmp::max(last - applied, 0)))
     }
@@ -415,7 +414,7 @@ impl Aggregator {
     pub async fn run(
         self,
         interval: Duration,
-        metrics: Option<std::sync::Arc<crate::http::metrics::Metrics>>,
+        metrics: Option<std::sync::Arc<dyn RefreshMetrics>>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let publish_every = Duration::from_secs(5);
@@ -428,7 +427,7 @@ impl Aggregator {
         let mut reached: Option<i64> = None;
         loop {
             let idle = match reached {
-                Some(at) => changelog::last_id(&self.op).await.is_ok_and(|last| last == at),
+                Some(at) => moon_changelog::last_id(&self.op).await.is_ok_and(|last| last == at),
                 None => false,
             };
             if idle {
@@ -438,7 +437,7 @@ impl Aggregator {
                     tracing::warn!(error = %e, "warehouse checkpoint failed");
                 }
                 if let Some(m) = &metrics {
-                    m.set_aggregator_lag(0.0, 0);
+                    m.set_lag(0.0, 0);
                 }
                 if let Some(at) = reached.filter(|at| *at != published)
                     && last_publish.is_none_or(|t| t.elapsed() >= publish_every)
@@ -498,7 +497,7 @@ impl Aggregator {
                     if let Some(m) = &metrics
                         && let Ok((lag, backlog)) = self.lag().await
                     {
-                        m.set_aggregator_lag(lag, backlog);
+                        m.set_lag(lag, backlog);
                     }
                     // A full batch means more is waiting: go on at once.
                     if matches!(outcome, Outcome::Incremental { entries, .. } if entries as u64 >= self.batch_size) {
@@ -523,6 +522,17 @@ impl Aggregator {
             }
         }
     }
+}
+
+/// Where the refresh loop reports what it did. The serving process implements it over its
+/// Prometheus registry; this crate stays headless and knows no HTTP or metrics library.
+pub trait RefreshMetrics: Send + Sync {
+    /// A refresh in `mode` (`incremental` or `full`) took `took`.
+    fn observe_refresh(&self, mode: &'static str, took: Duration);
+    /// A refresh failed and will be retried.
+    fn refresh_failed(&self);
+    /// The warehouse is `seconds` behind the oldest unapplied change, with `backlog` entries left.
+    fn set_lag(&self, seconds: f64, backlog: i64);
 }
 
 /// Milliseconds spent in each step of a refresh, for the debug log.
@@ -583,7 +593,7 @@ impl Snapshot {
     /// One attempt; `None` when a write came between the snapshots of the two scans.
     async fn read_once(op: &Db, key: &PseudonymKey) -> Result<Option<Self>, DbError> {
         let mut tx = op.begin_snapshot().await?;
-        let last_id = changelog::last_id_in(&mut tx).await?;
+        let last_id = moon_changelog::last_id_in(&mut tx).await?;
         let agents = agents_query(&mut tx, key, None).await?;
         let products = products_query(&mut tx, None).await?;
         let backend = tx.backend();
@@ -594,7 +604,7 @@ impl Snapshot {
             // change-log position, so equal positions mean equal data (a bulk load, which does
             // not, ends with a reload entry that triggers another rebuild).
             let mut other = op.begin_snapshot().await?;
-            if changelog::last_id_in(&mut other).await? != last_id {
+            if moon_changelog::last_id_in(&mut other).await? != last_id {
                 other.rollback().await?;
                 tx.rollback().await?;
                 return Ok(None);

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::kpi::{self, Bucket, KpiFilter};
-use super::warehouse::Warehouse;
 use crate::AppState;
-use crate::http::{ApiError, ApiQuery, ApiResult};
+use moon_analytics::Warehouse;
+use moon_analytics::kpi::{self, Bucket, KpiFilter};
+use moon_http::{ApiError, ApiQuery, ApiResult};
 
 /// The KPI routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -176,7 +176,7 @@ fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>
 
 /// Sales by team (the agents' current team), with counts.
 #[utoipa::path(get, path = "/api/v1/kpis/teams", tag = "kpis", params(KpiParams),
-    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn teams(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -189,7 +189,7 @@ async fn teams(
 
 /// Sales by branch (as recorded on each sale), with counts.
 #[utoipa::path(get, path = "/api/v1/kpis/branches", tag = "kpis", params(KpiParams),
-    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::BranchRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::BranchRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn branches(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -202,7 +202,7 @@ async fn branches(
 
 /// Target against actual per product, with status and attainment.
 #[utoipa::path(get, path = "/api/v1/kpis/products", tag = "kpis", params(KpiParams),
-    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::ProductRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::ProductRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn products(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -225,7 +225,7 @@ async fn products(
 
 /// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
 #[utoipa::path(get, path = "/api/v1/kpis/leaderboard", tag = "kpis", params(KpiParams),
-    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn leaderboard(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -238,7 +238,7 @@ async fn leaderboard(
 
 /// Totals per day, week, month or quarter.
 #[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
-    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = crate::http::error::Problem)))]
+    responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn trend(
     State(state): State<AppState>,
     headers: HeaderMap,

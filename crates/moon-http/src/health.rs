@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, ApiResult};
-use crate::AppState;
+use crate::{ApiError, ApiResult};
+use moon_db::Db;
 
 /// Health status body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -26,13 +26,12 @@ pub async fn healthz() -> Json<Health> {
 /// a load balancer sends no traffic to a pod that would fail it.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses(
     (status = 200, body = Health),
-    (status = 503, body = crate::http::error::Problem, content_type = "application/problem+json"),
+    (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+pub async fn readyz(State(db): State<Db>) -> ApiResult<Json<Health>> {
     let unavailable = |detail: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", detail);
-    state.db.ping().await.map_err(|e| unavailable(format!("database unreachable: {e}")))?;
-    let status =
-        state.db.migration_status().await.map_err(|e| unavailable(format!("cannot read migration state: {e}")))?;
+    db.ping().await.map_err(|e| unavailable(format!("database unreachable: {e}")))?;
+    let status = db.migration_status().await.map_err(|e| unavailable(format!("cannot read migration state: {e}")))?;
     if !status.is_current() {
         return Err(unavailable(format!("database migrations pending: {:?}", status.pending)));
     }

@@ -21,8 +21,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -88,6 +86,8 @@ fn request_histogram() -> Histogram {
 
 /// The metrics of one server.
 pub struct Metrics {
+    /// The database whose pools are sampled at each scrape.
+    db: moon_db::Db,
     registry: Registry,
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge<i64, AtomicI64>,
@@ -156,7 +156,18 @@ impl Metrics {
             "Notification deliveries by channel (inbox today; webhook and e-mail with the rules) and outcome",
             deliveries.clone(),
         );
-        Arc::new(Self { registry, requests, in_flight, pool, refresh, refresh_failures, lag, backlog, deliveries })
+        Arc::new(Self {
+            db: db.clone(),
+            registry,
+            requests,
+            in_flight,
+            pool,
+            refresh,
+            refresh_failures,
+            lag,
+            backlog,
+            deliveries,
+        })
     }
 
     /// Records how long a warehouse refresh took.
@@ -195,8 +206,7 @@ impl Metrics {
 /// Times every request and counts it under its route template. Installed with `Router::layer`,
 /// so it runs after routing and sees the matched template; unmatched requests count as
 /// `unmatched`, keeping the label set bounded.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let metrics = &state.metrics;
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| String::from("unmatched"), |m| m.as_str().to_owned());
@@ -211,15 +221,15 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// The metrics in the OpenMetrics text format that Prometheus scrapes.
 #[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    for (pool, size, idle) in state.db.pool_stats() {
+pub async fn metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    for (pool, size, idle) in metrics.db.pool_stats() {
         let idle = i64::from(idle);
-        state.metrics.pool.get_or_create(&PoolLabels { pool, state: "idle" }).set(idle);
-        state.metrics.pool.get_or_create(&PoolLabels { pool, state: "in_use" }).set(i64::from(size) - idle);
+        metrics.pool.get_or_create(&PoolLabels { pool, state: "idle" }).set(idle);
+        metrics.pool.get_or_create(&PoolLabels { pool, state: "in_use" }).set(i64::from(size) - idle);
     }
     let mut body = String::new();
-    if prometheus_client::encoding::text::encode(&mut body, &state.metrics.registry).is_err() {
-        return crate::http::ApiError::internal().into_response();
+    if prometheus_client::encoding::text::encode(&mut body, &metrics.registry).is_err() {
+        return crate::ApiError::internal().into_response();
     }
     let mut res = body.into_response();
     res.headers_mut().insert(

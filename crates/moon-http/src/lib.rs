@@ -1,10 +1,16 @@
-//! The HTTP edge shared by every component: errors, extractors, paging, principal, health.
+//! The HTTP edge shared by every component: problem+json errors, extractors, paging, principal
+//! and scope, health, metrics and request logs.
+//!
+//! It sits below the components and knows none of them, nor the wiring: handlers here take the
+//! sub-state they need (the database, the metrics registry) through `FromRef`, never the
+//! application state.
 
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod paging;
+pub mod patch;
 pub mod principal;
 pub mod request_log;
 pub mod tls;

@@ -8,7 +8,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::ApiError;
+use crate::ApiError;
 
 /// The rows a principal may see. Queries apply it; a row outside the scope is reported as not
 /// found rather than forbidden, so its existence is not confirmed.
@@ -85,6 +85,19 @@ pub struct Origin {
     pub request_id: Option<String>,
     /// The client's address (from the socket, or a trusted proxy's `X-Forwarded-For`).
     pub source_ip: Option<String>,
+}
+
+/// The client's address as the rate limits, sign-in throttling and audit trail see it: the
+/// peer, or the forwarded address a trusted proxy reported. Set by the authentication layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<ClientIp>().copied().unwrap_or(ClientIp(std::net::IpAddr::from([0, 0, 0, 0]))))
+    }
 }
 
 impl Principal {

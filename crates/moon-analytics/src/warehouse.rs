@@ -160,7 +160,7 @@ impl Warehouse {
     /// server's `version()` says which.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let shown = crate::config::redact_url(url);
+        let shown = moon_db::redact_url(url);
         let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
         if backend == Backend::MySql {
             anyhow::bail!("the warehouse must be SQLite or PostgreSQL-wire (PostgreSQL, Redshift), not {shown}");

@@ -15,7 +15,7 @@ use serde::Serialize;
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A problem to report to the client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
@@ -192,3 +192,10 @@ impl IntoResponse for ApiError {
         res
     }
 }
+
+/// Marks a response as a refusal by the security layer (401, 403, 429, ...), carrying the error
+/// it was made from. The security layer answers problem JSON; an outer layer that serves people
+/// rather than programs (the web console) may find this in the response's extensions and answer
+/// with a page or a redirect instead, so the security layer never needs to know the console.
+#[derive(Debug, Clone)]
+pub struct Refusal(pub ApiError);

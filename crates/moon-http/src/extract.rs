@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use crate::ApiError;
 
 /// A JSON request body. Malformed JSON is a 400; a wrong type or an unknown field is a 422 naming
 /// the field; a body over the configured limit is a 413; a non-JSON content type is a 415.

@@ -34,10 +34,11 @@ impl PseudonymKey {
         if let Some(secret) = configured.filter(|s| !s.is_empty()) {
             return Ok(Self::from_secret(secret));
         }
-        let stored = crate::auth::stored_secret(db, SETTING)
-            .await
-            .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("{e:#}"))))?;
-        Ok(Self(stored.into_bytes()))
+        let stored = moon_db::stored_secret(db, SETTING).await.map_err(|e| match e {
+            moon_db::StoredSecretError::Db(e) => e,
+            e => DbError::Other(moon_db::sqlx::Error::Protocol(e.to_string())),
+        })?;
+        Ok(Self(stored.expose().as_bytes().to_vec()))
     }
 
     /// The pseudonym of an agent code, such as `ag_3f9c0e1d2b4a5968`.
