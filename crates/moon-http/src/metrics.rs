@@ -41,6 +41,12 @@ struct DeliveryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: &'static str,
 }
@@ -97,6 +103,8 @@ pub struct Metrics {
     lag: Gauge<f64, AtomicU64>,
     backlog: Gauge<i64, AtomicI64>,
     deliveries: Family<DeliveryLabels, Counter>,
+    job_steps: Family<JobLabels, Counter>,
+    job_step_seconds: Family<JobLabels, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -156,8 +164,23 @@ impl Metrics {
             "Notification deliveries by channel (inbox today; webhook and e-mail with the rules) and outcome",
             deliveries.clone(),
         );
+        let job_steps = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "job_steps",
+            "Steps of background jobs by job and outcome (idle, more, failed)",
+            job_steps.clone(),
+        );
+        let job_step_seconds =
+            Family::<JobLabels, Histogram, fn() -> Histogram>::new_with_constructor(request_histogram);
+        registry.register(
+            "job_step_duration_seconds",
+            "Time a background job's step took, by job and outcome",
+            job_step_seconds.clone(),
+        );
         Arc::new(Self {
             db: db.clone(),
+            job_steps,
+            job_step_seconds,
             registry,
             requests,
             in_flight,
@@ -179,6 +202,13 @@ impl Metrics {
     /// `failed`, `dead`).
     pub fn count_delivery(&self, channel: &'static str, outcome: &'static str) {
         self.deliveries.get_or_create(&DeliveryLabels { channel, outcome }).inc();
+    }
+
+    /// Records one step of a background job.
+    pub fn observe_job_step(&self, job: &'static str, outcome: &'static str, took: Duration) {
+        let labels = JobLabels { job, outcome };
+        self.job_steps.get_or_create(&labels).inc();
+        self.job_step_seconds.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     /// Counts a failed warehouse refresh.

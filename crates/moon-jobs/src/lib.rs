@@ -197,6 +197,40 @@ async fn pause(wait: Duration, wake: Option<&Notify>, stop: &mut watch::Receiver
     !*stop.borrow()
 }
 
+/// A job and its schedule, held until the wiring starts it: lets a component describe its
+/// background work as data before anything runs.
+pub struct Pending {
+    name: &'static str,
+    start: Box<dyn FnOnce(&mut JobSet) + Send>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// `job`, to be run on `schedule` once started.
+    pub fn job(job: impl Job, schedule: Schedule) -> Self {
+        Self { name: schedule.name, start: Box::new(move |set: &mut JobSet| set.spawn(job, schedule)) }
+    }
+
+    /// A long-lived task (see [`JobSet::spawn_task`]), to be started later.
+    pub fn task<F, Fut>(name: &'static str, task: F) -> Self
+    where
+        F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self { name, start: Box::new(move |set: &mut JobSet| set.spawn_task(name, task)) }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Background jobs started together and stopped together: the wiring spawns each component's
 /// jobs here and stops them all at shutdown.
 pub struct JobSet {
@@ -243,6 +277,11 @@ impl JobSet {
     /// The names of the jobs started, in start order.
     pub fn names(&self) -> Vec<&'static str> {
         self.tasks.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Starts a job described earlier.
+    pub fn start(&mut self, pending: Pending) {
+        (pending.start)(self);
     }
 
     /// Signals every job to stop and waits for each to finish its current step.

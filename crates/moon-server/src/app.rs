@@ -21,40 +21,60 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::SecurityState;
+use crate::component::Description;
 use crate::config::Config;
+use crate::kpis::KpiState;
+use crate::notifications::NotificationsState;
 use crate::targets::Component;
+use crate::web::WebState;
 use moon_db::redact_url;
 use moon_http::ApiError;
+use moon_http::health::Readiness;
 use moon_http::request_log::{self, REQUEST_ID};
 
-/// Shared state of every handler: no globals, so each test builds its own.
+/// The state of one server, as the wiring holds it. Handlers never take it whole: each takes the
+/// sub-state its component declares ([`Db`], [`SecurityState`], [`NotificationsState`],
+/// [`KpiState`], [`WebState`], [`Readiness`], [`Index`]), extracted through `FromRef`, so a
+/// component cannot reach what it was not given. No globals, so each test builds its own.
 #[derive(Clone)]
 pub struct AppState {
     /// The operational database.
     pub db: Db,
-    /// The effective configuration.
-    pub config: Arc<Config>,
     /// This server's Prometheus registry.
     pub metrics: Arc<moon_http::metrics::Metrics>,
-    /// The warehouse KPIs are read from, when this process serves them.
-    pub warehouse: Option<moon_analytics::Warehouse>,
-    /// Keys, password hasher, rate limiter and security settings.
-    pub auth: Arc<crate::auth::AuthState>,
-    /// The notification component's stream hub and wake-up signals.
-    pub notifications: Arc<crate::notifications::Runtime>,
+    /// What the security layer and its routes use.
+    pub security: SecurityState,
+    /// What the notification routes use.
+    pub notifications: NotificationsState,
+    /// What the KPI routes use.
+    pub kpis: KpiState,
+    /// What `/readyz` checks.
+    pub readiness: Readiness,
+    /// What `GET /` lists.
+    pub index: Arc<Index>,
 }
 
-impl axum::extract::FromRef<AppState> for Db {
-    fn from_ref(state: &AppState) -> Self {
-        state.db.clone()
-    }
+/// Implements `FromRef<AppState>` for a sub-state held in one of its fields.
+macro_rules! sub_state {
+    ($($ty:ty => $field:ident),* $(,)?) => {
+        $(impl axum::extract::FromRef<AppState> for $ty {
+            fn from_ref(state: &AppState) -> Self {
+                state.$field.clone()
+            }
+        })*
+    };
 }
 
-impl axum::extract::FromRef<AppState> for Arc<moon_http::metrics::Metrics> {
-    fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
-    }
-}
+sub_state!(
+    Db => db,
+    Arc<moon_http::metrics::Metrics> => metrics,
+    SecurityState => security,
+    NotificationsState => notifications,
+    KpiState => kpis,
+    Readiness => readiness,
+    Arc<Index> => index,
+);
 
 /// The aggregator reports its refreshes into this server's Prometheus registry.
 struct AggregatorMetrics(Arc<moon_http::metrics::Metrics>);
@@ -126,9 +146,9 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// Builds the router for the configured components, and the OpenAPI document that describes
-/// exactly those routes.
-pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+/// Builds the router from the components' descriptions, and the OpenAPI document that
+/// describes exactly those routes.
+fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -> (Router, utoipa::openapi::OpenApi) {
     let mut api = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .routes(utoipa_axum::routes!(moon_http::health::healthz))
         .routes(utoipa_axum::routes!(moon_http::health::readyz))
@@ -138,26 +158,18 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(crate::auth::routes::routes());
     // The audit trail belongs to no component: every process serves it (admins only).
     api = api.merge(crate::audit::routes());
-    for component in &state.config.components {
-        api = api.merge(match component {
-            Component::Agents => crate::agents::routes().merge(crate::legacy::agent_routes()),
-            Component::Integration => {
-                crate::products::routes().merge(crate::sales::routes()).merge(crate::legacy::integration_routes())
-            }
-            Component::Notifications => crate::notifications::routes().merge(crate::legacy::notification_routes()),
-            Component::Aggregator => crate::kpis::routes(),
-            // The console's pages are HTML, not API: they are routed below, outside the document.
-            Component::Web => OpenApiRouter::new(),
-        });
+    let mut pages = Router::new();
+    for part in parts {
+        api = api.merge(part.api);
+        // Pages (the console) are HTML, not API: routed outside the document.
+        pages = pages.merge(part.pages);
     }
-    let (mut routes, doc) = api.split_for_parts();
-    if state.config.components.contains(&Component::Web) {
-        routes = routes.merge(crate::web::routes());
-    }
+    let (routes, doc) = api.split_for_parts();
+    let routes = routes.merge(pages);
     let doc_json = Arc::new(doc.clone());
-    let body_limit = state.config.body_limit;
-    let timeout = state.config.request_timeout;
-    let tls = state.config.security.tls.is_some() || state.config.security.sessions.secure_cookies;
+    let body_limit = config.body_limit;
+    let timeout = config.request_timeout;
+    let tls = config.security.tls.is_some() || config.security.sessions.secure_cookies;
     let router = routes
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see /api/v1/openapi.json")
@@ -169,10 +181,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::middleware::authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.security.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn(crate::web::refusals_as_pages))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), moon_http::metrics::track))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), wake_rules))
+        .layer(axum::middleware::from_fn_with_state(state.notifications.notifications.clone(), wake_rules))
         .layer(axum::Extension(doc_json))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -197,11 +209,15 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
 /// After a successful change in this process, wakes the notification rule runner so a sale
 /// reaches its agent in milliseconds rather than after the next poll; the runner then reads one
 /// row to see whether the change log moved, so waking it for other changes costs little.
-async fn wake_rules(axum::extract::State(state): axum::extract::State<AppState>, req: Request, next: Next) -> Response {
+async fn wake_rules(
+    axum::extract::State(runtime): axum::extract::State<Arc<crate::notifications::Runtime>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let changes = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
     let res = next.run(req).await;
     if changes && res.status().is_success() {
-        state.notifications.rules_due.notify_one();
+        runtime.rules_due.notify_one();
     }
     res
 }
@@ -231,48 +247,50 @@ async fn openapi(
     Json(doc.as_ref().clone())
 }
 
+/// What `GET /` tells: the components this process serves and their links.
+#[derive(Debug)]
+pub struct Index {
+    /// Component names, in target order.
+    components: Vec<&'static str>,
+    /// Name → path of every served component's entry points.
+    links: serde_json::Map<String, serde_json::Value>,
+    /// Whether this process serves the console (a browser is sent there).
+    console: bool,
+}
+
+impl Index {
+    fn new(parts: &[Description<AppState>], console: bool) -> Self {
+        let mut links = serde_json::Map::new();
+        for (name, path) in parts.iter().flat_map(|p| p.links.iter()) {
+            links.insert((*name).to_owned(), serde_json::Value::from(*path));
+        }
+        for (name, path) in [
+            ("openapi", "/api/v1/openapi.json"),
+            ("sign_in", "/api/v1/auth/sign-in"),
+            ("health", "/healthz"),
+            ("ready", "/readyz"),
+        ] {
+            links.insert(name.to_owned(), serde_json::Value::from(path));
+        }
+        Self { components: parts.iter().map(|p| p.name).collect(), links, console }
+    }
+}
+
 /// What this server offers, for a person or a script that opens the root URL. A browser is sent
 /// on to the web console's dashboard when this process serves it.
 #[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json"), (status = 303, description = "A browser (Accept: text/html) is sent to the console")))]
 async fn index(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(index): axum::extract::State<Arc<Index>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    if state.config.components.contains(&Component::Web) && crate::web::accepts_html(&headers) {
+    if index.console && crate::web::accepts_html(&headers) {
         return axum::response::Redirect::to("/dashboard").into_response();
     }
-    let mut links = serde_json::Map::new();
-    for component in &state.config.components {
-        let paths: &[(&str, &str)] = match component {
-            Component::Agents => &[("agents", "/api/v1/agents"), ("original_agents", "/agent/get")],
-            Component::Integration => {
-                &[("products", "/api/v1/products"), ("sales", "/api/v1/sales"), ("original_sales", "/integration/get")]
-            }
-            Component::Notifications => {
-                &[("notifications", "/api/v1/notifications"), ("original_notifications", "/notification/get")]
-            }
-            Component::Aggregator => &[
-                ("kpi_teams", "/api/v1/kpis/teams"),
-                ("kpi_branches", "/api/v1/kpis/branches"),
-                ("kpi_products", "/api/v1/kpis/products"),
-                ("kpi_leaderboard", "/api/v1/kpis/leaderboard"),
-                ("kpi_trend", "/api/v1/kpis/trend"),
-            ],
-            Component::Web => &[("console", "/dashboard")],
-        };
-        for (name, path) in paths {
-            links.insert((*name).to_owned(), serde_json::Value::from(*path));
-        }
-    }
-    links.insert(String::from("openapi"), serde_json::Value::from("/api/v1/openapi.json"));
-    links.insert(String::from("sign_in"), serde_json::Value::from("/api/v1/auth/sign-in"));
-    links.insert(String::from("health"), serde_json::Value::from("/healthz"));
-    links.insert(String::from("ready"), serde_json::Value::from("/readyz"));
     Json(serde_json::json!({
         "name": "MoonInsurance",
         "version": env!("CARGO_PKG_VERSION"),
-        "components": state.config.components.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        "links": links,
+        "components": index.components,
+        "links": index.links,
     }))
     .into_response()
 }
@@ -310,81 +328,80 @@ pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_an
     Ok(moon_analytics::Aggregator::new(db.clone(), warehouse, key))
 }
 
-/// Seeds the configured rules and starts the notification loops: the stream hub, then (once
-/// the database is migrated and the rules are seeded) the rule runner, the target-due schedule
-/// and the delivery loop. They stop when the runtime's `stopping` signal is sent.
-async fn start_notifications(
-    config: &Config,
-    db: &Db,
-    metrics: &Arc<moon_http::metrics::Metrics>,
-    auth: &Arc<crate::auth::AuthState>,
-) -> anyhow::Result<(Arc<crate::notifications::Runtime>, Vec<tokio::task::JoinHandle<()>>)> {
-    use crate::notifications::{Runtime, deliveries, pipeline::Channels, rules_api, runner::RuleRunner, schedule};
-    let settings = Arc::new(config.notifications.clone());
-    let mailer = match &settings.smtp {
-        Some(smtp) => Some(crate::notifications::email::Mailer::new(smtp, settings.send_timeout())?),
-        None => None,
-    };
-    let runtime = Arc::new(Runtime::new(Channels { email: mailer.is_some() }));
-    let http = reqwest::Client::builder()
-        .connect_timeout(settings.send_timeout())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("cannot build the webhook HTTP client")?;
-    // The rules table and the sealing key live in the operational database.
-    let prepare = {
-        let (db, settings, auth) = (db.clone(), settings.clone(), auth.clone());
-        move || {
-            let (db, settings, auth) = (db.clone(), settings.clone(), auth.clone());
-            async move {
-                let seeded = rules_api::seed(&db, &settings.seed_rules(), &settings.timezone).await?;
-                if seeded > 0 {
-                    tracing::info!(rules = seeded, "notification rules created from the configuration");
-                }
-                auth.key(&db).await.cloned()
-            }
+/// What the descriptions of this process's components are built from.
+struct Parts<'a> {
+    config: &'a Config,
+    db: &'a Db,
+    metrics: &'a Arc<moon_http::metrics::Metrics>,
+    notify: &'a NotificationsState,
+    kpis: &'a KpiState,
+    web: &'a WebState,
+}
+
+/// The table the wiring loops over: each component of a target, as it describes itself (plus
+/// the original system's routes that belong to it).
+async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Description<AppState>> {
+    Ok(match component {
+        Component::Agents => crate::agents::describe()
+            .with_api(crate::legacy::agent_routes())
+            .with_links(&[("original_agents", "/agent/get")]),
+        Component::Integration => crate::products::describe()
+            .merge(crate::sales::describe())
+            .with_api(crate::legacy::integration_routes())
+            .with_links(&[("original_sales", "/integration/get")]),
+        Component::Notifications => {
+            let settings = Arc::new(parts.config.notifications.clone());
+            crate::notifications::describe(parts.notify, settings)
+                .await?
+                .with_api(crate::legacy::notification_routes())
+                .with_links(&[("original_notifications", "/notification/get")])
         }
-    };
-    // Usually ready at once; a database not migrated yet is retried in the background.
-    let first = prepare().await.ok();
-    let hub = runtime.clone();
-    let (hub_db, poll, hub_stop) = (db.clone(), settings.stream_poll(), runtime.stopping.subscribe());
-    let hub_task = tokio::spawn(async move { hub.hub.run(hub_db, poll, hub_stop).await });
-    let (db, metrics, rt) = (db.clone(), metrics.clone(), runtime.clone());
-    let loops = tokio::spawn(async move {
-        let mut stopped = rt.stopping.subscribe();
-        let key = match first {
-            Some(key) => key,
-            None => loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    _ = stopped.changed() => return,
-                }
-                match prepare().await {
-                    Ok(key) => break key,
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "notifications waiting for the database"),
-                }
-            },
-        };
-        let senders = Arc::new(deliveries::Senders { http, email: mailer, key });
-        // Rule-made notifications reached the inbox when their step committed.
-        let told = |rt: Arc<Runtime>, metrics: Arc<moon_http::metrics::Metrics>| {
-            move |n: usize| {
-                for _ in 0..n {
-                    metrics.count_delivery("inbox", "delivered");
-                }
-                rt.committed();
+        Component::Aggregator => {
+            let mut description = crate::kpis::describe(parts.kpis);
+            if let Some(job) = aggregator_job(parts) {
+                description = description.with_job(job);
+            }
+            description
+        }
+        Component::Web => crate::web::describe(parts.web.clone()),
+    })
+}
+
+/// The aggregator's continuous refresh, unless this process only serves KPIs (interval zero).
+fn aggregator_job(parts: &Parts<'_>) -> Option<moon_jobs::Pending> {
+    let config = parts.config;
+    let wh = parts.kpis.warehouse.clone()?;
+    if config.aggregate_interval.is_zero() {
+        return None;
+    }
+    let (db, interval, metrics) = (parts.db.clone(), config.aggregate_interval, parts.metrics.clone());
+    let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
+    Some(moon_jobs::Pending::task("aggregator", move |mut stopped| async move {
+        // The key lives in the operational database, which may not be migrated yet
+        // (readiness says so); keep trying rather than refuse to serve.
+        let key = loop {
+            match moon_analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
+                Ok(key) => break key,
+                Err(e) => tracing::warn!(error = %e, "aggregator waiting for the database"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = stopped.changed() => return,
             }
         };
-        let (committed, again) = (told(rt.clone(), metrics.clone()), told(rt.clone(), metrics.clone()));
-        let runner = RuleRunner::new(db.clone(), rt.channels);
-        tokio::join!(
-            runner.run(settings.rules_interval(), rt.rules_due.clone(), committed, rt.stopping.subscribe()),
-            schedule::run(db.clone(), rt.channels, std::time::Duration::from_secs(15), again, rt.stopping.subscribe()),
-            deliveries::run(db, settings, senders, metrics, rt.deliveries_due.clone(), stopped),
-        );
-    });
-    Ok((runtime, vec![hub_task, loops]))
+        moon_analytics::Aggregator::new(db, wh, key)
+            .run(interval, Some(Arc::new(AggregatorMetrics(metrics))), stopped)
+            .await;
+    }))
+}
+
+/// Every background job reports its steps into this server's Prometheus registry.
+struct JobMetrics(Arc<moon_http::metrics::Metrics>);
+
+impl moon_jobs::JobMetrics for JobMetrics {
+    fn observe_step(&self, job: &'static str, outcome: &'static str, took: std::time::Duration) {
+        self.0.observe_job_step(job, outcome, took);
+    }
 }
 
 /// A server that is accepting connections.
@@ -417,7 +434,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running { addr, stop, task })
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests and closes the database.
+/// Serves until `shutdown` resolves, then drains in-flight requests, stops the background jobs
+/// and closes the databases.
 pub async fn serve(
     config: Config,
     db: Db,
@@ -425,7 +443,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     let metrics = moon_http::metrics::Metrics::new(&db);
     let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
     warn_without_admin(&db).await;
@@ -433,62 +450,65 @@ pub async fn serve(
         Some(files) => Some(moon_http::tls::server_config(files)?),
         None => None,
     };
-    let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
-    let mut warehouse = None;
-    let mut aggregator_task = None;
-    // The console's dashboard reads the warehouse too; only the aggregator writes to it.
-    if config.components.contains(&Component::Web) && !config.components.contains(&Component::Aggregator) {
-        warehouse = Some(moon_analytics::Warehouse::open(&config.warehouse_url()).await?);
-    }
-    if config.components.contains(&Component::Aggregator) {
-        let wh = moon_analytics::Warehouse::open(&config.warehouse_url()).await?;
-        warehouse = Some(wh.clone());
-        if !config.aggregate_interval.is_zero() {
-            let (db, interval, metrics) = (db.clone(), config.aggregate_interval, metrics.clone());
-            let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
-            let mut stopped = aggregator_stopped;
-            aggregator_task = Some(tokio::spawn(async move {
-                // The key lives in the operational database, which may not be migrated yet
-                // (readiness says so); keep trying rather than refuse to serve.
-                let key = loop {
-                    match moon_analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
-                        Ok(key) => break key,
-                        Err(e) => tracing::warn!(error = %e, "aggregator waiting for the database"),
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                        _ = stopped.changed() => return,
-                    }
-                };
-                moon_analytics::Aggregator::new(db, wh, key)
-                    .run(interval, Some(Arc::new(AggregatorMetrics(metrics))), stopped)
-                    .await;
-            }));
+    // The KPI API and the console read the warehouse; only the aggregator writes to it.
+    let warehouse = if config.components.iter().any(|c| c.reads_warehouse()) {
+        Some(moon_analytics::Warehouse::open(&config.warehouse_url()).await?)
+    } else {
+        None
+    };
+    let runtime = if config.components.contains(&Component::Notifications) {
+        let channels = crate::notifications::pipeline::Channels { email: config.notifications.smtp.is_some() };
+        Arc::new(crate::notifications::Runtime::new(channels))
+    } else {
+        Arc::new(crate::notifications::Runtime::default())
+    };
+    let security = SecurityState { db: db.clone(), auth: auth.clone(), body_limit: config.body_limit };
+    let notify = NotificationsState {
+        db: db.clone(),
+        notifications: runtime.clone(),
+        auth: auth.clone(),
+        timezone: Arc::from(config.notifications.timezone.as_str()),
+        metrics: metrics.clone(),
+    };
+    let kpis = KpiState { warehouse: warehouse.clone(), min_group_size: config.min_group_size };
+    let web = WebState {
+        db: db.clone(),
+        auth,
+        security: security.clone(),
+        notify: notify.clone(),
+        kpis: kpis.clone(),
+        pseudonym_key: config.pseudonym_key.clone(),
+        serves_notifications: config.components.contains(&Component::Notifications),
+    };
+    let mut descriptions = Vec::new();
+    {
+        let parts = Parts { config: &config, db: &db, metrics: &metrics, notify: &notify, kpis: &kpis, web: &web };
+        for component in &config.components {
+            descriptions.push(describe(*component, &parts).await?);
         }
     }
-    let (notifications, notification_tasks) = if config.components.contains(&Component::Notifications) {
-        start_notifications(&config, &db, &metrics, &auth).await?
-    } else {
-        (Arc::new(crate::notifications::Runtime::default()), Vec::new())
-    };
-    let state = AppState {
-        db: db.clone(),
-        config: Arc::new(config),
-        metrics,
-        auth,
-        warehouse: warehouse.clone(),
-        notifications: notifications.clone(),
-    };
-    let (router, _) = router(state);
+    let mut jobs = moon_jobs::JobSet::new(Some(Arc::new(JobMetrics(metrics.clone()))));
+    let mut checks = Vec::new();
+    for description in &mut descriptions {
+        for job in description.jobs.drain(..) {
+            jobs.start(job);
+        }
+        checks.append(&mut description.ready);
+    }
+    let readiness = Readiness { db: db.clone(), checks: Arc::new(checks) };
+    let index = Arc::new(Index::new(&descriptions, config.components.contains(&Component::Web)));
+    let state = AppState { db: db.clone(), metrics, security, notifications: notify, kpis, readiness, index };
+    let (router, _) = router(state, &config, descriptions);
     // Open event streams never end by themselves: end them when shutdown begins, or the
     // graceful shutdown would wait for them forever.
-    let stopping = notifications.clone();
+    let stopping = runtime.clone();
     let shutdown = async move {
         shutdown.await;
         let _ = stopping.stopping.send(true);
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, backend = db.backend().name(), "serving");
+    let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
+    tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, jobs = ?jobs.names(), backend = db.backend().name(), "serving");
     let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
     let result = match tls {
         Some(tls) => {
@@ -498,13 +518,7 @@ pub async fn serve(
         None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
     }
     .context("server failed");
-    for task in notification_tasks {
-        let _ = task.await;
-    }
-    let _ = stop_aggregator.send(true);
-    if let Some(task) = aggregator_task {
-        let _ = task.await;
-    }
+    jobs.shutdown().await;
     if let Some(wh) = warehouse {
         wh.db.close().await;
     }

@@ -467,7 +467,11 @@ mod tests {
 }
 
 /// `GET /api/v1/audit` (admins; the policy table says so).
-pub fn routes() -> utoipa_axum::router::OpenApiRouter<crate::AppState> {
+pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(list_audit))
 }
 
@@ -511,7 +515,7 @@ fn instant(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, mo
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = moon_http::paging::Paged<Entry>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_audit(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    axum::extract::State(db): axum::extract::State<Db>,
     moon_http::ApiQuery(p): moon_http::ApiQuery<AuditParams>,
 ) -> moon_http::ApiResult<axum::Json<moon_http::paging::Paged<Entry>>> {
     let page =
@@ -527,6 +531,6 @@ async fn list_audit(
         to: e.take_opt(p.to.as_deref().map(|t| instant("to", t, true))),
     };
     e.finish().map_err(moon_http::ApiError::validation)?;
-    let rows = list(&state.db, &filter, page.after, page.fetch_limit()).await?;
+    let rows = list(&db, &filter, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(page.finish(rows, |r| r.id)))
 }

@@ -9,13 +9,44 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use moon_analytics::Warehouse;
 use moon_analytics::kpi::{self, Bucket, KpiFilter};
 use moon_http::{ApiError, ApiQuery, ApiResult};
 
+/// The KPI API as the wiring sees it: its routes, the links `GET /` lists, and a readiness
+/// condition: the warehouse it reads answers.
+pub fn describe<S>(state: &KpiState) -> crate::component::Description<S>
+where
+    S: Clone + Send + Sync + 'static,
+    KpiState: axum::extract::FromRef<S>,
+{
+    let mut description = crate::component::Description::new("aggregator", routes()).with_links(&[
+        ("kpi_teams", "/api/v1/kpis/teams"),
+        ("kpi_branches", "/api/v1/kpis/branches"),
+        ("kpi_products", "/api/v1/kpis/products"),
+        ("kpi_leaderboard", "/api/v1/kpis/leaderboard"),
+        ("kpi_trend", "/api/v1/kpis/trend"),
+    ]);
+    if let Some(warehouse) = &state.warehouse {
+        description = description.with_ready("warehouse", warehouse_ready(warehouse.clone()));
+    }
+    description
+}
+
+/// A readiness condition: the warehouse answers a trivial query.
+pub fn warehouse_ready(warehouse: Warehouse) -> moon_http::health::ReadyCheck {
+    std::sync::Arc::new(move || {
+        let db = warehouse.db.clone();
+        Box::pin(async move { db.ping().await.map_err(|e| format!("warehouse unreachable: {e}")) })
+    })
+}
+
 /// The KPI routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    KpiState: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(teams))
         .routes(routes!(branches))
@@ -128,7 +159,17 @@ pub struct KpiReport<T> {
     pub suppressed: usize,
 }
 
-fn warehouse(state: &AppState) -> ApiResult<&Warehouse> {
+/// What the KPI routes need: the warehouse they read (absent when this process serves no KPIs)
+/// and the smallest group a team or branch row may stand for.
+#[derive(Clone, Debug)]
+pub struct KpiState {
+    /// The warehouse, when this process serves KPIs.
+    pub warehouse: Option<Warehouse>,
+    /// KPI rows by team or branch backed by fewer agents than this are suppressed.
+    pub min_group_size: u32,
+}
+
+fn warehouse(state: &KpiState) -> ApiResult<&Warehouse> {
     state.warehouse.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -178,12 +219,12 @@ fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>
 #[utoipa::path(get, path = "/api/v1/kpis/teams", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn teams(
-    State(state): State<AppState>,
+    State(state): State<KpiState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::teams(&warehouse(&state)?.db, &p.filter, state.config.min_group_size).await?;
+    let (rows, suppressed) = kpi::teams(&warehouse(&state)?.db, &p.filter, state.min_group_size).await?;
     Ok(respond(&p, "sales-by-team", &["team", "sales_count", "total_sales"], rows, suppressed))
 }
 
@@ -191,12 +232,12 @@ async fn teams(
 #[utoipa::path(get, path = "/api/v1/kpis/branches", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::BranchRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn branches(
-    State(state): State<AppState>,
+    State(state): State<KpiState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::branches(&warehouse(&state)?.db, &p.filter, state.config.min_group_size).await?;
+    let (rows, suppressed) = kpi::branches(&warehouse(&state)?.db, &p.filter, state.min_group_size).await?;
     Ok(respond(&p, "sales-by-branch", &["branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
@@ -204,7 +245,7 @@ async fn branches(
 #[utoipa::path(get, path = "/api/v1/kpis/products", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::ProductRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn products(
-    State(state): State<AppState>,
+    State(state): State<KpiState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
@@ -227,7 +268,7 @@ async fn products(
 #[utoipa::path(get, path = "/api/v1/kpis/leaderboard", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn leaderboard(
-    State(state): State<AppState>,
+    State(state): State<KpiState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
@@ -240,7 +281,7 @@ async fn leaderboard(
 #[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn trend(
-    State(state): State<AppState>,
+    State(state): State<KpiState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::agents::model::{CreateAgent, UpdateAgent};
+use crate::notifications::NotificationsState;
 use crate::sales::model::{CreateSale, UpdateSale};
+use moon_db::Db;
 use moon_http::{ApiError, ApiJson, ApiResult, Page, Principal};
 
 /// `{"message": "..."}`, the original success body.
@@ -67,7 +68,11 @@ fn loose_id(field: &str, v: &Option<serde_json::Value>) -> Result<Option<i64>, A
 }
 
 /// Original agent routes.
-pub fn agent_routes() -> OpenApiRouter<AppState> {
+pub fn agent_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(agent_add))
         .routes(routes!(agent_get))
@@ -76,7 +81,11 @@ pub fn agent_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Original integration (sales) routes.
-pub fn integration_routes() -> OpenApiRouter<AppState> {
+pub fn integration_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(integration_add))
         .routes(routes!(integration_get))
@@ -85,7 +94,12 @@ pub fn integration_routes() -> OpenApiRouter<AppState> {
 }
 
 /// Original notification routes.
-pub fn notification_routes() -> OpenApiRouter<AppState> {
+pub fn notification_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(notification_send)).routes(routes!(notification_get))
 }
 
@@ -121,7 +135,7 @@ pub struct LegacyAgentRow {
 #[utoipa::path(post, path = "/agent/add", tag = "legacy", request_body = LegacyAgentBody,
     responses((status = 201, body = LegacyMessage), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn agent_add(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiJson(b): ApiJson<LegacyAgentBody>,
 ) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
@@ -140,14 +154,14 @@ async fn agent_add(
         analytics_consent: None,
     };
     let new = body.validate().map_err(|e| map(ApiError::validation(e)))?;
-    crate::agents::service::create(&state.db, &principal, new).await.map_err(map)?;
+    crate::agents::service::create(&db, &principal, new).await.map_err(map)?;
     Ok(ok(StatusCode::CREATED, "Agent added successfully."))
 }
 
 /// List every agent (original route).
 #[utoipa::path(get, path = "/agent/get", tag = "legacy", responses((status = 200, body = Vec<LegacyAgentRow>)))]
-async fn agent_get(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<LegacyAgentRow>>> {
-    let rows = crate::agents::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+async fn agent_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyAgentRow>>> {
+    let rows = crate::agents::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
         .await
         .map_err(|e| ApiError::from(e).legacy())?;
     Ok(Json(
@@ -169,27 +183,25 @@ async fn agent_get(State(state): State<AppState>, principal: Principal) -> ApiRe
 
 /// Finds the agent a legacy path names: an agent code, or (as the very first version of the
 /// original did) a numeric agent id.
-async fn legacy_agent_id(state: &AppState, principal: &Principal, key: &str) -> ApiResult<i64> {
+async fn legacy_agent_id(db: &Db, principal: &Principal, key: &str) -> ApiResult<i64> {
     if let Ok(id) = key.parse::<i64>() {
         return Ok(id);
     }
     let code = moon_domain::AgentCode::parse("agent_code", key).map_err(|_| ApiError::not_found("agent"))?;
-    crate::agents::service::id_for_code(&state.db, principal, code.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found("agent"))
+    crate::agents::service::id_for_code(db, principal, code.as_str()).await?.ok_or_else(|| ApiError::not_found("agent"))
 }
 
 /// Update an agent by code (original route); only the fields sent change.
 #[utoipa::path(put, path = "/agent/update/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")), request_body = LegacyAgentBody,
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn agent_update(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<LegacyAgentBody>,
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Agent not found.");
-    let id = legacy_agent_id(&state, &principal, &key).await.map_err(&map)?;
+    let id = legacy_agent_id(&db, &principal, &key).await.map_err(&map)?;
     let body = UpdateAgent {
         agent_code: b.agent_code,
         first_name: b.first_name,
@@ -202,7 +214,7 @@ async fn agent_update(
         analytics_consent: None,
     };
     let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
-    crate::agents::service::update(&state.db, &principal, id, changes).await.map_err(&map)?;
+    crate::agents::service::update(&db, &principal, id, changes).await.map_err(&map)?;
     Ok(Json(LegacyMessage { message: String::from("Agent updated successfully.") }))
 }
 
@@ -210,13 +222,13 @@ async fn agent_update(
 #[utoipa::path(delete, path = "/agent/delete/{agent_code}", tag = "legacy", params(("agent_code" = String, Path, description = "Agent code (or numeric agent id)")),
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem)))]
 async fn agent_delete(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(key): Path<String>,
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Agent not found.");
-    let id = legacy_agent_id(&state, &principal, &key).await.map_err(&map)?;
-    crate::agents::service::delete(&state.db, &principal, id).await.map_err(&map)?;
+    let id = legacy_agent_id(&db, &principal, &key).await.map_err(&map)?;
+    crate::agents::service::delete(&db, &principal, id).await.map_err(&map)?;
     Ok(Json(LegacyMessage { message: String::from("Agent deleted successfully.") }))
 }
 
@@ -249,7 +261,7 @@ pub struct LegacySaleRow {
 #[utoipa::path(post, path = "/integration/add", tag = "legacy", request_body = LegacySaleBody,
     responses((status = 201, body = LegacyMessage), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_add(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiJson(b): ApiJson<LegacySaleBody>,
 ) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
@@ -264,14 +276,14 @@ async fn integration_add(
         policy_number: None,
     };
     let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
-    crate::sales::service::create(&state.db, &principal, fields).await.map_err(map)?;
+    crate::sales::service::create(&db, &principal, fields).await.map_err(map)?;
     Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
 }
 
 /// List every sale (original route).
 #[utoipa::path(get, path = "/integration/get", tag = "legacy", responses((status = 200, body = Vec<LegacySaleRow>)))]
-async fn integration_get(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<LegacySaleRow>>> {
-    let rows = crate::sales::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacySaleRow>>> {
+    let rows = crate::sales::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
         .await
         .map_err(|e| ApiError::from(e).legacy())?;
     Ok(Json(
@@ -292,7 +304,7 @@ async fn integration_get(State(state): State<AppState>, principal: Principal) ->
 #[utoipa::path(put, path = "/integration/update/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")), request_body = LegacySaleBody,
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_update(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<LegacySaleBody>,
@@ -309,7 +321,7 @@ async fn integration_update(
         policy_number: None,
     };
     let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
-    crate::sales::service::update(&state.db, &principal, id, fields).await.map_err(&map)?;
+    crate::sales::service::update(&db, &principal, id, fields).await.map_err(&map)?;
     Ok(Json(LegacyMessage { message: String::from("Sale record updated successfully.") }))
 }
 
@@ -317,13 +329,13 @@ async fn integration_update(
 #[utoipa::path(delete, path = "/integration/delete/{sale_id}", tag = "legacy", params(("sale_id" = i64, Path, description = "Sale id")),
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem)))]
 async fn integration_delete(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Sale record not found.");
     let id = moon_http::parse_id(&id).map_err(&map)?;
-    crate::sales::service::delete(&state.db, &principal, id).await.map_err(&map)?;
+    crate::sales::service::delete(&db, &principal, id).await.map_err(&map)?;
     Ok(Json(LegacyMessage { message: String::from("Sale record deleted successfully.") }))
 }
 
@@ -349,7 +361,7 @@ pub struct LegacyNotificationRow {
 #[utoipa::path(post, path = "/notification/send", tag = "legacy", request_body = LegacyNotificationBody,
     responses((status = 201, body = LegacyMessage), (status = 422, body = moon_http::error::Problem)))]
 async fn notification_send(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiJson(b): ApiJson<LegacyNotificationBody>,
 ) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
@@ -362,11 +374,8 @@ async fn notification_send(
 
 /// List every notification (original route).
 #[utoipa::path(get, path = "/notification/get", tag = "legacy", responses((status = 200, body = Vec<LegacyNotificationRow>)))]
-async fn notification_get(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Vec<LegacyNotificationRow>>> {
-    let rows = crate::notifications::repo::list(&state.db, &principal.scope, &Default::default(), &Page::ALL)
+async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyNotificationRow>>> {
+    let rows = crate::notifications::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
         .await
         .map_err(|e| ApiError::from(e).legacy())?;
     Ok(Json(

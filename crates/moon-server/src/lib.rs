@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod component;
 pub mod config;
 pub mod demo;
 pub mod kpis;

@@ -32,6 +32,11 @@ impl Component {
             Component::Web => "web",
         }
     }
+
+    /// Whether this component reads the KPI warehouse (so a process running it opens one).
+    pub fn reads_warehouse(self) -> bool {
+        matches!(self, Component::Aggregator | Component::Web)
+    }
 }
 
 /// The dependency table: target name → components it runs.

@@ -12,12 +12,25 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
-use crate::AppState;
+use moon_db::Db;
 use moon_http::paging::{ListingSort, Paged};
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
+/// The component as the wiring sees it: its routes and the links `GET /` lists.
+pub fn describe<S>() -> crate::component::Description<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
+    crate::component::Description::new("agent", routes()).with_links(&[("agents", "/api/v1/agents")])
+}
+
 /// The component's routes: a table of contents.
-pub fn routes() -> OpenApiRouter<AppState> {
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_agents, create_agent))
         .routes(routes!(get_agent, update_agent, delete_agent))
@@ -48,14 +61,14 @@ impl AgentFilter {
 #[utoipa::path(get, path = "/api/v1/agents", tag = "agents", params(AgentFilter),
     responses((status = 200, body = Paged<Agent>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_agents(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiQuery(filter): ApiQuery<AgentFilter>,
 ) -> ApiResult<Json<Paged<Agent>>> {
     let sort = filter.sort.unwrap_or_default();
     let page = filter.page().parse_sorted(sort.spec())?;
     let query = filter.to_query()?;
-    let rows = repo::list_sorted(&state.db, &principal.scope, &query, &page).await?;
+    let rows = repo::list_sorted(&db, &principal.scope, &query, &page).await?;
     Ok(Json(page.finish(rows, |a| (sort.keys_of(a), a.id))))
 }
 
@@ -63,54 +76,43 @@ async fn list_agents(
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", request_body = CreateAgent,
     responses((status = 201, body = Agent), (status = 409, description = "agent_code already used", body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_agent(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateAgent>,
 ) -> ApiResult<(StatusCode, Json<Agent>)> {
     let new = body.validate().map_err(ApiError::validation)?;
-    let agent = service::create(&state.db, &principal, new).await?;
+    let agent = service::create(&db, &principal, new).await?;
     Ok((StatusCode::CREATED, Json(agent)))
 }
 
 /// Get one agent.
 #[utoipa::path(get, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
     responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem)))]
-async fn get_agent(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Agent>> {
+async fn get_agent(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Agent>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&state.db, &principal.scope, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+    repo::get(&db, &principal.scope, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("agent {id}")))
 }
 
 /// Change some fields of an agent.
 #[utoipa::path(patch, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")), request_body = UpdateAgent,
     responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_agent(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
     let id = moon_http::parse_id(&id)?;
     let changes = body.validate().map_err(ApiError::validation)?;
-    Ok(Json(service::update(&state.db, &principal, id, changes).await?))
+    Ok(Json(service::update(&db, &principal, id, changes).await?))
 }
 
 /// Delete an agent who has no sales.
 #[utoipa::path(delete, path = "/api/v1/agents/{id}", tag = "agents", params(("id" = i64, Path, description = "Agent id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem), (status = 409, description = "The agent has sales", body = moon_http::error::Problem)))]
-async fn delete_agent(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_agent(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    service::delete(&state.db, &principal, id).await?;
+    service::delete(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,11 +121,7 @@ async fn delete_agent(
 /// total stays right. Repeating it changes nothing more.
 #[utoipa::path(post, path = "/api/v1/agents/{code}/erase", tag = "agents", params(("code" = String, Path, description = "Agent code")),
     responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem)))]
-async fn erase_agent(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(code): Path<String>,
-) -> ApiResult<Json<Agent>> {
+async fn erase_agent(State(db): State<Db>, principal: Principal, Path(code): Path<String>) -> ApiResult<Json<Agent>> {
     let code = AgentCode::parse("code", &code).map_err(|_| ApiError::not_found(format!("agent {code}")))?;
-    Ok(Json(service::erase(&state.db, &principal, code.as_str()).await?))
+    Ok(Json(service::erase(&db, &principal, code.as_str()).await?))
 }

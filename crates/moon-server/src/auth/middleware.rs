@@ -14,11 +14,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::SecurityState;
 use super::policy::{self, Access, Lookup, RateClass};
 use super::session::{self, SessionRow};
 use super::token;
 use super::users::Account;
-use crate::AppState;
 use moon_http::ApiError;
 
 /// The peer of a connection, for `into_make_service_with_connect_info` over plain TCP and TLS.
@@ -112,7 +112,7 @@ pub fn too_many(wait: Duration) -> ApiError {
 }
 
 /// The authentication middleware; see the module documentation.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, next: Next) -> Response {
     let auth = &state.auth;
     let peer = req
         .extensions()
@@ -142,7 +142,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     // without reading it (the body extractors enforce the same limit on bodies sent unannounced).
     let announced =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if announced.is_some_and(|len| len > state.config.body_limit) {
+    if announced.is_some_and(|len| len > state.body_limit) {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -200,7 +200,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     principal.origin = origin;
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
         if !req.method().is_safe() {
-            let (checked, ok) = csrf_checked(req, token, state.config.body_limit).await;
+            let (checked, ok) = csrf_checked(req, token, state.body_limit).await;
             req = checked;
             if !ok {
                 return shape(ApiError::new(
@@ -290,7 +290,7 @@ async fn csrf_checked(req: Request, session_token: &str, body_limit: usize) -> (
 
 /// Finds the caller: a bearer token if one is sent (a bad one is refused, never ignored), else
 /// the session cookie. Disabled users are nobody.
-async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Option<Identity>, ApiError> {
+async fn identify(state: &SecurityState, headers: &axum::http::HeaderMap) -> Result<Option<Identity>, ApiError> {
     let auth = &state.auth;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let bearer = value

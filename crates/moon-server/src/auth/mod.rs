@@ -47,6 +47,18 @@ use throttle::ThrottleSettings;
 
 use moon_http::Role;
 
+/// What the security layer and its routes need of the server: the database, the keys and
+/// limits, and the largest body the authentication layer reads (for a form's CSRF field).
+#[derive(Clone, Debug)]
+pub struct SecurityState {
+    /// The operational database (users, sessions, tokens, throttling, audit).
+    pub db: Db,
+    /// Keys, hasher, rate limiter and settings.
+    pub auth: std::sync::Arc<AuthState>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
 /// The security state shared by every request of one server.
 #[derive(Debug)]
 pub struct AuthState {

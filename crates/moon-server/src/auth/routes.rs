@@ -10,17 +10,23 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::SecurityState;
 use super::middleware::{ClientIp, Credential, Identity, too_many};
 use super::token::ApiToken;
 use super::users::{Binding, User, UserChanges, internal};
 use super::{mfa, session, throttle, token, users};
-use crate::AppState;
 use crate::audit::{self, RequestOrigin};
+use moon_db::Db;
 use moon_http::error::Problem;
 use moon_http::{ApiError, ApiJson, ApiResult, Principal, Role};
 
 /// The security routes: a table of contents.
-pub fn routes() -> OpenApiRouter<AppState> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+    SecurityState: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(sign_in))
         .routes(routes!(sign_out))
@@ -77,7 +83,7 @@ pub(crate) struct NewSession {
 
 /// Opens a session (rotating away `old`): shared by the JSON sign-in and the console's form.
 pub(crate) async fn open_session(
-    state: &AppState,
+    state: &SecurityState,
     account: &users::Account,
     mfa_pending: bool,
     old: Option<i64>,
@@ -94,7 +100,7 @@ pub(crate) async fn open_session(
 
 /// Starts a full session (rotating away `old`), with its cookie.
 async fn start_session(
-    state: &AppState,
+    state: &SecurityState,
     account: &users::Account,
     mfa_pending: bool,
     old: Option<i64>,
@@ -137,7 +143,7 @@ pub(crate) fn session_id(identity: Option<&Identity>) -> Option<i64> {
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "auth", request_body = SignIn, security(()),
     responses((status = 200, body = SignedIn), (status = 401, body = Problem), (status = 429, description = "Too many failures; see Retry-After", body = Problem)))]
 async fn sign_in(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
     identity: Option<Identity>,
@@ -150,7 +156,7 @@ async fn sign_in(
 /// The password step of signing in, with throttling and the audit trail: the account when the
 /// name and password are right (the caller then opens a session, pending MFA if it has one).
 pub(crate) async fn check_password(
-    state: &AppState,
+    state: &SecurityState,
     ip: std::net::IpAddr,
     origin: moon_http::principal::Origin,
     username: &str,
@@ -209,7 +215,7 @@ debug_without_secrets!(MfaCode);
 #[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", request_body = MfaCode,
     responses((status = 200, body = SignedIn), (status = 401, body = Problem), (status = 429, body = Problem)))]
 async fn mfa_verify(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
     identity: Identity,
@@ -222,7 +228,7 @@ async fn mfa_verify(
 /// The code step of signing in, with throttling and the audit trail; the caller then replaces
 /// the pending session with a full one.
 pub(crate) async fn check_second_factor(
-    state: &AppState,
+    state: &SecurityState,
     ip: std::net::IpAddr,
     origin: moon_http::principal::Origin,
     account: &users::Account,
@@ -253,7 +259,7 @@ pub(crate) async fn check_second_factor(
 
 /// Sign out: ends this session (an API token is revoked with DELETE /api/v1/tokens/{id}).
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "auth", responses((status = 204, description = "Signed out")))]
-async fn sign_out(State(state): State<AppState>, identity: Identity) -> ApiResult<Response> {
+async fn sign_out(State(state): State<SecurityState>, identity: Identity) -> ApiResult<Response> {
     if let Some(id) = session_id(Some(&identity)) {
         session::delete(&state.db, id).await?;
     }
@@ -299,7 +305,7 @@ async fn me(identity: Identity) -> Json<Me> {
 /// sign-in until a code is confirmed.
 #[utoipa::path(post, path = "/api/v1/auth/mfa/enrol", tag = "auth",
     responses((status = 200, body = mfa::Enrolment), (status = 409, description = "Already enrolled", body = Problem)))]
-async fn mfa_enrol(State(state): State<AppState>, identity: Identity) -> ApiResult<Response> {
+async fn mfa_enrol(State(state): State<SecurityState>, identity: Identity) -> ApiResult<Response> {
     let e = mfa::enrol(&state.db, state.auth.key(&state.db).await.map_err(internal)?, &identity.account).await?;
     let mut res = Json(e).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -319,7 +325,7 @@ debug_without_secrets!(RecoveryCodes);
 #[utoipa::path(post, path = "/api/v1/auth/mfa/confirm", tag = "auth", request_body = MfaCode,
     responses((status = 200, body = RecoveryCodes), (status = 401, body = Problem), (status = 409, body = Problem)))]
 async fn mfa_confirm(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     RequestOrigin(origin): RequestOrigin,
     identity: Identity,
     ApiJson(body): ApiJson<MfaCode>,
@@ -332,7 +338,7 @@ async fn mfa_confirm(
 
 /// Confirms MFA enrolment with a code and records it in the audit trail; the recovery codes.
 pub(crate) async fn confirm_mfa(
-    state: &AppState,
+    state: &SecurityState,
     origin: moon_http::principal::Origin,
     account: &users::Account,
     code: &str,
@@ -385,15 +391,15 @@ debug_without_secrets!(UpdateUser, role, branch, agent_code, disabled, reset_mfa
 
 /// List users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = Vec<User>)))]
-async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(users::list(&state.db).await?))
+async fn list_users(State(db): State<Db>) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(users::list(&db).await?))
 }
 
 /// Create a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
@@ -407,16 +413,16 @@ async fn create_user(
 /// Get a user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
     responses((status = 200, body = User), (status = 404, body = Problem)))]
-async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<User>> {
+async fn get_user(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<User>> {
     let id = moon_http::parse_id(&id)?;
-    users::get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("user {id}")))
+    users::get(&db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("user {id}")))
 }
 
 /// Change a user: role and binding, disabled, password, MFA reset.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")), request_body = UpdateUser,
     responses((status = 200, body = User), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn update_user(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
@@ -427,7 +433,12 @@ async fn update_user(
 
 /// Applies an admin's changes to a user, refusing to let admins disable or demote themselves:
 /// shared by the API and the console.
-pub(crate) async fn change_user(state: &AppState, principal: &Principal, id: i64, body: UpdateUser) -> ApiResult<User> {
+pub(crate) async fn change_user(
+    state: &SecurityState,
+    principal: &Principal,
+    id: i64,
+    body: UpdateUser,
+) -> ApiResult<User> {
     let current = users::account(&state.db, id).await?.ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
     let binding = if body.role.is_some() || body.branch.is_some() || body.agent_code.is_some() {
         let role = body.role.clone().unwrap_or_else(|| current.role.clone());
@@ -454,16 +465,12 @@ pub(crate) async fn change_user(state: &AppState, principal: &Principal, id: i64
 /// Delete a user, their sessions and tokens.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
-async fn delete_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_user(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
     if principal.user_id == Some(id) {
         return Err(ApiError::conflict("cannot_demote_self", "an admin cannot delete their own account"));
     }
-    users::delete(&state.db, id, &principal).await?;
+    users::delete(&db, id, &principal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -504,15 +511,15 @@ pub(crate) fn token_owner(principal: &Principal) -> ApiResult<Option<i64>> {
 
 /// List API tokens: your own, or everyone's for an admin.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Vec<ApiToken>)))]
-async fn list_tokens(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(token::list(&state.db, token_owner(&principal)?).await?))
+async fn list_tokens(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<ApiToken>>> {
+    Ok(Json(token::list(&db, token_owner(&principal)?).await?))
 }
 
 /// Create an API token (for yourself; an admin may name another user).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn create_token(
-    State(state): State<AppState>,
+    State(state): State<SecurityState>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<Response> {
@@ -525,7 +532,7 @@ async fn create_token(
 /// Checks and creates an API token (for the principal, or the user an admin names): shared by
 /// the API and the console, so both refuse the same names and lifetimes.
 pub(crate) async fn issue_token(
-    state: &AppState,
+    state: &SecurityState,
     principal: &Principal,
     for_user: Option<i64>,
     name: &str,
@@ -569,13 +576,9 @@ pub(crate) async fn issue_token(
 /// Revoke an API token (your own; an admin any).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path, description = "Token id")),
     responses((status = 200, body = ApiToken), (status = 404, body = Problem)))]
-async fn revoke_token(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ApiToken>> {
+async fn revoke_token(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<ApiToken>> {
     let id = moon_http::parse_id(&id)?;
-    Ok(Json(token::revoke(&state.db, id, token_owner(&principal)?, &principal).await?))
+    Ok(Json(token::revoke(&db, id, token_owner(&principal)?, &principal).await?))
 }
 
 #[cfg(test)]

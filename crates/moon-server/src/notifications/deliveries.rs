@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
@@ -19,9 +21,9 @@ use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError};
 use serde::{Deserialize, Serialize};
 
+use super::NotificationsState;
 use super::pipeline::Attempt;
 use super::settings::NotificationSettings;
-use crate::AppState;
 use crate::auth::crypto::SealingKey;
 use moon_http::metrics::Metrics;
 use moon_http::paging::Paged;
@@ -90,7 +92,12 @@ pub struct DeliveryFilter {
 }
 
 /// The routes of the delivery log.
-pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_deliveries)).routes(routes!(redeliver))
 }
@@ -99,7 +106,7 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/notifications/deliveries", tag = "notifications", params(DeliveryFilter),
     responses((status = 200, body = Paged<Delivery>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_deliveries(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     ApiQuery(f): ApiQuery<DeliveryFilter>,
 ) -> ApiResult<Json<Paged<Delivery>>> {
     let page = PageParams { limit: f.limit.clone(), cursor: f.cursor.clone(), order: f.order.clone() }.parse()?;
@@ -125,7 +132,7 @@ async fn list_deliveries(
         q.and_where(Expr::col("notification_id").eq(id));
     }
     moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), &page);
-    let rows: Vec<Delivery> = state.db.fetch_all(&q).await?;
+    let rows: Vec<Delivery> = db.fetch_all(&q).await?;
     Ok(Json(page.finish(rows, |d| d.id)))
 }
 
@@ -134,7 +141,7 @@ async fn list_deliveries(
 #[utoipa::path(post, path = "/api/v1/notifications/deliveries/{id}/redeliver", tag = "notifications", params(("id" = i64, Path, description = "Delivery id")),
     responses((status = 200, body = Delivery), (status = 404, body = moon_http::error::Problem)))]
 async fn redeliver(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Delivery>> {
@@ -174,34 +181,48 @@ pub struct Senders {
     pub key: SealingKey,
 }
 
-/// Works the outbox until `stop` fires.
-pub async fn run(
+/// The outbox worker as a background job (see `moon_jobs`): each step claims and sends one
+/// batch of due deliveries, and asks to run again at once while batches keep coming.
+pub struct DeliveryJob {
     db: Db,
     settings: Arc<NotificationSettings>,
-    senders: Arc<Senders>,
+    http: reqwest::Client,
+    email: Option<super::email::Mailer>,
+    auth: Arc<crate::auth::AuthState>,
     metrics: Arc<Metrics>,
-    due: Arc<tokio::sync::Notify>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let worked = match work_once(&db, &settings, &senders, &metrics).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery loop failed; retrying");
-                0
+    /// Built on the first step: the sealing key lives in the database, which may not be
+    /// migrated when the job starts.
+    senders: Option<Senders>,
+}
+
+impl DeliveryJob {
+    /// A job working `db`'s outbox with these clients; webhook secrets are opened with the
+    /// server key from `auth`.
+    pub fn new(
+        db: Db,
+        settings: Arc<NotificationSettings>,
+        http: reqwest::Client,
+        email: Option<super::email::Mailer>,
+        auth: Arc<crate::auth::AuthState>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { db, settings, http, email, auth, metrics, senders: None }
+    }
+}
+
+impl moon_jobs::Job for DeliveryJob {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        let senders = match &mut self.senders {
+            Some(s) => s,
+            None => {
+                let key = self.auth.key(&self.db).await.context("notifications waiting for the server key")?.clone();
+                self.senders.insert(Senders { http: self.http.clone(), email: self.email.take(), key })
             }
         };
-        if worked > 0 {
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(settings.delivery_interval()) => {}
-            _ = due.notified() => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+        let worked = work_once(&self.db, &self.settings, senders, &self.metrics)
+            .await
+            .map_err(|e| anyhow::Error::new(e).context("delivery loop failed"))?;
+        Ok(if worked > 0 { moon_jobs::Step::More } else { moon_jobs::Step::Idle })
     }
 }
 

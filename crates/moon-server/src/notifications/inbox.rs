@@ -4,14 +4,19 @@
 use axum::Json;
 use axum::extract::State;
 use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
-use moon_db::{DbError, Tx, insert_row};
+use moon_db::{Db, DbError, Tx, insert_row};
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
+use super::NotificationsState;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal, Scope};
 
 /// The routes of the inbox and preferences.
-pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(unread_count))
@@ -84,7 +89,7 @@ fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> ApiResult<Op
 #[utoipa::path(get, path = "/api/v1/notifications/unread_count", tag = "notifications", params(InboxParams),
     responses((status = 200, body = Unread), (status = 404, body = moon_http::error::Problem)))]
 async fn unread_count(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Unread>> {
@@ -93,7 +98,7 @@ async fn unread_count(
         .from("notifications")
         .and_where(Expr::col(("notifications", "read_at")).is_null());
     q.and_where_option(inbox_condition(&principal, p.agent_id)?);
-    let (unread,): (i64,) = state.db.fetch_optional(&q).await?.unwrap_or((0,));
+    let (unread,): (i64,) = db.fetch_optional(&q).await?.unwrap_or((0,));
     Ok(Json(Unread { unread }))
 }
 
@@ -101,12 +106,12 @@ async fn unread_count(
 #[utoipa::path(post, path = "/api/v1/notifications/read_all", tag = "notifications", params(InboxParams),
     responses((status = 200, body = Marked), (status = 404, body = moon_http::error::Problem)))]
 async fn read_all(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Marked>> {
     let cond = inbox_condition(&principal, p.agent_id)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let mut up = Query::update();
     up.table("notifications")
         .value("read_at", moon_db::now())
@@ -129,7 +134,7 @@ async fn read_all(
 }
 
 /// The agent whose preferences a call is about: the caller themself, or one named by staff.
-async fn subject(state: &AppState, principal: &Principal, agent_id: Option<i64>) -> ApiResult<i64> {
+async fn subject(state: &NotificationsState, principal: &Principal, agent_id: Option<i64>) -> ApiResult<i64> {
     let id = match (&principal.scope, agent_id) {
         (Scope::Agent(own), None) => *own,
         (_, Some(id)) => id,
@@ -168,7 +173,7 @@ pub async fn wants_email(tx: &mut Tx, agent_id: i64) -> Result<bool, DbError> {
 #[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams),
     responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn get_preferences(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Preferences>> {
@@ -187,7 +192,7 @@ async fn get_preferences(
 #[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams), request_body = PreferencesUpdate,
     responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn put_preferences(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
     ApiJson(body): ApiJson<PreferencesUpdate>,

@@ -26,13 +26,89 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::agents::model::AgentRef;
+use moon_db::Db;
 use moon_http::paging::Paged;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
 
+/// The component as the wiring sees it: its routes, and its background jobs — the stream hub,
+/// the rule runner, the target-due reminders and the delivery loop, each woken right after a
+/// commit in this process and polling for other replicas' changes. The configured rules are
+/// seeded here once if the database allows, and by the rule runner's first step otherwise.
+pub async fn describe<S>(
+    state: &NotificationsState,
+    settings: Arc<settings::NotificationSettings>,
+) -> anyhow::Result<crate::component::Description<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
+    use anyhow::Context;
+    use moon_jobs::{Pending, Schedule};
+    let mailer = match &settings.smtp {
+        Some(smtp) => Some(email::Mailer::new(smtp, settings.send_timeout())?),
+        None => None,
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(settings.send_timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the webhook HTTP client")?;
+    let (db, rt) = (state.db.clone(), state.notifications.clone());
+    let mut rules = Some((settings.seed_rules(), settings.timezone.clone()));
+    // Usually the database is ready now; if not, the rule runner seeds on its first step.
+    if let Some((specs, timezone)) = &rules
+        && let Ok(seeded) = rules_api::seed(&db, specs, timezone).await
+    {
+        if seeded > 0 {
+            tracing::info!(rules = seeded, "notification rules created from the configuration");
+        }
+        rules = None;
+    }
+    // Rule-made notifications reached the inbox when their step committed.
+    let told = || {
+        let (rt, metrics) = (rt.clone(), state.metrics.clone());
+        move |n: usize| {
+            for _ in 0..n {
+                metrics.count_delivery("inbox", "delivered");
+            }
+            rt.committed();
+        }
+    };
+    let hub = Schedule::every("notification_stream", settings.stream_poll())
+        .woken_by(rt.hub.wake_signal())
+        .max_backoff(std::time::Duration::from_secs(5));
+    let rule_runner = Schedule::every("notification_rules", settings.rules_interval()).woken_by(rt.rules_due.clone());
+    let reminders = Schedule::every("notification_reminders", std::time::Duration::from_secs(15));
+    let deliveries =
+        Schedule::every("notification_deliveries", settings.delivery_interval()).woken_by(rt.deliveries_due.clone());
+    let delivery_job = deliveries::DeliveryJob::new(
+        db.clone(),
+        settings.clone(),
+        http,
+        mailer,
+        state.auth.clone(),
+        state.metrics.clone(),
+    );
+    Ok(crate::component::Description::new("notification", routes())
+        .with_links(&[("notifications", "/api/v1/notifications")])
+        .with_job(Pending::job(stream::HubJob::new(rt.clone(), db.clone()), hub))
+        .with_job(Pending::job(
+            runner::RuleJob::new(runner::RuleRunner::new(db.clone(), rt.channels), rules, told()),
+            rule_runner,
+        ))
+        .with_job(Pending::job(schedule::ReminderJob::new(db, rt.channels, told()), reminders))
+        .with_job(Pending::job(delivery_job, deliveries)))
+}
+
 /// The component's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(list_notifications, send_notification))
         .routes(routes!(get_notification, update_notification, delete_notification))
@@ -41,6 +117,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(rules_api::routes())
         .merge(webhooks::routes())
         .merge(deliveries::routes())
+}
+
+/// What the notification routes need of the server: the database, this process's runtime
+/// (stream hub, wake-up signals, channels), the security state (the sealing key of webhook
+/// secrets) and the business time zone that rules are written in.
+#[derive(Clone, Debug)]
+pub struct NotificationsState {
+    /// The operational database.
+    pub db: moon_db::Db,
+    /// Stream hub and wake-up signals.
+    pub notifications: Arc<Runtime>,
+    /// Keys (webhook secrets are sealed with the server key).
+    pub auth: Arc<crate::auth::AuthState>,
+    /// The time zone rules are evaluated in.
+    pub timezone: Arc<str>,
+    /// Counts inbox deliveries.
+    pub metrics: Arc<moon_http::metrics::Metrics>,
 }
 
 /// What the notification component shares between handlers and its background loops in one
@@ -171,7 +264,7 @@ pub fn validate_send(
 
 /// Sends a manual notification to a visible agent; the agent must exist (422 otherwise).
 pub async fn send(
-    state: &AppState,
+    state: &NotificationsState,
     principal: &Principal,
     to: &AgentRef,
     message: &Message,
@@ -211,7 +304,7 @@ pub async fn send_with_db(
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationFilter),
     responses((status = 200, body = Paged<Notification>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_notifications(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiQuery(filter): ApiQuery<NotificationFilter>,
 ) -> ApiResult<Json<Paged<Notification>>> {
@@ -227,7 +320,7 @@ async fn list_notifications(
         unread: filter.unread,
         kind: filter.kind.clone(),
     };
-    let rows = repo::list(&state.db, &principal.scope, &q, &page).await?;
+    let rows = repo::list(&db, &principal.scope, &q, &page).await?;
     Ok(Json(page.finish(rows, |n| n.id)))
 }
 
@@ -235,7 +328,7 @@ async fn list_notifications(
 #[utoipa::path(post, path = "/api/v1/notifications", tag = "notifications", request_body = SendNotification,
     responses((status = 201, body = Notification), (status = 422, body = moon_http::error::Problem)))]
 async fn send_notification(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiJson(body): ApiJson<SendNotification>,
 ) -> ApiResult<(StatusCode, Json<Notification>)> {
@@ -248,12 +341,12 @@ async fn send_notification(
 #[utoipa::path(get, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
     responses((status = 200, body = Notification), (status = 404, body = moon_http::error::Problem)))]
 async fn get_notification(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Notification>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&state.db, &principal.scope, id)
+    repo::get(&db, &principal.scope, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))
@@ -263,7 +356,7 @@ async fn get_notification(
 #[utoipa::path(patch, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")), request_body = UpdateNotification,
     responses((status = 200, body = Notification), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_notification(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateNotification>,
@@ -273,7 +366,7 @@ async fn update_notification(
         Some(m) => Some(Message::parse("message", m).map_err(ApiError::field)?),
         None => None,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
@@ -295,12 +388,12 @@ async fn update_notification(
 #[utoipa::path(delete, path = "/api/v1/notifications/{id}", tag = "notifications", params(("id" = i64, Path, description = "Notification id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_notification(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;

@@ -9,12 +9,17 @@ use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
+use super::NotificationsState;
 use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
-use crate::AppState;
 use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// The routes of notification rules.
-pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_rules, create_rule)).routes(routes!(
         get_rule,
@@ -171,8 +176,8 @@ pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Resu
 /// List notification rules.
 #[utoipa::path(get, path = "/api/v1/notifications/rules", tag = "notifications",
     responses((status = 200, body = Vec<Rule>)))]
-async fn list_rules(State(state): State<AppState>) -> ApiResult<Json<Vec<Rule>>> {
-    let rows: Vec<Row> = state.db.fetch_all(&base()).await?;
+async fn list_rules(State(db): State<Db>) -> ApiResult<Json<Vec<Rule>>> {
+    let rows: Vec<Row> = db.fetch_all(&base()).await?;
     Ok(Json(rows.into_iter().map(Rule::try_from).collect::<Result<_, _>>()?))
 }
 
@@ -180,11 +185,11 @@ async fn list_rules(State(state): State<AppState>) -> ApiResult<Json<Vec<Rule>>>
 #[utoipa::path(post, path = "/api/v1/notifications/rules", tag = "notifications", request_body = RuleSpec,
     responses((status = 201, body = Rule), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_rule(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiJson(body): ApiJson<RuleSpec>,
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
-    let rule = body.apply(None, &state.config.notifications.timezone).map_err(ApiError::validation)?;
+    let rule = body.apply(None, &state.timezone).map_err(ApiError::validation)?;
     let mut tx = state.db.begin().await?;
     let id = match insert(&mut tx, &rule).await {
         Err(DbError::UniqueViolation) => return Err(duplicate(&rule.name)),
@@ -201,11 +206,11 @@ async fn create_rule(
 /// Get one rule.
 #[utoipa::path(get, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
     responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem)))]
-async fn get_rule(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
+async fn get_rule(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
     let id = moon_http::parse_id(&id)?;
     let mut q = base();
     q.and_where(Expr::col("id").eq(id));
-    let row: Row = state.db.fetch_optional(&q).await?.ok_or_else(|| not_found(id))?;
+    let row: Row = db.fetch_optional(&q).await?.ok_or_else(|| not_found(id))?;
     Ok(Json(Rule::try_from(row)?))
 }
 
@@ -213,7 +218,7 @@ async fn get_rule(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 #[utoipa::path(patch, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")), request_body = RuleSpec,
     responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_rule(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RuleSpec>,
@@ -221,7 +226,7 @@ async fn update_rule(
     let id = moon_http::parse_id(&id)?;
     let mut tx = state.db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let rule = body.apply(Some(&current), &state.config.notifications.timezone).map_err(ApiError::validation)?;
+    let rule = body.apply(Some(&current), &state.timezone).map_err(ApiError::validation)?;
     let mut up = Query::update();
     up.table("notification_rules")
         .values(values(&rule).into_iter().map(|(c, v)| (c, Expr::val(v))))
@@ -241,13 +246,9 @@ async fn update_rule(
 /// Delete a rule (the notifications it made stay).
 #[utoipa::path(delete, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
-async fn delete_rule(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_rule(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let what = ("notification_rules", "notification_rule.delete", "notification_rule");
     super::delete_audited(&mut tx, &principal, what, id, &current).await?;

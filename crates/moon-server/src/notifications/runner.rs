@@ -10,13 +10,12 @@
 //! once per period, and nothing that bypassed the lock could double a message.
 //!
 //! **Where it starts.** On first start, after a bulk load (`Reload`), or when entries it needs
-//! were pruned, the runner rebuilds its totals from the sales table at the log's current end
-//! (holding the sequence row so nothing commits in between) and goes on from there: changes
-//! before that point notify nobody, which is what an installation that just switched rules on
-//! wants.
+//! were pruned, the runner rebuilds its totals from the sales table, summed in a read snapshot
+//! whose change-log position is exactly the changes those sums include (no lock is held, so
+//! sales keep being recorded meanwhile), and goes on from that position: changes before it
+//! notify nobody, which is what an installation that just switched rules on wants.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
@@ -213,54 +212,59 @@ impl RuleRunner {
         }
         Ok(created)
     }
+}
 
-    /// Steps until `stop` fires: at once while there is work, else every `interval` or when
-    /// `wake` is notified (a write was just answered in this process).
-    pub async fn run(
-        self,
-        interval: Duration,
-        wake: std::sync::Arc<tokio::sync::Notify>,
-        after_commit: impl Fn(usize) + Send + Sync,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut backoff = interval;
-        let mut reached: Option<i64> = None;
-        loop {
-            // Idle polling costs one read of the sequence row, not a write transaction.
-            let idle = match reached {
-                Some(at) => moon_changelog::last_id(&self.db).await.is_ok_and(|last| last == at),
-                None => false,
-            };
-            let mut pause = interval;
-            if !idle {
-                match self.step().await {
-                    Ok(Step::Idle { applied_id }) => reached = Some(applied_id),
-                    Ok(Step::Seeded { applied_id }) => {
-                        reached = Some(applied_id);
-                        continue;
-                    }
-                    Ok(Step::Applied { applied_id, entries, created }) => {
-                        backoff = interval;
-                        reached = Some(applied_id);
-                        after_commit(created);
-                        tracing::debug!(entries, created, "notification rules applied");
-                        continue;
-                    }
-                    Err(e) => {
-                        reached = None;
-                        tracing::error!(error = %e, "notification rules failed; retrying");
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
-                        pause = backoff;
-                    }
-                }
+/// The rule runner as a background job (see `moon_jobs`): seeds the configured rules once, then
+/// one [`RuleRunner::step`] per job step. While the change log has not moved past what the
+/// runner reached, a step costs one read of the sequence row instead of a write transaction.
+pub struct RuleJob<F> {
+    runner: RuleRunner,
+    /// Rules from the configuration and the time zone they are written in, until seeded.
+    seed: Option<(Vec<super::rules::RuleSpec>, String)>,
+    reached: Option<i64>,
+    after_commit: F,
+}
+
+impl<F: Fn(usize) + Send + Sync + 'static> RuleJob<F> {
+    /// A job for `runner` that first seeds `rules` (when given); `after_commit(n)` is told how
+    /// many notifications each applied batch wrote.
+    pub fn new(runner: RuleRunner, rules: Option<(Vec<super::rules::RuleSpec>, String)>, after_commit: F) -> Self {
+        Self { runner, seed: rules, reached: None, after_commit }
+    }
+}
+
+impl<F: Fn(usize) + Send + Sync + 'static> moon_jobs::Job for RuleJob<F> {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        if let Some((specs, timezone)) = &self.seed {
+            let seeded = super::rules_api::seed(&self.runner.db, specs, timezone).await?;
+            if seeded > 0 {
+                tracing::info!(rules = seeded, "notification rules created from the configuration");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = wake.notified() => {}
-                _ = stop.changed() => return,
+            self.seed = None;
+        }
+        if let Some(at) = self.reached
+            && moon_changelog::last_id(&self.runner.db).await.is_ok_and(|last| last == at)
+        {
+            return Ok(moon_jobs::Step::Idle);
+        }
+        match self.runner.step().await {
+            Ok(Step::Idle { applied_id }) => {
+                self.reached = Some(applied_id);
+                Ok(moon_jobs::Step::Idle)
             }
-            if *stop.borrow() {
-                return;
+            Ok(Step::Seeded { applied_id }) => {
+                self.reached = Some(applied_id);
+                Ok(moon_jobs::Step::More)
+            }
+            Ok(Step::Applied { applied_id, entries, created }) => {
+                self.reached = Some(applied_id);
+                (self.after_commit)(created);
+                tracing::debug!(entries, created, "notification rules applied");
+                Ok(moon_jobs::Step::More)
+            }
+            Err(e) => {
+                self.reached = None;
+                Err(anyhow::Error::new(e).context("notification rules failed"))
             }
         }
     }

@@ -7,8 +7,6 @@
 //! Reminders carry a dedupe key with the occurrence as well. Only the latest occurrence counts:
 //! a server that was down for a week sends one reminder, not seven.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
 use moon_db::{Db, DbError, Tx};
@@ -142,29 +140,30 @@ async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTi
     Ok(written)
 }
 
-/// Checks the schedules every `interval` until `stop` fires.
-pub async fn run(
+/// The target-due reminders as a background job (see `moon_jobs`): each step sends what is due
+/// now; `after_commit(n)` is told how many reminders were written.
+pub struct ReminderJob<F> {
     db: Db,
     channels: Channels,
-    interval: Duration,
-    after_commit: impl Fn(usize) + Send + Sync,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        match fire_due(&db, channels, Utc::now()).await {
-            Ok(n) if n > 0 => {
-                tracing::info!(reminders = n, "target reminders sent");
-                after_commit(n);
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "target reminders failed; retrying"),
+    after_commit: F,
+}
+
+impl<F: Fn(usize) + Send + Sync + 'static> ReminderJob<F> {
+    /// A job sending `db`'s due reminders on `channels`.
+    pub fn new(db: Db, channels: Channels, after_commit: F) -> Self {
+        Self { db, channels, after_commit }
+    }
+}
+
+impl<F: Fn(usize) + Send + Sync + 'static> moon_jobs::Job for ReminderJob<F> {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        let n = fire_due(&self.db, self.channels, Utc::now())
+            .await
+            .map_err(|e| anyhow::Error::new(e).context("target reminders failed"))?;
+        if n > 0 {
+            tracing::info!(reminders = n, "target reminders sent");
+            (self.after_commit)(n);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+        Ok(moon_jobs::Step::Idle)
     }
 }

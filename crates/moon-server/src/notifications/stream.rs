@@ -21,7 +21,7 @@ use moon_db::sea_query::{Expr, ExprTrait, Func, Order, Query};
 use tokio::sync::{Notify, broadcast};
 
 use super::Notification;
-use crate::AppState;
+use super::NotificationsState;
 use moon_http::{Principal, Scope};
 
 /// How far behind its high-water mark each poll looks, for ids that commit late.
@@ -40,12 +40,12 @@ pub struct Item {
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Item>>,
-    wake: Notify,
+    wake: Arc<Notify>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Self { sender: broadcast::channel(1024).0, wake: Notify::new() }
+        Self { sender: broadcast::channel(1024).0, wake: Arc::new(Notify::new()) }
     }
 }
 
@@ -73,66 +73,9 @@ impl Hub {
         self.sender.subscribe()
     }
 
-    /// Reads new notifications and broadcasts them until `stop` fires.
-    pub async fn run(&self, db: Db, poll: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut high = loop {
-            let mut q = Query::select();
-            q.expr(Func::max(Expr::col("id"))).from("notifications");
-            match db.fetch_optional::<(Option<i64>,)>(&q).await {
-                Ok(r) => break r.and_then(|(m,)| m).unwrap_or(0),
-                Err(e) => tracing::warn!(error = %e, "notification stream waiting for the database"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.changed() => return,
-            }
-        };
-        let mut sent: BTreeSet<i64> = BTreeSet::new();
-        let mut order: VecDeque<i64> = VecDeque::new();
-        loop {
-            match self.poll(&db, high).await {
-                Ok(rows) => {
-                    for row in rows {
-                        high = std::cmp::max(high, row.id);
-                        if !sent.insert(row.id) {
-                            continue;
-                        }
-                        order.push_back(row.id);
-                        while order.len() > 4 * LOOKBACK as usize {
-                            if let Some(old) = order.pop_front() {
-                                sent.remove(&old);
-                            }
-                        }
-                        if row.stream == Some(false) {
-                            continue;
-                        }
-                        let item = Item {
-                            notification: Notification {
-                                id: row.id,
-                                agent_id: row.agent_id,
-                                agent_code: row.agent_code,
-                                message: row.message,
-                                kind: row.kind,
-                                created_at: row.created_at,
-                                read_at: row.read_at,
-                            },
-                            branch: row.branch,
-                        };
-                        // No receivers is fine: nobody has a stream open.
-                        let _ = self.sender.send(Arc::new(item));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "notification stream poll failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                _ = self.wake.notified() => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+    /// What wakes the hub's job right after a commit in this process.
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     async fn poll(&self, db: &Db, high: i64) -> Result<Vec<Row>, moon_db::DbError> {
@@ -150,6 +93,77 @@ impl Hub {
             .order_by(("notifications", "id"), Order::Asc)
             .limit(1000);
         db.fetch_all(&q).await
+    }
+}
+
+/// The hub's reader as a background job (see `moon_jobs`): each step reads the notifications
+/// committed since the last one and broadcasts them to the open streams.
+pub struct HubJob {
+    runtime: Arc<super::Runtime>,
+    db: Db,
+    /// The highest id seen; `None` until the first step has read where the table ends.
+    high: Option<i64>,
+    /// Ids already sent among the last few polls, oldest first in `order`.
+    sent: BTreeSet<i64>,
+    order: VecDeque<i64>,
+}
+
+impl HubJob {
+    /// A job feeding `runtime`'s hub from `db`.
+    pub fn new(runtime: Arc<super::Runtime>, db: Db) -> Self {
+        Self { runtime, db, high: None, sent: BTreeSet::new(), order: VecDeque::new() }
+    }
+}
+
+impl moon_jobs::Job for HubJob {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        let high = match self.high {
+            Some(h) => h,
+            None => {
+                // Streams show what is new from now on: start at the table's end.
+                let mut q = Query::select();
+                q.expr(Func::max(Expr::col("id"))).from("notifications");
+                let r = self.db.fetch_optional::<(Option<i64>,)>(&q).await;
+                let start =
+                    r.map_err(|e| anyhow::Error::new(e).context("notification stream waiting for the database"))?;
+                *self.high.insert(start.and_then(|(m,)| m).unwrap_or(0))
+            }
+        };
+        let hub = &self.runtime.hub;
+        let rows = hub
+            .poll(&self.db, high)
+            .await
+            .map_err(|e| anyhow::Error::new(e).context("notification stream poll failed"))?;
+        for row in rows {
+            self.high = Some(std::cmp::max(self.high.unwrap_or(0), row.id));
+            if !self.sent.insert(row.id) {
+                continue;
+            }
+            self.order.push_back(row.id);
+            while self.order.len() > 4 * LOOKBACK as usize {
+                if let Some(old) = self.order.pop_front() {
+                    self.sent.remove(&old);
+                }
+            }
+            if row.stream == Some(false) {
+                continue;
+            }
+            let item = Item {
+                notification: Notification {
+                    id: row.id,
+                    agent_id: row.agent_id,
+                    agent_code: row.agent_code,
+                    message: row.message,
+                    kind: row.kind,
+                    created_at: row.created_at,
+                    read_at: row.read_at,
+                },
+                branch: row.branch,
+            };
+            // No receivers is fine: nobody has a stream open.
+            let _ = hub.sender.send(Arc::new(item));
+        }
+        Ok(moon_jobs::Step::Idle)
     }
 }
 
@@ -182,7 +196,7 @@ const REPLAY: u32 = 200;
     params(("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received: replay what came after it")),
     responses((status = 200, description = "An event stream of notifications", content_type = "text/event-stream")))]
 pub async fn stream(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     headers: axum::http::HeaderMap,
 ) -> moon_http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {

@@ -18,7 +18,7 @@ use moon_domain::{FieldError, FieldErrors};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::AppState;
+use super::NotificationsState;
 use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// The events a subscription may name: one per notification kind, or `*` for all.
@@ -93,7 +93,12 @@ impl From<Row> for Subscription {
 const COLUMNS: [&str; 6] = ["id", "url", "events", "enabled", "created_at", "updated_at"];
 
 /// The routes of webhook subscriptions.
-pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    moon_db::Db: axum::extract::FromRef<S>,
+    NotificationsState: axum::extract::FromRef<S>,
+{
     use utoipa_axum::routes;
     utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_subscriptions, create_subscription)).routes(routes!(
         get_subscription,
@@ -214,10 +219,10 @@ fn not_found(id: i64) -> ApiError {
 /// List webhook subscriptions.
 #[utoipa::path(get, path = "/api/v1/notifications/webhooks", tag = "notifications",
     responses((status = 200, body = Vec<Subscription>)))]
-async fn list_subscriptions(State(state): State<AppState>) -> ApiResult<Json<Vec<Subscription>>> {
+async fn list_subscriptions(State(db): State<Db>) -> ApiResult<Json<Vec<Subscription>>> {
     let mut q = Query::select();
     q.columns(COLUMNS).from("webhook_subscriptions").order_by("id", Order::Asc).limit(1000);
-    let rows: Vec<Row> = state.db.fetch_all(&q).await?;
+    let rows: Vec<Row> = db.fetch_all(&q).await?;
     Ok(Json(rows.into_iter().map(Subscription::from).collect()))
 }
 
@@ -226,7 +231,7 @@ async fn list_subscriptions(State(state): State<AppState>) -> ApiResult<Json<Vec
 #[utoipa::path(post, path = "/api/v1/notifications/webhooks", tag = "notifications", request_body = SubscriptionSpec,
     responses((status = 201, body = CreatedSubscription), (status = 422, body = moon_http::error::Problem)))]
 async fn create_subscription(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     ApiJson(body): ApiJson<SubscriptionSpec>,
 ) -> ApiResult<(StatusCode, Json<CreatedSubscription>)> {
@@ -270,18 +275,18 @@ async fn create_subscription(
 /// Get one webhook subscription.
 #[utoipa::path(get, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")),
     responses((status = 200, body = Subscription), (status = 404, body = moon_http::error::Problem)))]
-async fn get_subscription(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Subscription>> {
+async fn get_subscription(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Subscription>> {
     let id = moon_http::parse_id(&id)?;
     let mut q = Query::select();
     q.columns(COLUMNS).from("webhook_subscriptions").and_where(Expr::col("id").eq(id));
-    state.db.fetch_optional::<Row>(&q).await?.map(|r| Json(r.into())).ok_or_else(|| not_found(id))
+    db.fetch_optional::<Row>(&q).await?.map(|r| Json(r.into())).ok_or_else(|| not_found(id))
 }
 
 /// Change a subscription's URL, events, secret or state.
 #[utoipa::path(patch, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")), request_body = SubscriptionSpec,
     responses((status = 200, body = Subscription), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_subscription(
-    State(state): State<AppState>,
+    State(state): State<NotificationsState>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscriptionSpec>,
@@ -330,12 +335,12 @@ async fn update_subscription(
 #[utoipa::path(delete, path = "/api/v1/notifications/webhooks/{id}", tag = "notifications", params(("id" = i64, Path, description = "Subscription id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_subscription(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
     let mut del = Query::delete();
     del.from_table("notification_deliveries").and_where(Expr::col("subscription_id").eq(id));

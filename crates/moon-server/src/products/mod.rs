@@ -11,13 +11,25 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
-use moon_db::DbError;
+use moon_db::{Db, DbError};
 use moon_http::paging::Paged;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
 
+/// The component as the wiring sees it: its routes and the links `GET /` lists.
+pub fn describe<S>() -> crate::component::Description<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
+    crate::component::Description::new("integration", routes()).with_links(&[("products", "/api/v1/products")])
+}
+
 /// The component's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(list_products, create_product)).routes(routes!(
         get_product,
         update_product,
@@ -135,12 +147,12 @@ fn require_company_scope(principal: &Principal) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductFilter),
     responses((status = 200, body = Paged<Product>), (status = 400, body = moon_http::error::Problem)))]
 async fn list_products(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     ApiQuery(filter): ApiQuery<ProductFilter>,
 ) -> ApiResult<Json<Paged<Product>>> {
     let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
         .parse()?;
-    let rows = repo::list(&state.db, filter.product_type.as_deref(), &page).await?;
+    let rows = repo::list(&db, filter.product_type.as_deref(), &page).await?;
     Ok(Json(page.finish(rows, |p| p.id)))
 }
 
@@ -148,13 +160,13 @@ async fn list_products(
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProduct,
     responses((status = 201, body = Product), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn create_product(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), true)
         .map_err(ApiError::validation)?;
-    Ok((StatusCode::CREATED, Json(create(&state.db, &principal, &f).await?)))
+    Ok((StatusCode::CREATED, Json(create(&db, &principal, &f).await?)))
 }
 
 /// Creates a product from validated fields, with its audit entry: the API's and the console's
@@ -180,16 +192,16 @@ pub(crate) async fn create(db: &moon_db::Db, principal: &Principal, f: &ProductF
 /// Get one product.
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
     responses((status = 200, body = Product), (status = 404, body = moon_http::error::Problem)))]
-async fn get_product(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Product>> {
+async fn get_product(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Product>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&state.db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("product {id}")))
+    repo::get(&db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("product {id}")))
 }
 
 /// Change a product's type, name or target.
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")), request_body = UpdateProduct,
     responses((status = 200, body = Product), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_product(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateProduct>,
@@ -197,7 +209,7 @@ async fn update_product(
     let id = moon_http::parse_id(&id)?;
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
         .map_err(ApiError::validation)?;
-    Ok(Json(update(&state.db, &principal, id, &f).await?))
+    Ok(Json(update(&db, &principal, id, &f).await?))
 }
 
 /// Changes a product (its target, say) from validated fields, with its audit entry.
@@ -227,14 +239,10 @@ pub(crate) async fn update(db: &moon_db::Db, principal: &Principal, id: i64, f: 
 /// Delete a product that has no sales.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = i64, Path, description = "Product id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem), (status = 409, description = "The product has sales", body = moon_http::error::Problem)))]
-async fn delete_product(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_product(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
     require_company_scope(&principal)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = db.begin().await?;
     let product = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
     let has_sales = || {
         ApiError::conflict(

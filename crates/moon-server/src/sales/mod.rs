@@ -12,12 +12,25 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::model::{CreateSale, Sale, SaleFilter, UpdateSale};
-use crate::AppState;
+use moon_db::Db;
 use moon_http::paging::{ListingSort, Paged};
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
+/// The component as the wiring sees it: its routes and the links `GET /` lists.
+pub fn describe<S>() -> crate::component::Description<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
+    crate::component::Description::new("integration", routes()).with_links(&[("sales", "/api/v1/sales")])
+}
+
 /// The component's routes.
-pub fn routes() -> OpenApiRouter<AppState> {
+fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Db: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(list_sales, create_sale)).routes(routes!(get_sale, update_sale, delete_sale))
 }
 
@@ -63,7 +76,7 @@ impl SaleFilter {
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales", params(SaleFilter),
     responses((status = 200, body = Paged<Sale>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn list_sales(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiQuery(filter): ApiQuery<SaleFilter>,
 ) -> ApiResult<Json<Paged<Sale>>> {
@@ -71,7 +84,7 @@ async fn list_sales(
     let page = PageParams { limit: filter.limit.clone(), cursor: filter.cursor.clone(), order: filter.order.clone() }
         .parse_sorted(sort.spec())?;
     let query = filter.to_query()?;
-    let rows = repo::list_sorted(&state.db, &principal.scope, &query, &page).await?;
+    let rows = repo::list_sorted(&db, &principal.scope, &query, &page).await?;
     Ok(Json(page.finish(rows, |s| (sort.keys_of(s), s.id))))
 }
 
@@ -79,50 +92,42 @@ async fn list_sales(
 #[utoipa::path(post, path = "/api/v1/sales", tag = "sales", request_body = CreateSale,
     responses((status = 201, body = Sale), (status = 409, description = "policy_number already used", body = moon_http::error::Problem), (status = 422, description = "Invalid field, unknown agent or product", body = moon_http::error::Problem)))]
 async fn create_sale(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateSale>,
 ) -> ApiResult<(StatusCode, Json<Sale>)> {
     let fields = body.validate(today()).map_err(ApiError::validation)?;
-    let sale = service::create(&state.db, &principal, fields).await?;
+    let sale = service::create(&db, &principal, fields).await?;
     Ok((StatusCode::CREATED, Json(sale)))
 }
 
 /// Get one sale.
 #[utoipa::path(get, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
     responses((status = 200, body = Sale), (status = 404, body = moon_http::error::Problem)))]
-async fn get_sale(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Sale>> {
+async fn get_sale(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Sale>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&state.db, &principal.scope, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("sale {id}")))
+    repo::get(&db, &principal.scope, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("sale {id}")))
 }
 
 /// Change some fields of a sale.
 #[utoipa::path(patch, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")), request_body = UpdateSale,
     responses((status = 200, body = Sale), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_sale(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSale>,
 ) -> ApiResult<Json<Sale>> {
     let id = moon_http::parse_id(&id)?;
     let fields = body.validate(today()).map_err(ApiError::validation)?;
-    Ok(Json(service::update(&state.db, &principal, id, fields).await?))
+    Ok(Json(service::update(&db, &principal, id, fields).await?))
 }
 
 /// Delete a sale.
 #[utoipa::path(delete, path = "/api/v1/sales/{id}", tag = "sales", params(("id" = i64, Path, description = "Sale id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
-async fn delete_sale(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_sale(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    service::delete(&state.db, &principal, id).await?;
+    service::delete(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

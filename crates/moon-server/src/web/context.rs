@@ -5,10 +5,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
 
-use crate::AppState;
 use crate::auth::middleware::{Credential, Identity};
 use crate::auth::policy::{self, Lookup};
-use crate::targets::Component;
+use crate::web::WebState;
 use moon_http::{ApiError, Principal, Role, Scope};
 
 /// The live notification stream the console listens to (server-sent events).
@@ -57,10 +56,10 @@ impl Ctx {
     }
 }
 
-impl FromRequestParts<AppState> for Ctx {
+impl FromRequestParts<WebState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, ApiError> {
         let identity =
             parts.extensions.get::<Identity>().cloned().ok_or_else(crate::auth::middleware::unauthenticated)?;
         let principal = Principal::from_request_parts(parts, state).await?;
@@ -72,7 +71,7 @@ impl FromRequestParts<AppState> for Ctx {
             Scope::Agent(agent_id) if !identity.must_enrol => Some(unread_count(state, agent_id).await?),
             _ => None,
         };
-        let inbox_api = unread.is_some() && state.config.components.contains(&Component::Notifications);
+        let inbox_api = unread.is_some() && state.serves_notifications;
         let mut ctx = Ctx {
             username: identity.account.username.clone(),
             principal,
@@ -89,7 +88,7 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 /// How many of an agent's notifications are unread.
-pub async fn unread_count(state: &AppState, agent_id: i64) -> Result<i64, ApiError> {
+pub async fn unread_count(state: &WebState, agent_id: i64) -> Result<i64, ApiError> {
     let mut q = Query::select();
     q.expr(Func::count(Expr::col("id")))
         .from("notifications")

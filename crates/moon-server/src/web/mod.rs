@@ -26,11 +26,27 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::AppState;
 use moon_http::ApiError;
 
+/// The console as the wiring sees it: its pages (outside the API document, with their own
+/// state), the link `GET /` lists, and a readiness condition: the warehouse the dashboard reads
+/// answers.
+pub fn describe<S>(state: WebState) -> crate::component::Description<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let ready = state.kpis.warehouse.clone().map(crate::kpis::warehouse_ready);
+    let mut description = crate::component::Description::new("web", utoipa_axum::router::OpenApiRouter::new())
+        .with_pages(routes().with_state(state))
+        .with_links(&[("console", "/dashboard")]);
+    if let Some(check) = ready {
+        description = description.with_ready("warehouse", check);
+    }
+    description
+}
+
 /// The console's routes: a table of contents. Who may use each is in the policy table.
-pub fn routes() -> Router<AppState> {
+fn routes() -> Router<WebState> {
     use pages::{account, admin, agents, dashboard, notifications, products, sales, sign_in};
     Router::new()
         .route("/assets/{file}", get(assets::serve))
@@ -110,6 +126,28 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/tokens",
     "/audit",
 ];
+
+/// What the console's pages need of the server. The console calls the components' own
+/// functions, so it carries their sub-states ([`crate::auth::SecurityState`],
+/// [`crate::notifications::NotificationsState`], [`crate::kpis::KpiState`]) rather than the
+/// whole application state.
+#[derive(Clone, Debug)]
+pub struct WebState {
+    /// The operational database.
+    pub db: moon_db::Db,
+    /// Keys, hasher and security settings.
+    pub auth: std::sync::Arc<crate::auth::AuthState>,
+    /// What sign-in and account pages share with the security routes.
+    pub security: crate::auth::SecurityState,
+    /// What the notification pages share with the notification routes.
+    pub notify: crate::notifications::NotificationsState,
+    /// The warehouse the dashboard reads, and the smallest group a row may stand for.
+    pub kpis: crate::kpis::KpiState,
+    /// The key agents' pseudonyms are made with, when configured (`None`: the stored one).
+    pub pseudonym_key: Option<moon_db::Secret>,
+    /// Whether this process serves the notification API (the console's live inbox uses it).
+    pub serves_notifications: bool,
+}
 
 /// Whether a browser sent this request: it prefers HTML.
 pub fn accepts_html(headers: &HeaderMap) -> bool {

@@ -8,10 +8,10 @@ use axum::response::Response;
 use maud::{PreEscaped, html};
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::audit::RequestOrigin;
 use crate::auth::middleware::Identity;
 use crate::auth::routes::confirm_mfa;
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems};
 use crate::web::layout::{csrf_field, document, respond};
@@ -46,7 +46,7 @@ pub async fn show(ctx: Ctx, identity: Identity) -> Response {
 }
 
 /// `POST /account/mfa`: starts enrolment and shows the QR code and secret.
-pub async fn start(State(state): State<AppState>, ctx: Ctx, identity: Identity) -> Response {
+pub async fn start(State(state): State<WebState>, ctx: Ctx, identity: Identity) -> Response {
     let key = match state.auth.key(&state.db).await {
         Ok(k) => k,
         Err(e) => {
@@ -87,7 +87,7 @@ pub struct ConfirmForm {
 
 /// `POST /account/mfa/confirm`: confirms with a code and shows the recovery codes once.
 pub async fn confirm(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     RequestOrigin(origin): RequestOrigin,
     ctx: Ctx,
     identity: Identity,
@@ -97,10 +97,11 @@ pub async fn confirm(
         Ok(f) => f,
         Err(e) => return overview(&ctx, &identity, e.status(), Some(&e)),
     };
-    let codes = match confirm_mfa(&state, origin, &identity.account, f.code.as_deref().unwrap_or_default()).await {
-        Ok(c) => c,
-        Err(e) => return overview(&ctx, &identity, e.status(), Some(&e)),
-    };
+    let codes =
+        match confirm_mfa(&state.security, origin, &identity.account, f.code.as_deref().unwrap_or_default()).await {
+            Ok(c) => c,
+            Err(e) => return overview(&ctx, &identity, e.status(), Some(&e)),
+        };
     let body = html! {
         p.notice role="status" { "Two-step verification is on." }
         h2 { "Recovery codes" }

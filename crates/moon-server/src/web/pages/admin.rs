@@ -9,9 +9,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::see_other;
-use crate::AppState;
 use crate::auth::routes::{UpdateUser, issue_token, token_owner};
 use crate::auth::users::{self, Binding};
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
@@ -36,12 +36,12 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// `GET /users`.
-pub async fn users(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn users(State(state): State<WebState>, ctx: Ctx) -> Response {
     render_users(&state, &ctx, ctx.notice.as_deref(), &UserForm::default(), &Problems::default(), StatusCode::OK).await
 }
 
 async fn render_users(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     done: Option<&str>,
     new: &UserForm,
@@ -95,7 +95,7 @@ async fn render_users(
 }
 
 /// `POST /users`: creates a user (admins).
-pub async fn create_user(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn create_user(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: UserForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
@@ -131,7 +131,7 @@ pub struct UserAction {
 }
 
 /// `POST /users/{id}`: disables, enables or resets the MFA of a user (admins; not themselves).
-pub async fn change_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn change_user(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let done = async {
         let id = moon_http::parse_id(&id)?;
         let f: UserAction = form::parse(&body)?;
@@ -141,7 +141,7 @@ pub async fn change_user(State(state): State<AppState>, ctx: Ctx, Path(id): Path
             Some("reset_mfa") => UpdateUser { reset_mfa: Some(true), ..UpdateUser::default() },
             _ => return Err(ApiError::bad_request("invalid_action", "action must be disable, enable or reset_mfa")),
         };
-        crate::auth::routes::change_user(&state, &ctx.principal, id, change).await
+        crate::auth::routes::change_user(&state.security, &ctx.principal, id, change).await
     }
     .await;
     match done {
@@ -158,12 +158,12 @@ pub struct TokenForm {
 }
 
 /// `GET /tokens`.
-pub async fn tokens(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn tokens(State(state): State<WebState>, ctx: Ctx) -> Response {
     render_tokens(&state, &ctx, ctx.notice.as_deref(), None, &Problems::default(), StatusCode::OK).await
 }
 
 async fn render_tokens(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     done: Option<&str>,
     secret: Option<&str>,
@@ -218,7 +218,7 @@ async fn render_tokens(
 }
 
 /// `POST /tokens`: creates a token for the viewer and shows its secret once.
-pub async fn create_token(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn create_token(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let made = async {
         let f: TokenForm = form::parse(&body)?;
         let days = match given(&f.expires_in_days) {
@@ -231,7 +231,7 @@ pub async fn create_token(State(state): State<AppState>, ctx: Ctx, body: Bytes) 
                 ))
             })?),
         };
-        issue_token(&state, &ctx.principal, None, v(&f.name), days).await
+        issue_token(&state.security, &ctx.principal, None, v(&f.name), days).await
     }
     .await;
     match made {
@@ -251,7 +251,7 @@ pub async fn create_token(State(state): State<AppState>, ctx: Ctx, body: Bytes) 
 }
 
 /// `POST /tokens/{id}/revoke`.
-pub async fn revoke_token(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn revoke_token(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
         let id = moon_http::parse_id(&id)?;
         crate::auth::token::revoke(&state.db, id, token_owner(&ctx.principal)?, &ctx.principal).await
@@ -275,7 +275,7 @@ pub struct AuditQuery {
 const AUDIT_ROWS: u64 = 50;
 
 /// `GET /audit`: the tamper-evident trail, newest first (personal fields arrive masked).
-pub async fn audit(State(state): State<AppState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
+pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
     let before = given(&q.before).and_then(|b| b.parse::<i64>().ok());
     let filter = crate::audit::Filter { action: given(&q.action), ..crate::audit::Filter::default() };
     let entries = match crate::audit::list(&state.db, &filter, before, AUDIT_ROWS).await {

@@ -10,9 +10,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::see_other;
-use crate::AppState;
 use crate::agents::model::{Agent, AgentSort, CreateAgent, UpdateAgent};
 use crate::agents::{repo, service};
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
@@ -84,7 +84,7 @@ fn v(s: &Option<String>) -> &str {
 }
 
 /// `GET /agents`.
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<AgentsQuery>) -> Response {
+pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<AgentsQuery>) -> Response {
     let mut blank = AgentForm::default();
     if let Scope::Branch(b) = &ctx.principal.scope {
         blank.branch = Some(b.clone());
@@ -93,7 +93,7 @@ pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Agent
 }
 
 async fn render_list(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     q: &AgentsQuery,
     new: &AgentForm,
@@ -213,7 +213,7 @@ fn agent_form(ctx: &Ctx, action: &str, f: &AgentForm, problems: &Problems, creat
 }
 
 /// `POST /agents`: creates an agent.
-pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: AgentForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
@@ -240,7 +240,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
 }
 
 /// `GET /agents/{id}`: the edit form.
-pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn edit(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let found = async {
         let id = moon_http::parse_id(&id)?;
         repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))
@@ -278,7 +278,7 @@ fn render_edit(
 }
 
 /// `POST /agents/{id}`: saves changes (an agent may change only their contact details and consent).
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let loaded = async {
         let id = moon_http::parse_id(&id)?;
         let agent = repo::get(&state.db, &ctx.principal.scope, id)
@@ -315,7 +315,7 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Stri
 }
 
 /// `POST /agents/{id}/deactivate`: keeps the agent and their history, marked inactive.
-pub async fn deactivate(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn deactivate(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
         let id = moon_http::parse_id(&id)?;
         let changes =

@@ -15,8 +15,8 @@ use moon_db::{Db, sum_i64};
 use moon_domain::Money;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::kpis::KpiParams;
+use crate::web::WebState;
 use crate::web::charts::{self, TargetBar};
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
@@ -92,8 +92,8 @@ struct Figures {
     mine: Option<(i64, Money, String)>,
 }
 
-async fn figures(state: &AppState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) -> Result<Figures, ApiError> {
-    let min = state.config.min_group_size;
+async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) -> Result<Figures, ApiError> {
+    let min = state.kpis.min_group_size;
     let (teams, teams_hidden) = kpi::teams(wh, &p.filter, min).await?;
     let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
     let products = kpi::products(wh, &p.filter).await?;
@@ -108,7 +108,7 @@ async fn figures(state: &AppState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
 
 /// An agent's own sales in the period (from the operational records, which they may see) and
 /// the pseudonym they appear under on the leaderboard.
-async fn own_standing(state: &AppState, agent_id: i64, f: &kpi::KpiFilter) -> Result<(i64, Money, String), ApiError> {
+async fn own_standing(state: &WebState, agent_id: i64, f: &kpi::KpiFilter) -> Result<(i64, Money, String), ApiError> {
     let mut q = Sql::select();
     q.expr(Func::count(Expr::col("id")))
         .expr(Expr::expr(Func::coalesce([sum_i64(state.db.backend(), Expr::col("amount_cents")), Expr::val(0_i64)])))
@@ -125,8 +125,7 @@ async fn own_standing(state: &AppState, agent_id: i64, f: &kpi::KpiFilter) -> Re
     let mut code = Sql::select();
     code.column("agent_code").from("agents").and_where(Expr::col("id").eq(agent_id));
     let code: Option<(String,)> = state.db.fetch_optional(&code).await?;
-    let key =
-        moon_analytics::PseudonymKey::load(&state.db, state.config.pseudonym_key.as_ref().map(|s| s.expose())).await?;
+    let key = moon_analytics::PseudonymKey::load(&state.db, state.pseudonym_key.as_ref().map(|s| s.expose())).await?;
     let alias = code.map(|(c,)| key.of(&c)).unwrap_or_default();
     Ok((count, Money::from_cents(cents), alias))
 }
@@ -154,8 +153,8 @@ async fn choices(wh: &Db) -> Result<Choices, ApiError> {
     })
 }
 
-fn warehouse(state: &AppState) -> Result<&Db, ApiError> {
-    state.warehouse.as_ref().map(|w| &w.db).ok_or_else(|| {
+fn warehouse(state: &WebState) -> Result<&Db, ApiError> {
+    state.kpis.warehouse.as_ref().map(|w| &w.db).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "warehouse_unavailable",
@@ -166,7 +165,7 @@ fn warehouse(state: &AppState) -> Result<&Db, ApiError> {
 
 /// `GET /dashboard`.
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     ctx: Ctx,
     Query(q): Query<DashQuery>,
     RawQuery(raw): RawQuery,
@@ -212,7 +211,7 @@ pub async fn page(
 }
 
 /// `GET /dashboard/live`: the live part of the dashboard alone, for the page to swap in.
-pub async fn live(State(state): State<AppState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
+pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
     let params = kpi_params(&q, crate::sales::today());
     let result = async {
         let wh = warehouse(&state)?;

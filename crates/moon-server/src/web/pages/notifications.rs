@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::agents::PAGE_ROWS;
 use super::see_other;
-use crate::AppState;
 use crate::agents::repo::AgentQuery;
 use crate::notifications::repo::{self, NotificationQuery};
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
@@ -37,12 +37,12 @@ pub struct SendForm {
 }
 
 /// `GET /notifications`.
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
+pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
     render(&state, &ctx, &q, &SendForm::default(), &Problems::default(), StatusCode::OK).await
 }
 
 async fn render(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     q: &NotificationsQuery,
     new: &SendForm,
@@ -140,13 +140,13 @@ async fn render(
 }
 
 /// `POST /notifications`: sends a message to an agent (staff).
-pub async fn send(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: SendForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let sent = match crate::notifications::validate_send(given(&f.agent_code).as_deref(), None, f.message.as_deref()) {
-        Ok((to, message)) => crate::notifications::send(&state, &ctx.principal, &to, &message).await,
+        Ok((to, message)) => crate::notifications::send(&state.notify, &ctx.principal, &to, &message).await,
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match sent {

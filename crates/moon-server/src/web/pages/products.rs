@@ -9,8 +9,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::see_other;
-use crate::AppState;
 use crate::products::{self as component, Product};
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, csrf_field, document, notice, respond};
@@ -29,13 +29,13 @@ fn v(s: &Option<String>) -> &str {
 }
 
 /// `GET /products`.
-pub async fn list(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub async fn list(State(state): State<WebState>, ctx: Ctx) -> Response {
     render(&state, &ctx, ctx.notice.as_deref(), &ProductForm::default(), &Problems::default(), None, StatusCode::OK)
         .await
 }
 
 async fn render(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     done: Option<&str>,
     new: &ProductForm,
@@ -104,7 +104,7 @@ async fn render(
 }
 
 /// `POST /products`: adds a product with its target (admins).
-pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: ProductForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
@@ -126,7 +126,7 @@ pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Res
 }
 
 /// `POST /products/{id}`: changes a product's target (admins).
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let parsed = moon_http::parse_id(&id).and_then(|id| Ok((id, form::parse::<ProductForm>(&body)?)));
     let (id, f) = match parsed {
         Ok(x) => x,

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::agents::PAGE_ROWS;
 use super::see_other;
-use crate::AppState;
 use crate::agents::repo::AgentQuery;
 use crate::sales::model::{CreateSale, Sale, SaleSort, UpdateSale};
 use crate::sales::{repo, service};
+use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
@@ -65,13 +65,13 @@ fn v(s: &Option<String>) -> &str {
 }
 
 /// `GET /sales`.
-pub async fn list(State(state): State<AppState>, ctx: Ctx, Query(q): Query<SalesQuery>) -> Response {
+pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<SalesQuery>) -> Response {
     let blank = SaleForm { sale_date: Some(crate::sales::today().to_string()), ..SaleForm::default() };
     render(&state, &ctx, &q, &blank, &Problems::default(), StatusCode::OK).await
 }
 
 /// The agents (visible to the viewer, active) and products the pickers offer.
-async fn pickers(state: &AppState, ctx: &Ctx) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
+async fn pickers(state: &WebState, ctx: &Ctx) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
     let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
     let query = AgentQuery { active: Some(true), ..AgentQuery::default() };
     let agents = crate::agents::repo::list(&state.db, &ctx.principal.scope, &query, &all).await?;
@@ -88,7 +88,7 @@ async fn pickers(state: &AppState, ctx: &Ctx) -> Result<(Vec<(String, String)>, 
 }
 
 async fn render(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     q: &SalesQuery,
     new: &SaleForm,
@@ -209,7 +209,7 @@ fn product_choice(raw: &Option<String>, errors: &mut Vec<moon_domain::FieldError
 }
 
 /// `POST /sales`: records a sale.
-pub async fn create(State(state): State<AppState>, ctx: Ctx, body: Bytes) -> Response {
+pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: SaleForm = match form::parse(&body) {
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
@@ -258,13 +258,13 @@ impl SaleForm {
     }
 }
 
-async fn find(state: &AppState, ctx: &Ctx, id: &str) -> Result<Sale, ApiError> {
+async fn find(state: &WebState, ctx: &Ctx, id: &str) -> Result<Sale, ApiError> {
     let id = moon_http::parse_id(id)?;
     repo::get(&state.db, &ctx.principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))
 }
 
 /// `GET /sales/{id}`: the correction form of a sale (staff).
-pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn edit(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     match find(&state, &ctx, &id).await {
         Ok(sale) => {
             render_edit(&state, &ctx, &sale, &SaleForm::from_sale(&sale), &Problems::default(), StatusCode::OK).await
@@ -274,7 +274,7 @@ pub async fn edit(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String
 }
 
 async fn render_edit(
-    state: &AppState,
+    state: &WebState,
     ctx: &Ctx,
     sale: &Sale,
     f: &SaleForm,
@@ -311,7 +311,7 @@ async fn render_edit(
 }
 
 /// `POST /sales/{id}`: corrects a sale (staff), with the same checks as the API's PATCH.
-pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
     let loaded = async { Ok::<_, ApiError>((find(&state, &ctx, &id).await?, form::parse::<SaleForm>(&body)?)) }.await;
     let (sale, f) = match loaded {
         Ok(x) => x,
@@ -339,7 +339,7 @@ pub async fn update(State(state): State<AppState>, ctx: Ctx, Path(id): Path<Stri
 }
 
 /// `POST /sales/{id}/delete`: deletes a sale (staff).
-pub async fn delete(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn delete(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
         let sale = find(&state, &ctx, &id).await?;
         service::delete(&state.db, &ctx.principal, sale.id).await?;

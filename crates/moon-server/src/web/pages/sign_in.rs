@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::audit::RequestOrigin;
 use crate::auth::middleware::{ClientIp, Credential, Identity};
 use crate::auth::routes::{NewSession, check_password, check_second_factor, open_session, session_id};
 use crate::auth::session;
+use crate::web::WebState;
 use crate::web::form::{self, Input, Problems};
 use crate::web::layout::{document, respond};
 use crate::web::safe_next;
@@ -61,7 +61,7 @@ fn with_cookie(mut res: Response, session: &NewSession) -> Response {
 
 /// `POST /sign-in`: the password step; on to the code step when the user has MFA.
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
     identity: Option<Identity>,
@@ -79,14 +79,17 @@ pub async fn submit(
     let username = f.username.unwrap_or_default();
     let next = safe_next(f.next.as_deref()).to_owned();
     let account =
-        match check_password(&state, ip, origin, username.trim(), f.password.as_deref().unwrap_or_default()).await {
+        match check_password(&state.security, ip, origin, username.trim(), f.password.as_deref().unwrap_or_default())
+            .await
+        {
             Ok(a) => a,
             Err(e) => return sign_in_page(e.status(), &username, &next, Some(e.detail())),
         };
-    let session = match open_session(&state, &account, account.mfa_enabled, session_id(identity.as_ref())).await {
-        Ok(s) => s,
-        Err(e) => return sign_in_page(e.status(), &username, &next, Some(e.detail())),
-    };
+    let session =
+        match open_session(&state.security, &account, account.mfa_enabled, session_id(identity.as_ref())).await {
+            Ok(s) => s,
+            Err(e) => return sign_in_page(e.status(), &username, &next, Some(e.detail())),
+        };
     let to = if account.mfa_enabled {
         let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
         format!("/sign-in/mfa?{q}")
@@ -134,7 +137,7 @@ pub struct CodeForm {
 
 /// `POST /sign-in/mfa`: checks the code and replaces the pending session with a full one.
 pub async fn code_submit(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
     identity: Identity,
@@ -146,17 +149,17 @@ pub async fn code_submit(
     };
     let next = safe_next(f.next.as_deref()).to_owned();
     let code = f.code.unwrap_or_default();
-    if let Err(e) = check_second_factor(&state, ip, origin, &identity.account, &code).await {
+    if let Err(e) = check_second_factor(&state.security, ip, origin, &identity.account, &code).await {
         return code_page(e.status(), &identity, &next, Some(&e));
     }
-    match open_session(&state, &identity.account, false, session_id(Some(&identity))).await {
+    match open_session(&state.security, &identity.account, false, session_id(Some(&identity))).await {
         Ok(session) => with_cookie(Redirect::to(&next).into_response(), &session),
         Err(e) => code_page(e.status(), &identity, &next, Some(&e)),
     }
 }
 
 /// `POST /sign-out`: ends the session and forgets the cookie.
-pub async fn sign_out(State(state): State<AppState>, identity: Identity) -> Response {
+pub async fn sign_out(State(state): State<WebState>, identity: Identity) -> Response {
     if let Some(id) = session_id(Some(&identity))
         && let Err(e) = session::delete(&state.db, id).await
     {
