@@ -3,15 +3,11 @@
 //! follow their schedule once, webhooks are signed, retried, parked and redelivered against a
 //! real receiver on loopback, the live stream is fast, and e-mail reaches a real SMTP sink.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TestApp;
+use crate::common::TestApp;
 use hmac::{Hmac, KeyInit, Mac};
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_server::notifications::pipeline::Channels;

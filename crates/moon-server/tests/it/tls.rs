@@ -1,13 +1,9 @@
 //! The HTTPS listener: a real TLS handshake with a throwaway certificate, HSTS, and the
 //! `__Host-` secure session cookie. Needs the `openssl` command to make the certificate.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
