@@ -41,7 +41,11 @@ async fn the_server_speaks_tls_with_hsts_and_secure_cookies() {
         .arg(&cert)
         .output();
     if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping: the openssl command could not make a test certificate: {made:?}");
+        moon_testkit::skip::skip(
+            "the TLS test",
+            &format!("the openssl command could not make a test certificate ({made:?})"),
+            "To run it, install openssl",
+        );
         return;
     }
     let files = moon_server::config::TlsFiles { cert: cert.clone(), key: key.clone() };
