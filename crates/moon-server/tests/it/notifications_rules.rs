@@ -1,7 +1,8 @@
 //! Notification rules and delivery, on every backend: milestones and targets fire once at the
 //! right moment (across edits back and forth, replicas, restarts and parallel runners), reminders
 //! follow their schedule once, webhooks are signed, retried, parked and redelivered against a
-//! real receiver on loopback, the live stream is fast, and e-mail reaches a real SMTP sink.
+//! real receiver on loopback, the live stream is fast, and e-mail reaches a real SMTP sink
+//! (the test kit's, on loopback).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_server::notifications::pipeline::Channels;
 use moon_server::notifications::runner::{CONSUMER, RuleRunner};
+use moon_testkit::SmtpSink;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -526,52 +528,9 @@ async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
 
 // ---- e-mail --------------------------------------------------------------------------------------
 
-/// A real SMTP server (Python's aiosmtpd) writing to a maildir; the test fails if it cannot start.
-struct SmtpSink {
-    child: std::process::Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-}
-
-impl SmtpSink {
-    async fn start() -> SmtpSink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let maildir = std::env::temp_dir().join(format!("moon-smtp-{}-{port}", std::process::id()));
-        let child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 must be installed to run the SMTP sink");
-        let mut sink = SmtpSink { child, port, maildir };
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = sink.child.try_wait() {
-                panic!("aiosmtpd exited with {status}: install it with `pip install aiosmtpd` (see .ci/run)");
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "aiosmtpd did not start listening");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        sink
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
-        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
 async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     let sink = SmtpSink::start().await;
-    let port = sink.port;
+    let port = sink.port();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
         c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
             host: String::from("127.0.0.1"),
@@ -599,15 +558,10 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     app.post("/api/v1/notifications", json!({"agent_id": keen, "message": "Nimal has reached 150k sales milestone!"}))
         .await;
     app.post("/api/v1/notifications", json!({"agent_id": quiet, "message": "Not by e-mail"})).await;
-    let started = Instant::now();
-    let mail = loop {
-        if let Some(m) = sink.messages().into_iter().next() {
-            break m;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "no e-mail reached the sink");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(mail.contains("nimal@moon.test") && mail.contains("Nimal has reached 150k sales milestone!"), "{mail}");
+    let mail = sink.wait_for(1, Duration::from_secs(20)).await.remove(0);
+    assert_eq!(mail.to, ["nimal@moon.test"], "{mail:?}");
+    let text = mail.text();
+    assert!(text.contains("nimal@moon.test") && text.contains("Nimal has reached 150k sales milestone!"), "{text}");
     let (_, d) = app.get("/api/v1/notifications/deliveries?channel=email").await;
     let items = d["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "only the agent who chose e-mail: {d}");
