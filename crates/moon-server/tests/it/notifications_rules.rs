@@ -272,15 +272,19 @@ async fn the_stream_delivers_a_milestone_to_its_agent_within_a_second(app: &Test
     assert!(text.contains("event: notification"), "{text}");
     assert_eq!((event["kind"].as_str(), event["agent_code"].as_str()), (Some("milestone"), Some("AGT041")));
     assert!(took < Duration::from_secs(1), "sale to stream took {took:?}");
-    // Another agent's stream carries nothing of it (keep-alives only).
-    let quiet = tokio::time::timeout(Duration::from_millis(500), theirs.chunk()).await;
-    if let Ok(Ok(Some(bytes))) = quiet {
-        assert!(!String::from_utf8_lossy(&bytes).contains("AGT041"), "leaked to another agent");
-    }
     // A console that reconnects with Last-Event-ID gets what it missed, and only its own.
     drop(mine);
     app.post("/api/v1/notifications", json!({"agent_code": "AGT042", "message": "not yours"})).await;
     app.post("/api/v1/notifications", json!({"agent_code": "AGT041", "message": "while you were away"})).await;
+    // Another agent's stream carries nothing of the milestone (keep-alives only). The hub sends
+    // every stream the same sequence, in order, so once their own later notification has arrived,
+    // a leaked milestone would have arrived before it.
+    let mut seen = String::new();
+    while !seen.contains("not yours") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), theirs.chunk()).await.expect("their own event");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(!seen.contains("AGT041"), "leaked to another agent: {seen}");
     let mut again = own
         .request(reqwest::Method::GET, "/api/v1/notifications/stream")
         .header("last-event-id", event["id"].to_string())
@@ -471,6 +475,23 @@ async fn wait_delivery(app: &TestApp, sub: i64, status: &str) -> Value {
     }
 }
 
+/// Waits until no delivery matching `filter` (query parameters of the delivery log) is pending:
+/// each has reached a terminal state (succeeded or dead), so none is being sent or due to be.
+/// With the rule runner caught up (no notification, hence no delivery, still to come), whatever a
+/// receiver has seen by then is all it will see.
+async fn settled(app: &TestApp, filter: &str) {
+    let started = Instant::now();
+    loop {
+        let (s, b) = app.get(&format!("/api/v1/notifications/deliveries?status=pending&{filter}")).await;
+        assert_eq!(s, 200, "{b}");
+        if b["items"].as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "deliveries still pending: {b}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp) {
     // The runner seeds at the end of the log when it starts: begin once it has.
     caught_up(app).await;
@@ -489,7 +510,8 @@ async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp)
     assert_eq!(calls[0].body["data"]["agent_code"], "AGT061");
     let done = wait_delivery(app, sub, "succeeded").await;
     assert_eq!((done["attempts"].as_i64(), done["last_status"].as_i64()), (Some(3), Some(204)), "{done}");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    caught_up(app).await;
+    settled(app, &format!("subscription_id={sub}")).await;
     assert_eq!(receiver.calls().len(), 3, "no calls after a 2xx");
     let (_, metrics) = app.get("/metrics").await;
     let text = metrics.as_str().unwrap_or_default().to_owned();
@@ -510,7 +532,8 @@ async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
     let dead = wait_delivery(app, sub, "dead").await;
     assert_eq!(dead["attempts"].as_i64(), Some(4), "{dead}");
     assert_eq!(dead["last_error"], "receiver answered 500");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    caught_up(app).await;
+    settled(app, &format!("subscription_id={sub}")).await;
     assert_eq!(receiver.calls().len(), 4, "nothing after the limit");
     let (_, listed) = app.get("/api/v1/notifications/deliveries?status=dead").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
@@ -565,7 +588,7 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     let (_, d) = app.get("/api/v1/notifications/deliveries?channel=email").await;
     let items = d["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "only the agent who chose e-mail: {d}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(&app, "channel=email").await;
     assert_eq!(sink.messages().len(), 1);
     app.stop().await;
 }
