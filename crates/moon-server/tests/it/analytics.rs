@@ -1,13 +1,9 @@
 //! Analytics end to end: the change log, the aggregator, the warehouse and the KPI API, on every
 //! backend pair the suite can reach (SQLite→SQLite, PostgreSQL→PostgreSQL, MariaDB→PostgreSQL).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
+use crate::common::TestApp;
 use moon_analytics::{Aggregator, Fault, Outcome};
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbOptions};

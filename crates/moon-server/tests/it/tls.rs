@@ -1,13 +1,9 @@
 //! The HTTPS listener: a real TLS handshake with a throwaway certificate, HSTS, and the
 //! `__Host-` secure session cookie. Needs the `openssl` command to make the certificate.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -45,7 +41,11 @@ async fn the_server_speaks_tls_with_hsts_and_secure_cookies() {
         .arg(&cert)
         .output();
     if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping: the openssl command could not make a test certificate: {made:?}");
+        moon_testkit::skip::skip(
+            "the TLS test",
+            &format!("the openssl command could not make a test certificate ({made:?})"),
+            "To run it, install openssl",
+        );
         return;
     }
     let files = moon_http::tls::TlsFiles { cert: cert.clone(), key: key.clone() };

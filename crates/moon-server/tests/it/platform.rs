@@ -1,12 +1,8 @@
 //! Platform behaviour: schemas across backends, targets, readiness, demo data.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Backend, TestApp, TestDb};
+use crate::common::{Backend, TestApp, TestDb};
 use moon_db::sqlx;
 use moon_db::{Db, DbOptions};
 use serde_json::json;

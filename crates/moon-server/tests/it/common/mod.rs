@@ -1,121 +1,15 @@
-//! Test kit: a real server on an ephemeral port over a fresh database per test, for each backend.
-//!
-//! SQLite always runs. PostgreSQL and MariaDB/MySQL run when `MOON_TEST_POSTGRES_URL` /
-//! `MOON_TEST_MYSQL_URL` name a server the tests may create databases on; each test creates a
-//! uniquely named database and drops it afterwards.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! moon-server's part of the test kit: a real server on an ephemeral port over a fresh database
+//! per test, for each backend, and the macros that run a scenario on every backend. What is not
+//! specific to the server (the fresh databases, loud skips, the SMTP sink) is in `moon-testkit`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use moon_db::sqlx::{self, Connection};
 use moon_server::auth::ratelimit::{Limit, RateLimits};
 use moon_server::auth::users::Binding;
 use moon_server::{Config, Running};
 use serde_json::Value;
 
-pub use moon_db::Backend;
-
-/// The variable naming a server for this backend's tests; SQLite needs none.
-fn env(backend: Backend) -> Option<&'static str> {
-    match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some("MOON_TEST_POSTGRES_URL"),
-        Backend::MySql => Some("MOON_TEST_MYSQL_URL"),
-    }
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique_name() -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("moon_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos)
-}
-
-/// Replaces the database name (the URL path) of a server URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("database URL has a scheme");
-    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-    format!("{scheme}://{authority}/{name}{query}")
-}
-
-/// A database that exists for one test.
-pub struct TestDb {
-    pub backend: Backend,
-    pub url: String,
-    admin_url: Option<String>,
-    name: String,
-}
-
-impl TestDb {
-    /// Creates a fresh database, or `None` when the backend is not configured.
-    pub async fn create(backend: Backend) -> Option<TestDb> {
-        let name = unique_name();
-        match env(backend) {
-            None => {
-                let path = std::env::temp_dir().join(format!("{name}.db"));
-                Some(TestDb { backend, url: format!("sqlite://{}", path.display()), admin_url: None, name })
-            }
-            Some(var) => {
-                let admin = std::env::var(var).ok().filter(|s| !s.is_empty())?;
-                let stmt = format!("CREATE DATABASE {name}");
-                match backend {
-                    Backend::Postgres => {
-                        let mut c =
-                            sqlx::PgConnection::connect(&admin).await.expect("connect to MOON_TEST_POSTGRES_URL");
-                        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut c).await.expect("create database");
-                    }
-                    _ => {
-                        let mut c =
-                            sqlx::MySqlConnection::connect(&admin).await.expect("connect to MOON_TEST_MYSQL_URL");
-                        sqlx::query(sqlx::AssertSqlSafe(format!("{stmt} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")))
-                            .execute(&mut c)
-                            .await
-                            .expect("create database");
-                    }
-                }
-                Some(TestDb { backend, url: with_database(&admin, &name), admin_url: Some(admin), name })
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let backend = self.backend;
-        let name = self.name.clone();
-        let Some(admin) = self.admin_url.clone() else {
-            let path = std::env::temp_dir().join(format!("{name}.db"));
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-            return;
-        };
-        // Drop runs outside any async context guarantee: use a private runtime on a thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                let stmt = format!("DROP DATABASE IF EXISTS {name}");
-                match backend {
-                    Backend::Postgres => {
-                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                            let _ =
-                                sqlx::query(sqlx::AssertSqlSafe(format!("{stmt} WITH (FORCE)"))).execute(&mut c).await;
-                        }
-                    }
-                    _ => {
-                        if let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut c).await;
-                        }
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
+pub use moon_testkit::{Backend, TestDb};
 
 /// A running server and a client for it. `client` sends an admin API token (created through the
 /// library, not over HTTP) on every request, so scenarios that are not about security need no
@@ -137,18 +31,6 @@ pub struct TestApp {
     /// through `Deref`.
     admin: TestClient,
     server: Option<Running>,
-}
-
-impl TestDb {
-    /// A fresh warehouse for an operational database on `backend`.
-    pub async fn warehouse_for(backend: Backend) -> TestDb {
-        if backend != Backend::Sqlite
-            && let Some(db) = TestDb::create(Backend::Postgres).await
-        {
-            return db;
-        }
-        TestDb::create(Backend::Sqlite).await.expect("a SQLite warehouse needs no server")
-    }
 }
 
 impl std::ops::Deref for TestApp {
@@ -234,10 +116,8 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], adjusting the configuration first.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
-        let Some(db) = TestDb::create(backend).await else {
-            eprintln!("skipping {backend:?}: set {} to run it", env(backend).unwrap_or_default());
-            return None;
-        };
+        // `None` when the backend is not configured; the kit has said so, loudly.
+        let db = TestDb::create(backend).await?;
         let warehouse = TestDb::warehouse_for(backend).await;
         let mut config = Config::for_database(db.url.clone());
         config.warehouse_url = Some(moon_server::Secret::new(warehouse.url.clone()));

@@ -1,13 +1,9 @@
 //! Listings sorted by a column page by (column, id): every row exactly once, in order, whatever
 //! the duplicates, on SQLite, PostgreSQL and MariaDB/MySQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::cmp::Ordering;
 
-use common::{TestApp, TestClient};
+use crate::common::{TestApp, TestClient};
 use serde_json::{Value, json};
 
 on_every_backend!(

@@ -1,8 +1,6 @@
 //! `moon audit verify` on the real binary: passes on an intact trail, exits 1 and names the
 //! entry after one is edited behind the application's back.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::process::Command;
 
 use moon_db::sqlx::{self, Connection};

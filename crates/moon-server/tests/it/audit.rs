@@ -1,11 +1,7 @@
 //! The audit trail on every backend: what is recorded, who may read it, and that editing or
 //! deleting history is detected.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 

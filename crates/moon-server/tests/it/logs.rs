@@ -2,14 +2,10 @@
 //! the database password, user passwords, session cookies, CSRF and API tokens, TOTP secrets and
 //! recovery codes. Logs of a whole security scenario are captured and searched.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use serde_json::{Value, json};
 
 #[derive(Clone, Default)]
@@ -28,8 +24,34 @@ impl Write for Captured {
 
 const SECRET_KEY: &str = "known-secret-key-for-the-log-test-0123456789";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_secrets_never_appear_in_the_logs() {
+/// Set in the child process that runs the scenario.
+const CHILD: &str = "MOON_TEST_LOGS_CHILD";
+
+/// The scenario installs a process-wide subscriber at debug level to see every log line, which
+/// in the shared test binary would also capture (and slow down) every test running beside it, and
+/// can be installed only once. So the test runs this same binary again, filtered to itself, with
+/// [`CHILD`] set: the child installs the subscriber and runs the scenario alone.
+#[test]
+fn configured_secrets_never_appear_in_the_logs() {
+    if std::env::var_os(CHILD).is_some() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(scenario());
+        return;
+    }
+    // `module_path!()` starts with the crate's name, which libtest's test paths leave out.
+    let path = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{path}::configured_secrets_never_appear_in_the_logs");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the scenario failed in its own process:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "the child process ran no test (filter {name}):\n{stdout}");
+}
+
+async fn scenario() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()

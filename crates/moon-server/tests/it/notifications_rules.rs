@@ -1,21 +1,19 @@
 //! Notification rules and delivery, on every backend: milestones and targets fire once at the
 //! right moment (across edits back and forth, replicas, restarts and parallel runners), reminders
 //! follow their schedule once, webhooks are signed, retried, parked and redelivered against a
-//! real receiver on loopback, the live stream is fast, and e-mail reaches a real SMTP sink.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
+//! real receiver on loopback, the live stream is fast, and e-mail reaches a real SMTP sink
+//! (the test kit's, on loopback).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TestApp;
+use crate::common::TestApp;
 use hmac::{Hmac, KeyInit, Mac};
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_server::notifications::pipeline::Channels;
 use moon_server::notifications::runner::{CONSUMER, RuleRunner};
+use moon_testkit::SmtpSink;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -274,15 +272,19 @@ async fn the_stream_delivers_a_milestone_to_its_agent_within_a_second(app: &Test
     assert!(text.contains("event: notification"), "{text}");
     assert_eq!((event["kind"].as_str(), event["agent_code"].as_str()), (Some("milestone"), Some("AGT041")));
     assert!(took < Duration::from_secs(1), "sale to stream took {took:?}");
-    // Another agent's stream carries nothing of it (keep-alives only).
-    let quiet = tokio::time::timeout(Duration::from_millis(500), theirs.chunk()).await;
-    if let Ok(Ok(Some(bytes))) = quiet {
-        assert!(!String::from_utf8_lossy(&bytes).contains("AGT041"), "leaked to another agent");
-    }
     // A console that reconnects with Last-Event-ID gets what it missed, and only its own.
     drop(mine);
     app.post("/api/v1/notifications", json!({"agent_code": "AGT042", "message": "not yours"})).await;
     app.post("/api/v1/notifications", json!({"agent_code": "AGT041", "message": "while you were away"})).await;
+    // Another agent's stream carries nothing of the milestone (keep-alives only). The hub sends
+    // every stream the same sequence, in order, so once their own later notification has arrived,
+    // a leaked milestone would have arrived before it.
+    let mut seen = String::new();
+    while !seen.contains("not yours") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), theirs.chunk()).await.expect("their own event");
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
+    }
+    assert!(!seen.contains("AGT041"), "leaked to another agent: {seen}");
     let mut again = own
         .request(reqwest::Method::GET, "/api/v1/notifications/stream")
         .header("last-event-id", event["id"].to_string())
@@ -473,6 +475,23 @@ async fn wait_delivery(app: &TestApp, sub: i64, status: &str) -> Value {
     }
 }
 
+/// Waits until no delivery matching `filter` (query parameters of the delivery log) is pending:
+/// each has reached a terminal state (succeeded or dead), so none is being sent or due to be.
+/// With the rule runner caught up (no notification, hence no delivery, still to come), whatever a
+/// receiver has seen by then is all it will see.
+async fn settled(app: &TestApp, filter: &str) {
+    let started = Instant::now();
+    loop {
+        let (s, b) = app.get(&format!("/api/v1/notifications/deliveries?status=pending&{filter}")).await;
+        assert_eq!(s, 200, "{b}");
+        if b["items"].as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "deliveries still pending: {b}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp) {
     // The runner seeds at the end of the log when it starts: begin once it has.
     caught_up(app).await;
@@ -491,7 +510,8 @@ async fn webhooks_are_signed_retried_after_500_and_stop_after_2xx(app: &TestApp)
     assert_eq!(calls[0].body["data"]["agent_code"], "AGT061");
     let done = wait_delivery(app, sub, "succeeded").await;
     assert_eq!((done["attempts"].as_i64(), done["last_status"].as_i64()), (Some(3), Some(204)), "{done}");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    caught_up(app).await;
+    settled(app, &format!("subscription_id={sub}")).await;
     assert_eq!(receiver.calls().len(), 3, "no calls after a 2xx");
     let (_, metrics) = app.get("/metrics").await;
     let text = metrics.as_str().unwrap_or_default().to_owned();
@@ -512,7 +532,8 @@ async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
     let dead = wait_delivery(app, sub, "dead").await;
     assert_eq!(dead["attempts"].as_i64(), Some(4), "{dead}");
     assert_eq!(dead["last_error"], "receiver answered 500");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    caught_up(app).await;
+    settled(app, &format!("subscription_id={sub}")).await;
     assert_eq!(receiver.calls().len(), 4, "nothing after the limit");
     let (_, listed) = app.get("/api/v1/notifications/deliveries?status=dead").await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
@@ -530,52 +551,9 @@ async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
 
 // ---- e-mail --------------------------------------------------------------------------------------
 
-/// A real SMTP server (Python's aiosmtpd) writing to a maildir; the test fails if it cannot start.
-struct SmtpSink {
-    child: std::process::Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-}
-
-impl SmtpSink {
-    async fn start() -> SmtpSink {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let maildir = std::env::temp_dir().join(format!("moon-smtp-{}-{port}", std::process::id()));
-        let child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 must be installed to run the SMTP sink");
-        let mut sink = SmtpSink { child, port, maildir };
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if let Ok(Some(status)) = sink.child.try_wait() {
-                panic!("aiosmtpd exited with {status}: install it with `pip install aiosmtpd` (see .ci/run)");
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "aiosmtpd did not start listening");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        sink
-    }
-
-    fn messages(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
-        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.maildir);
-    }
-}
-
 async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     let sink = SmtpSink::start().await;
-    let port = sink.port;
+    let port = sink.port();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
         c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
             host: String::from("127.0.0.1"),
@@ -603,19 +581,14 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     app.post("/api/v1/notifications", json!({"agent_id": keen, "message": "Nimal has reached 150k sales milestone!"}))
         .await;
     app.post("/api/v1/notifications", json!({"agent_id": quiet, "message": "Not by e-mail"})).await;
-    let started = Instant::now();
-    let mail = loop {
-        if let Some(m) = sink.messages().into_iter().next() {
-            break m;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "no e-mail reached the sink");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(mail.contains("nimal@moon.test") && mail.contains("Nimal has reached 150k sales milestone!"), "{mail}");
+    let mail = sink.wait_for(1, Duration::from_secs(20)).await.remove(0);
+    assert_eq!(mail.to, ["nimal@moon.test"], "{mail:?}");
+    let text = mail.text();
+    assert!(text.contains("nimal@moon.test") && text.contains("Nimal has reached 150k sales milestone!"), "{text}");
     let (_, d) = app.get("/api/v1/notifications/deliveries?channel=email").await;
     let items = d["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "only the agent who chose e-mail: {d}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(&app, "channel=email").await;
     assert_eq!(sink.messages().len(), 1);
     app.stop().await;
 }

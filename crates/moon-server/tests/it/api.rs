@@ -1,10 +1,6 @@
 //! One behavioural suite over HTTP, run on SQLite, PostgreSQL and MariaDB/MySQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use reqwest::Method;
 use serde_json::{Value, json};
 

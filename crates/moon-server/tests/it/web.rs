@@ -3,11 +3,7 @@
 //! and the live dashboard fragment following a new sale. (The browser tests in e2e/ drive the
 //! same pages in chromium.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::json;
 
 on_every_backend!(

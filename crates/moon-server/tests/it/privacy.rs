@@ -1,14 +1,10 @@
 //! Privacy: analytics consent, minimum group size, erasure, and a warehouse without personal
 //! data, on every backend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use moon_db::sqlx::{self, Connection};
 use serde_json::{Value, json};
 

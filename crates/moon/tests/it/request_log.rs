@@ -1,8 +1,6 @@
 //! The real binary writes one JSON log line per request on stdout, with the fields a log store
 //! needs, and echoes or generates `X-Request-Id`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -1,8 +1,6 @@
 //! `moon user ...` and `moon token ...` as an operator runs them: against a fresh SQLite file,
 //! secrets printed once on stdout, everything else on stderr.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -2,13 +2,9 @@
 //! over every documented route, sign-in, sessions, CSRF, API tokens, MFA, throttling and rate
 //! limits.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{TestApp, TestClient};
+use crate::common::{TestApp, TestClient};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -612,7 +608,7 @@ async fn every_response_carries_the_security_headers(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_throttled_per_account_in_the_database_across_replicas() {
-    use common::Backend;
+    use crate::common::Backend;
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
         let slow = |c: &mut moon_server::Config| c.security.throttle.base_delay = std::time::Duration::from_secs(60);
         let Some(app) = TestApp::spawn_with(backend, slow).await else { continue };
@@ -651,7 +647,7 @@ async fn sign_in_is_throttled_per_account_in_the_database_across_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_past_their_bucket_get_429_with_retry_after() {
     use moon_server::auth::ratelimit::Limit;
-    let app = TestApp::spawn_with(common::Backend::Sqlite, |c| {
+    let app = TestApp::spawn_with(crate::common::Backend::Sqlite, |c| {
         c.security.rate_limits.read = Limit { per_minute: 6, burst: 3 };
         c.security.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
@@ -678,7 +674,7 @@ async fn requests_past_their_bucket_get_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_and_bodies_are_refused_before_authentication() {
-    let app = TestApp::spawn(common::Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn(crate::common::Backend::Sqlite).await.unwrap();
     let big = "x".repeat(20 * 1024);
     let (s, p) = app.anonymous().with_header("x-padding", &big).get("/api/v1/agents").await;
     assert_eq!((s, p["code"].as_str()), (431, Some("headers_too_large")));

@@ -1,0 +1,23 @@
+//! moon-server's integration tests, in one test binary: each file under `tests/it/` used to be a
+//! binary of its own, and each linked the whole crate again, which dominated build time on two
+//! cores. Now they are modules of this one, sharing the kit in `common`.
+//!
+//! A test that needs a process to itself (a process-wide log subscriber, say) runs in a child
+//! process of this same binary; see `logs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[macro_use]
+mod common;
+
+mod analytics;
+mod api;
+mod audit;
+mod logs;
+mod notifications_rules;
+mod platform;
+mod privacy;
+mod security;
+mod sorting;
+mod tls;
+mod web;
