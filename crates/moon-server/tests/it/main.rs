@@ -12,6 +12,7 @@ mod common;
 
 mod analytics;
 mod api;
+mod architecture;
 mod audit;
 mod logs;
 mod notifications_rules;
