@@ -104,7 +104,7 @@ async fn a_branch_scope_sees_only_its_branch() {
         branch: None,
         policy_number: None,
     };
-    let err = crate::sales::service::create(&db, &manager, f).await.unwrap_err();
+    let err = moon_http::ApiError::from(crate::sales::service::create(&db, &manager, f).await.unwrap_err());
     assert_eq!((err.status().as_u16(), err.code()), (422, "validation_failed"));
     db.close().await;
     cleanup(&path);

@@ -221,14 +221,8 @@ pub async fn erase(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
 /// What an erased agent's names read.
 pub const ERASED: &str = "[erased]";
 
-/// Whether any sale names this agent.
-pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
-    let mut q = Query::select();
-    q.column("id").from("sales").and_where(Expr::col("agent_id").eq(id)).limit(1);
-    Ok(tx.fetch_optional::<(i64,)>(&q).await?.is_some())
-}
-
 /// Deletes an agent (and, by cascade, their notifications); returns false if there was no row.
+/// An agent some sale names is kept by that reference: [`DbError::ForeignKeyViolation`].
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
     let mut q = Query::delete();
     q.from_table("agents").and_where(Expr::col("id").eq(id));
