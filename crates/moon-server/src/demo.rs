@@ -192,7 +192,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         }
         let to = AgentRef::Code(AgentCode::parse("agent_code", code).map_err(bad)?);
         let message = Message::parse("message", text).map_err(bad)?;
-        crate::notifications::send_with_db(db, Default::default(), &op, &to, &message).await.map_err(api)?;
+        crate::notifications::service::send_with_db(db, Default::default(), &op, &to, &message).await.map_err(api)?;
         summary.notifications += 1;
     }
     Ok(summary)

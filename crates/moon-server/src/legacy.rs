@@ -368,7 +368,7 @@ async fn notification_send(
     let map = legacy("Agent not found.");
     let (to, message) = crate::notifications::validate_send(b.agent_code.as_deref(), None, b.message.as_deref())
         .map_err(|e| map(ApiError::validation(e)))?;
-    let n = crate::notifications::send(&state, &principal, &to, &message).await.map_err(map)?;
+    let n = crate::notifications::service::send(&state, &principal, &to, &message).await.map_err(|e| map(e.into()))?;
     Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
 }
 

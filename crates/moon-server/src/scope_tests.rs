@@ -56,9 +56,15 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
         };
         crate::sales::service::create(&db, &op, f).await.unwrap();
         let to = AgentRef::Code(AgentCode::parse("c", code).unwrap());
-        crate::notifications::send_with_db(&db, Default::default(), &op, &to, &Message::parse("m", "hi").unwrap())
-            .await
-            .unwrap();
+        crate::notifications::service::send_with_db(
+            &db,
+            Default::default(),
+            &op,
+            &to,
+            &Message::parse("m", "hi").unwrap(),
+        )
+        .await
+        .unwrap();
     }
     (db, path, ids[0], ids[1])
 }
