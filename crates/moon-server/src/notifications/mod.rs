@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod repo;
 pub mod rules;
 pub mod rules_api;
+pub mod sales_reads;
 pub mod runner;
 pub mod schedule;
 pub mod service;
