@@ -10,6 +10,7 @@ use moon_domain::Message;
 
 use super::inbox::{self, Preferences, PreferencesUpdate};
 use super::rules::{Rule, RuleSpec};
+use super::webhooks::{self, Checked, Subscription};
 use super::{Notification, NotificationsState, pipeline, repo, rules_api};
 use crate::agents::model::AgentRef;
 use crate::audit;
@@ -278,4 +279,109 @@ pub async fn delete_rule(db: &Db, principal: &Principal, id: i64) -> Result<()> 
     super::delete_audited(&mut tx, principal, what, id, &current).await?;
     tx.commit().await?;
     Ok(())
+}
+
+fn subscription_not_found(id: i64) -> Error {
+    Error::not_found(format!("webhook subscription {id}"))
+}
+
+/// Seals a webhook secret with the server's key, bound to the subscription's id.
+async fn seal(state: &NotificationsState, id: i64, secret: &str) -> Result<String> {
+    let key =
+        state.auth.key(&state.db).await.map_err(|e| Error::Internal(e.context("the secret key is unavailable")))?;
+    key.seal(&webhooks::seal_context(id), secret.as_bytes())
+        .map_err(|e| Error::Internal(e.context("cannot seal a webhook secret")))
+}
+
+/// Subscribes a receiver; without a secret one is generated and returned (this once only).
+pub(super) async fn create_subscription(
+    state: &NotificationsState,
+    principal: &Principal,
+    c: Checked,
+) -> Result<(Subscription, Option<String>)> {
+    let generated = match &c.secret {
+        Some(_) => None,
+        None => Some(
+            crate::auth::crypto::random_token()
+                .map_err(|e| Error::Internal(e.context("cannot generate a webhook secret")))?,
+        ),
+    };
+    let secret = c.secret.clone().or_else(|| generated.clone()).unwrap_or_default();
+    // The key is loaded before the transaction, so a missing key writes nothing.
+    state.auth.key(&state.db).await.map_err(|e| Error::Internal(e.context("the secret key is unavailable")))?;
+    let mut tx = state.db.begin().await?;
+    let id = webhooks::insert(&mut tx, &c).await?;
+    webhooks::set_sealed(&mut tx, id, seal(state, id, &secret).await?).await?;
+    let sub = webhooks::find(&mut tx, id)
+        .await?
+        .ok_or_else(|| vanished("the subscription vanished inside its own transaction"))?;
+    let event = audit::Event::on("webhook.create", "webhook_subscription", id).with_diff(None, Some(&sub));
+    audit::append(&mut tx, principal, event).await?;
+    tx.commit().await?;
+    Ok((sub, generated))
+}
+
+/// Changes a subscription's URL, events, secret or state; the audit entry says only that the
+/// secret was rotated, never what it is.
+pub(super) async fn update_subscription(
+    state: &NotificationsState,
+    principal: &Principal,
+    id: i64,
+    c: Checked,
+) -> Result<Subscription> {
+    let sealed = match &c.secret {
+        Some(s) => Some(seal(state, id, s).await?),
+        None => None,
+    };
+    let mut tx = state.db.begin().await?;
+    let current = webhooks::find(&mut tx, id).await?.ok_or_else(|| subscription_not_found(id))?;
+    webhooks::update(&mut tx, id, &c, sealed).await?;
+    let sub = webhooks::find(&mut tx, id)
+        .await?
+        .ok_or_else(|| vanished("the subscription vanished inside its own transaction"))?;
+    let mut event =
+        audit::Event::on("webhook.update", "webhook_subscription", id).with_diff(Some(&current), Some(&sub));
+    if c.secret.is_some()
+        && let Some(serde_json::Value::Object(changes)) = event.changes.as_mut()
+    {
+        changes.insert(String::from("secret"), serde_json::Value::from("rotated"));
+    }
+    audit::append(&mut tx, principal, event).await?;
+    tx.commit().await?;
+    Ok(sub)
+}
+
+/// Deletes a subscription and its delivery log.
+pub async fn delete_subscription(db: &Db, principal: &Principal, id: i64) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let current = webhooks::find(&mut tx, id).await?.ok_or_else(|| subscription_not_found(id))?;
+    webhooks::delete_deliveries(&mut tx, id).await?;
+    let what = ("webhook_subscriptions", "webhook.delete", "webhook_subscription");
+    super::delete_audited(&mut tx, principal, what, id, &current).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends a delivery again (a dead one, or a succeeded one a receiver lost): it becomes pending
+/// with a fresh attempt budget, due now, and this process's delivery loop is woken.
+pub async fn redeliver(
+    state: &NotificationsState,
+    principal: &Principal,
+    id: i64,
+) -> Result<super::deliveries::Delivery> {
+    use super::deliveries;
+    let mut tx = state.db.begin().await?;
+    let before = deliveries::find(&mut tx, id).await?.ok_or_else(|| Error::not_found(format!("delivery {id}")))?;
+    deliveries::reset(&mut tx, id).await?;
+    let after = deliveries::find(&mut tx, id)
+        .await?
+        .ok_or_else(|| vanished("the delivery vanished inside its own transaction"))?;
+    let event = audit::Event::on("delivery.redeliver", "notification_delivery", id).with_detail(serde_json::json!({
+        "status": { "before": before.status, "after": after.status },
+        "attempts_before": before.attempts,
+    }));
+    audit::append(&mut tx, principal, event).await?;
+    tx.commit().await?;
+    state.notifications.deliveries_due.notify_one();
+    Ok(after)
 }
