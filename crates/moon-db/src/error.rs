@@ -25,6 +25,9 @@ impl From<sqlx::Error> for DbError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => DbError::UniqueViolation,
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => DbError::ForeignKeyViolation,
+            sqlx::Error::Database(db) if is_sqlite_restrict(db.code().as_deref(), db.message()) => {
+                DbError::ForeignKeyViolation
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
@@ -34,6 +37,14 @@ impl From<sqlx::Error> for DbError {
             _ => DbError::Other(err),
         }
     }
+}
+
+/// SQLite enforces `ON DELETE RESTRICT` with a trigger program, so deleting a referenced row
+/// fails with `SQLITE_CONSTRAINT_TRIGGER` (1811) rather than `SQLITE_CONSTRAINT_FOREIGNKEY`
+/// (787), which the driver does not count as a foreign-key violation. PostgreSQL and MySQL report
+/// the same refusal as one; so must SQLite, or deleting an agent with sales would be a 500.
+fn is_sqlite_restrict(code: Option<&str>, message: &str) -> bool {
+    code == Some("1811") && message.contains("FOREIGN KEY constraint failed")
 }
 
 /// SQLite's "database is locked/busy" after the busy timeout: transient, so reported as unavailable.
@@ -105,6 +116,13 @@ impl QueryErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_restrict_is_a_foreign_key_refusal() {
+        assert!(is_sqlite_restrict(Some("1811"), "FOREIGN KEY constraint failed"));
+        assert!(!is_sqlite_restrict(Some("1811"), "raised by a trigger"));
+        assert!(!is_sqlite_restrict(Some("787"), "FOREIGN KEY constraint failed"));
+    }
 
     #[test]
     fn counts_match_the_kind_names() {

@@ -201,7 +201,7 @@ pub async fn churn(db: &Db, n: usize, today: NaiveDate, seed: u64) -> anyhow::Re
         };
         crate::sales::service::create(db, &op, fields)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot record a sale: {} ({})", e.code(), e.status()))?;
+            .map_err(|e| anyhow::Error::new(e).context("cannot record a sale"))?;
     }
     Ok(())
 }

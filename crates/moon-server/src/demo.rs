@@ -99,7 +99,8 @@ fn bad(e: moon_domain::FieldError) -> anyhow::Error {
     anyhow::anyhow!("demo data is invalid: {e}")
 }
 
-fn api(e: ApiError) -> anyhow::Error {
+fn api(e: impl Into<ApiError>) -> anyhow::Error {
+    let e = e.into();
     anyhow::anyhow!("demo data could not be stored: {} ({})", e.code(), e.status())
 }
 
@@ -135,7 +136,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         };
         match crate::agents::service::create(db, &op, new).await {
             Ok(_) => summary.agents += 1,
-            Err(e) if e.code() == "duplicate_agent_code" => {}
+            Err(crate::error::Error::Conflict { code: "duplicate_agent_code", .. }) => {}
             Err(e) => return Err(api(e)),
         }
     }
@@ -176,7 +177,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         };
         match crate::sales::service::create(db, &op, fields).await {
             Ok(_) => summary.sales += 1,
-            Err(e) if e.code() == "duplicate_policy_number" => {}
+            Err(crate::error::Error::Conflict { code: "duplicate_policy_number", .. }) => {}
             Err(e) => return Err(api(e)),
         }
     }
@@ -191,7 +192,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         }
         let to = AgentRef::Code(AgentCode::parse("agent_code", code).map_err(bad)?);
         let message = Message::parse("message", text).map_err(bad)?;
-        crate::notifications::send_with_db(db, Default::default(), &op, &to, &message).await.map_err(api)?;
+        crate::notifications::service::send_with_db(db, Default::default(), &op, &to, &message).await.map_err(api)?;
         summary.notifications += 1;
     }
     Ok(summary)

@@ -154,7 +154,7 @@ async fn agent_add(
         analytics_consent: None,
     };
     let new = body.validate().map_err(|e| map(ApiError::validation(e)))?;
-    crate::agents::service::create(&db, &principal, new).await.map_err(map)?;
+    crate::agents::service::create(&db, &principal, new).await.map_err(|e| map(e.into()))?;
     Ok(ok(StatusCode::CREATED, "Agent added successfully."))
 }
 
@@ -214,7 +214,7 @@ async fn agent_update(
         analytics_consent: None,
     };
     let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
-    crate::agents::service::update(&db, &principal, id, changes).await.map_err(&map)?;
+    crate::agents::service::update(&db, &principal, id, changes).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Agent updated successfully.") }))
 }
 
@@ -228,7 +228,7 @@ async fn agent_delete(
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Agent not found.");
     let id = legacy_agent_id(&db, &principal, &key).await.map_err(&map)?;
-    crate::agents::service::delete(&db, &principal, id).await.map_err(&map)?;
+    crate::agents::service::delete(&db, &principal, id).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Agent deleted successfully.") }))
 }
 
@@ -276,7 +276,7 @@ async fn integration_add(
         policy_number: None,
     };
     let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
-    crate::sales::service::create(&db, &principal, fields).await.map_err(map)?;
+    crate::sales::service::create(&db, &principal, fields).await.map_err(|e| map(e.into()))?;
     Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
 }
 
@@ -321,7 +321,7 @@ async fn integration_update(
         policy_number: None,
     };
     let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
-    crate::sales::service::update(&db, &principal, id, fields).await.map_err(&map)?;
+    crate::sales::service::update(&db, &principal, id, fields).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Sale record updated successfully.") }))
 }
 
@@ -335,7 +335,7 @@ async fn integration_delete(
 ) -> ApiResult<Json<LegacyMessage>> {
     let map = legacy("Sale record not found.");
     let id = moon_http::parse_id(&id).map_err(&map)?;
-    crate::sales::service::delete(&db, &principal, id).await.map_err(&map)?;
+    crate::sales::service::delete(&db, &principal, id).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Sale record deleted successfully.") }))
 }
 
@@ -368,7 +368,7 @@ async fn notification_send(
     let map = legacy("Agent not found.");
     let (to, message) = crate::notifications::validate_send(b.agent_code.as_deref(), None, b.message.as_deref())
         .map_err(|e| map(ApiError::validation(e)))?;
-    let n = crate::notifications::send(&state, &principal, &to, &message).await.map_err(map)?;
+    let n = crate::notifications::service::send(&state, &principal, &to, &message).await.map_err(|e| map(e.into()))?;
     Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
 }
 

@@ -13,6 +13,7 @@ pub mod bulk;
 pub mod component;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;

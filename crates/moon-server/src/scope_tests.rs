@@ -56,9 +56,15 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
         };
         crate::sales::service::create(&db, &op, f).await.unwrap();
         let to = AgentRef::Code(AgentCode::parse("c", code).unwrap());
-        crate::notifications::send_with_db(&db, Default::default(), &op, &to, &Message::parse("m", "hi").unwrap())
-            .await
-            .unwrap();
+        crate::notifications::service::send_with_db(
+            &db,
+            Default::default(),
+            &op,
+            &to,
+            &Message::parse("m", "hi").unwrap(),
+        )
+        .await
+        .unwrap();
     }
     (db, path, ids[0], ids[1])
 }
@@ -104,7 +110,7 @@ async fn a_branch_scope_sees_only_its_branch() {
         branch: None,
         policy_number: None,
     };
-    let err = crate::sales::service::create(&db, &manager, f).await.unwrap_err();
+    let err = moon_http::ApiError::from(crate::sales::service::create(&db, &manager, f).await.unwrap_err());
     assert_eq!((err.status().as_u16(), err.code()), (422, "validation_failed"));
     db.close().await;
     cleanup(&path);

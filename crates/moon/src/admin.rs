@@ -130,7 +130,8 @@ pub enum TokenCommand {
     },
 }
 
-fn api(e: ApiError) -> anyhow::Error {
+fn api(e: impl Into<ApiError>) -> anyhow::Error {
+    let e = e.into();
     anyhow::anyhow!("{} ({})", e.detail(), e.code())
 }
 

@@ -221,16 +221,40 @@ pub async fn erase(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
 /// What an erased agent's names read.
 pub const ERASED: &str = "[erased]";
 
-/// Whether any sale names this agent.
-pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
-    let mut q = Query::select();
-    q.column("id").from("sales").and_where(Expr::col("agent_id").eq(id)).limit(1);
-    Ok(tx.fetch_optional::<(i64,)>(&q).await?.is_some())
-}
-
 /// Deletes an agent (and, by cascade, their notifications); returns false if there was no row.
+/// An agent some sale names is kept by that reference: [`DbError::ForeignKeyViolation`].
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
     let mut q = Query::delete();
     q.from_table("agents").and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
+}
+
+/// First names of these agents by id, for addressing notifications (unknown ids are left out).
+pub async fn first_names(
+    tx: &mut Tx,
+    ids: &std::collections::BTreeSet<i64>,
+) -> Result<std::collections::HashMap<i64, String>, DbError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let mut q = Query::select();
+    q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("id").is_in(ids.iter().copied()));
+    Ok(tx.fetch_all::<(i64, String)>(&q).await?.into_iter().collect())
+}
+
+/// The branches that have an active agent.
+pub async fn active_branches(tx: &mut Tx) -> Result<Vec<String>, DbError> {
+    let mut q = Query::select();
+    q.distinct().column("branch").from("agents").and_where(Expr::col("active").eq(true));
+    Ok(tx.fetch_all::<(String,)>(&q).await?.into_iter().map(|(b,)| b).collect())
+}
+
+/// Active agents as (id, first name), in one branch or (`None`) the whole company.
+pub async fn active_first_names(tx: &mut Tx, branch: Option<&str>) -> Result<Vec<(i64, String)>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("active").eq(true));
+    if let Some(b) = branch {
+        q.and_where(Expr::col("branch").eq(b));
+    }
+    tx.fetch_all(&q).await
 }

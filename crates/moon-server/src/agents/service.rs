@@ -7,29 +7,26 @@ use super::model::AgentRef;
 use super::model::{Agent, AgentChanges, NewAgent};
 use super::repo;
 use crate::audit;
+use crate::error::{Error, Result};
 use moon_changelog::Event;
-use moon_http::{ApiError, ApiResult, Principal, Scope};
+use moon_http::{Principal, Scope};
 
-fn duplicate_code(code: &str) -> ApiError {
-    ApiError::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
+fn duplicate_code(code: &str) -> Error {
+    Error::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
 }
 
 /// Only whole-company principals may create agents in any branch; a branch-scoped principal may
 /// create agents in their own branch only.
-fn check_branch_allowed(principal: &Principal, branch: &str) -> ApiResult<()> {
+fn check_branch_allowed(principal: &Principal, branch: &str) -> Result<()> {
     match &principal.scope {
         Scope::All => Ok(()),
         Scope::Branch(b) if b == branch => Ok(()),
-        _ => Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "you may not manage agents outside your branch",
-        )),
+        _ => Err(Error::forbidden("you may not manage agents outside your branch")),
     }
 }
 
 /// Creates an agent; a duplicate code is a 409, even when two requests race.
-pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<Agent> {
+pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Agent> {
     check_branch_allowed(principal, new.branch.as_str())?;
     let mut tx = db.begin().await?;
     if repo::find_by_code(&mut tx, &Scope::All, new.agent_code.as_str()).await?.is_some() {
@@ -39,7 +36,9 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
         Err(DbError::UniqueViolation) => return Err(duplicate_code(new.agent_code.as_str())),
         other => other?,
     };
-    let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let agent = repo::find(&mut tx, &Scope::All, id)
+        .await?
+        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
     moon_changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
     audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
         .await?;
@@ -49,7 +48,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> ApiResult<
 }
 
 /// Applies a partial update to a visible agent.
-pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> ApiResult<Agent> {
+pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> Result<Agent> {
     // An agent keeps their own contact details and analytics consent current; code, name, team,
     // branch and status are the branch's to change.
     if matches!(principal.scope, Scope::Agent(_))
@@ -60,18 +59,14 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
             || changes.team.is_some()
             || changes.active.is_some())
     {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "agents may change only their own contact_number, email and analytics_consent",
-        ));
+        return Err(Error::forbidden("agents may change only their own contact_number, email and analytics_consent"));
     }
     if let Some(branch) = &changes.branch {
         check_branch_allowed(principal, branch.as_str())?;
     }
     let mut tx = db.begin().await?;
     let current =
-        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
     if let Some(code) = &changes.agent_code
         && code.as_str() != current.agent_code
         && repo::find_by_code(&mut tx, &Scope::All, code.as_str()).await?.is_some()
@@ -85,7 +80,9 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
         }
         other => other?,
     };
-    let agent = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let agent = repo::find(&mut tx, &Scope::All, id)
+        .await?
+        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
     let (before, after) = (repo::facts(&current), repo::facts(&agent));
     if before != after {
         moon_changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
@@ -102,13 +99,12 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
 
 /// Deletes an agent without sales. An agent with sales is kept (409): deactivate them instead,
 /// so the sales history and KPIs stay whole.
-pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
+pub async fn delete(db: &Db, principal: &Principal, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let agent =
-        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
-    if repo::has_sales(&mut tx, id).await? {
-        return Err(agent_has_sales(&agent.agent_code));
-    }
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
+    // Agents know nothing of sales: the sales table's `RESTRICT` reference to the agent is what
+    // refuses the delete, and it also covers a sale recorded while this transaction runs.
     match repo::delete(&mut tx, id).await {
         Err(DbError::ForeignKeyViolation) => return Err(agent_has_sales(&agent.agent_code)),
         other => other?,
@@ -123,13 +119,15 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
 
 /// Erases a visible agent's personal data in one transaction with its change-log entry (their
 /// consent is withdrawn, which the warehouse must hear of).
-pub async fn erase(db: &Db, principal: &Principal, code: &str) -> ApiResult<Agent> {
+pub async fn erase(db: &Db, principal: &Principal, code: &str) -> Result<Agent> {
     let mut tx = db.begin().await?;
     let current = repo::find_by_code(&mut tx, &principal.scope, code)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("agent {code}")))?;
+        .ok_or_else(|| Error::not_found(format!("agent {code}")))?;
     repo::erase(&mut tx, current.id).await?;
-    let agent = repo::find(&mut tx, &Scope::All, current.id).await?.ok_or_else(ApiError::internal)?;
+    let agent = repo::find(&mut tx, &Scope::All, current.id)
+        .await?
+        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
     let (before, after) = (repo::facts(&current), repo::facts(&agent));
     if before != after {
         moon_changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }])
@@ -142,8 +140,8 @@ pub async fn erase(db: &Db, principal: &Principal, code: &str) -> ApiResult<Agen
     Ok(agent)
 }
 
-fn agent_has_sales(code: &str) -> ApiError {
-    ApiError::conflict(
+fn agent_has_sales(code: &str) -> Error {
+    Error::conflict(
         "agent_has_sales",
         format!(
             "agent {code} has recorded sales and cannot be deleted; deactivate the agent instead (PATCH active=false)"
@@ -152,13 +150,13 @@ fn agent_has_sales(code: &str) -> ApiError {
 }
 
 /// Resolves an agent code to a visible agent's id.
-pub async fn id_for_code(db: &Db, principal: &Principal, code: &str) -> ApiResult<Option<i64>> {
+pub async fn id_for_code(db: &Db, principal: &Principal, code: &str) -> Result<Option<i64>> {
     Ok(repo::get_by_code(db, &principal.scope, code).await?.map(|a| a.id))
 }
 
 /// Resolves the agent a sale or notification names; an unknown (or invisible) agent is a 422 on
 /// the field the client used. Inside a transaction when `tx` is given, else on the read pool.
-pub async fn resolve(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent: &AgentRef) -> ApiResult<Agent> {
+pub async fn resolve(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent: &AgentRef) -> Result<Agent> {
     let scope = &principal.scope;
     let (found, field, shown) = match (agent, tx) {
         (AgentRef::Code(c), Some(tx)) => {
@@ -172,6 +170,6 @@ pub async fn resolve(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent:
 }
 
 /// 422 for a reference to an agent that does not exist or is not visible.
-pub fn unknown_agent(field: &str, shown: &str) -> ApiError {
-    ApiError::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
+pub fn unknown_agent(field: &str, shown: &str) -> Error {
+    Error::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
 }

@@ -459,7 +459,7 @@ pub(crate) async fn change_user(
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
     };
-    users::update(&state.db, &state.auth.hasher, id, changes, principal).await
+    Ok(users::update(&state.db, &state.auth.hasher, id, changes, principal).await?)
 }
 
 /// Delete a user, their sessions and tokens.

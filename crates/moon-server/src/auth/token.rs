@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::crypto;
 use super::users::{Account, account_select};
-use moon_http::{ApiError, ApiResult};
 
 /// The recognisable start of every API token.
 pub const PREFIX: &str = "moon_";
@@ -92,8 +91,14 @@ pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<ApiToken>, DbError>
 }
 
 /// Revokes a token of `owner` (any owner when `None`); a token not visible is a 404.
-pub async fn revoke(db: &Db, id: i64, owner: Option<i64>, who: impl Into<crate::audit::Actor>) -> ApiResult<ApiToken> {
-    get(db, id, owner).await?.ok_or_else(|| ApiError::not_found(format!("token {id}")))?;
+pub async fn revoke(
+    db: &Db,
+    id: i64,
+    owner: Option<i64>,
+    who: impl Into<crate::audit::Actor>,
+) -> crate::error::Result<ApiToken> {
+    use crate::error::Error;
+    get(db, id, owner).await?.ok_or_else(|| Error::not_found(format!("token {id}")))?;
     let mut stmt = Query::update();
     stmt.table("api_tokens")
         .value("revoked_at", moon_db::now())
@@ -105,7 +110,7 @@ pub async fn revoke(db: &Db, id: i64, owner: Option<i64>, who: impl Into<crate::
     }
     tx.commit().await?;
     tracing::info!(token_id = id, "API token revoked");
-    get(db, id, owner).await?.ok_or_else(ApiError::internal)
+    get(db, id, owner).await?.ok_or_else(|| Error::internal("the token vanished after it was revoked"))
 }
 
 /// A usable token's row and its account.

@@ -7,7 +7,8 @@ use moon_domain::{AgentCode, FieldError, FieldErrors, Label};
 use serde::Serialize;
 
 use super::password::{self, Hasher};
-use moon_http::{ApiError, ApiResult, Principal, Role, Scope};
+use crate::error::{Error, Result};
+use moon_http::{ApiError, Principal, Role, Scope};
 
 /// A user as shown to admins: never the password hash or MFA secrets.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -205,8 +206,8 @@ impl Binding {
     }
 }
 
-fn duplicate(username: &str) -> ApiError {
-    ApiError::conflict("duplicate_username", format!("a user named {username} already exists"))
+fn duplicate(username: &str) -> Error {
+    Error::conflict("duplicate_username", format!("a user named {username} already exists"))
 }
 
 /// Creates a user with a password that meets the policy.
@@ -218,10 +219,10 @@ pub async fn create(
     password: &str,
     binding: Binding,
     who: impl Into<crate::audit::Actor>,
-) -> ApiResult<User> {
-    let username = parse_username("username", username).map_err(ApiError::field)?;
-    password::check_policy("password", password, &username).map_err(ApiError::field)?;
-    let hash = hasher.hash(password).await.map_err(internal)?;
+) -> Result<User> {
+    let username = parse_username("username", username).map_err(Error::field)?;
+    password::check_policy("password", password, &username).map_err(Error::field)?;
+    let hash = hasher.hash(password).await.map_err(Error::Internal)?;
     let now = moon_db::now();
     let stmt = insert_row(
         "users",
@@ -247,7 +248,7 @@ pub async fn create(
     crate::audit::append(&mut tx, who, crate::audit::Event::on("user.create", "user", id).with_detail(detail)).await?;
     tx.commit().await?;
     tracing::info!(user_id = id, role = %binding.role, "user created");
-    get(db, id).await?.ok_or_else(ApiError::internal)
+    get(db, id).await?.ok_or_else(|| Error::internal("the user vanished after it was created"))
 }
 
 /// Logs an unexpected failure once and answers 500.
@@ -257,7 +258,7 @@ pub(crate) fn internal(e: anyhow::Error) -> ApiError {
 }
 
 /// Every user, by id.
-pub async fn list(db: &Db) -> ApiResult<Vec<User>> {
+pub async fn list(db: &Db) -> Result<Vec<User>> {
     let mut q = account_select();
     q.order_by(("users", "id"), moon_db::sea_query::Order::Asc);
     Ok(db.fetch_all::<Account>(&q).await?.iter().map(Account::user).collect())
@@ -278,7 +279,7 @@ pub async fn account_by_name(db: &Db, username: &str) -> Result<Option<Account>,
 }
 
 /// One user by id.
-pub async fn get(db: &Db, id: i64) -> ApiResult<Option<User>> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<User>> {
     Ok(account(db, id).await?.map(|a| a.user()))
 }
 
@@ -314,8 +315,8 @@ pub async fn update(
     id: i64,
     changes: UserChanges,
     who: impl Into<crate::audit::Actor>,
-) -> ApiResult<User> {
-    let current = account(db, id).await?.ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+) -> Result<User> {
+    let current = account(db, id).await?.ok_or_else(|| Error::not_found(format!("user {id}")))?;
     let mut values: Vec<(&'static str, Value)> = Vec::new();
     if let Some(b) = &changes.binding {
         values.push(("role", Value::from(b.role.as_str())));
@@ -326,8 +327,8 @@ pub async fn update(
         values.push(("disabled", Value::from(d)));
     }
     if let Some(p) = &changes.password {
-        password::check_policy("password", p, &current.username).map_err(ApiError::field)?;
-        values.push(("password_hash", Value::from(hasher.hash(p).await.map_err(internal)?)));
+        password::check_policy("password", p, &current.username).map_err(Error::field)?;
+        values.push(("password_hash", Value::from(hasher.hash(p).await.map_err(Error::Internal)?)));
     }
     if changes.reset_mfa {
         values.push(("mfa_enabled", Value::from(false)));
@@ -363,7 +364,7 @@ pub async fn update(
     crate::audit::append(&mut tx, who, crate::audit::Event::on("user.update", "user", id).with_detail(detail)).await?;
     tx.commit().await?;
     tracing::info!(user_id = id, sessions_ended = ends_sessions, "user changed");
-    get(db, id).await?.ok_or_else(ApiError::internal)
+    get(db, id).await?.ok_or_else(|| Error::internal("the user vanished after it was changed"))
 }
 
 /// Replaces a password hash made with outdated parameters by one made now, after a successful
@@ -385,7 +386,7 @@ pub async fn store_rehash(db: &Db, hasher: &Hasher, id: i64, password: &str) {
 }
 
 /// Deletes a user with their sessions, tokens and recovery codes.
-pub async fn delete(db: &Db, id: i64, who: impl Into<crate::audit::Actor>) -> ApiResult<()> {
+pub async fn delete(db: &Db, id: i64, who: impl Into<crate::audit::Actor>) -> Result<()> {
     let mut tx = db.begin().await?;
     for table in ["sessions", "api_tokens", "recovery_codes"] {
         let mut del = Query::delete();
@@ -395,7 +396,7 @@ pub async fn delete(db: &Db, id: i64, who: impl Into<crate::audit::Actor>) -> Ap
     let mut del = Query::delete();
     del.from_table("users").and_where(Expr::col("id").eq(id));
     if tx.execute(&del).await? == 0 {
-        return Err(ApiError::not_found(format!("user {id}")));
+        return Err(Error::not_found(format!("user {id}")));
     }
     crate::audit::append(&mut tx, who, crate::audit::Event::on("user.delete", "user", id)).await?;
     tx.commit().await?;

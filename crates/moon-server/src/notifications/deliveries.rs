@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
-use moon_db::{Db, DbError};
+use moon_db::{Db, DbError, Tx};
 use serde::{Deserialize, Serialize};
 
 use super::NotificationsState;
@@ -146,10 +146,18 @@ async fn redeliver(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Delivery>> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
+    Ok(Json(super::service::redeliver(&state, &principal, id).await?))
+}
+
+/// One delivery, in the caller's transaction.
+pub(super) async fn find(tx: &mut Tx, id: i64) -> Result<Option<Delivery>, DbError> {
     let mut q = Query::select();
     q.columns(COLUMNS).from("notification_deliveries").and_where(Expr::col("id").eq(id));
-    let before: Delivery = tx.fetch_optional(&q).await?.ok_or_else(|| ApiError::not_found(format!("delivery {id}")))?;
+    tx.fetch_optional(&q).await
+}
+
+/// Makes a delivery pending again with a fresh attempt budget, due now.
+pub(super) async fn reset(tx: &mut Tx, id: i64) -> Result<u64, DbError> {
     let now = moon_db::now();
     let mut up = Query::update();
     up.table("notification_deliveries")
@@ -161,14 +169,7 @@ async fn redeliver(
             ("updated_at", Expr::val(now)),
         ])
         .and_where(Expr::col("id").eq(id));
-    tx.execute(&up).await?;
-    let after: Delivery = tx.fetch_optional(&q).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("delivery.redeliver", "notification_delivery", id)
-        .with_detail(serde_json::json!({ "status": { "before": before.status, "after": after.status }, "attempts_before": before.attempts }));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
-    state.notifications.deliveries_due.notify_one();
-    Ok(Json(after))
+    tx.execute(&up).await
 }
 
 /// The senders the loop uses.

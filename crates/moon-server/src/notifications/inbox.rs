@@ -3,12 +3,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
-use moon_db::{Db, DbError, Tx, insert_row};
+use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::{Db, DbError, Tx};
 use serde::{Deserialize, Serialize};
 
 use super::NotificationsState;
-use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal, Scope};
+use moon_http::{ApiJson, ApiQuery, ApiResult, Principal, Scope};
 
 /// The routes of the inbox and preferences.
 pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
@@ -71,10 +71,12 @@ pub struct PreferencesUpdate {
 }
 
 /// The condition that keeps a query to the inbox the caller asked for and may see.
-fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> ApiResult<Option<Expr>> {
+pub(super) fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> crate::error::Result<Option<Expr>> {
     let col = || Expr::col(("notifications", "agent_id"));
     Ok(match (&principal.scope, agent_id) {
-        (Scope::Agent(own), Some(id)) if *own != id => return Err(ApiError::not_found(format!("agent {id}"))),
+        (Scope::Agent(own), Some(id)) if *own != id => {
+            return Err(crate::error::Error::not_found(format!("agent {id}")));
+        }
         (Scope::Agent(own), _) => Some(col().eq(*own)),
         (Scope::Branch(b), Some(id)) => {
             Some(col().eq(id).and(col().in_subquery(crate::agents::repo::ids_where("branch", b))))
@@ -93,12 +95,7 @@ async fn unread_count(
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Unread>> {
-    let mut q = Query::select();
-    q.expr(Func::count(Expr::col(("notifications", "id"))))
-        .from("notifications")
-        .and_where(Expr::col(("notifications", "read_at")).is_null());
-    q.and_where_option(inbox_condition(&principal, p.agent_id)?);
-    let (unread,): (i64,) = db.fetch_optional(&q).await?.unwrap_or((0,));
+    let unread = super::service::unread_count(&db, &principal, p.agent_id).await?;
     Ok(Json(Unread { unread }))
 }
 
@@ -110,58 +107,27 @@ async fn read_all(
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Marked>> {
-    let cond = inbox_condition(&principal, p.agent_id)?;
-    let mut tx = db.begin().await?;
-    let mut up = Query::update();
-    up.table("notifications")
-        .value("read_at", moon_db::now())
-        .and_where(Expr::col(("notifications", "read_at")).is_null());
-    up.and_where_option(cond);
-    let marked = i64::try_from(tx.execute(&up).await?).unwrap_or(i64::MAX);
-    let who = p.agent_id.or(match principal.scope {
-        Scope::Agent(id) => Some(id),
-        _ => None,
-    });
-    let event = crate::audit::Event::on(
-        "notification.read_all",
-        "agent",
-        who.map_or_else(|| String::from("*"), |i| i.to_string()),
-    )
-    .with_detail(serde_json::json!({ "marked": marked }));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
+    let marked = super::service::read_all(&db, &principal, p.agent_id).await?;
     Ok(Json(Marked { marked }))
 }
 
-/// The agent whose preferences a call is about: the caller themself, or one named by staff.
-async fn subject(state: &NotificationsState, principal: &Principal, agent_id: Option<i64>) -> ApiResult<i64> {
-    let id = match (&principal.scope, agent_id) {
-        (Scope::Agent(own), None) => *own,
-        (_, Some(id)) => id,
-        (_, None) => {
-            return Err(ApiError::field(moon_domain::FieldError::new(
-                "agent_id",
-                "required",
-                "name the agent whose preferences these are",
-            )));
-        }
-    };
-    crate::agents::repo::get(&state.db, &principal.scope, id)
-        .await?
-        .map(|a| a.id)
-        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
-}
-
 #[derive(sqlx::FromRow)]
-struct PrefRow {
-    stream: bool,
-    email: bool,
+pub(super) struct PrefRow {
+    pub(super) stream: bool,
+    pub(super) email: bool,
 }
 
-async fn read_prefs(tx: &mut Tx, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
+pub(super) async fn read_prefs(tx: &mut Tx, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
     let mut q = Query::select();
     q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
     tx.fetch_optional(&q).await
+}
+
+/// An agent's stored channels, on the read pool.
+pub(super) async fn get_prefs(db: &Db, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
+    let mut q = Query::select();
+    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
+    db.fetch_optional(&q).await
 }
 
 /// Whether an agent chose e-mail (default no).
@@ -177,15 +143,7 @@ async fn get_preferences(
     principal: Principal,
     ApiQuery(p): ApiQuery<InboxParams>,
 ) -> ApiResult<Json<Preferences>> {
-    let agent_id = subject(&state, &principal, p.agent_id).await?;
-    let mut q = Query::select();
-    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
-    let row: Option<PrefRow> = state.db.fetch_optional(&q).await?;
-    Ok(Json(row.map_or(Preferences { agent_id, stream: true, email: false }, |r| Preferences {
-        agent_id,
-        stream: r.stream,
-        email: r.email,
-    })))
+    Ok(Json(super::service::preferences(&state.db, &principal, p.agent_id).await?))
 }
 
 /// Choose channels: an agent for themself, staff for an agent in their scope.
@@ -197,40 +155,5 @@ async fn put_preferences(
     ApiQuery(p): ApiQuery<InboxParams>,
     ApiJson(body): ApiJson<PreferencesUpdate>,
 ) -> ApiResult<Json<Preferences>> {
-    let agent_id = subject(&state, &principal, p.agent_id).await?;
-    let mut tx = state.db.begin().await?;
-    let current = read_prefs(&mut tx, agent_id).await?;
-    let before = current.as_ref().map(|r| Preferences { agent_id, stream: r.stream, email: r.email });
-    let after = Preferences {
-        agent_id,
-        stream: body.stream.unwrap_or(before.as_ref().is_none_or(|b| b.stream)),
-        email: body.email.unwrap_or(before.as_ref().is_some_and(|b| b.email)),
-    };
-    if current.is_some() {
-        let mut up = Query::update();
-        up.table("notification_preferences")
-            .values([
-                ("stream", Expr::val(after.stream)),
-                ("email", Expr::val(after.email)),
-                ("updated_at", Expr::val(moon_db::now())),
-            ])
-            .and_where(Expr::col("agent_id").eq(agent_id));
-        tx.execute(&up).await?;
-    } else {
-        tx.execute(&insert_row(
-            "notification_preferences",
-            vec![
-                ("agent_id", agent_id.into()),
-                ("stream", after.stream.into()),
-                ("email", after.email.into()),
-                ("updated_at", moon_db::now().into()),
-            ],
-        ))
-        .await?;
-    }
-    let event =
-        crate::audit::Event::on("notification.preferences", "agent", agent_id).with_diff(before.as_ref(), Some(&after));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
-    Ok(Json(after))
+    Ok(Json(super::service::set_preferences(&state.db, &principal, p.agent_id, &body).await?))
 }

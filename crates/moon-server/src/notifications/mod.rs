@@ -10,7 +10,9 @@ pub mod repo;
 pub mod rules;
 pub mod rules_api;
 pub mod runner;
+pub mod sales_reads;
 pub mod schedule;
+pub mod service;
 pub mod settings;
 pub mod stream;
 pub mod webhooks;
@@ -29,7 +31,7 @@ use utoipa_axum::routes;
 use crate::agents::model::AgentRef;
 use moon_db::Db;
 use moon_http::paging::Paged;
-use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component as the wiring sees it: its routes, and its background jobs — the stream hub,
 /// the rule runner, the target-due reminders and the delivery loop, each woken right after a
@@ -262,44 +264,6 @@ pub fn validate_send(
     }
 }
 
-/// Sends a manual notification to a visible agent; the agent must exist (422 otherwise).
-pub async fn send(
-    state: &NotificationsState,
-    principal: &Principal,
-    to: &AgentRef,
-    message: &Message,
-) -> ApiResult<Notification> {
-    let sent = send_with_db(&state.db, state.notifications.channels, principal, to, message).await?;
-    // The in-app inbox is the channel every message reaches: committed means delivered.
-    state.metrics.count_delivery("inbox", "delivered");
-    state.notifications.committed();
-    Ok(sent)
-}
-
-/// [`send`] without the HTTP state, for the demo loader and jobs: the same pipeline as rules.
-pub async fn send_with_db(
-    db: &moon_db::Db,
-    channels: pipeline::Channels,
-    principal: &Principal,
-    to: &AgentRef,
-    message: &Message,
-) -> ApiResult<Notification> {
-    let mut tx = db.begin().await?;
-    let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
-    let new =
-        pipeline::NewNotification { agent_id: agent.id, message: message.as_str(), kind: "manual", dedupe_key: None };
-    let n = pipeline::create(&mut tx, channels, &new).await?.ok_or_else(ApiError::internal)?;
-    let id = n.id;
-    crate::audit::append(
-        &mut tx,
-        principal,
-        crate::audit::Event::on("notification.send", "notification", id).with_diff(None, Some(&n)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(n)
-}
-
 /// List notifications (an inbox when filtered by agent and `unread=true`).
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(NotificationFilter),
     responses((status = 200, body = Paged<Notification>), (status = 400, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
@@ -334,7 +298,7 @@ async fn send_notification(
 ) -> ApiResult<(StatusCode, Json<Notification>)> {
     let (to, message) = validate_send(body.agent_code.as_deref(), body.agent_id, body.message.as_deref())
         .map_err(ApiError::validation)?;
-    Ok((StatusCode::CREATED, Json(send(&state, &principal, &to, &message).await?)))
+    Ok((StatusCode::CREATED, Json(service::send(&state, &principal, &to, &message).await?)))
 }
 
 /// Get one notification.
@@ -346,10 +310,7 @@ async fn get_notification(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Notification>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&db, &principal.scope, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))
+    Ok(Json(service::get(&db, &principal, id).await?))
 }
 
 /// Mark a notification read or unread, or correct its text.
@@ -366,22 +327,7 @@ async fn update_notification(
         Some(m) => Some(Message::parse("message", m).map_err(ApiError::field)?),
         None => None,
     };
-    let mut tx = db.begin().await?;
-    let current = repo::find(&mut tx, &principal.scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
-    // Marking an already-read notification read keeps the first read time.
-    let read_at = match body.read {
-        Some(true) if current.read_at.is_none() => Some(Some(moon_db::now())),
-        Some(false) => Some(None),
-        _ => None,
-    };
-    repo::update(&mut tx, id, message.as_ref().map(Message::as_str), read_at).await?;
-    let n = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("notification.update", "notification", id).with_diff(Some(&current), Some(&n));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
-    Ok(Json(n))
+    Ok(Json(service::update(&db, &principal, id, message.as_ref(), body.read).await?))
 }
 
 /// Delete a notification.
@@ -393,12 +339,7 @@ async fn delete_notification(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = db.begin().await?;
-    let current = repo::find(&mut tx, &principal.scope, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("notification {id}")))?;
-    delete_audited(&mut tx, &principal, ("notifications", "notification.delete", "notification"), id, &current).await?;
-    tx.commit().await?;
+    service::delete(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,11 +351,9 @@ pub(crate) async fn delete_audited<T: Serialize>(
     (table, action, entity): (&'static str, &'static str, &'static str),
     id: i64,
     before: &T,
-) -> ApiResult<()> {
+) -> Result<(), moon_db::DbError> {
     let mut del = moon_db::sea_query::Query::delete();
     del.from_table(table).and_where(moon_db::sea_query::ExprTrait::eq(moon_db::sea_query::Expr::col("id"), id));
     tx.execute(&del).await?;
-    crate::audit::append(tx, principal, crate::audit::Event::on(action, entity, id).with_diff(Some(before), None))
-        .await?;
-    Ok(())
+    crate::audit::append(tx, principal, crate::audit::Event::on(action, entity, id).with_diff(Some(before), None)).await
 }

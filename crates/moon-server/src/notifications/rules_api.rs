@@ -11,7 +11,7 @@ use moon_domain::Money;
 
 use super::NotificationsState;
 use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
-use moon_http::{ApiError, ApiJson, ApiResult, Principal};
+use moon_http::{ApiJson, ApiResult, Principal};
 
 /// The routes of notification rules.
 pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
@@ -102,7 +102,7 @@ pub async fn load(tx: &mut Tx) -> Result<Vec<Rule>, DbError> {
     tx.fetch_all::<Row>(&base()).await?.into_iter().map(Rule::try_from).collect()
 }
 
-async fn find(tx: &mut Tx, id: i64) -> Result<Option<Rule>, DbError> {
+pub(super) async fn find(tx: &mut Tx, id: i64) -> Result<Option<Rule>, DbError> {
     let mut q = base();
     q.and_where(Expr::col("id").eq(id));
     tx.fetch_optional::<Row>(&q).await?.map(Rule::try_from).transpose()
@@ -127,19 +127,27 @@ fn values(r: &Rule) -> Vec<(&'static str, Value)> {
 
 /// Stores a new rule; a target-due rule starts counting its schedule from now, so creating one
 /// never fires reminders for occurrences already past.
-async fn insert(tx: &mut Tx, r: &Rule) -> Result<i64, DbError> {
+pub(super) async fn insert(tx: &mut Tx, r: &Rule) -> Result<i64, DbError> {
     let mut v = values(r);
     v.push(("created_at", r.created_at.into()));
     v.push(("last_fired_at", Value::from(moon_db::now())));
     tx.insert(&insert_row("notification_rules", v)).await
 }
 
-fn duplicate(name: &str) -> ApiError {
-    ApiError::conflict("duplicate_rule_name", format!("a rule named {name:?} already exists"))
+/// One rule, on the read pool.
+pub(super) async fn get(db: &Db, id: i64) -> Result<Option<Rule>, DbError> {
+    let mut q = base();
+    q.and_where(Expr::col("id").eq(id));
+    db.fetch_optional::<Row>(&q).await?.map(Rule::try_from).transpose()
 }
 
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found(format!("notification rule {id}"))
+/// Writes a rule's changed values.
+pub(super) async fn update(tx: &mut Tx, id: i64, r: &Rule) -> Result<u64, DbError> {
+    let mut up = Query::update();
+    up.table("notification_rules")
+        .values(values(r).into_iter().map(|(c, v)| (c, Expr::val(v))))
+        .and_where(Expr::col("id").eq(id));
+    tx.execute(&up).await
 }
 
 /// Creates the configured rules that do not exist yet (by name). Runs at start; afterwards the
@@ -189,17 +197,7 @@ async fn create_rule(
     principal: Principal,
     ApiJson(body): ApiJson<RuleSpec>,
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
-    let rule = body.apply(None, &state.timezone).map_err(ApiError::validation)?;
-    let mut tx = state.db.begin().await?;
-    let id = match insert(&mut tx, &rule).await {
-        Err(DbError::UniqueViolation) => return Err(duplicate(&rule.name)),
-        other => other?,
-    };
-    let stored = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let event =
-        crate::audit::Event::on("notification_rule.create", "notification_rule", id).with_diff(None, Some(&stored));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
+    let stored = super::service::create_rule(&state.db, &principal, &body, &state.timezone).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -208,10 +206,7 @@ async fn create_rule(
     responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem)))]
 async fn get_rule(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
     let id = moon_http::parse_id(&id)?;
-    let mut q = base();
-    q.and_where(Expr::col("id").eq(id));
-    let row: Row = db.fetch_optional(&q).await?.ok_or_else(|| not_found(id))?;
-    Ok(Json(Rule::try_from(row)?))
+    Ok(Json(super::service::rule(&db, id).await?))
 }
 
 /// Change a rule (enable or disable it, thresholds, schedule, template, …); its kind is fixed.
@@ -224,23 +219,7 @@ async fn update_rule(
     ApiJson(body): ApiJson<RuleSpec>,
 ) -> ApiResult<Json<Rule>> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = state.db.begin().await?;
-    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let rule = body.apply(Some(&current), &state.timezone).map_err(ApiError::validation)?;
-    let mut up = Query::update();
-    up.table("notification_rules")
-        .values(values(&rule).into_iter().map(|(c, v)| (c, Expr::val(v))))
-        .and_where(Expr::col("id").eq(id));
-    match tx.execute(&up).await {
-        Err(DbError::UniqueViolation) => return Err(duplicate(&rule.name)),
-        other => other?,
-    };
-    let stored = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("notification_rule.update", "notification_rule", id)
-        .with_diff(Some(&current), Some(&stored));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
-    Ok(Json(stored))
+    Ok(Json(super::service::update_rule(&state.db, &principal, id, &body, &state.timezone).await?))
 }
 
 /// Delete a rule (the notifications it made stay).
@@ -248,10 +227,6 @@ async fn update_rule(
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
 async fn delete_rule(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = db.begin().await?;
-    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let what = ("notification_rules", "notification_rule.delete", "notification_rule");
-    super::delete_audited(&mut tx, &principal, what, id, &current).await?;
-    tx.commit().await?;
+    super::service::delete_rule(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
 use moon_db::{Db, DbError, Tx, insert_row};
 
@@ -138,8 +138,8 @@ impl RuleRunner {
         let mut wanted: Vec<(i64, String, RuleKind, String)> = Vec::new(); // (agent, dedupe, kind, message)
         let agent_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.agent_id).collect();
         let product_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.product_id).collect();
-        let names = agent_names(tx, &agent_ids).await?;
-        let products = products(tx, &product_ids).await?;
+        let names = crate::agents::repo::first_names(tx, &agent_ids).await?;
+        let products = super::sales_reads::products(tx, &product_ids).await?;
         let now = Utc::now();
         for rule in rules {
             for rise in rises {
@@ -189,7 +189,7 @@ impl RuleRunner {
                         };
                         let branch = (rule.scope == TargetScope::Branch).then_some(rise.sale.branch.as_str());
                         let range = rule.period.range(rise.sale.sale_date);
-                        for agent in sellers(tx, rise.sale.product_id, range, branch).await? {
+                        for agent in super::sales_reads::sellers(tx, rise.sale.product_id, range, branch).await? {
                             let fill = Fill { agent_name: names_for(tx, &names, agent).await?, ..fill.clone() };
                             wanted.push((
                                 agent,
@@ -405,22 +405,13 @@ async fn set_cursor(tx: &mut Tx, applied_id: i64) -> Result<(), DbError> {
 async fn seed(db: &Db, registered: Option<i64>) -> Result<i64, DbError> {
     let mut snapshot = db.begin_snapshot().await?;
     let at = moon_changelog::last_id_in(&mut snapshot).await?;
-    let backend = snapshot.backend();
-    let mut sums = Query::select();
-    sums.columns(["agent_id", "product_id", "branch", "sale_date"])
-        .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
-        .from("sales")
-        .group_by_columns(["agent_id", "product_id", "branch", "sale_date"]);
     let mut totals: BTreeMap<Key, i64> = BTreeMap::new();
-    snapshot
-        .for_each(&sums, |(agent_id, product_id, branch, sale_date, cents): (i64, i64, String, NaiveDate, i64)| {
-            let s = SaleFacts { agent_id, product_id, branch, sale_date, amount_cents: cents };
-            for k in keys(&s) {
-                *totals.entry(k).or_default() += cents;
-            }
-            Ok(())
-        })
-        .await?;
+    super::sales_reads::daily_sums(&mut snapshot, |s| {
+        for k in keys(&s) {
+            *totals.entry(k).or_default() += s.amount_cents;
+        }
+    })
+    .await?;
     snapshot.rollback().await?;
 
     let mut tx = db.begin().await?;
@@ -456,51 +447,9 @@ async fn seed(db: &Db, registered: Option<i64>) -> Result<i64, DbError> {
     Ok(at)
 }
 
-async fn agent_names(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, String>, DbError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut q = Query::select();
-    q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("id").is_in(ids.iter().copied()));
-    Ok(tx.fetch_all::<(i64, String)>(&q).await?.into_iter().collect())
-}
-
 async fn names_for(tx: &mut Tx, known: &HashMap<i64, String>, id: i64) -> Result<Option<String>, DbError> {
     if let Some(n) = known.get(&id) {
         return Ok(Some(n.clone()));
     }
-    Ok(agent_names(tx, &BTreeSet::from([id])).await?.remove(&id))
-}
-
-/// Name and target (cents) of each product.
-async fn products(tx: &mut Tx, ids: &BTreeSet<i64>) -> Result<HashMap<i64, (String, i64)>, DbError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut q = Query::select();
-    q.columns(["id", "product_name", "target_amount_cents"])
-        .from("products")
-        .and_where(Expr::col("id").is_in(ids.iter().copied()));
-    Ok(tx.fetch_all::<(i64, String, i64)>(&q).await?.into_iter().map(|(id, n, t)| (id, (n, t))).collect())
-}
-
-/// The agents who sold a product in a date range (and branch).
-pub async fn sellers(
-    tx: &mut Tx,
-    product_id: i64,
-    (from, to): (NaiveDate, NaiveDate),
-    branch: Option<&str>,
-) -> Result<Vec<i64>, DbError> {
-    let mut q = Query::select();
-    q.distinct()
-        .column("agent_id")
-        .from("sales")
-        .and_where(Expr::col("product_id").eq(product_id))
-        .and_where(Expr::col("sale_date").gte(from))
-        .and_where(Expr::col("sale_date").lte(to));
-    if let Some(b) = branch {
-        q.and_where(Expr::col("branch").eq(b));
-    }
-    q.order_by("agent_id", moon_db::sea_query::Order::Asc);
-    Ok(tx.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(a,)| a).collect())
+    Ok(crate::agents::repo::first_names(tx, &BTreeSet::from([id])).await?.remove(&id))
 }

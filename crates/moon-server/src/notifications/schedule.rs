@@ -72,34 +72,20 @@ pub async fn fire_due(db: &Db, channels: Channels, now: DateTime<Utc>) -> Result
 async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTime<Utc>) -> Result<usize, DbError> {
     let today = occurrence.with_timezone(&rule.tz()).date_naive();
     let (from, to) = rule.period.range(today);
-    let mut q = Query::select();
-    q.columns(["id", "product_name", "target_amount_cents"]).from("products");
-    let products: Vec<(i64, String, i64)> = tx.fetch_all(&q).await?;
-    let backend = tx.backend();
+    let products = super::sales_reads::all_products(tx).await?;
     let mut written = 0;
     for (product_id, name, target) in products {
         // (branch, sold) pairs: one for the whole company, or one per branch.
-        let mut sums = Query::select();
-        sums.expr(moon_db::sum_i64(backend, Expr::col(("sales", "amount_cents"))))
-            .from("sales")
-            .and_where(Expr::col(("sales", "product_id")).eq(product_id))
-            .and_where(Expr::col(("sales", "sale_date")).gte(from))
-            .and_where(Expr::col(("sales", "sale_date")).lte(to));
         let groups: Vec<(Option<String>, i64)> = match rule.scope {
             TargetScope::Company => {
-                let (sold,): (Option<i64>,) = tx.fetch_optional(&sums).await?.unwrap_or((None,));
-                vec![(None, sold.unwrap_or(0))]
+                vec![(None, super::sales_reads::sold(tx, product_id, (from, to), None).await?)]
             }
             TargetScope::Branch => {
-                let mut q = Query::select();
-                q.distinct().column("branch").from("agents").and_where(Expr::col("active").eq(true));
-                let branches: Vec<(String,)> = tx.fetch_all(&q).await?;
+                let branches = crate::agents::repo::active_branches(tx).await?;
                 let mut out = Vec::new();
-                for (b,) in branches {
-                    let mut s = sums.clone();
-                    s.and_where(Expr::col(("sales", "branch")).eq(b.as_str()));
-                    let (sold,): (Option<i64>,) = tx.fetch_optional(&s).await?.unwrap_or((None,));
-                    out.push((Some(b), sold.unwrap_or(0)));
+                for b in branches {
+                    let sold = super::sales_reads::sold(tx, product_id, (from, to), Some(b.as_str())).await?;
+                    out.push((Some(b), sold));
                 }
                 out
             }
@@ -108,12 +94,7 @@ async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTi
             if sold >= target {
                 continue;
             }
-            let mut q = Query::select();
-            q.columns(["id", "first_name"]).from("agents").and_where(Expr::col("active").eq(true));
-            if let Some(b) = &branch {
-                q.and_where(Expr::col("branch").eq(b.as_str()));
-            }
-            let agents: Vec<(i64, String)> = tx.fetch_all(&q).await?;
+            let agents = crate::agents::repo::active_first_names(tx, branch.as_deref()).await?;
             let subject = match &branch {
                 Some(b) => format!("product:{product_id}:branch:{b}"),
                 None => format!("product:{product_id}"),

@@ -144,11 +144,13 @@ pub fn seal_context(id: i64) -> String {
     format!("webhook:{id}")
 }
 
-struct Checked {
-    url: Option<String>,
-    events: Option<Vec<String>>,
-    secret: Option<String>,
-    enabled: Option<bool>,
+/// A subscription's fields once checked; `None` keeps the current value (or, on create, the
+/// default).
+pub(super) struct Checked {
+    pub(super) url: Option<String>,
+    pub(super) events: Option<Vec<String>>,
+    pub(super) secret: Option<String>,
+    pub(super) enabled: Option<bool>,
 }
 
 fn check(spec: &SubscriptionSpec, create: bool) -> Result<Checked, Vec<FieldError>> {
@@ -206,10 +208,61 @@ fn text(events: &[String]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| String::from("[]"))
 }
 
-async fn find(tx: &mut Tx, id: i64) -> Result<Option<Subscription>, DbError> {
+pub(super) async fn find(tx: &mut Tx, id: i64) -> Result<Option<Subscription>, DbError> {
     let mut q = Query::select();
     q.columns(COLUMNS).from("webhook_subscriptions").and_where(Expr::col("id").eq(id));
     Ok(tx.fetch_optional::<Row>(&q).await?.map(Subscription::from))
+}
+
+/// Stores a new subscription with an empty secret (it is sealed once the id is known, since the
+/// id is part of the sealing context); returns its id.
+pub(super) async fn insert(tx: &mut Tx, c: &Checked) -> Result<i64, DbError> {
+    let now = moon_db::now();
+    tx.insert(&insert_row(
+        "webhook_subscriptions",
+        vec![
+            ("url", c.url.clone().unwrap_or_default().into()),
+            ("events", text(&c.events.clone().unwrap_or_default()).into()),
+            ("secret_sealed", "".into()),
+            ("enabled", c.enabled.unwrap_or(true).into()),
+            ("created_at", now.into()),
+            ("updated_at", now.into()),
+        ],
+    ))
+    .await
+}
+
+/// Writes the given fields of a subscription (and its sealed secret, if rotated).
+pub(super) async fn update(tx: &mut Tx, id: i64, c: &Checked, sealed: Option<String>) -> Result<u64, DbError> {
+    let mut up = Query::update();
+    up.table("webhook_subscriptions").value("updated_at", moon_db::now()).and_where(Expr::col("id").eq(id));
+    if let Some(u) = &c.url {
+        up.value("url", u.as_str());
+    }
+    if let Some(ev) = &c.events {
+        up.value("events", text(ev));
+    }
+    if let Some(en) = c.enabled {
+        up.value("enabled", en);
+    }
+    if let Some(s) = sealed {
+        up.value("secret_sealed", s);
+    }
+    tx.execute(&up).await
+}
+
+/// Stores a new subscription's sealed secret.
+pub(super) async fn set_sealed(tx: &mut Tx, id: i64, sealed: String) -> Result<u64, DbError> {
+    let mut up = Query::update();
+    up.table("webhook_subscriptions").value("secret_sealed", sealed).and_where(Expr::col("id").eq(id));
+    tx.execute(&up).await
+}
+
+/// Removes a subscription's delivery log (before the subscription itself).
+pub(super) async fn delete_deliveries(tx: &mut Tx, id: i64) -> Result<u64, DbError> {
+    let mut del = Query::delete();
+    del.from_table("notification_deliveries").and_where(Expr::col("subscription_id").eq(id));
+    tx.execute(&del).await
 }
 
 fn not_found(id: i64) -> ApiError {
@@ -236,39 +289,7 @@ async fn create_subscription(
     ApiJson(body): ApiJson<SubscriptionSpec>,
 ) -> ApiResult<(StatusCode, Json<CreatedSubscription>)> {
     let c = check(&body, true).map_err(ApiError::validation)?;
-    let generated = match &c.secret {
-        Some(_) => None,
-        None => Some(crate::auth::crypto::random_token().map_err(|_| ApiError::internal())?),
-    };
-    let secret = c.secret.clone().or_else(|| generated.clone()).unwrap_or_default();
-    let key = state.auth.key(&state.db).await.map_err(|e| {
-        tracing::error!(error = %format!("{e:#}"), "the secret key is unavailable");
-        ApiError::internal()
-    })?;
-    let now = moon_db::now();
-    let mut tx = state.db.begin().await?;
-    let id = tx
-        .insert(&insert_row(
-            "webhook_subscriptions",
-            vec![
-                ("url", c.url.clone().unwrap_or_default().into()),
-                ("events", text(&c.events.clone().unwrap_or_default()).into()),
-                // Sealed once the id is known (the id is part of the sealing context).
-                ("secret_sealed", "".into()),
-                ("enabled", c.enabled.unwrap_or(true).into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        ))
-        .await?;
-    let sealed = key.seal(&seal_context(id), secret.as_bytes()).map_err(|_| ApiError::internal())?;
-    let mut up = Query::update();
-    up.table("webhook_subscriptions").value("secret_sealed", sealed).and_where(Expr::col("id").eq(id));
-    tx.execute(&up).await?;
-    let sub = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("webhook.create", "webhook_subscription", id).with_diff(None, Some(&sub));
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
+    let (sub, generated) = super::service::create_subscription(&state, &principal, c).await?;
     Ok((StatusCode::CREATED, Json(CreatedSubscription { subscription: sub, secret: generated })))
 }
 
@@ -293,42 +314,7 @@ async fn update_subscription(
 ) -> ApiResult<Json<Subscription>> {
     let id = moon_http::parse_id(&id)?;
     let c = check(&body, false).map_err(ApiError::validation)?;
-    let sealed = match &c.secret {
-        Some(s) => {
-            let key = state.auth.key(&state.db).await.map_err(|_| ApiError::internal())?;
-            Some(key.seal(&seal_context(id), s.as_bytes()).map_err(|_| ApiError::internal())?)
-        }
-        None => None,
-    };
-    let mut tx = state.db.begin().await?;
-    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let mut up = Query::update();
-    up.table("webhook_subscriptions").value("updated_at", moon_db::now()).and_where(Expr::col("id").eq(id));
-    if let Some(u) = c.url {
-        up.value("url", u);
-    }
-    if let Some(ev) = &c.events {
-        up.value("events", text(ev));
-    }
-    if let Some(en) = c.enabled {
-        up.value("enabled", en);
-    }
-    if let Some(s) = sealed {
-        up.value("secret_sealed", s);
-    }
-    tx.execute(&up).await?;
-    let sub = find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let mut event =
-        crate::audit::Event::on("webhook.update", "webhook_subscription", id).with_diff(Some(&current), Some(&sub));
-    if c.secret.is_some()
-        && let Some(serde_json::Value::Object(changes)) = event.changes.as_mut()
-    {
-        // The secret itself is never shown, only that it changed.
-        changes.insert(String::from("secret"), serde_json::Value::from("rotated"));
-    }
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
-    Ok(Json(sub))
+    Ok(Json(super::service::update_subscription(&state, &principal, id, c).await?))
 }
 
 /// Delete a subscription and its delivery log.
@@ -340,14 +326,7 @@ async fn delete_subscription(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    let mut tx = db.begin().await?;
-    let current = find(&mut tx, id).await?.ok_or_else(|| not_found(id))?;
-    let mut del = Query::delete();
-    del.from_table("notification_deliveries").and_where(Expr::col("subscription_id").eq(id));
-    tx.execute(&del).await?;
-    let what = ("webhook_subscriptions", "webhook.delete", "webhook_subscription");
-    super::delete_audited(&mut tx, &principal, what, id, &current).await?;
-    tx.commit().await?;
+    super::service::delete_subscription(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,6 +1,7 @@
 //! Products and their sales targets, over `/api/v1/products` (part of the integration target).
 
 pub mod repo;
+pub mod service;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -11,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use moon_db::{Db, DbError};
+use moon_db::Db;
 use moon_http::paging::Paged;
-use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal, Scope};
+use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
 /// The component as the wiring sees it: its routes and the links `GET /` lists.
 pub fn describe<S>() -> crate::component::Description<S>
@@ -130,19 +131,6 @@ pub struct ProductFilter {
     pub order: Option<String>,
 }
 
-fn duplicate_name(name: &str) -> ApiError {
-    ApiError::conflict("duplicate_product_name", format!("a product named {name:?} already exists"))
-}
-
-/// Products are company-wide reference data: only whole-company principals change them.
-fn require_company_scope(principal: &Principal) -> ApiResult<()> {
-    if principal.scope == Scope::All {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only administrators may change products and targets"))
-    }
-}
-
 /// List products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductFilter),
     responses((status = 200, body = Paged<Product>), (status = 400, body = moon_http::error::Problem)))]
@@ -166,27 +154,7 @@ async fn create_product(
 ) -> ApiResult<(StatusCode, Json<Product>)> {
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), true)
         .map_err(ApiError::validation)?;
-    Ok((StatusCode::CREATED, Json(create(&db, &principal, &f).await?)))
-}
-
-/// Creates a product from validated fields, with its audit entry: the API's and the console's
-/// one way to do it.
-pub(crate) async fn create(db: &moon_db::Db, principal: &Principal, f: &ProductFields) -> ApiResult<Product> {
-    require_company_scope(principal)?;
-    let name = f.product_name.as_ref().map(Label::to_string).unwrap_or_default();
-    let mut tx = db.begin().await?;
-    if repo::find_by_name(&mut tx, &name).await?.is_some() {
-        return Err(duplicate_name(&name));
-    }
-    let id = match repo::insert(&mut tx, f).await {
-        Err(DbError::UniqueViolation) => return Err(duplicate_name(&name)),
-        other => other?,
-    };
-    let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("product.create", "product", id).with_diff(None, Some(&product));
-    crate::audit::append(&mut tx, principal, event).await?;
-    tx.commit().await?;
-    Ok(product)
+    Ok((StatusCode::CREATED, Json(service::create(&db, &principal, &f).await?)))
 }
 
 /// Get one product.
@@ -194,7 +162,7 @@ pub(crate) async fn create(db: &moon_db::Db, principal: &Principal, f: &ProductF
     responses((status = 200, body = Product), (status = 404, body = moon_http::error::Problem)))]
 async fn get_product(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Product>> {
     let id = moon_http::parse_id(&id)?;
-    repo::get(&db, id).await?.map(Json).ok_or_else(|| ApiError::not_found(format!("product {id}")))
+    Ok(Json(service::get(&db, id).await?))
 }
 
 /// Change a product's type, name or target.
@@ -209,31 +177,7 @@ async fn update_product(
     let id = moon_http::parse_id(&id)?;
     let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
         .map_err(ApiError::validation)?;
-    Ok(Json(update(&db, &principal, id, &f).await?))
-}
-
-/// Changes a product (its target, say) from validated fields, with its audit entry.
-pub(crate) async fn update(db: &moon_db::Db, principal: &Principal, id: i64, f: &ProductFields) -> ApiResult<Product> {
-    require_company_scope(principal)?;
-    let mut tx = db.begin().await?;
-    let current = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
-    if let Some(name) = &f.product_name
-        && name.as_str() != current.product_name
-        && repo::find_by_name(&mut tx, name.as_str()).await?.is_some()
-    {
-        return Err(duplicate_name(name.as_str()));
-    }
-    match repo::update(&mut tx, id, f).await {
-        Err(DbError::UniqueViolation) => {
-            return Err(duplicate_name(f.product_name.as_ref().map(Label::as_str).unwrap_or_default()));
-        }
-        other => other?,
-    };
-    let product = repo::find(&mut tx, id).await?.ok_or_else(ApiError::internal)?;
-    let event = crate::audit::Event::on("product.update", "product", id).with_diff(Some(&current), Some(&product));
-    crate::audit::append(&mut tx, principal, event).await?;
-    tx.commit().await?;
-    Ok(product)
+    Ok(Json(service::update(&db, &principal, id, &f).await?))
 }
 
 /// Delete a product that has no sales.
@@ -241,27 +185,6 @@ pub(crate) async fn update(db: &moon_db::Db, principal: &Principal, id: i64, f: 
     responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem), (status = 409, description = "The product has sales", body = moon_http::error::Problem)))]
 async fn delete_product(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let id = moon_http::parse_id(&id)?;
-    require_company_scope(&principal)?;
-    let mut tx = db.begin().await?;
-    let product = repo::find(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("product {id}")))?;
-    let has_sales = || {
-        ApiError::conflict(
-            "product_has_sales",
-            format!(
-                "product {:?} has recorded sales and cannot be deleted; sales history and KPIs depend on it",
-                product.product_name
-            ),
-        )
-    };
-    if repo::has_sales(&mut tx, id).await? {
-        return Err(has_sales());
-    }
-    match repo::delete(&mut tx, id).await {
-        Err(DbError::ForeignKeyViolation) => return Err(has_sales()),
-        other => other?,
-    };
-    let event = crate::audit::Event::on("product.delete", "product", id).with_diff(Some(&product), None);
-    crate::audit::append(&mut tx, &principal, event).await?;
-    tx.commit().await?;
+    service::delete(&db, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -133,14 +133,8 @@ pub async fn update(tx: &mut Tx, id: i64, f: &ProductFields) -> Result<bool, DbE
     Ok(updated)
 }
 
-/// Whether any sale names this product.
-pub async fn has_sales(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
-    let mut q = Query::select();
-    q.column("id").from("sales").and_where(Expr::col("product_id").eq(id)).limit(1);
-    Ok(tx.fetch_optional::<(i64,)>(&q).await?.is_some())
-}
-
-/// Deletes a product and logs it.
+/// Deletes a product and logs it. A product some sale names is kept by that reference:
+/// [`DbError::ForeignKeyViolation`].
 pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
     let before = find(tx, id).await?.as_ref().map(facts);
     let mut q = Query::delete();

@@ -298,3 +298,27 @@ pub async fn delete(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
     q.from_table("sales").and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
 }
+
+/// How many sales an agent has and their sum in cents, between two days (inclusive, either
+/// open): the console shows an agent their own standing from these operational records.
+pub async fn agent_totals(
+    db: &Db,
+    agent_id: i64,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<(i64, i64), DbError> {
+    use moon_db::sea_query::Func;
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col("id")))
+        .expr(Expr::expr(Func::coalesce([moon_db::sum_i64(db.backend(), Expr::col("amount_cents")), Expr::val(0_i64)])))
+        .from("sales")
+        .and_where(Expr::col("agent_id").eq(agent_id));
+    if let Some(d) = from {
+        q.and_where(Expr::col("sale_date").gte(d));
+    }
+    if let Some(d) = to {
+        q.and_where(Expr::col("sale_date").lte(d));
+    }
+    let row: Option<(i64, i64)> = db.fetch_optional(&q).await?;
+    Ok(row.unwrap_or((0, 0)))
+}

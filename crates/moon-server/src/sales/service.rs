@@ -6,21 +6,22 @@ use moon_domain::FieldError;
 use super::model::{Sale, SaleFields};
 use super::repo::{self, SaleRecord};
 use crate::audit;
+use crate::error::{Error, Result};
 use moon_changelog::Event;
-use moon_http::{ApiError, ApiResult, Principal, Scope};
+use moon_http::{Principal, Scope};
 
-fn unknown_product(product_id: i64) -> ApiError {
-    ApiError::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
+fn unknown_product(product_id: i64) -> Error {
+    Error::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
 }
 
-fn duplicate_policy(policy: &str) -> ApiError {
-    ApiError::conflict("duplicate_policy_number", format!("a sale with policy_number {policy} already exists"))
+fn duplicate_policy(policy: &str) -> Error {
+    Error::conflict("duplicate_policy_number", format!("a sale with policy_number {policy} already exists"))
 }
 
 /// A branch-scoped principal records sales for their own branch only; an agent's sales are
 /// credited to the agent's own branch, so an agent may not name one.
-fn check_branch(principal: &Principal, branch: &str) -> ApiResult<()> {
-    let refuse = |detail: &str| Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", detail));
+fn check_branch(principal: &Principal, branch: &str) -> Result<()> {
+    let refuse = |detail: &str| Err(Error::forbidden(detail));
     match &principal.scope {
         Scope::Branch(b) if b != branch => refuse("you may not record sales for another branch"),
         Scope::Agent(_) => refuse("an agent's sales are credited to their own branch; leave branch out"),
@@ -31,11 +32,11 @@ fn check_branch(principal: &Principal, branch: &str) -> ApiResult<()> {
 /// Maps the constraints that guard a sale row to the answers a client can act on. The
 /// constraints, not earlier look-ups, are what make concurrent requests safe: the only unique
 /// value of a sale is its policy number, and its references are its agent and product.
-fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
+fn constraint_error(e: DbError, record: &SaleRecord) -> Error {
     match e {
         DbError::UniqueViolation => duplicate_policy(record.policy_number.as_deref().unwrap_or_default()),
         // The agent or product was deleted after we looked it up.
-        DbError::ForeignKeyViolation => ApiError::field(FieldError::new(
+        DbError::ForeignKeyViolation => Error::field(FieldError::new(
             "agent_code",
             "unknown_agent",
             "the agent or product of this sale no longer exists",
@@ -49,11 +50,11 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> ApiError {
 /// The hot path is one transaction: an `INSERT … SELECT … RETURNING` that resolves the agent and
 /// checks the product while inserting and hands back the stored row, then the change-log entry.
 /// Only when nothing was inserted do we look up which reference was missing.
-pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<Sale> {
+pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
         (&f.agent, f.product_id, f.amount, f.sale_date)
     else {
-        return Err(ApiError::internal());
+        return Err(Error::internal("a sale reached create() without its required fields"));
     };
     if let Some(b) = &f.branch {
         check_branch(principal, b.as_str())?;
@@ -93,14 +94,14 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> ApiResult<
         return Err(unknown_product(product_id));
     }
     // Both exist now: one was deleted or moved while we inserted.
-    Err(ApiError::conflict("changed_concurrently", "the agent or product changed while the sale was recorded; retry"))
+    Err(Error::conflict("changed_concurrently", "the agent or product changed while the sale was recorded; retry"))
 }
 
 /// Applies a partial update to a visible sale, reading and writing in one transaction.
-pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> ApiResult<Sale> {
+pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> Result<Sale> {
     let mut tx = db.begin().await?;
     let current =
-        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("sale {id}")))?;
     let before = repo::facts(&current);
     let current_row = current.clone();
     let agent_id = match &f.agent {
@@ -126,7 +127,9 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
         },
     };
     repo::update(&mut tx, id, &record).await.map_err(|e| constraint_error(e, &record))?;
-    let sale = repo::find(&mut tx, &Scope::All, id).await?.ok_or_else(ApiError::internal)?;
+    let sale = repo::find(&mut tx, &Scope::All, id)
+        .await?
+        .ok_or_else(|| Error::internal("the sale vanished inside its own transaction"))?;
     let after = repo::facts(&sale);
     if before != after {
         moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
@@ -142,10 +145,10 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> A
 }
 
 /// Deletes a visible sale.
-pub async fn delete(db: &Db, principal: &Principal, id: i64) -> ApiResult<()> {
+pub async fn delete(db: &Db, principal: &Principal, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let current =
-        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| ApiError::not_found(format!("sale {id}")))?;
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("sale {id}")))?;
     repo::delete(&mut tx, id).await?;
     moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
     audit::append(&mut tx, principal, audit::Event::on("sale.delete", "sale", id).with_diff(Some(&current), None))

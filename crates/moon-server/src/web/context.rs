@@ -3,7 +3,6 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
 
 use crate::auth::middleware::{Credential, Identity};
 use crate::auth::policy::{self, Lookup};
@@ -87,13 +86,8 @@ impl FromRequestParts<WebState> for Ctx {
     }
 }
 
-/// How many of an agent's notifications are unread.
+/// How many of an agent's notifications are unread: the notification component's count, which
+/// owns that table.
 pub async fn unread_count(state: &WebState, agent_id: i64) -> Result<i64, ApiError> {
-    let mut q = Query::select();
-    q.expr(Func::count(Expr::col("id")))
-        .from("notifications")
-        .and_where(Expr::col("agent_id").eq(agent_id))
-        .and_where(Expr::col("read_at").is_null());
-    let row: Option<(i64,)> = state.db.fetch_optional(&q).await?;
-    Ok(row.map_or(0, |(n,)| n))
+    Ok(crate::notifications::service::unread_of_agent(&state.db, agent_id).await?)
 }

@@ -48,7 +48,7 @@ async fn render_users(
     problems: &Problems,
     status: StatusCode,
 ) -> Response {
-    let list = match users::list(&state.db).await {
+    let list = match users::list(&state.db).await.map_err(ApiError::from) {
         Ok(l) => l,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
@@ -104,6 +104,7 @@ pub async fn create_user(State(state): State<WebState>, ctx: Ctx, body: Bytes) -
         Ok(binding) => {
             users::create(&state.db, &state.auth.hasher, v(&f.username).trim(), v(&f.password), binding, &ctx.principal)
                 .await
+                .map_err(ApiError::from)
         }
         Err(errors) => Err(ApiError::validation(errors)),
     };
@@ -254,7 +255,9 @@ pub async fn create_token(State(state): State<WebState>, ctx: Ctx, body: Bytes) 
 pub async fn revoke_token(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
         let id = moon_http::parse_id(&id)?;
-        crate::auth::token::revoke(&state.db, id, token_owner(&ctx.principal)?, &ctx.principal).await
+        Ok::<_, ApiError>(
+            crate::auth::token::revoke(&state.db, id, token_owner(&ctx.principal)?, &ctx.principal).await?,
+        )
     }
     .await;
     match done {

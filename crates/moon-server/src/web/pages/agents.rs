@@ -230,7 +230,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         analytics_consent: Some(f.analytics_consent.is_some()),
     };
     let created = match request.validate() {
-        Ok(new) => service::create(&state.db, &ctx.principal, new).await,
+        Ok(new) => service::create(&state.db, &ctx.principal, new).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match created {
@@ -305,7 +305,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         analytics_consent: Some(f.analytics_consent.is_some()),
     };
     let saved = match changes.validate() {
-        Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await,
+        Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match saved {
@@ -320,7 +320,7 @@ pub async fn deactivate(State(state): State<WebState>, ctx: Ctx, Path(id): Path<
         let id = moon_http::parse_id(&id)?;
         let changes =
             UpdateAgent { active: Some(false), ..UpdateAgent::default() }.validate().map_err(ApiError::validation)?;
-        service::update(&state.db, &ctx.principal, id, changes).await
+        Ok::<_, ApiError>(service::update(&state.db, &ctx.principal, id, changes).await?)
     }
     .await;
     match done {

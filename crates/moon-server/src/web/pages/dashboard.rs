@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 use maud::{Markup, html};
-use moon_db::sea_query::{Expr, ExprTrait, Func, Order, Query as Sql};
-use moon_db::{Db, sum_i64};
+use moon_db::Db;
+use moon_db::sea_query::{Order, Query as Sql};
 use moon_domain::Money;
 use serde::Deserialize;
 
@@ -109,24 +109,10 @@ async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
 /// An agent's own sales in the period (from the operational records, which they may see) and
 /// the pseudonym they appear under on the leaderboard.
 async fn own_standing(state: &WebState, agent_id: i64, f: &kpi::KpiFilter) -> Result<(i64, Money, String), ApiError> {
-    let mut q = Sql::select();
-    q.expr(Func::count(Expr::col("id")))
-        .expr(Expr::expr(Func::coalesce([sum_i64(state.db.backend(), Expr::col("amount_cents")), Expr::val(0_i64)])))
-        .from("sales")
-        .and_where(Expr::col("agent_id").eq(agent_id));
-    if let Some(d) = f.from {
-        q.and_where(Expr::col("sale_date").gte(d));
-    }
-    if let Some(d) = f.to {
-        q.and_where(Expr::col("sale_date").lte(d));
-    }
-    let row: Option<(i64, i64)> = state.db.fetch_optional(&q).await?;
-    let (count, cents) = row.unwrap_or((0, 0));
-    let mut code = Sql::select();
-    code.column("agent_code").from("agents").and_where(Expr::col("id").eq(agent_id));
-    let code: Option<(String,)> = state.db.fetch_optional(&code).await?;
+    let (count, cents) = crate::sales::repo::agent_totals(&state.db, agent_id, f.from, f.to).await?;
+    let code = crate::agents::repo::get(&state.db, &Scope::All, agent_id).await?.map(|a| a.agent_code);
     let key = moon_analytics::PseudonymKey::load(&state.db, state.pseudonym_key.as_ref().map(|s| s.expose())).await?;
-    let alias = code.map(|(c,)| key.of(&c)).unwrap_or_default();
+    let alias = code.map(|c| key.of(&c)).unwrap_or_default();
     Ok((count, Money::from_cents(cents), alias))
 }
 

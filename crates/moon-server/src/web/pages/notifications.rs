@@ -146,7 +146,9 @@ pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respo
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let sent = match crate::notifications::validate_send(given(&f.agent_code).as_deref(), None, f.message.as_deref()) {
-        Ok((to, message)) => crate::notifications::send(&state.notify, &ctx.principal, &to, &message).await,
+        Ok((to, message)) => crate::notifications::service::send(&state.notify, &ctx.principal, &to, &message)
+            .await
+            .map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match sent {

@@ -116,7 +116,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         target.as_ref(),
         true,
     ) {
-        Ok(fields) => component::create(&state.db, &ctx.principal, &fields).await,
+        Ok(fields) => component::service::create(&state.db, &ctx.principal, &fields).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match created {
@@ -134,7 +134,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
     };
     let target = Some(serde_json::Value::String(v(&f.target_amount).trim().to_owned()));
     let saved = match component::validate(None, None, target.as_ref(), false) {
-        Ok(fields) => component::update(&state.db, &ctx.principal, id, &fields).await,
+        Ok(fields) => component::service::update(&state.db, &ctx.principal, id, &fields).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match saved {

@@ -225,7 +225,9 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         policy_number: given(&f.policy_number),
     };
     let created = match request.validate(crate::sales::today()) {
-        Ok(fields) if picker.is_empty() => service::create(&state.db, &ctx.principal, fields).await,
+        Ok(fields) if picker.is_empty() => {
+            service::create(&state.db, &ctx.principal, fields).await.map_err(ApiError::from)
+        }
         Ok(_) => Err(ApiError::validation(picker)),
         Err(errors) => Err(ApiError::validation(merge(errors, picker))),
     };
@@ -328,7 +330,9 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         policy_number: Some(given(&f.policy_number)),
     };
     let saved = match request.validate(crate::sales::today()) {
-        Ok(fields) if picker.is_empty() => service::update(&state.db, &ctx.principal, sale.id, fields).await,
+        Ok(fields) if picker.is_empty() => {
+            service::update(&state.db, &ctx.principal, sale.id, fields).await.map_err(ApiError::from)
+        }
         Ok(_) => Err(ApiError::validation(picker)),
         Err(errors) => Err(ApiError::validation(merge(errors, picker))),
     };
