@@ -1,5 +1,5 @@
 //! Every way the warehouse's SQL differs between SQLite, PostgreSQL and Amazon Redshift, each
-//! with its reason. Nothing else in this crate branches on the warehouse kind.
+//! with its reason. No other module branches on the warehouse's kind when it builds SQL.
 //!
 //! | difference | SQLite | PostgreSQL | Redshift |
 //! | --- | --- | --- | --- |
