@@ -2,19 +2,38 @@
 //! it.
 //!
 //! Data flows one way: write transactions append to the change log ([`moon_changelog`]); the
-//! [`aggregator::Aggregator`] applies it to the [`warehouse::Warehouse`] as net deltas on daily
-//! rollups; the KPI queries ([`kpi`]), and through them the server's KPI API and console, and BI
-//! tools read the warehouse only. This crate knows no HTTP: `moon serve`, `moon aggregate` and
-//! the tests all drive the same [`Aggregator`].
+//! [`Aggregator`] applies it to the [`Warehouse`] as net deltas on daily rollups; the KPI queries
+//! ([`kpi`]), and through them the server's KPI API and console, and BI tools read the warehouse
+//! only. This crate knows no HTTP: `moon serve`, `moon aggregate` and the tests all drive the same
+//! [`Aggregator`].
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`rollups`] | every rollup the warehouse keeps, declared once; all the others read it |
+//! | [`source`] | every read of the operational database (change log, dimensions, snapshot) |
+//! | [`refresh`] | netting deltas, deciding rebuild or incremental, and both algorithms |
+//! | `sinks` | the warehouse writers: cells, rollups, dimensions, original tables, cursor |
+//! | [`runner`] | the background poll loop and its metrics |
+//! | `dialect` | every difference between SQLite, PostgreSQL and Redshift warehouses |
+//! | [`schema`], [`warehouse`] | the tables, and opening a warehouse |
+//! | [`verify`], [`kpi`] | `--verify`, and the KPI queries |
 
 pub mod aggregator;
-pub mod delta;
+mod dialect;
+pub mod dimension;
 pub mod kpi;
 pub mod pseudonym;
-mod sqlite_scan;
+pub mod refresh;
+pub mod rollups;
+pub mod runner;
+pub mod schema;
+mod sinks;
+pub mod source;
 pub mod verify;
 pub mod warehouse;
 
-pub use aggregator::{Aggregator, Fault, Outcome, RefreshMetrics};
+pub use aggregator::{Aggregator, Fault, Outcome};
+pub use dialect::Flavor;
 pub use pseudonym::PseudonymKey;
-pub use warehouse::{Flavor, Warehouse};
+pub use runner::RefreshMetrics;
+pub use warehouse::Warehouse;

@@ -1,17 +1,25 @@
 //! `moon aggregate --verify`: recompute every KPI from the operational database and compare it
 //! with the warehouse, cell by cell.
 //!
-//! Everything the KPI API and BI tools read is compared: the daily rollup, both dimensions, the
-//! running totals and the original three tables. The recomputation comes from one snapshot of the
-//! operational database, taken when the warehouse has caught up with exactly that snapshot.
+//! Everything the KPI API and BI tools read is compared: the daily cells, both dimensions, every
+//! rollup declared in [`crate::rollups`] (recomputed with the grouping its entry declares) and
+//! the original three tables. The recomputation comes from one snapshot of the operational
+//! database, taken when the warehouse has caught up with exactly that snapshot.
 
 use std::collections::{BTreeMap, HashMap};
 
-use moon_db::DbError;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::{Db, DbError, Tx};
 
-use super::aggregator::{AgentDim, Aggregator, ProductDim, Snapshot};
-use super::delta::{FactKey, Sums};
+use crate::aggregator::Aggregator;
+use crate::dialect::cents_of;
+use crate::dimension::{AgentDim, ProductDim};
+use crate::refresh::attribution::{Dims, EntitySums};
+use crate::rollups::{self, BRANCH_SALES_METRICS, CELLS, PRODUCT, PRODUCT_TARGET_METRICS, RollupKey, SalesTable};
+use crate::rollups::{TEAM_SALES_METRICS, VALUES};
+use crate::sinks::original_tables::status;
+use crate::sinks::{dimensions, facts, rollup_totals};
+use crate::source::Snapshot;
 
 /// Differences reported at most, per table; the count says how many there were in all.
 const SHOWN: usize = 20;
@@ -57,11 +65,6 @@ fn compare<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// A NUMERIC(18,2) column as exact cents on SQLite (REAL underneath), PostgreSQL and Redshift.
-fn cents_of(column: &'static str) -> Expr {
-    Expr::cust(format!("CAST(ROUND({column} * 100) AS BIGINT)"))
-}
-
 impl Aggregator {
     /// Brings the warehouse up to date, then compares it with a recomputation from the source.
     pub async fn verify(&self) -> Result<Report, DbError> {
@@ -85,99 +88,42 @@ impl Aggregator {
                 });
             }
         };
-        let wh = &self.warehouse().db;
-        let mut tx = wh.begin_snapshot().await?;
+        let mut tx = self.warehouse().db.begin_snapshot().await?;
         let mut differences = Vec::new();
 
-        let mut facts: BTreeMap<FactKey, Sums> = BTreeMap::new();
+        compare(CELLS.table, &source.facts, &facts::read_all(&mut tx).await?, &mut differences);
         let mut q = Query::select();
-        q.columns(["sale_date", "agent_id", "product_id", "branch", "sales_count", "amount_cents"])
-            .from("fact_sales_daily");
-        tx.for_each::<(chrono::NaiveDate, i64, i64, String, i64, i64)>(
-            &q,
-            |(sale_date, agent_id, product_id, branch, count, cents)| {
-                facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
-                Ok(())
-            },
-        )
-        .await?;
-        compare("fact_sales_daily", &source.facts, &facts, &mut differences);
-
-        let mut q = Query::select();
-        q.columns(["sale_date", "agent_id", "product_id", "branch"])
-            .expr(cents_of("total_amount"))
-            .from("fact_sales_daily")
-            .and_where(cents_of("total_amount").ne(Expr::col("amount_cents")))
+        q.columns(CELLS.key)
+            .expr(cents_of(CELLS.amount))
+            .from(CELLS.table)
+            .and_where(cents_of(CELLS.amount).ne(Expr::col(VALUES[1])))
             .limit(SHOWN as u64);
         for row in tx.fetch_all::<(chrono::NaiveDate, i64, i64, String, i64)>(&q).await? {
-            differences.push(format!("fact_sales_daily: total_amount disagrees with amount_cents at {row:?}"));
+            differences.push(format!("{}: {} disagrees with {} at {row:?}", CELLS.table, CELLS.amount, VALUES[1]));
         }
 
         let agents: BTreeMap<i64, AgentDim> = source.agents.clone().into_iter().collect();
-        let mut q = Query::select();
-        q.columns(super::aggregator::DIM_AGENT_COLUMNS).from("dim_agent");
-        let wh_agents: BTreeMap<i64, AgentDim> = tx
-            .fetch_all::<(i64, String, String, String, bool, bool)>(&q)
-            .await?
-            .into_iter()
-            .map(super::aggregator::agent_dim)
-            .collect();
-        compare("dim_agent", &agents, &wh_agents, &mut differences);
-
+        let wh_agents: BTreeMap<i64, AgentDim> = dimensions::read_agents(&mut tx, None).await?.into_iter().collect();
+        compare(crate::schema::DIM_AGENT, &agents, &wh_agents, &mut differences);
         let products: BTreeMap<i64, ProductDim> = source.products.clone().into_iter().collect();
-        let mut q = Query::select();
-        q.columns(["product_id", "product_type", "product_name", "target_cents"]).from("dim_product");
-        let wh_products: BTreeMap<i64, ProductDim> = tx
-            .fetch_all::<(i64, String, String, i64)>(&q)
-            .await?
-            .into_iter()
-            .map(|(product_id, product_type, product_name, target_cents)| {
-                (product_id, ProductDim { product_id, product_type, product_name, target_cents })
-            })
-            .collect();
-        compare("dim_product", &products, &wh_products, &mut differences);
+        let wh_products: BTreeMap<i64, ProductDim> =
+            dimensions::read_products(&mut tx, None).await?.into_iter().collect();
+        compare(crate::schema::DIM_PRODUCT, &products, &wh_products, &mut differences);
 
-        let (teams, branches, product_totals) = source.totals();
-        let read_totals = |table: &'static str, key: &'static str| {
-            let mut q = Query::select();
-            q.columns([key, "sales_count", "amount_cents"]).from(table);
-            q
-        };
-        let wh_teams: BTreeMap<String, Sums> = tx
-            .fetch_all::<(String, i64, i64)>(&read_totals("kpi_team_totals", "team"))
-            .await?
-            .into_iter()
-            .map(|(k, count, cents)| (k, Sums { count, cents }))
-            .collect();
-        compare("kpi_team_totals", &teams, &wh_teams, &mut differences);
-        let wh_branches: BTreeMap<String, Sums> = tx
-            .fetch_all::<(String, i64, i64)>(&read_totals("kpi_branch_totals", "branch"))
-            .await?
-            .into_iter()
-            .map(|(k, count, cents)| (k, Sums { count, cents }))
-            .collect();
-        compare("kpi_branch_totals", &branches, &wh_branches, &mut differences);
-        let wh_product_totals: BTreeMap<i64, Sums> = tx
-            .fetch_all::<(i64, i64, i64)>(&read_totals("kpi_product_totals", "product_id"))
-            .await?
-            .into_iter()
-            .map(|(k, count, cents)| (k, Sums { count, cents }))
-            .collect();
-        compare("kpi_product_totals", &product_totals, &wh_product_totals, &mut differences);
-        let wh_agent_totals: BTreeMap<i64, Sums> = tx
-            .fetch_all::<(i64, i64, i64)>(&read_totals("kpi_agent_totals", "agent_id"))
-            .await?
-            .into_iter()
-            .map(|(k, count, cents)| (k, Sums { count, cents }))
-            .collect();
-        compare("kpi_agent_totals", &source.agent_totals(), &wh_agent_totals, &mut differences);
+        let sums = EntitySums::of(&source.facts);
+        let dims = Dims::of(&source);
+        for rollup in rollups::ALL {
+            let (expected, _unknown) = sums.group(rollup.grouping, &dims);
+            let actual = rollup_totals::read_all(&mut tx, rollup).await?;
+            compare(rollup.table, &expected, &actual, &mut differences);
+        }
 
         let expected = original_tables(&source);
         let (actual, duplicates) = read_original_tables(&mut tx).await?;
         differences.extend(duplicates);
-        compare("team_sales_metrics", &expected.0, &actual.0, &mut differences);
-        compare("branch_sales_metrics", &expected.1, &actual.1, &mut differences);
-        compare("product_target_metrics", &expected.2, &actual.2, &mut differences);
+        compare(TEAM_SALES_METRICS.table, &expected.0, &actual.0, &mut differences);
+        compare(BRANCH_SALES_METRICS.table, &expected.1, &actual.1, &mut differences);
+        compare(PRODUCT_TARGET_METRICS, &expected.2, &actual.2, &mut differences);
         tx.rollback().await?;
         Ok(Report { cells: source.facts.len(), applied_id: source.last_id, differences })
     }
@@ -190,20 +136,30 @@ pub type OriginalTables = (BTreeMap<String, i64>, BTreeMap<String, i64>, BTreeMa
 /// What the original's three queries give on the snapshot: teams and branches with sales only,
 /// every product with 0 when it has none.
 pub fn original_tables(s: &Snapshot) -> OriginalTables {
-    let (teams, branches, products) = s.totals();
-    let teams = teams.into_iter().filter(|(_, v)| v.count > 0).map(|(k, v)| (k, v.cents)).collect();
-    let branches = branches.into_iter().filter(|(_, v)| v.count > 0).map(|(k, v)| (k, v.cents)).collect();
-    let by_id: HashMap<i64, Sums> = products.into_iter().collect();
+    let sums = EntitySums::of(&s.facts);
+    let dims = Dims::of(s);
+    let sales = |t: &SalesTable| -> BTreeMap<String, i64> {
+        sums.group(t.from.grouping, &dims)
+            .0
+            .into_iter()
+            .filter(|(_, v)| v.count > 0)
+            .filter_map(|(k, v)| match k {
+                RollupKey::Text(name) => Some((name, v.cents)),
+                RollupKey::Id(_) => None,
+            })
+            .collect()
+    };
+    let by_id: HashMap<RollupKey, i64> =
+        sums.group(PRODUCT.grouping, &dims).0.into_iter().map(|(k, v)| (k, v.cents)).collect();
     let products = s
         .products
         .values()
         .map(|p| {
-            let total = by_id.get(&p.product_id).map_or(0, |s| s.cents);
-            let status = if total >= p.target_cents { "Achieved" } else { "Not Achieved" };
-            (p.product_name.clone(), (p.target_cents, total, status.to_owned()))
+            let total = by_id.get(&RollupKey::Id(p.product_id)).copied().unwrap_or(0);
+            (p.product_name.clone(), (p.target_cents, total, status(total, p.target_cents).to_owned()))
         })
         .collect();
-    (teams, branches, products)
+    (sales(&TEAM_SALES_METRICS), sales(&BRANCH_SALES_METRICS), products)
 }
 
 fn unique<V>(table: &str, rows: Vec<(String, V)>, duplicates: &mut Vec<String>) -> BTreeMap<String, V> {
@@ -217,29 +173,36 @@ fn unique<V>(table: &str, rows: Vec<(String, V)>, duplicates: &mut Vec<String>) 
     out
 }
 
+/// One of the original `(name, total_sales)` tables, in cents.
+async fn read_sales_table(
+    tx: &mut Tx,
+    t: &SalesTable,
+    duplicates: &mut Vec<String>,
+) -> Result<BTreeMap<String, i64>, DbError> {
+    let mut q = Query::select();
+    q.column(t.key).expr(cents_of("total_sales")).from(t.table);
+    Ok(unique(t.table, tx.fetch_all::<(String, i64)>(&q).await?, duplicates))
+}
+
 /// Reads the original three tables from the warehouse, amounts as exact cents, and names any
 /// key that has more than one row.
-pub async fn read_original_tables(tx: &mut moon_db::Tx) -> Result<(OriginalTables, Vec<String>), DbError> {
+pub async fn read_original_tables(tx: &mut Tx) -> Result<(OriginalTables, Vec<String>), DbError> {
     let mut duplicates = Vec::new();
-    let mut q = Query::select();
-    q.column("team").expr(cents_of("total_sales")).from("team_sales_metrics");
-    let teams = unique("team_sales_metrics", tx.fetch_all::<(String, i64)>(&q).await?, &mut duplicates);
-    let mut q = Query::select();
-    q.column("branch").expr(cents_of("total_sales")).from("branch_sales_metrics");
-    let branches = unique("branch_sales_metrics", tx.fetch_all::<(String, i64)>(&q).await?, &mut duplicates);
+    let teams = read_sales_table(tx, &TEAM_SALES_METRICS, &mut duplicates).await?;
+    let branches = read_sales_table(tx, &BRANCH_SALES_METRICS, &mut duplicates).await?;
     let mut q = Query::select();
     q.column("product_name")
         .expr(cents_of("target_amount"))
         .expr(cents_of("total_sales"))
         .column("status")
-        .from("product_target_metrics");
+        .from(PRODUCT_TARGET_METRICS);
     let rows = tx
         .fetch_all::<(String, i64, i64, String)>(&q)
         .await?
         .into_iter()
         .map(|(name, target, total, status)| (name, (target, total, status)))
         .collect();
-    let products = unique("product_target_metrics", rows, &mut duplicates);
+    let products = unique(PRODUCT_TARGET_METRICS, rows, &mut duplicates);
     Ok(((teams, branches, products), duplicates))
 }
 
@@ -253,7 +216,7 @@ pub async fn read_original_tables(tx: &mut moon_db::Tx) -> Result<(OriginalTable
 /// SELECT p.product_name, p.target_amount, COALESCE(SUM(s.amount), 0), CASE … END
 ///   FROM products p LEFT JOIN sales s ON … GROUP BY p.product_id;
 /// ```
-pub async fn original_queries(op: &moon_db::Db) -> Result<OriginalTables, DbError> {
+pub async fn original_queries(op: &Db) -> Result<OriginalTables, DbError> {
     use moon_db::sum_i64;
     let b = op.backend();
     let mut q = Query::select();
@@ -278,8 +241,7 @@ pub async fn original_queries(op: &moon_db::Db) -> Result<OriginalTables, DbErro
         .into_iter()
         .map(|(_, name, target, total)| {
             let total = total.unwrap_or(0);
-            let status = if total >= target { "Achieved" } else { "Not Achieved" };
-            (name, (target, total, status.to_owned()))
+            (name, (target, total, status(total, target).to_owned()))
         })
         .collect();
     Ok((teams, branches, products))

@@ -11,7 +11,6 @@ use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 use maud::{Markup, html};
 use moon_db::Db;
-use moon_db::sea_query::{Order, Query as Sql};
 use moon_domain::Money;
 use serde::Deserialize;
 
@@ -116,29 +115,6 @@ async fn own_standing(state: &WebState, agent_id: i64, f: &kpi::KpiFilter) -> Re
     Ok((count, Money::from_cents(cents), alias))
 }
 
-/// The choices of the branch, team and product filters, from the warehouse (no personal data).
-struct Choices {
-    branches: Vec<String>,
-    teams: Vec<String>,
-    products: Vec<(i64, String)>,
-}
-
-async fn choices(wh: &Db) -> Result<Choices, ApiError> {
-    let mut b = Sql::select();
-    b.column("branch").distinct().from("fact_sales_daily").order_by("branch", Order::Asc);
-    let mut t = Sql::select();
-    t.column("team").distinct().from("dim_agent").order_by("team", Order::Asc);
-    let mut p = Sql::select();
-    p.columns(["product_id", "product_name"]).from("dim_product").order_by("product_name", Order::Asc);
-    let branches: Vec<(String,)> = wh.fetch_all(&b).await?;
-    let teams: Vec<(String,)> = wh.fetch_all(&t).await?;
-    Ok(Choices {
-        branches: branches.into_iter().map(|(b,)| b).collect(),
-        teams: teams.into_iter().map(|(t,)| t).collect(),
-        products: wh.fetch_all(&p).await?,
-    })
-}
-
 fn warehouse(state: &WebState) -> Result<&Db, ApiError> {
     state.kpis.warehouse.as_ref().map(|w| &w.db).ok_or_else(|| {
         ApiError::new(
@@ -167,7 +143,7 @@ pub async fn page(
             );
         }
     };
-    let choices = match choices(wh).await {
+    let choices = match kpi::filter_choices(wh).await.map_err(ApiError::from) {
         Ok(c) => c,
         Err(e) => {
             return respond(
@@ -212,7 +188,7 @@ pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
 }
 
 /// The period and filter form; every choice lands in the URL, so a view can be shared.
-fn filters(q: &DashQuery, params: &KpiParams, c: &Choices, problems: &Problems) -> Markup {
+fn filters(q: &DashQuery, params: &KpiParams, c: &kpi::FilterChoices, problems: &Problems) -> Markup {
     let current = q.range.as_deref().filter(|r| PRESETS.iter().any(|(p, _)| p == r));
     let keep = |range: &str| -> String {
         let mut s = form_urlencoded::Serializer::new(String::new());

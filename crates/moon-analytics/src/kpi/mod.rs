@@ -1,15 +1,23 @@
 //! KPI queries over the warehouse: every KPI for any date range is a sum over daily rollup cells.
 //!
-//! All-time questions without filters (the original dashboards' question) read the running
-//! totals directly; any other range or filter sums `fact_sales_daily`, joined to the agent
-//! dimension where the team matters. Amounts are summed as integer cents and shown as exact
-//! decimals.
+//! All-time questions without filters (the original dashboards' question) read a rollup's
+//! table directly; any other range or filter sums the daily cells by the rollup's grouping,
+//! joined to the agent dimension where the team matters. Tables and groupings come from
+//! [`crate::rollups`]. Amounts are summed as integer cents and shown as exact decimals.
 
-use chrono::{Datelike, NaiveDate};
+mod period;
+mod rows;
+
+pub use period::{Bucket, percent};
+pub use rows::{BranchRow, FilterChoices, LeaderRow, ProductRow, TeamRow, TrendRow};
+
+use chrono::NaiveDate;
 use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 use moon_db::{Db, DbError, sum_i64};
 use moon_domain::Money;
-use serde::Serialize;
+
+use crate::rollups::{self, CELLS, Grouping, Rollup, VALUES};
+use crate::schema::{DIM_AGENT, DIM_PRODUCT};
 
 /// The period and filters of a KPI question.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,168 +60,55 @@ impl KpiFilter {
     }
 }
 
-/// Sales of one team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct TeamRow {
-    /// Team name (the agents' current team).
-    pub team: String,
-    /// Number of sales.
-    pub sales_count: i64,
-    /// Sum of the sales' amounts.
-    pub total_sales: Money,
-}
-
-/// Sales credited to one branch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct BranchRow {
-    /// Branch name (as recorded on the sale).
-    pub branch: String,
-    /// Number of sales.
-    pub sales_count: i64,
-    /// Sum of the sales' amounts.
-    pub total_sales: Money,
-}
-
-/// One product's sales against its target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct ProductRow {
-    /// Product id.
-    pub product_id: i64,
-    /// Product name.
-    pub product_name: String,
-    /// Line of business.
-    pub product_type: String,
-    /// The product's sales target.
-    pub target_amount: Money,
-    /// Sum of the sales' amounts in the period.
-    pub total_sales: Money,
-    /// Number of sales in the period.
-    pub sales_count: i64,
-    /// `Achieved` when total_sales ≥ target_amount, else `Not Achieved`.
-    pub status: &'static str,
-    /// total_sales as a percentage of target_amount, two decimals (`83.33`).
-    pub attainment_pct: String,
-}
-
-/// One place on the leaderboard. Agents appear under their pseudonym only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct LeaderRow {
-    /// 1 for the highest total; agents with equal totals share a rank (1, 1, 3).
-    pub rank: i64,
-    /// The agent's pseudonym (stable, not reversible without the key).
-    pub agent: String,
-    /// The agent's current team.
-    pub team: String,
-    /// The agent's home branch.
-    pub branch: String,
-    /// Number of sales.
-    pub sales_count: i64,
-    /// Sum of the sales' amounts.
-    pub total_sales: Money,
-}
-
-/// Sales in one period of a trend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct TrendRow {
-    /// The period's label: `2026-11-26`, `2026-W48`, `2026-11` or `2026-Q4`.
-    pub period: String,
-    /// First day of the period.
-    pub start: NaiveDate,
-    /// Number of sales.
-    pub sales_count: i64,
-    /// Sum of the sales' amounts.
-    pub total_sales: Money,
-}
-
-/// Size of a trend's periods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Bucket {
-    /// Calendar days.
-    Day,
-    /// ISO weeks, Monday to Sunday.
-    Week,
-    /// Calendar months.
-    #[default]
-    Month,
-    /// Calendar quarters.
-    Quarter,
-}
-
-impl Bucket {
-    /// Parses `day`, `week`, `month` or `quarter`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "day" => Some(Bucket::Day),
-            "week" => Some(Bucket::Week),
-            "month" => Some(Bucket::Month),
-            "quarter" => Some(Bucket::Quarter),
-            _ => None,
-        }
-    }
-
-    /// The period containing `d`: its label and first day.
-    pub fn period(self, d: NaiveDate) -> (String, NaiveDate) {
-        match self {
-            Bucket::Day => (d.to_string(), d),
-            Bucket::Week => {
-                let w = d.iso_week();
-                let start = d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()));
-                (format!("{}-W{:02}", w.year(), w.week()), start)
-            }
-            Bucket::Month => (format!("{}-{:02}", d.year(), d.month()), d.with_day(1).unwrap_or(d)),
-            Bucket::Quarter => {
-                let q = (d.month() - 1) / 3;
-                let start = NaiveDate::from_ymd_opt(d.year(), q * 3 + 1, 1).unwrap_or(d);
-                (format!("{}-Q{}", d.year(), q + 1), start)
-            }
-        }
-    }
-}
-
-/// `part` as a percentage of `whole`, rounded half up to two decimals, computed exactly in
-/// integers.
-pub fn percent(part: i64, whole: i64) -> String {
-    if whole <= 0 {
-        return String::from("0.00");
-    }
-    let basis_points = (i128::from(part) * 10_000 * 2 + i128::from(whole)) / (i128::from(whole) * 2);
-    format!("{}.{:02}", basis_points / 100, basis_points % 100)
-}
-
-fn fact_from() -> SelectStatement {
+/// The daily cells (aliased `f`) joined to the agent dimension (`a`), and to the product
+/// dimension (`p`) when `grouping` reads it.
+fn fact_from(grouping: Option<Grouping>) -> SelectStatement {
     let mut q = Query::select();
-    q.from_as("fact_sales_daily", "f").join_as(
+    q.from_as(CELLS.table, "f").join_as(
         JoinType::InnerJoin,
-        "dim_agent",
+        DIM_AGENT,
         "a",
         Expr::col(("a", "agent_id")).equals(("f", "agent_id")),
     );
+    if grouping == Some(Grouping::ProductLine) {
+        q.join_as(JoinType::InnerJoin, DIM_PRODUCT, "p", Expr::col(("p", "product_id")).equals(("f", "product_id")));
+    }
     q
 }
 
+/// The column of [`fact_from`] a grouping groups the cells by.
+fn grouped_by(grouping: Grouping) -> (&'static str, &'static str) {
+    match grouping {
+        Grouping::Agent => ("f", "agent_id"),
+        Grouping::Product => ("f", "product_id"),
+        Grouping::Branch => ("f", "branch"),
+        Grouping::Team => ("a", "team"),
+        Grouping::ProductLine => ("p", "product_type"),
+    }
+}
+
 fn sums(db: &Db, q: &mut SelectStatement) {
-    q.expr(sum_i64(db.backend(), Expr::col(("f", "sales_count"))))
-        .expr(sum_i64(db.backend(), Expr::col(("f", "amount_cents"))));
+    q.expr(sum_i64(db.backend(), Expr::col(("f", VALUES[0])))).expr(sum_i64(db.backend(), Expr::col(("f", VALUES[1]))));
 }
 
 /// Groups of fewer than this many agents are suppressed; 1 suppresses nothing.
 pub type MinGroup = u32;
 
-/// Rows of one grouping with the number of distinct agents behind each, from the running totals
-/// (all time, no filters, nothing to suppress) or from the rollup.
+/// Rows of a rollup keyed by name, with the number of distinct agents behind each: from its
+/// table (all time, no filters, nothing to suppress) or summed from the daily cells.
 async fn grouped(
     db: &Db,
     f: &KpiFilter,
     min_agents: MinGroup,
-    totals: &'static str,
-    key: (&'static str, &'static str),
+    rollup: &Rollup,
 ) -> Result<(Vec<(String, i64, i64)>, usize), DbError> {
     if f.is_all_time() && min_agents <= 1 {
         let mut q = Query::select();
-        q.columns([key.1, "sales_count", "amount_cents"]).from(totals);
+        q.column(rollup.key).columns(VALUES).from(rollup.table);
         return Ok((db.fetch_all(&q).await?, 0));
     }
-    let mut q = fact_from();
+    let key = grouped_by(rollup.grouping);
+    let mut q = fact_from(Some(rollup.grouping));
     q.column(key);
     sums(db, &mut q);
     q.expr(Func::count_distinct(Expr::col(("f", "agent_id"))));
@@ -233,7 +128,7 @@ async fn grouped(
 /// Sales by team, highest first, leaving out teams whose sales come from fewer than
 /// `min_agents` agents (so no row reveals one agent's figures); returns how many were left out.
 pub async fn teams(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<TeamRow>, usize), DbError> {
-    let (rows, suppressed) = grouped(db, f, min_agents, "kpi_team_totals", ("a", "team")).await?;
+    let (rows, suppressed) = grouped(db, f, min_agents, &rollups::TEAM).await?;
     let mut out: Vec<TeamRow> = rows
         .into_iter()
         .map(|(team, sales_count, cents)| TeamRow { team, sales_count, total_sales: Money::from_cents(cents) })
@@ -244,7 +139,7 @@ pub async fn teams(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<
 
 /// Sales by branch, highest first, with the same suppression as [`teams`].
 pub async fn branches(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<BranchRow>, usize), DbError> {
-    let (rows, suppressed) = grouped(db, f, min_agents, "kpi_branch_totals", ("f", "branch")).await?;
+    let (rows, suppressed) = grouped(db, f, min_agents, &rollups::BRANCH).await?;
     let mut out: Vec<BranchRow> = rows
         .into_iter()
         .map(|(branch, sales_count, cents)| BranchRow { branch, sales_count, total_sales: Money::from_cents(cents) })
@@ -257,21 +152,22 @@ pub async fn branches(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(V
 /// highest total first. Products without sales are listed with 0.
 pub async fn products(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError> {
     let mut dims = Query::select();
-    dims.columns(["product_id", "product_name", "product_type", "target_cents"]).from("dim_product");
+    dims.columns(["product_id", "product_name", "product_type", "target_cents"]).from(DIM_PRODUCT);
     if let Some(p) = f.product_id {
         dims.and_where(Expr::col("product_id").eq(p));
     }
     let dims: Vec<(i64, String, String, i64)> = db.fetch_all(&dims).await?;
     let totals: Vec<(i64, i64, i64)> = if f.is_all_time() {
         let mut q = Query::select();
-        q.columns(["product_id", "sales_count", "amount_cents"]).from("kpi_product_totals");
+        q.column(rollups::PRODUCT.key).columns(VALUES).from(rollups::PRODUCT.table);
         db.fetch_all(&q).await?
     } else {
-        let mut q = fact_from();
-        q.column(("f", "product_id"));
+        let key = grouped_by(rollups::PRODUCT.grouping);
+        let mut q = fact_from(Some(rollups::PRODUCT.grouping));
+        q.column(key);
         sums(db, &mut q);
         f.apply(&mut q);
-        q.group_by_col(("f", "product_id"));
+        q.group_by_col(key);
         db.fetch_all(&q).await?
     };
     let totals: std::collections::HashMap<i64, (i64, i64)> =
@@ -298,7 +194,7 @@ pub async fn products(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError
 
 /// The top `limit` agents by total in the period; ties share a rank.
 pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<LeaderRow>, DbError> {
-    let mut q = fact_from();
+    let mut q = fact_from(None);
     q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
     sums(db, &mut q);
     f.apply(&mut q);
@@ -327,7 +223,7 @@ pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<Lea
 
 /// Totals per period, oldest first; periods without sales are left out.
 pub async fn trend(db: &Db, f: &KpiFilter, bucket: Bucket) -> Result<Vec<TrendRow>, DbError> {
-    let mut q = fact_from();
+    let mut q = fact_from(None);
     q.column(("f", "sale_date"));
     sums(db, &mut q);
     f.apply(&mut q);
@@ -347,29 +243,19 @@ pub async fn trend(db: &Db, f: &KpiFilter, bucket: Bucket) -> Result<Vec<TrendRo
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentages_are_exact_and_round_half_up() {
-        assert_eq!(percent(1, 3), "33.33");
-        assert_eq!(percent(2, 3), "66.67");
-        assert_eq!(percent(12_000_000, 12_000_000), "100.00");
-        assert_eq!(percent(0, 5), "0.00");
-        assert_eq!(percent(15, 10), "150.00");
-        assert_eq!(percent(5, 0), "0.00");
-    }
-
-    #[test]
-    fn periods_have_labels_and_first_days() {
-        let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        assert_eq!(Bucket::Day.period(d).0, "2026-11-26");
-        assert_eq!(Bucket::Week.period(d), (String::from("2026-W48"), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()));
-        assert_eq!(Bucket::Month.period(d), (String::from("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
-        assert_eq!(Bucket::Quarter.period(d), (String::from("2026-Q4"), NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()));
-        // ISO week-year differs from the calendar year at the edges.
-        let jan1 = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
-        assert_eq!(Bucket::Week.period(jan1).0, "2026-W53");
-    }
+/// The choices of the branch, team and product filters, from the warehouse (no personal data).
+pub async fn filter_choices(db: &Db) -> Result<FilterChoices, DbError> {
+    let mut b = Query::select();
+    b.column("branch").distinct().from(CELLS.table).order_by("branch", Order::Asc);
+    let mut t = Query::select();
+    t.column("team").distinct().from(DIM_AGENT).order_by("team", Order::Asc);
+    let mut p = Query::select();
+    p.columns(["product_id", "product_name"]).from(DIM_PRODUCT).order_by("product_name", Order::Asc);
+    let branches: Vec<(String,)> = db.fetch_all(&b).await?;
+    let teams: Vec<(String,)> = db.fetch_all(&t).await?;
+    Ok(FilterChoices {
+        branches: branches.into_iter().map(|(b,)| b).collect(),
+        teams: teams.into_iter().map(|(t,)| t).collect(),
+        products: db.fetch_all(&p).await?,
+    })
 }

@@ -14,7 +14,8 @@ use chrono::NaiveDate;
 use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
 use moon_db::{DbError, Tx};
 
-use super::delta::{FactKey, Sums};
+use crate::dialect;
+use crate::refresh::delta::{FactKey, Sums};
 
 /// Sales per packed value: about 300 KiB of text, few enough round trips to be negligible.
 const SALES_PER_PACK: i64 = 10_000;
@@ -24,7 +25,7 @@ const RECORD: char = '\u{1e}';
 
 /// Rolls up the sales of agents whose id has remainder `part` modulo 2 (two such scans on two
 /// connections use both cores and produce disjoint cells), reading `sales` in id ranges.
-pub async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, DbError> {
+pub(super) async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, DbError> {
     let mut q = Query::select();
     q.expr(Func::max(Expr::col("id"))).from("sales");
     let max_id = tx.fetch_optional::<(Option<i64>,)>(&q).await?.and_then(|(m,)| m).unwrap_or(0);
@@ -33,14 +34,11 @@ pub async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>
     while lo < max_id {
         let hi = lo.saturating_add(SALES_PER_PACK);
         let mut q = Query::select();
-        q.expr(Expr::cust(
-            "group_concat(sale_date || char(31) || agent_id || char(31) || product_id || char(31) || amount_cents \
-             || char(31) || branch, char(30))",
-        ))
-        .from("sales")
-        .and_where(Expr::col("id").gt(lo))
-        .and_where(Expr::col("id").lte(hi))
-        .and_where(Expr::col("agent_id").modulo(2).eq(part));
+        q.expr(dialect::packed_sales())
+            .from("sales")
+            .and_where(Expr::col("id").gt(lo))
+            .and_where(Expr::col("id").lte(hi))
+            .and_where(Expr::col("agent_id").modulo(2).eq(part));
         if let Some((Some(packed),)) = tx.fetch_optional::<(Option<String>,)>(&q).await? {
             let mut range = HashMap::new();
             if unpack(&packed, &mut range).is_some() {

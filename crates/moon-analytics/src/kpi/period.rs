@@ -1,0 +1,85 @@
+//! Periods of a trend and attainment percentages: pure arithmetic on dates and cents.
+
+use chrono::{Datelike, NaiveDate};
+
+/// Size of a trend's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bucket {
+    /// Calendar days.
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    /// Calendar months.
+    #[default]
+    Month,
+    /// Calendar quarters.
+    Quarter,
+}
+
+impl Bucket {
+    /// Parses `day`, `week`, `month` or `quarter`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "day" => Some(Bucket::Day),
+            "week" => Some(Bucket::Week),
+            "month" => Some(Bucket::Month),
+            "quarter" => Some(Bucket::Quarter),
+            _ => None,
+        }
+    }
+
+    /// The period containing `d`: its label and first day.
+    pub fn period(self, d: NaiveDate) -> (String, NaiveDate) {
+        match self {
+            Bucket::Day => (d.to_string(), d),
+            Bucket::Week => {
+                let w = d.iso_week();
+                let start = d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()));
+                (format!("{}-W{:02}", w.year(), w.week()), start)
+            }
+            Bucket::Month => (format!("{}-{:02}", d.year(), d.month()), d.with_day(1).unwrap_or(d)),
+            Bucket::Quarter => {
+                let q = (d.month() - 1) / 3;
+                let start = NaiveDate::from_ymd_opt(d.year(), q * 3 + 1, 1).unwrap_or(d);
+                (format!("{}-Q{}", d.year(), q + 1), start)
+            }
+        }
+    }
+}
+
+/// `part` as a percentage of `whole`, rounded half up to two decimals, computed exactly in
+/// integers.
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return String::from("0.00");
+    }
+    let basis_points = (i128::from(part) * 10_000 * 2 + i128::from(whole)) / (i128::from(whole) * 2);
+    format!("{}.{:02}", basis_points / 100, basis_points % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_are_exact_and_round_half_up() {
+        assert_eq!(percent(1, 3), "33.33");
+        assert_eq!(percent(2, 3), "66.67");
+        assert_eq!(percent(12_000_000, 12_000_000), "100.00");
+        assert_eq!(percent(0, 5), "0.00");
+        assert_eq!(percent(15, 10), "150.00");
+        assert_eq!(percent(5, 0), "0.00");
+    }
+
+    #[test]
+    fn periods_have_labels_and_first_days() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(Bucket::Day.period(d).0, "2026-11-26");
+        assert_eq!(Bucket::Week.period(d), (String::from("2026-W48"), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()));
+        assert_eq!(Bucket::Month.period(d), (String::from("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
+        assert_eq!(Bucket::Quarter.period(d), (String::from("2026-Q4"), NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()));
+        // ISO week-year differs from the calendar year at the edges.
+        let jan1 = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+        assert_eq!(Bucket::Week.period(jan1).0, "2026-W53");
+    }
+}

@@ -1,0 +1,183 @@
+//! The background refresh loop of `moon serve`: polls the change log, refreshes, checkpoints
+//! the warehouse when idle, publishes the cursor so the log can be pruned, and reports to
+//! [`RefreshMetrics`].
+//!
+//! One pass of the loop is [`Poller::step`]; the loop around it only sleeps, so moving it onto a
+//! shared job runner means wrapping `step`. (`moon_jobs::run` backs off from the interval on the
+//! first failure where this loop waits twice the interval, which is why it is not used yet.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::aggregator::{Aggregator, Outcome};
+use crate::source;
+
+/// Where the refresh loop reports what it did. The serving process implements it over its
+/// Prometheus registry; this crate stays headless and knows no HTTP or metrics library.
+pub trait RefreshMetrics: Send + Sync {
+    /// A refresh in `mode` (`incremental` or `full`) took `took`.
+    fn observe_refresh(&self, mode: &'static str, took: Duration);
+    /// A refresh failed and will be retried.
+    fn refresh_failed(&self);
+    /// The warehouse is `seconds` behind the oldest unapplied change, with `backlog` entries left.
+    fn set_lag(&self, seconds: f64, backlog: i64);
+}
+
+/// The cursor is copied to the operational database (which also prunes the log) at most this
+/// often: pruning deletes rows every writer's table shares, so it is done in bulk.
+const PUBLISH_EVERY: Duration = Duration::from_secs(5);
+
+/// The longest wait after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a pass found, which decides when the next one runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Nothing new, or a batch that was not full: poll again after the interval.
+    Idle,
+    /// A full batch was applied, so more is waiting: go on at once.
+    More,
+    /// The refresh failed: wait longer each time.
+    Failed,
+}
+
+/// The loop's state between passes.
+pub struct Poller {
+    aggregator: Aggregator,
+    metrics: Option<Arc<dyn RefreshMetrics>>,
+    /// The change-log position the warehouse last reached here. While the log has not moved past
+    /// it, a pass costs one read of the sequence row, not a warehouse transaction.
+    reached: Option<i64>,
+    /// The warehouse changed since its last checkpoint.
+    dirty: bool,
+    /// The cursor the operational database last heard of, and when.
+    published: i64,
+    last_publish: Option<Instant>,
+}
+
+impl Poller {
+    /// A loop over `aggregator`, reporting to `metrics`.
+    pub fn new(aggregator: Aggregator, metrics: Option<Arc<dyn RefreshMetrics>>) -> Self {
+        Self { aggregator, metrics, reached: None, dirty: false, published: -1, last_publish: None }
+    }
+
+    /// One pass: when the change log has not moved, checkpoint and publish what is due;
+    /// otherwise refresh once and report it.
+    pub async fn step(&mut self) -> Pass {
+        let idle = match self.reached {
+            Some(at) => source::last_id(&self.aggregator.op).await.is_ok_and(|last| last == at),
+            None => false,
+        };
+        if idle {
+            if std::mem::take(&mut self.dirty) {
+                self.checkpoint().await;
+            }
+            if let Some(m) = &self.metrics {
+                m.set_lag(0.0, 0);
+            }
+            if let Some(at) = self.reached {
+                self.publish(at).await;
+            }
+            return Pass::Idle;
+        }
+        let started = Instant::now();
+        let outcome = match self.aggregator.refresh().await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.reached = None;
+                tracing::error!(error = %e, "warehouse refresh failed; retrying");
+                if let Some(m) = &self.metrics {
+                    m.refresh_failed();
+                }
+                return Pass::Failed;
+            }
+        };
+        self.reached = Some(outcome.applied_id());
+        let mode = match outcome {
+            Outcome::UpToDate { .. } => None,
+            Outcome::Incremental { .. } => Some("incremental"),
+            Outcome::Rebuilt { .. } => Some("full"),
+        };
+        match mode {
+            // Copy the warehouse's write-ahead log back while nothing is waiting.
+            None if std::mem::take(&mut self.dirty) => self.checkpoint().await,
+            None => {}
+            Some(_) => self.dirty = true,
+        }
+        if let (Some(mode), Some(m)) = (mode, &self.metrics) {
+            m.observe_refresh(mode, started.elapsed());
+        }
+        self.publish(outcome.applied_id()).await;
+        if let Some(m) = &self.metrics
+            && let Ok((lag, backlog)) = self.aggregator.lag().await
+        {
+            m.set_lag(lag, backlog);
+        }
+        match outcome {
+            Outcome::Incremental { entries, .. } if entries as u64 >= self.aggregator.batch_size => Pass::More,
+            _ => Pass::Idle,
+        }
+    }
+
+    async fn checkpoint(&self) {
+        if let Err(e) = self.aggregator.wh.db.checkpoint().await {
+            tracing::warn!(error = %e, "warehouse checkpoint failed");
+        }
+    }
+
+    /// Copies the cursor `at` to the operational database, unless it is there already or the
+    /// last copy was less than [`PUBLISH_EVERY`] ago.
+    async fn publish(&mut self, at: i64) {
+        if at == self.published || self.last_publish.is_some_and(|t| t.elapsed() < PUBLISH_EVERY) {
+            return;
+        }
+        match self.aggregator.publish_cursor(at).await {
+            Ok(pruned) => {
+                self.published = at;
+                self.last_publish = Some(Instant::now());
+                if pruned > 0 {
+                    tracing::debug!(pruned, "change log pruned");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot publish the aggregator cursor"),
+        }
+    }
+}
+
+impl Aggregator {
+    /// Runs refreshes until `stop` fires: polls the change log every `interval`, applies what is
+    /// new at once after a full batch, backs off (doubling up to 30 s) after failures, and
+    /// publishes the cursor at most once per [`PUBLISH_EVERY`].
+    pub async fn run(
+        self,
+        interval: Duration,
+        metrics: Option<Arc<dyn RefreshMetrics>>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut poller = Poller::new(self, metrics);
+        let mut backoff = interval;
+        loop {
+            let wait = match poller.step().await {
+                Pass::More => {
+                    backoff = interval;
+                    continue;
+                }
+                Pass::Idle => {
+                    backoff = interval;
+                    interval
+                }
+                Pass::Failed => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The daily cells (`fact_sales_daily`): net deltas added in place, or every cell of a rebuild.
+
+use std::collections::BTreeMap;
+
+use moon_db::sea_query::{Cond, Condition, Expr, ExprTrait, OnConflict, Query};
+use moon_db::{DbError, Tx};
+
+use super::insert_rows;
+use crate::dialect::Dialect;
+use crate::refresh::delta::{FactKey, Sums};
+use crate::rollups::{CELLS, VALUES};
+
+/// Cells per statement when reading or deleting by key: each key is four parameters.
+const KEYS_PER_STATEMENT: usize = 200;
+
+/// Rows per multi-row INSERT of cells; see [`super::INSERT_CHUNK`].
+const INSERT_CHUNK: usize = super::INSERT_CHUNK;
+
+/// A cell's key and sums, in the order rows are read.
+type CellRow = (chrono::NaiveDate, i64, i64, String, i64, i64);
+
+/// The columns a cell is written with: key, sums, amount.
+fn columns() -> Vec<&'static str> {
+    CELLS.key.into_iter().chain(VALUES).chain([CELLS.amount]).collect()
+}
+
+/// Matches exactly the given cells by their primary key: an OR of key equalities, which SQLite,
+/// PostgreSQL and Redshift all answer from the key (no scan of the fact table), unlike a join
+/// against a staging table whose statistics the planner does not know.
+fn cells_matching<'a>(keys: impl Iterator<Item = &'a FactKey>) -> Condition {
+    keys.fold(Cond::any(), |any, k| {
+        any.add(
+            Cond::all()
+                .add(Expr::col("sale_date").eq(k.sale_date))
+                .add(Expr::col("agent_id").eq(k.agent_id))
+                .add(Expr::col("product_id").eq(k.product_id))
+                .add(Expr::col("branch").eq(k.branch.as_str())),
+        )
+    })
+}
+
+/// Adds net deltas to cells. Cost follows the number of cells changed, not the size of the
+/// table.
+///
+/// Where the dialect allows, each delta is added in place with `INSERT … ON CONFLICT DO
+/// UPDATE`: one key lookup per cell, and the product index is left alone for cells that
+/// already exist (their indexed columns do not change). Deleting and re-inserting instead
+/// dirtied a table page and an index page per cell, which over a 10-million-sale history made
+/// the refresh and its commit grow with history (BENCHMARKS.md). On Redshift the cells are read,
+/// deleted and inserted with their new sums. Either way, a cell whose count reaches zero is
+/// removed.
+pub(crate) async fn add_deltas(tx: &mut Tx, dialect: Dialect, deltas: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    if !dialect.adds_in_place() {
+        return replace_cells(tx, dialect, deltas).await;
+    }
+    let sum = |col: &str| format!("{table}.{col} + excluded.{col}", table = CELLS.table);
+    let on_conflict = OnConflict::columns(CELLS.key)
+        .values([
+            (VALUES[0], Expr::cust(sum(VALUES[0]))),
+            (VALUES[1], Expr::cust(sum(VALUES[1]))),
+            (CELLS.amount, Expr::cust(dialect.numeric_sql(&sum(VALUES[1])))),
+        ])
+        .to_owned();
+    let columns = columns();
+    let cells: Vec<(&FactKey, &Sums)> = deltas.iter().collect();
+    for chunk in cells.chunks(INSERT_CHUNK) {
+        let mut ins = Query::insert();
+        ins.into_table(CELLS.table).columns(columns.iter().copied());
+        for (k, s) in chunk {
+            ins.values_panic(row(dialect, k, s));
+        }
+        ins.on_conflict(on_conflict.clone());
+        tx.execute(&ins).await?;
+    }
+    // Only a cell that lost sales can have reached zero.
+    let shrunk: Vec<&FactKey> = deltas.iter().filter(|(_, s)| s.count < 0).map(|(k, _)| k).collect();
+    for chunk in shrunk.chunks(KEYS_PER_STATEMENT) {
+        let mut del = Query::delete();
+        del.from_table(CELLS.table)
+            .cond_where(cells_matching(chunk.iter().copied()).add(Expr::col(VALUES[0]).eq(0i64)));
+        tx.execute(&del).await?;
+    }
+    Ok(())
+}
+
+/// Redshift's way of adding deltas: reads the cells the deltas touch, deletes them and inserts
+/// the sums, dropping cells that reach zero; plain SQL without `ON CONFLICT` or `RETURNING`.
+async fn replace_cells(tx: &mut Tx, dialect: Dialect, deltas: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    let keys: Vec<&FactKey> = deltas.keys().collect();
+    let mut merged: BTreeMap<FactKey, Sums> = deltas.clone();
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let mut q = Query::select();
+        q.columns(CELLS.key.into_iter().chain(VALUES))
+            .from(CELLS.table)
+            .cond_where(cells_matching(chunk.iter().copied()));
+        let old = tx.fetch_all::<CellRow>(&q).await?;
+        let mut del = Query::delete();
+        del.from_table(CELLS.table).cond_where(cells_matching(chunk.iter().copied()));
+        tx.execute(&del).await?;
+        for (sale_date, agent_id, product_id, branch, count, cents) in old {
+            merged.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count, cents });
+        }
+    }
+    merged.retain(|_, s| s.count != 0);
+    insert(tx, dialect, &merged).await
+}
+
+/// Writes cells that are not in the table yet (every cell of a rebuild).
+pub(crate) async fn insert(tx: &mut Tx, dialect: Dialect, cells: &BTreeMap<FactKey, Sums>) -> Result<(), DbError> {
+    insert_rows(tx, CELLS.table, &columns(), cells.iter().map(|(k, s)| row(dialect, k, s))).await
+}
+
+/// One cell's values, in the order of [`columns`].
+fn row(dialect: Dialect, k: &FactKey, s: &Sums) -> [Expr; 7] {
+    [
+        Expr::val(k.sale_date),
+        Expr::val(k.agent_id),
+        Expr::val(k.product_id),
+        Expr::val(k.branch.as_str()),
+        Expr::val(s.count),
+        Expr::val(s.cents),
+        dialect.numeric(s.cents),
+    ]
+}
+
+/// Every cell, for `--verify`.
+pub(crate) async fn read_all(tx: &mut Tx) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let mut cells = BTreeMap::new();
+    let mut q = Query::select();
+    q.columns(CELLS.key.into_iter().chain(VALUES)).from(CELLS.table);
+    tx.for_each::<CellRow>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
+        cells.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+        Ok(())
+    })
+    .await?;
+    Ok(cells)
+}

@@ -1,0 +1,189 @@
+//! The operational database as the aggregator sees it: every read it makes there (the change
+//! log, the agents and products behind the dimensions, and the snapshot a rebuild starts from),
+//! and its one write, the copy of the cursor that lets the change log be pruned.
+//!
+//! Reads of agents and products run in a snapshot transaction, so a batch's dimension rows are
+//! consistent with each other even while writers are busy.
+
+mod sqlite_scan;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use moon_changelog::Entry;
+use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::{Db, DbError, Tx};
+
+use crate::dialect::{self, CellScan};
+use crate::dimension::{self, AgentDim, ProductDim, ProductRow, WITHHELD};
+use crate::pseudonym::PseudonymKey;
+use crate::refresh::delta::{FactKey, Sums};
+
+/// The aggregator's name as a change-log consumer.
+pub const CONSUMER: &str = "aggregator";
+
+/// Up to `limit` change-log entries after `applied`, in id order.
+pub(crate) async fn log_after(op: &Db, applied: i64, limit: u64) -> Result<Vec<Entry>, DbError> {
+    moon_changelog::read_after(op, applied, limit).await
+}
+
+/// The newest change-log id: one read of the sequence row, cheap enough to poll.
+pub(crate) async fn last_id(op: &Db) -> Result<i64, DbError> {
+    moon_changelog::last_id(op).await
+}
+
+/// When the oldest entry after `applied` was written, if there is one.
+pub(crate) async fn oldest_after(op: &Db, applied: i64) -> Result<Option<DateTime<Utc>>, DbError> {
+    moon_changelog::oldest_after(op, applied).await
+}
+
+/// Tells the operational database how far the warehouse has got and prunes the entries every
+/// consumer has applied; returns how many were pruned. The warehouse's cursor is the
+/// authoritative one, so this copy may lag but never leads (ADR 0006).
+pub(crate) async fn publish_cursor(op: &Db, applied_id: i64) -> Result<u64, DbError> {
+    moon_changelog::save_cursor(op, CONSUMER, applied_id).await?;
+    moon_changelog::prune(op).await
+}
+
+/// The operational database's view, read in one snapshot.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Newest change-log entry the snapshot includes.
+    pub last_id: i64,
+    /// Every agent.
+    pub agents: HashMap<i64, AgentDim>,
+    /// Every product.
+    pub products: HashMap<i64, ProductDim>,
+    /// Every non-empty rollup cell.
+    pub facts: BTreeMap<FactKey, Sums>,
+}
+
+type FactRow = (NaiveDate, i64, i64, String, i64, i64);
+
+impl Snapshot {
+    /// Reads agents, products, the rollup of all sales and the change-log position in one
+    /// snapshot, so they agree with each other even while sales are being written.
+    pub async fn read(op: &Db, key: &PseudonymKey) -> Result<Self, DbError> {
+        for _ in 0..5 {
+            if let Some(snapshot) = Self::read_once(op, key).await? {
+                return Ok(snapshot);
+            }
+        }
+        Err(DbError::Other(moon_db::sqlx::Error::Protocol(String::from(
+            "the database kept changing while the rebuild took its snapshot; the next refresh retries",
+        ))))
+    }
+
+    /// One attempt; `None` when a write came between the snapshots of the two scans.
+    async fn read_once(op: &Db, key: &PseudonymKey) -> Result<Option<Self>, DbError> {
+        let mut tx = op.begin_snapshot().await?;
+        let last_id = moon_changelog::last_id_in(&mut tx).await?;
+        let agents = agents_query(&mut tx, key, None).await?;
+        let products = products_query(&mut tx, None).await?;
+        let facts = match dialect::cell_scan(tx.backend()) {
+            CellScan::Packed => {
+                // Two scans (even and odd agents: disjoint cells) use both cores. The second
+                // scan's snapshot must be the first one's: every write moves the change-log
+                // position, so equal positions mean equal data (a bulk load, which does not,
+                // ends with a reload entry that triggers another rebuild).
+                let mut other = op.begin_snapshot().await?;
+                if moon_changelog::last_id_in(&mut other).await? != last_id {
+                    other.rollback().await?;
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                let second = tokio::spawn(async move {
+                    let cells = sqlite_scan::scan_cells(&mut other, 1).await;
+                    let _ = other.rollback().await;
+                    cells
+                });
+                let first = sqlite_scan::scan_cells(&mut tx, 0).await?;
+                let second = second.await.map_err(|e| {
+                    DbError::Other(moon_db::sqlx::Error::Protocol(format!("rebuild scan failed: {e}")))
+                })??;
+                first.into_iter().chain(second).collect()
+            }
+            CellScan::GroupBy => grouped_cells(&mut tx).await?,
+        };
+        tx.rollback().await?;
+        Ok(Some(Snapshot { last_id, agents, products, facts }))
+    }
+}
+
+/// Every cell of the daily rollup, grouped by the database.
+async fn grouped_cells(tx: &mut Tx) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let backend = tx.backend();
+    let mut q = Query::select();
+    q.columns(["sale_date", "agent_id", "product_id", "branch"])
+        .expr(Expr::col("id").count())
+        .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
+        .from("sales")
+        .group_by_columns(["sale_date", "agent_id", "product_id", "branch"]);
+    let mut facts = BTreeMap::new();
+    tx.for_each::<FactRow>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
+        facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+        Ok(())
+    })
+    .await?;
+    Ok(facts)
+}
+
+type SourceAgentRow = (i64, String, String, String, bool, bool);
+
+/// Agents as dimension rows (all, or those in `ids`), under their pseudonym or [`WITHHELD`].
+async fn agents_query(
+    tx: &mut Tx,
+    key: &PseudonymKey,
+    ids: Option<&BTreeSet<i64>>,
+) -> Result<HashMap<i64, AgentDim>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "agent_code", "team", "branch", "active", "analytics_consent"]).from("agents");
+    if let Some(ids) = ids {
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+    }
+    let rows: Vec<SourceAgentRow> = tx.fetch_all(&q).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, code, team, branch, active, consent)| {
+            let agent_key = if consent { key.of(&code) } else { String::from(WITHHELD) };
+            dimension::agent_dim((agent_id, agent_key, team, branch, active, consent))
+        })
+        .collect())
+}
+
+/// Products as dimension rows (all, or those in `ids`).
+async fn products_query(tx: &mut Tx, ids: Option<&BTreeSet<i64>>) -> Result<HashMap<i64, ProductDim>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "product_type", "product_name", "target_amount_cents"]).from("products");
+    if let Some(ids) = ids {
+        q.and_where(Expr::col("id").is_in(ids.iter().copied()));
+    }
+    let rows: Vec<ProductRow> = tx.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(dimension::product_dim).collect())
+}
+
+/// The agents in `ids` as they are now.
+pub(crate) async fn agents(
+    op: &Db,
+    key: &PseudonymKey,
+    ids: &BTreeSet<i64>,
+) -> Result<HashMap<i64, AgentDim>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = agents_query(&mut tx, key, Some(ids)).await;
+    tx.rollback().await?;
+    out
+}
+
+/// The products in `ids` as they are now.
+pub(crate) async fn products(op: &Db, ids: &BTreeSet<i64>) -> Result<HashMap<i64, ProductDim>, DbError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = products_query(&mut tx, Some(ids)).await;
+    tx.rollback().await?;
+    out
+}
