@@ -35,5 +35,5 @@ pub mod warehouse;
 pub use aggregator::{Aggregator, Fault, Outcome};
 pub use dialect::Flavor;
 pub use pseudonym::PseudonymKey;
-pub use runner::RefreshMetrics;
+pub use runner::{RefreshJob, RefreshMetrics};
 pub use warehouse::Warehouse;

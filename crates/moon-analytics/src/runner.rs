@@ -2,9 +2,9 @@
 //! the warehouse when idle, publishes the cursor so the log can be pruned, and reports to
 //! [`RefreshMetrics`].
 //!
-//! One pass of the loop is [`Poller::step`]; the loop around it only sleeps, so moving it onto a
-//! shared job runner means wrapping `step`. (`moon_jobs::run` backs off from the interval on the
-//! first failure where this loop waits twice the interval, which is why it is not used yet.)
+//! One pass of the loop is [`Poller::step`]; [`RefreshJob`] runs it as a `moon_jobs` job, so the
+//! waiting, the backoff after failures (from the interval, doubling up to 30 s), the stop at
+//! shutdown, the step metrics and the failure log lines are the same as every other loop's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +37,6 @@ pub enum Pass {
     Idle,
     /// A full batch was applied, so more is waiting: go on at once.
     More,
-    /// The refresh failed: wait longer each time.
-    Failed,
 }
 
 /// The loop's state between passes.
@@ -63,7 +61,7 @@ impl Poller {
 
     /// One pass: when the change log has not moved, checkpoint and publish what is due;
     /// otherwise refresh once and report it.
-    pub async fn step(&mut self) -> Pass {
+    pub async fn step(&mut self) -> Result<Pass, moon_db::DbError> {
         let idle = match self.reached {
             Some(at) => source::last_id(&self.aggregator.op).await.is_ok_and(|last| last == at),
             None => false,
@@ -78,18 +76,17 @@ impl Poller {
             if let Some(at) = self.reached {
                 self.publish(at).await;
             }
-            return Pass::Idle;
+            return Ok(Pass::Idle);
         }
         let started = Instant::now();
         let outcome = match self.aggregator.refresh().await {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.reached = None;
-                tracing::error!(error = %e, "warehouse refresh failed; retrying");
                 if let Some(m) = &self.metrics {
                     m.refresh_failed();
                 }
-                return Pass::Failed;
+                return Err(e);
             }
         };
         self.reached = Some(outcome.applied_id());
@@ -113,10 +110,10 @@ impl Poller {
         {
             m.set_lag(lag, backlog);
         }
-        match outcome {
+        Ok(match outcome {
             Outcome::Incremental { entries, .. } if entries as u64 >= self.aggregator.batch_size => Pass::More,
             _ => Pass::Idle,
-        }
+        })
     }
 
     async fn checkpoint(&self) {
@@ -144,40 +141,55 @@ impl Poller {
     }
 }
 
-impl Aggregator {
-    /// Runs refreshes until `stop` fires: polls the change log every `interval`, applies what is
-    /// new at once after a full batch, backs off (doubling up to 30 s) after failures, and
-    /// publishes the cursor at most once per [`PUBLISH_EVERY`].
-    pub async fn run(
-        self,
-        interval: Duration,
+/// The aggregator as a background job of `moon serve`: waits for the pseudonym key (the
+/// operational database may not be migrated yet; readiness says so meanwhile), then one
+/// [`Poller::step`] per job step.
+pub struct RefreshJob {
+    state: JobState,
+}
+
+enum JobState {
+    /// Not started: the key is read (or generated) on the first step that can.
+    Waiting {
+        op: moon_db::Db,
+        wh: crate::Warehouse,
+        configured_key: Option<String>,
         metrics: Option<Arc<dyn RefreshMetrics>>,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut poller = Poller::new(self, metrics);
-        let mut backoff = interval;
-        loop {
-            let wait = match poller.step().await {
-                Pass::More => {
-                    backoff = interval;
-                    continue;
-                }
-                Pass::Idle => {
-                    backoff = interval;
-                    interval
-                }
-                Pass::Failed => {
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    backoff
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => return,
-            }
-            if *stop.borrow() {
-                return;
-            }
+    },
+    Running(Box<Poller>),
+}
+
+impl RefreshJob {
+    /// A job refreshing `wh` from `op`, with the configured pseudonym key or the stored one.
+    pub fn new(
+        op: moon_db::Db,
+        wh: crate::Warehouse,
+        configured_key: Option<String>,
+        metrics: Option<Arc<dyn RefreshMetrics>>,
+    ) -> Self {
+        Self { state: JobState::Waiting { op, wh, configured_key, metrics } }
+    }
+
+    /// The schedule the serving process runs it on: every `interval`, backing off to 30 s.
+    pub fn schedule(interval: Duration) -> moon_jobs::Schedule {
+        moon_jobs::Schedule::every("aggregator", interval).max_backoff(MAX_BACKOFF)
+    }
+}
+
+impl moon_jobs::Job for RefreshJob {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        if let JobState::Waiting { op, wh, configured_key, metrics } = &self.state {
+            let key = crate::PseudonymKey::load(op, configured_key.as_deref())
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("aggregator waiting for the database"))?;
+            let aggregator = Aggregator::new(op.clone(), wh.clone(), key);
+            self.state = JobState::Running(Box::new(Poller::new(aggregator, metrics.clone())));
+        }
+        let JobState::Running(poller) = &mut self.state else { return Ok(moon_jobs::Step::Idle) };
+        match poller.step().await {
+            Ok(Pass::More) => Ok(moon_jobs::Step::More),
+            Ok(Pass::Idle) => Ok(moon_jobs::Step::Idle),
+            Err(e) => Err(anyhow::Error::new(e).context("warehouse refresh failed")),
         }
     }
 }

@@ -69,7 +69,7 @@ async fn original_queries(db: &Db) -> Duration {
 async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("error,moon_server::analytics=debug"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error,moon_analytics=debug"))
         .init();
     let a = args();
     let (config, db) = common::config(&a.op, &a.wh).await;

@@ -374,25 +374,10 @@ fn aggregator_job(parts: &Parts<'_>) -> Option<moon_jobs::Pending> {
     if config.aggregate_interval.is_zero() {
         return None;
     }
-    let (db, interval, metrics) = (parts.db.clone(), config.aggregate_interval, parts.metrics.clone());
+    let metrics: Arc<dyn moon_analytics::RefreshMetrics> = Arc::new(AggregatorMetrics(parts.metrics.clone()));
     let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
-    Some(moon_jobs::Pending::task("aggregator", move |mut stopped| async move {
-        // The key lives in the operational database, which may not be migrated yet
-        // (readiness says so); keep trying rather than refuse to serve.
-        let key = loop {
-            match moon_analytics::PseudonymKey::load(&db, configured_key.as_deref()).await {
-                Ok(key) => break key,
-                Err(e) => tracing::warn!(error = %e, "aggregator waiting for the database"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                _ = stopped.changed() => return,
-            }
-        };
-        moon_analytics::Aggregator::new(db, wh, key)
-            .run(interval, Some(Arc::new(AggregatorMetrics(metrics))), stopped)
-            .await;
-    }))
+    let job = moon_analytics::RefreshJob::new(parts.db.clone(), wh, configured_key, Some(metrics));
+    Some(moon_jobs::Pending::job(job, moon_analytics::RefreshJob::schedule(config.aggregate_interval)))
 }
 
 /// Every background job reports its steps into this server's Prometheus registry.
