@@ -6,6 +6,7 @@
 //! only says what one step does; [`run`] decides when the next step happens:
 //!
 //! - after [`Step::More`] at once (a full batch means more is waiting);
+//! - first at once, or, for a cron [`Trigger`], at its first occurrence;
 //! - after [`Step::Idle`] at the next tick of its [`Trigger`], or earlier when its wake-up
 //!   [`Notify`] fires (a commit in this process);
 //! - after an error, with exponential backoff from the interval up to [`Schedule::max_backoff`],
@@ -125,6 +126,13 @@ pub async fn run(
     let mut backoff = schedule.first_backoff();
     let mut failures = 0u32;
     tracing::debug!(job = name, "job started");
+    // A scheduled job first waits for its first occurrence; a polled one starts at once.
+    if matches!(schedule.trigger, Trigger::Cron(_)) {
+        let Some(wait) = schedule.idle_wait() else { return };
+        if !pause(wait, schedule.wake.as_deref(), &mut stop).await {
+            return;
+        }
+    }
     loop {
         if *stop.borrow() {
             break;
@@ -424,5 +432,12 @@ mod tests {
         let wait = schedule.idle_wait().unwrap();
         assert!(wait <= Duration::from_secs(366 * 24 * 3600), "{wait:?}");
         assert_eq!(schedule.first_backoff(), Duration::from_secs(1));
+        // It does not run at start: the first step waits for the occurrence.
+        let steps = Arc::new(AtomicU32::new(0));
+        let mut set = JobSet::new(None);
+        set.spawn(Counter { steps: steps.clone(), fail: 0, more: 0 }, schedule);
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 0, "nothing before the first occurrence");
+        set.shutdown().await;
     }
 }

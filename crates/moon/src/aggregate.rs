@@ -44,39 +44,63 @@ pub async fn run(args: AggregateArgs, shutdown: impl std::future::Future<Output 
     let db = moon_server::app::open_database(&config).await?;
     let aggregator = moon_server::app::open_aggregator(&config, &db).await?.with_batch_size(args.batch);
     eprintln!("warehouse: {}", moon_db::redact_url(&config.warehouse_url()));
+    let (op, wh) = (db.clone(), aggregator.warehouse().db.clone());
     let result = match schedule {
         None => once(&aggregator, &args).await,
-        Some(cron) => scheduled(&aggregator, &args, &cron, shutdown).await,
+        Some(cron) => scheduled(aggregator, args, cron, shutdown).await,
     };
-    aggregator.warehouse().db.close().await;
-    db.close().await;
+    wh.close().await;
+    op.close().await;
     result
 }
 
-async fn scheduled(
-    aggregator: &Aggregator,
-    args: &AggregateArgs,
-    cron: &croner::Cron,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        let now = chrono::Utc::now();
-        let next = cron.find_next_occurrence(&now, false).context("the schedule never fires again")?;
-        eprintln!("next refresh at {next}");
-        let wait = (next - now).to_std().unwrap_or_default();
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = &mut shutdown => {
-                eprintln!("stopping: no refresh is running");
-                return Ok(());
-            }
-        }
-        // A failed run is reported and retried at the next slot; the process stays up.
-        if let Err(e) = once(aggregator, args).await {
+/// The next time `cron` fires.
+fn next_run(cron: &croner::Cron) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    cron.find_next_occurrence(&chrono::Utc::now(), false).context("the schedule never fires again")
+}
+
+/// One refresh (or verification) per occurrence of the schedule, as a `moon_jobs` job: a failed
+/// run is reported and retried at the next occurrence, and the process stays up.
+struct ScheduledRefresh {
+    aggregator: Aggregator,
+    args: AggregateArgs,
+    cron: croner::Cron,
+}
+
+impl moon_jobs::Job for ScheduledRefresh {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        let result = once(&self.aggregator, &self.args).await;
+        if let Err(e) = &result {
             eprintln!("refresh failed: {e:#}");
         }
+        if let Ok(next) = next_run(&self.cron) {
+            eprintln!("next refresh at {next}");
+        }
+        result.map(|()| moon_jobs::Step::Idle)
     }
+}
+
+/// Refreshes on `cron` until `shutdown`; a refresh in progress finishes first.
+async fn scheduled(
+    aggregator: Aggregator,
+    args: AggregateArgs,
+    cron: croner::Cron,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    eprintln!("next refresh at {}", next_run(&cron)?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let schedule = moon_jobs::Schedule::cron("aggregate", cron.clone());
+    let runner = moon_jobs::run(ScheduledRefresh { aggregator, args, cron }, schedule, stopped, None);
+    tokio::pin!(runner);
+    tokio::select! {
+        () = &mut runner => {}
+        () = shutdown => {
+            eprintln!("stopping (a refresh in progress finishes first)");
+            let _ = stop.send(true);
+            runner.await;
+        }
+    }
+    Ok(())
 }
 
 async fn once(aggregator: &Aggregator, args: &AggregateArgs) -> anyhow::Result<()> {
