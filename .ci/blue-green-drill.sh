@@ -363,6 +363,6 @@ SALES_AFTER="$(sales_in_db)" || die "cannot count the sales in $DB_NAME"
 say "the database gained exactly the $POSTS sales that were accepted"
 # The KPI dashboard's queries, run on the PostgreSQL warehouse green keeps current: the one
 # place in CI with a PostgreSQL warehouse full of data.
-python3 "$ROOT/.ci/check-kpi-dashboard.py" "$ROOT/crates/moon-server/src/analytics/warehouse.rs" \
+python3 "$ROOT/.ci/check-kpi-dashboard.py" "$ROOT/crates/moon-analytics/schema/warehouse-postgres.sql" \
     "$ROOT/deploy/grafana/moon-kpis.json" --run "$WH_URL" || die "the KPI dashboard's queries fail on the warehouse"
 echo "blue-green drill: $REQUESTS requests, 0 failed"

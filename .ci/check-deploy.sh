@@ -168,7 +168,7 @@ check "Grafana JSON parses; PromQL names only known metrics" \
     python3 .ci/check-promql-names.py deploy/prometheus/metric-names.txt "$ROOT" \
     deploy/grafana/moon.json deploy/prometheus/alerts.yml
 check "KPI dashboard parses; its SQL names only warehouse tables and columns" \
-    python3 .ci/check-kpi-dashboard.py crates/moon-server/src/analytics/warehouse.rs deploy/grafana/moon-kpis.json
+    python3 .ci/check-kpi-dashboard.py crates/moon-analytics/schema/warehouse-postgres.sql deploy/grafana/moon-kpis.json
 check "every alert links to a section of the runbook" \
     python3 .ci/check-alert-links.py deploy/prometheus/alerts.yml docs/RUNBOOK.md
 

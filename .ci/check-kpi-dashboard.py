@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when the KPI dashboard names a warehouse table or column that the warehouse does not have.
 
-Usage: check-kpi-dashboard.py WAREHOUSE_RS DASHBOARD_JSON [--run PSQL_URL]
+Usage: check-kpi-dashboard.py WAREHOUSE_SQL DASHBOARD_JSON [--run PSQL_URL]
 
 The dashboard's panels and variables query the warehouse in SQL (a Grafana PostgreSQL data
 source), so the PromQL check cannot see them. This reads the tables and columns from the
@@ -24,7 +24,7 @@ from checklib import finish
 def warehouse_schema(path):
     text = pathlib.Path(path).read_text()
     schema = {}
-    for m in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\((.*?)\)(?:\{clustered\})?\"", text, re.S):
+    for m in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\((.*?)\)\s*;", text, re.S):
         columns = set()
         for part in m.group(2).split(","):
             word = part.strip().split()

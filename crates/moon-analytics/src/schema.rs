@@ -179,4 +179,28 @@ mod tests {
         let fingerprint = hex::encode(hash.finalize());
         assert_eq!((SCHEMA_VERSION, &fingerprint[..16]), (3, "c4b7fa90c54fe5d2"), "the warehouse tables changed");
     }
+
+    /// `schema/warehouse-postgres.sql` is the PostgreSQL warehouse's schema as the aggregator
+    /// creates it, for BI authors and for CI's check of the KPI dashboard's queries. It must be
+    /// exactly what `ddl` says; `MOON_WRITE_SCHEMA=1 cargo test -p moon-analytics` rewrites it.
+    #[test]
+    fn the_published_postgres_schema_is_the_one_created() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/warehouse-postgres.sql");
+        let mut text = String::from(
+            "-- The warehouse's tables on PostgreSQL, as `moon aggregate` creates them (generated from\n\
+             -- crates/moon-analytics/src/schema.rs by its tests; do not edit by hand).\n",
+        );
+        for stmt in ddl(Flavor::Postgres) {
+            let lines: Vec<&str> = stmt.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            text.push('\n');
+            text.push_str(&lines.join("\n    ").replace("\n    )", "\n)"));
+            text.push_str(";\n");
+        }
+        if std::env::var_os("MOON_WRITE_SCHEMA").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let published = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(published == text, "{} is out of date; rewrite it with MOON_WRITE_SCHEMA=1", path.display());
+    }
 }
