@@ -51,6 +51,15 @@ pub enum Error {
         /// What the caller may not do, in a sentence.
         detail: String,
     },
+    /// A credential or second factor was wrong, expired or used up; the caller must prove who
+    /// they are again.
+    #[error("{detail}")]
+    Unauthenticated {
+        /// Stable machine-readable name, such as `invalid_mfa_code`.
+        code: &'static str,
+        /// What was wrong, in a sentence that gives nothing away.
+        detail: String,
+    },
     /// The database cannot be reached just now; retrying later may succeed.
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -115,6 +124,7 @@ impl From<Error> for ApiError {
             Error::Conflict { code, detail } => ApiError::conflict(code, detail),
             Error::Invalid(errors) => ApiError::validation(errors),
             Error::Forbidden { code, detail } => ApiError::new(StatusCode::FORBIDDEN, code, detail),
+            Error::Unauthenticated { code, detail } => ApiError::new(StatusCode::UNAUTHORIZED, code, detail),
             Error::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "database unavailable");
                 ApiError::new(

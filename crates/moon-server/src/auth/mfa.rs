@@ -13,8 +13,8 @@ use serde::Serialize;
 use totp_rs::{Builder, Secret, Totp};
 
 use super::crypto::{self, SealingKey};
-use super::users::{Account, internal};
-use moon_http::{ApiError, ApiResult};
+use super::users::Account;
+use crate::error::{Error, Result as ApiResult};
 
 /// Shown in authenticator apps next to the user name.
 pub const ISSUER: &str = "MoonInsurance";
@@ -61,18 +61,18 @@ pub fn code_at(secret_base32: &str, unix_time: u64) -> Option<String> {
 /// Starts enrolment: a fresh secret, kept sealed as *pending* until a code from it is confirmed.
 pub async fn enrol(db: &Db, key: &SealingKey, account: &Account) -> ApiResult<Enrolment> {
     if account.mfa_enabled {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "mfa_already_enabled",
             "an authenticator is already confirmed; an admin can reset it",
         ));
     }
-    let secret = crypto::random_bytes::<20>().map_err(internal)?;
-    let t = totp(&secret, &account.username).map_err(internal)?;
-    let uri = t.to_url().map_err(|e| internal(anyhow::anyhow!("cannot build the otpauth URI: {e}")))?;
-    let qr =
-        qrcode::QrCode::new(uri.as_bytes()).map_err(|e| internal(anyhow::anyhow!("cannot draw the QR code: {e}")))?;
+    let secret = crypto::random_bytes::<20>().map_err(Error::Internal)?;
+    let t = totp(&secret, &account.username).map_err(Error::Internal)?;
+    let uri = t.to_url().map_err(|e| Error::Internal(anyhow::anyhow!("cannot build the otpauth URI: {e}")))?;
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot draw the QR code: {e}")))?;
     let qr_svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
-    let sealed = key.seal(&context(account.id), &secret).map_err(internal)?;
+    let sealed = key.seal(&context(account.id), &secret).map_err(Error::Internal)?;
     let mut stmt = Query::update();
     stmt.table("users")
         .value("mfa_pending_secret", sealed)
@@ -84,12 +84,11 @@ pub async fn enrol(db: &Db, key: &SealingKey, account: &Account) -> ApiResult<En
     Ok(Enrolment { otpauth_uri: uri, secret: t.secret().to_base32(), qr_svg })
 }
 
-fn bad_code() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "invalid_mfa_code",
-        "the code is wrong, expired or already used",
-    )
+fn bad_code() -> Error {
+    Error::Unauthenticated {
+        code: "invalid_mfa_code",
+        detail: String::from("the code is wrong, expired or already used"),
+    }
 }
 
 /// Records `step` as the last accepted one, only if it is later than any before: the single
@@ -109,7 +108,7 @@ async fn claim_step(db: &Db, user_id: i64, step: i64, extra: Vec<(&'static str, 
 }
 
 fn check_code(secret: &[u8], account: &Account, code: &str) -> ApiResult<Option<i64>> {
-    let t = totp(secret, &account.username).map_err(internal)?;
+    let t = totp(secret, &account.username).map_err(Error::Internal)?;
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     Ok(t.check(&code, unix_now()).and_then(|s| i64::try_from(s).ok()))
 }
@@ -117,10 +116,11 @@ fn check_code(secret: &[u8], account: &Account, code: &str) -> ApiResult<Option<
 /// Confirms enrolment with a code from the pending secret; returns the recovery codes, shown
 /// this once.
 pub async fn confirm(db: &Db, key: &SealingKey, account: &Account, code: &str) -> ApiResult<Vec<String>> {
-    let sealed = account.mfa_pending_secret.as_deref().ok_or_else(|| {
-        ApiError::conflict("mfa_not_enrolling", "start enrolment first (POST /api/v1/auth/mfa/enrol)")
-    })?;
-    let secret = key.open(&context(account.id), sealed).map_err(internal)?;
+    let sealed = account
+        .mfa_pending_secret
+        .as_deref()
+        .ok_or_else(|| Error::conflict("mfa_not_enrolling", "start enrolment first (POST /api/v1/auth/mfa/enrol)"))?;
+    let secret = key.open(&context(account.id), sealed).map_err(Error::Internal)?;
     let step = check_code(&secret, account, code)?.ok_or_else(bad_code)?;
     let extra = vec![
         ("mfa_secret", Value::from(sealed.to_owned())),
@@ -142,7 +142,7 @@ async fn replace_recovery_codes(db: &Db, user_id: i64) -> ApiResult<Vec<String>>
     tx.execute(&del).await?;
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     for _ in 0..RECOVERY_CODES {
-        let raw = crypto::random_bytes::<8>().map_err(internal)?;
+        let raw = crypto::random_bytes::<8>().map_err(Error::Internal)?;
         let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw).to_lowercase().replace(['-', '_'], "x");
         let code = format!("{}-{}", &text[..5], &text[5..10]);
         let stmt = insert_row(
@@ -171,7 +171,7 @@ pub async fn verify(db: &Db, key: &SealingKey, account: &Account, code: &str) ->
     let trimmed = code.trim();
     if trimmed.chars().all(|c| c.is_ascii_digit() || c.is_whitespace()) {
         let sealed = account.mfa_secret.as_deref().ok_or_else(bad_code)?;
-        let secret = key.open(&context(account.id), sealed).map_err(internal)?;
+        let secret = key.open(&context(account.id), sealed).map_err(Error::Internal)?;
         let step = check_code(&secret, account, trimmed)?.ok_or_else(bad_code)?;
         return if claim_step(db, account.id, step, Vec::new()).await? { Ok(()) } else { Err(bad_code()) };
     }

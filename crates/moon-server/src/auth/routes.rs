@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::SecurityState;
 use super::middleware::{ClientIp, Credential, Identity, too_many};
 use super::token::ApiToken;
-use super::users::{Binding, User, UserChanges, internal};
+use super::users::{Binding, User, UserChanges};
 use super::{mfa, session, throttle, token, users};
 use crate::audit::{self, RequestOrigin};
 use moon_db::Db;
@@ -38,6 +38,13 @@ where
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+}
+
+/// Logs an unexpected failure of a security step (hashing, sealing, a session row) once and
+/// answers 500: the edge's counterpart of `Error::Internal` for steps that report `anyhow`.
+pub(crate) fn internal(e: anyhow::Error) -> ApiError {
+    tracing::error!(error = %format!("{e:#}"), "security operation failed");
+    ApiError::internal()
 }
 
 /// Credentials for sign-in.
@@ -244,7 +251,7 @@ pub(crate) async fn check_second_factor(
         throttle::record_failure(&state.db, t, &keys[1], t.ip_free_failures).await?;
         let actor = account.actor(origin);
         audit::record_or_log(&state.db, actor, audit::Event::on("auth.mfa_failed", "user", account.id)).await;
-        return Err(e);
+        return Err(e.into());
     }
     throttle::clear(&state.db, &keys[0]).await?;
     let actor = account.actor(origin);

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::password::{self, Hasher};
 use crate::error::{Error, Result};
-use moon_http::{ApiError, Principal, Role, Scope};
+use moon_http::{Principal, Role, Scope};
 
 /// A user as shown to admins: never the password hash or MFA secrets.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -249,12 +249,6 @@ pub async fn create(
     tx.commit().await?;
     tracing::info!(user_id = id, role = %binding.role, "user created");
     get(db, id).await?.ok_or_else(|| Error::internal("the user vanished after it was created"))
-}
-
-/// Logs an unexpected failure once and answers 500.
-pub(crate) fn internal(e: anyhow::Error) -> ApiError {
-    tracing::error!(error = %format!("{e:#}"), "security operation failed");
-    ApiError::internal()
 }
 
 /// Every user, by id.

@@ -54,7 +54,7 @@ pub async fn start(State(state): State<WebState>, ctx: Ctx, identity: Identity) 
             return overview(&ctx, &identity, StatusCode::INTERNAL_SERVER_ERROR, Some(&ApiError::internal()));
         }
     };
-    let enrolment = match crate::auth::mfa::enrol(&state.db, key, &identity.account).await {
+    let enrolment = match crate::auth::mfa::enrol(&state.db, key, &identity.account).await.map_err(ApiError::from) {
         Ok(e) => e,
         Err(e) => return overview(&ctx, &identity, e.status(), Some(&e)),
     };
