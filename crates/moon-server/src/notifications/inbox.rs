@@ -1,28 +1,11 @@
 //! The in-app inbox beyond listing: the unread count the console shows, "mark all read", and each
 //! agent's choice of channels.
 
-use axum::Json;
-use axum::extract::State;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError, Tx};
 use serde::{Deserialize, Serialize};
 
-use super::NotificationsState;
-use moon_http::{ApiJson, ApiQuery, ApiResult, Principal, Scope};
-
-/// The routes of the inbox and preferences.
-pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
-where
-    S: Clone + Send + Sync + 'static,
-    moon_db::Db: axum::extract::FromRef<S>,
-    NotificationsState: axum::extract::FromRef<S>,
-{
-    use utoipa_axum::routes;
-    utoipa_axum::router::OpenApiRouter::new()
-        .routes(routes!(unread_count))
-        .routes(routes!(read_all))
-        .routes(routes!(get_preferences, put_preferences))
-}
+use moon_http::{Principal, Scope};
 
 /// Whose inbox: an agent's own; staff name an agent in their scope, or (admins, managers) get
 /// everything they may see.
@@ -87,30 +70,6 @@ pub(super) fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> c
     })
 }
 
-/// Unread notifications in an inbox.
-#[utoipa::path(get, path = "/api/v1/notifications/unread_count", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Unread), (status = 404, body = moon_http::error::Problem)))]
-async fn unread_count(
-    State(db): State<Db>,
-    principal: Principal,
-    ApiQuery(p): ApiQuery<InboxParams>,
-) -> ApiResult<Json<Unread>> {
-    let unread = super::service::unread_count(&db, &principal, p.agent_id).await?;
-    Ok(Json(Unread { unread }))
-}
-
-/// Mark every unread notification in an inbox read (now).
-#[utoipa::path(post, path = "/api/v1/notifications/read_all", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Marked), (status = 404, body = moon_http::error::Problem)))]
-async fn read_all(
-    State(db): State<Db>,
-    principal: Principal,
-    ApiQuery(p): ApiQuery<InboxParams>,
-) -> ApiResult<Json<Marked>> {
-    let marked = super::service::read_all(&db, &principal, p.agent_id).await?;
-    Ok(Json(Marked { marked }))
-}
-
 #[derive(sqlx::FromRow)]
 pub(super) struct PrefRow {
     pub(super) stream: bool,
@@ -133,27 +92,4 @@ pub(super) async fn get_prefs(db: &Db, agent_id: i64) -> Result<Option<PrefRow>,
 /// Whether an agent chose e-mail (default no).
 pub async fn wants_email(tx: &mut Tx, agent_id: i64) -> Result<bool, DbError> {
     Ok(read_prefs(tx, agent_id).await?.is_some_and(|p| p.email))
-}
-
-/// An agent's channels.
-#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams),
-    responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
-async fn get_preferences(
-    State(state): State<NotificationsState>,
-    principal: Principal,
-    ApiQuery(p): ApiQuery<InboxParams>,
-) -> ApiResult<Json<Preferences>> {
-    Ok(Json(super::service::preferences(&state.db, &principal, p.agent_id).await?))
-}
-
-/// Choose channels: an agent for themself, staff for an agent in their scope.
-#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications", params(InboxParams), request_body = PreferencesUpdate,
-    responses((status = 200, body = Preferences), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
-async fn put_preferences(
-    State(state): State<NotificationsState>,
-    principal: Principal,
-    ApiQuery(p): ApiQuery<InboxParams>,
-    ApiJson(body): ApiJson<PreferencesUpdate>,
-) -> ApiResult<Json<Preferences>> {
-    Ok(Json(super::service::set_preferences(&state.db, &principal, p.agent_id, &body).await?))
 }

@@ -2,6 +2,7 @@
 //! on their own, and delivery (live stream, webhooks, e-mail). See
 //! docs/adr/0008-notification-rules-and-delivery.md.
 
+mod api;
 pub mod deliveries;
 pub mod email;
 pub mod inbox;
@@ -115,10 +116,10 @@ where
         .routes(routes!(list_notifications, send_notification))
         .routes(routes!(get_notification, update_notification, delete_notification))
         .routes(routes!(stream::stream))
-        .merge(inbox::routes())
-        .merge(rules_api::routes())
-        .merge(webhooks::routes())
-        .merge(deliveries::routes())
+        .merge(api::inbox::routes())
+        .merge(api::rules::routes())
+        .merge(api::webhooks::routes())
+        .merge(api::deliveries::routes())
 }
 
 /// What the notification routes need of the server: the database, this process's runtime

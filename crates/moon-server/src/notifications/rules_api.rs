@@ -1,35 +1,15 @@
 //! Notification rules over `/api/v1/notifications/rules` (admins), their storage, and their
 //! seeding from `moon.toml` at start.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
-use super::NotificationsState;
 use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
-use moon_http::{ApiJson, ApiResult, Principal};
-
-/// The routes of notification rules.
-pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
-where
-    S: Clone + Send + Sync + 'static,
-    moon_db::Db: axum::extract::FromRef<S>,
-    NotificationsState: axum::extract::FromRef<S>,
-{
-    use utoipa_axum::routes;
-    utoipa_axum::router::OpenApiRouter::new().routes(routes!(list_rules, create_rule)).routes(routes!(
-        get_rule,
-        update_rule,
-        delete_rule
-    ))
-}
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
     id: i64,
     name: String,
     kind: String,
@@ -45,7 +25,7 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: [&str; 13] = [
+pub(super) const COLUMNS: [&str; 13] = [
     "id",
     "name",
     "kind",
@@ -91,7 +71,7 @@ impl TryFrom<Row> for Rule {
     }
 }
 
-fn base() -> SelectStatement {
+pub(super) fn base() -> SelectStatement {
     let mut q = Query::select();
     q.columns(COLUMNS).from("notification_rules").order_by("id", Order::Asc);
     q
@@ -179,54 +159,4 @@ pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Resu
         created += 1;
     }
     Ok(created)
-}
-
-/// List notification rules.
-#[utoipa::path(get, path = "/api/v1/notifications/rules", tag = "notifications",
-    responses((status = 200, body = Vec<Rule>)))]
-async fn list_rules(State(db): State<Db>) -> ApiResult<Json<Vec<Rule>>> {
-    let rows: Vec<Row> = db.fetch_all(&base()).await?;
-    Ok(Json(rows.into_iter().map(Rule::try_from).collect::<Result<_, _>>()?))
-}
-
-/// Create a rule.
-#[utoipa::path(post, path = "/api/v1/notifications/rules", tag = "notifications", request_body = RuleSpec,
-    responses((status = 201, body = Rule), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
-async fn create_rule(
-    State(state): State<NotificationsState>,
-    principal: Principal,
-    ApiJson(body): ApiJson<RuleSpec>,
-) -> ApiResult<(StatusCode, Json<Rule>)> {
-    let stored = super::service::create_rule(&state.db, &principal, &body, &state.timezone).await?;
-    Ok((StatusCode::CREATED, Json(stored)))
-}
-
-/// Get one rule.
-#[utoipa::path(get, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
-    responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem)))]
-async fn get_rule(State(db): State<Db>, Path(id): Path<String>) -> ApiResult<Json<Rule>> {
-    let id = moon_http::parse_id(&id)?;
-    Ok(Json(super::service::rule(&db, id).await?))
-}
-
-/// Change a rule (enable or disable it, thresholds, schedule, template, …); its kind is fixed.
-#[utoipa::path(patch, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")), request_body = RuleSpec,
-    responses((status = 200, body = Rule), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
-async fn update_rule(
-    State(state): State<NotificationsState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<RuleSpec>,
-) -> ApiResult<Json<Rule>> {
-    let id = moon_http::parse_id(&id)?;
-    Ok(Json(super::service::update_rule(&state.db, &principal, id, &body, &state.timezone).await?))
-}
-
-/// Delete a rule (the notifications it made stay).
-#[utoipa::path(delete, path = "/api/v1/notifications/rules/{id}", tag = "notifications", params(("id" = i64, Path, description = "Rule id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = moon_http::error::Problem)))]
-async fn delete_rule(State(db): State<Db>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let id = moon_http::parse_id(&id)?;
-    super::service::delete_rule(&db, &principal, id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
