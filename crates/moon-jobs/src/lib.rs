@@ -224,15 +224,6 @@ impl Pending {
         Self { name: schedule.name, start: Box::new(move |set: &mut JobSet| set.spawn(job, schedule)) }
     }
 
-    /// A long-lived task (see [`JobSet::spawn_task`]), to be started later.
-    pub fn task<F, Fut>(name: &'static str, task: F) -> Self
-    where
-        F: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        Self { name, start: Box::new(move |set: &mut JobSet| set.spawn_task(name, task)) }
-    }
-
     /// The job's name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -264,22 +255,6 @@ impl JobSet {
         let name = schedule.name;
         let task = tokio::spawn(run(job, schedule, self.stop.subscribe(), self.metrics.clone()));
         self.tasks.push((name, task));
-    }
-
-    /// Starts a task that is not a stepping job (a long-lived listener), stopped with the rest:
-    /// it receives the stop signal and must return soon after it is set.
-    pub fn spawn_task<F, Fut>(&mut self, name: &'static str, task: F)
-    where
-        F: FnOnce(watch::Receiver<bool>) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let task = tokio::spawn(task(self.stop.subscribe()));
-        self.tasks.push((name, task));
-    }
-
-    /// A stop signal tied to this set, for work that must end when the jobs do (open streams).
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
     }
 
     /// The names of the jobs started, in start order.
