@@ -316,6 +316,11 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         .await
         .with_context(|| format!("cannot connect to database {shown}"))?;
     db.migrate().await.with_context(|| format!("cannot migrate database {shown}"))?;
+    // The data half of the organisation migration: agents still on free text get records.
+    crate::organisation::run(&db)
+        .await
+        .map_err(anyhow::Error::new)
+        .context("cannot place agents in the organisation")?;
     Ok(db)
 }
 

@@ -122,6 +122,8 @@ pub async fn load(
 ) -> anyhow::Result<BulkSummary> {
     let started = Instant::now();
     let (agent_ids, agents_created) = ensure_agents(db, agents.max(1)).await?;
+    // The bulk agents were inserted directly: give them their organisation records too.
+    crate::organisation::run(db).await.map_err(anyhow::Error::new)?;
     let mut q = Query::select();
     q.column("id").from("products").order_by("id", moon_db::sea_query::Order::Asc);
     let products: Vec<i64> = db.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(id,)| id).collect();

@@ -23,6 +23,18 @@ const AGENTS: &[(&str, &str, &str, &str, &str)] = &[
     ("AGT010", "Priyantha", "Herath", "Jaffna", "Beta"),
 ];
 
+/// The demo's regions and the branches under each (Sri Lanka's provinces and towns).
+const REGIONS: &[(&str, &[&str])] = &[
+    ("Western", &["Colombo"]),
+    ("Central", &["Kandy"]),
+    ("Southern", &["Galle", "Matara"]),
+    ("North Western", &["Kurunegala"]),
+    ("Northern", &["Jaffna"]),
+];
+
+/// The demo's sales teams.
+const TEAMS: &[&str] = &["Alpha", "Beta", "Gamma", "Delta"];
+
 const PRODUCTS: &[(&str, &str, i64)] = &[
     ("Life", "Life Insurance - Platinum Plan", 12_000_000),
     ("Vehicle", "Vehicle Insurance - Full Cover", 9_000_000),
@@ -114,11 +126,33 @@ impl Lcg {
     }
 }
 
+/// Creates the demo's regions, branches and teams; existing ones are left as they are.
+async fn load_organisation(db: &Db, op: &Principal) -> anyhow::Result<()> {
+    use crate::agents::org::model::{CreateUnit, UnitKind};
+    let mut units: Vec<(UnitKind, &str, Option<&str>)> = Vec::new();
+    for (region, branches) in REGIONS {
+        units.push((UnitKind::Region, region, None));
+        units.extend(branches.iter().map(|b| (UnitKind::Branch, *b, Some(*region))));
+    }
+    units.extend(TEAMS.iter().map(|t| (UnitKind::Team, *t, None)));
+    for (kind, code, region) in units {
+        let body =
+            CreateUnit { code: Some(code.to_owned()), region: region.map(str::to_owned), ..CreateUnit::default() };
+        let new = body.validate(kind).map_err(|e| anyhow::anyhow!("demo unit {code}: {e:?}"))?;
+        match crate::agents::org::service::create(db, op, new).await {
+            Ok(_) | Err(crate::error::Error::Conflict { code: "duplicate_unit", .. }) => {}
+            Err(e) => return Err(api(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Loads the demo sample; running it again adds nothing. Sales are dated over the six months
 /// before `today`.
 pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
     let op = Principal::operator();
     let mut summary = DemoSummary::default();
+    load_organisation(db, &op).await?;
     for (i, (code, first, last, branch, team)) in AGENTS.iter().enumerate() {
         let new = NewAgent {
             agent_code: AgentCode::parse("agent_code", code).map_err(bad)?,

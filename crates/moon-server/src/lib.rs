@@ -17,6 +17,7 @@ pub mod error;
 pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
+pub mod organisation;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod targets;

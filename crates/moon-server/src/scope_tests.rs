@@ -17,6 +17,8 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
     let path = std::env::temp_dir().join(format!("moon-scope-{}-{n}.db", std::process::id()));
     let db = Db::connect(&format!("sqlite://{}", path.display()), &DbOptions::default()).await.unwrap();
     db.migrate().await.unwrap();
+    crate::organisation::ensure_units(&db, crate::organisation::Kind::Branch, &["Colombo", "Kandy"]).await.unwrap();
+    crate::organisation::ensure_units(&db, crate::organisation::Kind::Team, &["Alpha"]).await.unwrap();
     let op = Principal::operator();
     let mut ids = Vec::new();
     for (code, branch) in [("AGT001", "Colombo"), ("AGT002", "Kandy")] {

@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregate;
+mod org;
 mod settings;
 mod telemetry;
 
@@ -44,6 +45,10 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// The organisation: regions, branches and teams, moving agents, and the backfill of
+    /// free-text branches and teams into records.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
     /// The audit trail: `moon audit verify` checks its hash chain and exits 1 at the first
     /// entry that was edited or deleted.
     #[command(subcommand)]
@@ -179,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => admin::user(cmd).await,
+        Command::Org(cmd) => org::run(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Audit(AuditCommand::Verify(args)) => {
             let config = settings::resolve(&ServeArgs::from(args))?;

@@ -1,6 +1,7 @@
 //! The agent component: agent records over `/api/v1/agents`.
 
 pub mod model;
+pub mod org;
 pub mod repo;
 pub mod service;
 
@@ -35,6 +36,7 @@ where
         .routes(routes!(list_agents, create_agent))
         .routes(routes!(get_agent, update_agent, delete_agent))
         .routes(routes!(erase_agent))
+        .merge(org::routes())
 }
 
 impl AgentFilter {

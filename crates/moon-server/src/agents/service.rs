@@ -1,10 +1,12 @@
 //! Agent use cases, shared by the REST API and the original system's routes.
 
 use moon_db::{Db, DbError, Tx};
-use moon_domain::FieldError;
+use moon_domain::{FieldError, Label};
 
 use super::model::AgentRef;
 use super::model::{Agent, AgentChanges, NewAgent};
+use super::org;
+use super::org::model::{Membership, Move};
 use super::repo;
 use crate::audit;
 use crate::error::{Error, Result};
@@ -15,20 +17,13 @@ fn duplicate_code(code: &str) -> Error {
     Error::conflict("duplicate_agent_code", format!("an agent with agent_code {code} already exists"))
 }
 
-/// Only whole-company principals may create agents in any branch; a branch-scoped principal may
-/// create agents in their own branch only.
-fn check_branch_allowed(principal: &Principal, branch: &str) -> Result<()> {
-    match &principal.scope {
-        Scope::All => Ok(()),
-        Scope::Branch(b) if b == branch => Ok(()),
-        _ => Err(Error::forbidden("you may not manage agents outside your branch")),
-    }
-}
-
-/// Creates an agent; a duplicate code is a 409, even when two requests race.
-pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Agent> {
-    check_branch_allowed(principal, new.branch.as_str())?;
+/// Creates an agent in a known branch and team (named by code or name; an unknown one is a 422
+/// listing the known ones); a duplicate code is a 409, even when two requests race.
+pub async fn create(db: &Db, principal: &Principal, mut new: NewAgent) -> Result<Agent> {
     let mut tx = db.begin().await?;
+    let (branch, team) = org::service::placement(&mut tx, principal, &new.branch, &new.team).await?;
+    new.branch = Label::parse("branch", &branch.code).map_err(Error::field)?;
+    new.team = Label::parse("team", &team.code).map_err(Error::field)?;
     if repo::find_by_code(&mut tx, &Scope::All, new.agent_code.as_str()).await?.is_some() {
         return Err(duplicate_code(new.agent_code.as_str()));
     }
@@ -36,6 +31,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Age
         Err(DbError::UniqueViolation) => return Err(duplicate_code(new.agent_code.as_str())),
         other => other?,
     };
+    org::service::join(&mut tx, id, &branch, &team).await?;
     let agent = repo::find(&mut tx, &Scope::All, id)
         .await?
         .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
@@ -48,7 +44,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Age
 }
 
 /// Applies a partial update to a visible agent.
-pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChanges) -> Result<Agent> {
+pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentChanges) -> Result<Agent> {
     // An agent keeps their own contact details and analytics consent current; code, name, team,
     // branch and status are the branch's to change.
     if matches!(principal.scope, Scope::Agent(_))
@@ -61,12 +57,18 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
     {
         return Err(Error::forbidden("agents may change only their own contact_number, email and analytics_consent"));
     }
-    if let Some(branch) = &changes.branch {
-        check_branch_allowed(principal, branch.as_str())?;
-    }
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
+    // A new team or branch is a move effective today: earlier periods keep the old ones.
+    let mv = Move { branch: changes.branch.take(), team: changes.team.take(), effective_from: None };
+    if mv.branch.is_some() || mv.team.is_some() {
+        let same = mv.branch.as_ref().is_none_or(|b| org::model::fold(b.as_str()) == org::model::fold(&current.branch))
+            && mv.team.as_ref().is_none_or(|t| org::model::fold(t.as_str()) == org::model::fold(&current.team));
+        if !same {
+            org::service::move_agent(&mut tx, principal, &current, &mv).await?;
+        }
+    }
     if let Some(code) = &changes.agent_code
         && code.as_str() != current.agent_code
         && repo::find_by_code(&mut tx, &Scope::All, code.as_str()).await?.is_some()
@@ -80,13 +82,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
         }
         other => other?,
     };
-    let agent = repo::find(&mut tx, &Scope::All, id)
-        .await?
-        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
-    let (before, after) = (repo::facts(&current), repo::facts(&agent));
-    if before != after {
-        moon_changelog::record(&mut tx, &[Event::Agent { id, before: Some(before), after: Some(after) }]).await?;
-    }
+    let agent = reread_and_log(&mut tx, &current).await?;
     audit::append(
         &mut tx,
         principal,
@@ -94,6 +90,20 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, changes: AgentChang
     )
     .await?;
     tx.commit().await?;
+    Ok(agent)
+}
+
+/// The agent as the transaction leaves it, with a change-log entry when a KPI attribute (team,
+/// branch, status, consent) differs from `before`.
+async fn reread_and_log(tx: &mut Tx, before: &Agent) -> Result<Agent> {
+    let id = before.id;
+    let agent = repo::find(tx, &Scope::All, id)
+        .await?
+        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
+    let (was, now) = (repo::facts(before), repo::facts(&agent));
+    if was != now {
+        moon_changelog::record(tx, &[Event::Agent { id, before: Some(was), after: Some(now) }]).await?;
+    }
     Ok(agent)
 }
 
@@ -172,4 +182,17 @@ pub async fn resolve(db: &Db, tx: Option<&mut Tx>, principal: &Principal, agent:
 /// 422 for a reference to an agent that does not exist or is not visible.
 pub fn unknown_agent(field: &str, shown: &str) -> Error {
     Error::field(FieldError::new(field, "unknown_agent", format!("no agent {shown} exists")))
+}
+
+/// Moves a visible agent to another team and/or home branch from a date, with the change-log
+/// entry that tells the warehouse and the audit entry; answers the agent's history.
+pub async fn move_agent(db: &Db, principal: &Principal, id: i64, mv: &Move) -> Result<Vec<Membership>> {
+    let mut tx = db.begin().await?;
+    let current =
+        repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
+    let history = org::service::move_agent(&mut tx, principal, &current, mv).await?;
+    reread_and_log(&mut tx, &current).await?;
+    tx.commit().await?;
+    tracing::info!(agent_id = id, "agent moved");
+    Ok(history)
 }

@@ -95,6 +95,14 @@ pub const POLICY: &[Rule] = &[
     rule("PATCH", "/api/v1/agents/{id}", Roles(PEOPLE)),
     rule("DELETE", "/api/v1/agents/{id}", Roles(STAFF)),
     rule("POST", "/api/v1/agents/{code}/erase", Roles(ADMIN)),
+    // The organisation: everyone signed in reads the units (names of places, not of people);
+    // admins change them. Membership history follows the agent's visibility.
+    rule("GET", "/api/v1/org/{kind}", Roles(EVERYONE)),
+    rule("POST", "/api/v1/org/{kind}", Roles(ADMIN)),
+    rule("GET", "/api/v1/org/{kind}/{id}", Roles(EVERYONE)),
+    rule("PATCH", "/api/v1/org/{kind}/{id}", Roles(ADMIN)),
+    rule("GET", "/api/v1/agents/{id}/memberships", Roles(PEOPLE)),
+    rule("POST", "/api/v1/agents/{id}/moves", Roles(STAFF)),
     // Products: reference data without personal data; only admins change it.
     rule("GET", "/api/v1/products", Roles(EVERYONE)),
     rule("POST", "/api/v1/products", Roles(ADMIN)),
@@ -167,6 +175,10 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/agents/{id}", Roles(PEOPLE)),
     rule("POST", "/agents/{id}", Roles(PEOPLE)),
     rule("POST", "/agents/{id}/deactivate", Roles(STAFF)),
+    rule("POST", "/agents/{id}/move", Roles(STAFF)),
+    rule("GET", "/organisation", Roles(EVERYONE)),
+    rule("POST", "/organisation", Roles(ADMIN)),
+    rule("POST", "/organisation/{kind}/{id}", Roles(ADMIN)),
     rule("GET", "/sales", Roles(PEOPLE)),
     rule("POST", "/sales", Roles(PEOPLE)),
     rule("GET", "/sales/{id}", Roles(STAFF)),

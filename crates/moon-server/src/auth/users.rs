@@ -397,3 +397,11 @@ pub async fn delete(db: &Db, id: i64, who: impl Into<crate::audit::Actor>) -> Re
     tracing::info!(user_id = id, "user deleted");
     Ok(())
 }
+
+/// Rewrites the branch a manager is bound to from `from` to `to` (the organisation backfill
+/// merging spellings of one branch); returns how many users changed.
+pub async fn respell_branch(tx: &mut moon_db::Tx, from: &str, to: &str) -> Result<u64, DbError> {
+    let mut q = moon_db::sea_query::Query::update();
+    q.table("users").value("branch", to).and_where(moon_db::sea_query::Expr::col("branch").eq(from));
+    tx.execute(&q).await
+}

@@ -322,3 +322,11 @@ pub async fn agent_totals(
     let row: Option<(i64, i64)> = db.fetch_optional(&q).await?;
     Ok(row.unwrap_or((0, 0)))
 }
+
+/// Rewrites the credited branch `from` to `to` on every sale (the organisation backfill merging
+/// spellings of one branch); returns how many sales changed.
+pub async fn respell_branch(tx: &mut Tx, from: &str, to: &str) -> Result<u64, DbError> {
+    let mut q = Query::update();
+    q.table("sales").value("branch", to).and_where(Expr::col("branch").eq(from));
+    tx.execute(&q).await
+}

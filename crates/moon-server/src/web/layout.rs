@@ -11,6 +11,7 @@ use super::context::Ctx;
 const NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
     ("/agents", "Agents"),
+    ("/organisation", "Organisation"),
     ("/sales", "Sales"),
     ("/products", "Products & targets"),
     ("/notifications", "Notifications"),

@@ -47,7 +47,7 @@ where
 
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 fn routes() -> Router<WebState> {
-    use pages::{account, admin, agents, dashboard, notifications, products, sales, sign_in};
+    use pages::{account, admin, agents, dashboard, notifications, organisation, products, sales, sign_in};
     Router::new()
         .route("/assets/{file}", get(assets::serve))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
@@ -60,6 +60,9 @@ fn routes() -> Router<WebState> {
         .route("/agents", get(agents::list).post(agents::create))
         .route("/agents/{id}", get(agents::edit).post(agents::update))
         .route("/agents/{id}/deactivate", post(agents::deactivate))
+        .route("/agents/{id}/move", post(agents::move_agent))
+        .route("/organisation", get(organisation::page).post(organisation::create))
+        .route("/organisation/{kind}/{id}", post(organisation::change))
         .route("/sales", get(sales::list).post(sales::create))
         .route("/sales/{id}", get(sales::edit).post(sales::update))
         .route("/sales/{id}/delete", post(sales::delete))
@@ -119,6 +122,7 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/account/",
     "/dashboard",
     "/agents",
+    "/organisation",
     "/sales",
     "/products",
     "/notifications",

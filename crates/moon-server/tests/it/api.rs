@@ -522,7 +522,11 @@ async fn every_documented_route_exists(app: &TestApp) {
             item.as_object().unwrap().keys().filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
         {
             documented.push(format!("{} {path}", method.to_uppercase()));
-            let concrete = path.replace("{id}", "1").replace("{agent_code}", "AGT001").replace("{sale_id}", "1");
+            let concrete = path
+                .replace("{id}", "1")
+                .replace("{agent_code}", "AGT001")
+                .replace("{sale_id}", "1")
+                .replace("{kind}", "branches");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let (status, body) = if path == "/api/v1/notifications/stream" {
                 // An event stream never ends: its status and content type say it is served.
@@ -552,6 +556,12 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/agents/{id}",
         "PATCH /api/v1/agents/{id}",
         "DELETE /api/v1/agents/{id}",
+        "GET /api/v1/agents/{id}/memberships",
+        "POST /api/v1/agents/{id}/moves",
+        "GET /api/v1/org/{kind}",
+        "POST /api/v1/org/{kind}",
+        "GET /api/v1/org/{kind}/{id}",
+        "PATCH /api/v1/org/{kind}/{id}",
         "POST /api/v1/agents/{code}/erase",
         "GET /api/v1/audit",
         "GET /api/v1/products",

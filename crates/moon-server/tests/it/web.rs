@@ -16,6 +16,12 @@ on_every_backend!(
 );
 
 on_every_backend_with!(
+    without_mfa,
+    |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
+    admins_manage_the_organisation_and_move_agents_in_the_console,
+);
+
+on_every_backend_with!(
     without_notifications,
     |c: &mut moon_server::Config| c.components = moon_server::targets::resolve("web,agent").unwrap(),
     the_console_offers_no_inbox_script_where_the_notification_api_is_not_served,
@@ -339,4 +345,64 @@ async fn the_console_offers_no_inbox_script_where_the_notification_api_is_not_se
     }
     let res = b.get(app.url("/api/v1/notifications/stream")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(res.status(), 404);
+}
+
+/// The organisation page lists the units; an admin adds and renames one, sees the API's message
+/// for a duplicate, and moves an agent from the agent's page; a manager reads but cannot change.
+async fn admins_manage_the_organisation_and_move_agents_in_the_console(app: &TestApp) {
+    let id = app.agent("ORGW1", "Colombo", "Alpha").await;
+    let (_, name, password) = app.user("admin", None).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/organisation", Some(&cookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("id=\"branches-table\"") && html.contains("Colombo") && html.contains("Alpha"), "{html}");
+    let csrf = csrf_of(&html);
+    let add = [("csrf_token", csrf.as_str()), ("kind", "branch"), ("code", "Negombo")];
+    let (s, to, _) = post_form(&b, app, "/organisation", &cookie, &add).await;
+    assert_eq!((s, to.as_str()), (303, "/organisation"));
+    let (s, _, html) = post_form(&b, app, "/organisation", &cookie, &add).await;
+    assert_eq!(s, 409, "a second Negombo is refused with the API's words");
+    assert!(html.contains("already exists"), "{html}");
+    let (_, branches) = app.get("/api/v1/org/branches?limit=500").await;
+    let negombo = branches["items"].as_array().unwrap().iter().find(|u| u["code"] == "Negombo").unwrap()["id"].clone();
+    let (s, _, _) = post_form(
+        &b,
+        app,
+        &format!("/organisation/branches/{negombo}"),
+        &cookie,
+        &[("csrf_token", csrf.as_str()), ("name", "Negombo City")],
+    )
+    .await;
+    assert_eq!(s, 303);
+    let (_, _, html) = page(&b, app, "/organisation", Some(&cookie)).await;
+    assert!(html.contains("Negombo City"), "renamed");
+
+    let (_, _, html) = page(&b, app, &format!("/agents/{id}"), Some(&cookie)).await;
+    assert!(html.contains("id=\"membership-table\"") && html.contains("the start"), "{html}");
+    let fields = [("csrf_token", csrf.as_str()), ("team", "Beta"), ("effective_from", "2026-07-01")];
+    let (s, to, _) = post_form(&b, app, &format!("/agents/{id}/move"), &cookie, &fields).await;
+    assert_eq!((s, to), (303, format!("/agents/{id}")));
+    let (_, _, html) = page(&b, app, &format!("/agents/{id}"), Some(&cookie)).await;
+    assert!(html.contains("2026-07-01") && html.contains("Beta"), "{html}");
+    let bad = [("csrf_token", csrf.as_str()), ("team", "Nowhere")];
+    let (s, _, html) = post_form(&b, app, &format!("/agents/{id}/move"), &cookie, &bad).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("known teams"), "the known teams are listed beside the field: {html}");
+
+    let (_, mname, mpassword) = app.user("manager", Some("Colombo")).await;
+    let mcookie = sign_in_form(app, &mname, &mpassword).await;
+    let (s, _, html) = page(&b, app, "/organisation", Some(&mcookie)).await;
+    assert_eq!(s, 200);
+    assert!(!html.contains("Add a region"), "no forms for a manager");
+    let mcsrf = csrf_of(&html);
+    let (s, _, _) = post_form(
+        &b,
+        app,
+        "/organisation",
+        &mcookie,
+        &[("csrf_token", mcsrf.as_str()), ("kind", "team"), ("code", "X")],
+    )
+    .await;
+    assert_eq!(s, 403);
 }

@@ -10,7 +10,10 @@ struct Cli {
 
 impl Cli {
     fn new() -> Cli {
-        let dir = std::env::temp_dir().join(format!("moon-cli-{}-{}", std::process::id(), line!()));
+        // Tests run in parallel threads: a counter keeps their databases apart.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("moon-cli-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Cli { dir }
     }
@@ -86,4 +89,28 @@ fn operators_manage_users_and_tokens_from_the_command_line() {
     assert!(ann.contains("agent") && ann.contains("AGT007") && ann.contains("true"), "{ann}");
     let (tokens, _) = cli.ok(&["token", "list", "--user", "boss"], None);
     assert!(tokens.lines().nth(1).unwrap().trim_end().ends_with("true"), "revoked: {tokens}");
+}
+
+#[test]
+fn operators_manage_the_organisation_from_the_command_line() {
+    let cli = Cli::new();
+    cli.ok(&["demo"], None);
+    let (out, _) = cli.ok(&["org", "add", "branch", "Negombo", "--region", "western"], None);
+    assert!(out.contains("created branch \"Negombo\""), "{out}");
+    let (out, _) = cli.ok(&["org", "rename", "branch", "negombo", "Negombo City"], None);
+    assert!(out.contains("\"Negombo\" is now named \"Negombo City\""), "{out}");
+    let (list, _) = cli.ok(&["org", "list", "branches"], None);
+    assert!(list.contains("Negombo City") && list.contains("Western") && list.contains("Colombo"), "{list}");
+    let bad = cli.run(&["org", "add", "branch", "negombo"], None);
+    assert!(!bad.status.success(), "a second branch with the same code in another case");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("already exists"));
+
+    let (history, _) =
+        cli.ok(&["org", "move", "AGT001", "--team", "Beta", "--branch", "Negombo", "--from", "2026-07-01"], None);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 2, "{history}");
+    assert!(lines[0].contains("start") && lines[0].contains("2026-07-01") && lines[0].contains("Alpha"), "{history}");
+    assert!(lines[1].contains("Negombo") && lines[1].contains("Beta"), "{history}");
+    let (report, _) = cli.ok(&["org", "backfill"], None);
+    assert!(report.contains("nothing to do"), "the demo's agents were placed when they were created: {report}");
 }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::see_other;
 use crate::agents::model::{Agent, AgentSort, CreateAgent, UpdateAgent};
-use crate::agents::{repo, service};
+use crate::agents::org::model::MoveAgent;
+use crate::agents::{org, repo, service};
 use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
@@ -247,19 +248,24 @@ pub async fn edit(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String
     }
     .await;
     match found {
-        Ok(a) => render_edit(
-            &ctx,
-            &a,
-            &AgentForm::from_agent(&a),
-            &Problems::default(),
-            ctx.notice.as_deref(),
-            StatusCode::OK,
-        ),
+        Ok(a) => {
+            render_edit(
+                &state,
+                &ctx,
+                &a,
+                &AgentForm::from_agent(&a),
+                &Problems::default(),
+                ctx.notice.as_deref(),
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => layout::error_page(e.status(), e.detail()),
     }
 }
 
-fn render_edit(
+async fn render_edit(
+    state: &WebState,
     ctx: &Ctx,
     a: &Agent,
     f: &AgentForm,
@@ -267,11 +273,74 @@ fn render_edit(
     done: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    render_edit_with_move(state, ctx, a, f, problems, &MoveForm::default(), &Problems::default(), done, status).await
+}
+
+/// The move form's fields, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct MoveForm {
+    team: Option<String>,
+    branch: Option<String>,
+    effective_from: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_edit_with_move(
+    state: &WebState,
+    ctx: &Ctx,
+    a: &Agent,
+    f: &AgentForm,
+    problems: &Problems,
+    mv: &MoveForm,
+    move_problems: &Problems,
+    done: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let history = match org::service::history(&state.db, &ctx.principal, a.id).await {
+        Ok(h) => h,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return layout::error_page(e.status(), e.detail());
+        }
+    };
+    let may_move = ctx.may("POST", "/agents/{id}/move");
     let body = html! {
         (notice(done))
         p { a href="/agents" { "« All agents" } }
         section.panel aria-label="Agent details" {
             (agent_form(ctx, &format!("/agents/{}", a.id), f, problems, false, "Save changes"))
+        }
+        section.panel aria-labelledby="history-h" {
+            h2 #history-h { "Team and branch history" }
+            p.hint { "Sales count for the team and branch the agent belonged to on the sale's date." }
+            div.table-wrap {
+                table #membership-table {
+                    thead { tr { th scope="col" { "From" } th scope="col" { "Until" } th scope="col" { "Branch" } th scope="col" { "Team" } } }
+                    tbody {
+                        @for m in &history {
+                            tr {
+                                td { (m.valid_from.map_or_else(|| "the start".to_owned(), |d| d.to_string())) }
+                                td { (m.valid_to.map_or_else(|| "now".to_owned(), |d| d.to_string())) }
+                                td { (m.branch_name) } td { (m.team_name) }
+                            }
+                        }
+                        @if history.is_empty() { tr { td colspan="4" { "No history yet." } } }
+                    }
+                }
+            }
+            @if may_move {
+                h3 { "Move to another team or branch" }
+                form method="post" action=(format!("/agents/{}/move", a.id)) novalidate {
+                    (csrf_field(ctx))
+                    (move_problems.summary())
+                    div.form-grid {
+                        (form::input(Input { name: "team", label: "New team (code or name)", value: v(&mv.team), kind: "text", required: false }, move_problems))
+                        (form::input(Input { name: "branch", label: "New branch (leave empty to keep)", value: v(&mv.branch), kind: "text", required: false }, move_problems))
+                        (form::input(Input { name: "effective_from", label: "From (defaults to today)", value: v(&mv.effective_from), kind: "date", required: false }, move_problems))
+                    }
+                    button type="submit" { "Move" }
+                }
+            }
         }
     };
     respond(status, document(Some(ctx), &format!("Agent {}", a.agent_code), body))
@@ -310,7 +379,39 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
     };
     match saved {
         Ok(a) => see_other(&format!("/agents/{}", a.id), "Changes saved."),
-        Err(e) => render_edit(&ctx, &agent, &f, &Problems::from_error(&e), None, e.status()),
+        Err(e) => render_edit(&state, &ctx, &agent, &f, &Problems::from_error(&e), None, e.status()).await,
+    }
+}
+
+/// `POST /agents/{id}/move`: a new team and/or branch from a date; earlier periods keep the old.
+pub async fn move_agent(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Response {
+    let loaded = async {
+        let id = moon_http::parse_id(&id)?;
+        let agent = repo::get(&state.db, &ctx.principal.scope, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("agent {id}")))?;
+        let f: MoveForm = form::parse(&body)?;
+        Ok::<_, ApiError>((agent, f))
+    }
+    .await;
+    let (agent, f) = match loaded {
+        Ok(x) => x,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let request =
+        MoveAgent { team: given(&f.team), branch: given(&f.branch), effective_from: given(&f.effective_from) };
+    let moved = match request.validate() {
+        Ok(mv) => service::move_agent(&state.db, &ctx.principal, agent.id, &mv).await.map_err(ApiError::from),
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    match moved {
+        Ok(_) => see_other(&format!("/agents/{}", agent.id), "Move recorded."),
+        Err(e) => {
+            let problems = Problems::from_error(&e);
+            let form = AgentForm::from_agent(&agent);
+            render_edit_with_move(&state, &ctx, &agent, &form, &Problems::default(), &f, &problems, None, e.status())
+                .await
+        }
     }
 }
 

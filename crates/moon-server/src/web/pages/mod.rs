@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agents;
 pub mod dashboard;
 pub mod notifications;
+pub mod organisation;
 pub mod products;
 pub mod sales;
 pub mod sign_in;

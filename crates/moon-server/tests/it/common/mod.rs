@@ -102,6 +102,11 @@ impl TestClient {
     }
 }
 
+/// The branches and teams every test server starts with.
+pub const FIXTURE_BRANCHES: &[&str] = &["Colombo", "Kandy", "Galle", "Matara", "Jaffna", "Kurunegala"];
+/// See [`FIXTURE_BRANCHES`].
+pub const FIXTURE_TEAMS: &[&str] = &["Alpha", "Beta", "Gamma", "Delta", "Big", "Solo", "Zeta", "A"];
+
 /// Limits no ordinary scenario reaches; rate-limit tests set their own.
 fn generous() -> RateLimits {
     let big = Limit { per_minute: 1_000_000, burst: 100_000 };
@@ -127,6 +132,10 @@ impl TestApp {
         let base = format!("http://{}", server.addr);
         let store = moon_db::Db::connect(&db.url, &moon_db::DbOptions::default()).await.expect("library handle");
         let (_, _, admin_token) = make_user(&store, "admin", None).await;
+        // Agents join known branches and teams only: the ones scenarios use exist from the start.
+        use moon_server::organisation::{Kind, ensure_units};
+        ensure_units(&store, Kind::Branch, FIXTURE_BRANCHES).await.expect("fixture branches");
+        ensure_units(&store, Kind::Team, FIXTURE_TEAMS).await.expect("fixture teams");
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {admin_token}").parse().unwrap());
         let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
