@@ -147,6 +147,27 @@ async fn load_organisation(db: &Db, op: &Principal) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's agent who changed team: Anura (AGT004) left Alpha for Beta on the first day of the
+/// month three months before `today`, so team figures before and after differ. Only done while
+/// the agent has one membership range, so loading the demo again changes nothing.
+async fn move_one_agent(db: &Db, op: &Principal, today: NaiveDate) -> anyhow::Result<()> {
+    let Some(id) = crate::agents::service::id_for_code(db, op, "AGT004").await.map_err(api)? else {
+        return Ok(());
+    };
+    if crate::agents::org::service::history(db, op, id).await.map_err(api)?.len() != 1 {
+        return Ok(());
+    }
+    let back = today.checked_sub_months(chrono::Months::new(3)).unwrap_or(today);
+    let from = back.with_day(1).unwrap_or(back);
+    let mv = crate::agents::org::model::Move {
+        branch: None,
+        team: Some(Label::parse("team", "Beta").map_err(bad)?),
+        effective_from: Some(from),
+    };
+    crate::agents::service::move_agent(db, op, id, &mv).await.map_err(api)?;
+    Ok(())
+}
+
 /// Loads the demo sample; running it again adds nothing. Sales are dated over the six months
 /// before `today`.
 pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
@@ -174,6 +195,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             Err(e) => return Err(api(e)),
         }
     }
+    move_one_agent(db, &op, today).await?;
     let mut product_ids = Vec::new();
     for (kind, name, target) in PRODUCTS {
         let mut tx = db.begin().await?;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use crate::common::{Backend, TestApp, TestDb};
 use moon_db::sqlx;
 use moon_db::{Db, DbOptions};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn migration_folders_list_the_same_migrations() {
@@ -163,6 +163,19 @@ async fn demo_is_idempotent(app: &TestApp) {
     db.close().await;
     let (_, agents) = app.get("/api/v1/agents?agent_code=AGT004").await;
     assert_eq!(agents["items"][0]["first_name"], "Anura");
+    // The demo's one agent who changed team, three months back; loading again moved nothing.
+    let (_, history) = app.get(&format!("/api/v1/agents/{}/memberships", agents["items"][0]["id"])).await;
+    let ranges: Vec<(Value, Value, Value)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["team"].clone(), m["valid_from"].clone(), m["valid_to"].clone()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [(json!("Alpha"), Value::Null, json!("2026-08-01")), (json!("Beta"), json!("2026-08-01"), Value::Null)],
+        "{history}"
+    );
     let (_, products) = app.get("/api/v1/products").await;
     let platinum = products["items"]
         .as_array()
