@@ -116,7 +116,12 @@ impl FiscalYearStart {
             Err(FieldError::new(
                 field,
                 "not_a_period_start",
-                format!("no {} starts on {start}; the {} containing it starts on {}", kind.as_str(), kind.as_str(), p.start),
+                format!(
+                    "no {} starts on {start}; the {} containing it starts on {}",
+                    kind.as_str(),
+                    kind.as_str(),
+                    p.start
+                ),
             ))
         }
     }
@@ -145,7 +150,9 @@ impl FiscalYearStart {
             FieldError::new(
                 field,
                 "invalid_period",
-                format!("{field} must be a month (2026-11), a quarter (FY2026 Q3), a year (FY2026) or kind:start-date; got {raw:?}"),
+                format!(
+                    "{field} must be a month (2026-11), a quarter (FY2026 Q3), a year (FY2026) or kind:start-date; got {raw:?}"
+                ),
             )
         };
         if let Some((kind, start)) = text.split_once(':') {
@@ -177,7 +184,11 @@ impl FiscalYearStart {
                     kind: PeriodKind::Quarter,
                     start: year_start.checked_add_months(Months::new((q - 1) * 3)).ok_or_else(invalid)?,
                 }),
-                Some(_) => Err(FieldError::new(field, "invalid_period", format!("{field}: a quarter is Q1 to Q4; got {raw:?}"))),
+                Some(_) => Err(FieldError::new(
+                    field,
+                    "invalid_period",
+                    format!("{field}: a quarter is Q1 to Q4; got {raw:?}"),
+                )),
             };
         }
         let (y, m) = text.split_once('-').ok_or_else(invalid)?;
@@ -274,7 +285,8 @@ impl WorkWeek {
     pub fn parse(days: &[String]) -> Result<Self, String> {
         let mut week = [false; 7];
         for d in days {
-            let day = Weekday::from_str(d.trim()).map_err(|_| format!("unknown weekday {d:?}; use mon, tue, …, sun"))?;
+            let day =
+                Weekday::from_str(d.trim()).map_err(|_| format!("unknown weekday {d:?}; use mon, tue, …, sun"))?;
             week[day.num_days_from_monday() as usize] = true;
         }
         if week.iter().any(|w| *w) { Ok(Self(week)) } else { Err(String::from("at least one working day is needed")) }
@@ -459,13 +471,20 @@ mod tests {
                     let spec = format!("{}:{}", kind.as_str(), p.start());
                     assert_eq!(fy.parse("period", &spec).unwrap(), p);
                     let ly = p.same_period_last_year();
-                    assert_eq!((ly.kind(), ly.start().month(), ly.start().year()), (kind, p.start().month(), p.start().year() - 1));
+                    assert_eq!(
+                        (ly.kind(), ly.start().month(), ly.start().year()),
+                        (kind, p.start().month(), p.start().year() - 1)
+                    );
                     assert_eq!(fy.fiscal_year(ly.start()), fy.fiscal_year(p.start()) - 1);
                     if kind == PeriodKind::Quarter {
                         assert_eq!(fy.label(ly)[6..], fy.label(p)[6..], "same quarter a year earlier");
                     }
                 }
-                let (m, q, y) = (fy.period(PeriodKind::Month, date), fy.period(PeriodKind::Quarter, date), fy.period(PeriodKind::Year, date));
+                let (m, q, y) = (
+                    fy.period(PeriodKind::Month, date),
+                    fy.period(PeriodKind::Quarter, date),
+                    fy.period(PeriodKind::Year, date),
+                );
                 assert!(q.covers(m) && y.covers(q) && !m.covers(q));
                 assert_eq!(y.start().month(), start_month);
                 let fiscal_year_end = y.end().year();
@@ -481,7 +500,10 @@ mod tests {
         let march = fy.period(PeriodKind::Quarter, d(2026, 3, 31));
         let april = fy.period(PeriodKind::Quarter, d(2026, 4, 1));
         assert_eq!((fy.label(march).as_str(), march.start()), ("FY2026 Q4", d(2026, 1, 1)));
-        assert_eq!((fy.label(april).as_str(), april.start(), april.end()), ("FY2027 Q1", d(2026, 4, 1), d(2026, 6, 30)));
+        assert_eq!(
+            (fy.label(april).as_str(), april.start(), april.end()),
+            ("FY2027 Q1", d(2026, 4, 1), d(2026, 6, 30))
+        );
         let year = fy.period(PeriodKind::Year, d(2026, 12, 6));
         assert_eq!((fy.label(year).as_str(), year.start(), year.end()), ("FY2027", d(2026, 4, 1), d(2027, 3, 31)));
         assert_eq!(fy.parse("p", "fy2027-q3").unwrap(), fy.period(PeriodKind::Quarter, d(2026, 10, 1)));
@@ -531,7 +553,8 @@ mod tests {
         assert_eq!(cal.working_days_elapsed(dec, d(2026, 12, 4), &holidays), 4);
         assert_eq!(cal.working_days_elapsed(dec, d(2026, 11, 30), &holidays), 0);
         assert_eq!(cal.working_days_elapsed(dec, d(2027, 1, 5), &holidays), 21);
-        let six = BusinessCalendar::new("UTC", 1, Some(&["mon", "tue", "wed", "thu", "fri", "sat"].map(String::from))).unwrap();
+        let six = BusinessCalendar::new("UTC", 1, Some(&["mon", "tue", "wed", "thu", "fri", "sat"].map(String::from)))
+            .unwrap();
         assert_eq!(six.working_days_in(dec, &holidays), 24, "27 Monday-to-Saturday days less three holidays");
         assert_eq!(six.week.names(), ["mon", "tue", "wed", "thu", "fri", "sat"]);
     }
@@ -555,7 +578,8 @@ mod tests {
         }
         let fy = cal.fiscal;
         let q = fy.period(PeriodKind::Quarter, d(2026, 5, 5));
-        let months: u32 = (0..3).map(|i| cal.working_days_in(fy.period(PeriodKind::Month, q.start()).shift(i), &holidays)).sum();
+        let months: u32 =
+            (0..3).map(|i| cal.working_days_in(fy.period(PeriodKind::Month, q.start()).shift(i), &holidays)).sum();
         assert_eq!(months, cal.working_days_in(q, &holidays));
     }
 
