@@ -16,6 +16,7 @@ mod architecture;
 mod audit;
 mod logs;
 mod notifications_rules;
+mod planning;
 mod platform;
 mod privacy;
 mod security;
