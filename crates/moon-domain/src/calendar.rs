@@ -587,11 +587,11 @@ mod tests {
     fn attainment_bands_classify_at_their_boundaries() {
         let bands = Bands::default();
         let band = |actual, target| bands.classify(attainment_percent(actual, target).unwrap());
-        assert_eq!(band(79_99, 100_00), Band { index: 0, label: String::from("below 80 %") });
-        assert_eq!(band(80_00, 100_00).index, 1);
-        assert_eq!(band(99_99, 100_00).label, "80–100 %");
-        assert_eq!(band(100_00, 100_00).index, 2);
-        assert_eq!(band(120_00, 100_00), Band { index: 3, label: String::from("120 % and above") });
+        assert_eq!(band(7_999, 10_000), Band { index: 0, label: String::from("below 80 %") });
+        assert_eq!(band(8_000, 10_000).index, 1);
+        assert_eq!(band(9_999, 10_000).label, "80–100 %");
+        assert_eq!(band(10_000, 10_000).index, 2);
+        assert_eq!(band(12_000, 10_000), Band { index: 3, label: String::from("120 % and above") });
         assert_eq!(attainment_percent(1, 3), Some(Decimal::new(3333, 2)));
         assert_eq!(attainment_percent(2, 3), Some(Decimal::new(6667, 2)));
         assert_eq!(attainment_percent(5, 0), None);

@@ -225,8 +225,8 @@ pub async fn planning(
     let report = crate::calendar::service::import(db, &operator, HOLIDAYS_LK, false).await?;
     let mut summary = PlanningSummary { holidays: report.created, targets: 0 };
     let month = calendar.fiscal.period(moon_domain::PeriodKind::Month, today);
-    let scopes = std::iter::once((ScopeKind::Company, String::new(), 1_500_000_00, None))
-        .chain(AGENTS.iter().map(|a| (ScopeKind::Agent, a.0.to_owned(), 150_000_00, Some(10))));
+    let scopes = std::iter::once((ScopeKind::Company, String::new(), 150_000_000, None))
+        .chain(AGENTS.iter().map(|a| (ScopeKind::Agent, a.0.to_owned(), 15_000_000, Some(10))));
     for (kind, key, cents, count) in scopes {
         for period in [month.previous(), month] {
             let mut tx = db.begin().await.map_err(crate::error::Error::from)?;

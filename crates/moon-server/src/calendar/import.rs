@@ -65,14 +65,13 @@ impl IntoResponse for ImportReport {
     }
 }
 
+/// A data row of a CSV file: its line number and (column, value) pairs.
+pub type CsvRow = (u64, Vec<(String, String)>);
+
 /// A CSV file's data rows as (line number, column → value); `#` lines are comments, the first
 /// other line is the header (names trimmed, lower-cased). Missing columns come back as errors
 /// on line 1.
-pub fn read_csv(
-    text: &str,
-    required: &[&str],
-    optional: &[&str],
-) -> Result<Vec<(u64, Vec<(String, String)>)>, Vec<LineError>> {
+pub fn read_csv(text: &str, required: &[&str], optional: &[&str]) -> Result<Vec<CsvRow>, Vec<LineError>> {
     let mut reader =
         csv::ReaderBuilder::new().comment(Some(b'#')).trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
     let headers: Vec<String> = match reader.headers() {

@@ -578,7 +578,7 @@ mod tests {
 
     #[test]
     fn scaling_rounds_half_away_from_zero_to_the_cent() {
-        assert_eq!(scale(100_00, Decimal::from(110)), Some(110_00));
+        assert_eq!(scale(10_000, Decimal::from(110)), Some(11_000));
         assert_eq!(scale(1, Decimal::new(150, 0)), Some(2), "1.5 cents round up");
         assert_eq!(scale(333, Decimal::new(3333, 2)), Some(111), "333 × 33.33 % = 110.99 cents");
         assert_eq!(scale(1, Decimal::new(1, 0)), Some(1), "never below one cent");

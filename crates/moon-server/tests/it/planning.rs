@@ -204,7 +204,7 @@ async fn targets_are_set_replaced_changed_and_deleted(app: &TestApp) {
         moon_changelog::Event::Target { id: logged, before: None, after: Some(f) } => {
             assert_eq!(
                 (*logged, f.scope_kind.as_str(), f.scope_key.as_str(), f.amount_cents, f.policy_count),
-                (id, "agent", "AGT001", 2_500_50, Some(4))
+                (id, "agent", "AGT001", 250_050, Some(4))
             );
         }
         other => panic!("unexpected first entry {other:?}"),
