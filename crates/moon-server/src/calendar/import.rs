@@ -85,7 +85,25 @@ pub fn read_csv(text: &str, required: &[&str], optional: &[&str]) -> Result<Vec<
             }]);
         }
     };
-    let header_line = reader.position().line().max(1);
+    // Line numbers from byte offsets: the reader's own line count passes over blank lines, and
+    // the report must point at the line an editor shows.
+    let line_at = |pos: &csv::Position| {
+        let bytes = text.as_bytes();
+        let mut at = usize::try_from(pos.byte()).unwrap_or(usize::MAX).min(bytes.len());
+        // A record's position is where the reader started looking for it: step over the blank
+        // and comment lines it passed on the way.
+        while at < bytes.len() {
+            match bytes[at] {
+                b'\n' | b'\r' => at += 1,
+                b'#' if at == 0 || bytes[at - 1] == b'\n' => {
+                    at = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| at + i + 1);
+                }
+                _ => break,
+            }
+        }
+        u64::try_from(bytes[..at].iter().filter(|b| **b == b'\n').count()).unwrap_or(u64::MAX) + 1
+    };
+    let header_line = reader.headers().ok().and_then(|h| h.position()).map_or(1, &line_at);
     let mut errors: Vec<LineError> = Vec::new();
     for col in required {
         if !headers.iter().any(|h| h == col) {
@@ -115,7 +133,7 @@ pub fn read_csv(text: &str, required: &[&str], optional: &[&str]) -> Result<Vec<
     for record in reader.records() {
         match record {
             Ok(r) => {
-                let line = r.position().map_or(0, csv::Position::line);
+                let line = r.position().map_or(0, &line_at);
                 if r.iter().all(str::is_empty) {
                     continue;
                 }
@@ -131,7 +149,7 @@ pub fn read_csv(text: &str, required: &[&str], optional: &[&str]) -> Result<Vec<
                 rows.push((line, headers.iter().cloned().zip(r.iter().map(str::to_owned)).collect()));
             }
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map_or(0, &line_at);
                 errors.push(LineError { line, field: String::from("row"), code: "unreadable", message: e.to_string() });
             }
         }
@@ -151,14 +169,14 @@ mod tests {
     #[test]
     fn comments_header_and_lines_are_read_and_bad_headers_are_named() {
         let rows = read_csv(
-            "# source\ndate,name\n2026-01-01, New Year \n\n2026-02-04,\"National, Day\"\n",
+            "# source\ndate,name\n2026-01-01, New Year \n\n# more\n2026-02-04,\"National, Day\"\n",
             &["date", "name"],
             &[],
         )
         .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].0, cell(&rows[0].1, "name")), (3, Some("New Year")));
-        assert_eq!((rows[1].0, cell(&rows[1].1, "name")), (5, Some("National, Day")));
+        assert_eq!((rows[1].0, cell(&rows[1].1, "name")), (6, Some("National, Day")));
         let e = read_csv("day,name,colour\n", &["date", "name"], &[]).unwrap_err();
         assert_eq!(
             e.iter().map(|e| (e.field.as_str(), e.code)).collect::<Vec<_>>(),
