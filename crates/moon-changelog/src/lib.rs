@@ -57,6 +57,29 @@ pub struct ProductFacts {
     pub target_cents: i64,
 }
 
+/// What a sales target sets, for the change log: scope, product or line, period, amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetFacts {
+    /// company, region, branch, team or agent.
+    pub scope_kind: String,
+    /// The region, branch or team code, or the agent code; empty for the company.
+    pub scope_key: String,
+    /// The product the target counts, if one.
+    pub product_id: Option<i64>,
+    /// The line of business the target counts, if one.
+    pub product_line: Option<String>,
+    /// month, quarter or year.
+    pub period_kind: String,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+    /// Last day of the period.
+    pub period_end: NaiveDate,
+    /// The amount to sell, in cents.
+    pub amount_cents: i64,
+    /// The number of policies to sell, if set.
+    pub policy_count: Option<i64>,
+}
+
 /// One change, as consumers see it: the record's id and its facts before and after. `before` is
 /// `None` for a creation, `after` for a deletion.
 #[allow(missing_docs)] // the fields are the same three in every variant, described above
@@ -68,6 +91,8 @@ pub enum Event {
     Agent { id: i64, before: Option<AgentFacts>, after: Option<AgentFacts> },
     /// A product was created, changed (name, type, target) or deleted.
     Product { id: i64, before: Option<ProductFacts>, after: Option<ProductFacts> },
+    /// A sales target was set, changed or deleted.
+    Target { id: i64, before: Option<TargetFacts>, after: Option<TargetFacts> },
     /// Data was bulk-loaded without per-row entries: consumers must rebuild from the source.
     Reload,
 }
@@ -78,6 +103,7 @@ impl Event {
             Event::Sale { id, .. } => ("sale", *id),
             Event::Agent { id, .. } => ("agent", *id),
             Event::Product { id, .. } => ("product", *id),
+            Event::Target { id, .. } => ("target", *id),
             Event::Reload => ("reload", 0),
         }
     }
@@ -93,6 +119,7 @@ impl Event {
             Event::Sale { before, after, .. } => pair(before, after),
             Event::Agent { before, after, .. } => pair(before, after),
             Event::Product { before, after, .. } => pair(before, after),
+            Event::Target { before, after, .. } => pair(before, after),
             Event::Reload => Ok((None, None)),
         }
     }
@@ -124,6 +151,7 @@ fn decode(row: EntryRow) -> Result<Entry, DbError> {
         "sale" => Event::Sale { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
         "agent" => Event::Agent { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
         "product" => Event::Product { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
+        "target" => Event::Target { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
         "reload" => Event::Reload,
         other => return Err(corrupt(id, format!("unknown entity {other:?}"))),
     };

@@ -4,10 +4,12 @@
 //! one of these types once; past the edge, code can rely on it being valid. Parsing failures are
 //! [`FieldError`]s that name the offending field so the HTTP layer can point a person at it.
 
+pub mod calendar;
 mod money;
 mod text;
 mod validation;
 
+pub use calendar::{Bands, BusinessCalendar, FiscalYearStart, Period, PeriodKind, WorkWeek};
 pub use money::Money;
 pub use text::{AgentCode, Email, Label, Message, PhoneNumber, PolicyNumber};
 pub use validation::{FieldError, FieldErrors, parse_date};

@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::SecurityState;
+use crate::calendar::PlanningState;
 use crate::component::Description;
 use crate::config::Config;
 use crate::kpis::KpiState;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub notifications: NotificationsState,
     /// What the KPI routes use.
     pub kpis: KpiState,
+    /// What the calendar and sales-target routes use (and the business "today" of sales).
+    pub planning: PlanningState,
     /// What `/readyz` checks.
     pub readiness: Readiness,
     /// What `GET /` lists.
@@ -72,9 +75,17 @@ sub_state!(
     SecurityState => security,
     NotificationsState => notifications,
     KpiState => kpis,
+    PlanningState => planning,
     Readiness => readiness,
     Arc<Index> => index,
 );
+
+/// Sales check dates against the business calendar's "today".
+impl axum::extract::FromRef<AppState> for moon_domain::BusinessCalendar {
+    fn from_ref(state: &AppState) -> Self {
+        state.planning.calendar
+    }
+}
 
 /// The aggregator reports its refreshes into this server's Prometheus registry.
 struct AggregatorMetrics(Arc<moon_http::metrics::Metrics>);
@@ -106,6 +117,8 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
         (name = "products", description = "Products and their sales targets"),
         (name = "sales", description = "Policy sales"),
         (name = "notifications", description = "Messages to agents"),
+        (name = "calendar", description = "The business calendar: zone, fiscal periods, working days, holidays"),
+        (name = "targets", description = "Sales targets per scope, product and fiscal period"),
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
         (name = "audit", description = "The tamper-evident audit trail (admins)"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
@@ -352,6 +365,8 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             .with_links(&[("original_agents", "/agent/get")]),
         Component::Integration => crate::products::describe()
             .merge(crate::sales::describe())
+            .merge(crate::calendar::describe())
+            .merge(crate::sales_targets::describe())
             .with_api(crate::legacy::integration_routes())
             .with_links(&[("original_sales", "/integration/get")]),
         Component::Notifications => {
@@ -461,6 +476,8 @@ pub async fn serve(
         metrics: metrics.clone(),
     };
     let kpis = KpiState { warehouse: warehouse.clone(), min_group_size: config.min_group_size };
+    let planning =
+        PlanningState { db: db.clone(), calendar: config.business, bands: Arc::new(config.target_bands.clone()) };
     let web = WebState {
         db: db.clone(),
         auth,
@@ -468,6 +485,7 @@ pub async fn serve(
         notify: notify.clone(),
         kpis: kpis.clone(),
         pseudonym_key: config.pseudonym_key.clone(),
+        calendar: config.business,
         serves_notifications: config.components.contains(&Component::Notifications),
     };
     let mut descriptions = Vec::new();
@@ -492,7 +510,7 @@ pub async fn serve(
     }
     let readiness = Readiness { db: db.clone(), checks: Arc::new(checks) };
     let index = Arc::new(Index::new(&descriptions, config.components.contains(&Component::Web)));
-    let state = AppState { db: db.clone(), metrics, security, notifications: notify, kpis, readiness, index };
+    let state = AppState { db: db.clone(), metrics, security, notifications: notify, kpis, planning, readiness, index };
     let (router, _) = router(state, &config, descriptions);
     // Open event streams never end by themselves: end them when shutdown begins, or the
     // graceful shutdown would wait for them forever.

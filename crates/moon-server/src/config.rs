@@ -38,6 +38,11 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Notification rules, delivery and the SMTP relay (`[notifications]` in `moon.toml`).
     pub notifications: crate::notifications::settings::NotificationSettings,
+    /// The business calendar (`[business]`): time zone for "today" and period boundaries,
+    /// fiscal year start month, working days.
+    pub business: moon_domain::BusinessCalendar,
+    /// Attainment bands of sales targets (`[targets] bands`).
+    pub target_bands: moon_domain::Bands,
 }
 
 impl Config {
@@ -66,6 +71,8 @@ impl Config {
             min_group_size: 1,
             security: SecurityConfig::default(),
             notifications: Default::default(),
+            business: moon_domain::BusinessCalendar::default(),
+            target_bands: moon_domain::Bands::default(),
         }
     }
 }

@@ -253,3 +253,68 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
     }
     Ok(summary)
 }
+
+/// The demo's holiday list: Sri Lanka's public and Poya holidays 2025–2027, with its sources
+/// in the file's comments.
+pub const HOLIDAYS_LK: &str = include_str!("../data/holidays-lk.csv");
+
+/// What [`planning`] loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanningSummary {
+    /// Holidays added (existing ones kept).
+    pub holidays: usize,
+    /// Targets created.
+    pub targets: usize,
+}
+
+/// Loads the demo's holidays and monthly targets (the company's and each demo agent's, for the
+/// previous and the current month of `today`), through the same use cases as the API;
+/// idempotent, and targets an administrator changed or a lock protects are left alone.
+pub async fn planning(
+    db: &Db,
+    calendar: &moon_domain::BusinessCalendar,
+    today: NaiveDate,
+) -> anyhow::Result<PlanningSummary> {
+    use crate::sales_targets::model::{ScopeKind, TargetFields};
+    use crate::sales_targets::service::{self, Outcome};
+    let operator = Principal::operator();
+    let report = crate::calendar::service::import(db, &operator, HOLIDAYS_LK, false).await?;
+    let mut summary = PlanningSummary { holidays: report.created, targets: 0 };
+    let month = calendar.fiscal.period(moon_domain::PeriodKind::Month, today);
+    let scopes = std::iter::once((ScopeKind::Company, String::new(), 150_000_000, None))
+        .chain(AGENTS.iter().map(|a| (ScopeKind::Agent, a.0.to_owned(), 15_000_000, Some(10))));
+    for (kind, key, cents, count) in scopes {
+        for period in [month.previous(), month] {
+            let mut tx = db.begin().await.map_err(crate::error::Error::from)?;
+            let exists = crate::sales_targets::repo::find_by_key(
+                &mut tx,
+                kind,
+                &key,
+                &crate::sales_targets::model::Subject::All,
+                period,
+            )
+            .await
+            .map_err(crate::error::Error::from)?
+            .is_some();
+            drop(tx);
+            if exists {
+                continue;
+            }
+            let fields = TargetFields {
+                scope_kind: kind,
+                scope_key: key.clone(),
+                product: None,
+                product_line: None,
+                period,
+                amount: Money::from_cents(cents),
+                policy_count: count,
+            };
+            match service::set(db, calendar, &operator, &fields, None).await {
+                Ok((_, Outcome::Created)) => summary.targets += 1,
+                Ok(_) | Err(crate::error::Error::Conflict { .. }) => {}
+                Err(e) => return Err(anyhow::Error::new(e).context("cannot load the demo targets")),
+            }
+        }
+    }
+    Ok(summary)
+}

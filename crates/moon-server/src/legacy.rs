@@ -85,6 +85,7 @@ pub fn integration_routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    moon_domain::BusinessCalendar: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(integration_add))
@@ -262,6 +263,7 @@ pub struct LegacySaleRow {
     responses((status = 201, body = LegacyMessage), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_add(
     State(db): State<Db>,
+    State(calendar): State<moon_domain::BusinessCalendar>,
     principal: Principal,
     ApiJson(b): ApiJson<LegacySaleBody>,
 ) -> ApiResult<(StatusCode, Json<LegacyMessage>)> {
@@ -275,7 +277,7 @@ async fn integration_add(
         branch: b.branch,
         policy_number: None,
     };
-    let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
+    let fields = body.validate(crate::sales::today(&calendar)).map_err(|e| map(ApiError::validation(e)))?;
     crate::sales::service::create(&db, &principal, fields).await.map_err(|e| map(e.into()))?;
     Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
 }
@@ -305,6 +307,7 @@ async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResul
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn integration_update(
     State(db): State<Db>,
+    State(calendar): State<moon_domain::BusinessCalendar>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<LegacySaleBody>,
@@ -320,7 +323,7 @@ async fn integration_update(
         branch: b.branch,
         policy_number: None,
     };
-    let fields = body.validate(crate::sales::today()).map_err(|e| map(ApiError::validation(e)))?;
+    let fields = body.validate(crate::sales::today(&calendar)).map_err(|e| map(ApiError::validation(e)))?;
     crate::sales::service::update(&db, &principal, id, fields).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Sale record updated successfully.") }))
 }

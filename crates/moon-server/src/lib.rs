@@ -1,6 +1,7 @@
 //! The HTTP services of MoonInsurance and their wiring.
 //!
-//! Components (agents; integration = products and sales; notifications) each own a router, their
+//! Components (agents; integration = products, sales, the business calendar and sales targets;
+//! notifications) each own a router, their
 //! use cases and their queries. [`app`] assembles the components a target asks for; tests and the
 //! `moon` binary both start servers through [`app::start`] / [`app::serve`]. [`web`] is the
 //! browser console over the same use cases.
@@ -10,6 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod calendar;
 pub mod component;
 pub mod config;
 pub mod demo;
@@ -20,6 +22,7 @@ pub mod notifications;
 pub mod organisation;
 pub(crate) mod products;
 pub(crate) mod sales;
+pub mod sales_targets;
 pub mod targets;
 pub mod web;
 

@@ -5,6 +5,7 @@
 mod admin;
 mod aggregate;
 mod org;
+mod planning;
 mod settings;
 mod telemetry;
 
@@ -53,6 +54,12 @@ enum Command {
     /// entry that was edited or deleted.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sales targets: `moon targets import FILE.csv`, `moon targets copy --from 2026-11 --to 2026-12`.
+    #[command(subcommand)]
+    Targets(planning::TargetsCommand),
+    /// The business calendar: `moon calendar holidays import FILE.csv`, `moon calendar holidays list`.
+    #[command(subcommand)]
+    Calendar(planning::CalendarCommand),
 }
 
 /// `moon audit …`.
@@ -149,7 +156,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
             let db = moon_server::app::open_database(&config).await?;
-            let s = moon_server::demo::load(&db, chrono_today()).await?;
+            let today = config.business.today(chrono::Utc::now());
+            let s = moon_server::demo::load(&db, today).await?;
+            let p = moon_server::demo::planning(&db, &config.business, today).await?;
+            eprintln!("demo calendar and targets: {} holidays, {} targets created", p.holidays, p.targets);
             eprintln!(
                 "demo data loaded: {} agents, {} products, {} sales, {} notifications created (existing ones kept)",
                 s.agents, s.products, s.sales, s.notifications
@@ -165,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         p.done as f64 / secs
                     );
                 };
-                let b = moon_server::bulk::load(&db, args.agents, sales, chrono_today(), args.seed, report).await?;
+                let b = moon_server::bulk::load(&db, args.agents, sales, today, args.seed, report).await?;
                 eprintln!(
                     "bulk data loaded: {} sales over {} agents ({} new) in {:.1} s; the warehouse rebuilds on its next refresh",
                     b.sales,
@@ -186,6 +196,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => admin::user(cmd).await,
         Command::Org(cmd) => org::run(cmd).await,
         Command::Token(cmd) => admin::token(cmd).await,
+        Command::Targets(cmd) => planning::targets(cmd).await,
+        Command::Calendar(cmd) => planning::calendar(cmd).await,
         Command::Audit(AuditCommand::Verify(args)) => {
             let config = settings::resolve(&ServeArgs::from(args))?;
             let db = moon_server::app::open_database(&config).await?;
@@ -205,10 +217,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn chrono_today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let demo = args.demo;
@@ -218,7 +226,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let db = moon_server::app::open_database(&config).await?;
     if demo {
-        let s = moon_server::demo::load(&db, chrono_today()).await?;
+        let today = config.business.today(chrono::Utc::now());
+        let s = moon_server::demo::load(&db, today).await?;
+        let p = moon_server::demo::planning(&db, &config.business, today).await?;
+        tracing::info!(holidays = p.holidays, targets = p.targets, "demo calendar and targets loaded");
         tracing::info!(
             agents = s.agents,
             products = s.products,

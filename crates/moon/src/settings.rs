@@ -128,6 +128,53 @@ struct FileConfig {
     rate_limit_write_per_minute: Option<u32>,
     rate_limit_write_burst: Option<u32>,
     notifications: Option<moon_server::notifications::settings::NotificationSettings>,
+    business: Option<BusinessFile>,
+    targets: Option<TargetsFile>,
+}
+
+/// `[business]` in `moon.toml`: the business calendar.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BusinessFile {
+    /// IANA zone such as `Asia/Colombo` (default `UTC`); `MOON_BUSINESS_TIME_ZONE` wins.
+    time_zone: Option<String>,
+    /// 1–12 (default 1); `MOON_FISCAL_YEAR_START_MONTH` wins.
+    fiscal_year_start_month: Option<u32>,
+    /// Working weekdays, such as `["mon", "tue", "wed", "thu", "fri"]` (the default).
+    working_days: Option<Vec<String>>,
+}
+
+/// `[targets]` in `moon.toml`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsFile {
+    /// Attainment band thresholds in whole percent, ascending (default `[80, 100, 120]`).
+    bands: Option<Vec<u32>>,
+}
+
+/// The business calendar: environment > `[business]` > defaults (UTC, January, Monday–Friday).
+fn business(file: &FileConfig) -> anyhow::Result<moon_domain::BusinessCalendar> {
+    let b = file.business.clone().unwrap_or_default();
+    let zone = std::env::var("MOON_BUSINESS_TIME_ZONE").ok().filter(|z| !z.trim().is_empty()).or(b.time_zone);
+    let month = match std::env::var("MOON_FISCAL_YEAR_START_MONTH").ok().filter(|m| !m.trim().is_empty()) {
+        Some(m) => Some(
+            m.trim()
+                .parse::<u32>()
+                .with_context(|| format!("MOON_FISCAL_YEAR_START_MONTH must be 1 to 12; got {m:?}"))?,
+        ),
+        None => b.fiscal_year_start_month,
+    };
+    moon_domain::BusinessCalendar::new(zone.as_deref().unwrap_or("UTC"), month.unwrap_or(1), b.working_days.as_deref())
+        .map_err(|e| anyhow::anyhow!("invalid [business] settings: {e}"))
+}
+
+/// The attainment bands of `[targets]`.
+fn bands(file: &FileConfig) -> anyhow::Result<moon_domain::Bands> {
+    match file.targets.as_ref().and_then(|t| t.bands.clone()) {
+        None => Ok(moon_domain::Bands::default()),
+        Some(b) => moon_domain::Bands::new(b.into_iter().map(rust_decimal::Decimal::from).collect())
+            .map_err(|e| anyhow::anyhow!("invalid [targets] bands: {e}")),
+    }
 }
 
 fn read_file_config(explicit: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
@@ -196,6 +243,8 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         smtp.password = password.map(Secret::new);
     }
     notifications.check().context("invalid [notifications] settings")?;
+    let business = business(&file)?;
+    let target_bands = bands(&file)?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -211,6 +260,8 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         min_group_size: args.min_group_size.or(file.min_group_size).unwrap_or(1).max(1),
         security,
         notifications,
+        business,
+        target_bands,
     })
 }
 
@@ -323,6 +374,13 @@ pub fn describe(c: &Config) -> String {
         r.write.per_minute,
         r.write.burst,
     ) + &describe_notifications(&c.notifications)
+        + &format!(
+            "\nbusiness.time_zone = \"{}\"\nbusiness.fiscal_year_start_month = {}\nbusiness.working_days = \"{}\"\ntargets.bands = \"{}\"",
+            c.business.zone.name(),
+            c.business.fiscal.month(),
+            c.business.week.names().join(","),
+            c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+        )
 }
 
 /// The `[notifications]` lines of [`describe`]; the SMTP password shows only where it comes from.
@@ -422,5 +480,30 @@ mod tests {
         assert_eq!(d.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(d.components.len(), 5);
         assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");
+        assert_eq!((d.business.zone.name(), d.business.fiscal.month()), ("UTC", 1));
+    }
+
+    #[test]
+    fn the_business_calendar_and_bands_come_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("moon-settings-business-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("moon.toml");
+        std::fs::write(
+            &file,
+            "[business]\ntime_zone = \"Asia/Colombo\"\nfiscal_year_start_month = 4\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\n[targets]\nbands = [70, 100]\n",
+        )
+        .unwrap();
+        let c = resolve(&args(None, Some(file.clone()), None)).unwrap();
+        assert_eq!(
+            (c.business.zone.name(), c.business.fiscal.month(), c.business.week.names().len()),
+            ("Asia/Colombo", 4, 6)
+        );
+        assert_eq!(c.target_bands.thresholds().len(), 2);
+        assert!(describe(&c).contains("business.time_zone = \"Asia/Colombo\""));
+        std::fs::write(&file, "[business]\ntime_zone = \"Mars/Olympus\"\n").unwrap();
+        assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "an unknown zone is refused");
+        std::fs::write(&file, "[targets]\nbands = [100, 80]\n").unwrap();
+        assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "bands must ascend");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -87,6 +87,9 @@ impl Batch {
                 Event::Product { id, .. } => {
                     b.products.insert(*id);
                 }
+                // Targets reach the warehouse in a later step (performance figures); until then
+                // the aggregator passes over them.
+                Event::Target { .. } => {}
                 Event::Reload => b.reload = true,
             }
         }

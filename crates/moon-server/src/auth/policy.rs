@@ -140,6 +140,22 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/v1/notifications/webhooks/{id}", Roles(ADMIN)),
     rule("GET", "/api/v1/notifications/deliveries", Roles(ADMIN)),
     rule("POST", "/api/v1/notifications/deliveries/{id}/redeliver", Roles(ADMIN)),
+    // The business calendar: everyone signed in reads it; admins keep the holiday list.
+    rule("GET", "/api/v1/calendar", Roles(EVERYONE)),
+    rule("GET", "/api/v1/calendar/holidays", Roles(EVERYONE)),
+    rule("POST", "/api/v1/calendar/holidays", Roles(ADMIN)),
+    rule("DELETE", "/api/v1/calendar/holidays/{date}", Roles(ADMIN)),
+    rule("POST", "/api/v1/calendar/holidays/import", Roles(ADMIN)),
+    // Sales targets: admins set them; every role reads the ones its scope shows (a manager their
+    // branch's and the company's and regions', an agent their own, team's and branch's).
+    rule("GET", "/api/v1/targets", Roles(EVERYONE)),
+    rule("POST", "/api/v1/targets", Roles(ADMIN)),
+    rule("GET", "/api/v1/targets/{id}", Roles(EVERYONE)),
+    rule("PATCH", "/api/v1/targets/{id}", Roles(ADMIN)),
+    rule("DELETE", "/api/v1/targets/{id}", Roles(ADMIN)),
+    rule("POST", "/api/v1/targets/import", Roles(ADMIN)),
+    rule("POST", "/api/v1/targets/copy", Roles(ADMIN)),
+    rule("POST", "/api/v1/targets/periods/{period}/lock", Roles(ADMIN)),
     // KPIs: aggregates, for every role.
     rule("GET", "/api/v1/kpis/teams", Roles(EVERYONE)),
     rule("GET", "/api/v1/kpis/branches", Roles(EVERYONE)),

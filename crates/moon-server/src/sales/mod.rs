@@ -7,7 +7,7 @@ pub mod service;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use moon_domain::{AgentCode, FieldError, FieldErrors, parse_date};
+use moon_domain::{AgentCode, BusinessCalendar, FieldError, FieldErrors, parse_date};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,6 +21,7 @@ pub fn describe<S>() -> crate::component::Description<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    BusinessCalendar: axum::extract::FromRef<S>,
 {
     crate::component::Description::new("integration", routes()).with_links(&[("sales", "/api/v1/sales")])
 }
@@ -30,13 +31,15 @@ fn routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    BusinessCalendar: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new().routes(routes!(list_sales, create_sale)).routes(routes!(get_sale, update_sale, delete_sale))
 }
 
-/// Today's date on the server, for rejecting sales dated in the future.
-pub fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
+/// Today in the business time zone, for rejecting sales dated in the future: in UTC+05:30 a
+/// sale dated today is today from local midnight, not from 05:30.
+pub fn today(calendar: &BusinessCalendar) -> chrono::NaiveDate {
+    calendar.today(chrono::Utc::now())
 }
 
 fn parse_opt_id(e: &mut FieldErrors, field: &str, raw: Option<&str>) -> Option<i64> {
@@ -93,10 +96,11 @@ async fn list_sales(
     responses((status = 201, body = Sale), (status = 409, description = "policy_number already used", body = moon_http::error::Problem), (status = 422, description = "Invalid field, unknown agent or product", body = moon_http::error::Problem)))]
 async fn create_sale(
     State(db): State<Db>,
+    State(calendar): State<BusinessCalendar>,
     principal: Principal,
     ApiJson(body): ApiJson<CreateSale>,
 ) -> ApiResult<(StatusCode, Json<Sale>)> {
-    let fields = body.validate(today()).map_err(ApiError::validation)?;
+    let fields = body.validate(today(&calendar)).map_err(ApiError::validation)?;
     let sale = service::create(&db, &principal, fields).await?;
     Ok((StatusCode::CREATED, Json(sale)))
 }
@@ -114,12 +118,13 @@ async fn get_sale(State(db): State<Db>, principal: Principal, Path(id): Path<Str
     responses((status = 200, body = Sale), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_sale(
     State(db): State<Db>,
+    State(calendar): State<BusinessCalendar>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateSale>,
 ) -> ApiResult<Json<Sale>> {
     let id = moon_http::parse_id(&id)?;
-    let fields = body.validate(today()).map_err(ApiError::validation)?;
+    let fields = body.validate(today(&calendar)).map_err(ApiError::validation)?;
     Ok(Json(service::update(&db, &principal, id, fields).await?))
 }
 

@@ -91,9 +91,9 @@ pub struct SaleFields {
     pub policy_number: Option<Option<PolicyNumber>>,
 }
 
-/// A sale may be dated at most this many days ahead of the server's UTC date, which absorbs time
-/// zones east of UTC; anything later is a typo.
-const MAX_DAYS_AHEAD: i64 = 1;
+/// A sale may be dated at most this many days after today in the business time zone (the caller
+/// passes that date in): none, since the business calendar decides when a day begins.
+const MAX_DAYS_AHEAD: i64 = 0;
 
 fn agent_ref(e: &mut FieldErrors, code: Option<&str>, id: Option<i64>) -> Option<AgentRef> {
     match (code, id) {

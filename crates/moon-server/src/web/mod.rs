@@ -151,6 +151,8 @@ pub struct WebState {
     pub pseudonym_key: Option<moon_db::Secret>,
     /// Whether this process serves the notification API (the console's live inbox uses it).
     pub serves_notifications: bool,
+    /// The business calendar: "today" for sale dates and the dashboard's periods.
+    pub calendar: moon_domain::BusinessCalendar,
 }
 
 /// Whether a browser sent this request: it prefers HTML.

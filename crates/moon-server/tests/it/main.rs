@@ -17,6 +17,7 @@ mod audit;
 mod logs;
 mod notifications_rules;
 mod organisation;
+mod planning;
 mod platform;
 mod privacy;
 mod security;

@@ -132,7 +132,7 @@ pub async fn page(
     Query(q): Query<DashQuery>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let today = crate::sales::today();
+    let today = crate::sales::today(&state.calendar);
     let params = kpi_params(&q, today);
     let wh = match warehouse(&state) {
         Ok(wh) => wh,
@@ -174,7 +174,7 @@ pub async fn page(
 
 /// `GET /dashboard/live`: the live part of the dashboard alone, for the page to swap in.
 pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
-    let params = kpi_params(&q, crate::sales::today());
+    let params = kpi_params(&q, crate::sales::today(&state.calendar));
     let result = async {
         let wh = warehouse(&state)?;
         let p = params.parse(&HeaderMap::new())?;

@@ -66,7 +66,7 @@ fn v(s: &Option<String>) -> &str {
 
 /// `GET /sales`.
 pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<SalesQuery>) -> Response {
-    let blank = SaleForm { sale_date: Some(crate::sales::today().to_string()), ..SaleForm::default() };
+    let blank = SaleForm { sale_date: Some(crate::sales::today(&state.calendar).to_string()), ..SaleForm::default() };
     render(&state, &ctx, &q, &blank, &Problems::default(), StatusCode::OK).await
 }
 
@@ -224,7 +224,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         branch: given(&f.branch),
         policy_number: given(&f.policy_number),
     };
-    let created = match request.validate(crate::sales::today()) {
+    let created = match request.validate(crate::sales::today(&state.calendar)) {
         Ok(fields) if picker.is_empty() => {
             service::create(&state.db, &ctx.principal, fields).await.map_err(ApiError::from)
         }
@@ -329,7 +329,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         branch: Some(v(&f.branch).to_owned()),
         policy_number: Some(given(&f.policy_number)),
     };
-    let saved = match request.validate(crate::sales::today()) {
+    let saved = match request.validate(crate::sales::today(&state.calendar)) {
         Ok(fields) if picker.is_empty() => {
             service::update(&state.db, &ctx.principal, sale.id, fields).await.map_err(ApiError::from)
         }
