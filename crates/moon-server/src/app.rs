@@ -181,6 +181,12 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
+        // Inside authentication, so a protected route still answers 401 first: the body read
+        // within the limit (413) and control characters refused wherever text enters.
+        .layer(axum::middleware::from_fn_with_state(
+            moon_http::input::InputLimits { body_limit },
+            moon_http::input::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.security.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn(crate::web::refusals_as_pages))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), moon_http::metrics::track))
@@ -499,15 +505,19 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, jobs = ?jobs.names(), backend = db.backend().name(), "serving");
-    let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
-    let result = match tls {
+    let peer = |addr: &std::net::SocketAddr| crate::auth::middleware::PeerAddr(*addr);
+    let limits = config.connections;
+    let result: anyhow::Result<()> = match tls {
         Some(tls) => {
-            let listener = moon_http::tls::TlsListener::new(listener, tls)?;
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+            let listener = moon_http::tls::TlsListener::new(listener, tls).context("cannot start the TLS listener")?;
+            moon_http::serve::serve(listener, router, limits, peer, shutdown).await;
+            Ok(())
         }
-        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
-    }
-    .context("server failed");
+        None => {
+            moon_http::serve::serve(listener, router, limits, peer, shutdown).await;
+            Ok(())
+        }
+    };
     jobs.shutdown().await;
     if let Some(wh) = warehouse {
         wh.db.close().await;

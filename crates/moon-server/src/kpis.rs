@@ -154,8 +154,9 @@ pub struct KpiReport<T> {
     pub to: Option<chrono::NaiveDate>,
     /// The rows, highest total first (trend: oldest period first).
     pub items: Vec<T>,
-    /// Team or branch rows left out because fewer agents than the configured minimum group
-    /// size stand behind them (always 0 elsewhere).
+    /// Rows left out because fewer agents than the configured minimum group size stand behind
+    /// them: team and branch rows; leaderboard rows whose team or branch is that small; every
+    /// trend period when the selection is (always 0 for products).
     pub suppressed: usize,
 }
 
@@ -273,8 +274,8 @@ async fn leaderboard(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit).await?;
-    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, 0))
+    let (rows, suppressed) = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
 /// Totals per day, week, month or quarter.
@@ -286,8 +287,8 @@ async fn trend(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket).await?;
-    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, 0))
+    let (rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, suppressed))
 }
 
 #[cfg(test)]
