@@ -73,9 +73,12 @@ fn printable(name: &str) -> String {
 /// Checks the path and query string: the fields holding refused characters.
 pub fn check_uri(uri: &axum::http::Uri) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
-    if has_control(&path) {
-        errors.push(field_error("path", false));
+    match percent_encoding::percent_decode_str(uri.path()).decode_utf8() {
+        Ok(path) if has_control(&path) => errors.push(field_error("path", false)),
+        Ok(_) => {}
+        // Bytes that are not UTF-8 cannot name anything; axum's path extractor would answer a
+        // plain-text 400 for them, so say it here in the documented format.
+        Err(_) => errors.push(FieldError::new("path", "invalid_encoding", "the path must be percent-encoded UTF-8")),
     }
     if let Some(query) = uri.query() {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -186,10 +189,13 @@ fn media_type(req: &Request) -> String {
 pub async fn guard(State(limits): State<InputLimits>, req: Request, next: Next) -> Response {
     let uri_errors = check_uri(req.uri());
     if !uri_errors.is_empty() {
-        let detail = format!(
-            "control characters are not allowed in {}",
-            uri_errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let detail = match uri_errors.as_slice() {
+            [one] => one.message.clone(),
+            many => format!(
+                "control characters are not allowed in {}",
+                many.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        };
         return ApiError::bad_request("invalid_characters", detail).with_errors(uri_errors).into_response();
     }
     let empty = axum::body::HttpBody::size_hint(req.body()).exact() == Some(0);
@@ -263,5 +269,7 @@ mod tests {
         assert_eq!(fields, ["path", "q", "next"]);
         let clean: axum::http::Uri = "/api/v1/agents?q=caf%C3%A9+bar".parse().unwrap();
         assert!(check_uri(&clean).is_empty());
+        let broken: axum::http::Uri = "/api/v1/agents/%FF%FE".parse().unwrap();
+        assert_eq!(check_uri(&broken)[0].code, "invalid_encoding");
     }
 }

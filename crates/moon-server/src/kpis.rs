@@ -156,7 +156,8 @@ pub struct KpiReport<T> {
     pub items: Vec<T>,
     /// Rows left out because fewer agents than the configured minimum group size stand behind
     /// them: team and branch rows; leaderboard rows whose team or branch is that small; every
-    /// trend period when the selection is (always 0 for products).
+    /// trend period when the selection is; every product row when a branch or team filter
+    /// selects that few.
     pub suppressed: usize,
 }
 
@@ -251,7 +252,7 @@ async fn products(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::products(&warehouse(&state)?.db, &p.filter).await?;
+    let (rows, suppressed) = kpi::products(&warehouse(&state)?.db, &p.filter, state.min_group_size).await?;
     let columns = [
         "product_id",
         "product_name",
@@ -262,7 +263,7 @@ async fn products(
         "status",
         "attainment_pct",
     ];
-    Ok(respond(&p, "target-vs-actual", &columns, rows, 0))
+    Ok(respond(&p, "target-vs-actual", &columns, rows, suppressed))
 }
 
 /// The agent leaderboard; agents appear under their pseudonym, ties share a rank.

@@ -149,8 +149,22 @@ pub async fn branches(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(V
 }
 
 /// Every product (or the filtered one) with its sales in the period against its target,
-/// highest total first. Products without sales are listed with 0.
-pub async fn products(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError> {
+/// highest total first. Products without sales are listed with 0. Product totals are not per
+/// person, except when a branch or team filter selects fewer than `min_agents` agents: then the
+/// totals would be theirs, and every row is left out; returns how many were.
+pub async fn products(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<ProductRow>, usize), DbError> {
+    let out = product_rows(db, f).await?;
+    if min_agents > 1
+        && (f.branch.is_some() || f.team.is_some())
+        && !out.is_empty()
+        && agents_behind(db, f).await? < i64::from(min_agents)
+    {
+        return Ok((Vec::new(), out.len()));
+    }
+    Ok((out, 0))
+}
+
+async fn product_rows(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError> {
     let mut dims = Query::select();
     dims.columns(["product_id", "product_name", "product_type", "target_cents"]).from(DIM_PRODUCT);
     if let Some(p) = f.product_id {

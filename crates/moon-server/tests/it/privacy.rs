@@ -53,7 +53,10 @@ async fn small_groups_are_suppressed(app: &TestApp) {
     app.sale("G1", p, "10.00", "2026-03-01").await;
     app.sale("G2", p, "20.00", "2026-03-01").await;
     app.sale("G3", p, "40.00", "2026-03-01").await;
-    let teams = app.wait_for("/api/v1/kpis/teams", KPI_WAIT, |b| count(b) == 2).await;
+    // Wait until the third sale (the Solo team's) is in as well, suppressed or not.
+    app.wait_for("/api/v1/kpis/trend", KPI_WAIT, |b| count(b) == 3).await;
+    let (_, teams) = app.get("/api/v1/kpis/teams").await;
+    assert_eq!(count(&teams), 2, "{teams}");
     assert_eq!(teams["items"].as_array().unwrap().len(), 1, "{teams}");
     assert_eq!(teams["items"][0]["team"], "Big");
     assert_eq!(teams["suppressed"], 1);
@@ -98,6 +101,10 @@ async fn small_groups_are_suppressed_in_the_trend_and_leaderboard(app: &TestApp)
     assert_eq!(board["suppressed"], 1);
     let (_, board) = app.get("/api/v1/kpis/leaderboard?branch=Jaffna").await;
     assert_eq!(board["items"].as_array().unwrap().len(), 0, "{board}");
+    let (_, products) = app.get("/api/v1/kpis/products?branch=Jaffna").await;
+    assert_eq!(products["items"].as_array().unwrap().len(), 0, "the product totals would be the agent's: {products}");
+    let (_, products) = app.get("/api/v1/kpis/products").await;
+    assert_eq!(products["items"][0]["total_sales"], "70.00", "unfiltered product totals stay");
 
     // The console's dashboard shows the same: no Jaffna figures, a note instead.
     let (s, page) = app.get("/dashboard/live?branch=Jaffna").await;

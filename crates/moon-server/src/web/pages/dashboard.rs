@@ -85,6 +85,7 @@ struct Figures {
     branches: Vec<BranchRow>,
     branches_hidden: usize,
     products: Vec<ProductRow>,
+    products_hidden: usize,
     leaders: Vec<LeaderRow>,
     leaders_hidden: usize,
     trend: Vec<TrendRow>,
@@ -97,7 +98,7 @@ async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
     let min = state.kpis.min_group_size;
     let (teams, teams_hidden) = kpi::teams(wh, &p.filter, min).await?;
     let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
-    let products = kpi::products(wh, &p.filter).await?;
+    let (products, products_hidden) = kpi::products(wh, &p.filter, min).await?;
     let (leaders, leaders_hidden) = kpi::leaderboard(wh, &p.filter, p.limit, min).await?;
     let (trend, trend_hidden) = kpi::trend(wh, &p.filter, p.bucket, min).await?;
     let mine = match ctx.principal.scope {
@@ -110,6 +111,7 @@ async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
         branches,
         branches_hidden,
         products,
+        products_hidden,
         leaders,
         leaders_hidden,
         trend,
@@ -377,6 +379,7 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
                         td { span class=(if p.status == "Achieved" { "status-achieved" } else { "status-not" }) { (p.status) } }
                     } } }
                 } }
+                (hidden_note(f.products_hidden))
                 (csv_link("products", params, "target against actual"))
             }
             figure.chart aria-labelledby="c-trend-cap" {
