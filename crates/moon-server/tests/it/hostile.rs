@@ -62,8 +62,11 @@ const QUERIES: &[&str] = &[
     "?a=1&a=2&a=3",
 ];
 
+/// A request body: its content type and bytes.
+type Body = (&'static str, Vec<u8>);
+
 /// Bodies: (content type, bytes).
-fn bodies(long: &str) -> Vec<(&'static str, Vec<u8>)> {
+fn bodies(long: &str) -> Vec<Body> {
     let json = "application/json";
     let form = "application/x-www-form-urlencoded";
     vec![
@@ -150,7 +153,7 @@ async fn no_hostile_input_is_a_server_error(app: &TestApp) {
         };
         let method = Method::from_bytes(rule.method.as_bytes()).unwrap();
         for caller in &callers {
-            let mut requests: Vec<(String, Option<(&str, Vec<u8>)>)> = Vec::new();
+            let mut requests: Vec<(String, Option<Body>)> = Vec::new();
             for path in &paths {
                 requests.push((path.clone(), None));
             }
@@ -220,7 +223,7 @@ async fn no_hostile_input_is_a_server_error(app: &TestApp) {
     assert!(failures.is_empty(), "{} of {sent} hostile requests failed:\n{}", failures.len(), failures.join("\n"));
 }
 
-fn body_note(body: &Option<(&str, Vec<u8>)>) -> String {
+fn body_note(body: &Option<Body>) -> String {
     match body {
         None => String::from("no body"),
         Some((ct, b)) => format!("{ct}, {} bytes: {:?}", b.len(), String::from_utf8_lossy(&b[..b.len().min(80)])),
