@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod input;
 pub mod metrics;
+pub mod openapi;
 pub mod paging;
 pub mod patch;
 pub mod principal;

@@ -166,7 +166,8 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
     }
     let (routes, doc) = api.split_for_parts();
     let routes = routes.merge(pages);
-    let doc_json = Arc::new(doc.clone());
+    // The shared error responses are added here, once, for every operation.
+    let doc_json = Arc::new(moon_http::openapi::complete(serde_json::to_value(&doc).unwrap_or_default()));
     let body_limit = config.body_limit;
     let timeout = config.request_timeout;
     let tls = config.security.tls.is_some() || config.security.sessions.secure_cookies;
@@ -247,9 +248,7 @@ async fn deadline(limit: std::time::Duration, req: Request, next: Next) -> Respo
 
 /// This document: the OpenAPI 3.1 description of exactly the routes this target serves.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
-async fn openapi(
-    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
+async fn openapi(axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>) -> Json<serde_json::Value> {
     Json(doc.as_ref().clone())
 }
 

@@ -140,8 +140,9 @@ pub struct Entry {
     pub entity: Option<String>,
     /// Which record.
     pub entity_id: Option<String>,
-    /// Changed fields, before and after (personal values masked).
-    #[schema(value_type = Object)]
+    /// Changed fields, before and after (personal values masked); null for events that change
+    /// no record (a sign-in, say).
+    #[schema(value_type = Option<Object>)]
     pub changes: Option<Value>,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
