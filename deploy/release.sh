@@ -181,7 +181,8 @@ smoke_test() {
         probe "$base/readyz" || rc=1
         probe "$base/api/v1/openapi.json" || rc=1
         if [[ $t == integration ]]; then
-            probe "$base/integration/get" -H "Authorization: Bearer $token" || rc=1
+            # An analyst's token: proves authentication and a database read, sees no personal data.
+            probe "$base/api/v1/products?limit=1" -H "Authorization: Bearer $token" || rc=1
         fi
         if ((!DRY_RUN)); then
             kill "$pf" 2>/dev/null || true

@@ -127,8 +127,8 @@ async fn all_time_kpis_read_the_rollups_and_agree_with_the_cells() {
     let (branches, _) = moon_analytics::kpi::branches(wh, &all_time, 1).await.unwrap();
     assert_eq!(branches, moon_analytics::kpi::branches(wh, &cells, 1).await.unwrap().0);
     assert_eq!(
-        moon_analytics::kpi::products(wh, &all_time).await.unwrap(),
-        moon_analytics::kpi::products(wh, &cells).await.unwrap()
+        moon_analytics::kpi::products(wh, &all_time, 1).await.unwrap(),
+        moon_analytics::kpi::products(wh, &cells, 1).await.unwrap()
     );
     let choices = moon_analytics::kpi::filter_choices(wh).await.unwrap();
     assert_eq!(

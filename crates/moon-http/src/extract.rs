@@ -82,7 +82,8 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 /// Query-string parameters. An unknown parameter or an unparsable value is a 400 that names it,
 /// so a misspelt filter never silently returns everything; an unparsable value (such as a `sort`
 /// the listing does not offer) is also listed in `errors[]`, whose message gives the values
-/// allowed.
+/// allowed. A parameter given empty (`agent_code=`, as an HTML form sends a field left blank)
+/// is the same as one not given: an empty filter is no filter.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
@@ -90,7 +91,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
+        let raw = parts.uri.query().unwrap_or_default();
+        let given = without_empty(raw);
+        let query = given.as_deref().unwrap_or(raw);
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|err| {
             let path = err.path().to_string();
@@ -103,6 +106,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             ApiError::bad_request("invalid_query", detail).with_errors(vec![field])
         })
     }
+}
+
+/// The query string without its empty parameters; `None` when it has none (the common case,
+/// which then needs no copy).
+fn without_empty(query: &str) -> Option<String> {
+    let mut pairs = form_urlencoded::parse(query.as_bytes());
+    if !pairs.any(|(_, v)| v.is_empty()) {
+        return None;
+    }
+    let kept = form_urlencoded::parse(query.as_bytes()).filter(|(_, v)| !v.is_empty());
+    Some(form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
 }
 
 fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {

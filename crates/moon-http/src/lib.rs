@@ -8,11 +8,14 @@
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod input;
 pub mod metrics;
+pub mod openapi;
 pub mod paging;
 pub mod patch;
 pub mod principal;
 pub mod request_log;
+pub mod serve;
 pub mod tls;
 
 pub use error::{ApiError, ApiResult};

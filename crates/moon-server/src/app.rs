@@ -179,7 +179,8 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
     }
     let (routes, doc) = api.split_for_parts();
     let routes = routes.merge(pages);
-    let doc_json = Arc::new(doc.clone());
+    // The shared error responses are added here, once, for every operation.
+    let doc_json = Arc::new(moon_http::openapi::complete(serde_json::to_value(&doc).unwrap_or_default()));
     let body_limit = config.body_limit;
     let timeout = config.request_timeout;
     let tls = config.security.tls.is_some() || config.security.sessions.secure_cookies;
@@ -194,6 +195,12 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
+        // Inside authentication, so a protected route still answers 401 first: the body read
+        // within the limit (413) and control characters refused wherever text enters.
+        .layer(axum::middleware::from_fn_with_state(
+            moon_http::input::InputLimits { body_limit },
+            moon_http::input::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.security.clone(), crate::auth::middleware::authenticate))
         .layer(axum::middleware::from_fn(crate::web::refusals_as_pages))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), moon_http::metrics::track))
@@ -254,9 +261,7 @@ async fn deadline(limit: std::time::Duration, req: Request, next: Next) -> Respo
 
 /// This document: the OpenAPI 3.1 description of exactly the routes this target serves.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
-async fn openapi(
-    axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
+async fn openapi(axum::Extension(doc): axum::Extension<Arc<serde_json::Value>>) -> Json<serde_json::Value> {
     Json(doc.as_ref().clone())
 }
 
@@ -522,15 +527,19 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let components: Vec<&str> = config.components.iter().map(|c| c.name()).collect();
     tracing::info!(addr = %listener.local_addr()?, scheme, components = ?components, jobs = ?jobs.names(), backend = db.backend().name(), "serving");
-    let service = router.into_make_service_with_connect_info::<crate::auth::middleware::PeerAddr>();
-    let result = match tls {
+    let peer = |addr: &std::net::SocketAddr| crate::auth::middleware::PeerAddr(*addr);
+    let limits = config.connections;
+    let result: anyhow::Result<()> = match tls {
         Some(tls) => {
-            let listener = moon_http::tls::TlsListener::new(listener, tls)?;
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+            let listener = moon_http::tls::TlsListener::new(listener, tls).context("cannot start the TLS listener")?;
+            moon_http::serve::serve(listener, router, limits, peer, shutdown).await;
+            Ok(())
         }
-        None => axum::serve(listener, service).with_graceful_shutdown(shutdown).await,
-    }
-    .context("server failed");
+        None => {
+            moon_http::serve::serve(listener, router, limits, peer, shutdown).await;
+            Ok(())
+        }
+    };
     jobs.shutdown().await;
     if let Some(wh) = warehouse {
         wh.db.close().await;

@@ -140,8 +140,9 @@ pub struct Entry {
     pub entity: Option<String>,
     /// Which record.
     pub entity_id: Option<String>,
-    /// Changed fields, before and after (personal values masked).
-    #[schema(value_type = Object)]
+    /// Changed fields, before and after (personal values masked); null for events that change
+    /// no record (a sign-in, say).
+    #[schema(value_type = Option<Object>)]
     pub changes: Option<Value>,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
@@ -378,6 +379,136 @@ pub async fn verify(db: &Db) -> Result<Verdict, DbError> {
     }
     tx.rollback().await?;
     Ok(Verdict { entries, broken })
+}
+
+/// The end of the trail at one moment, signed with a key kept outside the database.
+///
+/// Why: [`verify`] proves the chain is whole from its first entry to its last, but someone who
+/// can write the database can delete the newest entries and lower the sequence row too, or
+/// rewrite the whole chain with fresh hashes; both leave a chain that checks out. A checkpoint
+/// taken earlier and kept elsewhere (a file, a log line shipped off the host) remembers the last
+/// id and hash; the trail must still hold that entry with that hash, which neither truncation
+/// nor a rewrite before it can fake without the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The newest entry's id (0 for an empty trail).
+    pub last_id: i64,
+    /// The newest entry's hash (the genesis value for an empty trail).
+    pub last_hash: String,
+    /// When the checkpoint was taken (UTC).
+    pub taken_at: DateTime<Utc>,
+}
+
+/// The first word of a checkpoint line, so one is recognised in a log.
+const CHECKPOINT_V1: &str = "moon-audit-checkpoint/v1";
+
+/// Why a checkpoint line cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The key is too short to be a secret.
+    #[error("the checkpoint key must be at least 32 characters long")]
+    WeakKey,
+    /// The line is not a checkpoint.
+    #[error("not a moon audit checkpoint: {0}")]
+    Malformed(&'static str),
+    /// The signature does not match: another key, or the line was changed.
+    #[error("the checkpoint's signature does not match (another key, or the checkpoint was changed)")]
+    BadSignature,
+}
+
+fn checkpoint_key(key: &[u8]) -> Result<aws_lc_rs::hmac::Key, CheckpointError> {
+    if key.len() < 32 {
+        return Err(CheckpointError::WeakKey);
+    }
+    Ok(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key))
+}
+
+impl Checkpoint {
+    fn signed_part(&self) -> String {
+        format!(
+            "{CHECKPOINT_V1} last_id={} last_hash={} taken_at={}",
+            self.last_id,
+            self.last_hash,
+            self.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    }
+
+    /// One line: the checkpoint and its HMAC-SHA256 under `key`, fit for a file or a log.
+    pub fn sign(&self, key: &[u8]) -> Result<String, CheckpointError> {
+        let body = self.signed_part();
+        let tag = aws_lc_rs::hmac::sign(&checkpoint_key(key)?, body.as_bytes());
+        Ok(format!("{body} hmac={}", hex(tag.as_ref())))
+    }
+
+    /// Reads a line made by [`Checkpoint::sign`] (surrounding text, such as a log prefix, is
+    /// ignored) and checks its signature in constant time.
+    pub fn open(text: &str, key: &[u8]) -> Result<Self, CheckpointError> {
+        let key = checkpoint_key(key)?;
+        let start = text.find(CHECKPOINT_V1).ok_or(CheckpointError::Malformed("no checkpoint line"))?;
+        let line = text[start..].lines().next().unwrap_or_default().trim_end();
+        let (body, tag) = line.rsplit_once(" hmac=").ok_or(CheckpointError::Malformed("no signature"))?;
+        let tag = unhex(tag).ok_or(CheckpointError::Malformed("the signature is not hex"))?;
+        aws_lc_rs::hmac::verify(&key, body.as_bytes(), &tag).map_err(|_| CheckpointError::BadSignature)?;
+        let field = |name: &str| body.split(' ').find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')));
+        let last_id = field("last_id").and_then(|v| v.parse().ok()).ok_or(CheckpointError::Malformed("last_id"))?;
+        let last_hash = field("last_hash").ok_or(CheckpointError::Malformed("last_hash"))?.to_owned();
+        let taken_at = field("taken_at")
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .ok_or(CheckpointError::Malformed("taken_at"))?
+            .with_timezone(&Utc);
+        Ok(Self { last_id, last_hash, taken_at })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}
+
+/// The newest entry now, as a checkpoint to sign. Taken only of an intact trail: a checkpoint
+/// of a broken one would vouch for the damage.
+pub async fn checkpoint(db: &Db) -> Result<Result<Checkpoint, Verdict>, DbError> {
+    let verdict = verify(db).await?;
+    if verdict.broken.is_some() {
+        return Ok(Err(verdict));
+    }
+    let mut q = Query::select();
+    q.columns(["id", "entry_hash"]).from("audit_log").order_by("id", Order::Desc).limit(1);
+    let (last_id, last_hash) = db.fetch_optional::<(i64, String)>(&q).await?.unwrap_or((0, String::from(GENESIS)));
+    Ok(Ok(Checkpoint { last_id, last_hash, taken_at: moon_db::now() }))
+}
+
+/// [`verify`], and then that the trail still holds the checkpoint's entry with the same hash:
+/// entries deleted from the end (even with the sequence row lowered to match) or a chain
+/// rewritten before the checkpoint are reported.
+pub async fn verify_against(db: &Db, checkpoint: &Checkpoint) -> Result<Verdict, DbError> {
+    let mut verdict = verify(db).await?;
+    if verdict.broken.is_some() || checkpoint.last_id == 0 {
+        return Ok(verdict);
+    }
+    let mut q = Query::select();
+    q.column("entry_hash").from("audit_log").and_where(Expr::col("id").eq(checkpoint.last_id));
+    let id = checkpoint.last_id;
+    verdict.broken = match db.fetch_optional::<(String,)>(&q).await? {
+        None => Some((
+            id,
+            format!(
+                "entry {id} was the newest at the checkpoint of {} and is gone (the trail was cut short)",
+                checkpoint.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )),
+        Some((hash,)) if hash != checkpoint.last_hash => {
+            Some((id, String::from("its hash differs from the checkpoint's (the trail was rewritten up to here)")))
+        }
+        Some(_) => None,
+    };
+    Ok(verdict)
 }
 
 /// Conditions of `GET /api/v1/audit`, validated.

@@ -24,6 +24,9 @@ pub struct Config {
     pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
     pub request_timeout: Duration,
+    /// Connection limits: header read timeout (also the idle keep-alive limit) and open
+    /// connections.
+    pub connections: moon_http::serve::ConnLimits,
     /// Warehouse URL; `None`: a SQLite file beside the operational database.
     pub warehouse_url: Option<Secret>,
     /// How often the aggregator looks for new changes; zero: no continuous refresh in this
@@ -65,6 +68,7 @@ impl Config {
             max_connections: 10,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            connections: moon_http::serve::ConnLimits::default(),
             warehouse_url: None,
             aggregate_interval: Duration::from_millis(200),
             pseudonym_key: None,

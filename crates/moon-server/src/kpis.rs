@@ -154,8 +154,10 @@ pub struct KpiReport<T> {
     pub to: Option<chrono::NaiveDate>,
     /// The rows, highest total first (trend: oldest period first).
     pub items: Vec<T>,
-    /// Team or branch rows left out because fewer agents than the configured minimum group
-    /// size stand behind them (always 0 elsewhere).
+    /// Rows left out because fewer agents than the configured minimum group size stand behind
+    /// them: team and branch rows; leaderboard rows whose team or branch is that small; every
+    /// trend period when the selection is; every product row when a branch or team filter
+    /// selects that few.
     pub suppressed: usize,
 }
 
@@ -250,7 +252,7 @@ async fn products(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::products(&warehouse(&state)?.db, &p.filter).await?;
+    let (rows, suppressed) = kpi::products(&warehouse(&state)?.db, &p.filter, state.min_group_size).await?;
     let columns = [
         "product_id",
         "product_name",
@@ -261,7 +263,7 @@ async fn products(
         "status",
         "attainment_pct",
     ];
-    Ok(respond(&p, "target-vs-actual", &columns, rows, 0))
+    Ok(respond(&p, "target-vs-actual", &columns, rows, suppressed))
 }
 
 /// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
@@ -273,8 +275,8 @@ async fn leaderboard(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit).await?;
-    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, 0))
+    let (rows, suppressed) = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
 /// Totals per day, week, month or quarter.
@@ -286,8 +288,8 @@ async fn trend(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let rows = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket).await?;
-    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, 0))
+    let (rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, suppressed))
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ enum Command {
     #[command(subcommand)]
     Org(org::OrgCommand),
     /// The audit trail: `moon audit verify` checks its hash chain and exits 1 at the first
-    /// entry that was edited or deleted.
+    /// entry that was edited or deleted; `moon audit checkpoint` signs its end, so a later
+    /// `verify --checkpoint` also catches a trail cut short or rewritten.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Sales targets: `moon targets import FILE.csv`, `moon targets copy --from 2026-11 --to 2026-12`.
@@ -66,7 +67,48 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Recompute the audit trail's hash chain; name the first broken entry and exit 1 if any.
-    Verify(CommonArgs),
+    Verify(AuditVerifyArgs),
+    /// Print (and with --out write) the last entry's id and hash, signed with HMAC-SHA256 under
+    /// a key kept outside the database (MOON_AUDIT_CHECKPOINT_KEY or --key-file).
+    Checkpoint(AuditCheckpointArgs),
+}
+
+/// Options of `moon audit verify`.
+#[derive(Debug, clap::Args)]
+struct AuditVerifyArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A checkpoint from `moon audit checkpoint`: the trail must still hold its entry with the
+    /// same hash (catches entries deleted from the end and a chain rewritten before it).
+    #[arg(long)]
+    checkpoint: Option<std::path::PathBuf>,
+    /// File holding the checkpoint key (else MOON_AUDIT_CHECKPOINT_KEY).
+    #[arg(long, requires = "checkpoint")]
+    key_file: Option<std::path::PathBuf>,
+}
+
+/// Options of `moon audit checkpoint`.
+#[derive(Debug, clap::Args)]
+struct AuditCheckpointArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Also write the checkpoint line to this file (replaced).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// File holding the checkpoint key (else MOON_AUDIT_CHECKPOINT_KEY).
+    #[arg(long)]
+    key_file: Option<std::path::PathBuf>,
+}
+
+/// The checkpoint key: from a file, else the environment; never from the database, whose
+/// writers the checkpoint guards against.
+fn checkpoint_key(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+    let key = match file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read the key file {}", f.display()))?,
+        None => std::env::var("MOON_AUDIT_CHECKPOINT_KEY")
+            .context("set MOON_AUDIT_CHECKPOINT_KEY or pass --key-file (a secret of at least 32 characters kept outside the database)")?,
+    };
+    Ok(key.trim().as_bytes().to_vec())
 }
 
 /// Options of `moon demo`.
@@ -198,14 +240,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Targets(cmd) => planning::targets(cmd).await,
         Command::Calendar(cmd) => planning::calendar(cmd).await,
-        Command::Audit(AuditCommand::Verify(args)) => {
-            let config = settings::resolve(&ServeArgs::from(args))?;
+        Command::Audit(AuditCommand::Checkpoint(args)) => {
+            let key = checkpoint_key(args.key_file.as_deref())?;
+            let config = settings::resolve(&ServeArgs::from(args.common))?;
             let db = moon_server::app::open_database(&config).await?;
-            let verdict = moon_server::audit::verify(&db).await.context("cannot read the audit trail")?;
+            let taken = moon_server::audit::checkpoint(&db).await.context("cannot read the audit trail");
+            db.close().await;
+            let checkpoint = match taken? {
+                Ok(c) => c,
+                Err(verdict) => {
+                    let (id, why) = verdict.broken.unwrap_or_default();
+                    anyhow::bail!("no checkpoint of a broken trail: audit entry {id}: {why}");
+                }
+            };
+            let line = checkpoint.sign(&key)?;
+            if let Some(out) = &args.out {
+                std::fs::write(out, format!("{line}\n"))
+                    .with_context(|| format!("cannot write the checkpoint to {}", out.display()))?;
+            }
+            println!("{line}");
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let checkpoint = match &args.checkpoint {
+                Some(path) => {
+                    let key = checkpoint_key(args.key_file.as_deref())?;
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the checkpoint {}", path.display()))?;
+                    Some(moon_server::audit::Checkpoint::open(&text, &key).context("the checkpoint cannot be used")?)
+                }
+                None => None,
+            };
+            let config = settings::resolve(&ServeArgs::from(args.common))?;
+            let db = moon_server::app::open_database(&config).await?;
+            let verdict = match &checkpoint {
+                Some(c) => moon_server::audit::verify_against(&db, c).await,
+                None => moon_server::audit::verify(&db).await,
+            }
+            .context("cannot read the audit trail")?;
             db.close().await;
             match verdict.broken {
                 None => {
-                    eprintln!("audit trail intact: {} entries, every hash and link checked", verdict.entries);
+                    let against = checkpoint
+                        .map(|c| format!("; entry {} still matches the checkpoint", c.last_id))
+                        .unwrap_or_default();
+                    eprintln!("audit trail intact: {} entries, every hash and link checked{against}", verdict.entries);
                     Ok(())
                 }
                 Some((id, why)) => {

@@ -110,6 +110,8 @@ struct FileConfig {
     max_connections: Option<u32>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    max_open_connections: Option<usize>,
     warehouse_url: Option<String>,
     aggregate_interval_ms: Option<u64>,
     min_group_size: Option<u32>,
@@ -252,6 +254,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(10).max(1),
         body_limit: file.body_limit_bytes.unwrap_or(64 * 1024),
         request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
+        connections: moon_http::serve::ConnLimits {
+            header_read_timeout: Duration::from_secs(file.header_read_timeout_secs.unwrap_or(10).max(1)),
+            max_connections: file.max_open_connections.unwrap_or(1024).max(1),
+        },
         warehouse_url: warehouse_url.map(Secret::new),
         aggregate_interval: Duration::from_millis(
             args.aggregate_interval_ms.or(file.aggregate_interval_ms).unwrap_or(200),
@@ -346,6 +352,7 @@ pub fn describe(c: &Config) -> String {
     let r = &s.rate_limits;
     format!(
         "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
+         header_read_timeout_secs = {}\nmax_open_connections = {}\n\
          aggregate_interval_ms = {}\npseudonym_key = \"{}\"\nmin_group_size = {}\n\
          tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
          session_idle_minutes = {}\nsession_absolute_hours = {}\nmax_header_bytes = {}\n\
@@ -357,6 +364,8 @@ pub fn describe(c: &Config) -> String {
         c.max_connections,
         c.body_limit,
         c.request_timeout.as_secs(),
+        c.connections.header_read_timeout.as_secs(),
+        c.connections.max_connections,
         c.aggregate_interval.as_millis(),
         if c.pseudonym_key.is_some() { "[from MOON_PSEUDONYM_KEY]" } else { "[generated, kept in the database]" },
         c.min_group_size,

@@ -149,8 +149,22 @@ pub async fn branches(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(V
 }
 
 /// Every product (or the filtered one) with its sales in the period against its target,
-/// highest total first. Products without sales are listed with 0.
-pub async fn products(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError> {
+/// highest total first. Products without sales are listed with 0. Product totals are not per
+/// person, except when a branch or team filter selects fewer than `min_agents` agents: then the
+/// totals would be theirs, and every row is left out; returns how many were.
+pub async fn products(db: &Db, f: &KpiFilter, min_agents: MinGroup) -> Result<(Vec<ProductRow>, usize), DbError> {
+    let out = product_rows(db, f).await?;
+    if min_agents > 1
+        && (f.branch.is_some() || f.team.is_some())
+        && !out.is_empty()
+        && agents_behind(db, f).await? < i64::from(min_agents)
+    {
+        return Ok((Vec::new(), out.len()));
+    }
+    Ok((out, 0))
+}
+
+async fn product_rows(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError> {
     let mut dims = Query::select();
     dims.columns(["product_id", "product_name", "product_type", "target_cents"]).from(DIM_PRODUCT);
     if let Some(p) = f.product_id {
@@ -192,8 +206,35 @@ pub async fn products(db: &Db, f: &KpiFilter) -> Result<Vec<ProductRow>, DbError
     Ok(out)
 }
 
-/// The top `limit` agents by total in the period; ties share a rank.
-pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<LeaderRow>, DbError> {
+/// How many distinct agents stand behind the cells the filter selects, in total and per value of
+/// one agent-dimension column (`team` or `branch`).
+async fn agents_by(db: &Db, f: &KpiFilter, column: &'static str) -> Result<Vec<(String, i64)>, DbError> {
+    let mut q = fact_from(None);
+    q.column(("a", column)).expr(Func::count_distinct(Expr::col(("f", "agent_id"))));
+    f.apply(&mut q);
+    q.group_by_col(("a", column));
+    db.fetch_all(&q).await
+}
+
+/// How many distinct agents stand behind the cells the filter selects.
+async fn agents_behind(db: &Db, f: &KpiFilter) -> Result<i64, DbError> {
+    let mut q = fact_from(None);
+    q.expr(Func::count_distinct(Expr::col(("f", "agent_id"))));
+    f.apply(&mut q);
+    let row: Option<(i64,)> = db.fetch_optional(&q).await?;
+    Ok(row.map_or(0, |(n,)| n))
+}
+
+/// The top `limit` agents by total in the period; ties share a rank. An agent whose team or
+/// branch has fewer than `min_agents` agents behind it in the selection is left out (their team
+/// and branch beside the figures would name them, pseudonym or not), before ranking; returns how
+/// many were left out.
+pub async fn leaderboard(
+    db: &Db,
+    f: &KpiFilter,
+    limit: usize,
+    min_agents: MinGroup,
+) -> Result<(Vec<LeaderRow>, usize), DbError> {
     let mut q = fact_from(None);
     q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
     sums(db, &mut q);
@@ -202,8 +243,19 @@ pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<Lea
     // every team, branch and product total).
     q.and_where(Expr::col(("a", "analytics_consent")).eq(true));
     q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
-    let rows: Vec<(String, String, String, i64, i64)> = db.fetch_all(&q).await?;
-    let mut rows: Vec<(String, String, String, i64, i64)> = rows;
+    let mut rows: Vec<(String, String, String, i64, i64)> = db.fetch_all(&q).await?;
+    let mut suppressed = 0;
+    if min_agents > 1 && !rows.is_empty() {
+        let min = i64::from(min_agents);
+        let small = |groups: Vec<(String, i64)>| -> std::collections::HashSet<String> {
+            groups.into_iter().filter(|(_, n)| *n < min).map(|(k, _)| k).collect()
+        };
+        let small_teams = small(agents_by(db, f, "team").await?);
+        let small_branches = small(agents_by(db, f, "branch").await?);
+        let before = rows.len();
+        rows.retain(|(_, team, branch, _, _)| !small_teams.contains(team) && !small_branches.contains(branch));
+        suppressed = before - rows.len();
+    }
     rows.sort_by(|a, b| b.4.cmp(&a.4).then_with(|| a.0.cmp(&b.0)));
     let mut out = Vec::with_capacity(limit.min(rows.len()));
     let mut rank = 0;
@@ -218,11 +270,18 @@ pub async fn leaderboard(db: &Db, f: &KpiFilter, limit: usize) -> Result<Vec<Lea
         }
         out.push(LeaderRow { rank, agent, team, branch, sales_count, total_sales: Money::from_cents(cents) });
     }
-    Ok(out)
+    Ok((out, suppressed))
 }
 
-/// Totals per period, oldest first; periods without sales are left out.
-pub async fn trend(db: &Db, f: &KpiFilter, bucket: Bucket) -> Result<Vec<TrendRow>, DbError> {
+/// Totals per period, oldest first; periods without sales are left out. When fewer than
+/// `min_agents` agents stand behind the selection (a one-agent branch, say), every period is
+/// left out, since the trend would be that agent's own; returns how many were left out.
+pub async fn trend(
+    db: &Db,
+    f: &KpiFilter,
+    bucket: Bucket,
+    min_agents: MinGroup,
+) -> Result<(Vec<TrendRow>, usize), DbError> {
     let mut q = fact_from(None);
     q.column(("f", "sale_date"));
     sums(db, &mut q);
@@ -240,7 +299,11 @@ pub async fn trend(db: &Db, f: &KpiFilter, bucket: Bucket) -> Result<Vec<TrendRo
             _ => out.push(TrendRow { period, start, sales_count: n, total_sales: Money::from_cents(cents) }),
         }
     }
-    Ok(out)
+    if min_agents > 1 && !out.is_empty() && agents_behind(db, f).await? < i64::from(min_agents) {
+        let withheld = out.len();
+        return Ok((Vec::new(), withheld));
+    }
+    Ok((out, 0))
 }
 
 /// The choices of the branch, team and product filters, from the warehouse (no personal data).

@@ -60,6 +60,23 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
+    // An erasure is final: refilling the names, contact details or consent of an erased agent
+    // would bring back the personal data the erasure removed (and the warehouse would hear of it).
+    if current.erased_at.is_some()
+        && (changes.first_name.is_some()
+            || changes.last_name.is_some()
+            || changes.contact_number.is_some()
+            || changes.email.is_some()
+            || changes.analytics_consent.is_some())
+    {
+        return Err(Error::conflict(
+            "agent_erased",
+            format!(
+                "agent {} was erased: first_name, last_name, contact_number, email and analytics_consent can no longer be set",
+                current.agent_code
+            ),
+        ));
+    }
     // A new team or branch is a move effective today: earlier periods keep the old ones.
     let mv = Move { branch: changes.branch.take(), team: changes.team.take(), effective_from: None };
     if mv.branch.is_some() || mv.team.is_some() {

@@ -43,9 +43,11 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// The key that encrypts secrets stored in the database (TOTP secrets). `Debug` never shows it.
+/// The key that encrypts secrets stored in the database (TOTP secrets), and keys the digests of
+/// values that must be findable but not readable (typed user names in the sign-in throttle).
+/// `Debug` never shows it.
 #[derive(Clone)]
-pub struct SealingKey(std::sync::Arc<LessSafeKey>);
+pub struct SealingKey(std::sync::Arc<LessSafeKey>, aws_lc_rs::hmac::Key);
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,7 +68,12 @@ impl SealingKey {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
         let unbound = UnboundKey::new(&AES_256_GCM, digest.as_ref())
             .map_err(|_| anyhow::anyhow!("cannot build the AES-256-GCM key"))?;
-        Ok(Self(std::sync::Arc::new(LessSafeKey::new(unbound))))
+        // A separate key for the keyed digests, derived with its own label, so no key serves
+        // two algorithms.
+        let mac_material =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("moon-mac-v1:{material}").as_bytes());
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_material.as_ref());
+        Ok(Self(std::sync::Arc::new(LessSafeKey::new(unbound)), mac))
     }
 
     /// Fresh key material: 32 random bytes in base64.
@@ -89,6 +96,17 @@ impl SealingKey {
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
         Ok(format!("{SEALED_V1}{}", STANDARD.encode(out)))
+    }
+
+    /// HMAC-SHA256 of `value` under `context`, in hex: the same input always gives the same
+    /// digest (so it can be looked up), and without the key the input cannot be guessed from it
+    /// by trying candidates offline.
+    pub fn keyed_digest(&self, context: &str, value: &str) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.1);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        hex(ctx.sign().as_ref())
     }
 
     /// Decrypts a value made by [`SealingKey::seal`] with the same context.
@@ -124,6 +142,11 @@ mod tests {
         assert!(other.open("user:1", &sealed).is_err());
         assert!(SealingKey::from_material("short").is_err());
         assert_eq!(format!("{key:?}"), "SealingKey([redacted])");
+        let digest = key.keyed_digest("throttle", "alice");
+        assert_eq!(digest.len(), 64);
+        assert_eq!(digest, key.keyed_digest("throttle", "alice"), "stable, so it can be looked up");
+        assert_ne!(digest, other.keyed_digest("throttle", "alice"), "keyed");
+        assert_ne!(digest, key.keyed_digest("other", "alice"), "bound to its context");
     }
 
     #[test]

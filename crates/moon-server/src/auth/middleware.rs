@@ -21,21 +21,10 @@ use super::token;
 use super::users::Account;
 use moon_http::ApiError;
 
-/// The peer of a connection, for `into_make_service_with_connect_info` over plain TCP and TLS.
+/// The peer of a connection, handed to every request by the connection loop
+/// ([`moon_http::serve`]) as `ConnectInfo<PeerAddr>`, over plain TCP and TLS alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, moon_http::tls::TlsListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, moon_http::tls::TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
 
 /// How a request proved who it is.
 #[derive(Clone)]
@@ -200,9 +189,12 @@ pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, 
     principal.origin = origin;
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
         if !req.method().is_safe() {
-            let (checked, ok) = csrf_checked(req, token, state.body_limit).await;
+            let (checked, verdict) = csrf_checked(req, token, state.body_limit).await;
             req = checked;
-            if !ok {
+            if verdict == Csrf::TooLarge {
+                return shape(moon_http::input::too_large());
+            }
+            if verdict == Csrf::Failed {
                 return shape(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "csrf_failed",
@@ -262,14 +254,24 @@ pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, 
 /// cannot set headers.
 pub const CSRF_FIELD: &str = "csrf_token";
 
+/// The outcome of a CSRF check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Csrf {
+    Passed,
+    Failed,
+    /// The form could not be read within the body limit: a 413, not a CSRF failure.
+    TooLarge,
+}
+
 /// Checks the session's CSRF token: from `X-CSRF-Token`, or, for an HTML form post
 /// (`application/x-www-form-urlencoded`), from its [`CSRF_FIELD`] field. The form body is read
 /// (within the body limit) and put back for the handler. Returns the request and the verdict.
-async fn csrf_checked(req: Request, session_token: &str, body_limit: usize) -> (Request, bool) {
+async fn csrf_checked(req: Request, session_token: &str, body_limit: usize) -> (Request, Csrf) {
     let expected = session::csrf_token(session_token);
+    let verdict = |ok: bool| if ok { Csrf::Passed } else { Csrf::Failed };
     if let Some(sent) = req.headers().get("x-csrf-token") {
         let ok = sent.to_str().is_ok_and(|sent| super::crypto::constant_time_eq(sent, &expected));
-        return (req, ok);
+        return (req, verdict(ok));
     }
     let is_form = req
         .headers()
@@ -277,15 +279,16 @@ async fn csrf_checked(req: Request, session_token: &str, body_limit: usize) -> (
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return (req, false);
+        return (req, Csrf::Failed);
     }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, body_limit).await else {
-        return (Request::from_parts(parts, axum::body::Body::empty()), false);
+        // Too large, or a body that broke off; either way nothing to check a token in.
+        return (Request::from_parts(parts, axum::body::Body::empty()), Csrf::TooLarge);
     };
     let ok =
         form_urlencoded::parse(&bytes).any(|(k, v)| k == CSRF_FIELD && super::crypto::constant_time_eq(&v, &expected));
-    (Request::from_parts(parts, axum::body::Body::from(bytes)), ok)
+    (Request::from_parts(parts, axum::body::Body::from(bytes)), verdict(ok))
 }
 
 /// Finds the caller: a bearer token if one is sent (a bad one is refused, never ignored), else

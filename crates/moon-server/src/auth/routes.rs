@@ -170,7 +170,8 @@ pub(crate) async fn check_password(
     password: &str,
 ) -> ApiResult<users::Account> {
     let auth = &state.auth;
-    let keys = [throttle::account_key(username), throttle::ip_key(ip)];
+    let sealing = auth.key(&state.db).await.map_err(internal)?;
+    let keys = [throttle::account_key(sealing, username), throttle::ip_key(ip)];
     if let Some(secs) = throttle::locked_for(&state.db, &keys).await? {
         return Err(too_many(std::time::Duration::from_secs(secs)));
     }
@@ -241,7 +242,8 @@ pub(crate) async fn check_second_factor(
     account: &users::Account,
     code: &str,
 ) -> ApiResult<()> {
-    let keys = [throttle::account_key(&account.username), throttle::ip_key(ip)];
+    let sealing = state.auth.key(&state.db).await.map_err(internal)?;
+    let keys = [throttle::account_key(sealing, &account.username), throttle::ip_key(ip)];
     if let Some(secs) = throttle::locked_for(&state.db, &keys).await? {
         return Err(too_many(std::time::Duration::from_secs(secs)));
     }

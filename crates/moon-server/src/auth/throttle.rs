@@ -39,10 +39,12 @@ impl Default for ThrottleSettings {
     }
 }
 
-/// The throttle key of an account.
-pub fn account_key(username: &str) -> String {
+/// The throttle key of an account: a keyed digest of the name as typed (normalised), never the
+/// name itself, since a mistyped password often lands in the user-name field. Rows written in
+/// clear by earlier versions (`account:<name>`) are no longer read and expire like any other.
+pub fn account_key(key: &super::crypto::SealingKey, username: &str) -> String {
     let name: String = username.trim().to_lowercase().chars().take(150).collect();
-    format!("account:{name}")
+    format!("account:h1:{}", key.keyed_digest("sign-in-throttle", &name))
 }
 
 /// The throttle key of a client address.

@@ -64,7 +64,9 @@ pub async fn get(db: &Db, principal: &Principal, id: i64) -> Result<Notification
 }
 
 /// Marks a visible notification read or unread, or corrects its text. Marking an already-read
-/// notification read keeps the first read time.
+/// notification read keeps the first read time. An agent may only mark their own notifications
+/// read or unread: the text is what their branch sent them, and the audit masks it, so an edit
+/// by the recipient would lose the original.
 pub async fn update(
     db: &Db,
     principal: &Principal,
@@ -72,6 +74,12 @@ pub async fn update(
     message: Option<&Message>,
     read: Option<bool>,
 ) -> Result<Notification> {
+    if message.is_some() && principal.role == moon_http::Role::Agent {
+        return Err(Error::Forbidden {
+            code: "agents_mark_read_only",
+            detail: String::from("agents may only mark their notifications read or unread, not change the message"),
+        });
+    }
     let mut tx = db.begin().await?;
     let current = repo::find(&mut tx, &principal.scope, id)
         .await?

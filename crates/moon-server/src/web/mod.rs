@@ -216,11 +216,22 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A local path to return to after signing in; anything else (another site, a scheme) is
-/// replaced by the dashboard.
+/// A local path to return to after signing in; anything else is replaced by the dashboard.
+///
+/// Only a same-origin absolute path is followed: it starts with one `/` (`//host` and `/\host`
+/// are other sites to a browser), holds no control character (a tab or newline is dropped by
+/// browsers, so `/\t/evil.example` becomes `//evil.example`, and CR/LF cannot go into a
+/// `Location` header at all) and no backslash (which browsers read as `/`), and parses as a path.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+                && n.parse::<axum::http::uri::PathAndQuery>().is_ok() =>
+        {
+            n
+        }
         _ => "/dashboard",
     }
 }
@@ -245,6 +256,11 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
         assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
         assert_eq!(safe_next(None), "/dashboard");
+        for hostile in
+            ["/\t/evil.example", "/\r\nX-Injected: 1", "/\\evil.example", "/\\/evil.example", "/%09/x\u{0}", "/ /x"]
+        {
+            assert_eq!(safe_next(Some(hostile)), "/dashboard", "{hostile:?}");
+        }
     }
 
     #[test]

@@ -125,8 +125,54 @@ async fn deleting_the_newest_entry_is_detected(app: &TestApp) {
     assert_eq!(v.broken.as_ref().map(|b| b.0), Some(newest), "{v:?}");
 }
 
+/// Cutting the tail off and lowering the sequence row to match leaves a chain that verifies;
+/// a signed checkpoint taken before catches it, and catches a chain rewritten from scratch.
+async fn a_checkpoint_catches_truncation_and_rewriting(app: &TestApp) {
+    use moon_server::audit::{Checkpoint, checkpoint, verify_against};
+    for code in ["TC1", "TC2", "TC3"] {
+        app.agent(code, "Galle", "Gamma").await;
+    }
+    let key = b"a checkpoint key kept outside the database";
+    let taken = checkpoint(&app.store).await.unwrap().unwrap();
+    assert!(taken.last_id >= 3);
+    let line = taken.sign(key).unwrap();
+    assert!(line.starts_with("moon-audit-checkpoint/v1 last_id="), "{line}");
+    let opened = Checkpoint::open(&format!("2026-12-06T10:00:00Z INFO {line}"), key).unwrap();
+    assert_eq!(opened, taken, "a log prefix is ignored; microseconds survive");
+    assert!(Checkpoint::open(&line, b"another key that is also long enough!!").is_err(), "signed");
+    let forged = line.replacen(&format!("last_id={}", taken.last_id), "last_id=1", 1);
+    assert!(Checkpoint::open(&forged, key).is_err(), "a changed line fails its signature");
+    assert_eq!(verify_against(&app.store, &taken).await.unwrap().broken, None, "intact");
+    app.agent("TC4", "Galle", "Gamma").await;
+    assert_eq!(verify_against(&app.store, &taken).await.unwrap().broken, None, "new entries are fine");
+
+    // Truncate: delete every entry from the checkpoint's on, and lower the sequence to match.
+    let mut tx = app.store.begin().await.unwrap();
+    let mut del = Query::delete();
+    del.from_table("audit_log").and_where(Expr::col("id").gte(taken.last_id));
+    tx.execute(&del).await.unwrap();
+    let mut seq = Query::update();
+    seq.table("change_sequence").value("last_id", taken.last_id - 1).and_where(Expr::col("name").eq("audit_log"));
+    tx.execute(&seq).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(moon_server::audit::verify(&app.store).await.unwrap().broken, None, "the gap the checkpoint closes");
+    let v = verify_against(&app.store, &taken).await.unwrap();
+    assert_eq!(v.broken.as_ref().map(|b| b.0), Some(taken.last_id), "{v:?}");
+    assert!(v.broken.unwrap().1.contains("cut short"));
+
+    // Rewrite: new entries under the old ids make a chain that verifies on its own.
+    while checkpoint(&app.store).await.unwrap().unwrap().last_id < taken.last_id {
+        app.agent(&format!("TR{}", checkpoint(&app.store).await.unwrap().unwrap().last_id), "Galle", "Gamma").await;
+    }
+    assert_eq!(moon_server::audit::verify(&app.store).await.unwrap().broken, None);
+    let v = verify_against(&app.store, &taken).await.unwrap();
+    assert_eq!(v.broken.as_ref().map(|b| b.0), Some(taken.last_id), "{v:?}");
+    assert!(v.broken.unwrap().1.contains("rewritten"));
+}
+
 on_every_backend!(
     a_busy_log_verifies_and_masks_personal_data,
     tampering_is_detected,
-    deleting_the_newest_entry_is_detected
+    deleting_the_newest_entry_is_detected,
+    a_checkpoint_catches_truncation_and_rewriting
 );

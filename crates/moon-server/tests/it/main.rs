@@ -14,6 +14,8 @@ mod analytics;
 mod api;
 mod architecture;
 mod audit;
+mod hardening;
+mod hostile;
 mod logs;
 mod notifications_rules;
 mod organisation;

@@ -53,8 +53,10 @@ async fn small_groups_are_suppressed(app: &TestApp) {
     app.sale("G1", p, "10.00", "2026-03-01").await;
     app.sale("G2", p, "20.00", "2026-03-01").await;
     app.sale("G3", p, "40.00", "2026-03-01").await;
-    // Wait for all three sales: Big's two alone would already satisfy a count of 2.
-    let teams = app.wait_for("/api/v1/kpis/teams", KPI_WAIT, |b| count(b) == 2 && b["suppressed"] == 1).await;
+    // Wait until the third sale (the Solo team's) is in as well, suppressed or not.
+    app.wait_for("/api/v1/kpis/trend", KPI_WAIT, |b| count(b) == 3).await;
+    let (_, teams) = app.get("/api/v1/kpis/teams").await;
+    assert_eq!(count(&teams), 2, "{teams}");
     assert_eq!(teams["items"].as_array().unwrap().len(), 1, "{teams}");
     assert_eq!(teams["items"][0]["team"], "Big");
     assert_eq!(teams["suppressed"], 1);
@@ -64,6 +66,75 @@ async fn small_groups_are_suppressed(app: &TestApp) {
     // Product totals are not per person: every product stays.
     let (_, products) = app.get("/api/v1/kpis/products").await;
     assert_eq!(products["items"][0]["total_sales"], "70.00");
+}
+
+/// The minimum group size also covers the trend of a small branch or team and the leaderboard
+/// rows whose team or branch stands for one agent, in the API and on the console's dashboard.
+async fn small_groups_are_suppressed_in_the_trend_and_leaderboard(app: &TestApp) {
+    for code in ["L1", "L2", "L3"] {
+        let id = app
+            .agent(code, if code == "L3" { "Jaffna" } else { "Colombo" }, if code == "L3" { "Solo" } else { "Big" })
+            .await;
+        let (s, _) = app.patch(&format!("/api/v1/agents/{id}"), json!({"analytics_consent": true})).await;
+        assert_eq!(s, 200);
+    }
+    let p = app.product("Trend product", "100.00").await;
+    app.sale("L1", p, "10.00", "2026-03-01").await;
+    app.sale("L2", p, "20.00", "2026-03-01").await;
+    app.sale("L3", p, "40.00", "2026-03-02").await;
+    app.wait_for("/api/v1/kpis/trend", KPI_WAIT, |b| count(b) == 3).await;
+
+    let (s, solo) = app.get("/api/v1/kpis/trend?branch=Jaffna").await;
+    assert_eq!(s, 200);
+    assert_eq!(solo["items"].as_array().unwrap().len(), 0, "a one-agent branch's trend is that agent's: {solo}");
+    assert_eq!(solo["suppressed"], 1, "{solo}");
+    let (_, team) = app.get("/api/v1/kpis/trend?team=Solo").await;
+    assert_eq!(team["items"].as_array().unwrap().len(), 0, "{team}");
+    let (_, big) = app.get("/api/v1/kpis/trend?branch=Colombo").await;
+    assert_eq!(count(&big), 2, "a branch of two shows: {big}");
+    assert_eq!(big["suppressed"], 0);
+
+    let (_, board) = app.get("/api/v1/kpis/leaderboard").await;
+    let rows = board["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "the Jaffna agent's row would name them: {board}");
+    assert!(rows.iter().all(|r| r["branch"] == "Colombo"), "{board}");
+    assert_eq!(board["suppressed"], 1);
+    let (_, board) = app.get("/api/v1/kpis/leaderboard?branch=Jaffna").await;
+    assert_eq!(board["items"].as_array().unwrap().len(), 0, "{board}");
+    let (_, products) = app.get("/api/v1/kpis/products?branch=Jaffna").await;
+    assert_eq!(products["items"].as_array().unwrap().len(), 0, "the product totals would be the agent's: {products}");
+    let (_, products) = app.get("/api/v1/kpis/products").await;
+    assert_eq!(products["items"][0]["total_sales"], "70.00", "unfiltered product totals stay");
+
+    // The console's dashboard shows the same: no Jaffna figures, a note instead.
+    let (s, page) = app.get("/dashboard/live?branch=Jaffna").await;
+    assert_eq!(s, 200);
+    let html = page.as_str().unwrap_or_default();
+    assert!(!html.contains("40.00"), "the one agent's total shows on the dashboard: {html}");
+    assert!(html.contains("left out"), "the dashboard says rows were left out: {html}");
+}
+
+/// An erased agent's personal fields cannot be filled in again (409 `agent_erased`), by anyone;
+/// their branch and status may still change.
+async fn an_erased_agent_cannot_be_refilled(app: &TestApp) {
+    let id = app.agent("RF1", "Galle", "Gamma").await;
+    let (s, _) = app.post("/api/v1/agents/RF1/erase", json!({})).await;
+    assert_eq!(s, 200);
+    for body in [
+        json!({"first_name": "Back"}),
+        json!({"last_name": "Again"}),
+        json!({"email": "rf1@example.com"}),
+        json!({"contact_number": "0771234567"}),
+        json!({"analytics_consent": true}),
+    ] {
+        let (s, b) = app.patch(&format!("/api/v1/agents/{id}"), body.clone()).await;
+        assert_eq!((s, b["code"].as_str()), (409, Some("agent_erased")), "{body}: {b}");
+    }
+    let (_, agent) = app.get(&format!("/api/v1/agents/{id}")).await;
+    assert_eq!(agent["first_name"], "[erased]");
+    assert!(agent["email"].is_null());
+    let (s, b) = app.patch(&format!("/api/v1/agents/{id}"), json!({"active": false, "team": "Delta"})).await;
+    assert_eq!(s, 200, "business fields still change: {b}");
 }
 
 /// Erasure replaces the personal fields and keeps the sales, so every total stays right; only an
@@ -166,7 +237,13 @@ async fn the_warehouse_holds_no_personal_data(app: &TestApp) {
 on_every_backend!(
     consent_decides_the_leaderboard_not_the_totals,
     erasure_keeps_the_totals,
+    an_erased_agent_cannot_be_refilled,
     the_warehouse_holds_no_personal_data
 );
 
-on_every_backend_with!(small_groups, |c: &mut moon_server::Config| c.min_group_size = 2, small_groups_are_suppressed);
+on_every_backend_with!(
+    small_groups,
+    |c: &mut moon_server::Config| c.min_group_size = 2,
+    small_groups_are_suppressed,
+    small_groups_are_suppressed_in_the_trend_and_leaderboard
+);

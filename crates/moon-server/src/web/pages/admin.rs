@@ -273,13 +273,33 @@ pub struct AuditQuery {
     action: Option<String>,
     /// Only entries older than this id.
     before: Option<String>,
+    /// The API's `next_cursor`, accepted here too, so a link from the API works.
+    cursor: Option<String>,
 }
 
 const AUDIT_ROWS: u64 = 50;
 
 /// `GET /audit`: the tamper-evident trail, newest first (personal fields arrive masked).
 pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
-    let before = given(&q.before).and_then(|b| b.parse::<i64>().ok());
+    // A page position that cannot be read is the caller's error, as in the API (422), not the
+    // first page shown as if nothing were wrong.
+    let before = match (given(&q.before), given(&q.cursor)) {
+        (Some(b), _) => match b.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, "before must be an entry id, such as 120");
+            }
+        },
+        (None, Some(cursor)) => {
+            let page =
+                moon_http::PageParams { limit: None, cursor: Some(cursor), order: Some(String::from("desc")) }.parse();
+            match page {
+                Ok(p) => p.after,
+                Err(e) => return layout::error_page(e.status(), e.detail()),
+            }
+        }
+        (None, None) => None,
+    };
     let filter = crate::audit::Filter { action: given(&q.action), ..crate::audit::Filter::default() };
     let entries = match crate::audit::list(&state.db, &filter, before, AUDIT_ROWS).await {
         Ok(e) => e,

@@ -85,8 +85,11 @@ struct Figures {
     branches: Vec<BranchRow>,
     branches_hidden: usize,
     products: Vec<ProductRow>,
+    products_hidden: usize,
     leaders: Vec<LeaderRow>,
+    leaders_hidden: usize,
     trend: Vec<TrendRow>,
+    trend_hidden: usize,
     /// The viewer's own sales in the period and pseudonym, when the viewer is an agent.
     mine: Option<(i64, Money, String)>,
 }
@@ -95,14 +98,26 @@ async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
     let min = state.kpis.min_group_size;
     let (teams, teams_hidden) = kpi::teams(wh, &p.filter, min).await?;
     let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
-    let products = kpi::products(wh, &p.filter).await?;
-    let leaders = kpi::leaderboard(wh, &p.filter, p.limit).await?;
-    let trend = kpi::trend(wh, &p.filter, p.bucket).await?;
+    let (products, products_hidden) = kpi::products(wh, &p.filter, min).await?;
+    let (leaders, leaders_hidden) = kpi::leaderboard(wh, &p.filter, p.limit, min).await?;
+    let (trend, trend_hidden) = kpi::trend(wh, &p.filter, p.bucket, min).await?;
     let mine = match ctx.principal.scope {
         Scope::Agent(agent_id) => Some(own_standing(state, agent_id, &p.filter).await?),
         _ => None,
     };
-    Ok(Figures { teams, teams_hidden, branches, branches_hidden, products, leaders, trend, mine })
+    Ok(Figures {
+        teams,
+        teams_hidden,
+        branches,
+        branches_hidden,
+        products,
+        products_hidden,
+        leaders,
+        leaders_hidden,
+        trend,
+        trend_hidden,
+        mine,
+    })
 }
 
 /// An agent's own sales in the period (from the operational records, which they may see) and
@@ -309,7 +324,7 @@ fn group_figure(g: &Group<'_>, params: &KpiParams) -> Markup {
 fn hidden_note(n: usize) -> Markup {
     html! {
         @if n > 0 {
-            p.muted { (n) " group(s) with too few agents are left out, so no row shows one person's figures." }
+            p.muted { (n) " row(s) standing for too few agents are left out, so no row shows one person's figures." }
         }
     }
 }
@@ -334,8 +349,14 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
         section aria-labelledby="kpi-h" {
             h2 #kpi-h .sr-only { "Key figures" }
             div.cards {
-                (card("kpi-total", "Total sales", html! { (grouped(total)) }))
-                (card("kpi-count", "Number of sales", html! { (count) }))
+                @if f.trend_hidden > 0 {
+                    // The selection stands for too few agents: its totals would be theirs.
+                    (card("kpi-total", "Total sales", html! { "—" }))
+                    (card("kpi-count", "Number of sales", html! { "—" }))
+                } @else {
+                    (card("kpi-total", "Total sales", html! { (grouped(total)) }))
+                    (card("kpi-count", "Number of sales", html! { (count) }))
+                }
                 (card("kpi-achieved", "Products achieved", html! { (achieved) " of " (f.products.len()) }))
                 (card("kpi-top-team", "Top team", html! { (f.teams.first().map_or("—", |t| t.team.as_str())) }))
                 (card("kpi-top-branch", "Top branch", html! { (f.branches.first().map_or("—", |b| b.branch.as_str())) }))
@@ -358,6 +379,7 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
                         td { span class=(if p.status == "Achieved" { "status-achieved" } else { "status-not" }) { (p.status) } }
                     } } }
                 } }
+                (hidden_note(f.products_hidden))
                 (csv_link("products", params, "target against actual"))
             }
             figure.chart aria-labelledby="c-trend-cap" {
@@ -368,6 +390,7 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
                     thead { tr { th scope="col" { "Period" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
                     tbody { @for t in &f.trend { tr { td { (t.period) } td.num { (t.sales_count) } td.num { (t.total_sales) } } } }
                 } }
+                (hidden_note(f.trend_hidden))
                 (csv_link("trend", params, "the trend"))
             }
         }
@@ -385,6 +408,7 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
                     }
                 } }
             } }
+            (hidden_note(f.leaders_hidden))
             (csv_link("leaderboard", params, "the leaderboard"))
         }
     }
