@@ -22,3 +22,4 @@ mod security;
 mod sorting;
 mod tls;
 mod web;
+mod write_path;
