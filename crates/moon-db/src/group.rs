@@ -152,7 +152,7 @@ impl<B: Batch> Flusher<B> {
         isolated: bool,
     ) -> Result<Option<Vec<Result<B::Output, DbError>>>, DbError> {
         let batch = &self.group.batch;
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.begin().await?;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             if isolated {
@@ -188,6 +188,24 @@ impl<B: Batch> Drop for ResetOnPanic<'_, B> {
             let mut q = self.0.lock();
             q.pending.clear();
             q.flushing = false;
+        }
+    }
+}
+
+impl<B: Batch> Flusher<B> {
+    /// Starts the batch's transaction. A batch carries many requests, each already waiting: when
+    /// no connection frees up within the pool's timeout (a burst of requests holding them all),
+    /// it asks twice more before failing them all, since nothing has been written yet.
+    async fn begin(&self) -> Result<Tx, DbError> {
+        let mut tries = 0;
+        loop {
+            match self.db.begin().await {
+                Err(DbError::Unavailable(e)) if tries < 2 => {
+                    tries += 1;
+                    tracing::warn!(error = %e, tries, "no connection for a group-commit batch yet; asking again");
+                }
+                other => return other,
+            }
         }
     }
 }

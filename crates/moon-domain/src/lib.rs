@@ -6,8 +6,10 @@
 
 mod money;
 mod text;
+mod typed;
 mod validation;
 
 pub use money::Money;
 pub use text::{AgentCode, Email, Label, Message, PhoneNumber, PolicyNumber};
+pub use typed::Typed;
 pub use validation::{FieldError, FieldErrors, parse_date};

@@ -14,6 +14,7 @@ mod analytics;
 mod api;
 mod architecture;
 mod audit;
+mod field_errors;
 mod logs;
 mod notifications_rules;
 mod platform;
