@@ -95,7 +95,7 @@ impl<B: Batch> GroupCommit<B> {
             // the batch that carries other requests.
             tokio::spawn(Flusher { group: Arc::clone(self), db: db.without_shared() }.run());
         }
-        answered.await.map_err(|_| failed("the batch holding this write ended without an answer"))?
+        answered.await.map_err(|_| failed_batch("the batch holding this write ended without an answer"))?
     }
 }
 
@@ -137,35 +137,53 @@ impl<B: Batch> Flusher<B> {
     }
 
     /// Writes and commits one batch: first without savepoints, and when a request fails, once
-    /// more with a savepoint around each request.
+    /// more with a savepoint around each request. The request that failed is not run again: it
+    /// keeps the error it got (it would meet the same rows), which also counts its failed
+    /// statement once.
     async fn commit(&self, items: &[B::Item]) -> Result<Vec<Result<B::Output, DbError>>, DbError> {
-        match self.attempt(items, false).await? {
-            Some(outcomes) => Ok(outcomes),
-            None => self.attempt(items, true).await?.ok_or_else(|| failed("a request failed inside its savepoint")),
+        let mut failed: Vec<Option<DbError>> = items.iter().map(|_| None).collect();
+        if let Some(outcomes) = self.attempt(items, &mut failed, false).await? {
+            return Ok(outcomes);
         }
+        self.attempt(items, &mut failed, true)
+            .await?
+            .ok_or_else(|| failed_batch("a request failed inside its savepoint"))
     }
 
-    /// `None`: a request failed while `isolated` was off; the transaction was rolled back.
+    /// `None`: a request failed while `isolated` was off (its error is kept in `failed`); the
+    /// transaction was rolled back.
     async fn attempt(
         &self,
         items: &[B::Item],
+        failed: &mut [Option<DbError>],
         isolated: bool,
     ) -> Result<Option<Vec<Result<B::Output, DbError>>>, DbError> {
         let batch = &self.group.batch;
         let mut tx = self.begin().await?;
         let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
+        for (item, known) in items.iter().zip(failed.iter_mut()) {
+            if let Some(e) = known.take() {
+                outcomes.push(Err(e));
+                continue;
+            }
             if isolated {
                 tx.savepoint().await?;
             }
-            let outcome = batch.write(&mut tx, item).await;
-            match (&outcome, isolated) {
-                (Err(_), false) => return Ok(None),
-                (Err(_), true) => tx.rollback_to_savepoint().await?,
-                (Ok(_), true) => tx.release_savepoint().await?,
-                (Ok(_), false) => {}
+            match (batch.write(&mut tx, item).await, isolated) {
+                (Err(e), false) => {
+                    *known = Some(e);
+                    return Ok(None);
+                }
+                (Err(e), true) => {
+                    tx.rollback_to_savepoint().await?;
+                    outcomes.push(Err(e));
+                }
+                (Ok(out), true) => {
+                    tx.release_savepoint().await?;
+                    outcomes.push(Ok(out));
+                }
+                (Ok(out), false) => outcomes.push(Ok(out)),
             }
-            outcomes.push(outcome);
         }
         let done: Vec<_> =
             items.iter().zip(&outcomes).filter_map(|(item, o)| o.as_ref().ok().map(|out| (item, out))).collect();
@@ -174,21 +192,6 @@ impl<B: Batch> Flusher<B> {
         }
         tx.commit().await?;
         Ok(Some(outcomes))
-    }
-}
-
-/// If a batch panics, its flusher must not leave the queue marked as flushing, or every later
-/// write would wait forever: the queue is released, and the requests still pending are answered
-/// with an error (their senders dropped) rather than left hanging.
-struct ResetOnPanic<'a, B: Batch>(&'a GroupCommit<B>);
-
-impl<B: Batch> Drop for ResetOnPanic<'_, B> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut q = self.0.lock();
-            q.pending.clear();
-            q.flushing = false;
-        }
     }
 }
 
@@ -210,7 +213,22 @@ impl<B: Batch> Flusher<B> {
     }
 }
 
-fn failed(msg: &str) -> DbError {
+/// If a batch panics, its flusher must not leave the queue marked as flushing, or every later
+/// write would wait forever: the queue is released, and the requests still pending are answered
+/// with an error (their senders dropped) rather than left hanging.
+struct ResetOnPanic<'a, B: Batch>(&'a GroupCommit<B>);
+
+impl<B: Batch> Drop for ResetOnPanic<'_, B> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut q = self.0.lock();
+            q.pending.clear();
+            q.flushing = false;
+        }
+    }
+}
+
+fn failed_batch(msg: &str) -> DbError {
     DbError::Other(sqlx::Error::Protocol(msg.to_owned()))
 }
 
