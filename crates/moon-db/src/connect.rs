@@ -96,6 +96,8 @@ pub struct Db {
     pub(crate) pools: Pools,
     /// Failed statements by kind, for the `moon_db_query_errors_total` metric.
     pub(crate) errors: Arc<QueryErrors>,
+    /// Per-database state shared by every clone of this handle (see [`Db::shared`]).
+    pub(crate) shared: Arc<crate::group::Shared>,
 }
 
 impl Db {
@@ -174,7 +176,7 @@ impl Db {
                 )
             }
         };
-        Ok(Db { pools, errors: Arc::default() })
+        Ok(Db { pools, errors: Arc::default(), shared: Arc::default() })
     }
 
     /// SQLite: copies the write-ahead log back into the database file without waiting for

@@ -393,4 +393,23 @@ impl Tx {
     pub async fn commit(self) -> Result<(), DbError> {
         self.errors.count(self.conn.commit()).await
     }
+
+    /// Marks a point to return to if what follows fails (one at a time: the name is fixed).
+    /// Needed because PostgreSQL refuses every statement of a transaction after one failed,
+    /// where SQLite and MySQL undo just the failed statement; with a savepoint, all three
+    /// can undo one request's statements and carry on with the transaction.
+    pub async fn savepoint(&mut self) -> Result<(), DbError> {
+        self.execute_sql("SAVEPOINT moon_item").await.map(drop)
+    }
+
+    /// Keeps what was written since [`Tx::savepoint`].
+    pub async fn release_savepoint(&mut self) -> Result<(), DbError> {
+        self.execute_sql("RELEASE SAVEPOINT moon_item").await.map(drop)
+    }
+
+    /// Undoes what was written since [`Tx::savepoint`], keeping the transaction usable.
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), DbError> {
+        self.execute_sql("ROLLBACK TO SAVEPOINT moon_item").await?;
+        self.release_savepoint().await
+    }
 }

@@ -8,12 +8,14 @@
 mod connect;
 mod error;
 mod exec;
+mod group;
 mod migrate;
 mod secret;
 
 pub use connect::{Backend, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};
+pub use group::{Batch, BatchFuture, GroupCommit};
 pub use migrate::{MigrationStatus, migration_names};
 pub use secret::{Secret, StoredSecretError, redact_url, stored_secret};
 

@@ -7,9 +7,11 @@
 pub mod calendar;
 mod money;
 mod text;
+mod typed;
 mod validation;
 
 pub use calendar::{Bands, BusinessCalendar, FiscalYearStart, Period, PeriodKind, WorkWeek};
 pub use money::Money;
 pub use text::{AgentCode, Email, Label, Message, PhoneNumber, PolicyNumber};
+pub use typed::Typed;
 pub use validation::{FieldError, FieldErrors, parse_date};

@@ -244,57 +244,70 @@ fn internal(msg: impl Into<String>) -> DbError {
 /// the change log's entry if there is one: always in that order, so concurrent writers take the
 /// two sequence rows' locks in one order and cannot deadlock.
 pub async fn append(tx: &mut Tx, who: impl Into<Actor>, event: Event) -> Result<(), DbError> {
-    let who: Actor = who.into();
+    append_many(tx, vec![(who.into(), event)]).await
+}
+
+/// Appends several entries, in order, inside the caller's transaction: the sequence row is
+/// taken once and the entries are written in one statement, which is what lets a group-committed
+/// batch of writes share one turn at the chain. Same ordering rule as [`append`].
+pub async fn append_many(tx: &mut Tx, entries: Vec<(Actor, Event)>) -> Result<(), DbError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(entries.len()).map_err(|_| internal("too many audit entries in one transaction"))?;
     let mut bump = Query::update();
     bump.table("change_sequence")
-        .value("last_id", Expr::col("last_id").add(1i64))
+        .value("last_id", Expr::col("last_id").add(n))
         .and_where(Expr::col("name").eq(SEQUENCE));
     tx.execute(&bump).await?;
     let mut read = Query::select();
     read.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
-    let (id,): (i64,) = tx.fetch_optional(&read).await?.ok_or_else(|| internal("audit sequence row missing"))?;
+    let (last,): (i64,) = tx.fetch_optional(&read).await?.ok_or_else(|| internal("audit sequence row missing"))?;
+    let first = last - n + 1;
     let mut prev_q = Query::select();
     // A locking read: under MySQL's REPEATABLE READ a plain read would use this transaction's
     // older snapshot and miss the entry committed just before we took the sequence lock.
-    prev_q.column("entry_hash").from("audit_log").and_where(Expr::col("id").eq(id - 1)).lock_exclusive();
-    let prev = match tx.fetch_optional::<(String,)>(&prev_q).await? {
+    prev_q.column("entry_hash").from("audit_log").and_where(Expr::col("id").eq(first - 1)).lock_exclusive();
+    let mut prev = match tx.fetch_optional::<(String,)>(&prev_q).await? {
         Some((h,)) => h,
-        None if id == 1 => String::from(GENESIS),
-        None => return Err(internal(format!("audit entry {} is missing; run moon audit verify", id - 1))),
+        None if first == 1 => String::from(GENESIS),
+        None => return Err(internal(format!("audit entry {} is missing; run moon audit verify", first - 1))),
     };
     let at = moon_db::now();
-    let changes = event.changes.as_ref().map(Value::to_string);
-    let role = who.role;
-    let entry_hash = hash(
-        &prev,
-        id,
-        &at,
-        &who.id,
-        role,
-        event.action,
-        event.entity,
-        event.entity_id.as_deref(),
-        changes.as_deref(),
-        who.origin.request_id.as_deref(),
-        who.origin.source_ip.as_deref(),
-    );
-    let ins = moon_db::insert_row(
-        "audit_log",
-        vec![
-            ("id", id.into()),
-            ("occurred_at", at.into()),
-            ("actor", who.id.as_str().into()),
-            ("actor_role", role.map(str::to_owned).into()),
-            ("action", event.action.into()),
-            ("entity", event.entity.map(str::to_owned).into()),
-            ("entity_id", event.entity_id.into()),
-            ("changes", changes.into()),
-            ("request_id", who.origin.request_id.clone().into()),
-            ("source_ip", who.origin.source_ip.clone().into()),
-            ("prev_hash", prev.into()),
-            ("entry_hash", entry_hash.into()),
-        ],
-    );
+    let mut ins = Query::insert();
+    ins.into_table("audit_log").columns(COLUMNS);
+    for (id, (who, event)) in (first..).zip(entries) {
+        let changes = event.changes.as_ref().map(Value::to_string);
+        let role = who.role;
+        let entry_hash = hash(
+            &prev,
+            id,
+            &at,
+            &who.id,
+            role,
+            event.action,
+            event.entity,
+            event.entity_id.as_deref(),
+            changes.as_deref(),
+            who.origin.request_id.as_deref(),
+            who.origin.source_ip.as_deref(),
+        );
+        let row: [moon_db::sea_query::Value; 12] = [
+            id.into(),
+            at.into(),
+            who.id.into(),
+            role.map(str::to_owned).into(),
+            event.action.into(),
+            event.entity.map(str::to_owned).into(),
+            event.entity_id.into(),
+            changes.into(),
+            who.origin.request_id.into(),
+            who.origin.source_ip.into(),
+            std::mem::replace(&mut prev, entry_hash.clone()).into(),
+            entry_hash.into(),
+        ];
+        ins.values(row.map(Expr::val)).map_err(|e| internal(format!("cannot build the audit insert: {e}")))?;
+    }
     tx.execute(&ins).await?;
     Ok(())
 }

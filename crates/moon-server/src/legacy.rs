@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
-use moon_domain::FieldError;
+use moon_domain::Typed;
 use serde::{Deserialize, Serialize};
 
 use utoipa_axum::router::OpenApiRouter;
@@ -55,15 +55,17 @@ fn http_day(d: NaiveDate) -> String {
 }
 
 /// Original clients sent ids as numbers or numeric strings (MySQL coerced them); accept both.
-fn loose_id(field: &str, v: &Option<serde_json::Value>) -> Result<Option<i64>, ApiError> {
+/// An id the original clients send as a number or a string of digits. A value that is neither
+/// is handed on as invalid, so validation lists it with the request's other bad fields.
+fn loose_id(v: &Option<serde_json::Value>) -> Option<Typed<i64>> {
     match v {
-        None | Some(serde_json::Value::Null) => Some(None),
-        Some(serde_json::Value::Number(n)) => n.as_i64().map(Some),
-        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok().map(Some),
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_i64().map(Typed::Value),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok().map(Typed::Value),
         Some(_) => None,
     }
-    .ok_or_else(|| {
-        ApiError::field(FieldError::new(field, "invalid_id", format!("{field} must be a whole number"))).legacy()
+    .or_else(|| {
+        v.as_ref().map(|_| Typed::Invalid { code: "invalid_id", message: String::from("must be a whole number") })
     })
 }
 
@@ -238,13 +240,16 @@ async fn agent_delete(
 /// The original sale body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LegacySaleBody {
-    agent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    agent_code: Option<Typed<String>>,
     #[schema(value_type = Option<i64>)]
     product_id: Option<serde_json::Value>,
     #[schema(value_type = Option<String>)]
     amount: Option<serde_json::Value>,
-    sale_date: Option<String>,
-    branch: Option<String>,
+    #[schema(value_type = Option<String>)]
+    sale_date: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    branch: Option<Typed<String>>,
 }
 
 /// A row of `GET /integration/get`.
@@ -271,7 +276,7 @@ async fn integration_add(
     let body = CreateSale {
         agent_code: b.agent_code,
         agent_id: None,
-        product_id: loose_id("product_id", &b.product_id)?,
+        product_id: loose_id(&b.product_id),
         amount: b.amount,
         sale_date: b.sale_date,
         branch: b.branch,
@@ -317,7 +322,7 @@ async fn integration_update(
     let body = UpdateSale {
         agent_code: b.agent_code,
         agent_id: None,
-        product_id: loose_id("product_id", &b.product_id)?,
+        product_id: loose_id(&b.product_id),
         amount: b.amount,
         sale_date: b.sale_date,
         branch: b.branch,

@@ -1,7 +1,7 @@
 //! Sales as the API shows them, and the inputs that record and change them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use moon_domain::{AgentCode, FieldError, FieldErrors, Label, Money, PolicyNumber, parse_date};
+use moon_domain::{AgentCode, FieldError, FieldErrors, Label, Money, PolicyNumber, Typed, parse_date};
 use serde::{Deserialize, Serialize};
 
 use moon_http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
@@ -36,25 +36,32 @@ pub struct Sale {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Body of `POST /api/v1/sales`.
+/// Body of `POST /api/v1/sales`. Fields are [`Typed`], so a value of the wrong type is reported
+/// with every other bad field rather than alone.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSale {
     /// The selling agent's code; give this or `agent_id`.
-    pub agent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_code: Option<Typed<String>>,
     /// The selling agent's id; give this or `agent_code`.
-    pub agent_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub agent_id: Option<Typed<i64>>,
     /// Required: the product sold.
-    pub product_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub product_id: Option<Typed<i64>>,
     /// Required: a positive amount with at most two decimals, as a string or number.
     #[schema(value_type = Option<String>)]
     pub amount: Option<serde_json::Value>,
     /// Required: `YYYY-MM-DD`, not in the future.
-    pub sale_date: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub sale_date: Option<Typed<String>>,
     /// Branch credited; defaults to the agent's branch.
-    pub branch: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub branch: Option<Typed<String>>,
     /// Optional policy number, unique.
-    pub policy_number: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub policy_number: Option<Typed<String>>,
 }
 
 /// Body of `PATCH /api/v1/sales/{id}`: only fields present change; `policy_number: null` clears it.
@@ -62,22 +69,27 @@ pub struct CreateSale {
 #[serde(deny_unknown_fields)]
 pub struct UpdateSale {
     /// New agent, by code.
-    pub agent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_code: Option<Typed<String>>,
     /// New agent, by id.
-    pub agent_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub agent_id: Option<Typed<i64>>,
     /// New product.
-    pub product_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub product_id: Option<Typed<i64>>,
     /// New amount.
     #[schema(value_type = Option<String>)]
     pub amount: Option<serde_json::Value>,
     /// New date.
-    pub sale_date: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub sale_date: Option<Typed<String>>,
     /// New branch.
-    pub branch: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub branch: Option<Typed<String>>,
     /// New policy number, or null to clear it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
-    pub policy_number: Option<Option<String>>,
+    pub policy_number: Option<Option<Typed<String>>>,
 }
 
 /// Validated sale fields. On create, `agent`, `product_id`, `amount` and `sale_date` are present.
@@ -116,6 +128,11 @@ fn date(e: &mut FieldErrors, raw: Option<&str>, today: NaiveDate) -> Option<Naiv
     Some(d)
 }
 
+/// The value of a [`Typed`] field, its type error recorded in `e`.
+fn typed<T: Clone>(e: &mut FieldErrors, field: &str, v: Option<&Typed<T>>) -> Option<T> {
+    e.take_opt(v.map(|t| t.get(field)))
+}
+
 impl CreateSale {
     /// Validates every field, reporting all problems together.
     pub fn validate(&self, today: NaiveDate) -> Result<SaleFields, Vec<FieldError>> {
@@ -132,15 +149,19 @@ impl CreateSale {
                 e.push(FieldError::required(field));
             }
         }
+        let agent_code = typed(&mut e, "agent_code", self.agent_code.as_ref());
+        let agent_id = typed(&mut e, "agent_id", self.agent_id.as_ref());
+        let product_id = typed(&mut e, "product_id", self.product_id.as_ref());
+        let sale_date = typed(&mut e, "sale_date", self.sale_date.as_ref());
+        let branch = typed(&mut e, "branch", self.branch.as_ref());
+        let policy_number = typed(&mut e, "policy_number", self.policy_number.as_ref());
         let fields = SaleFields {
-            agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
-            product_id: self.product_id,
+            agent: agent_ref(&mut e, agent_code.as_deref(), agent_id),
+            product_id,
             amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),
-            sale_date: date(&mut e, self.sale_date.as_deref(), today),
-            branch: e
-                .take_opt(self.branch.as_deref().filter(|b| !b.trim().is_empty()).map(|s| Label::parse("branch", s))),
-            policy_number: self
-                .policy_number
+            sale_date: date(&mut e, sale_date.as_deref(), today),
+            branch: e.take_opt(branch.as_deref().filter(|b| !b.trim().is_empty()).map(|s| Label::parse("branch", s))),
+            policy_number: policy_number
                 .as_deref()
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| e.take(PolicyNumber::parse("policy_number", p)).map(Some))
@@ -155,17 +176,24 @@ impl UpdateSale {
     /// Validates the fields present.
     pub fn validate(&self, today: NaiveDate) -> Result<SaleFields, Vec<FieldError>> {
         let mut e = FieldErrors::new();
+        let agent_code = typed(&mut e, "agent_code", self.agent_code.as_ref());
+        let agent_id = typed(&mut e, "agent_id", self.agent_id.as_ref());
+        let sale_date = typed(&mut e, "sale_date", self.sale_date.as_ref());
+        let branch = typed(&mut e, "branch", self.branch.as_ref());
         let fields = SaleFields {
-            agent: agent_ref(&mut e, self.agent_code.as_deref(), self.agent_id),
-            product_id: self.product_id,
+            agent: agent_ref(&mut e, agent_code.as_deref(), agent_id),
+            product_id: typed(&mut e, "product_id", self.product_id.as_ref()),
             amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),
-            sale_date: date(&mut e, self.sale_date.as_deref(), today),
-            branch: e.take_opt(self.branch.as_deref().map(|s| Label::parse("branch", s))),
+            sale_date: date(&mut e, sale_date.as_deref(), today),
+            branch: e.take_opt(branch.as_deref().map(|s| Label::parse("branch", s))),
             policy_number: match &self.policy_number {
                 None => None,
                 Some(None) => Some(None),
-                Some(Some(p)) if p.trim().is_empty() => Some(None),
-                Some(Some(p)) => e.take(PolicyNumber::parse("policy_number", p)).map(Some),
+                Some(Some(p)) => match typed(&mut e, "policy_number", Some(p)) {
+                    None => None,
+                    Some(p) if p.trim().is_empty() => Some(None),
+                    Some(p) => e.take(PolicyNumber::parse("policy_number", &p)).map(Some),
+                },
             },
         };
         e.finish()?;

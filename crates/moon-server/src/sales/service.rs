@@ -1,6 +1,6 @@
 //! Sale use cases, shared by the REST API and the original `/integration` routes.
 
-use moon_db::{Db, DbError};
+use moon_db::{Batch, BatchFuture, Db, DbError, GroupCommit, Tx};
 use moon_domain::FieldError;
 
 use super::model::{Sale, SaleFields};
@@ -47,12 +47,14 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> Error {
 
 /// Records a sale. Missing `branch` defaults to the agent's branch.
 ///
-/// The hot path is one transaction: an `INSERT … SELECT … RETURNING` that resolves the agent and
-/// checks the product while inserting and hands back the stored row, then the change-log entry.
-/// Only when nothing was inserted do we look up which reference was missing.
+/// The hot path is one `INSERT … SELECT … RETURNING` that resolves the agent and checks the
+/// product while inserting and hands back the stored row; it runs in a batch with the other sales
+/// being recorded at the same moment ([`moon_db::GroupCommit`], see ADR 0012), whose change-log
+/// and audit entries are appended together and which commits once. The answer comes after that
+/// commit. Only when nothing was inserted do we look up which reference was missing.
 pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sale> {
     let (Some(agent_ref), Some(product_id), Some(amount), Some(sale_date)) =
-        (&f.agent, f.product_id, f.amount, f.sale_date)
+        (f.agent, f.product_id, f.amount, f.sale_date)
     else {
         return Err(Error::internal("a sale reached create() without its required fields"));
     };
@@ -60,41 +62,92 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sal
         check_branch(principal, b.as_str())?;
     }
     let policy_number = f.policy_number.flatten().map(|p| p.into_inner());
-    let new = repo::NewSale {
+    let pending = PendingSale {
+        principal: principal.clone(),
         agent: agent_ref,
         product_id,
         amount,
         sale_date,
-        branch: f.branch.as_ref().map(|b| b.as_str()),
-        policy_number: policy_number.as_deref(),
+        branch: f.branch.map(|b| b.into_inner()),
+        policy_number,
     };
-    let mut tx = db.begin().await?;
-    let inserted =
-        repo::insert_resolving(&mut tx, &principal.scope, &new, moon_db::now()).await.map_err(|e| match e {
-            DbError::UniqueViolation => duplicate_policy(policy_number.as_deref().unwrap_or_default()),
-            DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
-            other => other.into(),
-        })?;
+    let queue = db.shared(|| GroupCommit::new(CreateBatch, MAX_BATCH));
+    let duplicate = pending.policy_number.clone();
+    let agent_ref = pending.agent.clone();
+    let inserted = queue.submit(db, pending).await?.map_err(|e| match e {
+        DbError::UniqueViolation => duplicate_policy(duplicate.as_deref().unwrap_or_default()),
+        DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
+        other => other.into(),
+    })?;
     if let Some(sale) = inserted {
-        moon_changelog::record(&mut tx, &[Event::Sale { id: sale.id, before: None, after: Some(repo::facts(&sale)) }])
-            .await?;
-        audit::append(
-            &mut tx,
-            principal,
-            audit::Event::on("sale.create", "sale", sale.id).with_diff(None, Some(&sale)),
-        )
-        .await?;
-        tx.commit().await?;
         return Ok(sale);
     }
-    drop(tx);
     // Nothing matched: name the missing reference.
-    crate::agents::service::resolve(db, None, principal, agent_ref).await?;
+    crate::agents::service::resolve(db, None, principal, &agent_ref).await?;
     if crate::products::repo::get(db, product_id).await?.is_none() {
         return Err(unknown_product(product_id));
     }
     // Both exist now: one was deleted or moved while we inserted.
     Err(Error::conflict("changed_concurrently", "the agent or product changed while the sale was recorded; retry"))
+}
+
+/// Sales per group-commit transaction. Bounds the tail's statements (one change-log row of 6
+/// values and one audit row of 12 per sale, far below every backend's parameter limit) and how
+/// long one batch holds the sequence rows.
+const MAX_BATCH: usize = 256;
+
+/// A sale waiting for its batch: what [`create`] validated, owned.
+struct PendingSale {
+    principal: Principal,
+    agent: crate::agents::model::AgentRef,
+    product_id: i64,
+    amount: moon_domain::Money,
+    sale_date: chrono::NaiveDate,
+    branch: Option<String>,
+    policy_number: Option<String>,
+}
+
+/// Recording sales in batches: each sale's insert, then the batch's change-log and audit
+/// entries, in the sales' order.
+struct CreateBatch;
+
+impl Batch for CreateBatch {
+    type Item = PendingSale;
+    type Output = Option<Sale>;
+
+    fn write<'a>(&'a self, tx: &'a mut Tx, item: &'a PendingSale) -> BatchFuture<'a, Option<Sale>> {
+        Box::pin(async move {
+            let new = repo::NewSale {
+                agent: &item.agent,
+                product_id: item.product_id,
+                amount: item.amount,
+                sale_date: item.sale_date,
+                branch: item.branch.as_deref(),
+                policy_number: item.policy_number.as_deref(),
+            };
+            repo::insert_resolving(tx, &item.principal.scope, &new, moon_db::now()).await
+        })
+    }
+
+    fn finish<'a>(&'a self, tx: &'a mut Tx, done: Vec<(&'a PendingSale, &'a Option<Sale>)>) -> BatchFuture<'a, ()> {
+        Box::pin(async move {
+            let created: Vec<(&PendingSale, &Sale)> =
+                done.into_iter().filter_map(|(item, sale)| sale.as_ref().map(|s| (item, s))).collect();
+            let events: Vec<Event> = created
+                .iter()
+                .map(|(_, sale)| Event::Sale { id: sale.id, before: None, after: Some(repo::facts(sale)) })
+                .collect();
+            moon_changelog::record(tx, &events).await?;
+            let entries = created
+                .iter()
+                .map(|(item, sale)| {
+                    let event = audit::Event::on("sale.create", "sale", sale.id).with_diff(None, Some(*sale));
+                    (audit::Actor::from(&item.principal), event)
+                })
+                .collect();
+            audit::append_many(tx, entries).await
+        })
+    }
 }
 
 /// Applies a partial update to a visible sale, reading and writing in one transaction.

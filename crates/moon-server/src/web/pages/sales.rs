@@ -18,6 +18,7 @@ use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
+use moon_domain::Typed;
 use moon_http::paging::ListingSort;
 use moon_http::{ApiError, Page, PageParams};
 
@@ -216,13 +217,13 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
     };
     let mut picker = Vec::new();
     let request = CreateSale {
-        agent_code: given(&f.agent_code),
+        agent_code: given(&f.agent_code).map(Typed::Value),
         agent_id: None,
-        product_id: product_choice(&f.product_id, &mut picker),
+        product_id: product_choice(&f.product_id, &mut picker).map(Typed::Value),
         amount: given(&f.amount).map(serde_json::Value::String),
-        sale_date: given(&f.sale_date),
-        branch: given(&f.branch),
-        policy_number: given(&f.policy_number),
+        sale_date: given(&f.sale_date).map(Typed::Value),
+        branch: given(&f.branch).map(Typed::Value),
+        policy_number: given(&f.policy_number).map(Typed::Value),
     };
     let created = match request.validate(crate::sales::today(&state.calendar)) {
         Ok(fields) if picker.is_empty() => {
@@ -321,13 +322,13 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
     };
     let mut picker = Vec::new();
     let request = UpdateSale {
-        agent_code: Some(v(&f.agent_code).to_owned()),
+        agent_code: Some(Typed::Value(v(&f.agent_code).to_owned())),
         agent_id: None,
-        product_id: product_choice(&f.product_id, &mut picker),
+        product_id: product_choice(&f.product_id, &mut picker).map(Typed::Value),
         amount: Some(serde_json::Value::String(v(&f.amount).trim().to_owned())),
-        sale_date: Some(v(&f.sale_date).trim().to_owned()),
-        branch: Some(v(&f.branch).to_owned()),
-        policy_number: Some(given(&f.policy_number)),
+        sale_date: Some(Typed::Value(v(&f.sale_date).trim().to_owned())),
+        branch: Some(Typed::Value(v(&f.branch).to_owned())),
+        policy_number: Some(given(&f.policy_number).map(Typed::Value)),
     };
     let saved = match request.validate(crate::sales::today(&state.calendar)) {
         Ok(fields) if picker.is_empty() => {
