@@ -10,7 +10,10 @@
 #      aggregator-cronjob variant and a release render (image by digest, as deploy/release.sh does)
 #   2. kubernetes-validate --strict: every rendered object against the Kubernetes 1.30 and 1.37
 #      schemas (unknown fields are errors)
-#   3. checkov --skip-download: the rendered manifests and the Dockerfile (skips are justified
+#   3. .ci/check-manifests.py: every pod template (Deployments, the migration Job, the CronJob)
+#      runs as uid/gid/fsGroup 65532, non-root, read-only root, no capabilities, RuntimeDefault
+#      seccomp, Secrets mounted 0440; the ConfigMap sets trusted proxies and Secure cookies;
+#      checkov --skip-download: the rendered manifests and the Dockerfile (skips are justified
 #      inline with checkov:skip comments)
 #   4. hadolint: the Dockerfile
 #   5. check-jsonschema (GitHub workflow schema), zizmor --offline, and every `uses:` pinned by
@@ -131,6 +134,9 @@ validate() {
     done
 }
 check "kubernetes-validate --strict (Kubernetes 1.30 and 1.37)" validate
+
+check "pod security contexts (uid, fsGroup, read-only root, capabilities, seccomp); proxies and Secure cookies configured" \
+    python3 .ci/check-manifests.py "$WORK"/plain-*.yaml "$WORK"/release/*.yaml
 
 check "checkov: rendered manifests" \
     checkov --skip-download --quiet --compact --framework kubernetes -d "$WORK/release"
