@@ -18,7 +18,8 @@
 #   4. hadolint: the Dockerfile
 #   5. check-jsonschema (GitHub workflow schema), zizmor --offline, and every `uses:` pinned by
 #      a full commit SHA: the workflows
-#   6. promtool check rules / test rules: the alert rules and their unit tests
+#   6. promtool check rules / test rules: the alert rules and their unit tests; every alert has
+#      a test that shows it firing (.ci/check-alert-tests.py)
 #   7. the Grafana dashboards parse; every PromQL expression in moon.json and in the alert rules
 #      names only metrics in deploy/prometheus/metric-names.txt; every SQL query of the KPI
 #      dashboard (moon-kpis.json) names only tables and columns of the warehouse schema; every
@@ -170,6 +171,8 @@ check "every action pinned by commit SHA" pinned_actions
 # ------------------------------------------------------------------------------------------
 check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
 check "promtool test rules" bash -c 'cd deploy/prometheus && promtool test rules alerts.test.yml'
+check "every alert has a promtool test that shows it firing" \
+    python3 .ci/check-alert-tests.py deploy/prometheus/alerts.yml deploy/prometheus/alerts.test.yml
 check "Grafana JSON parses; PromQL names only known metrics" \
     python3 .ci/check-promql-names.py deploy/prometheus/metric-names.txt "$ROOT" \
     deploy/grafana/moon.json deploy/prometheus/alerts.yml
