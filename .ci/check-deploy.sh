@@ -17,7 +17,9 @@
 #      inline with checkov:skip comments)
 #   4. hadolint: the Dockerfile
 #   5. check-jsonschema (GitHub workflow schema), zizmor --offline, and every `uses:` pinned by
-#      a full commit SHA: the workflows
+#      a full commit SHA: the workflows; .ci/check-workflows.py: CD runs only as a job that needs
+#      CI, only for main or v* tags, and a rollback workflow exists (actionlint is not used: its
+#      PyPI wrapper downloads the binary at install time, which CI's network does not allow)
 #   6. promtool check rules / test rules: the alert rules and their unit tests; every alert has
 #      a test that shows it firing (.ci/check-alert-tests.py)
 #   7. the Grafana dashboards parse; every PromQL expression in moon.json and in the alert rules
@@ -153,7 +155,9 @@ check "zizmor --offline" zizmor --offline --quiet .github/workflows
 
 pinned_actions() {
     local bad
-    bad="$(grep -nE '^\s*-?\s*uses:' "${workflows[@]}" | grep -vE 'uses:\s*[^@[:space:]]+@[0-9a-f]{40}(\s|$)' || true)"
+    # Reusable workflows of this repository ($/.github/workflows/…) run at the caller's commit.
+    bad="$(grep -nE '^\s*-?\s*uses:' "${workflows[@]}" | grep -vE 'uses:\s*[^@[:space:]]+@[0-9a-f]{40}(\s|$)' |
+        grep -vE 'uses:\s*\$/\.github/workflows/[A-Za-z0-9_.-]+\.yml(\s|$)' || true)"
     [[ -z $bad ]] || {
         echo "actions not pinned by a full commit SHA:" >&2
         echo "$bad" >&2
@@ -167,6 +171,7 @@ pinned_actions() {
     fi
 }
 check "every action pinned by commit SHA" pinned_actions
+check "CD only after CI, only from main or v* tags; rollback workflow" python3 .ci/check-workflows.py .github/workflows
 
 # ------------------------------------------------------------------------------------------
 check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
