@@ -16,7 +16,8 @@
 #      seccomp, Secrets mounted 0440; the ConfigMap sets trusted proxies and Secure cookies;
 #      checkov --skip-download: the rendered manifests and the Dockerfile (skips are justified
 #      inline with checkov:skip comments)
-#   4. hadolint: the Dockerfile
+#   4. hadolint: the Dockerfile; every base image pinned by digest (tag in a comment), the
+#      binary built with the `otel` feature
 #   5. check-jsonschema (GitHub workflow schema), zizmor --offline, and every `uses:` pinned by
 #      a full commit SHA: the workflows; .ci/check-workflows.py: CD runs only as a job that needs
 #      CI, only for main or v* tags, and a rollback workflow exists (actionlint is not used: its
@@ -168,6 +169,36 @@ check "checkov: rendered manifests" \
 check "checkov: Dockerfile" \
     checkov --skip-download --quiet --compact --framework dockerfile -f deploy/Dockerfile
 check "hadolint deploy/Dockerfile" hadolint deploy/Dockerfile
+
+# Every base image by digest with its tag in the comment above; the release binary with `otel`.
+dockerfile_pins() {
+    local stages=() line prev="" image stage bad=0
+    while IFS= read -r line; do
+        if [[ $line =~ ^FROM[[:space:]]+([^[:space:]]+)([[:space:]]+AS[[:space:]]+([^[:space:]]+))? ]]; then
+            image=${BASH_REMATCH[1]} stage=${BASH_REMATCH[3]}
+            if [[ " ${stages[*]} " != *" $image "* ]]; then
+                if [[ ! $image =~ @sha256:[0-9a-f]{64}$ ]]; then
+                    echo "deploy/Dockerfile: base image not pinned by digest: $image" >&2
+                    bad=1
+                elif [[ $prev != "# ${image%%@*}"* ]]; then
+                    echo "deploy/Dockerfile: no comment naming the tag of $image on the line above" >&2
+                    bad=1
+                fi
+            fi
+            if [[ -n $stage ]]; then stages+=("$stage"); fi
+        elif [[ $line =~ ^#[[:space:]]*syntax= && ! $line =~ @sha256:[0-9a-f]{64} ]]; then
+            echo "deploy/Dockerfile: frontend not pinned by digest: $line" >&2
+            bad=1
+        fi
+        prev=$line
+    done <deploy/Dockerfile
+    grep -qE 'cargo build .*--package moon --features otel' deploy/Dockerfile || {
+        echo "deploy/Dockerfile: the moon binary is not built with --features otel" >&2
+        bad=1
+    }
+    return "$bad"
+}
+check "Dockerfile: base images pinned by digest, traces built in" dockerfile_pins
 
 # ------------------------------------------------------------------------------------------
 workflows=(.github/workflows/*.yml)
