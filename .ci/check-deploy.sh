@@ -253,6 +253,6 @@ check "deploy/release.sh --dry-run" release_dry_run
 check "deploy/release.sh against a fake cluster (switch, abandon, switch back, rollback)" \
     bash deploy/tests/release-test.sh
 
-check "shellcheck" shellcheck --severity=warning .ci/run .ci/*.sh deploy/*.sh deploy/tests/*.sh deploy/tests/fake-kubectl bench/run.sh
+check "shellcheck" shellcheck --severity=warning .ci/run .ci/*.sh deploy/*.sh deploy/tests/*.sh deploy/tests/fake-kubectl bench/run.sh bench/soak.sh
 
 printf 'deploy checks passed in %ds\n' "$SECONDS"
