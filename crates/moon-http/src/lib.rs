@@ -14,6 +14,7 @@ pub mod patch;
 pub mod principal;
 pub mod request_log;
 pub mod tls;
+pub mod trace_context;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiQuery};
