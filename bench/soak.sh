@@ -3,16 +3,19 @@
 # for SOAK_MINUTES (default 10), on loopback. Every minute it samples the server's resident
 # memory (VmRSS) and the minute's p99 latency, and at the end it fails (exit 1) when
 #   - any request failed: a non-2xx answer, a socket error or a timeout (wrk's counts), or
-#   - memory grew by more than RSS_GROWTH_MB (default 64) from the end of minute 2 (after the
-#     warm-up has filled caches and pools) to the end of the run, or
+#   - anonymous memory (RssAnon: heap, stacks; what a leak grows) grew by more than
+#     RSS_GROWTH_MB (default 32) from the end of minute 2 (after the warm-up has filled caches and
+#     pools) to the end of the run, or
 #   - a minute's p99 exceeded P99_FACTOR (default 3) times the median of the minutes' p99s.
-# Prints a Markdown table (minute, requests, p99, RSS) on stdout; logs go to $SOAK_DIR.
+# Prints a Markdown table (minute, requests, p99, RSS, RssAnon, RssFile) on stdout; logs go to
+# $SOAK_DIR. RssFile is mostly the SQLite database mapped into memory (mmap_size 1 GiB), which
+# grows with the data written during the soak; it is shown, not bounded.
 #
 #   bench/soak.sh                                  (10 minutes; about 160 requests/s)
 #   SOAK_MINUTES=1 bench/soak.sh                   (a quick try)
 #
 # Environment: SOAK_MINUTES=10  CONNECTIONS=4  SOAK_DELAY_MS=20 (pause between one connection's
-# requests)  RSS_GROWTH_MB=64  P99_FACTOR=3  MOON_BIN (default target/release/moon, else
+# requests)  RSS_GROWTH_MB=32  P99_FACTOR=3  MOON_BIN (default target/release/moon, else
 # target/debug/moon)  SOAK_DIR (default a new temporary directory, removed unless KEEP=1).
 # Needs: wrk, python3. Only 127.0.0.1 is ever a target.
 set -euo pipefail
@@ -21,7 +24,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 MINUTES=${SOAK_MINUTES:-10}
 CONNECTIONS=${CONNECTIONS:-4}
-RSS_GROWTH_MB=${RSS_GROWTH_MB:-64}
+RSS_GROWTH_MB=${RSS_GROWTH_MB:-32}
 P99_FACTOR=${P99_FACTOR:-3}
 export SOAK_DELAY_MS=${SOAK_DELAY_MS:-20}
 if [[ -n ${MOON_BIN:-} ]]; then
@@ -90,9 +93,10 @@ MOON_BENCH_TOKEN="$(cd "$DIR" && env MOON_CONFIG="$DIR/moon.toml" MOON_DATABASE_
 export MOON_BENCH_TOKEN
 say "serving at $BASE (pid $PID); $MINUTES minute(s), $CONNECTIONS connections, ${SOAK_DELAY_MS} ms between a connection's requests"
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status"; }
+# VmRSS, RssAnon and RssFile in KiB.
+rss_kb() { awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s ", $2 } END { print "" }' "/proc/$PID/status"; }
 
-printf '| minute | requests | req/s | p99 (ms) | RSS (MiB) |\n| ---: | ---: | ---: | ---: | ---: |\n'
+printf '| minute | requests | req/s | p99 (ms) | RSS (MiB) | RssAnon (MiB) | RssFile (MiB) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 failures=0
 : >"$DIR/samples"
 for minute in $(seq 1 "$MINUTES"); do
@@ -100,7 +104,7 @@ for minute in $(seq 1 "$MINUTES"); do
     timeout 90 wrk -t 2 -c "$CONNECTIONS" -d 60s --timeout 10s --latency -s "$BENCH_DIR/soak.lua" "$BASE" >"$out" 2>&1 ||
         die "wrk failed in minute $minute: $(tail -3 "$out")"
     kill -0 "$PID" 2>/dev/null || die "the server died in minute $minute"
-    rss=$(rss_kb)
+    read -r rss anon file < <(rss_kb)
     # wrk prints "99%  12.34ms" (us, ms or s), "N requests in ...", and failure lines only when
     # there were failures; lib/status.lua prints "status CODE: N".
     read -r requests p99_ms bad < <(python3 - "$out" <<'PY'
@@ -120,8 +124,10 @@ if nx:
 print(n.group(1) if n else 0, f"{p99:.2f}", bad)
 PY
 )
-    printf '| %d | %d | %d | %s | %.1f |\n' "$minute" "$requests" $((requests / 60)) "$p99_ms" "$(echo "$rss" | awk '{ print $1 / 1024 }')"
-    echo "$minute $requests $p99_ms $rss $bad" >>"$DIR/samples"
+    printf '| %d | %d | %d | %s | %.1f | %.1f | %.1f |\n' "$minute" "$requests" $((requests / 60)) "$p99_ms" \
+        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$anon" 'BEGIN { print k / 1024 }')" \
+        "$(awk -v k="$file" 'BEGIN { print k / 1024 }')"
+    echo "$minute $requests $p99_ms $rss $bad $anon $file" >>"$DIR/samples"
     if ((bad > 0)); then
         say "minute $minute: $bad failed requests:"
         grep -E '^status |Socket errors|Non-2xx' "$out" >&2 || true
@@ -143,22 +149,26 @@ rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 growth_limit, factor, failures = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 problems = [l for l in open(sys.argv[5]).read().splitlines() if l.strip()]
 rss = [int(r[3]) / 1024 for r in rows]
+anon = [int(r[5]) / 1024 for r in rows]
+mapped = [int(r[6]) / 1024 for r in rows]
 p99 = [float(r[2]) for r in rows]
-base = rss[1] if len(rss) > 2 else rss[0]
-growth = rss[-1] - base
+first = 1 if len(rows) > 2 else 0
+base = anon[first]
+growth = anon[-1] - base
 median = statistics.median(p99)
 worst = max(p99)
 total = sum(int(r[1]) for r in rows)
 print()
-print(f"requests: {total}, failed: {failures}; RSS from minute {2 if len(rss) > 2 else 1} to the end: "
-      f"{base:.1f} -> {rss[-1]:.1f} MiB ({growth:+.1f} MiB, bound +{growth_limit:.0f}); "
+print(f"requests: {total}, failed: {failures}; from minute {first + 1} to the end: "
+      f"RssAnon {base:.1f} -> {anon[-1]:.1f} MiB ({growth:+.1f} MiB, bound +{growth_limit:.0f}), "
+      f"RSS {rss[first]:.1f} -> {rss[-1]:.1f} MiB, RssFile {mapped[first]:.1f} -> {mapped[-1]:.1f} MiB; "
       f"p99 median {median:.2f} ms, worst minute {worst:.2f} ms (bound {factor:g} x median); "
       f"server log errors/warnings: {len(problems)}")
 bad = []
 if failures:
     bad.append(f"{failures} requests failed")
 if growth > growth_limit:
-    bad.append(f"memory grew by {growth:.1f} MiB")
+    bad.append(f"anonymous memory grew by {growth:.1f} MiB")
 if worst > factor * median:
     bad.append(f"a minute's p99 ({worst:.2f} ms) exceeded {factor:g} x the median ({median:.2f} ms)")
 if problems:
