@@ -176,5 +176,5 @@ if problems:
 if bad:
     print("SOAK FAILED: " + "; ".join(bad), file=sys.stderr)
     sys.exit(1)
-print("soak passed: nothing failed, memory flat, p99 stable")
+print("soak passed: nothing failed, anonymous memory within its bound, p99 within its bound")
 PY
