@@ -78,17 +78,30 @@ live_colour() {
     "$KUBECTL" -n "$NAMESPACE" get service moon-web -o "jsonpath={.spec.selector.${COLOUR_LABEL//./\\.}}" 2>/dev/null || true
 }
 
+# True when COLOUR has a nightly KPI CronJob (only with the aggregator-cronjob component).
+has_cronjob() {
+    ((DRY_RUN)) || "$KUBECTL" -n "$NAMESPACE" get cronjob "moon-aggregate-$1" >/dev/null 2>&1
+}
+
+# Suspends COLOUR's CronJob, if it has one.
+suspend_cronjob() {
+    if has_cronjob "$1"; then
+        k patch cronjob "moon-aggregate-$1" --type merge -p '{"spec":{"suspend":true}}'
+    fi
+}
+
 # Points every active Service at COLOUR.
 switch_to() {
     local colour=$1 t
     for t in "${TARGETS[@]}"; do
         k patch service "moon-$t" --type merge -p "{\"spec\":{\"selector\":{\"$COLOUR_LABEL\":\"$colour\"}}}"
     done
-    # Only the live colour's nightly KPI job runs (present only with the aggregator-cronjob component).
-    if ((DRY_RUN)) || "$KUBECTL" -n "$NAMESPACE" get cronjob "moon-aggregate-$colour" >/dev/null 2>&1; then
+    # Only the live colour's nightly KPI job runs. The manifests create every CronJob suspended,
+    # so a colour being released never runs its image's job before it takes traffic.
+    if has_cronjob "$colour"; then
         k patch cronjob "moon-aggregate-$colour" --type merge -p '{"spec":{"suspend":false}}'
-        k patch cronjob "moon-aggregate-$(other "$colour")" --type merge -p '{"spec":{"suspend":true}}' || true
     fi
+    suspend_cronjob "$(other "$colour")" || true
 }
 
 # Waits until Job NAME has completed; fails as soon as it has failed, or after TIMEOUT seconds.
@@ -227,8 +240,19 @@ esac
 ((DRY_RUN)) || [[ -n $IMAGE ]] || die "--image REPO@sha256:DIGEST is required"
 live="$(live_colour)"
 [[ -n $live ]] || die "no active Services in namespace $NAMESPACE: run deploy/release.sh --install first"
-new=${COLOUR:-$(other "$live")}
-[[ $new != "$live" ]] || die "$new is already live; release to the other colour"
+# The first release after --install: the active Services select a colour (blue) that has no
+# Deployments yet, so nothing is live and that colour may be released to.
+FIRST=0
+if ((!DRY_RUN)) && ! "$KUBECTL" -n "$NAMESPACE" get deployment "moon-web-$live" >/dev/null 2>&1; then
+    FIRST=1
+fi
+if ((FIRST)); then
+    new=${COLOUR:-$live}
+    echo "first release: no Deployments of $live exist yet, so no colour serves traffic"
+else
+    new=${COLOUR:-$(other "$live")}
+    [[ $new != "$live" ]] || die "$new is already live; release to the other colour"
+fi
 echo "live colour: $live; releasing ${IMAGE:-the image in the overlay} to $new in namespace $NAMESPACE"
 
 WORK="$(mktemp -d)"
@@ -239,12 +263,14 @@ step "render deploy/k8s/overlays/$new"
 render "$new" "$MANIFEST"
 grep -c '^kind:' "$MANIFEST" | sed 's/$/ objects rendered/'
 
-# The new colour never took traffic: scale it to zero so it cannot be mistaken for a candidate.
+# The new colour never took traffic: scale it to zero so it cannot be mistaken for a candidate,
+# and keep its nightly KPI job (if any) suspended so the rejected image never runs from it.
 abandon() {
     echo "release: $* -- traffic stays on $live; scaling $new down" >&2
     for t in "${TARGETS[@]}"; do
         k scale deployment "moon-$t-$new" --replicas=0 || true
     done
+    suspend_cronjob "$new" || true
     exit 1
 }
 
@@ -255,7 +281,7 @@ k apply -f "$MANIFEST" -l app.kubernetes.io/component=migrate
 wait_for_job "moon-migrate-$new" ||
     die "the migration Job failed or timed out; nothing else changed (kubectl -n $NAMESPACE logs job/moon-migrate-$new)"
 
-step "deploy $new beside $live and wait for readiness"
+step "deploy $new$( ((FIRST)) || echo " beside $live") and wait for readiness"
 k apply -f "$MANIFEST"
 for t in "${TARGETS[@]}"; do
     k rollout status deployment "moon-$t-$new" --timeout "${TIMEOUT}s" || abandon "moon-$t-$new did not become ready"
@@ -269,10 +295,19 @@ switch_to "$new"
 
 step "smoke-test through the active Services"
 if ! smoke_test ""; then
+    if ((FIRST)); then
+        echo "release: the smoke test through the active Services failed; nothing served before, so nothing to switch back to" >&2
+        suspend_cronjob "$new" || true
+        exit 1
+    fi
     echo "release: the smoke test through the active Services failed; switching back to $live" >&2
     switch_to "$live"
     exit 1
 fi
 
 echo
-echo "released: $new is live; $live keeps running for an instant rollback (deploy/release.sh --rollback)."
+if ((FIRST)); then
+    echo "released: $new is live (first release)."
+else
+    echo "released: $new is live; $live keeps running for an instant rollback (deploy/release.sh --rollback)."
+fi

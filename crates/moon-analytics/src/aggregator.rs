@@ -156,9 +156,22 @@ impl Aggregator {
     /// and the number of entries not applied.
     pub async fn lag(&self) -> Result<(f64, i64), DbError> {
         let applied = self.applied_id().await?.unwrap_or(0);
+        self.lag_after(applied).await
+    }
+
+    /// Like [`Aggregator::lag`] for a warehouse known to have applied everything up to
+    /// `applied`, read from the operational database alone: it still answers while the
+    /// warehouse is unreachable, which is when the figure matters most.
+    pub async fn lag_after(&self, applied: i64) -> Result<(f64, i64), DbError> {
         let last = source::last_id(&self.op).await?;
         let oldest = source::oldest_after(&self.op, applied).await?;
         let lag = oldest.map_or(0.0, |t| std::cmp::max((Utc::now() - t).num_milliseconds(), 0) as f64 / 1000.0);
         Ok((lag, std::cmp::max(last - applied, 0)))
+    }
+
+    /// The furthest the warehouse is known to have got without asking it: the cursor last copied
+    /// to the operational database (0 before the first copy).
+    pub async fn published_cursor(&self) -> Result<i64, DbError> {
+        Ok(source::published_cursor(&self.op).await?.unwrap_or(0))
     }
 }

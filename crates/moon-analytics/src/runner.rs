@@ -46,6 +46,9 @@ pub struct Poller {
     /// The change-log position the warehouse last reached here. While the log has not moved past
     /// it, a pass costs one read of the sequence row, not a warehouse transaction.
     reached: Option<i64>,
+    /// The furthest the warehouse is known to have got (kept when a refresh fails, unlike
+    /// `reached`), from which the lag is computed while the warehouse cannot be asked.
+    known: Option<i64>,
     /// The warehouse changed since its last checkpoint.
     dirty: bool,
     /// The cursor the operational database last heard of, and when.
@@ -56,7 +59,7 @@ pub struct Poller {
 impl Poller {
     /// A loop over `aggregator`, reporting to `metrics`.
     pub fn new(aggregator: Aggregator, metrics: Option<Arc<dyn RefreshMetrics>>) -> Self {
-        Self { aggregator, metrics, reached: None, dirty: false, published: -1, last_publish: None }
+        Self { aggregator, metrics, reached: None, known: None, dirty: false, published: -1, last_publish: None }
     }
 
     /// One pass: when the change log has not moved, checkpoint and publish what is due;
@@ -85,11 +88,25 @@ impl Poller {
                 self.reached = None;
                 if let Some(m) = &self.metrics {
                     m.refresh_failed();
+                    // The lag keeps growing while refreshes fail (the warehouse is down, say):
+                    // report it from the operational database, or the freshness alert is blind.
+                    let applied = match self.known {
+                        Some(at) => Ok(at),
+                        None => self.aggregator.published_cursor().await,
+                    };
+                    match applied {
+                        Ok(applied) => match self.aggregator.lag_after(applied).await {
+                            Ok((lag, backlog)) => m.set_lag(lag, backlog),
+                            Err(e) => tracing::debug!(error = %e, "cannot compute the aggregator lag"),
+                        },
+                        Err(e) => tracing::debug!(error = %e, "cannot read the published aggregator cursor"),
+                    }
                 }
                 return Err(e);
             }
         };
         self.reached = Some(outcome.applied_id());
+        self.known = Some(outcome.applied_id());
         let mode = match outcome {
             Outcome::UpToDate { .. } => None,
             Outcome::Incremental { .. } => Some("incremental"),
@@ -106,7 +123,7 @@ impl Poller {
         }
         self.publish(outcome.applied_id()).await;
         if let Some(m) = &self.metrics
-            && let Ok((lag, backlog)) = self.aggregator.lag().await
+            && let Ok((lag, backlog)) = self.aggregator.lag_after(outcome.applied_id()).await
         {
             m.set_lag(lag, backlog);
         }

@@ -138,3 +138,81 @@ async fn all_time_kpis_read_the_rollups_and_agree_with_the_cells() {
     agg.source().close().await;
     wh.close().await;
 }
+
+/// What the refresh loop reported, as the serving process's metrics would see it.
+#[derive(Default)]
+struct Recorded {
+    lag: std::sync::Mutex<Option<(f64, i64)>>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl moon_analytics::RefreshMetrics for Recorded {
+    fn observe_refresh(&self, _mode: &'static str, _took: std::time::Duration) {}
+    fn refresh_failed(&self) {
+        self.failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn set_lag(&self, seconds: f64, backlog: i64) {
+        *self.lag.lock().unwrap() = Some((seconds, backlog));
+    }
+}
+
+impl Recorded {
+    fn lag(&self) -> (f64, i64) {
+        self.lag.lock().unwrap().expect("no lag reported")
+    }
+}
+
+/// Freshness monitoring must not go blind while the warehouse is down (issue 18, finding 12):
+/// the lag is reported from the oldest change the warehouse has not applied, read from the
+/// operational database, whether or not the refresh succeeds, and also by a loop that never
+/// reached the warehouse since it started.
+#[tokio::test]
+async fn lag_keeps_growing_while_the_warehouse_is_unreachable() {
+    use moon_analytics::runner::Poller;
+    use std::sync::Arc;
+
+    let dir = TempDir::new("lag");
+    let agg = aggregator(&dir).await;
+    let op = agg.source().clone();
+    let wh = agg.warehouse().db.clone();
+    let fresh_start = agg.clone();
+    let metrics = Arc::new(Recorded::default());
+    let mut poller = Poller::new(agg, Some(metrics.clone()));
+    poller.step().await.unwrap();
+    assert_eq!(metrics.lag(), (0.0, 0), "caught up after the first build");
+
+    // A change written two minutes ago that the warehouse has not applied.
+    let last = moon_changelog::last_id(&op).await.unwrap();
+    let mut tx = op.begin().await.unwrap();
+    tx.execute(&moon_db::insert_row(
+        "change_log",
+        vec![
+            ("id", (last + 1).into()),
+            ("entity", "reload".into()),
+            ("entity_id", 0_i64.into()),
+            ("changed_at", (moon_db::now() - chrono::Duration::seconds(120)).into()),
+        ],
+    ))
+    .await
+    .unwrap();
+    tx.execute_sql(format!("UPDATE change_sequence SET last_id = {}", last + 1)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // The warehouse goes away: every statement on it fails from now on.
+    wh.close().await;
+    assert!(poller.step().await.is_err(), "a refresh cannot succeed without the warehouse");
+    assert_eq!(metrics.failures.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (lag, backlog) = metrics.lag();
+    assert!((120.0..600.0).contains(&lag), "lag {lag} s while the warehouse is down");
+    assert_eq!(backlog, 1);
+
+    // A process started while the warehouse is down knows only the cursor published to the
+    // operational database, and still reports the same lag.
+    let restarted = Arc::new(Recorded::default());
+    let mut poller = Poller::new(fresh_start, Some(restarted.clone()));
+    assert!(poller.step().await.is_err());
+    let (lag, backlog) = restarted.lag();
+    assert!((120.0..600.0).contains(&lag), "lag {lag} s after a restart while the warehouse is down");
+    assert_eq!(backlog, 1);
+    op.close().await;
+}

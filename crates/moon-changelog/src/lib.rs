@@ -240,6 +240,15 @@ pub async fn oldest_after(db: &Db, after: i64) -> Result<Option<DateTime<Utc>>, 
     Ok(db.fetch_optional::<(DateTime<Utc>,)>(&q).await?.map(|(t,)| t))
 }
 
+/// Where `consumer` last said it had got to (`None` before its first report). Lets a consumer
+/// whose own cursor is out of reach (the aggregator while the warehouse is down) still say how
+/// far behind it is.
+pub async fn cursor(db: &Db, consumer: &str) -> Result<Option<i64>, DbError> {
+    let mut q = Query::select();
+    q.column("applied_id").from("change_cursors").and_where(Expr::col("consumer").eq(consumer));
+    Ok(db.fetch_optional::<(i64,)>(&q).await?.map(|(n,)| n))
+}
+
 /// Records that `consumer` has applied every entry up to `applied_id`.
 pub async fn save_cursor(db: &Db, consumer: &str, applied_id: i64) -> Result<(), DbError> {
     let now = moon_db::now();

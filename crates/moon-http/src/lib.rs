@@ -17,6 +17,7 @@ pub mod principal;
 pub mod request_log;
 pub mod serve;
 pub mod tls;
+pub mod trace_context;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::{ApiJson, ApiQuery};

@@ -28,6 +28,14 @@ struct RequestLabels {
     status: &'static str,
 }
 
+/// A rate-limited request's labels: the status class 4xx of the request histogram cannot tell a
+/// 429 from a client's mistake, and a rise in either means something different.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: &'static str,
@@ -97,6 +105,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     in_flight: Gauge<i64, AtomicI64>,
+    rate_limited: Family<RouteLabels, Counter>,
     pool: Family<PoolLabels, Gauge<i64, AtomicI64>>,
     refresh: Family<ModeLabels, Histogram, fn() -> Histogram>,
     refresh_failures: Counter,
@@ -127,6 +136,12 @@ impl Metrics {
         );
         let in_flight = Gauge::<i64, AtomicI64>::default();
         registry.register("http_requests_in_flight", "HTTP requests being answered now", in_flight.clone());
+        let rate_limited = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_rate_limited",
+            "Requests refused with 429 Too Many Requests (rate limits and the sign-in throttle), by method and route template",
+            rate_limited.clone(),
+        );
         let pool = Family::<PoolLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "db_pool_connections",
@@ -184,6 +199,7 @@ impl Metrics {
             registry,
             requests,
             in_flight,
+            rate_limited,
             pool,
             refresh,
             refresh_failures,
@@ -244,6 +260,9 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     metrics.in_flight.inc();
     let res = next.run(req).await;
     metrics.in_flight.dec();
+    if res.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        metrics.rate_limited.get_or_create(&RouteLabels { method: method.clone(), route: route.clone() }).inc();
+    }
     let labels = RequestLabels { method, route, status: Metrics::status_class(res.status().as_u16()) };
     metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     res

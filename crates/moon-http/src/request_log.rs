@@ -47,6 +47,8 @@ pub async fn log_request(req: Request, next: Next) -> Response {
         request_id = %request_id,
         principal = tracing::field::Empty,
     );
+    // A caller's `traceparent` makes this request part of its trace (when traces are exported).
+    crate::trace_context::adopt_incoming(req.headers(), &span);
     let res = next.run(req).instrument(span).await;
     // Microsecond precision is plenty and keeps the number short.
     let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;

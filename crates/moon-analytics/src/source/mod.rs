@@ -37,6 +37,11 @@ pub(crate) async fn oldest_after(op: &Db, applied: i64) -> Result<Option<DateTim
     moon_changelog::oldest_after(op, applied).await
 }
 
+/// The cursor last copied to the operational database (`None` before the first copy).
+pub(crate) async fn published_cursor(op: &Db) -> Result<Option<i64>, DbError> {
+    moon_changelog::cursor(op, CONSUMER).await
+}
+
 /// Tells the operational database how far the warehouse has got and prunes the entries every
 /// consumer has applied; returns how many were pruned. The warehouse's cursor is the
 /// authoritative one, so this copy may lag but never leads (ADR 0006).

@@ -347,7 +347,7 @@ async fn send(
                 .ok()
                 .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
                 .unwrap_or_default();
-            let res = senders
+            let mut request = senders
                 .http
                 .post(url)
                 .timeout(settings.send_timeout())
@@ -355,10 +355,12 @@ async fn send(
                 .header("user-agent", concat!("MoonInsurance-Webhooks/", env!("CARGO_PKG_VERSION")))
                 .header("moon-signature", signature)
                 .header("moon-event", event)
-                .header("moon-delivery", d.id.to_string())
-                .body(d.payload.clone())
-                .send()
-                .await;
+                .header("moon-delivery", d.id.to_string());
+            // The receiver can join its handling to moon's trace of this delivery.
+            for (name, value) in moon_http::trace_context::outgoing_headers() {
+                request = request.header(name, value);
+            }
+            let res = request.body(d.payload.clone()).send().await;
             match res {
                 Ok(r) => {
                     let status = i64::from(r.status().as_u16());

@@ -279,6 +279,35 @@ async fn notification_deliveries_are_counted_by_channel_and_outcome() {
 }
 
 /// The value of one series (name and labels exactly as exposed) in a `/metrics` text.
+/// A 429 is counted apart from other 4xx (issue 18, finding 14), so an alert or a dashboard can
+/// tell a rate limit from clients' mistakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_requests_are_counted_apart_from_other_4xx() {
+    use moon_server::auth::ratelimit::Limit;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.security.rate_limits.read = Limit { per_minute: 6, burst: 2 })
+        .await
+        .unwrap();
+    assert_eq!(app.get("/api/v1/agents/999").await.0, 404);
+    let mut limited = 0;
+    for _ in 0..4 {
+        if app.get("/api/v1/products").await.0 == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 2, "the read bucket of 2 let {} of 4 requests through", 4 - limited);
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        sample(&text, r#"moon_http_rate_limited_total{method="GET",route="/api/v1/products"}"#),
+        limited,
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"moon_http_rate_limited_total{method="GET",route="/api/v1/agents/{id}"}"#),
+        "a 404 is not a rate limit"
+    );
+    app.stop().await;
+}
+
 fn sample(text: &str, series: &str) -> u64 {
     let prefix = format!("{series} ");
     text.lines()

@@ -5,4 +5,7 @@
 
 mod audit_cli;
 mod cli;
+// Needs the `otel` feature: `cargo test -p moon --features otel --test it otlp` (run by .ci/run).
+#[cfg(feature = "otel")]
+mod otlp;
 mod request_log;

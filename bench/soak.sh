@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Soak test: `moon serve --demo` on SQLite under a steady mix of reads, writes and KPI queries
+# for SOAK_MINUTES (default 10), on loopback. Every minute it samples the server's resident
+# memory (VmRSS) and the minute's p99 latency, and at the end it fails (exit 1) when
+#   - any request failed: a non-2xx answer, a socket error or a timeout (wrk's counts), or
+#   - anonymous memory (RssAnon: heap, stacks; what a leak grows) grew by more than
+#     RSS_GROWTH_MB (default 32) from the end of minute 2 (after the warm-up has filled caches and
+#     pools) to the end of the run, or
+#   - a minute's p99 exceeded P99_FACTOR (default 3) times the median of the minutes' p99s.
+# Prints a Markdown table (minute, requests, p99, RSS, RssAnon, RssFile) on stdout; logs go to
+# $SOAK_DIR. RssFile is mostly the SQLite database mapped into memory (mmap_size 1 GiB), which
+# grows with the data written during the soak; it is shown, not bounded.
+#
+#   bench/soak.sh                                  (10 minutes; about 160 requests/s)
+#   SOAK_MINUTES=1 bench/soak.sh                   (a quick try)
+#
+# Environment: SOAK_MINUTES=10  CONNECTIONS=4  SOAK_DELAY_MS=20 (pause between one connection's
+# requests)  RSS_GROWTH_MB=32  P99_FACTOR=3  MOON_BIN (default target/release/moon, else
+# target/debug/moon)  SOAK_DIR (default a new temporary directory, removed unless KEEP=1).
+# Needs: wrk, python3. Only 127.0.0.1 is ever a target.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+MINUTES=${SOAK_MINUTES:-10}
+CONNECTIONS=${CONNECTIONS:-4}
+RSS_GROWTH_MB=${RSS_GROWTH_MB:-32}
+P99_FACTOR=${P99_FACTOR:-3}
+export SOAK_DELAY_MS=${SOAK_DELAY_MS:-20}
+if [[ -n ${MOON_BIN:-} ]]; then
+    MOON=$MOON_BIN
+elif [[ -x $ROOT/target/release/moon ]]; then
+    MOON=$ROOT/target/release/moon
+else
+    MOON=$ROOT/target/debug/moon
+fi
+
+say() { printf '[soak %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    say "FAILED: $*"
+    exit 1
+}
+
+[[ -x $MOON ]] || die "no moon binary at $MOON (cargo build --release -p moon, or set MOON_BIN)"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+command -v python3 >/dev/null || die "python3 is not installed"
+[[ $MINUTES =~ ^[0-9]+$ && $MINUTES -ge 1 ]] || die "SOAK_MINUTES must be a whole number of minutes"
+
+DIR=${SOAK_DIR:-$(mktemp -d -t moon-soak.XXXXXX)}
+mkdir -p "$DIR"
+PID=""
+cleanup() {
+    if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
+        kill -TERM "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    [[ ${KEEP:-0} == 1 || -n ${SOAK_DIR:-} ]] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+BASE="http://127.0.0.1:$PORT"
+# One client address and one token carry the whole load, so the per-client limits are raised
+# (as the blue-green drill does); everything else is the default configuration.
+cat >"$DIR/moon.toml" <<EOF
+rate_limit_read_per_minute = 1000000
+rate_limit_read_burst = 1000000
+rate_limit_write_per_minute = 1000000
+rate_limit_write_burst = 1000000
+EOF
+DB_URL="sqlite://$DIR/moon.db"
+# Keys configured as in production (otherwise moon generates them and warns, which would fail
+# the log check below).
+MOON_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+MOON_PSEUDONYM_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+export MOON_SECRET_KEY MOON_PSEUDONYM_KEY
+say "moon: $MOON ($("$MOON" --version 2>/dev/null || echo '?'))"
+(
+    cd "$DIR"
+    exec env -u MOON_TARGET -u MOON_DATABASE_URL_FILE -u MOON_LISTEN -u MOON_DEMO \
+        MOON_CONFIG="$DIR/moon.toml" MOON_DATABASE_URL="$DB_URL" MOON_LOG=warn \
+        "$MOON" serve --demo --listen "127.0.0.1:$PORT"
+) >"$DIR/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || { tail -20 "$DIR/server.log" >&2; die "the server exited before it became ready"; }
+    sleep 0.2
+done
+curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" || die "$BASE/readyz did not answer 200 within 30 s"
+MOON_BENCH_TOKEN="$(cd "$DIR" && env MOON_CONFIG="$DIR/moon.toml" MOON_DATABASE_URL="$DB_URL" \
+    "$MOON" token create demo-admin --name soak 2>>"$DIR/server.log")" || die "moon token create failed"
+export MOON_BENCH_TOKEN
+say "serving at $BASE (pid $PID); $MINUTES minute(s), $CONNECTIONS connections, ${SOAK_DELAY_MS} ms between a connection's requests"
+
+# VmRSS, RssAnon and RssFile in KiB.
+rss_kb() { awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s ", $2 } END { print "" }' "/proc/$PID/status"; }
+
+printf '| minute | requests | req/s | p99 (ms) | RSS (MiB) | RssAnon (MiB) | RssFile (MiB) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+failures=0
+: >"$DIR/samples"
+for minute in $(seq 1 "$MINUTES"); do
+    out="$DIR/wrk-$minute.txt"
+    timeout 90 wrk -t 2 -c "$CONNECTIONS" -d 60s --timeout 10s --latency -s "$BENCH_DIR/soak.lua" "$BASE" >"$out" 2>&1 ||
+        die "wrk failed in minute $minute: $(tail -3 "$out")"
+    kill -0 "$PID" 2>/dev/null || die "the server died in minute $minute"
+    read -r rss anon file < <(rss_kb)
+    # wrk prints "99%  12.34ms" (us, ms or s), "N requests in ...", and failure lines only when
+    # there were failures; lib/status.lua prints "status CODE: N".
+    read -r requests p99_ms bad < <(python3 - "$out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+p99 = float(m.group(1)) * unit[m.group(2)] if m else -1
+n = re.search(r"^\s*(\d+) requests in", text, re.M)
+bad = 0
+s = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+if s:
+    bad += sum(int(x) for x in s.groups())
+nx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if nx:
+    bad += int(nx.group(1))
+print(n.group(1) if n else 0, f"{p99:.2f}", bad)
+PY
+)
+    printf '| %d | %d | %d | %s | %.1f | %.1f | %.1f |\n' "$minute" "$requests" $((requests / 60)) "$p99_ms" \
+        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$anon" 'BEGIN { print k / 1024 }')" \
+        "$(awk -v k="$file" 'BEGIN { print k / 1024 }')"
+    echo "$minute $requests $p99_ms $rss $bad $anon $file" >>"$DIR/samples"
+    if ((bad > 0)); then
+        say "minute $minute: $bad failed requests:"
+        grep -E '^status |Socket errors|Non-2xx' "$out" >&2 || true
+        failures=$((failures + bad))
+    fi
+    ((requests > 0)) || die "minute $minute: no request completed"
+done
+
+kill -TERM "$PID"
+stopped=0
+wait "$PID" || stopped=$?
+PID=""
+((stopped == 0)) || die "the server exited with status $stopped after SIGTERM"
+grep -E '"level":"(ERROR|WARN)"|ERROR|panicked' "$DIR/server.log" >"$DIR/problems.log" || true
+
+python3 - "$DIR/samples" "$RSS_GROWTH_MB" "$P99_FACTOR" "$failures" "$DIR/problems.log" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+growth_limit, factor, failures = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+problems = [l for l in open(sys.argv[5]).read().splitlines() if l.strip()]
+rss = [int(r[3]) / 1024 for r in rows]
+anon = [int(r[5]) / 1024 for r in rows]
+mapped = [int(r[6]) / 1024 for r in rows]
+p99 = [float(r[2]) for r in rows]
+first = 1 if len(rows) > 2 else 0
+base = anon[first]
+growth = anon[-1] - base
+median = statistics.median(p99)
+worst = max(p99)
+total = sum(int(r[1]) for r in rows)
+print()
+print(f"requests: {total}, failed: {failures}; from minute {first + 1} to the end: "
+      f"RssAnon {base:.1f} -> {anon[-1]:.1f} MiB ({growth:+.1f} MiB, bound +{growth_limit:.0f}), "
+      f"RSS {rss[first]:.1f} -> {rss[-1]:.1f} MiB, RssFile {mapped[first]:.1f} -> {mapped[-1]:.1f} MiB; "
+      f"p99 median {median:.2f} ms, worst minute {worst:.2f} ms (bound {factor:g} x median); "
+      f"server log errors/warnings: {len(problems)}")
+bad = []
+if failures:
+    bad.append(f"{failures} requests failed")
+if growth > growth_limit:
+    bad.append(f"anonymous memory grew by {growth:.1f} MiB")
+if worst > factor * median:
+    bad.append(f"a minute's p99 ({worst:.2f} ms) exceeded {factor:g} x the median ({median:.2f} ms)")
+if problems:
+    bad.append(f"the server logged {len(problems)} errors or warnings, first: {problems[0][:300]}")
+if bad:
+    print("SOAK FAILED: " + "; ".join(bad), file=sys.stderr)
+    sys.exit(1)
+print("soak passed: nothing failed, anonymous memory within its bound, p99 within its bound")
+PY
