@@ -522,13 +522,13 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "**missed*
 # with moon stopped, in the same run; fails when their ratio is below RATIO_MIN, so that a
 # feature cannot silently slow the write path down again.
 ratio_check() {
-  local b=$1 url=$2 raw=$3 ratio
+  local b=$1 url=$2 raw=$3 ratio line
   start_server "$url" "$WORK/server.log"
   run_wrk post 201 "$BENCH_DIR/post_sale.lua"
   stop_server
   { echo "=== raw insert, $CONCURRENCY connections"; db_raw_insert "$b" "$raw" "$WORK" "$CONCURRENCY"; } >>"$LOG"
   ratio=$(awk -v s="${RPS[post]}" -v r="$RAW_RATE" 'BEGIN { printf "%.2f", (r > 0 ? s / r : 0) }')
-  local line="$b: POST /api/v1/sales ${RPS[post]} req/s (p99 $(fmt_ms "${P99[post]}"), ${RESP[post]}) ÷ raw insert $(printf '%.0f' "$RAW_RATE") rows/s = $ratio (minimum $RATIO_MIN), $CONCURRENCY connections, $DURATION each, moon at $GIT_REV"
+  line="$b: POST /api/v1/sales ${RPS[post]} req/s (p99 $(fmt_ms "${P99[post]}"), ${RESP[post]}) ÷ raw insert $(printf '%.0f' "$RAW_RATE") rows/s = $ratio (minimum $RATIO_MIN), $CONCURRENCY connections, $DURATION each, moon at $GIT_REV"
   echo "$line" | tee -a "$LOG"
   ((UNEXPECTED[post] == 0)) || die "$b: ${UNEXPECTED[post]} POSTs were not answered 201 (${RESP[post]}); see $LOG"
   awk -v r="$ratio" -v m="$RATIO_MIN" 'BEGIN { exit !(r >= m) }' ||
