@@ -36,6 +36,7 @@ where
         .routes(routes!(list_agents, create_agent))
         .routes(routes!(get_agent, update_agent, delete_agent))
         .routes(routes!(erase_agent))
+        .routes(routes!(move_agent))
         .merge(org::routes())
 }
 
@@ -126,4 +127,20 @@ async fn delete_agent(State(db): State<Db>, principal: Principal, Path(id): Path
 async fn erase_agent(State(db): State<Db>, principal: Principal, Path(code): Path<String>) -> ApiResult<Json<Agent>> {
     let code = AgentCode::parse("code", &code).map_err(|_| ApiError::not_found(format!("agent {code}")))?;
     Ok(Json(service::erase(&db, &principal, code.as_str()).await?))
+}
+
+/// Move an agent to another team and/or home branch from a date (today by default); earlier
+/// periods keep counting for the old ones. Answers the agent's history.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/moves", tag = "organisation",
+    params(("id" = i64, Path, description = "Agent id")), request_body = org::model::MoveAgent,
+    responses((status = 201, body = Vec<org::model::Membership>), (status = 403, body = moon_http::error::Problem), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
+async fn move_agent(
+    State(db): State<Db>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<org::model::MoveAgent>,
+) -> ApiResult<(StatusCode, Json<Vec<org::model::Membership>>)> {
+    let id = moon_http::parse_id(&id)?;
+    let mv = body.validate().map_err(ApiError::validation)?;
+    Ok((StatusCode::CREATED, Json(service::move_agent(&db, &principal, id, &mv).await?)))
 }

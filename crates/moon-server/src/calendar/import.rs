@@ -44,6 +44,27 @@ pub struct ImportReport {
     pub errors: Vec<LineError>,
 }
 
+impl ImportReport {
+    /// Ends an applied import: rows not written (`good` were) count as skipped, one audit entry
+    /// records the counts, and the transaction commits. Both imports (holidays, targets) end so.
+    pub async fn commit(
+        mut self,
+        mut tx: moon_db::Tx,
+        principal: &moon_http::Principal,
+        action: &'static str,
+        entity: &'static str,
+        good: usize,
+    ) -> crate::error::Result<ImportReport> {
+        self.skipped += self.rows - good;
+        self.applied = true;
+        let detail = serde_json::json!({"rows": self.rows, "created": self.created, "updated": self.updated, "errors": self.errors.len()});
+        let event = crate::audit::Event { action, entity: Some(entity), entity_id: None, changes: Some(detail) };
+        crate::audit::append(&mut tx, principal, event).await?;
+        tx.commit().await?;
+        Ok(self)
+    }
+}
+
 impl IntoResponse for ImportReport {
     /// 200 with the report when applied; otherwise 422 `import_rejected` as problem+json whose
     /// `errors[]` are the report's line errors (so the file can be fixed in one go).

@@ -124,15 +124,6 @@ pub async fn import(db: &Db, principal: &Principal, text: &str, partial: bool) -
             Some(_) => report.skipped += 1,
         }
     }
-    report.skipped += report.rows - good.len();
-    report.applied = true;
-    let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated, "errors": report.errors.len()});
-    audit::append(
-        &mut tx,
-        principal,
-        audit::Event { action: "holiday.import", entity: Some("holiday"), entity_id: None, changes: Some(detail) },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(report)
+    let good = good.len();
+    report.commit(tx, principal, "holiday.import", "holiday", good).await
 }

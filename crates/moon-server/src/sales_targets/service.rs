@@ -404,17 +404,8 @@ pub async fn import(
             Outcome::Unchanged => report.skipped += 1,
         }
     }
-    report.skipped += report.rows - good.len();
-    report.applied = true;
-    let detail = serde_json::json!({"rows": report.rows, "created": report.created, "updated": report.updated, "errors": report.errors.len()});
-    audit::append(
-        &mut tx,
-        principal,
-        audit::Event { action: "target.import", entity: Some("target"), entity_id: None, changes: Some(detail) },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(report)
+    let good = good.len();
+    report.commit(tx, principal, "target.import", "target", good).await
 }
 
 /// What a copy did.

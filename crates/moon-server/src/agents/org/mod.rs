@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::model::{CreateUnit, Membership, MoveAgent, Unit, UnitFilter, UnitKind, UpdateUnit};
+use self::model::{CreateUnit, Membership, Unit, UnitFilter, UnitKind, UpdateUnit};
 use moon_db::Db;
 use moon_http::paging::Paged;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
@@ -31,7 +31,6 @@ where
         .routes(routes!(list_units, create_unit))
         .routes(routes!(get_unit, update_unit))
         .routes(routes!(list_memberships))
-        .routes(routes!(move_agent))
 }
 
 fn kind(raw: &str) -> ApiResult<UnitKind> {
@@ -112,20 +111,4 @@ async fn list_memberships(
 ) -> ApiResult<Json<Vec<Membership>>> {
     let id = moon_http::parse_id(&id)?;
     Ok(Json(service::history(&db, &principal, id).await?))
-}
-
-/// Move an agent to another team and/or home branch from a date (today by default); earlier
-/// periods keep counting for the old ones. Answers the agent's history.
-#[utoipa::path(post, path = "/api/v1/agents/{id}/moves", tag = "organisation",
-    params(("id" = i64, Path, description = "Agent id")), request_body = MoveAgent,
-    responses((status = 201, body = Vec<Membership>), (status = 403, body = moon_http::error::Problem), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
-async fn move_agent(
-    State(db): State<Db>,
-    principal: Principal,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<MoveAgent>,
-) -> ApiResult<(StatusCode, Json<Vec<Membership>>)> {
-    let id = moon_http::parse_id(&id)?;
-    let mv = body.validate().map_err(ApiError::validation)?;
-    Ok((StatusCode::CREATED, Json(crate::agents::service::move_agent(&db, &principal, id, &mv).await?)))
 }
