@@ -46,6 +46,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Milestones at every 50,000 instead of the default three: the demo's sales reach the month so
+# far, and a sale can then always carry the demo agent past the next milestone, whatever the day.
+cat >"$WORK/moon.toml" <<'TOML'
+[[notifications.rules]]
+name = "monthly-milestones"
+kind = "milestone"
+period = "month"
+every = "50000"
+
+[[notifications.rules]]
+name = "monthly-target-achieved"
+kind = "target_achieved"
+period = "month"
+
+[[notifications.rules]]
+name = "weekly-target-reminder"
+kind = "target_due"
+period = "month"
+TOML
+
 PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 (
     cd "$WORK"

@@ -8,6 +8,7 @@ use moon_domain::{AgentCode, Email, Label, Message, Money, PhoneNumber, PolicyNu
 use crate::agents::model::AgentRef;
 use crate::agents::model::NewAgent;
 use crate::sales::model::SaleFields;
+use crate::sales_targets::model::Subject;
 use moon_http::{ApiError, Principal};
 
 const AGENTS: &[(&str, &str, &str, &str, &str)] = &[
@@ -147,11 +148,14 @@ async fn load_organisation(db: &Db, op: &Principal) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's agent who changed team, and the team they joined.
+const MOVED_AGENT: (&str, &str) = ("AGT004", "Beta");
+
 /// The demo's agent who changed team: Anura (AGT004) left Alpha for Beta on the first day of the
 /// month three months before `today`, so team figures before and after differ. Only done while
 /// the agent has one membership range, so loading the demo again changes nothing.
 async fn move_one_agent(db: &Db, op: &Principal, today: NaiveDate) -> anyhow::Result<()> {
-    let Some(id) = crate::agents::service::id_for_code(db, op, "AGT004").await.map_err(api)? else {
+    let Some(id) = crate::agents::service::id_for_code(db, op, MOVED_AGENT.0).await.map_err(api)? else {
         return Ok(());
     };
     if crate::agents::org::service::history(db, op, id).await.map_err(api)?.len() != 1 {
@@ -161,15 +165,98 @@ async fn move_one_agent(db: &Db, op: &Principal, today: NaiveDate) -> anyhow::Re
     let from = back.with_day(1).unwrap_or(back);
     let mv = crate::agents::org::model::Move {
         branch: None,
-        team: Some(Label::parse("team", "Beta").map_err(bad)?),
+        team: Some(Label::parse("team", MOVED_AGENT.1).map_err(bad)?),
         effective_from: Some(from),
     };
     crate::agents::service::move_agent(db, op, id, &mv).await.map_err(api)?;
     Ok(())
 }
 
-/// Loads the demo sample; running it again adds nothing. Sales are dated over the six months
-/// before `today`.
+/// How each demo agent sells, in percent of the pace their monthly target asks for (the order of
+/// [`AGENTS`]): some run well ahead, some well behind, so every month has a story.
+const STRENGTH_PERCENT: [u64; 10] = [135, 70, 110, 95, 55, 120, 100, 80, 150, 65];
+
+/// Months of sales history before the current one: a year and one more, so "the same period
+/// last year" has figures.
+const HISTORY_MONTHS: u32 = 13;
+
+/// The chance, in thousandths, that an agent at 100 % strength sells on a given working day.
+/// A demo agent's target is 150,000.00 a month, an average sale 32,500.00 and a month about 21.7
+/// working days: 150,000 / 32,500 / 21.7 ≈ 0.213.
+const DAILY_SALE_PER_MILLE: u64 = 213;
+
+/// One sale an agent may make on a day, decided by the agent and the date alone: loading the demo
+/// on a later day adds the days since and never changes earlier ones.
+fn sale_on(agent: usize, day: NaiveDate, products: usize) -> Option<(usize, Money)> {
+    let mut rng = Lcg(2026 ^ ((agent as u64) << 32) ^ u64::from(day.num_days_from_ce().unsigned_abs()));
+    rng.next(7); // the first draws of a fresh seed are poorly spread
+    let threshold = STRENGTH_PERCENT[agent % STRENGTH_PERCENT.len()] * DAILY_SALE_PER_MILLE / 100;
+    if rng.next(1000) >= threshold {
+        return None;
+    }
+    let product = rng.next(products as u64) as usize;
+    // Amounts from 5,000.00 to 60,000.00 in steps of 250.00, as premiums tend to be.
+    Some((product, Money::from_cents((5_000 + 250 * rng.next(221) as i64) * 100)))
+}
+
+/// The demo's sales: on working days (Monday to Friday) from the first day of the month
+/// [`HISTORY_MONTHS`] before `today` up to `today` itself, and at least one in `today`'s month,
+/// through the same use case as the API.
+/// A sale's policy number names its agent and date, so the sales already there are skipped.
+async fn load_sales(db: &Db, op: &Principal, products: &[i64], today: NaiveDate) -> anyhow::Result<usize> {
+    use moon_db::sea_query::{Expr, ExprTrait, Query};
+    let q = Query::select()
+        .column("policy_number")
+        .from("sales")
+        .and_where(Expr::col("policy_number").like("DEMO-%"))
+        .to_owned();
+    let known: std::collections::HashSet<String> =
+        db.fetch_all::<(String,)>(&q).await?.into_iter().map(|(p,)| p).collect();
+    let back = today.checked_sub_months(chrono::Months::new(HISTORY_MONTHS)).unwrap_or(today);
+    let mut day = back.with_day(1).unwrap_or(back);
+    let month_start = today.with_day(1).unwrap_or(today);
+    let mut planned = Vec::new();
+    while day <= today {
+        if day.weekday().num_days_from_monday() < 5 {
+            for (i, (code, ..)) in AGENTS.iter().enumerate() {
+                if let Some((product, amount)) = sale_on(i, day, products.len()) {
+                    planned.push((*code, day, product, amount));
+                }
+            }
+        }
+        day = day.succ_opt().unwrap_or(today + Duration::days(1));
+    }
+    if !planned.iter().any(|(_, d, ..)| *d >= month_start) {
+        // "This month" is never empty, even on a weekend first of the month: the strongest
+        // agent sells today.
+        let best = (0..AGENTS.len()).max_by_key(|i| STRENGTH_PERCENT[*i]).unwrap_or(0);
+        planned.push((AGENTS[best].0, today, 0, Money::from_cents(2_500_000)));
+    }
+    let mut created = 0;
+    for (code, day, product, amount) in planned {
+        let policy = format!("DEMO-{code}-{}", day.format("%Y%m%d"));
+        if known.contains(&policy) {
+            continue;
+        }
+        let fields = SaleFields {
+            agent: Some(AgentRef::Code(AgentCode::parse("agent_code", code).map_err(bad)?)),
+            product_id: Some(products[product]),
+            amount: Some(amount),
+            sale_date: Some(day),
+            branch: None,
+            policy_number: Some(Some(PolicyNumber::parse("policy_number", &policy).map_err(bad)?)),
+        };
+        match crate::sales::service::create(db, op, fields).await {
+            Ok(_) => created += 1,
+            Err(crate::error::Error::Conflict { code: "duplicate_policy_number", .. }) => {}
+            Err(e) => return Err(api(e)),
+        }
+    }
+    Ok(created)
+}
+
+/// Loads the demo sample; running it again adds nothing. Sales run from thirteen months before
+/// `today` up to `today` (see [`load_sales`]).
 pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
     let op = Principal::operator();
     let mut summary = DemoSummary::default();
@@ -214,29 +301,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         tx.commit().await?;
         product_ids.push(id);
     }
-    let mut rng = Lcg(2026);
-    for n in 1..=48u32 {
-        let agent = AGENTS[rng.next(AGENTS.len() as u64) as usize].0;
-        let product = product_ids[rng.next(product_ids.len() as u64) as usize];
-        // Amounts from 5,000.00 to 60,000.00 in steps of 250.00, as premiums tend to be.
-        let amount = Money::from_cents((5_000 + 250 * rng.next(221) as i64) * 100);
-        let sale_date = today - Duration::days(rng.next(180) as i64);
-        let fields = SaleFields {
-            agent: Some(AgentRef::Code(AgentCode::parse("agent_code", agent).map_err(bad)?)),
-            product_id: Some(product),
-            amount: Some(amount),
-            sale_date: Some(sale_date),
-            branch: None,
-            policy_number: Some(Some(
-                PolicyNumber::parse("policy_number", &format!("DEMO-{}-{n:04}", today.year())).map_err(bad)?,
-            )),
-        };
-        match crate::sales::service::create(db, &op, fields).await {
-            Ok(_) => summary.sales += 1,
-            Err(crate::error::Error::Conflict { code: "duplicate_policy_number", .. }) => {}
-            Err(e) => return Err(api(e)),
-        }
-    }
+    summary.sales = load_sales(db, &op, &product_ids, today).await?;
     for (code, text) in NOTES {
         let q = crate::notifications::repo::NotificationQuery {
             agent_code: Some((*code).to_owned()),
@@ -267,35 +332,84 @@ pub struct PlanningSummary {
     pub targets: usize,
 }
 
-/// Loads the demo's holidays and monthly targets (the company's and each demo agent's, for the
-/// previous and the current month of `today`), through the same use cases as the API;
-/// idempotent, and targets an administrator changed or a lock protects are left alone.
+/// A demo agent's monthly target, in cents (150,000.00), and policies.
+const AGENT_MONTHLY_TARGET: i64 = 15_000_000;
+const AGENT_MONTHLY_POLICIES: i64 = 5;
+
+/// Each demo product's share of the company's target, in percent (the order of [`PRODUCTS`]).
+const PRODUCT_SHARE_PERCENT: [i64; 5] = [30, 20, 20, 15, 15];
+
+/// Every demo target for one month's worth, before scaling to a quarter or a year: each agent's,
+/// the sum of those for each team, branch and region the agents belong to after the demo's move, the company's,
+/// and the company's per product.
+fn monthly_targets(
+    product_ids: &[(i64, i64)],
+) -> Vec<(crate::sales_targets::model::ScopeKind, String, Subject, i64, Option<i64>)> {
+    use crate::sales_targets::model::ScopeKind;
+    let mut sums: std::collections::BTreeMap<(ScopeKind, String), (i64, i64)> = std::collections::BTreeMap::new();
+    for (code, _, _, branch, team) in AGENTS {
+        let team = if *code == MOVED_AGENT.0 { &MOVED_AGENT.1 } else { team };
+        let region = REGIONS.iter().find(|(_, bs)| bs.contains(branch)).map(|(r, _)| *r);
+        let scopes = [
+            Some((ScopeKind::Agent, *code)),
+            Some((ScopeKind::Team, *team)),
+            Some((ScopeKind::Branch, *branch)),
+            region.map(|r| (ScopeKind::Region, r)),
+            Some((ScopeKind::Company, "")),
+        ];
+        for (kind, key) in scopes.into_iter().flatten() {
+            let sum = sums.entry((kind, key.to_owned())).or_default();
+            sum.0 += AGENT_MONTHLY_TARGET;
+            sum.1 += AGENT_MONTHLY_POLICIES;
+        }
+    }
+    let company = AGENTS.len() as i64 * AGENT_MONTHLY_TARGET;
+    let mut targets: Vec<_> =
+        sums.into_iter().map(|((kind, key), (cents, count))| (kind, key, Subject::All, cents, Some(count))).collect();
+    for (id, share) in product_ids {
+        targets.push((ScopeKind::Company, String::new(), Subject::Product(*id), company * share / 100, None));
+    }
+    targets
+}
+
+/// Loads the demo's holidays and targets through the same use cases as the API: for every agent,
+/// team, branch, region, the company and each product, for the previous and the current month
+/// and quarter of `today` and the current fiscal year. Idempotent: targets an administrator
+/// changed or a lock protects are left alone.
 pub async fn planning(
     db: &Db,
     calendar: &moon_domain::BusinessCalendar,
     today: NaiveDate,
 ) -> anyhow::Result<PlanningSummary> {
-    use crate::sales_targets::model::{ScopeKind, TargetFields};
+    use crate::sales_targets::model::TargetFields;
     use crate::sales_targets::service::{self, Outcome};
+    use moon_domain::PeriodKind;
     let operator = Principal::operator();
     let report = crate::calendar::service::import(db, &operator, HOLIDAYS_LK, false).await?;
     let mut summary = PlanningSummary { holidays: report.created, targets: 0 };
-    let month = calendar.fiscal.period(moon_domain::PeriodKind::Month, today);
-    let scopes = std::iter::once((ScopeKind::Company, String::new(), 150_000_000, None))
-        .chain(AGENTS.iter().map(|a| (ScopeKind::Agent, a.0.to_owned(), 15_000_000, Some(10))));
-    for (kind, key, cents, count) in scopes {
-        for period in [month.previous(), month] {
+    let mut products = Vec::new();
+    for ((_, name, _), share) in PRODUCTS.iter().zip(PRODUCT_SHARE_PERCENT) {
+        let mut tx = db.begin().await?;
+        if let Some(p) = crate::products::repo::find_by_name(&mut tx, name).await? {
+            products.push((p.id, share));
+        }
+    }
+    let month = calendar.fiscal.period(PeriodKind::Month, today);
+    let quarter = calendar.fiscal.period(PeriodKind::Quarter, today);
+    let periods = [
+        (month.previous(), 1),
+        (month, 1),
+        (quarter.previous(), 3),
+        (quarter, 3),
+        (calendar.fiscal.period(PeriodKind::Year, today), 12),
+    ];
+    for (kind, key, subject, cents, count) in monthly_targets(&products) {
+        for (period, months) in periods {
             let mut tx = db.begin().await.map_err(crate::error::Error::from)?;
-            let exists = crate::sales_targets::repo::find_by_key(
-                &mut tx,
-                kind,
-                &key,
-                &crate::sales_targets::model::Subject::All,
-                period,
-            )
-            .await
-            .map_err(crate::error::Error::from)?
-            .is_some();
+            let exists = crate::sales_targets::repo::find_by_key(&mut tx, kind, &key, &subject, period)
+                .await
+                .map_err(crate::error::Error::from)?
+                .is_some();
             drop(tx);
             if exists {
                 continue;
@@ -303,11 +417,14 @@ pub async fn planning(
             let fields = TargetFields {
                 scope_kind: kind,
                 scope_key: key.clone(),
-                product: None,
+                product: match subject {
+                    Subject::Product(id) => Some(crate::sales_targets::model::ProductRef::Id(id)),
+                    _ => None,
+                },
                 product_line: None,
                 period,
-                amount: Money::from_cents(cents),
-                policy_count: count,
+                amount: Money::from_cents(cents * months),
+                policy_count: count.map(|c| c * months),
             };
             match service::set(db, calendar, &operator, &fields, None).await {
                 Ok((_, Outcome::Created)) => summary.targets += 1,

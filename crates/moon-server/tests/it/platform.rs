@@ -191,9 +191,40 @@ async fn demo_is_idempotent(app: &TestApp) {
         )
         .await;
     assert_eq!(s, 201, "the demo data is usable through the API");
+    // Targets for every agent, team, branch, region, the company and each product, for the
+    // previous and current month and quarter and the fiscal year: 31 × 5.
+    let calendar = moon_domain::BusinessCalendar::default();
+    let db = Db::connect(&app.db.url, &DbOptions::default()).await.unwrap();
+    let planned = moon_server::demo::planning(&db, &calendar, today).await.unwrap();
+    assert_eq!(planned.targets, 155, "{planned:?}");
+    assert_eq!(moon_server::demo::planning(&db, &calendar, today).await.unwrap().targets, 0, "idempotent");
+    db.close().await;
+    for (kind, key, amount) in [
+        ("team", "Alpha", "300000.00"),
+        ("team", "Beta", "600000.00"),
+        ("branch", "Colombo", "450000.00"),
+        ("agent", "AGT009", "150000.00"),
+    ] {
+        let (_, t) = app.get(&format!("/api/v1/targets?scope_kind={kind}&scope_key={key}&period=2026-11")).await;
+        let amounts: Vec<&Value> = t["items"].as_array().unwrap().iter().map(|t| &t["amount"]).collect();
+        assert_eq!(amounts, [amount], "{kind} {key}: {t}");
+    }
 }
 
-on_every_backend!(demo_is_idempotent);
+/// "This month" is never empty, even when the demo is started on a Saturday the 1st.
+async fn demo_month_is_never_empty(app: &TestApp) {
+    let db = Db::connect(&app.db.url, &DbOptions::default()).await.unwrap();
+    let saturday = chrono::NaiveDate::from_ymd_opt(2026, 8, 1).unwrap();
+    moon_server::demo::load(&db, saturday).await.unwrap();
+    db.close().await;
+    let (_, sales) = app.get("/api/v1/sales?from=2026-08-01&to=2026-08-31").await;
+    let dates: Vec<&Value> = sales["items"].as_array().unwrap().iter().map(|s| &s["sale_date"]).collect();
+    assert_eq!(dates, [&json!("2026-08-01")], "{sales}");
+    let (_, all) = app.get("/api/v1/sales?from=2025-07-01&to=2025-07-31&limit=500").await;
+    assert!(all["items"].as_array().unwrap().len() >= 20, "thirteen months of history: {all}");
+}
+
+on_every_backend!(demo_is_idempotent, demo_month_is_never_empty);
 
 #[tokio::test]
 async fn a_request_past_its_deadline_is_a_503_problem() {
