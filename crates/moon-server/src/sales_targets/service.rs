@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::model::{ProductRef, ScopeKind, SetTarget, Subject, Target, TargetFields};
 use super::repo::{self, NewTarget, TargetQuery, TargetRow, Visibility};
+use crate::agents::org::model::UnitKind;
 use crate::audit;
 use crate::calendar::PeriodInfo;
 use crate::calendar::import::{ImportReport, LineError, cell, read_csv};
@@ -143,6 +144,21 @@ async fn resolve(tx: &mut Tx, f: &TargetFields) -> Result<NewTarget, Vec<FieldEr
         (None, Some(line)) => Subject::Line(line.clone()),
         (None, None) => Subject::All,
     };
+    // Organisation scopes name a unit by code or name in any case and are stored by its code,
+    // the key sales and memberships hold, so "colombo " and "Colombo" are one target.
+    let unit_kind = match f.scope_kind {
+        ScopeKind::Region => Some(UnitKind::Region),
+        ScopeKind::Branch => Some(UnitKind::Branch),
+        ScopeKind::Team => Some(UnitKind::Team),
+        ScopeKind::Company | ScopeKind::Agent => None,
+    };
+    let mut scope_key = f.scope_key.clone();
+    if let Some(kind) = unit_kind {
+        match crate::agents::org::service::lookup(tx, kind, "scope_key", &f.scope_key).await.map_err(db_error)? {
+            Ok(unit) => scope_key = unit.code,
+            Err(e) => errors.push(e),
+        }
+    }
     if f.scope_kind == ScopeKind::Agent
         && crate::agents::repo::find_by_code(tx, &Scope::All, &f.scope_key).await.map_err(db_error)?.is_none()
     {
@@ -153,7 +169,7 @@ async fn resolve(tx: &mut Tx, f: &TargetFields) -> Result<NewTarget, Vec<FieldEr
     }
     Ok(NewTarget {
         scope_kind: f.scope_kind,
-        scope_key: f.scope_key.clone(),
+        scope_key,
         subject,
         product_line: f.product_line.clone(),
         period: f.period,

@@ -413,11 +413,12 @@ async fn reads_follow_the_callers_scope(app: &TestApp) {
         v
     }
     let manager = app.client_as("manager", Some("Colombo")).await;
-    assert_eq!(seen(&manager).await, ["agent:AGT001", "branch:COLOMBO", "company:", "region:WEST", "team:Alpha"]);
+    // Branches, teams and regions are stored by their unit's code, whatever the spelling sent.
+    assert_eq!(seen(&manager).await, ["agent:AGT001", "branch:Colombo", "company:", "region:West", "team:Alpha"]);
     let (s, _) = manager.get(&format!("/api/v1/targets/{}", ids["branch:Kandy"])).await;
     assert_eq!(s, 404, "another branch's target is not found");
     let agent = app.client_as("agent", Some("AGT001")).await;
-    assert_eq!(seen(&agent).await, ["agent:AGT001", "branch:COLOMBO", "company:", "team:Alpha"]);
+    assert_eq!(seen(&agent).await, ["agent:AGT001", "branch:Colombo", "company:", "team:Alpha"]);
     let (s, _) = agent.get(&format!("/api/v1/targets/{}", ids["agent:AGT002"])).await;
     assert_eq!(s, 404);
     let analyst = app.client_as("analyst", None).await;
@@ -430,6 +431,20 @@ async fn reads_follow_the_callers_scope(app: &TestApp) {
         assert_eq!(s, 403);
     }
     assert!(a1 > 0);
+    // Branches, teams and regions are the organisation's units: any spelling of one is stored by
+    // its code, and an unknown one is a 422 that lists the known ones.
+    let (s, t) = app
+        .post(
+            "/api/v1/targets",
+            json!({"scope_kind": "branch", "scope_key": " colombo ", "period": "2026-10", "amount": 9}),
+        )
+        .await;
+    assert_eq!((s, t["scope_key"].as_str()), (201, Some("Colombo")), "{t}");
+    let (s, p) = app
+        .post("/api/v1/targets", json!({"scope_kind": "team", "scope_key": "Omega", "period": "2026-10", "amount": 9}))
+        .await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (422, Some("unknown_team")), "{p}");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("Alpha"), "the known teams are listed: {p}");
 }
 
 on_every_backend!(

@@ -45,15 +45,26 @@ pub async fn get(db: &Db, kind: UnitKind, id: i64) -> Result<Unit> {
 /// Resolves a reference (code or name, any case) to an active unit, or a 422 on `field` that
 /// lists the known ones, so a caller who mistyped sees what to write.
 pub async fn resolve(tx: &mut Tx, kind: UnitKind, field: &str, reference: &str) -> Result<Unit> {
+    lookup(tx, kind, field, reference).await?.map_err(Error::field)
+}
+
+/// [`resolve`] for callers that gather every field's error before answering (a target's scope
+/// among its other fields): the unit, or the field's error; `Err` only when storage fails.
+pub async fn lookup(
+    tx: &mut Tx,
+    kind: UnitKind,
+    field: &str,
+    reference: &str,
+) -> std::result::Result<std::result::Result<Unit, FieldError>, moon_db::DbError> {
     if let Some(unit) = repo::find_by_reference(tx, kind, reference).await? {
         if !unit.active {
-            return Err(Error::field(FieldError::new(
+            return Ok(Err(FieldError::new(
                 field,
                 "inactive_unit",
                 format!("{} {:?} is inactive; reactivate it or choose another", kind.as_str(), unit.code),
             )));
         }
-        return Ok(unit);
+        return Ok(Ok(unit));
     }
     let known: Vec<String> = repo::all(tx, kind).await?.into_iter().filter(|u| u.active).map(|u| u.code).collect();
     let shown = if known.is_empty() {
@@ -63,7 +74,7 @@ pub async fn resolve(tx: &mut Tx, kind: UnitKind, field: &str, reference: &str) 
     } else {
         format!("known {}: {}", kind.plural(), known.join(", "))
     };
-    Err(Error::field(FieldError::new(
+    Ok(Err(FieldError::new(
         field,
         match kind {
             UnitKind::Region => "unknown_region",

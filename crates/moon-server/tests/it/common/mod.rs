@@ -105,6 +105,8 @@ impl TestClient {
 /// The branches and teams every test server starts with.
 pub const FIXTURE_BRANCHES: &[&str] = &["Colombo", "Kandy", "Galle", "Matara", "Jaffna", "Kurunegala"];
 /// See [`FIXTURE_BRANCHES`].
+pub const FIXTURE_REGIONS: &[&str] = &["West", "South"];
+/// See [`FIXTURE_BRANCHES`].
 pub const FIXTURE_TEAMS: &[&str] = &["Alpha", "Beta", "Gamma", "Delta", "Big", "Solo", "Zeta", "A"];
 
 /// Limits no ordinary scenario reaches; rate-limit tests set their own.
@@ -134,6 +136,7 @@ impl TestApp {
         let (_, _, admin_token) = make_user(&store, "admin", None).await;
         // Agents join known branches and teams only: the ones scenarios use exist from the start.
         use moon_server::organisation::{Kind, ensure_units};
+        ensure_units(&store, Kind::Region, FIXTURE_REGIONS).await.expect("fixture regions");
         ensure_units(&store, Kind::Branch, FIXTURE_BRANCHES).await.expect("fixture branches");
         ensure_units(&store, Kind::Team, FIXTURE_TEAMS).await.expect("fixture teams");
         let mut headers = reqwest::header::HeaderMap::new();
