@@ -9,3 +9,4 @@ mod cli;
 #[cfg(feature = "otel")]
 mod otlp;
 mod request_log;
+mod served;

@@ -4,19 +4,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Stops the server even when an assertion fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::served::Served;
 
 /// One request the receiver got: path, content type, body.
 struct Export {
@@ -79,58 +70,12 @@ fn spans_are_exported_over_otlp_in_the_callers_trace() {
         }
     });
 
-    let dir = std::env::temp_dir().join(format!("moon-otlp-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}/moon.db", dir.display());
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_moon"))
-            .args(args)
-            .current_dir(&dir)
-            .env("MOON_DATABASE_URL", &db)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "moon {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    cli(&["user", "add", "tracer", "--role", "admin"]);
-    let token = cli(&["token", "create", "tracer", "--name", "otlp-test"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moon"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(&dir)
-        .env_remove("MOON_CONFIG")
-        .env_remove("MOON_TARGET")
-        .env_remove("MOON_DATABASE_URL_FILE")
-        .env_remove("RUST_LOG")
-        .env("MOON_DATABASE_URL", &db)
-        .env("MOON_LOG", "info")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a serving line");
-        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if value["message"] == "serving" {
-            break value["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let server =
+        Served::start("tracer", &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100")]);
+    let (addr, token) = (&server.addr, &server.token);
 
     let (trace_id, parent_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let mut stream = TcpStream::connect(&addr).unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
         "GET /api/v1/agents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
@@ -156,7 +101,4 @@ fn spans_are_exported_over_otlp_in_the_callers_trace() {
     assert!(contains(&export.body, &hex(parent_id)), "the caller's span is the parent");
     assert!(contains(&export.body, b"request"), "the request span is exported");
     assert!(contains(&export.body, b"moon"), "with the service name");
-
-    drop(_server);
-    let _ = std::fs::remove_dir_all(&dir);
 }

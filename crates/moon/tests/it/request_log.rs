@@ -1,36 +1,10 @@
 //! The real binary writes one JSON log line per request on stdout, with the fields a log store
 //! needs, and echoes or generates `X-Request-Id`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-/// Stops the server even when an assertion fails.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits up to 20 s for the next stdout line matching `want`; every line must be JSON.
-fn next_line(lines: &mpsc::Receiver<String>, want: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines.recv_timeout(left).expect("the expected log line within 20 s");
-        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-        if want(&value) {
-            return value;
-        }
-    }
-}
+use crate::served::Served;
 
 /// One HTTP/1.1 GET; returns the status line and the headers, lower-cased.
 fn get(addr: &str, path: &str, request_id: Option<&str>, token: &str) -> (String, String) {
@@ -51,54 +25,14 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 #[test]
 fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_principal() {
-    let dir = std::env::temp_dir().join(format!("moon-log-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = format!("sqlite://{}/moon.db", dir.display());
-    // An API token of an admin, made with the CLI as an operator would.
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_moon"))
-            .args(args)
-            .current_dir(&dir)
-            .env("MOON_DATABASE_URL", &db)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "moon {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    cli(&["user", "add", "logger", "--role", "admin"]);
-    let token = cli(&["token", "create", "logger", "--name", "log-test"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moon"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(&dir)
-        .env_remove("MOON_CONFIG")
-        .env_remove("MOON_TARGET")
-        .env_remove("MOON_DATABASE_URL_FILE")
-        .env_remove("RUST_LOG")
-        .env("MOON_DATABASE_URL", &db)
-        .env("MOON_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = Server(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-
-    let serving = next_line(&lines, |v| v["message"] == "serving");
-    let addr = serving["addr"].as_str().expect("the serving line names the bound address").to_owned();
+    let server = Served::start("logger", &[]);
+    let (addr, token) = (&server.addr, &server.token);
 
     // A client's request id is echoed and logged.
-    let (status, head) = get(&addr, "/api/v1/agents/12345?q=secret-looking", Some("test-req-42"), &token);
+    let (status, head) = get(addr, "/api/v1/agents/12345?q=secret-looking", Some("test-req-42"), token);
     assert!(status.contains(" 404 "), "{status}");
     assert_eq!(header(&head, "x-request-id"), Some("test-req-42"));
-    let line = next_line(&lines, |v| v["message"] == "request completed");
+    let line = server.next_line(|v| v["message"] == "request completed");
     assert_eq!(line["request_id"], "test-req-42");
     assert_eq!(line["route"], "/api/v1/agents/{id}", "the route template, never the raw path");
     assert_eq!(line["method"], "GET");
@@ -111,18 +45,15 @@ fn each_request_is_one_json_line_on_stdout_with_its_request_id_route_status_and_
     assert!(line["target"].is_string(), "{line}");
     let text = line.to_string();
     assert!(!text.contains("12345") && !text.contains("secret-looking"), "raw path or query logged: {text}");
-    assert!(!text.contains(&token), "the token is never logged: {text}");
+    assert!(!text.contains(token.as_str()), "the token is never logged: {text}");
 
     // Without one, the server makes one up, returns it and logs the same value.
-    let (status, head) = get(&addr, "/healthz", None, &token);
+    let (status, head) = get(addr, "/healthz", None, token);
     assert!(status.contains(" 200 "), "{status}");
     let generated = header(&head, "x-request-id").expect("a generated request id").to_owned();
     assert!(!generated.is_empty());
-    let line = next_line(&lines, |v| v["message"] == "request completed");
+    let line = server.next_line(|v| v["message"] == "request completed");
     assert_eq!(line["request_id"], generated.as_str());
     assert_eq!(line["route"], "/healthz");
     assert_eq!(line["status"], 200);
-
-    drop(_server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
