@@ -7,7 +7,9 @@
 -- MOON_BENCH_TOKEN is sent as a bearer token; SOAK_DELAY_MS (default 20) is the pause between
 -- one connection's requests. Status counts are printed at the end (lib/status.lua).
 
-dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "lib/status.lua")
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "lib/status.lua")
+dofile(here .. "lib/sales.lua")
 
 local pool = {}
 local next_i = 0
@@ -15,11 +17,7 @@ local pause = tonumber(os.getenv("SOAK_DELAY_MS") or "20")
 
 function init(args)
   math.randomseed(2000 + (thread_no or 0))
-  local auth = {}
-  local token = os.getenv("MOON_BENCH_TOKEN")
-  if token then auth["Authorization"] = "Bearer " .. token end
-  local json = { ["Content-Type"] = "application/json" }
-  if token then json["Authorization"] = "Bearer " .. token end
+  local auth = bench_headers()
   local gets = {
     "/api/v1/sales?limit=20",
     "/api/v1/sales?agent_code=AGT003&limit=20",
@@ -35,11 +33,7 @@ function init(args)
     if k < 8 then
       pool[i] = wrk.format("GET", gets[k + 1], auth)
     else
-      local body = string.format(
-        '{"agent_code":"AGT%03d","product_id":%d,"amount":"%d.%02d","sale_date":"2025-%02d-%02d"}',
-        math.random(1, 10), math.random(1, 5), math.random(500, 60000), math.random(0, 99),
-        math.random(1, 12), math.random(1, 28))
-      pool[i] = wrk.format("POST", "/api/v1/sales", json, body)
+      pool[i] = sale_request()
     end
   end
 end
