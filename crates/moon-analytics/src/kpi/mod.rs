@@ -17,7 +17,7 @@ use moon_db::{Db, DbError, sum_i64};
 use moon_domain::Money;
 
 use crate::rollups::{self, CELLS, Grouping, Rollup, VALUES};
-use crate::schema::{DIM_AGENT, DIM_PRODUCT};
+use crate::schema::{DIM_AGENT, DIM_MEMBERSHIP, DIM_PRODUCT};
 
 /// The period and filters of a KPI question.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -312,7 +312,9 @@ pub async fn filter_choices(db: &Db) -> Result<FilterChoices, DbError> {
     let mut b = Query::select();
     b.column("branch").distinct().from(CELLS.table).order_by("branch", Order::Asc);
     let mut t = Query::select();
-    t.column("team").distinct().from(CELLS.table).order_by("team", Order::Asc);
+    // Every team an agent has belonged to (a past period may name a team nobody is in now);
+    // the memberships are a few rows per agent, the cells millions.
+    t.column("team").distinct().from(DIM_MEMBERSHIP).order_by("team", Order::Asc);
     let mut p = Query::select();
     p.columns(["product_id", "product_name"]).from(DIM_PRODUCT).order_by("product_name", Order::Asc);
     let branches: Vec<(String,)> = db.fetch_all(&b).await?;
