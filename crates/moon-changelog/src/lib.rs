@@ -289,3 +289,22 @@ pub async fn prune(db: &Db) -> Result<u64, DbError> {
     tx.commit().await?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries written before moves carried a date stay readable, and facts without one are
+    /// written as before (so older readers of the log see nothing new).
+    #[test]
+    fn agent_facts_without_a_move_date_read_and_write_as_before() {
+        let old = r#"{"team":"Alpha","branch":"Colombo","active":true,"analytics_consent":true}"#;
+        let facts: AgentFacts = serde_json::from_str(old).unwrap();
+        assert_eq!(facts.since, None);
+        assert_eq!(serde_json::to_string(&facts).unwrap(), old);
+        let moved = AgentFacts { since: NaiveDate::from_ymd_opt(2026, 7, 1), ..facts };
+        let text = serde_json::to_string(&moved).unwrap();
+        assert!(text.ends_with(r#""since":"2026-07-01"}"#), "{text}");
+        assert_eq!(serde_json::from_str::<AgentFacts>(&text).unwrap(), moved);
+    }
+}
