@@ -1,24 +1,28 @@
 //! `moon aggregate --verify`: recompute every KPI from the operational database and compare it
 //! with the warehouse, cell by cell.
 //!
-//! Everything the KPI API and BI tools read is compared: the daily cells, both dimensions, every
-//! rollup declared in [`crate::rollups`] (recomputed with the grouping its entry declares) and
+//! Everything the KPI API and BI tools read is compared: the daily cells (with the team of each
+//! cell's agent on its day), the agent and product dimensions, the memberships, days and targets
+//! (`dim_membership`, `dim_date`, `fact_target`), every rollup declared in [`crate::rollups`] (recomputed with the grouping its entry declares) and
 //! the original three tables. The recomputation comes from one snapshot of the operational
 //! database, taken when the warehouse has caught up with exactly that snapshot.
 
 use std::collections::{BTreeMap, HashMap};
 
-use moon_db::sea_query::{Expr, ExprTrait, Query};
+use chrono::NaiveDate;
+
+use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Query};
 use moon_db::{Db, DbError, Tx};
 
 use crate::aggregator::Aggregator;
 use crate::dialect::cents_of;
 use crate::dimension::{AgentDim, ProductDim};
+use crate::history_dims::{self, DateRow, MembershipRow, TargetRow};
 use crate::refresh::attribution::{Dims, EntitySums};
 use crate::rollups::{self, BRANCH_SALES_METRICS, CELLS, PRODUCT, PRODUCT_TARGET_METRICS, RollupKey, SalesTable};
 use crate::rollups::{TEAM_SALES_METRICS, VALUES};
 use crate::sinks::original_tables::status;
-use crate::sinks::{dimensions, facts, rollup_totals};
+use crate::sinks::{dimensions, facts, history, rollup_totals};
 use crate::source::Snapshot;
 
 /// Differences reported at most, per table; the count says how many there were in all.
@@ -98,7 +102,7 @@ impl Aggregator {
             .from(CELLS.table)
             .and_where(cents_of(CELLS.amount).ne(Expr::col(VALUES[1])))
             .limit(SHOWN as u64);
-        for row in tx.fetch_all::<(chrono::NaiveDate, i64, i64, String, i64)>(&q).await? {
+        for row in tx.fetch_all::<(chrono::NaiveDate, i64, i64, String, String, i64)>(&q).await? {
             differences.push(format!("{}: {} disagrees with {} at {row:?}", CELLS.table, CELLS.amount, VALUES[1]));
         }
 
@@ -109,6 +113,8 @@ impl Aggregator {
         let wh_products: BTreeMap<i64, ProductDim> =
             dimensions::read_products(&mut tx, None).await?.into_iter().collect();
         compare(crate::schema::DIM_PRODUCT, &products, &wh_products, &mut differences);
+
+        self.compare_history(&mut tx, &source, &mut differences).await?;
 
         let sums = EntitySums::of(&source.facts);
         let dims = Dims::of(&source);
@@ -126,6 +132,38 @@ impl Aggregator {
         compare(PRODUCT_TARGET_METRICS, &expected.2, &actual.2, &mut differences);
         tx.rollback().await?;
         Ok(Report { cells: source.facts.len(), applied_id: source.last_id, differences })
+    }
+}
+
+impl Aggregator {
+    /// Compares `dim_membership`, `fact_target` and `dim_date` with the snapshot. `dim_date`
+    /// must cover the fiscal years of the snapshot's sales and targets; it may cover more (days
+    /// are never taken away when a sale is), and every day it has must match the calendar and
+    /// the holiday list.
+    async fn compare_history(&self, tx: &mut Tx, source: &Snapshot, out: &mut Vec<String>) -> Result<(), DbError> {
+        let by_range = |rows: Vec<MembershipRow>| -> BTreeMap<(i64, NaiveDate), MembershipRow> {
+            rows.into_iter().map(|r| ((r.agent_id, r.valid_from), r)).collect()
+        };
+        let expected = by_range(history_dims::membership_rows(source.agents.values(), &source.memberships));
+        let actual = by_range(history::read_memberships(tx).await?);
+        compare(crate::schema::DIM_MEMBERSHIP, &expected, &actual, out);
+
+        let by_id =
+            |rows: Vec<TargetRow>| -> BTreeMap<i64, TargetRow> { rows.into_iter().map(|t| (t.target_id, t)).collect() };
+        let actual = by_id(history::read_targets(tx).await?);
+        compare(crate::schema::FACT_TARGET, &by_id(source.targets.clone()), &actual, out);
+
+        let actual: BTreeMap<NaiveDate, DateRow> =
+            history::read_dates(tx).await?.into_iter().map(|r| (r.day, r)).collect();
+        let mut days: Vec<NaiveDate> = actual.keys().copied().collect();
+        if let Some((first, last)) = source.span() {
+            let (from, to) = history_dims::covered(&self.calendar, first, last);
+            days.extend(history_dims::days(from, to));
+        }
+        let expected: BTreeMap<NaiveDate, DateRow> =
+            days.into_iter().map(|d| (d, history_dims::date_row(d, &self.calendar, &source.holidays))).collect();
+        compare(crate::schema::DIM_DATE, &expected, &actual, out);
+        Ok(())
     }
 }
 
@@ -210,8 +248,13 @@ pub async fn read_original_tables(tx: &mut Tx) -> Result<(OriginalTables, Vec<St
 /// database: the reference the original tables are tested against and the rebuild is timed
 /// against.
 ///
+/// The team query counts each sale for the team of its agent on the sale date (the original
+/// joined on the current team, which rewrote a team's past whenever an agent moved; ADR 0010):
+///
 /// ```sql
-/// SELECT a.team, SUM(s.amount) FROM agents a JOIN sales s ON … GROUP BY a.team;
+/// SELECT COALESCE(t.code, a.team), SUM(s.amount) FROM agents a JOIN sales s ON …
+///   LEFT JOIN agent_memberships m ON m.agent_id = s.agent_id AND <m covers s.sale_date>
+///   LEFT JOIN org_units t ON t.id = m.team_id GROUP BY 1;
 /// SELECT branch, SUM(amount) FROM sales GROUP BY branch;
 /// SELECT p.product_name, p.target_amount, COALESCE(SUM(s.amount), 0), CASE … END
 ///   FROM products p LEFT JOIN sales s ON … GROUP BY p.product_id;
@@ -220,11 +263,32 @@ pub async fn original_queries(op: &Db) -> Result<OriginalTables, DbError> {
     use moon_db::sum_i64;
     let b = op.backend();
     let mut q = Query::select();
-    q.column(("agents", "team"))
+    // The team on the sale date: the membership range covering it, else (an agent without
+    // recorded history) the agent's current team.
+    let team = Func::coalesce([Expr::col(("t", "code")), Expr::col(("agents", "team"))]);
+    q.expr(team.clone())
         .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
         .from("agents")
         .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
-        .group_by_col(("agents", "team"));
+        .join_as(
+            JoinType::LeftJoin,
+            "agent_memberships",
+            "m",
+            Expr::col(("m", "agent_id"))
+                .equals(("sales", "agent_id"))
+                .and(
+                    Expr::col(("m", "valid_from"))
+                        .is_null()
+                        .or(Expr::col(("m", "valid_from")).lte(Expr::col(("sales", "sale_date")))),
+                )
+                .and(
+                    Expr::col(("m", "valid_to"))
+                        .is_null()
+                        .or(Expr::col(("m", "valid_to")).gt(Expr::col(("sales", "sale_date")))),
+                ),
+        )
+        .join_as(JoinType::LeftJoin, "org_units", "t", Expr::col(("t", "id")).equals(("m", "team_id")))
+        .add_group_by([team.into()]);
     let teams = op.fetch_all::<(String, i64)>(&q).await?.into_iter().collect();
     let mut q = Query::select();
     q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");

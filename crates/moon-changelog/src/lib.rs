@@ -44,6 +44,14 @@ pub struct AgentFacts {
     /// Consent to per-agent analytics (absent in entries written before it existed: no).
     #[serde(default)]
     pub analytics_consent: bool,
+    /// When this entry records a move: the first day the team and branch above hold (the
+    /// move's effective date). Sales from that day on count for them; earlier ones keep the
+    /// previous team. `None` when the team and branch did not change, and in entries written
+    /// before moves carried a date. The warehouse re-reads the agent's membership history on
+    /// any agent entry and re-attributes cells from the first day it differs, so it does not
+    /// depend on this date (which also stays right when a later move is already in the source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<NaiveDate>,
 }
 
 /// The attributes of a product that KPIs report.
@@ -280,4 +288,23 @@ pub async fn prune(db: &Db) -> Result<u64, DbError> {
     let n = tx.execute(&del).await?;
     tx.commit().await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries written before moves carried a date stay readable, and facts without one are
+    /// written as before (so older readers of the log see nothing new).
+    #[test]
+    fn agent_facts_without_a_move_date_read_and_write_as_before() {
+        let old = r#"{"team":"Alpha","branch":"Colombo","active":true,"analytics_consent":true}"#;
+        let facts: AgentFacts = serde_json::from_str(old).unwrap();
+        assert_eq!(facts.since, None);
+        assert_eq!(serde_json::to_string(&facts).unwrap(), old);
+        let moved = AgentFacts { since: NaiveDate::from_ymd_opt(2026, 7, 1), ..facts };
+        let text = serde_json::to_string(&moved).unwrap();
+        assert!(text.ends_with(r#""since":"2026-07-01"}"#), "{text}");
+        assert_eq!(serde_json::from_str::<AgentFacts>(&text).unwrap(), moved);
+    }
 }

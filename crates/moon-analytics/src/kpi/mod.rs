@@ -17,7 +17,7 @@ use moon_db::{Db, DbError, sum_i64};
 use moon_domain::Money;
 
 use crate::rollups::{self, CELLS, Grouping, Rollup, VALUES};
-use crate::schema::{DIM_AGENT, DIM_PRODUCT};
+use crate::schema::{DIM_AGENT, DIM_MEMBERSHIP, DIM_PRODUCT};
 
 /// The period and filters of a KPI question.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub struct KpiFilter {
     pub to: Option<NaiveDate>,
     /// Only sales credited to this branch.
     pub branch: Option<String>,
-    /// Only sales of agents now in this team.
+    /// Only sales made while the agent was in this team (their team on the sale date, from
+    /// the membership history), so a team's past periods count the agents it had then.
     pub team: Option<String>,
     /// Only sales of this product.
     pub product_id: Option<i64>,
@@ -52,7 +53,7 @@ impl KpiFilter {
             q.and_where(Expr::col(("f", "branch")).eq(b.as_str()));
         }
         if let Some(t) = &self.team {
-            q.and_where(Expr::col(("a", "team")).eq(t.as_str()));
+            q.and_where(Expr::col(("f", "team")).eq(t.as_str()));
         }
         if let Some(p) = self.product_id {
             q.and_where(Expr::col(("f", "product_id")).eq(p));
@@ -82,7 +83,7 @@ fn grouped_by(grouping: Grouping) -> (&'static str, &'static str) {
         Grouping::Agent => ("f", "agent_id"),
         Grouping::Product => ("f", "product_id"),
         Grouping::Branch => ("f", "branch"),
-        Grouping::Team => ("a", "team"),
+        Grouping::Team => ("f", "team"),
         Grouping::ProductLine => ("p", "product_type"),
     }
 }
@@ -311,7 +312,9 @@ pub async fn filter_choices(db: &Db) -> Result<FilterChoices, DbError> {
     let mut b = Query::select();
     b.column("branch").distinct().from(CELLS.table).order_by("branch", Order::Asc);
     let mut t = Query::select();
-    t.column("team").distinct().from(DIM_AGENT).order_by("team", Order::Asc);
+    // Every team an agent has belonged to (a past period may name a team nobody is in now);
+    // the memberships are a few rows per agent, the cells millions.
+    t.column("team").distinct().from(DIM_MEMBERSHIP).order_by("team", Order::Asc);
     let mut p = Query::select();
     p.columns(["product_id", "product_name"]).from(DIM_PRODUCT).order_by("product_name", Order::Asc);
     let branches: Vec<(String,)> = db.fetch_all(&b).await?;

@@ -14,9 +14,11 @@ use moon_db::{DbError, Tx};
 
 use super::attribution::{Dims, EntitySums, moves};
 use super::delta::{Batch, FactKey, Sums};
-use super::{Phases, RebuildReason};
+use super::{Phases, RebuildReason, history};
 use crate::aggregator::{Aggregator, Fault, Outcome};
+use crate::history_dims;
 use crate::rollups::{self, Rollup, RollupKey, SALES_TABLES};
+use crate::sinks;
 use crate::sinks::{cursor, dimensions, facts, original_tables, rollup_totals};
 use crate::source;
 
@@ -37,7 +39,7 @@ impl Aggregator {
         if first.id != applied + 1 {
             return Ok(Err(RebuildReason::Pruned { applied, first: first.id }));
         }
-        let batch = Batch::from_entries(&entries);
+        let mut batch = Batch::from_entries(&entries);
         phases.mark("read_log");
         if batch.reload {
             return Ok(Err(RebuildReason::BulkLoad));
@@ -46,8 +48,36 @@ impl Aggregator {
         let new_agents = source::agents(&self.op, &self.key, &batch.agents).await?;
         let old_products = dimensions::read_products(&mut tx, Some(&batch.products)).await?;
         let new_products = source::products(&self.op, &batch.products).await?;
+        let mut history = source::memberships(&self.op, &batch.agents, &new_agents).await?;
+        // An agent no longer in the source keeps the team the warehouse knew.
+        history.fill_from(old_agents.values());
         phases.mark("read_dimensions");
         let dialect = self.dialect(&tx);
+
+        // The history the warehouse's cells of these agents follow: where the source's differs
+        // (a move applied now, or one made since the entries of this batch were written), the
+        // cells from the first day that differs are re-attributed before this batch's deltas,
+        // which are keyed by the source's history, are added.
+        let applied = history_dims::memberships_of(&sinks::history::read_memberships_of(&mut tx, &batch.agents).await?);
+        let mut moved = BTreeMap::new();
+        let mut history_changed = BTreeSet::new();
+        for &agent in &batch.agents {
+            if applied.of(agent) == history.of(agent) {
+                continue;
+            }
+            history_changed.insert(agent);
+            if applied.of(agent).is_empty() {
+                moved.insert(agent, None);
+            } else if let Some(from) = crate::membership::first_team_difference(applied.of(agent), history.of(agent)) {
+                moved.insert(agent, from);
+            }
+        }
+        batch.assign_teams(|agent, day| history.team_on(agent, day));
+        for (k, s) in re_attribute(&mut tx, &moved, &history).await? {
+            batch.facts.entry(k).or_default().add(s);
+        }
+        batch.facts.retain(|_, s| !s.is_zero());
+        phases.mark("re_attribute");
 
         facts::add_deltas(&mut tx, dialect, &batch.facts).await?;
         self.check(Fault::AfterFacts)?;
@@ -74,6 +104,23 @@ impl Aggregator {
             products_changed.iter().filter_map(|id| new_products.get(id)),
         )
         .await?;
+        // The effective-dated and calendar dimensions: memberships of agents with an entry of
+        // their own or a new row (their pseudonym may have changed), targets by id and of
+        // re-keyed agents, and the days the batch reaches.
+        let mut members: BTreeSet<i64> = batch.agent_changes.union(&agents_changed).copied().collect();
+        members.extend(history_changed);
+        let rows = history_dims::membership_rows(members.iter().filter_map(|id| new_agents.get(id)), &history);
+        sinks::history::write_memberships(&mut tx, Some(&members), &rows).await?;
+        let rekeyed: BTreeSet<i64> = agents_changed
+            .iter()
+            .filter(|id| old_agents.get(id).map(|a| &a.agent_key) != new_agents.get(id).map(|a| &a.agent_key))
+            .copied()
+            .collect();
+        let targets = source::targets(&self.op, &self.key, &batch.targets, &rekeyed).await?;
+        history::replace_targets(&mut tx, dialect, &batch.targets, &rekeyed, &targets).await?;
+        let holidays = source::holidays(&self.op).await?;
+        let span = batch.facts.keys().map(|k| (k.sale_date, k.sale_date)).reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+        history::update_dates(&mut tx, &self.calendar, &holidays, history::with_targets(span, &targets)).await?;
         self.check(Fault::AfterDimensions)?;
         phases.mark("dimensions");
 
@@ -95,6 +142,32 @@ impl Aggregator {
         self.check(Fault::AfterCommit)?;
         Ok(Ok(Outcome::Incremental { entries: batch.entries, cells: batch.facts.len(), applied_id: batch.last_id }))
     }
+}
+
+/// The deltas that move the cells of agents whose team changed (`moved`: agent → first day
+/// affected, `None` for all) to the team `history` gives their day: minus under the team a cell
+/// has, plus under the one it should have. Only those agents' cells from that day are read, and
+/// only cells whose team differs change, so a move costs what it re-attributes, and earlier
+/// periods are never touched. Checking against the history rather than applying the entry's
+/// team also makes it idempotent and correct for several moves in one batch.
+async fn re_attribute(
+    tx: &mut Tx,
+    moved: &BTreeMap<i64, Option<chrono::NaiveDate>>,
+    history: &crate::membership::Memberships,
+) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let mut deltas: BTreeMap<FactKey, Sums> = BTreeMap::new();
+    for (&agent, &from) in moved {
+        for (k, s) in facts::read_agent(tx, agent, from).await? {
+            let Some(team) = history.team_on(agent, k.sale_date) else { continue };
+            if team == k.team {
+                continue;
+            }
+            let to = FactKey { team: team.to_owned(), ..k.clone() };
+            deltas.entry(k).or_default().add(Sums { count: -s.count, cents: -s.cents });
+            deltas.entry(to).or_default().add(s);
+        }
+    }
+    Ok(deltas)
 }
 
 /// Adds a batch's net cell deltas to every declared rollup, and moves the whole history of an
