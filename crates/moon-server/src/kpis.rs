@@ -70,7 +70,7 @@ pub struct KpiParams {
     pub team: Option<String>,
     /// Only sales of this product (id).
     pub product_id: Option<String>,
-    /// Trend only: `day`, `week`, `month` (default) or `quarter`.
+    /// Trend only: `day`, `week`, `month` (default), `quarter` or `year`.
     pub bucket: Option<String>,
     /// Leaderboard only: how many places, 1–500 (default 10).
     pub limit: Option<String>,
@@ -111,7 +111,7 @@ impl KpiParams {
                     FieldError::new(
                         "bucket",
                         "invalid_bucket",
-                        format!("bucket must be day, week, month or quarter; got {b:?}"),
+                        format!("bucket must be day, week, month, quarter or year; got {b:?}"),
                     )
                 })
             }))
@@ -279,7 +279,8 @@ async fn leaderboard(
     Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
-/// Totals per day, week, month or quarter.
+/// Totals per day, week, month, quarter or year, zero-filled: a period without sales is a row
+/// with 0, from the period of `from` (or the first sale) to that of `to` (or the last).
 #[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn trend(

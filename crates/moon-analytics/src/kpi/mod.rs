@@ -7,6 +7,7 @@
 
 mod period;
 mod rows;
+pub mod scoped;
 
 pub use period::{Bucket, percent};
 pub use rows::{BranchRow, FilterChoices, LeaderRow, ProductRow, TeamRow, TrendRow};
@@ -273,7 +274,8 @@ pub async fn leaderboard(
     Ok((out, suppressed))
 }
 
-/// Totals per period, oldest first; periods without sales are left out. When fewer than
+/// Totals per period, oldest first, zero-filled: every period from the one containing `from`
+/// (or the first sale) to the one containing `to` (or the last sale) has a row. When fewer than
 /// `min_agents` agents stand behind the selection (a one-agent branch, say), every period is
 /// left out, since the trend would be that agent's own; returns how many were left out.
 pub async fn trend(
@@ -288,15 +290,23 @@ pub async fn trend(
     f.apply(&mut q);
     q.group_by_col(("f", "sale_date")).order_by(("f", "sale_date"), Order::Asc);
     let days: Vec<(NaiveDate, i64, i64)> = db.fetch_all(&q).await?;
-    let mut out: Vec<TrendRow> = Vec::new();
+    let (Some(first), Some(last)) = (f.from.or(days.first().map(|d| d.0)), f.to.or(days.last().map(|d| d.0))) else {
+        return Ok((Vec::new(), 0));
+    };
+    let mut out: Vec<TrendRow> = bucket
+        .periods(first, last)
+        .into_iter()
+        .map(|(period, start)| TrendRow { period, start, sales_count: 0, total_sales: Money::from_cents(0) })
+        .collect();
+    let mut i = 0;
     for (day, n, cents) in days {
-        let (period, start) = bucket.period(day);
-        match out.last_mut() {
-            Some(last) if last.period == period => {
-                last.sales_count += n;
-                last.total_sales = Money::from_cents(last.total_sales.cents() + cents);
-            }
-            _ => out.push(TrendRow { period, start, sales_count: n, total_sales: Money::from_cents(cents) }),
+        let (period, _) = bucket.period(day);
+        while i < out.len() && out[i].period != period {
+            i += 1;
+        }
+        if let Some(row) = out.get_mut(i) {
+            row.sales_count += n;
+            row.total_sales = Money::from_cents(row.total_sales.cents() + cents);
         }
     }
     if min_agents > 1 && !out.is_empty() && agents_behind(db, f).await? < i64::from(min_agents) {
