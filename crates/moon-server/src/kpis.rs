@@ -183,7 +183,7 @@ fn warehouse(state: &KpiState) -> ApiResult<&Warehouse> {
 
 /// Quotes a CSV field when needed (RFC 4180), and defuses text a spreadsheet would run as a
 /// formula.
-fn csv_field(raw: &str) -> String {
+pub(crate) fn csv_field(raw: &str) -> String {
     let guarded = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{raw}") } else { raw.to_owned() };
     if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }
 }
@@ -208,6 +208,11 @@ fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     }
+    csv_response(out, name)
+}
+
+/// A CSV body as a download named `name.csv`.
+pub(crate) fn csv_response(out: String, name: &str) -> Response {
     let mut res = out.into_response();
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));

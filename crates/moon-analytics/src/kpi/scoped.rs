@@ -60,7 +60,12 @@ impl CellScope {
     fn query(&self, from: NaiveDate, to: NaiveDate) -> SelectStatement {
         let mut q = fact_from(None);
         if self.product_line.is_some() {
-            q.join_as(JoinType::InnerJoin, DIM_PRODUCT, "p", Expr::col(("p", "product_id")).equals(("f", "product_id")));
+            q.join_as(
+                JoinType::InnerJoin,
+                DIM_PRODUCT,
+                "p",
+                Expr::col(("p", "product_id")).equals(("f", "product_id")),
+            );
         }
         q.and_where(Expr::col(("f", "sale_date")).gte(from)).and_where(Expr::col(("f", "sale_date")).lte(to));
         if let Some(b) = &self.branches {
@@ -102,7 +107,10 @@ pub async fn grouped(db: &Db, scope: &CellScope, from: NaiveDate, to: NaiveDate,
             sums(db, &mut q);
             q.expr(agents).group_by_col(("f", "agent_id"));
             let rows: Vec<(i64, i64, i64, i64)> = db.fetch_all(&q).await?;
-            Ok(rows.into_iter().map(|(id, count, cents, agents)| Sums { key: id.to_string(), count, cents, agents }).collect())
+            Ok(rows
+                .into_iter()
+                .map(|(id, count, cents, agents)| Sums { key: id.to_string(), count, cents, agents })
+                .collect())
         }
         By::Branch | By::Team => {
             let col = if by == By::Branch { ("f", "branch") } else { TEAM };
