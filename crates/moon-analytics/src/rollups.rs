@@ -30,15 +30,20 @@ use moon_db::sea_query::Value;
 pub struct Cells {
     /// The fact table.
     pub table: &'static str,
-    /// Its primary key: the cell.
-    pub key: [&'static str; 4],
+    /// Its primary key: the cell. The team is a function of the agent and the day (their team
+    /// on that day), so it never splits a cell; it is part of the key so that re-attributing a
+    /// moved agent's cells is an ordinary delta (minus under the old team, plus under the new).
+    pub key: [&'static str; 5],
     /// The amount as `NUMERIC(18,2)`, written from the cents; only BI tools read it.
     pub amount: &'static str,
 }
 
 /// The daily rollup cells.
-pub const CELLS: Cells =
-    Cells { table: "fact_sales_daily", key: ["sale_date", "agent_id", "product_id", "branch"], amount: "total_amount" };
+pub const CELLS: Cells = Cells {
+    table: "fact_sales_daily",
+    key: ["sale_date", "agent_id", "product_id", "branch", "team"],
+    amount: "total_amount",
+};
 
 /// The sums every cell and every rollup row holds, as exact integers: the number of sales and
 /// their amount in cents.
@@ -46,9 +51,9 @@ pub const VALUES: [&str; 2] = ["sales_count", "amount_cents"];
 
 /// How a rollup groups the daily cells.
 ///
-/// Each grouping is a function of one of a cell's agent, product or branch, which is what lets
-/// a rebuild sum the cells once per agent, product and branch and derive every rollup from those
-/// sums (`refresh/attribution.rs`).
+/// Each grouping is a function of one of a cell's agent, product, branch or team, which is what
+/// lets a rebuild sum the cells once per agent, product, branch and team and derive every rollup
+/// from those sums (`refresh/attribution.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
     /// By the selling agent.
@@ -58,8 +63,9 @@ pub enum Grouping {
     /// By the branch recorded on the sale. A sale changes branch only through a change-log
     /// entry of its own, so these totals never move otherwise.
     Branch,
-    /// By the agent's current team (their dimension row). An agent who moves takes their whole
-    /// history along, as the original system's join on the current team did.
+    /// By the team recorded on the cell: the agent's team on the sale date, from their
+    /// membership history. A move re-attributes only the moved agent's cells from its
+    /// effective date (`refresh/incremental.rs`); earlier periods keep their team.
     Team,
     /// By the product's current line of business (`product_type` in its dimension row); a
     /// product moved to another line takes its history along.
@@ -97,8 +103,7 @@ impl Grouping {
     /// once given to a cell, never changes.
     pub fn follows(self) -> Option<Follows> {
         match self {
-            Grouping::Agent | Grouping::Product | Grouping::Branch => None,
-            Grouping::Team => Some(Follows::Agent),
+            Grouping::Agent | Grouping::Product | Grouping::Branch | Grouping::Team => None,
             Grouping::ProductLine => Some(Follows::Product),
         }
     }
@@ -120,7 +125,7 @@ pub struct Rollup {
 /// Sales per agent: the leaderboard's all-time figures, and what moves with an agent who
 /// changes team.
 pub const AGENT: Rollup = Rollup { table: "kpi_agent_totals", key: "agent_id", grouping: Grouping::Agent };
-/// Sales per team (the agent's current team).
+/// Sales per team (the agents' team on each sale date).
 pub const TEAM: Rollup = Rollup { table: "kpi_team_totals", key: "team", grouping: Grouping::Team };
 /// Sales per branch credited.
 pub const BRANCH: Rollup = Rollup { table: "kpi_branch_totals", key: "branch", grouping: Grouping::Branch };

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Query};
 use moon_db::{Db, DbError, Tx};
 
 use crate::aggregator::Aggregator;
@@ -98,7 +98,7 @@ impl Aggregator {
             .from(CELLS.table)
             .and_where(cents_of(CELLS.amount).ne(Expr::col(VALUES[1])))
             .limit(SHOWN as u64);
-        for row in tx.fetch_all::<(chrono::NaiveDate, i64, i64, String, i64)>(&q).await? {
+        for row in tx.fetch_all::<(chrono::NaiveDate, i64, i64, String, String, i64)>(&q).await? {
             differences.push(format!("{}: {} disagrees with {} at {row:?}", CELLS.table, CELLS.amount, VALUES[1]));
         }
 
@@ -210,8 +210,13 @@ pub async fn read_original_tables(tx: &mut Tx) -> Result<(OriginalTables, Vec<St
 /// database: the reference the original tables are tested against and the rebuild is timed
 /// against.
 ///
+/// The team query counts each sale for the team of its agent on the sale date (the original
+/// joined on the current team, which rewrote a team's past whenever an agent moved; ADR 0010):
+///
 /// ```sql
-/// SELECT a.team, SUM(s.amount) FROM agents a JOIN sales s ON … GROUP BY a.team;
+/// SELECT COALESCE(t.code, a.team), SUM(s.amount) FROM agents a JOIN sales s ON …
+///   LEFT JOIN agent_memberships m ON m.agent_id = s.agent_id AND <m covers s.sale_date>
+///   LEFT JOIN org_units t ON t.id = m.team_id GROUP BY 1;
 /// SELECT branch, SUM(amount) FROM sales GROUP BY branch;
 /// SELECT p.product_name, p.target_amount, COALESCE(SUM(s.amount), 0), CASE … END
 ///   FROM products p LEFT JOIN sales s ON … GROUP BY p.product_id;
@@ -220,11 +225,32 @@ pub async fn original_queries(op: &Db) -> Result<OriginalTables, DbError> {
     use moon_db::sum_i64;
     let b = op.backend();
     let mut q = Query::select();
-    q.column(("agents", "team"))
+    // The team on the sale date: the membership range covering it, else (an agent without
+    // recorded history) the agent's current team.
+    let team = Func::coalesce([Expr::col(("t", "code")), Expr::col(("agents", "team"))]);
+    q.expr(team.clone())
         .expr(sum_i64(b, Expr::col(("sales", "amount_cents"))))
         .from("agents")
         .inner_join("sales", Expr::col(("sales", "agent_id")).equals(("agents", "id")))
-        .group_by_col(("agents", "team"));
+        .join_as(
+            JoinType::LeftJoin,
+            "agent_memberships",
+            "m",
+            Expr::col(("m", "agent_id"))
+                .equals(("sales", "agent_id"))
+                .and(
+                    Expr::col(("m", "valid_from"))
+                        .is_null()
+                        .or(Expr::col(("m", "valid_from")).lte(Expr::col(("sales", "sale_date")))),
+                )
+                .and(
+                    Expr::col(("m", "valid_to"))
+                        .is_null()
+                        .or(Expr::col(("m", "valid_to")).gt(Expr::col(("sales", "sale_date")))),
+                ),
+        )
+        .join_as(JoinType::LeftJoin, "org_units", "t", Expr::col(("t", "id")).equals(("m", "team_id")))
+        .add_group_by([team.into()]);
     let teams = op.fetch_all::<(String, i64)>(&q).await?.into_iter().collect();
     let mut q = Query::select();
     q.column("branch").expr(sum_i64(b, Expr::col("amount_cents"))).from("sales").group_by_col("branch");

@@ -44,6 +44,13 @@ pub struct AgentFacts {
     /// Consent to per-agent analytics (absent in entries written before it existed: no).
     #[serde(default)]
     pub analytics_consent: bool,
+    /// When this entry records a move: the first day the team and branch above hold (the
+    /// move's effective date). Sales from that day on count for them; earlier ones keep the
+    /// previous team, so the warehouse re-attributes only the agent's cells from this day.
+    /// `None` when the team and branch did not change, and in entries written before moves
+    /// carried a date (the warehouse then re-checks the agent's whole history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<NaiveDate>,
 }
 
 /// The attributes of a product that KPIs report.

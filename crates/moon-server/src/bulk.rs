@@ -98,6 +98,7 @@ async fn ensure_agents(db: &Db, n: usize) -> Result<(Vec<(i64, &'static str)>, u
                     branch: branch.to_owned(),
                     active: true,
                     analytics_consent: true,
+                    since: None,
                 };
                 events.push(Event::Agent { id, before: None, after: Some(facts) });
                 id

@@ -29,7 +29,8 @@ pub struct KpiFilter {
     pub to: Option<NaiveDate>,
     /// Only sales credited to this branch.
     pub branch: Option<String>,
-    /// Only sales of agents now in this team.
+    /// Only sales made while the agent was in this team (their team on the sale date, from
+    /// the membership history), so a team's past periods count the agents it had then.
     pub team: Option<String>,
     /// Only sales of this product.
     pub product_id: Option<i64>,
@@ -53,7 +54,7 @@ impl KpiFilter {
             q.and_where(Expr::col(("f", "branch")).eq(b.as_str()));
         }
         if let Some(t) = &self.team {
-            q.and_where(Expr::col(("a", "team")).eq(t.as_str()));
+            q.and_where(Expr::col(("f", "team")).eq(t.as_str()));
         }
         if let Some(p) = self.product_id {
             q.and_where(Expr::col(("f", "product_id")).eq(p));
@@ -83,7 +84,7 @@ fn grouped_by(grouping: Grouping) -> (&'static str, &'static str) {
         Grouping::Agent => ("f", "agent_id"),
         Grouping::Product => ("f", "product_id"),
         Grouping::Branch => ("f", "branch"),
-        Grouping::Team => ("a", "team"),
+        Grouping::Team => ("f", "team"),
         Grouping::ProductLine => ("p", "product_type"),
     }
 }
@@ -321,7 +322,7 @@ pub async fn filter_choices(db: &Db) -> Result<FilterChoices, DbError> {
     let mut b = Query::select();
     b.column("branch").distinct().from(CELLS.table).order_by("branch", Order::Asc);
     let mut t = Query::select();
-    t.column("team").distinct().from(DIM_AGENT).order_by("team", Order::Asc);
+    t.column("team").distinct().from(CELLS.table).order_by("team", Order::Asc);
     let mut p = Query::select();
     p.columns(["product_id", "product_name"]).from(DIM_PRODUCT).order_by("product_name", Order::Asc);
     let branches: Vec<(String,)> = db.fetch_all(&b).await?;

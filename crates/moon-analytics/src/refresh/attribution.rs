@@ -1,9 +1,9 @@
 //! Which key of each rollup a cell's sales count under.
 //!
-//! Every [`Grouping`] is a function of one of a cell's agent, product or branch. So cells are
-//! summed once per agent, product and branch ([`EntitySums`]), and each rollup is derived from
-//! those sums: as they are, or regrouped by an attribute of the agent's or product's dimension
-//! row (the team, the product line). The same derivation serves an incremental refresh (one
+//! Every [`Grouping`] is a function of one of a cell's agent, product, branch or team. So cells
+//! are summed once per agent, product, branch and team ([`EntitySums`]), and each rollup is
+//! derived from those sums: as they are, or regrouped by an attribute of the product's dimension
+//! row (the product line). The team is on the cell itself (the agent's team on the sale date). The same derivation serves an incremental refresh (one
 //! batch's net deltas), a rebuild and `--verify` (every cell of a snapshot), so the three cannot
 //! disagree about what a rollup means. It also keeps a rebuild to one pass over its cells.
 
@@ -14,12 +14,13 @@ use crate::refresh::delta::{FactKey, Sums};
 use crate::rollups::{Follows, Grouping, RollupKey};
 use crate::source::Snapshot;
 
-/// Cells summed per agent, per product and per branch.
+/// Cells summed per agent, per product, per branch and per team.
 #[derive(Debug, Default)]
 pub(crate) struct EntitySums {
     agents: BTreeMap<i64, Sums>,
     products: BTreeMap<i64, Sums>,
     branches: BTreeMap<String, Sums>,
+    teams: BTreeMap<String, Sums>,
 }
 
 /// Adds `s` under `key`, allocating a key only for its first cell.
@@ -44,6 +45,7 @@ impl EntitySums {
             add_at(&mut out.agents, &k.agent_id, *s);
             add_at(&mut out.products, &k.product_id, *s);
             add_at(&mut out.branches, k.branch.as_str(), *s);
+            add_at(&mut out.teams, k.team.as_str(), *s);
         }
         out
     }
@@ -56,7 +58,8 @@ impl EntitySums {
             Grouping::Agent => ids(&self.agents),
             Grouping::Product => ids(&self.products),
             Grouping::Branch => self.branches.iter().map(|(b, s)| (RollupKey::Text(b.clone()), *s)).collect(),
-            Grouping::Team | Grouping::ProductLine => {
+            Grouping::Team => self.teams.iter().map(|(t, s)| (RollupKey::Text(t.clone()), *s)).collect(),
+            Grouping::ProductLine => {
                 let entities = match grouping.follows() {
                     Some(Follows::Product) => &self.products,
                     _ => &self.agents,
@@ -96,9 +99,8 @@ impl<'a> Dims<'a> {
     /// when the grouping reads no dimension).
     pub fn attribute(&self, grouping: Grouping, id: i64) -> Option<&'a str> {
         match grouping {
-            Grouping::Team => self.agents.iter().find_map(|m| m.get(&id)).map(|a| a.team.as_str()),
             Grouping::ProductLine => self.products.iter().find_map(|m| m.get(&id)).map(|p| p.product_type.as_str()),
-            Grouping::Agent | Grouping::Product | Grouping::Branch => None,
+            Grouping::Agent | Grouping::Product | Grouping::Branch | Grouping::Team => None,
         }
     }
 
@@ -150,7 +152,8 @@ mod tests {
 
     fn cell(agent_id: i64, product_id: i64, branch: &str, count: i64, cents: i64) -> (FactKey, Sums) {
         let sale_date = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
-        (FactKey { sale_date, agent_id, product_id, branch: branch.to_owned() }, Sums { count, cents })
+        let team = String::from("Alpha");
+        (FactKey { sale_date, agent_id, product_id, branch: branch.to_owned(), team }, Sums { count, cents })
     }
 
     fn agent(agent_id: i64, team: &str) -> (i64, AgentDim) {
@@ -203,23 +206,24 @@ mod tests {
     #[test]
     fn an_unknown_agent_is_named_not_guessed() {
         let cells: BTreeMap<FactKey, Sums> = [cell(9, 10, "Kandy", 1, 1)].into_iter().collect();
-        let (teams, unknown) = EntitySums::of(&cells).group(Grouping::Team, &Dims::default());
-        assert!(teams.is_empty());
-        assert_eq!(unknown, [9]);
+        let (lines, unknown) = EntitySums::of(&cells).group(Grouping::ProductLine, &Dims::default());
+        assert!(lines.is_empty());
+        assert_eq!(unknown, [10]);
     }
 
     #[test]
     fn the_first_map_that_knows_an_id_wins() {
-        let warehouse: HashMap<i64, AgentDim> = [agent(1, "Alpha")].into_iter().collect();
-        let source: HashMap<i64, AgentDim> = [agent(1, "Beta"), agent(2, "Gamma")].into_iter().collect();
-        let dims = Dims { agents: vec![&warehouse, &source], products: Vec::new() };
-        assert_eq!(dims.attribute(Grouping::Team, 1), Some("Alpha"));
-        assert_eq!(dims.attribute(Grouping::Team, 2), Some("Gamma"));
+        let warehouse: HashMap<i64, ProductDim> = [product(1, "Life")].into_iter().collect();
+        let source: HashMap<i64, ProductDim> = [product(1, "Motor"), product(2, "Health")].into_iter().collect();
+        let dims = Dims { agents: Vec::new(), products: vec![&warehouse, &source] };
+        assert_eq!(dims.attribute(Grouping::ProductLine, 1), Some("Life"));
+        assert_eq!(dims.attribute(Grouping::ProductLine, 2), Some("Health"));
         assert_eq!(dims.attribute(Grouping::Branch, 1), None);
+        assert_eq!(dims.attribute(Grouping::Team, 1), None, "a cell carries its team");
     }
 
     #[test]
-    fn a_changed_team_or_line_moves_the_history_and_nothing_else_does() {
+    fn a_changed_line_moves_the_history_and_nothing_else_does() {
         let old_agents: HashMap<i64, AgentDim> =
             [agent(1, "Alpha"), agent(2, "Beta"), agent(3, "Beta")].into_iter().collect();
         let new_agents: HashMap<i64, AgentDim> = [agent(1, "Gamma"), agent(2, "Beta")].into_iter().collect();
@@ -227,7 +231,7 @@ mod tests {
         let new_products: HashMap<i64, ProductDim> = [product(10, "Health")].into_iter().collect();
         let old = Dims { agents: vec![&old_agents], products: vec![&old_products] };
         let new = Dims { agents: vec![&new_agents], products: vec![&new_products] };
-        assert_eq!(moves(Grouping::Team, &old, &new), [Move { id: 1, from: text("Alpha"), to: text("Gamma") }]);
+        assert!(moves(Grouping::Team, &old, &new).is_empty(), "a team change re-attributes cells from its date");
         assert_eq!(moves(Grouping::ProductLine, &old, &new), [Move { id: 10, from: text("Life"), to: text("Health") }]);
         assert!(moves(Grouping::Branch, &old, &new).is_empty());
         assert!(moves(Grouping::Agent, &old, &new).is_empty());

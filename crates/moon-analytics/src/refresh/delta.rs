@@ -21,6 +21,10 @@ pub struct FactKey {
     pub product_id: i64,
     /// Branch credited.
     pub branch: String,
+    /// The agent's team on the sale date (a team code). A function of the agent and the day,
+    /// decided from the membership history when the cell is written ([`Batch::assign_teams`]);
+    /// empty until then.
+    pub team: String,
 }
 
 /// A count and an amount in cents, added together.
@@ -54,6 +58,13 @@ pub struct Batch {
     pub agents: BTreeSet<i64>,
     /// Products whose dimension row must be refreshed.
     pub products: BTreeSet<i64>,
+    /// Agents whose team changed in the batch, with the first day whose cells may now belong
+    /// to another team (the move's effective date; `None`: the whole history, for entries
+    /// written before moves carried a date).
+    pub moved: BTreeMap<i64, Option<NaiveDate>>,
+    /// Agents with a change-log entry of their own (not just named by a sale): their
+    /// membership history may have changed.
+    pub agent_changes: BTreeSet<i64>,
     /// A bulk load happened: only a rebuild from the source is correct.
     pub reload: bool,
     /// Id of the last entry in the batch.
@@ -63,7 +74,13 @@ pub struct Batch {
 }
 
 fn key(s: &SaleFacts) -> FactKey {
-    FactKey { sale_date: s.sale_date, agent_id: s.agent_id, product_id: s.product_id, branch: s.branch.clone() }
+    FactKey {
+        sale_date: s.sale_date,
+        agent_id: s.agent_id,
+        product_id: s.product_id,
+        branch: s.branch.clone(),
+        team: String::new(),
+    }
 }
 
 impl Batch {
@@ -81,8 +98,18 @@ impl Batch {
                         b.apply(s, 1);
                     }
                 }
-                Event::Agent { id, .. } => {
+                Event::Agent { id, before, after } => {
                     b.agents.insert(*id);
+                    b.agent_changes.insert(*id);
+                    if let (Some(was), Some(now)) = (before, after)
+                        && was.team != now.team
+                    {
+                        let from = b.moved.entry(*id).or_insert(now.since);
+                        *from = match (*from, now.since) {
+                            (Some(a), Some(c)) => Some(a.min(c)),
+                            _ => None,
+                        };
+                    }
                 }
                 Event::Product { id, .. } => {
                     b.products.insert(*id);
@@ -97,6 +124,20 @@ impl Batch {
         b
     }
 
+    /// Gives every cell the team its agent had on its day, by `team_on` (the membership
+    /// history read for this batch). Cells of one agent, day, product and branch have one team,
+    /// so the netting is unchanged. An agent nobody knows any more keeps an empty team, which
+    /// `--verify` reports.
+    pub fn assign_teams<'a>(&mut self, team_on: impl Fn(i64, NaiveDate) -> Option<&'a str>) {
+        self.facts = std::mem::take(&mut self.facts)
+            .into_iter()
+            .map(|(mut k, s)| {
+                k.team = team_on(k.agent_id, k.sale_date).unwrap_or_default().to_owned();
+                (k, s)
+            })
+            .collect();
+    }
+
     fn apply(&mut self, s: &SaleFacts, sign: i64) {
         self.agents.insert(s.agent_id);
         self.products.insert(s.product_id);
@@ -107,7 +148,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use chrono::{Datelike, Utc};
 
     fn sale(agent: i64, product: i64, day: u32, cents: i64) -> SaleFacts {
         SaleFacts {
@@ -133,6 +174,46 @@ mod tests {
         assert_eq!(b.facts[&key(&sale(1, 2, 3, 0))], Sums { count: 1, cents: 700 });
         assert_eq!(b.products.len(), 2);
         assert_eq!((b.last_id, b.entries), (2, 2));
+    }
+
+    fn agent(team: &str, since: Option<NaiveDate>) -> moon_changelog::AgentFacts {
+        moon_changelog::AgentFacts {
+            team: team.to_owned(),
+            branch: String::from("CMB"),
+            active: true,
+            analytics_consent: true,
+            since,
+        }
+    }
+
+    #[test]
+    fn a_team_change_asks_for_re_attribution_from_its_earliest_date() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d);
+        let moved = |id, from: &str, to: &str, since| Entry {
+            id,
+            changed_at: Utc::now(),
+            event: Event::Agent { id: 5, before: Some(agent(from, None)), after: Some(agent(to, since)) },
+        };
+        let b = Batch::from_entries(&[moved(1, "A", "B", day(10)), moved(2, "B", "C", day(3))]);
+        assert_eq!(b.moved[&5], day(3));
+        let b = Batch::from_entries(&[moved(1, "A", "B", day(10)), moved(2, "B", "C", None)]);
+        assert_eq!(b.moved[&5], None, "an entry without a date re-checks the whole history");
+        let consent = Entry {
+            id: 3,
+            changed_at: Utc::now(),
+            event: Event::Agent { id: 6, before: Some(agent("A", None)), after: Some(agent("A", None)) },
+        };
+        let b = Batch::from_entries(&[consent]);
+        assert!(b.moved.is_empty() && b.agent_changes.contains(&6));
+    }
+
+    #[test]
+    fn cells_take_the_team_of_their_day() {
+        let mut b =
+            Batch::from_entries(&[entry(1, None, Some(sale(1, 1, 2, 500))), entry(2, None, Some(sale(1, 1, 9, 5)))]);
+        b.assign_teams(|_, d| Some(if d.day() < 5 { "OLD" } else { "NEW" }));
+        let teams: Vec<&str> = b.facts.keys().map(|k| k.team.as_str()).collect();
+        assert_eq!(teams, ["OLD", "NEW"]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Aggregator {
         if first.id != applied + 1 {
             return Ok(Err(RebuildReason::Pruned { applied, first: first.id }));
         }
-        let batch = Batch::from_entries(&entries);
+        let mut batch = Batch::from_entries(&entries);
         phases.mark("read_log");
         if batch.reload {
             return Ok(Err(RebuildReason::BulkLoad));
@@ -46,8 +46,18 @@ impl Aggregator {
         let new_agents = source::agents(&self.op, &self.key, &batch.agents).await?;
         let old_products = dimensions::read_products(&mut tx, Some(&batch.products)).await?;
         let new_products = source::products(&self.op, &batch.products).await?;
+        let mut history = source::memberships(&self.op, &batch.agents, &new_agents).await?;
+        // An agent no longer in the source keeps the team the warehouse knew.
+        history.fill_from(old_agents.values());
         phases.mark("read_dimensions");
         let dialect = self.dialect(&tx);
+
+        batch.assign_teams(|agent, day| history.team_on(agent, day));
+        for (k, s) in re_attribute(&mut tx, &batch.moved, &history).await? {
+            batch.facts.entry(k).or_default().add(s);
+        }
+        batch.facts.retain(|_, s| !s.is_zero());
+        phases.mark("re_attribute");
 
         facts::add_deltas(&mut tx, dialect, &batch.facts).await?;
         self.check(Fault::AfterFacts)?;
@@ -95,6 +105,32 @@ impl Aggregator {
         self.check(Fault::AfterCommit)?;
         Ok(Ok(Outcome::Incremental { entries: batch.entries, cells: batch.facts.len(), applied_id: batch.last_id }))
     }
+}
+
+/// The deltas that move the cells of agents whose team changed (`moved`: agent → first day
+/// affected, `None` for all) to the team `history` gives their day: minus under the team a cell
+/// has, plus under the one it should have. Only those agents' cells from that day are read, and
+/// only cells whose team differs change, so a move costs what it re-attributes, and earlier
+/// periods are never touched. Checking against the history rather than applying the entry's
+/// team also makes it idempotent and correct for several moves in one batch.
+async fn re_attribute(
+    tx: &mut Tx,
+    moved: &BTreeMap<i64, Option<chrono::NaiveDate>>,
+    history: &crate::membership::Memberships,
+) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let mut deltas: BTreeMap<FactKey, Sums> = BTreeMap::new();
+    for (&agent, &from) in moved {
+        for (k, s) in facts::read_agent(tx, agent, from).await? {
+            let Some(team) = history.team_on(agent, k.sale_date) else { continue };
+            if team == k.team {
+                continue;
+            }
+            let to = FactKey { team: team.to_owned(), ..k.clone() };
+            deltas.entry(k).or_default().add(Sums { count: -s.count, cents: -s.cents });
+            deltas.entry(to).or_default().add(s);
+        }
+    }
+    Ok(deltas)
 }
 
 /// Adds a batch's net cell deltas to every declared rollup, and moves the whole history of an

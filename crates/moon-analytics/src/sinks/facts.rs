@@ -10,14 +10,14 @@ use crate::dialect::Dialect;
 use crate::refresh::delta::{FactKey, Sums};
 use crate::rollups::{CELLS, VALUES};
 
-/// Cells per statement when reading or deleting by key: each key is four parameters.
+/// Cells per statement when reading or deleting by key: each key is five parameters.
 const KEYS_PER_STATEMENT: usize = 200;
 
 /// Rows per multi-row INSERT of cells; see [`super::INSERT_CHUNK`].
 const INSERT_CHUNK: usize = super::INSERT_CHUNK;
 
 /// A cell's key and sums, in the order rows are read.
-type CellRow = (chrono::NaiveDate, i64, i64, String, i64, i64);
+type CellRow = (chrono::NaiveDate, i64, i64, String, String, i64, i64);
 
 /// The columns a cell is written with: key, sums, amount.
 fn columns() -> Vec<&'static str> {
@@ -34,7 +34,8 @@ fn cells_matching<'a>(keys: impl Iterator<Item = &'a FactKey>) -> Condition {
                 .add(Expr::col("sale_date").eq(k.sale_date))
                 .add(Expr::col("agent_id").eq(k.agent_id))
                 .add(Expr::col("product_id").eq(k.product_id))
-                .add(Expr::col("branch").eq(k.branch.as_str())),
+                .add(Expr::col("branch").eq(k.branch.as_str()))
+                .add(Expr::col("team").eq(k.team.as_str())),
         )
     })
 }
@@ -100,8 +101,11 @@ async fn replace_cells(tx: &mut Tx, dialect: Dialect, deltas: &BTreeMap<FactKey,
         let mut del = Query::delete();
         del.from_table(CELLS.table).cond_where(cells_matching(chunk.iter().copied()));
         tx.execute(&del).await?;
-        for (sale_date, agent_id, product_id, branch, count, cents) in old {
-            merged.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count, cents });
+        for (sale_date, agent_id, product_id, branch, team, count, cents) in old {
+            merged
+                .entry(FactKey { sale_date, agent_id, product_id, branch, team })
+                .or_default()
+                .add(Sums { count, cents });
         }
     }
     merged.retain(|_, s| s.count != 0);
@@ -114,12 +118,13 @@ pub(crate) async fn insert(tx: &mut Tx, dialect: Dialect, cells: &BTreeMap<FactK
 }
 
 /// One cell's values, in the order of [`columns`].
-fn row(dialect: Dialect, k: &FactKey, s: &Sums) -> [Expr; 7] {
+fn row(dialect: Dialect, k: &FactKey, s: &Sums) -> [Expr; 8] {
     [
         Expr::val(k.sale_date),
         Expr::val(k.agent_id),
         Expr::val(k.product_id),
         Expr::val(k.branch.as_str()),
+        Expr::val(k.team.as_str()),
         Expr::val(s.count),
         Expr::val(s.cents),
         dialect.numeric(s.cents),
@@ -128,11 +133,31 @@ fn row(dialect: Dialect, k: &FactKey, s: &Sums) -> [Expr; 7] {
 
 /// Every cell, for `--verify`.
 pub(crate) async fn read_all(tx: &mut Tx) -> Result<BTreeMap<FactKey, Sums>, DbError> {
-    let mut cells = BTreeMap::new();
     let mut q = Query::select();
     q.columns(CELLS.key.into_iter().chain(VALUES)).from(CELLS.table);
-    tx.for_each::<CellRow>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
-        cells.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+    read(tx, &q).await
+}
+
+/// One agent's cells from `from` on (all of them when `None`): what a move of that agent may
+/// re-attribute. The key leads with the day, so the scan starts at `from` and skips the
+/// agent's earlier history.
+pub(crate) async fn read_agent(
+    tx: &mut Tx,
+    agent_id: i64,
+    from: Option<chrono::NaiveDate>,
+) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let mut q = Query::select();
+    q.columns(CELLS.key.into_iter().chain(VALUES)).from(CELLS.table).and_where(Expr::col("agent_id").eq(agent_id));
+    if let Some(d) = from {
+        q.and_where(Expr::col("sale_date").gte(d));
+    }
+    read(tx, &q).await
+}
+
+async fn read(tx: &mut Tx, q: &moon_db::sea_query::SelectStatement) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+    let mut cells = BTreeMap::new();
+    tx.for_each::<CellRow>(q, |(sale_date, agent_id, product_id, branch, team, count, cents)| {
+        cells.insert(FactKey { sale_date, agent_id, product_id, branch, team }, Sums { count, cents });
         Ok(())
     })
     .await?;

@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use moon_changelog::Entry;
-use moon_db::sea_query::{Expr, ExprTrait, Query};
+use moon_db::sea_query::{Expr, ExprTrait, JoinType, Query};
 use moon_db::{Db, DbError, Tx};
 
 use crate::dialect::{self, CellScan};
 use crate::dimension::{self, AgentDim, ProductDim, ProductRow, WITHHELD};
+use crate::membership::{Memberships, Range};
 use crate::pseudonym::PseudonymKey;
 use crate::refresh::delta::{FactKey, Sums};
 
@@ -59,7 +60,9 @@ pub struct Snapshot {
     pub agents: HashMap<i64, AgentDim>,
     /// Every product.
     pub products: HashMap<i64, ProductDim>,
-    /// Every non-empty rollup cell.
+    /// Every agent's membership history (agents without one: their current team and branch).
+    pub memberships: Memberships,
+    /// Every non-empty rollup cell, with the team of its agent on its day.
     pub facts: BTreeMap<FactKey, Sums>,
 }
 
@@ -85,6 +88,8 @@ impl Snapshot {
         let last_id = moon_changelog::last_id_in(&mut tx).await?;
         let agents = agents_query(&mut tx, key, None).await?;
         let products = products_query(&mut tx, None).await?;
+        let mut memberships = memberships_query(&mut tx, None).await?;
+        memberships.fill_from(agents.values());
         let facts = match dialect::cell_scan(tx.backend()) {
             CellScan::Packed => {
                 // Two scans (even and odd agents: disjoint cells) use both cores. The second
@@ -106,17 +111,25 @@ impl Snapshot {
                 let second = second.await.map_err(|e| {
                     DbError::Other(moon_db::sqlx::Error::Protocol(format!("rebuild scan failed: {e}")))
                 })??;
-                first.into_iter().chain(second).collect()
+                first.into_iter().chain(second).map(|(k, s)| with_team(&memberships, k, s)).collect()
             }
-            CellScan::GroupBy => grouped_cells(&mut tx).await?,
+            CellScan::GroupBy => {
+                grouped_cells(&mut tx).await?.into_iter().map(|(k, s)| with_team(&memberships, k, s)).collect()
+            }
         };
         tx.rollback().await?;
-        Ok(Some(Snapshot { last_id, agents, products, facts }))
+        Ok(Some(Snapshot { last_id, agents, products, memberships, facts }))
     }
 }
 
-/// Every cell of the daily rollup, grouped by the database.
-async fn grouped_cells(tx: &mut Tx) -> Result<BTreeMap<FactKey, Sums>, DbError> {
+/// A cell with its agent's team on its day.
+fn with_team(m: &Memberships, mut k: FactKey, s: Sums) -> (FactKey, Sums) {
+    k.team = m.team_on(k.agent_id, k.sale_date).unwrap_or_default().to_owned();
+    (k, s)
+}
+
+/// Every cell of the daily rollup, grouped by the database; teams left empty.
+async fn grouped_cells(tx: &mut Tx) -> Result<Vec<(FactKey, Sums)>, DbError> {
     let backend = tx.backend();
     let mut q = Query::select();
     q.columns(["sale_date", "agent_id", "product_id", "branch"])
@@ -124,9 +137,9 @@ async fn grouped_cells(tx: &mut Tx) -> Result<BTreeMap<FactKey, Sums>, DbError> 
         .expr(moon_db::sum_i64(backend, Expr::col("amount_cents")))
         .from("sales")
         .group_by_columns(["sale_date", "agent_id", "product_id", "branch"]);
-    let mut facts = BTreeMap::new();
+    let mut facts = Vec::new();
     tx.for_each::<FactRow>(&q, |(sale_date, agent_id, product_id, branch, count, cents)| {
-        facts.insert(FactKey { sale_date, agent_id, product_id, branch }, Sums { count, cents });
+        facts.push((FactKey { sale_date, agent_id, product_id, branch, team: String::new() }, Sums { count, cents }));
         Ok(())
     })
     .await?;
@@ -180,6 +193,43 @@ pub(crate) async fn agents(
     let out = agents_query(&mut tx, key, Some(ids)).await;
     tx.rollback().await?;
     out
+}
+
+type MembershipRow = (i64, Option<NaiveDate>, Option<NaiveDate>, String, String);
+
+/// The membership ranges (all, or of the agents in `ids`) with their team and branch codes.
+async fn memberships_query(tx: &mut Tx, ids: Option<&BTreeSet<i64>>) -> Result<Memberships, DbError> {
+    let mut q = Query::select();
+    q.columns([("m", "agent_id"), ("m", "valid_from"), ("m", "valid_to"), ("t", "code"), ("b", "code")])
+        .from_as("agent_memberships", "m")
+        .join_as(JoinType::InnerJoin, "org_units", "t", Expr::col(("t", "id")).equals(("m", "team_id")))
+        .join_as(JoinType::InnerJoin, "org_units", "b", Expr::col(("b", "id")).equals(("m", "branch_id")));
+    if let Some(ids) = ids {
+        q.and_where(Expr::col(("m", "agent_id")).is_in(ids.iter().copied()));
+    }
+    let rows: Vec<MembershipRow> = tx.fetch_all(&q).await?;
+    Ok(Memberships::from_rows(
+        rows.into_iter()
+            .map(|(agent, valid_from, valid_to, team, branch)| (agent, Range { valid_from, valid_to, team, branch })),
+    ))
+}
+
+/// The membership history of the agents in `ids` as it is now; an agent without recorded
+/// ranges gets one from `current` (their current row), if there.
+pub(crate) async fn memberships(
+    op: &Db,
+    ids: &BTreeSet<i64>,
+    current: &HashMap<i64, AgentDim>,
+) -> Result<Memberships, DbError> {
+    if ids.is_empty() {
+        return Ok(Memberships::default());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = memberships_query(&mut tx, Some(ids)).await;
+    tx.rollback().await?;
+    let mut out = out?;
+    out.fill_from(current.values());
+    Ok(out)
 }
 
 /// The products in `ids` as they are now.

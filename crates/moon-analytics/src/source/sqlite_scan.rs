@@ -24,7 +24,8 @@ const FIELD: char = '\u{1f}';
 const RECORD: char = '\u{1e}';
 
 /// Rolls up the sales of agents whose id has remainder `part` modulo 2 (two such scans on two
-/// connections use both cores and produce disjoint cells), reading `sales` in id ranges.
+/// connections use both cores and produce disjoint cells), reading `sales` in id ranges. The
+/// cells' teams are left empty for the caller to assign from the membership history.
 pub(super) async fn scan_cells(tx: &mut Tx, part: i64) -> Result<HashMap<FactKey, Sums>, DbError> {
     let mut q = Query::select();
     q.expr(Func::max(Expr::col("id"))).from("sales");
@@ -62,7 +63,10 @@ fn unpack(packed: &str, cells: &mut HashMap<FactKey, Sums>) -> Option<()> {
         let product_id = f.next()?.parse().ok()?;
         let cents = f.next()?.parse().ok()?;
         let branch = f.next()?.to_owned();
-        cells.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count: 1, cents });
+        cells
+            .entry(FactKey { sale_date, agent_id, product_id, branch, team: String::new() })
+            .or_default()
+            .add(Sums { count: 1, cents });
     }
     Some(())
 }
@@ -98,7 +102,10 @@ async fn scan_rows(
         .and_where(Expr::col("id").lte(hi))
         .and_where(Expr::col("agent_id").modulo(2).eq(part));
     tx.for_each::<(NaiveDate, i64, i64, String, i64)>(&q, |(sale_date, agent_id, product_id, branch, cents)| {
-        cells.entry(FactKey { sale_date, agent_id, product_id, branch }).or_default().add(Sums { count: 1, cents });
+        cells
+            .entry(FactKey { sale_date, agent_id, product_id, branch, team: String::new() })
+            .or_default()
+            .add(Sums { count: 1, cents });
         Ok(())
     })
     .await?;
@@ -121,6 +128,7 @@ mod tests {
             agent_id: 7,
             product_id: 3,
             branch: b.to_owned(),
+            team: String::new(),
         };
         assert_eq!(cells.len(), 2);
         assert_eq!(cells[&key(2, "Colombo")], Sums { count: 2, cents: 152_500 });

@@ -137,6 +137,7 @@ pub fn facts(a: &Agent) -> moon_changelog::AgentFacts {
         branch: a.branch.clone(),
         active: a.active,
         analytics_consent: a.analytics_consent,
+        since: None,
     }
 }
 

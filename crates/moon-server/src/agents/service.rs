@@ -1,5 +1,6 @@
 //! Agent use cases, shared by the REST API and the original system's routes.
 
+use chrono::NaiveDate;
 use moon_db::{Db, DbError, Tx};
 use moon_domain::{FieldError, Label};
 
@@ -78,12 +79,14 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
         ));
     }
     // A new team or branch is a move effective today: earlier periods keep the old ones.
+    let mut moved_from = None;
     let mv = Move { branch: changes.branch.take(), team: changes.team.take(), effective_from: None };
     if mv.branch.is_some() || mv.team.is_some() {
         let same = mv.branch.as_ref().is_none_or(|b| org::model::fold(b.as_str()) == org::model::fold(&current.branch))
             && mv.team.as_ref().is_none_or(|t| org::model::fold(t.as_str()) == org::model::fold(&current.team));
         if !same {
-            org::service::move_agent(&mut tx, principal, &current, &mv).await?;
+            let history = org::service::move_agent(&mut tx, principal, &current, &mv).await?;
+            moved_from = effective_from(&history);
         }
     }
     if let Some(code) = &changes.agent_code
@@ -99,7 +102,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
         }
         other => other?,
     };
-    let agent = reread_and_log(&mut tx, &current).await?;
+    let agent = reread_and_log(&mut tx, &current, moved_from).await?;
     audit::append(
         &mut tx,
         principal,
@@ -111,17 +114,27 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
 }
 
 /// The agent as the transaction leaves it, with a change-log entry when a KPI attribute (team,
-/// branch, status, consent) differs from `before`.
-async fn reread_and_log(tx: &mut Tx, before: &Agent) -> Result<Agent> {
+/// branch, status, consent) differs from `before`. `moved_from` is the effective date of a move
+/// made in this transaction: the entry carries it so that the warehouse re-attributes the
+/// agent's sales from that day only.
+async fn reread_and_log(tx: &mut Tx, before: &Agent, moved_from: Option<NaiveDate>) -> Result<Agent> {
     let id = before.id;
     let agent = repo::find(tx, &Scope::All, id)
         .await?
         .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
-    let (was, now) = (repo::facts(before), repo::facts(&agent));
+    let (was, mut now) = (repo::facts(before), repo::facts(&agent));
+    if was.team != now.team || was.branch != now.branch {
+        now.since = moved_from;
+    }
     if was != now {
         moon_changelog::record(tx, &[Event::Agent { id, before: Some(was), after: Some(now) }]).await?;
     }
     Ok(agent)
+}
+
+/// The first day of an agent's current membership: after a move, its effective date.
+fn effective_from(history: &[Membership]) -> Option<NaiveDate> {
+    history.last().and_then(|m| m.valid_from)
 }
 
 /// Deletes an agent without sales. An agent with sales is kept (409): deactivate them instead,
@@ -208,7 +221,7 @@ pub async fn move_agent(db: &Db, principal: &Principal, id: i64, mv: &Move) -> R
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
     let history = org::service::move_agent(&mut tx, principal, &current, mv).await?;
-    reread_and_log(&mut tx, &current).await?;
+    reread_and_log(&mut tx, &current, effective_from(&history)).await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent moved");
     Ok(history)

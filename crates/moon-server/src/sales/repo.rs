@@ -179,7 +179,7 @@ pub struct NewSale<'a> {
     pub product_id: i64,
     pub amount: Money,
     pub sale_date: NaiveDate,
-    /// `None`: the agent's branch.
+    /// `None`: the agent's home branch on the sale date.
     pub branch: Option<&'a str>,
     pub policy_number: Option<&'a str>,
 }
@@ -212,7 +212,7 @@ pub async fn insert_resolving(
         .expr(Expr::val(s.sale_date))
         .expr(match s.branch {
             Some(b) => Expr::val(b),
-            None => Expr::col(("agents", "branch")),
+            None => home_branch_on(s.sale_date),
         })
         .expr(Expr::val(s.policy_number.map(str::to_owned)))
         .expr(Expr::val(now))
@@ -238,6 +238,23 @@ pub async fn insert_resolving(
     returning.push(name_of("products", "product_name", "product_id"));
     let row: Option<ReturnedSale> = tx.insert_returning(&stmt, "sales", returning).await?;
     Ok(row.map(Sale::from))
+}
+
+/// The selling agent's (`agents` in the enclosing query) home branch on `day`, from their
+/// membership history: a backdated sale recorded without a branch is credited to the branch the
+/// agent belonged to then, not to the one they moved to since. Agents without a recorded range
+/// (made before organisation records) fall back to their current branch.
+fn home_branch_on(day: NaiveDate) -> Expr {
+    use moon_db::sea_query::{Func, JoinType};
+    let mut q = Query::select();
+    q.column(("b", "code"))
+        .from_as("agent_memberships", "m")
+        .join_as(JoinType::InnerJoin, "org_units", "b", Expr::col(("b", "id")).equals(("m", "branch_id")))
+        .and_where(Expr::col(("m", "agent_id")).equals(("agents", "id")))
+        .and_where(Expr::col(("m", "valid_from")).is_null().or(Expr::col(("m", "valid_from")).lte(day)))
+        .and_where(Expr::col(("m", "valid_to")).is_null().or(Expr::col(("m", "valid_to")).gt(day)))
+        .limit(1);
+    Func::coalesce([Expr::SubQuery(None, Box::new(q.into())), Expr::col(("agents", "branch"))]).into()
 }
 
 /// A new sale as `RETURNING` gives it: the sales columns in [`SALE_COLUMNS`] order, then the

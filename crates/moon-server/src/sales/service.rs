@@ -45,7 +45,7 @@ fn constraint_error(e: DbError, record: &SaleRecord) -> Error {
     }
 }
 
-/// Records a sale. Missing `branch` defaults to the agent's branch.
+/// Records a sale. Missing `branch` defaults to the agent's home branch on the sale date.
 ///
 /// The hot path is one `INSERT … SELECT … RETURNING` that resolves the agent and checks the
 /// product while inserting and hands back the stored row; it runs in a batch with the other sales

@@ -124,13 +124,17 @@ async fn kpis_follow_sales(app: &TestApp) {
     let r = app.client.get(app.url("/api/v1/kpis/teams")).header("accept", "text/csv").send().await.unwrap();
     assert!(r.text().await.unwrap().starts_with("team,sales_count,total_sales\r\n"));
 
-    // An agent moves team: all their sales follow (the original joined on the current team).
-    let (s, _) = app.patch(&format!("/api/v1/agents/{k3}"), json!({"team": "Beta"})).await;
-    assert_eq!(s, 200);
+    // An agent moves team from March: their earlier sales stay with the old team, later ones
+    // count for the new one (a sale counts for the team its agent had on the sale date).
+    let (s, b) =
+        app.post(&format!("/api/v1/agents/{k3}/moves"), json!({"team": "Beta", "effective_from": "2026-03-01"})).await;
+    assert!((200..300).contains(&s), "{b}");
     app.wait_for("/api/v1/kpis/teams", Duration::from_secs(2), |b| {
-        b["items"].as_array().unwrap().iter().any(|r| r["team"] == "Beta" && r["total_sales"] == "1025.50")
+        b["items"].as_array().unwrap().iter().any(|r| r["team"] == "Beta" && r["total_sales"] == "975.50")
     })
     .await;
+    let (_, feb) = app.get("/api/v1/kpis/teams?from=2026-02-01&to=2026-02-28").await;
+    assert_eq!(row(&feb, "team", "Alpha")["total_sales"], "50.00", "February keeps K3 in Alpha");
     // A sale changes and another is deleted.
     let (s, _) = app.patch(&format!("/api/v1/sales/{s2}"), json!({"amount": "100.00"})).await;
     assert_eq!(s, 200);
