@@ -12,9 +12,9 @@ use moon_db::{Db, DbError};
 use super::{fact_from, sums};
 use crate::schema::DIM_PRODUCT;
 
-/// The column holding the team a sale counts for. The team the agent belonged to on the sale
-/// date is what a team's figures must count, so that a move leaves earlier periods unchanged.
-pub(crate) const TEAM: (&str, &str) = ("a", "team");
+/// The column holding the team a sale counts for: the cell's team, the one the agent belonged to
+/// on the sale date, so that a move leaves earlier periods unchanged.
+pub(crate) const TEAM: (&str, &str) = ("f", "team");
 
 /// Which cells a figure sums.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -311,6 +311,7 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
     let before: Vec<i64> = units.iter().map(|u| cents(&prev_sums, u)).collect();
     let ranks = performance::rank_movement(&now, &before);
     let min = i64::from(ctx.min_group.max(1));
+    let admin = principal.role == Role::Admin && principal.scope == Scope::All;
     let mut rows = Vec::with_capacity(units.len());
     let mut suppressed = 0;
     let label = |p: Period| ctx.calendar.fiscal.label(p);
@@ -360,12 +361,13 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
         // (or behind the list of pseudonymous agents), unless the caller may see those agents
         // anyway.
         let behind = i64::try_from(u.members.len()).unwrap_or(i64::MAX).max(now_s.map_or(0, |s| s.agents));
-        let exempt = match q.level {
-            ScopeKind::Agent => named,
-            ScopeKind::Branch => sees_names_in(principal, &u.key),
-            ScopeKind::Team => q.branch.as_deref().is_some_and(|b| sees_names_in(principal, b)),
-            _ => sees_names_in(principal, ""),
-        };
+        let exempt = admin
+            || match q.level {
+                ScopeKind::Agent => named,
+                ScopeKind::Branch => sees_names_in(principal, &u.key),
+                ScopeKind::Team => q.branch.as_deref().is_some_and(|b| sees_names_in(principal, b)),
+                _ => false,
+            };
         let group = if q.level == ScopeKind::Agent { i64::try_from(units.len()).unwrap_or(0) } else { behind };
         if min > 1 && !exempt && group < min {
             suppressed += 1;
