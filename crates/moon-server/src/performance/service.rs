@@ -150,16 +150,15 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
         cells.branches = Some(vec![b.clone()]);
     }
     cells.team.clone_from(&q.team);
-    let member_of = |pick: &dyn Fn(&(i64, String, String)) -> Option<String>| -> HashMap<String, BTreeSet<i64>> {
+    // The agents who belonged to each branch (or team, `by_team`) under the parent.
+    let member_of = |by_team: bool| -> HashMap<String, BTreeSet<i64>> {
         let mut out: HashMap<String, BTreeSet<i64>> = HashMap::new();
         for m in &memberships {
             let in_branches = cells.branches.as_ref().is_none_or(|bs| bs.iter().any(|b| fold(b) == fold(&m.1)));
             let in_team = q.team.as_ref().is_none_or(|t| fold(t) == fold(&m.2));
-            if in_branches
-                && in_team
-                && let Some(k) = pick(m)
-            {
-                out.entry(fold(&k)).or_default().insert(m.0);
+            if in_branches && in_team {
+                let k = if by_team { &m.2 } else { &m.1 };
+                out.entry(fold(k)).or_default().insert(m.0);
             }
         }
         out
@@ -170,7 +169,7 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
             vec![Unit { key: String::new(), name: String::from("Company"), members: all, agent: None }]
         }
         ScopeKind::Region => {
-            let by_branch = member_of(&|m| Some(m.1.clone()));
+            let by_branch = member_of(false);
             repo::units(ctx.db, "region")
                 .await?
                 .into_iter()
@@ -182,7 +181,7 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
                 .collect()
         }
         ScopeKind::Branch => {
-            let by_branch = member_of(&|m| Some(m.1.clone()));
+            let by_branch = member_of(false);
             branches
                 .iter()
                 .filter(|b| cells.branches.as_ref().is_none_or(|bs| bs.contains(&b.code)))
@@ -195,7 +194,7 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
                 .collect()
         }
         ScopeKind::Team => {
-            let by_team = member_of(&|m| Some(m.2.clone()));
+            let by_team = member_of(true);
             repo::units(ctx.db, "team")
                 .await?
                 .into_iter()
@@ -211,7 +210,7 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
                 .collect()
         }
         ScopeKind::Agent => {
-            let ids: BTreeSet<i64> = member_of(&|m| Some(m.1.clone())).into_values().flatten().collect();
+            let ids: BTreeSet<i64> = member_of(false).into_values().flatten().collect();
             let ids: Vec<i64> = ids.into_iter().collect();
             repo::agents(ctx.db, &ids)
                 .await?

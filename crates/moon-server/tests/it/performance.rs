@@ -120,11 +120,18 @@ async fn figures_equal_a_recomputation_from_the_sales(app: &TestApp) {
         let (pfrom, pto) = if m == 1 { month(2025, 12) } else { month(2026, m - 1) };
         let (lfrom, lto) = month(2025, m);
         let pick = next(4);
-        let (kind, key, member): (&str, Option<&str>, Box<dyn Fn(usize) -> bool>) = match pick {
-            0 => ("company", None, Box::new(|_| true)),
-            1 => ("branch", Some("Colombo"), Box::new(|a| AGENTS[a].1 == "Colombo")),
-            2 => ("team", Some("Beta"), Box::new(|a| AGENTS[a].2 == "Beta")),
-            _ => ("agent", Some("PA2"), Box::new(|a| a == 1)),
+        let (kind, key) = match pick {
+            0 => ("company", None),
+            1 => ("branch", Some("Colombo")),
+            2 => ("team", Some("Beta")),
+            _ => ("agent", Some("PA2")),
+        };
+        // Whether the scope counts the sales of the agent at this index of AGENTS.
+        let member = |a: usize| match pick {
+            0 => true,
+            1 => AGENTS[a].1 == "Colombo",
+            2 => AGENTS[a].2 == "Beta",
+            _ => a == 1,
         };
         let sum = |f: chrono::NaiveDate, t: chrono::NaiveDate| -> (i64, i64) {
             let s: Vec<i64> = sales.iter().filter(|(a, d, _)| member(*a) && *d >= f && *d <= t).map(|s| s.2).collect();
