@@ -19,6 +19,7 @@ pub fn describe<S>(state: &KpiState) -> crate::component::Description<S>
 where
     S: Clone + Send + Sync + 'static,
     KpiState: axum::extract::FromRef<S>,
+    crate::calendar::PlanningState: axum::extract::FromRef<S>,
 {
     let mut description = crate::component::Description::new("aggregator", routes()).with_links(&[
         ("kpi_teams", "/api/v1/kpis/teams"),
@@ -46,6 +47,7 @@ fn routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     KpiState: axum::extract::FromRef<S>,
+    crate::calendar::PlanningState: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(teams))
@@ -271,17 +273,46 @@ async fn products(
     Ok(respond(&p, "target-vs-actual", &columns, rows, suppressed))
 }
 
-/// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
+/// The agent leaderboard (`limit` places, up to 500); ties share a rank. Agents appear under
+/// their pseudonym; `name` is added for callers who may see it: admins, a manager for the agents
+/// of their branch, an agent for themself. Analysts and CSV exports for BI get pseudonyms only.
 #[utoipa::path(get, path = "/api/v1/kpis/leaderboard", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn leaderboard(
     State(state): State<KpiState>,
+    State(planning): State<crate::calendar::PlanningState>,
+    principal: moon_http::Principal,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    let (mut rows, suppressed) =
+        kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    if !p.csv {
+        name_leaders(&planning.db, &principal, &mut rows).await?;
+    }
     Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, suppressed))
+}
+
+/// Adds the names the caller may see to leaderboard rows (the warehouse holds pseudonyms only).
+async fn name_leaders(
+    db: &moon_db::Db,
+    principal: &moon_http::Principal,
+    rows: &mut [kpi::LeaderRow],
+) -> ApiResult<()> {
+    if principal.role == moon_http::Role::Analyst || rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.agent_id).collect();
+    let agents = crate::performance::repo::agents(db, &ids).await.map_err(crate::error::Error::from)?;
+    for r in rows.iter_mut() {
+        if let Some(a) = agents.iter().find(|a| a.id == r.agent_id)
+            && crate::performance::service::sees_name(principal, a)
+        {
+            r.name = Some(a.name.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Totals per day, week, month, quarter or year, zero-filled: a period without sales is a row

@@ -238,14 +238,14 @@ pub async fn leaderboard(
     min_agents: MinGroup,
 ) -> Result<(Vec<LeaderRow>, usize), DbError> {
     let mut q = fact_from(None);
-    q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
+    q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch"), ("a", "agent_id")]);
     sums(db, &mut q);
     f.apply(&mut q);
     // Only agents who agreed to per-agent analytics are ranked (their sales still count in
     // every team, branch and product total).
     q.and_where(Expr::col(("a", "analytics_consent")).eq(true));
-    q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
-    let mut rows: Vec<(String, String, String, i64, i64)> = db.fetch_all(&q).await?;
+    q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch"), ("a", "agent_id")]);
+    let mut rows: Vec<(String, String, String, i64, i64, i64)> = db.fetch_all(&q).await?;
     let mut suppressed = 0;
     if min_agents > 1 && !rows.is_empty() {
         let min = i64::from(min_agents);
@@ -255,14 +255,14 @@ pub async fn leaderboard(
         let small_teams = small(agents_by(db, f, "team").await?);
         let small_branches = small(agents_by(db, f, "branch").await?);
         let before = rows.len();
-        rows.retain(|(_, team, branch, _, _)| !small_teams.contains(team) && !small_branches.contains(branch));
+        rows.retain(|(_, team, branch, _, _, _)| !small_teams.contains(team) && !small_branches.contains(branch));
         suppressed = before - rows.len();
     }
-    rows.sort_by(|a, b| b.4.cmp(&a.4).then_with(|| a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| b.5.cmp(&a.5).then_with(|| a.0.cmp(&b.0)));
     let mut out = Vec::with_capacity(limit.min(rows.len()));
     let mut rank = 0;
     let mut previous: Option<i64> = None;
-    for (i, (agent, team, branch, sales_count, cents)) in rows.into_iter().enumerate() {
+    for (i, (agent, team, branch, agent_id, sales_count, cents)) in rows.into_iter().enumerate() {
         if previous != Some(cents) {
             rank = i as i64 + 1;
             previous = Some(cents);
@@ -270,7 +270,16 @@ pub async fn leaderboard(
         if out.len() >= limit {
             break;
         }
-        out.push(LeaderRow { rank, agent, team, branch, sales_count, total_sales: Money::from_cents(cents) });
+        out.push(LeaderRow {
+            rank,
+            agent,
+            name: None,
+            agent_id,
+            team,
+            branch,
+            sales_count,
+            total_sales: Money::from_cents(cents),
+        });
     }
     Ok((out, suppressed))
 }

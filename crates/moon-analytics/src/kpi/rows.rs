@@ -47,13 +47,21 @@ pub struct ProductRow {
     pub attainment_pct: String,
 }
 
-/// One place on the leaderboard. Agents appear under their pseudonym only.
+/// One place on the leaderboard. Agents appear under their pseudonym, and by name to callers
+/// who may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LeaderRow {
     /// 1 for the highest total; agents with equal totals share a rank (1, 1, 3).
     pub rank: i64,
     /// The agent's pseudonym (stable, not reversible without the key).
     pub agent: String,
+    /// The agent's name, for callers who may see it (admins; a manager for the agents of their
+    /// branch; an agent their own); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The agent's id, to look the name up; never shown.
+    #[serde(skip)]
+    pub agent_id: i64,
     /// The agent's current team.
     pub team: String,
     /// The agent's home branch.

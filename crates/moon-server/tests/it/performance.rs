@@ -328,7 +328,23 @@ async fn names_follow_the_role(app: &TestApp) {
     let (s, _) = agent.get("/api/v1/performance?scope=agent&key=NC2&period=2026-03").await;
     assert_eq!(s, 403);
 
+    // The leaderboard names the same people to the same callers, beyond the top 10 if asked.
+    let board = "/api/v1/kpis/leaderboard?from=2026-03-01&to=2026-03-31&limit=50";
+    let leaders = |b: &Value| -> Vec<String> {
+        let mut n: Vec<String> = items(b).iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect();
+        n.sort();
+        n
+    };
+    let (_, b) = app.get(board).await;
+    assert_eq!(leaders(&b), ["Test NC1", "Test NC2", "Test NK1"], "{b}");
+    let (_, b) = manager.get(board).await;
+    assert_eq!(leaders(&b), ["Test NC1", "Test NC2"], "{b}");
+    let (_, b) = agent.get(board).await;
+    assert_eq!(leaders(&b), ["Test NC1"], "{b}");
+
     let analyst = app.client_as("analyst", None).await;
+    let (_, b) = analyst.get(board).await;
+    assert!(leaders(&b).is_empty() && items(&b).len() == 3, "{b}");
     let (_, an) = analyst.get(url).await;
     assert!(names(&an).iter().all(|n| !n.1 && n.0.starts_with("ag_")), "{an}");
     assert_eq!(items(&an).len(), 3);
