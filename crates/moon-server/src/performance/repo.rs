@@ -52,17 +52,28 @@ pub struct AgentRow {
     pub name: String,
     /// Current home branch code.
     pub branch: String,
+    /// The agent agreed to show their name to other agents.
+    pub show_name_to_peers: bool,
 }
 
 fn agents_query() -> SelectStatement {
     let mut q = Query::select();
-    q.columns(["id", "agent_code", "first_name", "last_name", "branch"]).from("agents");
+    q.columns(["id", "agent_code", "first_name", "last_name", "branch", "show_name_to_peers"]).from("agents");
     q
 }
 
-fn agent_rows(rows: Vec<(i64, String, String, String, String)>) -> Vec<AgentRow> {
+/// An agent row as selected by [`agents_query`].
+type AgentTuple = (i64, String, String, String, String, bool);
+
+fn agent_rows(rows: Vec<AgentTuple>) -> Vec<AgentRow> {
     rows.into_iter()
-        .map(|(id, code, first, last, branch)| AgentRow { id, code, name: format!("{first} {last}"), branch })
+        .map(|(id, code, first, last, branch, show_name_to_peers)| AgentRow {
+            id,
+            code,
+            name: format!("{first} {last}"),
+            branch,
+            show_name_to_peers,
+        })
         .collect()
 }
 

@@ -117,10 +117,11 @@ pub fn sees_names_in(principal: &Principal, branch: &str) -> bool {
 }
 
 /// Whether the caller may see this agent's name: admins always, a manager for the agents of
-/// their branch, an agent their own; analysts never.
+/// their branch, an agent their own and those of agents who agreed to show it to peers;
+/// analysts never.
 pub fn sees_name(principal: &Principal, agent: &repo::AgentRow) -> bool {
     match &principal.scope {
-        Scope::Agent(id) => principal.role == Role::Agent && *id == agent.id,
+        Scope::Agent(id) => principal.role == Role::Agent && (*id == agent.id || agent.show_name_to_peers),
         _ => sees_names_in(principal, &agent.branch),
     }
 }

@@ -327,6 +327,18 @@ async fn names_follow_the_role(app: &TestApp) {
     assert_eq!(named, ["Test NC1"], "{a}");
     let (s, _) = agent.get("/api/v1/performance?scope=agent&key=NC2&period=2026-03").await;
     assert_eq!(s, 403);
+    // NC2 agrees to show their name to peers (opt-in, by themself): NC1 now sees it too.
+    let nc2 = app.client_as("agent", Some("NC2")).await;
+    let (_, me) = nc2.get("/api/v1/agents?agent_code=NC2").await;
+    let nc2_id = me["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(me["items"][0]["show_name_to_peers"], false, "{me}");
+    let (s, b) = nc2.patch(&format!("/api/v1/agents/{nc2_id}"), json!({"show_name_to_peers": true})).await;
+    assert_eq!((s, b["show_name_to_peers"].as_bool()), (200, Some(true)), "{b}");
+    let (_, a) = agent.get(url).await;
+    let named: Vec<String> = names(&a).into_iter().filter(|n| n.1).map(|n| n.0).collect();
+    assert_eq!(named, ["Test NC1", "Test NC2"], "{a}");
+    let (s, _) = agent.get("/api/v1/performance?scope=agent&key=NC2&period=2026-03").await;
+    assert_eq!(s, 200);
 
     // The leaderboard names the same people to the same callers, beyond the top 10 if asked.
     let board = "/api/v1/kpis/leaderboard?from=2026-03-01&to=2026-03-31&limit=50";
@@ -340,7 +352,7 @@ async fn names_follow_the_role(app: &TestApp) {
     let (_, b) = manager.get(board).await;
     assert_eq!(leaders(&b), ["Test NC1", "Test NC2"], "{b}");
     let (_, b) = agent.get(board).await;
-    assert_eq!(leaders(&b), ["Test NC1"], "{b}");
+    assert_eq!(leaders(&b), ["Test NC1", "Test NC2"], "{b}");
 
     let analyst = app.client_as("analyst", None).await;
     let (_, b) = analyst.get(board).await;
