@@ -9,7 +9,8 @@ use chrono::NaiveDate;
 use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Query, SelectStatement};
 use moon_db::{Db, DbError};
 
-use super::{fact_from, sums};
+use super::sums;
+use crate::rollups::CELLS;
 use crate::schema::DIM_PRODUCT;
 
 /// The column holding the team a sale counts for: the cell's team, the one the agent belonged to
@@ -57,8 +58,11 @@ pub struct Sums {
 }
 
 impl CellScope {
+    /// The cells alone (aliased `f`): no join to the agent dimension, whose columns these
+    /// figures do not need, which halves the cost of a month's sums.
     fn query(&self, from: NaiveDate, to: NaiveDate) -> SelectStatement {
-        let mut q = fact_from(None);
+        let mut q = Query::select();
+        q.from_as(CELLS.table, "f");
         if self.product_line.is_some() {
             q.join_as(
                 JoinType::InnerJoin,
