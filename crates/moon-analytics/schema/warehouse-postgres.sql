@@ -25,6 +25,46 @@ CREATE TABLE IF NOT EXISTS dim_product (
     target_cents  BIGINT       NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS dim_membership (
+    agent_id   BIGINT       NOT NULL,
+    valid_from DATE         NOT NULL,
+    agent_key  VARCHAR(32)  NOT NULL,
+    team       VARCHAR(100) NOT NULL,
+    branch     VARCHAR(100) NOT NULL,
+    valid_to   DATE         NOT NULL,
+    is_current BOOLEAN      NOT NULL,
+    PRIMARY KEY (agent_id, valid_from)
+);
+
+CREATE TABLE IF NOT EXISTS dim_date (
+    calendar_date        DATE    NOT NULL PRIMARY KEY,
+    calendar_year        BIGINT  NOT NULL,
+    calendar_month       BIGINT  NOT NULL,
+    iso_year             BIGINT  NOT NULL,
+    iso_week             BIGINT  NOT NULL,
+    day_of_week          BIGINT  NOT NULL,
+    fiscal_year          BIGINT  NOT NULL,
+    fiscal_quarter       BIGINT  NOT NULL,
+    fiscal_quarter_start DATE    NOT NULL,
+    is_working_day       BOOLEAN NOT NULL,
+    is_holiday           BOOLEAN NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS fact_target (
+    target_id     BIGINT       NOT NULL PRIMARY KEY,
+    scope_kind    VARCHAR(10)  NOT NULL,
+    scope_key     VARCHAR(100) NOT NULL,
+    agent_id      BIGINT,
+    product_id    BIGINT,
+    product_line  VARCHAR(100),
+    period_kind   VARCHAR(10)  NOT NULL,
+    period_start  DATE         NOT NULL,
+    period_end    DATE         NOT NULL,
+    amount_cents  BIGINT       NOT NULL,
+    policy_count  BIGINT,
+    target_amount NUMERIC(18,2)      NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS fact_sales_daily (
     sale_date    DATE         NOT NULL,
     agent_id     BIGINT       NOT NULL,

@@ -11,6 +11,7 @@
 
 use chrono::Utc;
 use moon_db::{Db, DbError, Tx};
+use moon_domain::BusinessCalendar;
 
 use crate::dialect::{Dialect, Flavor};
 use crate::pseudonym::PseudonymKey;
@@ -84,13 +85,23 @@ pub struct Aggregator {
     pub(crate) wh: Warehouse,
     pub(crate) key: PseudonymKey,
     pub(crate) batch_size: u64,
+    pub(crate) calendar: BusinessCalendar,
     fault: Option<Fault>,
 }
 
 impl Aggregator {
     /// An aggregator from the operational database to `wh`.
     pub fn new(op: Db, wh: Warehouse, key: PseudonymKey) -> Self {
-        Self { op, wh, key, batch_size: 10_000, fault: None }
+        Self { op, wh, key, batch_size: 10_000, calendar: BusinessCalendar::default(), fault: None }
+    }
+
+    /// The business calendar `dim_date` follows (fiscal year start, working week); the holidays
+    /// come from the operational database. The default is January and Monday to Friday. After
+    /// changing it, rebuild the warehouse (`moon aggregate --full`): days already written keep
+    /// the calendar they were written with, and `--verify` reports them.
+    pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
+        self.calendar = calendar;
+        self
     }
 
     /// Makes the next refreshes fail at `step` (tests only: shows crash safety).

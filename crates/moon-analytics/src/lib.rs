@@ -10,6 +10,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`rollups`] | every rollup the warehouse keeps, declared once; all the others read it |
+//! | [`history_dims`] | `dim_membership`, `dim_date` and `fact_target` rows, computed |
 //! | [`membership`] | agents' team and branch history: which team a sale counts for |
 //! | [`source`] | every read of the operational database (change log, dimensions, snapshot) |
 //! | [`refresh`] | netting deltas, deciding rebuild or incremental, and both algorithms |
@@ -22,6 +23,7 @@
 pub mod aggregator;
 mod dialect;
 pub mod dimension;
+pub mod history_dims;
 pub mod kpi;
 pub mod membership;
 pub mod pseudonym;

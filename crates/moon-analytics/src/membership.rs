@@ -100,6 +100,25 @@ impl Memberships {
     }
 }
 
+/// The first day on which `a` and `b` put an agent in different teams: `None` when they agree
+/// on every day (they may differ in branches only), `Some(None)` when they differ from the very
+/// start. The team is constant between the days ranges begin or end, so those days (and the
+/// time before all of them) are the only ones to compare.
+pub fn first_team_difference(a: &[Range], b: &[Range]) -> Option<Option<NaiveDate>> {
+    let team = |ranges: &[Range], day: NaiveDate| -> Option<String> {
+        let m = Memberships::from_rows(ranges.iter().cloned().map(|r| (0, r)));
+        m.team_on(0, day).map(str::to_owned)
+    };
+    let mut days: Vec<NaiveDate> = a.iter().chain(b).flat_map(|r| [r.valid_from, r.valid_to]).flatten().collect();
+    days.sort_unstable();
+    days.dedup();
+    let before_all = days.first().and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MIN);
+    if team(a, before_all) != team(b, before_all) {
+        return Some(None);
+    }
+    days.into_iter().find(|d| team(a, *d) != team(b, *d)).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +141,26 @@ mod tests {
         assert_eq!(m.team_on(1, d(12, 31)), Some("BETA"));
         assert_eq!(m.team_on(2, d(12, 31)), None);
         assert_eq!(m.of(1)[0].team, "ALPHA", "the open start sorts first");
+    }
+
+    #[test]
+    fn the_first_difference_is_where_re_attribution_starts() {
+        let before = [range(None, None, "ALPHA")];
+        let moved = [range(None, Some(d(7, 1)), "ALPHA"), range(Some(d(7, 1)), None, "BETA")];
+        assert_eq!(first_team_difference(&before, &moved), Some(Some(d(7, 1))));
+        assert_eq!(first_team_difference(&moved, &moved), None);
+        let branch_only = [
+            range(None, Some(d(7, 1)), "ALPHA"),
+            Range { valid_from: Some(d(7, 1)), valid_to: None, team: "ALPHA".into(), branch: "KDY".into() },
+        ];
+        assert_eq!(first_team_difference(&before, &branch_only), None, "a branch move moves no cell");
+        assert_eq!(first_team_difference(&before, &[range(None, None, "BETA")]), Some(None));
+        let moved_again = [
+            range(None, Some(d(7, 1)), "ALPHA"),
+            range(Some(d(7, 1)), Some(d(9, 1)), "BETA"),
+            range(Some(d(9, 1)), None, "GAMMA"),
+        ];
+        assert_eq!(first_team_difference(&moved, &moved_again), Some(Some(d(9, 1))));
     }
 
     #[test]

@@ -16,6 +16,48 @@ pub const DIM_AGENT: &str = "dim_agent";
 /// What the warehouse knows of each product.
 pub const DIM_PRODUCT: &str = "dim_product";
 
+/// Each agent's team and home branch over time (type 2): one row per membership range, under
+/// the same pseudonym as [`DIM_AGENT`].
+pub const DIM_MEMBERSHIP: &str = "dim_membership";
+/// One row per day over the fiscal years the sales and targets span: ISO week, month, fiscal
+/// quarter and year from the configured business calendar, working day and holiday flags.
+pub const DIM_DATE: &str = "dim_date";
+/// Sales targets per scope, product or line and fiscal period, for comparing with the cells.
+pub const FACT_TARGET: &str = "fact_target";
+
+/// The columns of [`DIM_MEMBERSHIP`], in the order rows are read and written.
+pub const DIM_MEMBERSHIP_COLUMNS: [&str; 7] =
+    ["agent_id", "valid_from", "agent_key", "team", "branch", "valid_to", "is_current"];
+/// The columns of [`DIM_DATE`], in the order rows are read and written.
+pub const DIM_DATE_COLUMNS: [&str; 11] = [
+    "calendar_date",
+    "calendar_year",
+    "calendar_month",
+    "iso_year",
+    "iso_week",
+    "day_of_week",
+    "fiscal_year",
+    "fiscal_quarter",
+    "fiscal_quarter_start",
+    "is_working_day",
+    "is_holiday",
+];
+/// The columns of [`FACT_TARGET`] that describe a target, in the order rows are read (the
+/// amount as a decimal is written beside them).
+pub const FACT_TARGET_COLUMNS: [&str; 11] = [
+    "target_id",
+    "scope_kind",
+    "scope_key",
+    "agent_id",
+    "product_id",
+    "product_line",
+    "period_kind",
+    "period_start",
+    "period_end",
+    "amount_cents",
+    "policy_count",
+];
+
 /// The columns of [`DIM_AGENT`], in the order rows are read and written.
 pub const DIM_AGENT_COLUMNS: [&str; 6] = ["agent_id", "agent_key", "team", "branch", "active", "analytics_consent"];
 /// The columns of [`DIM_PRODUCT`] that describe a product, in the order rows are read.
@@ -29,7 +71,7 @@ pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Every table a full rebuild empties and refills (everything but the cursor and the version).
 pub fn rebuilt_tables() -> Vec<&'static str> {
-    let mut tables = vec![CELLS.table, DIM_AGENT, DIM_PRODUCT];
+    let mut tables = vec![CELLS.table, DIM_AGENT, DIM_PRODUCT, DIM_MEMBERSHIP, DIM_DATE, FACT_TARGET];
     tables.extend(rollups::ALL.iter().map(|r| r.table));
     tables.extend(SALES_TABLES.iter().map(|t| t.table));
     tables.push(PRODUCT_TARGET_METRICS);
@@ -65,6 +107,49 @@ pub(crate) fn ddl(flavor: Flavor) -> Vec<String> {
                 product_name  VARCHAR(100) NOT NULL,
                 target_amount {money}      NOT NULL,
                 target_cents  BIGINT       NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {DIM_MEMBERSHIP} (
+                agent_id   BIGINT       NOT NULL,
+                valid_from DATE         NOT NULL,
+                agent_key  VARCHAR(32)  NOT NULL,
+                team       VARCHAR(100) NOT NULL,
+                branch     VARCHAR(100) NOT NULL,
+                valid_to   DATE         NOT NULL,
+                is_current BOOLEAN      NOT NULL,
+                PRIMARY KEY (agent_id, valid_from)
+            )"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {DIM_DATE} (
+                calendar_date        DATE    NOT NULL PRIMARY KEY,
+                calendar_year        BIGINT  NOT NULL,
+                calendar_month       BIGINT  NOT NULL,
+                iso_year             BIGINT  NOT NULL,
+                iso_week             BIGINT  NOT NULL,
+                day_of_week          BIGINT  NOT NULL,
+                fiscal_year          BIGINT  NOT NULL,
+                fiscal_quarter       BIGINT  NOT NULL,
+                fiscal_quarter_start DATE    NOT NULL,
+                is_working_day       BOOLEAN NOT NULL,
+                is_holiday           BOOLEAN NOT NULL
+            )"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {FACT_TARGET} (
+                target_id     BIGINT       NOT NULL PRIMARY KEY,
+                scope_kind    VARCHAR(10)  NOT NULL,
+                scope_key     VARCHAR(100) NOT NULL,
+                agent_id      BIGINT,
+                product_id    BIGINT,
+                product_line  VARCHAR(100),
+                period_kind   VARCHAR(10)  NOT NULL,
+                period_start  DATE         NOT NULL,
+                period_end    DATE         NOT NULL,
+                amount_cents  BIGINT       NOT NULL,
+                policy_count  BIGINT,
+                target_amount {money}      NOT NULL
             )"
         ),
         format!(
@@ -178,7 +263,7 @@ mod tests {
             }
         }
         let fingerprint = hex::encode(hash.finalize());
-        assert_eq!((SCHEMA_VERSION, &fingerprint[..16]), (4, "5c83371b29a64e5a"), "the warehouse tables changed");
+        assert_eq!((SCHEMA_VERSION, &fingerprint[..16]), (4, "7cbb49a227a3f4d5"), "the warehouse tables changed");
     }
 
     /// `schema/warehouse-postgres.sql` is the PostgreSQL warehouse's schema as the aggregator

@@ -1,12 +1,15 @@
 //! `moon aggregate --verify`: recompute every KPI from the operational database and compare it
 //! with the warehouse, cell by cell.
 //!
-//! Everything the KPI API and BI tools read is compared: the daily cells, both dimensions, every
-//! rollup declared in [`crate::rollups`] (recomputed with the grouping its entry declares) and
+//! Everything the KPI API and BI tools read is compared: the daily cells (with the team of each
+//! cell's agent on its day), the agent and product dimensions, the memberships, days and targets
+//! (`dim_membership`, `dim_date`, `fact_target`), every rollup declared in [`crate::rollups`] (recomputed with the grouping its entry declares) and
 //! the original three tables. The recomputation comes from one snapshot of the operational
 //! database, taken when the warehouse has caught up with exactly that snapshot.
 
 use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
 
 use moon_db::sea_query::{Expr, ExprTrait, Func, JoinType, Query};
 use moon_db::{Db, DbError, Tx};
@@ -14,11 +17,12 @@ use moon_db::{Db, DbError, Tx};
 use crate::aggregator::Aggregator;
 use crate::dialect::cents_of;
 use crate::dimension::{AgentDim, ProductDim};
+use crate::history_dims::{self, DateRow, MembershipRow, TargetRow};
 use crate::refresh::attribution::{Dims, EntitySums};
 use crate::rollups::{self, BRANCH_SALES_METRICS, CELLS, PRODUCT, PRODUCT_TARGET_METRICS, RollupKey, SalesTable};
 use crate::rollups::{TEAM_SALES_METRICS, VALUES};
 use crate::sinks::original_tables::status;
-use crate::sinks::{dimensions, facts, rollup_totals};
+use crate::sinks::{dimensions, facts, history, rollup_totals};
 use crate::source::Snapshot;
 
 /// Differences reported at most, per table; the count says how many there were in all.
@@ -110,6 +114,8 @@ impl Aggregator {
             dimensions::read_products(&mut tx, None).await?.into_iter().collect();
         compare(crate::schema::DIM_PRODUCT, &products, &wh_products, &mut differences);
 
+        self.compare_history(&mut tx, &source, &mut differences).await?;
+
         let sums = EntitySums::of(&source.facts);
         let dims = Dims::of(&source);
         for rollup in rollups::ALL {
@@ -126,6 +132,38 @@ impl Aggregator {
         compare(PRODUCT_TARGET_METRICS, &expected.2, &actual.2, &mut differences);
         tx.rollback().await?;
         Ok(Report { cells: source.facts.len(), applied_id: source.last_id, differences })
+    }
+}
+
+impl Aggregator {
+    /// Compares `dim_membership`, `fact_target` and `dim_date` with the snapshot. `dim_date`
+    /// must cover the fiscal years of the snapshot's sales and targets; it may cover more (days
+    /// are never taken away when a sale is), and every day it has must match the calendar and
+    /// the holiday list.
+    async fn compare_history(&self, tx: &mut Tx, source: &Snapshot, out: &mut Vec<String>) -> Result<(), DbError> {
+        let by_range = |rows: Vec<MembershipRow>| -> BTreeMap<(i64, NaiveDate), MembershipRow> {
+            rows.into_iter().map(|r| ((r.agent_id, r.valid_from), r)).collect()
+        };
+        let expected = by_range(history_dims::membership_rows(source.agents.values(), &source.memberships));
+        let actual = by_range(history::read_memberships(tx).await?);
+        compare(crate::schema::DIM_MEMBERSHIP, &expected, &actual, out);
+
+        let by_id =
+            |rows: Vec<TargetRow>| -> BTreeMap<i64, TargetRow> { rows.into_iter().map(|t| (t.target_id, t)).collect() };
+        let actual = by_id(history::read_targets(tx).await?);
+        compare(crate::schema::FACT_TARGET, &by_id(source.targets.clone()), &actual, out);
+
+        let actual: BTreeMap<NaiveDate, DateRow> =
+            history::read_dates(tx).await?.into_iter().map(|r| (r.day, r)).collect();
+        let mut days: Vec<NaiveDate> = actual.keys().copied().collect();
+        if let Some((first, last)) = source.span() {
+            let (from, to) = history_dims::covered(&self.calendar, first, last);
+            days.extend(history_dims::days(from, to));
+        }
+        let expected: BTreeMap<NaiveDate, DateRow> =
+            days.into_iter().map(|d| (d, history_dims::date_row(d, &self.calendar, &source.holidays))).collect();
+        compare(crate::schema::DIM_DATE, &expected, &actual, out);
+        Ok(())
     }
 }
 

@@ -46,9 +46,10 @@ pub struct AgentFacts {
     pub analytics_consent: bool,
     /// When this entry records a move: the first day the team and branch above hold (the
     /// move's effective date). Sales from that day on count for them; earlier ones keep the
-    /// previous team, so the warehouse re-attributes only the agent's cells from this day.
-    /// `None` when the team and branch did not change, and in entries written before moves
-    /// carried a date (the warehouse then re-checks the agent's whole history).
+    /// previous team. `None` when the team and branch did not change, and in entries written
+    /// before moves carried a date. The warehouse re-reads the agent's membership history on
+    /// any agent entry and re-attributes cells from the first day it differs, so it does not
+    /// depend on this date (which also stays right when a later move is already in the source).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<NaiveDate>,
 }

@@ -349,7 +349,7 @@ pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_an
     let key = moon_analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
         .await
         .context("cannot load the pseudonym key")?;
-    Ok(moon_analytics::Aggregator::new(db.clone(), warehouse, key))
+    Ok(moon_analytics::Aggregator::new(db.clone(), warehouse, key).with_calendar(config.business))
 }
 
 /// What the descriptions of this process's components are built from.

@@ -68,7 +68,10 @@ pub struct KpiParams {
     pub to: Option<String>,
     /// Only sales credited to this branch.
     pub branch: Option<String>,
-    /// Only sales of agents now in this team.
+    /// Only sales made while their agent was in this team (team code): the team on the sale
+    /// date, from the agents' membership history, so a past period counts the agents the team
+    /// had then, whatever moves came later.
+    #[param(example = "Beta")]
     pub team: Option<String>,
     /// Only sales of this product (id).
     pub product_id: Option<String>,
@@ -224,7 +227,9 @@ pub(crate) fn csv_response(out: String, name: &str) -> Response {
     res
 }
 
-/// Sales by team (the agents' current team), with counts.
+/// Sales by team, with counts. A sale counts for the team its agent belonged to on the sale
+/// date, so `from`/`to` over last quarter answer "how did each team do, counting only the
+/// agents it had then".
 #[utoipa::path(get, path = "/api/v1/kpis/teams", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TeamRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn teams(

@@ -58,13 +58,11 @@ pub struct Batch {
     pub agents: BTreeSet<i64>,
     /// Products whose dimension row must be refreshed.
     pub products: BTreeSet<i64>,
-    /// Agents whose team changed in the batch, with the first day whose cells may now belong
-    /// to another team (the move's effective date; `None`: the whole history, for entries
-    /// written before moves carried a date).
-    pub moved: BTreeMap<i64, Option<NaiveDate>>,
     /// Agents with a change-log entry of their own (not just named by a sale): their
     /// membership history may have changed.
     pub agent_changes: BTreeSet<i64>,
+    /// Targets set, changed or deleted in the batch.
+    pub targets: BTreeSet<i64>,
     /// A bulk load happened: only a rebuild from the source is correct.
     pub reload: bool,
     /// Id of the last entry in the batch.
@@ -98,25 +96,16 @@ impl Batch {
                         b.apply(s, 1);
                     }
                 }
-                Event::Agent { id, before, after } => {
+                Event::Agent { id, .. } => {
                     b.agents.insert(*id);
                     b.agent_changes.insert(*id);
-                    if let (Some(was), Some(now)) = (before, after)
-                        && was.team != now.team
-                    {
-                        let from = b.moved.entry(*id).or_insert(now.since);
-                        *from = match (*from, now.since) {
-                            (Some(a), Some(c)) => Some(a.min(c)),
-                            _ => None,
-                        };
-                    }
                 }
                 Event::Product { id, .. } => {
                     b.products.insert(*id);
                 }
-                // Targets reach the warehouse in a later step (performance figures); until then
-                // the aggregator passes over them.
-                Event::Target { .. } => {}
+                Event::Target { id, .. } => {
+                    b.targets.insert(*id);
+                }
                 Event::Reload => b.reload = true,
             }
         }
@@ -174,37 +163,6 @@ mod tests {
         assert_eq!(b.facts[&key(&sale(1, 2, 3, 0))], Sums { count: 1, cents: 700 });
         assert_eq!(b.products.len(), 2);
         assert_eq!((b.last_id, b.entries), (2, 2));
-    }
-
-    fn agent(team: &str, since: Option<NaiveDate>) -> moon_changelog::AgentFacts {
-        moon_changelog::AgentFacts {
-            team: team.to_owned(),
-            branch: String::from("CMB"),
-            active: true,
-            analytics_consent: true,
-            since,
-        }
-    }
-
-    #[test]
-    fn a_team_change_asks_for_re_attribution_from_its_earliest_date() {
-        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d);
-        let moved = |id, from: &str, to: &str, since| Entry {
-            id,
-            changed_at: Utc::now(),
-            event: Event::Agent { id: 5, before: Some(agent(from, None)), after: Some(agent(to, since)) },
-        };
-        let b = Batch::from_entries(&[moved(1, "A", "B", day(10)), moved(2, "B", "C", day(3))]);
-        assert_eq!(b.moved[&5], day(3));
-        let b = Batch::from_entries(&[moved(1, "A", "B", day(10)), moved(2, "B", "C", None)]);
-        assert_eq!(b.moved[&5], None, "an entry without a date re-checks the whole history");
-        let consent = Entry {
-            id: 3,
-            changed_at: Utc::now(),
-            event: Event::Agent { id: 6, before: Some(agent("A", None)), after: Some(agent("A", None)) },
-        };
-        let b = Batch::from_entries(&[consent]);
-        assert!(b.moved.is_empty() && b.agent_changes.contains(&6));
     }
 
     #[test]

@@ -14,9 +14,11 @@ use moon_db::{DbError, Tx};
 
 use super::attribution::{Dims, EntitySums, moves};
 use super::delta::{Batch, FactKey, Sums};
-use super::{Phases, RebuildReason};
+use super::{Phases, RebuildReason, history};
 use crate::aggregator::{Aggregator, Fault, Outcome};
+use crate::history_dims;
 use crate::rollups::{self, Rollup, RollupKey, SALES_TABLES};
+use crate::sinks;
 use crate::sinks::{cursor, dimensions, facts, original_tables, rollup_totals};
 use crate::source;
 
@@ -52,8 +54,26 @@ impl Aggregator {
         phases.mark("read_dimensions");
         let dialect = self.dialect(&tx);
 
+        // The history the warehouse's cells of these agents follow: where the source's differs
+        // (a move applied now, or one made since the entries of this batch were written), the
+        // cells from the first day that differs are re-attributed before this batch's deltas,
+        // which are keyed by the source's history, are added.
+        let applied = history_dims::memberships_of(&sinks::history::read_memberships_of(&mut tx, &batch.agents).await?);
+        let mut moved = BTreeMap::new();
+        let mut history_changed = BTreeSet::new();
+        for &agent in &batch.agents {
+            if applied.of(agent) == history.of(agent) {
+                continue;
+            }
+            history_changed.insert(agent);
+            if applied.of(agent).is_empty() {
+                moved.insert(agent, None);
+            } else if let Some(from) = crate::membership::first_team_difference(applied.of(agent), history.of(agent)) {
+                moved.insert(agent, from);
+            }
+        }
         batch.assign_teams(|agent, day| history.team_on(agent, day));
-        for (k, s) in re_attribute(&mut tx, &batch.moved, &history).await? {
+        for (k, s) in re_attribute(&mut tx, &moved, &history).await? {
             batch.facts.entry(k).or_default().add(s);
         }
         batch.facts.retain(|_, s| !s.is_zero());
@@ -84,6 +104,23 @@ impl Aggregator {
             products_changed.iter().filter_map(|id| new_products.get(id)),
         )
         .await?;
+        // The effective-dated and calendar dimensions: memberships of agents with an entry of
+        // their own or a new row (their pseudonym may have changed), targets by id and of
+        // re-keyed agents, and the days the batch reaches.
+        let mut members: BTreeSet<i64> = batch.agent_changes.union(&agents_changed).copied().collect();
+        members.extend(history_changed);
+        let rows = history_dims::membership_rows(members.iter().filter_map(|id| new_agents.get(id)), &history);
+        sinks::history::write_memberships(&mut tx, Some(&members), &rows).await?;
+        let rekeyed: BTreeSet<i64> = agents_changed
+            .iter()
+            .filter(|id| old_agents.get(id).map(|a| &a.agent_key) != new_agents.get(id).map(|a| &a.agent_key))
+            .copied()
+            .collect();
+        let targets = source::targets(&self.op, &self.key, &batch.targets, &rekeyed).await?;
+        history::replace_targets(&mut tx, dialect, &batch.targets, &rekeyed, &targets).await?;
+        let holidays = source::holidays(&self.op).await?;
+        let span = batch.facts.keys().map(|k| (k.sale_date, k.sale_date)).reduce(|(a, b), (c, d)| (a.min(c), b.max(d)));
+        history::update_dates(&mut tx, &self.calendar, &holidays, history::with_targets(span, &targets)).await?;
         self.check(Fault::AfterDimensions)?;
         phases.mark("dimensions");
 

@@ -5,12 +5,14 @@
 //! | --- | --- |
 //! | [`delta`] | a batch of change-log entries netted into deltas per daily cell |
 //! | `attribution` | which key of each rollup a cell's sales count under, and what moves |
+//! | `history` | keeping `dim_membership`, `dim_date` and `fact_target` current |
 //! | `incremental` | applying one batch: cells, rollups, dimensions, original tables, cursor |
 //! | `rebuild` | recomputing everything from one snapshot of the source |
 
 pub mod delta;
 
 pub(crate) mod attribution;
+pub(crate) mod history;
 mod incremental;
 mod rebuild;
 

@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 use moon_db::DbError;
 use moon_db::sea_query::Query;
 
-use super::Phases;
 use super::attribution::{Dims, EntitySums};
+use super::{Phases, history};
 use crate::aggregator::{Aggregator, Fault, Outcome};
+use crate::history_dims;
 use crate::rollups::{self, SALES_TABLES};
 use crate::schema;
+use crate::sinks;
 use crate::sinks::{cursor, dimensions, facts, original_tables, rollup_totals};
 use crate::source::Snapshot;
 
@@ -43,6 +45,10 @@ impl Aggregator {
         self.check(Fault::AfterTotals)?;
         dimensions::write_agents(&mut tx, None, source.agents.values()).await?;
         dimensions::write_products(&mut tx, dialect, None, source.products.values()).await?;
+        let members = history_dims::membership_rows(source.agents.values(), &source.memberships);
+        sinks::history::write_memberships(&mut tx, None, &members).await?;
+        sinks::history::write_targets(&mut tx, dialect, None, &source.targets).await?;
+        history::update_dates(&mut tx, &self.calendar, &source.holidays, source.span()).await?;
         self.check(Fault::AfterDimensions)?;
         for t in SALES_TABLES {
             original_tables::rewrite_sales(&mut tx, dialect, t, &BTreeSet::new()).await?;

@@ -81,7 +81,7 @@ pub(crate) async fn add_deltas(tx: &mut Tx, dialect: Dialect, deltas: &BTreeMap<
     for chunk in shrunk.chunks(KEYS_PER_STATEMENT) {
         let mut del = Query::delete();
         del.from_table(CELLS.table)
-            .cond_where(cells_matching(chunk.iter().copied()).add(Expr::col(VALUES[0]).eq(0i64)));
+            .cond_where(Cond::all().add(cells_matching(chunk.iter().copied())).add(Expr::col(VALUES[0]).eq(0i64)));
         tx.execute(&del).await?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 pub(crate) mod cursor;
 pub(crate) mod dimensions;
 pub(crate) mod facts;
+pub(crate) mod history;
 pub(crate) mod original_tables;
 pub(crate) mod rollup_totals;
 

@@ -16,6 +16,7 @@ use moon_db::{Db, DbError, Tx};
 
 use crate::dialect::{self, CellScan};
 use crate::dimension::{self, AgentDim, ProductDim, ProductRow, WITHHELD};
+use crate::history_dims::{SourceTarget, TargetRow, target_row};
 use crate::membership::{Memberships, Range};
 use crate::pseudonym::PseudonymKey;
 use crate::refresh::delta::{FactKey, Sums};
@@ -64,6 +65,19 @@ pub struct Snapshot {
     pub memberships: Memberships,
     /// Every non-empty rollup cell, with the team of its agent on its day.
     pub facts: BTreeMap<FactKey, Sums>,
+    /// The holiday list.
+    pub holidays: BTreeSet<NaiveDate>,
+    /// Every sales target, as the warehouse publishes it.
+    pub targets: Vec<TargetRow>,
+}
+
+impl Snapshot {
+    /// The first and last day the sales and targets span, if there are any.
+    pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let days = self.facts.keys().map(|k| (k.sale_date, k.sale_date));
+        let periods = self.targets.iter().map(|t| (t.period_start, t.period_end));
+        days.chain(periods).reduce(|(a, b), (c, d)| (Ord::min(a, c), Ord::max(b, d)))
+    }
 }
 
 type FactRow = (NaiveDate, i64, i64, String, i64, i64);
@@ -90,6 +104,8 @@ impl Snapshot {
         let products = products_query(&mut tx, None).await?;
         let mut memberships = memberships_query(&mut tx, None).await?;
         memberships.fill_from(agents.values());
+        let holidays = holidays_query(&mut tx).await?;
+        let targets = targets_query(&mut tx, key, None).await?;
         let facts = match dialect::cell_scan(tx.backend()) {
             CellScan::Packed => {
                 // Two scans (even and odd agents: disjoint cells) use both cores. The second
@@ -118,7 +134,7 @@ impl Snapshot {
             }
         };
         tx.rollback().await?;
-        Ok(Some(Snapshot { last_id, agents, products, memberships, facts }))
+        Ok(Some(Snapshot { last_id, agents, products, memberships, facts, holidays, targets }))
     }
 }
 
@@ -230,6 +246,85 @@ pub(crate) async fn memberships(
     let mut out = out?;
     out.fill_from(current.values());
     Ok(out)
+}
+
+/// The holiday list.
+async fn holidays_query(tx: &mut Tx) -> Result<BTreeSet<NaiveDate>, DbError> {
+    let mut q = Query::select();
+    q.column("holiday_date").from("holidays");
+    let rows: Vec<(NaiveDate,)> = tx.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|(d,)| d).collect())
+}
+
+/// The holiday list as it is now.
+pub(crate) async fn holidays(op: &Db) -> Result<BTreeSet<NaiveDate>, DbError> {
+    let mut tx = op.begin_snapshot().await?;
+    let out = holidays_query(&mut tx).await;
+    tx.rollback().await?;
+    out
+}
+
+/// Targets as the warehouse publishes them: all, or those in `only.0` and those of the agents
+/// in `only.1`. An agent target names the agent by code; the warehouse gets their pseudonym.
+async fn targets_query(
+    tx: &mut Tx,
+    key: &PseudonymKey,
+    only: Option<(&BTreeSet<i64>, &BTreeSet<i64>)>,
+) -> Result<Vec<TargetRow>, DbError> {
+    let mut q = Query::select();
+    q.columns(
+        [
+            "id",
+            "scope_kind",
+            "scope_key",
+            "product_id",
+            "product_line",
+            "period_kind",
+            "period_start",
+            "period_end",
+            "amount_cents",
+            "policy_count",
+        ]
+        .map(|c| ("t", c)),
+    )
+    .columns([("a", "id"), ("a", "analytics_consent")])
+    .from_as("sales_targets", "t")
+    .join_as(
+        JoinType::LeftJoin,
+        "agents",
+        "a",
+        Expr::col(("t", "scope_kind")).eq("agent").and(Expr::col(("a", "agent_code")).equals(("t", "scope_key"))),
+    );
+    if let Some((ids, agents)) = only {
+        if ids.is_empty() && agents.is_empty() {
+            return Ok(Vec::new());
+        }
+        q.cond_where(
+            moon_db::sea_query::Cond::any()
+                .add(Expr::col(("t", "id")).is_in(ids.iter().copied()))
+                .add(Expr::col(("a", "id")).is_in(agents.iter().copied())),
+        );
+    }
+    let rows: Vec<SourceTarget> = tx.fetch_all(&q).await?;
+    let mut out: Vec<TargetRow> = rows.into_iter().map(|t| target_row(t, |code| key.of(code))).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The targets in `ids` and those of the agents in `agents`, as they are now.
+pub(crate) async fn targets(
+    op: &Db,
+    key: &PseudonymKey,
+    ids: &BTreeSet<i64>,
+    agents: &BTreeSet<i64>,
+) -> Result<Vec<TargetRow>, DbError> {
+    if ids.is_empty() && agents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = op.begin_snapshot().await?;
+    let out = targets_query(&mut tx, key, Some((ids, agents))).await;
+    tx.rollback().await?;
+    out
 }
 
 /// The products in `ids` as they are now.

@@ -211,7 +211,20 @@ async fn random_history(app: &TestApp, agg: Aggregator) {
         products.push(app.product(&format!("Random product {i}"), &amount(&mut rng)).await);
     }
     let mut sales: Vec<i64> = Vec::new();
+    let (mut dated_moves, mut targets) = (0usize, 0usize);
     for step in 0..160 {
+        if step < 110 && rng.below(6) == 0 {
+            // A move dated inside the sales' year (later as the history goes on), so that
+            // sales on both sides of it are re-attributed; one dated before the agent's
+            // current range is refused, and one to the same team changes nothing.
+            let (_, id) = rng.pick(&agents);
+            let from = format!("2026-{:02}-{:02}", 1 + step * 9 / 160, 1 + rng.below(28));
+            let body = json!({"team": rng.pick(TEAMS), "branch": rng.pick(BRANCHES), "effective_from": from});
+            let (s, b) = app.post(&format!("/api/v1/agents/{id}/moves"), body).await;
+            assert!((200..300).contains(&s) || s == 422, "{b}");
+            dated_moves += usize::from(s < 300);
+            continue;
+        }
         match rng.below(10) {
             0..=3 => {
                 let (code, _) = rng.pick(&agents);
@@ -239,16 +252,32 @@ async fn random_history(app: &TestApp, agg: Aggregator) {
                 let (s, _) = app.delete(&format!("/api/v1/sales/{id}")).await;
                 assert_eq!(s, 204);
             }
-            7 => {
+            // A move effective today (after every dated one: a move cannot precede the
+            // agent's current range).
+            7 if step >= 110 => {
                 let (_, id) = rng.pick(&agents);
                 let (s, b) = app.patch(&format!("/api/v1/agents/{id}"), json!({"team": rng.pick(TEAMS)})).await;
                 assert_eq!(s, 200, "{b}");
             }
-            8 => {
+            8 if rng.below(2) == 0 => {
                 let id = rng.pick(&products);
                 let (s, b) =
                     app.patch(&format!("/api/v1/products/{id}"), json!({"target_amount": amount(&mut rng)})).await;
                 assert_eq!(s, 200, "{b}");
+            }
+            8 => {
+                // A sales target for an agent or a team and a month: set, or changed when one exists.
+                let body = if rng.below(2) == 0 {
+                    json!({"scope_kind": "agent", "scope_key": rng.pick(&agents).0})
+                } else {
+                    json!({"scope_kind": "team", "scope_key": rng.pick(TEAMS)})
+                };
+                let mut body = body;
+                body["period"] = json!(format!("2026-{:02}", 1 + rng.below(10)));
+                body["amount"] = json!(amount(&mut rng));
+                let (s, b) = app.post("/api/v1/targets", body).await;
+                assert!((200..300).contains(&s) || s == 409, "{b}");
+                targets += usize::from(s < 300);
             }
             _ => {
                 // Refresh now, sometimes in small batches.
@@ -257,6 +286,7 @@ async fn random_history(app: &TestApp, agg: Aggregator) {
             }
         }
     }
+    assert!(dated_moves > 0 && targets > 0, "the scenario moved agents ({dated_moves}) and set targets ({targets})");
     let outcome = agg.catch_up(|_| {}).await.unwrap();
     assert!(matches!(outcome, Outcome::Incremental { .. } | Outcome::UpToDate { .. }), "{outcome:?}");
     assert_verified(&agg).await;

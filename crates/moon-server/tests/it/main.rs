@@ -16,6 +16,7 @@ mod architecture;
 mod audit;
 mod field_errors;
 mod hardening;
+mod history;
 mod hostile;
 mod logs;
 mod notifications_rules;
