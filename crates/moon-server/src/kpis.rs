@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moon_domain::{FieldError, FieldErrors, parse_date};
+use moon_domain::{FieldError, FieldErrors, Money, parse_date};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -326,12 +326,47 @@ async fn name_leaders(
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn trend(
     State(state): State<KpiState>,
+    State(planning): State<crate::calendar::PlanningState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
-    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, suppressed))
+    let (mut rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
+    target_series(&planning, &p, &mut rows).await?;
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales", "target"], rows, suppressed))
+}
+
+/// Puts the targets of the trend's scope on its axis: the company's, or the branch's or team's
+/// filtered on (both filters: no single scope, no series), for all products or the product
+/// filtered on; one target per month, quarter or year bucket whose first day a target's
+/// period starts on.
+async fn target_series(
+    planning: &crate::calendar::PlanningState,
+    p: &Parsed,
+    rows: &mut [kpi::TrendRow],
+) -> ApiResult<()> {
+    use crate::sales_targets::model::{ScopeKind, Subject};
+    let kind = match p.bucket {
+        Bucket::Month => moon_domain::PeriodKind::Month,
+        Bucket::Quarter => moon_domain::PeriodKind::Quarter,
+        Bucket::Year => moon_domain::PeriodKind::Year,
+        Bucket::Day | Bucket::Week => return Ok(()),
+    };
+    let (scope, key) = match (&p.filter.branch, &p.filter.team) {
+        (None, None) => (ScopeKind::Company, String::new()),
+        (Some(b), None) => (ScopeKind::Branch, b.clone()),
+        (None, Some(t)) => (ScopeKind::Team, t.clone()),
+        (Some(_), Some(_)) => return Ok(()),
+    };
+    let subject = p.filter.product_id.map_or(Subject::All, Subject::Product);
+    for r in rows.iter_mut() {
+        let Ok(period) = planning.calendar.fiscal.period_at("period", kind, r.start) else { continue };
+        let targets = crate::performance::repo::targets(&planning.db, scope, &subject, period)
+            .await
+            .map_err(crate::error::Error::from)?;
+        r.target = targets.get(&crate::agents::org::model::fold(&key)).map(|t| Money::from_cents(t.0));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

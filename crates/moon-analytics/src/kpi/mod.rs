@@ -306,7 +306,13 @@ pub async fn trend(
     let mut out: Vec<TrendRow> = bucket
         .periods(first, last)
         .into_iter()
-        .map(|(period, start)| TrendRow { period, start, sales_count: 0, total_sales: Money::from_cents(0) })
+        .map(|(period, start)| TrendRow {
+            period,
+            start,
+            sales_count: 0,
+            total_sales: Money::from_cents(0),
+            target: None,
+        })
         .collect();
     let mut i = 0;
     for (day, n, cents) in days {

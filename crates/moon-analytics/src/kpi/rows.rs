@@ -83,6 +83,11 @@ pub struct TrendRow {
     pub sales_count: i64,
     /// Sum of the sales' amounts.
     pub total_sales: Money,
+    /// The target of the trend's scope (the company, or the `branch` or `team` filtered on; the
+    /// product filtered on) for this period, on the same axis: set for month, quarter and year
+    /// buckets when a target of that kind starts on the bucket's first day (quarters and years
+    /// align when the fiscal year starts in January), absent otherwise.
+    pub target: Option<Money>,
 }
 
 /// What the dashboard's filters offer: the branches, teams and products the warehouse knows.

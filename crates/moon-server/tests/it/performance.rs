@@ -169,6 +169,16 @@ async fn figures_equal_a_recomputation_from_the_sales(app: &TestApp) {
         assert_eq!(r["last_year"]["period"], format!("2025-{m:02}"));
     }
 
+    // The trend carries the target of its scope on the same axis, zero-filled months included.
+    target(app, "company", None, "2025-06", "1234.00").await;
+    target(app, "branch", Some("Colombo"), "2025-07", "99.00").await;
+    let (_, t) = app.get("/api/v1/kpis/trend?bucket=month&from=2025-05-01&to=2025-07-31").await;
+    let series: Vec<(&str, Option<&str>)> =
+        t["items"].as_array().unwrap().iter().map(|r| (r["period"].as_str().unwrap(), r["target"].as_str())).collect();
+    assert_eq!(series, [("2025-05", None), ("2025-06", Some("1234.00")), ("2025-07", None)], "{t}");
+    let (_, t) = app.get("/api/v1/kpis/trend?bucket=month&from=2025-07-01&to=2025-07-31&branch=Colombo").await;
+    assert_eq!(t["items"][0]["target"], "99.00", "{t}");
+
     // The drill-down of branches under the region: Galle sold nothing and is a row of zeros;
     // ranks follow the actuals.
     let (s, b) = app.get("/api/v1/performance/drill?level=branch&parent=West&period=2026-03&sort=actual").await;
