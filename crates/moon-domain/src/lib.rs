@@ -6,6 +6,7 @@
 
 pub mod calendar;
 mod money;
+pub mod performance;
 mod text;
 mod typed;
 mod validation;

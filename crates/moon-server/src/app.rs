@@ -120,6 +120,7 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
         (name = "calendar", description = "The business calendar: zone, fiscal periods, working days, holidays"),
         (name = "targets", description = "Sales targets per scope, product and fiscal period"),
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
+        (name = "performance", description = "Performance against targets per fiscal period, with pace, projection and drill-down"),
         (name = "audit", description = "The tamper-evident audit trail (admins)"),
         (name = "legacy", description = "The original Flask services' routes, kept for existing clients"),
         (name = "health", description = "Liveness and readiness"),
@@ -382,7 +383,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
                 .with_links(&[("original_notifications", "/notification/get")])
         }
         Component::Aggregator => {
-            let mut description = crate::kpis::describe(parts.kpis);
+            let mut description = crate::kpis::describe(parts.kpis).merge(crate::performance::describe());
             if let Some(job) = aggregator_job(parts) {
                 description = description.with_job(job);
             }

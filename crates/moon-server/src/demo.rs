@@ -275,6 +275,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             active: true,
             // The demo agents agreed to the leaderboard, so the demo has one to show.
             analytics_consent: true,
+            show_name_to_peers: false,
         };
         match crate::agents::service::create(db, &op, new).await {
             Ok(_) => summary.agents += 1,

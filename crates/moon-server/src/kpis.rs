@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moon_domain::{FieldError, FieldErrors, parse_date};
+use moon_domain::{FieldError, FieldErrors, Money, parse_date};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +19,7 @@ pub fn describe<S>(state: &KpiState) -> crate::component::Description<S>
 where
     S: Clone + Send + Sync + 'static,
     KpiState: axum::extract::FromRef<S>,
+    crate::calendar::PlanningState: axum::extract::FromRef<S>,
 {
     let mut description = crate::component::Description::new("aggregator", routes()).with_links(&[
         ("kpi_teams", "/api/v1/kpis/teams"),
@@ -46,6 +47,7 @@ fn routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     KpiState: axum::extract::FromRef<S>,
+    crate::calendar::PlanningState: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(teams))
@@ -73,7 +75,7 @@ pub struct KpiParams {
     pub team: Option<String>,
     /// Only sales of this product (id).
     pub product_id: Option<String>,
-    /// Trend only: `day`, `week`, `month` (default) or `quarter`.
+    /// Trend only: `day`, `week`, `month` (default), `quarter` or `year`.
     pub bucket: Option<String>,
     /// Leaderboard only: how many places, 1–500 (default 10).
     pub limit: Option<String>,
@@ -114,7 +116,7 @@ impl KpiParams {
                     FieldError::new(
                         "bucket",
                         "invalid_bucket",
-                        format!("bucket must be day, week, month or quarter; got {b:?}"),
+                        format!("bucket must be day, week, month, quarter or year; got {b:?}"),
                     )
                 })
             }))
@@ -186,7 +188,7 @@ fn warehouse(state: &KpiState) -> ApiResult<&Warehouse> {
 
 /// Quotes a CSV field when needed (RFC 4180), and defuses text a spreadsheet would run as a
 /// formula.
-fn csv_field(raw: &str) -> String {
+pub(crate) fn csv_field(raw: &str) -> String {
     let guarded = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{raw}") } else { raw.to_owned() };
     if guarded.contains([',', '"', '\n', '\r']) { format!("\"{}\"", guarded.replace('"', "\"\"")) } else { guarded }
 }
@@ -211,6 +213,11 @@ fn respond<T: Serialize>(p: &Parsed, name: &str, columns: &[&str], items: Vec<T>
         out.push_str(&cells.join(","));
         out.push_str("\r\n");
     }
+    csv_response(out, name)
+}
+
+/// A CSV body as a download named `name.csv`.
+pub(crate) fn csv_response(out: String, name: &str) -> Response {
     let mut res = out.into_response();
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
@@ -271,30 +278,95 @@ async fn products(
     Ok(respond(&p, "target-vs-actual", &columns, rows, suppressed))
 }
 
-/// The agent leaderboard; agents appear under their pseudonym, ties share a rank.
+/// The agent leaderboard (`limit` places, up to 500); ties share a rank. Agents appear under
+/// their pseudonym; `name` is added for callers who may see it: admins, a manager for the agents
+/// of their branch, an agent for themself. Analysts and CSV exports for BI get pseudonyms only.
 #[utoipa::path(get, path = "/api/v1/kpis/leaderboard", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::LeaderRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn leaderboard(
     State(state): State<KpiState>,
+    State(planning): State<crate::calendar::PlanningState>,
+    principal: moon_http::Principal,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    let (mut rows, suppressed) =
+        kpi::leaderboard(&warehouse(&state)?.db, &p.filter, p.limit, state.min_group_size).await?;
+    if !p.csv {
+        name_leaders(&planning.db, &principal, &mut rows).await?;
+    }
     Ok(respond(&p, "leaderboard", &["rank", "agent", "team", "branch", "sales_count", "total_sales"], rows, suppressed))
 }
 
-/// Totals per day, week, month or quarter.
+/// Adds the names the caller may see to leaderboard rows (the warehouse holds pseudonyms only).
+async fn name_leaders(
+    db: &moon_db::Db,
+    principal: &moon_http::Principal,
+    rows: &mut [kpi::LeaderRow],
+) -> ApiResult<()> {
+    if principal.role == moon_http::Role::Analyst || rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.agent_id).collect();
+    let agents = crate::performance::repo::agents(db, &ids).await.map_err(crate::error::Error::from)?;
+    for r in rows.iter_mut() {
+        if let Some(a) = agents.iter().find(|a| a.id == r.agent_id)
+            && crate::performance::service::sees_name(principal, a)
+        {
+            r.name = Some(a.name.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Totals per day, week, month, quarter or year, zero-filled: a period without sales is a row
+/// with 0, from the period of `from` (or the first sale) to that of `to` (or the last).
 #[utoipa::path(get, path = "/api/v1/kpis/trend", tag = "kpis", params(KpiParams),
     responses((status = 200, description = "The KPI rows; CSV with format=csv or Accept: text/csv", content((KpiReport<kpi::TrendRow> = "application/json"), (String = "text/csv"))), (status = 422, body = moon_http::error::Problem)))]
 async fn trend(
     State(state): State<KpiState>,
+    State(planning): State<crate::calendar::PlanningState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
-    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales"], rows, suppressed))
+    let (mut rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
+    target_series(&planning, &p, &mut rows).await?;
+    Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales", "target"], rows, suppressed))
+}
+
+/// Puts the targets of the trend's scope on its axis: the company's, or the branch's or team's
+/// filtered on (both filters: no single scope, no series), for all products or the product
+/// filtered on; one target per month, quarter or year bucket whose first day a target's
+/// period starts on.
+async fn target_series(
+    planning: &crate::calendar::PlanningState,
+    p: &Parsed,
+    rows: &mut [kpi::TrendRow],
+) -> ApiResult<()> {
+    use crate::sales_targets::model::{ScopeKind, Subject};
+    let kind = match p.bucket {
+        Bucket::Month => moon_domain::PeriodKind::Month,
+        Bucket::Quarter => moon_domain::PeriodKind::Quarter,
+        Bucket::Year => moon_domain::PeriodKind::Year,
+        Bucket::Day | Bucket::Week => return Ok(()),
+    };
+    let (scope, key) = match (&p.filter.branch, &p.filter.team) {
+        (None, None) => (ScopeKind::Company, String::new()),
+        (Some(b), None) => (ScopeKind::Branch, b.clone()),
+        (None, Some(t)) => (ScopeKind::Team, t.clone()),
+        (Some(_), Some(_)) => return Ok(()),
+    };
+    let subject = p.filter.product_id.map_or(Subject::All, Subject::Product);
+    for r in rows.iter_mut() {
+        let Ok(period) = planning.calendar.fiscal.period_at("period", kind, r.start) else { continue };
+        let targets = crate::performance::repo::targets(&planning.db, scope, &subject, period)
+            .await
+            .map_err(crate::error::Error::from)?;
+        r.target = targets.get(&crate::agents::org::model::fold(&key)).map(|t| Money::from_cents(t.0));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -155,6 +155,7 @@ async fn agent_add(
         // The original had no consent: agents added through it are left out of the leaderboard
         // until they opt in.
         analytics_consent: None,
+        show_name_to_peers: None,
     };
     let new = body.validate().map_err(|e| map(ApiError::validation(e)))?;
     crate::agents::service::create(&db, &principal, new).await.map_err(|e| map(e.into()))?;
@@ -215,6 +216,7 @@ async fn agent_update(
         email: b.email.map(Some),
         active: None,
         analytics_consent: None,
+        show_name_to_peers: None,
     };
     let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
     crate::agents::service::update(&db, &principal, id, changes).await.map_err(|e| map(e.into()))?;

@@ -20,6 +20,7 @@ pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
 pub mod organisation;
+pub mod performance;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod sales_targets;

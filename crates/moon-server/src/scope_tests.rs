@@ -32,6 +32,7 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
             email: None,
             active: true,
             analytics_consent: false,
+            show_name_to_peers: false,
         };
         ids.push(crate::agents::service::create(&db, &op, new).await.unwrap().id);
     }

@@ -7,6 +7,7 @@
 
 mod period;
 mod rows;
+pub mod scoped;
 
 pub use period::{Bucket, percent};
 pub use rows::{BranchRow, FilterChoices, LeaderRow, ProductRow, TeamRow, TrendRow};
@@ -237,14 +238,14 @@ pub async fn leaderboard(
     min_agents: MinGroup,
 ) -> Result<(Vec<LeaderRow>, usize), DbError> {
     let mut q = fact_from(None);
-    q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
+    q.columns([("a", "agent_key"), ("a", "team"), ("a", "branch"), ("a", "agent_id")]);
     sums(db, &mut q);
     f.apply(&mut q);
     // Only agents who agreed to per-agent analytics are ranked (their sales still count in
     // every team, branch and product total).
     q.and_where(Expr::col(("a", "analytics_consent")).eq(true));
-    q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch")]);
-    let mut rows: Vec<(String, String, String, i64, i64)> = db.fetch_all(&q).await?;
+    q.group_by_columns([("a", "agent_key"), ("a", "team"), ("a", "branch"), ("a", "agent_id")]);
+    let mut rows: Vec<(String, String, String, i64, i64, i64)> = db.fetch_all(&q).await?;
     let mut suppressed = 0;
     if min_agents > 1 && !rows.is_empty() {
         let min = i64::from(min_agents);
@@ -254,14 +255,14 @@ pub async fn leaderboard(
         let small_teams = small(agents_by(db, f, "team").await?);
         let small_branches = small(agents_by(db, f, "branch").await?);
         let before = rows.len();
-        rows.retain(|(_, team, branch, _, _)| !small_teams.contains(team) && !small_branches.contains(branch));
+        rows.retain(|(_, team, branch, _, _, _)| !small_teams.contains(team) && !small_branches.contains(branch));
         suppressed = before - rows.len();
     }
-    rows.sort_by(|a, b| b.4.cmp(&a.4).then_with(|| a.0.cmp(&b.0)));
+    rows.sort_by(|a, b| b.5.cmp(&a.5).then_with(|| a.0.cmp(&b.0)));
     let mut out = Vec::with_capacity(limit.min(rows.len()));
     let mut rank = 0;
     let mut previous: Option<i64> = None;
-    for (i, (agent, team, branch, sales_count, cents)) in rows.into_iter().enumerate() {
+    for (i, (agent, team, branch, agent_id, sales_count, cents)) in rows.into_iter().enumerate() {
         if previous != Some(cents) {
             rank = i as i64 + 1;
             previous = Some(cents);
@@ -269,12 +270,22 @@ pub async fn leaderboard(
         if out.len() >= limit {
             break;
         }
-        out.push(LeaderRow { rank, agent, team, branch, sales_count, total_sales: Money::from_cents(cents) });
+        out.push(LeaderRow {
+            rank,
+            agent,
+            name: None,
+            agent_id,
+            team,
+            branch,
+            sales_count,
+            total_sales: Money::from_cents(cents),
+        });
     }
     Ok((out, suppressed))
 }
 
-/// Totals per period, oldest first; periods without sales are left out. When fewer than
+/// Totals per period, oldest first, zero-filled: every period from the one containing `from`
+/// (or the first sale) to the one containing `to` (or the last sale) has a row. When fewer than
 /// `min_agents` agents stand behind the selection (a one-agent branch, say), every period is
 /// left out, since the trend would be that agent's own; returns how many were left out.
 pub async fn trend(
@@ -289,15 +300,29 @@ pub async fn trend(
     f.apply(&mut q);
     q.group_by_col(("f", "sale_date")).order_by(("f", "sale_date"), Order::Asc);
     let days: Vec<(NaiveDate, i64, i64)> = db.fetch_all(&q).await?;
-    let mut out: Vec<TrendRow> = Vec::new();
+    let (Some(first), Some(last)) = (f.from.or(days.first().map(|d| d.0)), f.to.or(days.last().map(|d| d.0))) else {
+        return Ok((Vec::new(), 0));
+    };
+    let mut out: Vec<TrendRow> = bucket
+        .periods(first, last)
+        .into_iter()
+        .map(|(period, start)| TrendRow {
+            period,
+            start,
+            sales_count: 0,
+            total_sales: Money::from_cents(0),
+            target: None,
+        })
+        .collect();
+    let mut i = 0;
     for (day, n, cents) in days {
-        let (period, start) = bucket.period(day);
-        match out.last_mut() {
-            Some(last) if last.period == period => {
-                last.sales_count += n;
-                last.total_sales = Money::from_cents(last.total_sales.cents() + cents);
-            }
-            _ => out.push(TrendRow { period, start, sales_count: n, total_sales: Money::from_cents(cents) }),
+        let (period, _) = bucket.period(day);
+        while i < out.len() && out[i].period != period {
+            i += 1;
+        }
+        if let Some(row) = out.get_mut(i) {
+            row.sales_count += n;
+            row.total_sales = Money::from_cents(row.total_sales.cents() + cents);
         }
     }
     if min_agents > 1 && !out.is_empty() && agents_behind(db, f).await? < i64::from(min_agents) {

@@ -14,16 +14,19 @@ pub enum Bucket {
     Month,
     /// Calendar quarters.
     Quarter,
+    /// Calendar years.
+    Year,
 }
 
 impl Bucket {
-    /// Parses `day`, `week`, `month` or `quarter`.
+    /// Parses `day`, `week`, `month`, `quarter` or `year`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "day" => Some(Bucket::Day),
             "week" => Some(Bucket::Week),
             "month" => Some(Bucket::Month),
             "quarter" => Some(Bucket::Quarter),
+            "year" => Some(Bucket::Year),
             _ => None,
         }
     }
@@ -43,7 +46,31 @@ impl Bucket {
                 let start = NaiveDate::from_ymd_opt(d.year(), q * 3 + 1, 1).unwrap_or(d);
                 (format!("{}-Q{}", d.year(), q + 1), start)
             }
+            Bucket::Year => (d.year().to_string(), NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d)),
         }
+    }
+
+    /// Every period from the one containing `from` to the one containing `to`, in order: the
+    /// axis a zero-filled trend shows (a period without sales is a 0, not a gap).
+    pub fn periods(self, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDate)> {
+        let mut out: Vec<(String, NaiveDate)> = Vec::new();
+        let mut d = from;
+        while d <= to {
+            let (label, start) = self.period(d);
+            if out.last().is_none_or(|(l, _)| *l != label) {
+                out.push((label, start));
+            }
+            // Jump to the next period's first day rather than walking every day.
+            d = match self {
+                Bucket::Day => d.succ_opt(),
+                Bucket::Week => start.checked_add_signed(chrono::Duration::days(7)),
+                Bucket::Month => start.checked_add_months(chrono::Months::new(1)),
+                Bucket::Quarter => start.checked_add_months(chrono::Months::new(3)),
+                Bucket::Year => start.checked_add_months(chrono::Months::new(12)),
+            }
+            .unwrap_or(to + chrono::Duration::days(1));
+        }
+        out
     }
 }
 
@@ -78,8 +105,21 @@ mod tests {
         assert_eq!(Bucket::Week.period(d), (String::from("2026-W48"), NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()));
         assert_eq!(Bucket::Month.period(d), (String::from("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()));
         assert_eq!(Bucket::Quarter.period(d), (String::from("2026-Q4"), NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()));
+        assert_eq!(Bucket::Year.period(d), (String::from("2026"), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()));
         // ISO week-year differs from the calendar year at the edges.
         let jan1 = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
         assert_eq!(Bucket::Week.period(jan1).0, "2026-W53");
+    }
+
+    #[test]
+    fn the_axis_lists_every_period_once() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let labels = |b: Bucket, from, to| b.periods(from, to).into_iter().map(|(l, _)| l).collect::<Vec<_>>();
+        assert_eq!(labels(Bucket::Month, d(2026, 11, 30), d(2027, 2, 1)), ["2026-11", "2026-12", "2027-01", "2027-02"]);
+        assert_eq!(labels(Bucket::Day, d(2026, 12, 30), d(2027, 1, 1)), ["2026-12-30", "2026-12-31", "2027-01-01"]);
+        assert_eq!(labels(Bucket::Week, d(2026, 12, 30), d(2027, 1, 12)), ["2026-W53", "2027-W01", "2027-W02"]);
+        assert_eq!(labels(Bucket::Quarter, d(2026, 3, 31), d(2026, 4, 1)), ["2026-Q1", "2026-Q2"]);
+        assert_eq!(labels(Bucket::Year, d(2024, 6, 1), d(2026, 1, 1)), ["2024", "2025", "2026"]);
+        assert!(Bucket::Day.periods(d(2026, 1, 2), d(2026, 1, 1)).is_empty());
     }
 }

@@ -47,13 +47,21 @@ pub struct ProductRow {
     pub attainment_pct: String,
 }
 
-/// One place on the leaderboard. Agents appear under their pseudonym only.
+/// One place on the leaderboard. Agents appear under their pseudonym, and by name to callers
+/// who may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LeaderRow {
     /// 1 for the highest total; agents with equal totals share a rank (1, 1, 3).
     pub rank: i64,
     /// The agent's pseudonym (stable, not reversible without the key).
     pub agent: String,
+    /// The agent's name, for callers who may see it (admins; a manager for the agents of their
+    /// branch; an agent their own); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The agent's id, to look the name up; never shown.
+    #[serde(skip)]
+    pub agent_id: i64,
     /// The agent's current team.
     pub team: String,
     /// The agent's home branch.
@@ -75,6 +83,11 @@ pub struct TrendRow {
     pub sales_count: i64,
     /// Sum of the sales' amounts.
     pub total_sales: Money,
+    /// The target of the trend's scope (the company, or the `branch` or `team` filtered on; the
+    /// product filtered on) for this period, on the same axis: set for month, quarter and year
+    /// buckets when a target of that kind starts on the bucket's first day (quarters and years
+    /// align when the fiscal year starts in January), absent otherwise.
+    pub target: Option<Money>,
 }
 
 /// What the dashboard's filters offer: the branches, teams and products the warehouse knows.

@@ -40,6 +40,9 @@ pub struct Agent {
     /// The agent agreed to appear (under a pseudonym) in per-agent analytics such as the
     /// leaderboard. Without it their sales still count in team, branch and product totals.
     pub analytics_consent: bool,
+    /// The agent agreed to show their name to other agents (performance drill-downs, the
+    /// leaderboard); admins and their branch manager see it regardless.
+    pub show_name_to_peers: bool,
     /// When the agent's personal data was erased (names replaced, contact details removed).
     pub erased_at: Option<DateTime<Utc>>,
     /// When the record was created (UTC).
@@ -70,6 +73,8 @@ pub struct CreateAgent {
     pub active: Option<bool>,
     /// Consent to per-agent analytics (the leaderboard); defaults to false (opt-in).
     pub analytics_consent: Option<bool>,
+    /// Show the agent's name to other agents; defaults to false (opt-in).
+    pub show_name_to_peers: Option<bool>,
 }
 
 /// Body of `PATCH /api/v1/agents/{id}`: only the fields present change; `null` clears an
@@ -99,6 +104,8 @@ pub struct UpdateAgent {
     pub active: Option<bool>,
     /// Give or withdraw consent to per-agent analytics.
     pub analytics_consent: Option<bool>,
+    /// Show or hide the agent's name to other agents.
+    pub show_name_to_peers: Option<bool>,
 }
 
 /// A validated new agent.
@@ -113,6 +120,7 @@ pub struct NewAgent {
     pub email: Option<Email>,
     pub active: bool,
     pub analytics_consent: bool,
+    pub show_name_to_peers: bool,
 }
 
 /// A validated set of changes; `None` leaves a field as it is.
@@ -127,6 +135,7 @@ pub struct AgentChanges {
     pub email: Option<Option<Email>>,
     pub active: Option<bool>,
     pub analytics_consent: Option<bool>,
+    pub show_name_to_peers: Option<bool>,
 }
 
 fn required<T>(
@@ -172,6 +181,7 @@ impl CreateAgent {
                 email: email.flatten(),
                 active: self.active.unwrap_or(true),
                 analytics_consent: self.analytics_consent.unwrap_or(false),
+                show_name_to_peers: self.show_name_to_peers.unwrap_or(false),
             }),
             _ => Err(vec![FieldError::new("body", "invalid", "the agent is incomplete")]),
         }
@@ -200,6 +210,7 @@ impl UpdateAgent {
             },
             active: self.active,
             analytics_consent: self.analytics_consent,
+            show_name_to_peers: self.show_name_to_peers,
         };
         e.finish()?;
         Ok(changes)

@@ -7,7 +7,7 @@ use super::model::{Agent, AgentChanges, NewAgent};
 use moon_http::paging::{SortedPage, keyset_sorted};
 use moon_http::{Page, Scope};
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "id",
     "agent_code",
     "first_name",
@@ -18,6 +18,7 @@ const COLUMNS: [&str; 13] = [
     "email",
     "active",
     "analytics_consent",
+    "show_name_to_peers",
     "erased_at",
     "created_at",
     "updated_at",
@@ -156,6 +157,7 @@ pub async fn insert(tx: &mut Tx, a: &NewAgent) -> Result<i64, DbError> {
             ("email", a.email.as_ref().map(|v| v.as_str().to_owned()).into()),
             ("active", a.active.into()),
             ("analytics_consent", a.analytics_consent.into()),
+            ("show_name_to_peers", a.show_name_to_peers.into()),
             ("created_at", now.into()),
             ("updated_at", now.into()),
         ],
@@ -194,6 +196,9 @@ pub async fn update(tx: &mut Tx, id: i64, c: &AgentChanges) -> Result<bool, DbEr
     if let Some(v) = c.analytics_consent {
         values.push(("analytics_consent", v.into()));
     }
+    if let Some(v) = c.show_name_to_peers {
+        values.push(("show_name_to_peers", v.into()));
+    }
     values.push(("updated_at", moon_db::now().into()));
     let mut q = Query::update();
     q.table("agents").values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col("id").eq(id));
@@ -212,6 +217,7 @@ pub async fn erase(tx: &mut Tx, id: i64) -> Result<bool, DbError> {
             ("contact_number", Expr::val(Option::<String>::None)),
             ("email", Expr::val(Option::<String>::None)),
             ("analytics_consent", Expr::val(false)),
+            ("show_name_to_peers", Expr::val(false)),
             ("erased_at", Expr::val(now)),
             ("updated_at", Expr::val(now)),
         ])

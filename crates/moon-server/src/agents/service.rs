@@ -56,7 +56,9 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
             || changes.team.is_some()
             || changes.active.is_some())
     {
-        return Err(Error::forbidden("agents may change only their own contact_number, email and analytics_consent"));
+        return Err(Error::forbidden(
+            "agents may change only their own contact_number, email, analytics_consent and show_name_to_peers",
+        ));
     }
     let mut tx = db.begin().await?;
     let current =
@@ -68,7 +70,8 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
             || changes.last_name.is_some()
             || changes.contact_number.is_some()
             || changes.email.is_some()
-            || changes.analytics_consent.is_some())
+            || changes.analytics_consent.is_some()
+            || changes.show_name_to_peers == Some(true))
     {
         return Err(Error::conflict(
             "agent_erased",

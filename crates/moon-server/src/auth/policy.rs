@@ -162,6 +162,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/kpis/products", Roles(EVERYONE)),
     rule("GET", "/api/v1/kpis/leaderboard", Roles(EVERYONE)),
     rule("GET", "/api/v1/kpis/trend", Roles(EVERYONE)),
+    rule("GET", "/api/v1/performance", Roles(EVERYONE)),
+    rule("GET", "/api/v1/performance/drill", Roles(EVERYONE)),
     // The original system's routes, with the same rights as their /api/v1 counterparts.
     rule("POST", "/agent/add", Roles(STAFF)),
     rule("GET", "/agent/get", Roles(PEOPLE)),

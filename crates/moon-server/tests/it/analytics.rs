@@ -95,6 +95,25 @@ async fn kpis_follow_sales(app: &TestApp) {
     let (_, quarters) = app.get("/api/v1/kpis/trend?bucket=quarter").await;
     assert_eq!(quarters["items"][0]["period"], "2026-Q1");
     assert_eq!(quarters["items"][0]["total_sales"], "1325.50");
+    let (_, years) = app.get("/api/v1/kpis/trend?bucket=year&from=2025-06-01&to=2026-12-31").await;
+    let years: Vec<(&str, &str)> = years["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["period"].as_str().unwrap(), r["total_sales"].as_str().unwrap()))
+        .collect();
+    assert_eq!(years, [("2025", "0.00"), ("2026", "1325.50")], "zero-filled years");
+    // Months without sales inside the range are rows of 0, not gaps.
+    let (_, filled) = app.get("/api/v1/kpis/trend?bucket=month&from=2025-12-15&to=2026-04-30").await;
+    let labels: Vec<(&str, i64)> = filled["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["period"].as_str().unwrap(), r["sales_count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(labels.first(), Some(&("2025-12", 0)));
+    assert_eq!(labels.last(), Some(&("2026-04", 0)));
+    assert_eq!(labels.len(), 5);
 
     // CSV, by parameter and by Accept header.
     let r = app.client.get(app.url("/api/v1/kpis/branches?format=csv")).send().await.unwrap();
@@ -131,7 +150,7 @@ async fn kpis_follow_sales(app: &TestApp) {
     assert_eq!((s, b["errors"][0]["field"].as_str()), (422, Some("from")));
     let (s, _) = app.get("/api/v1/kpis/teams?from=2026-03-01&to=2026-02-01").await;
     assert_eq!(s, 422);
-    let (s, b) = app.get("/api/v1/kpis/trend?bucket=year").await;
+    let (s, b) = app.get("/api/v1/kpis/trend?bucket=decade").await;
     assert_eq!((s, b["errors"][0]["field"].as_str()), (422, Some("bucket")));
     let (s, _) = app.get("/api/v1/kpis/teams?colour=red").await;
     assert_eq!(s, 400);

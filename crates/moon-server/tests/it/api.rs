@@ -611,6 +611,8 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/kpis/products",
         "GET /api/v1/kpis/leaderboard",
         "GET /api/v1/kpis/trend",
+        "GET /api/v1/performance",
+        "GET /api/v1/performance/drill",
         "GET /api/v1/calendar",
         "GET /api/v1/calendar/holidays",
         "POST /api/v1/calendar/holidays",

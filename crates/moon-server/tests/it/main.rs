@@ -21,6 +21,7 @@ mod hostile;
 mod logs;
 mod notifications_rules;
 mod organisation;
+mod performance;
 mod planning;
 mod platform;
 mod privacy;

@@ -93,6 +93,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /api/v1/kpis/products", "admin manager agent analyst"),
     ("GET /api/v1/kpis/leaderboard", "admin manager agent analyst"),
     ("GET /api/v1/kpis/trend", "admin manager agent analyst"),
+    ("GET /api/v1/performance", "admin manager agent analyst"),
+    ("GET /api/v1/performance/drill", "admin manager agent analyst"),
     ("GET /api/v1/calendar", "admin manager agent analyst"),
     ("GET /api/v1/calendar/holidays", "admin manager agent analyst"),
     ("POST /api/v1/calendar/holidays", "admin"),

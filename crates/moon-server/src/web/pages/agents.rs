@@ -229,6 +229,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         email: given(&f.email),
         active: Some(true),
         analytics_consent: Some(f.analytics_consent.is_some()),
+        show_name_to_peers: None,
     };
     let created = match request.validate() {
         Ok(new) => service::create(&state.db, &ctx.principal, new).await.map_err(ApiError::from),
@@ -372,6 +373,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         email: Some(given(&f.email)),
         active: if staff { Some(f.active.is_some()) } else { None },
         analytics_consent: Some(f.analytics_consent.is_some()),
+        show_name_to_peers: None,
     };
     let saved = match changes.validate() {
         Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await.map_err(ApiError::from),
