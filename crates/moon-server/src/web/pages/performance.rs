@@ -162,22 +162,22 @@ fn render(state: &WebState, ctx: &Ctx, p: &DrillParams, report: Result<Performan
         }
         section.panel aria-labelledby="filters-h" {
             h2 #filters-h { "View" }
+            (problems.summary())
             form.filters method="get" action="/performance" {
-                (problems.summary())
-                div.form-grid {
-                    (form::filter_select("level", "Level", &levels, v(&p.level)))
-                    (form::filter_input(Input { name: "period", label: "Period (2026-12, FY2027 Q1, FY2027)", value: v(&p.period), kind: "text", required: false }))
-                    (form::filter_input(Input { name: "region", label: "Region", value: v(&p.region), kind: "text", required: false }))
-                    (form::filter_input(Input { name: "branch", label: "Branch", value: v(&p.branch), kind: "text", required: false }))
-                    (form::filter_input(Input { name: "team", label: "Team", value: v(&p.team), kind: "text", required: false }))
-                    (form::filter_select("status", "Pace", &statuses, v(&p.status)))
-                    (form::filter_select("sort", "Order", &sorts, v(&p.sort)))
-                    @if is_manager {
-                        (form::filter_select("within", "Scope", &opts(&[("", "My branch"), ("company", "Whole company")]), v(&p.within)))
-                    }
+                (form::filter_select("level", "Level", &levels, v(&p.level)))
+                (form::filter_input(Input { name: "period", label: "Period", value: v(&p.period), kind: "text", required: false }))
+                (form::filter_input(Input { name: "region", label: "Region", value: v(&p.region), kind: "text", required: false }))
+                (form::filter_input(Input { name: "branch", label: "Branch", value: v(&p.branch), kind: "text", required: false }))
+                (form::filter_input(Input { name: "team", label: "Team", value: v(&p.team), kind: "text", required: false }))
+                (form::filter_select("status", "Pace", &statuses, v(&p.status)))
+                (form::filter_select("sort", "Order", &sorts, v(&p.sort)))
+                @if is_manager {
+                    (form::filter_select("within", "Scope", &opts(&[("", "My branch"), ("company", "Whole company")]), v(&p.within)))
                 }
-                button type="submit" { "Show" }
+                div.field { button type="submit" { "Show" } }
+                div.field { a.button.secondary href="/performance" { "Reset" } }
             }
+            p.hint { "Period: 2026-12, FY2027 Q1 or FY2027 (the fiscal year named by the year it ends in)." }
         }
         @if let Some(r) = &report {
             section.panel aria-labelledby="figures-h" {
