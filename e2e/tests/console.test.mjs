@@ -318,6 +318,29 @@ test("exports a dashboard table as CSV with the rows it shows", async () => {
   await page.close();
 });
 
+test("the performance page answers the coaching questions with one click and drills down", async () => {
+  const page = await admin.newPage();
+  const res = await page.goto("/performance");
+  assert.equal(res.status(), 200);
+  assert.equal(await text(page, "h1"), "Performance");
+  await page.getByRole("link", { name: /Which branch improved most against last month/ }).click();
+  await page.waitForURL(/sort=improvement/);
+  const branches = page.locator("#performance-table tbody tr");
+  assert.ok((await branches.count()) >= 6, "every demo branch is listed, those that sold nothing as zeros");
+  await page.getByRole("link", { name: /What will each branch close the quarter at/ }).click();
+  await page.waitForURL(/sort=gap/);
+  assert.match(await text(page, "#figures-h"), /FY\d{4} Q\d/);
+  // One level down: the first branch's teams, then a team's agents by name (the admin sees names).
+  await page.locator("#performance-table tbody tr").first().getByRole("link").click();
+  await page.waitForURL(/level=team/);
+  await page.locator("#performance-table tbody tr").first().getByRole("link").click();
+  await page.waitForURL(/level=agent/);
+  assert.ok((await page.locator("#performance-table tbody tr").count()) >= 1);
+  assert.deepEqual(await contrastProblems(page), [], "all text passes WCAG AA contrast");
+  await shot(page, "performance");
+  await page.close();
+});
+
 test("every other page renders (products, notifications, users, tokens, audit)", async () => {
   const page = await admin.newPage();
   for (const [path, heading, name] of [

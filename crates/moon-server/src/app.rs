@@ -492,6 +492,7 @@ pub async fn serve(
         kpis: kpis.clone(),
         pseudonym_key: config.pseudonym_key.clone(),
         calendar: config.business,
+        planning: planning.clone(),
         serves_notifications: config.components.contains(&Component::Notifications),
     };
     let mut descriptions = Vec::new();

@@ -188,6 +188,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/account/mfa/confirm", SignedIn),
     rule("GET", "/dashboard", Roles(EVERYONE)),
     rule("GET", "/dashboard/live", Roles(EVERYONE)),
+    rule("GET", "/performance", Roles(EVERYONE)),
     rule("GET", "/agents", Roles(PEOPLE)),
     rule("POST", "/agents", Roles(STAFF)),
     rule("GET", "/agents/{id}", Roles(PEOPLE)),

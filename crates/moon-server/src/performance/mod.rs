@@ -309,6 +309,20 @@ async fn drill(
     ApiQuery(p): ApiQuery<DrillParams>,
 ) -> ApiResult<Response> {
     let mut e = FieldErrors::new();
+    let csv = csv_wanted(&mut e, &p.format, &headers);
+    e.finish().map_err(ApiError::validation)?;
+    Ok(respond(csv, "performance-drill", drill_report(&kpis, &planning, &principal, &p).await?))
+}
+
+/// The drill-down's answer for `p` (its `format` aside): the API route and the console's
+/// performance page share it, so both validate, scope and page alike.
+pub async fn drill_report(
+    kpis: &KpiState,
+    planning: &PlanningState,
+    principal: &Principal,
+    p: &DrillParams,
+) -> ApiResult<PerformanceReport> {
+    let mut e = FieldErrors::new();
     let manager_branch = match &principal.scope {
         Scope::Branch(b) => Some(b.clone()),
         _ => None,
@@ -317,7 +331,6 @@ async fn drill(
     let level = e.take_opt(text(&p.level).map(|s| ScopeKind::parse("level", &s))).unwrap_or(default_level);
     let period = e.take_opt(text(&p.period).map(|s| planning.calendar.fiscal.parse("period", &s)));
     let subject = subject(&mut e, &p.product_id, &p.product_line);
-    let csv = csv_wanted(&mut e, &p.format, &headers);
     let (status, ahead) = match text(&p.status).as_deref() {
         None | Some("all") => (None, false),
         Some("behind") => (Some(PaceStatus::Behind), false),
@@ -376,7 +389,7 @@ async fn drill(
         }
     }
     e.finish().map_err(ApiError::validation)?;
-    let ctx = context(&kpis, &planning)?;
+    let ctx = context(kpis, planning)?;
     let period = period.unwrap_or_else(|| planning.calendar.fiscal.period(moon_domain::PeriodKind::Month, ctx.today));
     // A manager's view defaults to their branch at the team and agent levels.
     if !company_wide
@@ -400,7 +413,7 @@ async fn drill(
         None => None,
     };
     let q = Question { level, region, branch, team, period, subject };
-    let listing = service::drill(&ctx, &principal, &q).await?;
+    let listing = service::drill(&ctx, principal, &q).await?;
     let mut rows: Vec<Row> = listing.rows.into_iter().filter(|r| service::keep(status, ahead, r)).collect();
     service::sort(&mut rows, sort);
     let page = page.unwrap_or(Page { limit: 50, after: None, descending: false });
@@ -413,5 +426,5 @@ async fn drill(
         suppressed: listing.suppressed,
         page: Some(paged.page),
     };
-    Ok(respond(csv, "performance-drill", report))
+    Ok(report)
 }

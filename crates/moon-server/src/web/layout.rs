@@ -10,6 +10,7 @@ use super::context::Ctx;
 /// Navigation entries; each is shown only to roles the policy table lets open it.
 const NAV: &[(&str, &str)] = &[
     ("/dashboard", "Dashboard"),
+    ("/performance", "Performance"),
     ("/agents", "Agents"),
     ("/organisation", "Organisation"),
     ("/sales", "Sales"),

@@ -47,7 +47,9 @@ where
 
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 fn routes() -> Router<WebState> {
-    use pages::{account, admin, agents, dashboard, notifications, organisation, products, sales, sign_in};
+    use pages::{
+        account, admin, agents, dashboard, notifications, organisation, performance, products, sales, sign_in,
+    };
     Router::new()
         .route("/assets/{file}", get(assets::serve))
         .route("/sign-in", get(sign_in::form).post(sign_in::submit))
@@ -57,6 +59,7 @@ fn routes() -> Router<WebState> {
         .route("/account/mfa/confirm", post(account::confirm))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/live", get(dashboard::live))
+        .route("/performance", get(performance::page))
         .route("/agents", get(agents::list).post(agents::create))
         .route("/agents/{id}", get(agents::edit).post(agents::update))
         .route("/agents/{id}/deactivate", post(agents::deactivate))
@@ -121,6 +124,7 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/sign-out",
     "/account/",
     "/dashboard",
+    "/performance",
     "/agents",
     "/organisation",
     "/sales",
@@ -153,6 +157,8 @@ pub struct WebState {
     pub serves_notifications: bool,
     /// The business calendar: "today" for sale dates and the dashboard's periods.
     pub calendar: moon_domain::BusinessCalendar,
+    /// Calendar, bands and database as the performance figures read them.
+    pub planning: crate::calendar::PlanningState,
 }
 
 /// Whether a browser sent this request: it prefers HTML.

@@ -19,6 +19,7 @@ on_every_backend_with!(
     without_mfa,
     |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
     admins_manage_the_organisation_and_move_agents_in_the_console,
+    the_performance_page_answers_the_coaching_questions,
 );
 
 on_every_backend_with!(
@@ -405,4 +406,60 @@ async fn admins_manage_the_organisation_and_move_agents_in_the_console(app: &Tes
     )
     .await;
     assert_eq!(s, 403);
+}
+
+/// The performance page shows the drill-down of the API for the caller: a manager's agents
+/// behind pace by name, one click per coaching question, an analyst pseudonyms only, and a bad
+/// parameter as a message instead of a table.
+async fn the_performance_page_answers_the_coaching_questions(app: &TestApp) {
+    use chrono::Datelike;
+    // Last month: finished, so every agent short of the target is behind whatever today is.
+    let today = chrono::Utc::now().date_naive();
+    let last = today.checked_sub_months(chrono::Months::new(1)).unwrap();
+    let month = last.format("%Y-%m").to_string();
+    let sold_on = last.with_day(15).unwrap();
+    for (code, branch) in [("WPA1", "Colombo"), ("WPA2", "Colombo"), ("WPK1", "Kandy")] {
+        app.agent(code, branch, "Alpha").await;
+        let (s, b) = app
+            .post(
+                "/api/v1/targets",
+                json!({"scope_kind": "agent", "scope_key": code, "period": month, "amount": "1000000"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let product = app.product("Web performance plan", "100.00").await;
+    app.sale("WPA1", product, "10.00", &sold_on.to_string()).await;
+    app.wait_for("/api/v1/kpis/trend?bucket=year", std::time::Duration::from_secs(20), |b| {
+        b["items"].as_array().is_some_and(|i| i.iter().any(|r| r["sales_count"] == 1))
+    })
+    .await;
+
+    let b = browser();
+    let (_, name, password) = app.user("manager", Some("Colombo")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let (s, _, html) = page(&b, app, "/performance", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("Which agents in Colombo are behind pace this month"), "{html}");
+    assert!(html.contains("href=\"/performance\""), "the navigation has the page: {html}");
+    let view = format!("/performance?level=agent&status=behind&sort=gap&period={month}");
+    let (s, _, html) = page(&b, app, &view, Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("id=\"performance-table\""), "{html}");
+    assert!(html.contains("Test WPA1") && html.contains("Test WPA2"), "the manager's agents by name: {html}");
+    assert!(!html.contains("Test WPK1"), "another branch's agent is not in the manager's default view: {html}");
+    assert!(html.contains("Behind pace") && html.contains("1000000.00"), "{html}");
+    assert!(html.contains("/sales?agent_code=WPA1"), "a named agent links to their sales: {html}");
+    let (s, _, html) = page(&b, app, "/performance?level=planet", Some(&cookie)).await;
+    assert_eq!(s, 422);
+    assert!(html.contains("level") && !html.contains("id=\"performance-table\""), "{html}");
+    let (s, _, _) = page(&b, app, "/performance?colour=red", Some(&cookie)).await;
+    assert_eq!(s, 400, "an unknown parameter is refused");
+
+    let (_, aname, apassword) = app.user("analyst", None).await;
+    let acookie = sign_in_form(app, &aname, &apassword).await;
+    let view = format!("/performance?level=agent&within=company&period={month}");
+    let (s, _, html) = page(&b, app, &view, Some(&acookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("ag_") && !html.contains("Test WPA1"), "an analyst sees pseudonyms only: {html}");
 }

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod dashboard;
 pub mod notifications;
 pub mod organisation;
+pub mod performance;
 pub mod products;
 pub mod sales;
 pub mod sign_in;
