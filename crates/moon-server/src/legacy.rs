@@ -108,16 +108,24 @@ where
 
 // ---- agents ---------------------------------------------------------------------------------
 
-/// The original agent body; unknown fields (such as `hire_date`) are ignored as before.
+/// The original agent body; unknown fields (such as `hire_date`) are ignored as before. Fields
+/// are [`Typed`], so `"agent_code": 5` is listed with the request's other bad fields.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LegacyAgentBody {
-    agent_code: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    branch: Option<String>,
-    team: Option<String>,
-    contact_number: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>)]
+    agent_code: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    first_name: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    last_name: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    branch: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    team: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    contact_number: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    email: Option<Typed<String>>,
 }
 
 /// A row of `GET /agent/get`.
