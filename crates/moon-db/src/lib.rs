@@ -11,6 +11,7 @@ mod exec;
 mod group;
 mod migrate;
 mod secret;
+mod stream;
 
 pub use connect::{Backend, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
@@ -18,6 +19,7 @@ pub use exec::{FromAnyRow, Tx};
 pub use group::{Batch, BatchFuture, GroupCommit};
 pub use migrate::{MigrationStatus, migration_names};
 pub use secret::{Secret, StoredSecretError, redact_url, stored_secret};
+pub use stream::RowStream;
 
 pub use sea_query;
 pub use sqlx;

@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::agents::model::{CreateAgent, UpdateAgent};
-use crate::notifications::NotificationsState;
-use crate::sales::model::{CreateSale, UpdateSale};
+use crate::agents::model::{Agent, CreateAgent, UpdateAgent};
+use crate::notifications::{Notification, NotificationsState};
+use crate::sales::model::{CreateSale, Sale, UpdateSale};
+use axum::response::Response;
 use moon_db::Db;
-use moon_http::{ApiError, ApiJson, ApiResult, Page, Principal};
+use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// `{"message": "..."}`, the original success body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -169,27 +170,23 @@ async fn agent_add(
     Ok(ok(StatusCode::CREATED, "Agent added successfully."))
 }
 
-/// List every agent (original route).
+/// List every agent (original route), streamed from a cursor (see [`crate::json_array`]).
 #[utoipa::path(get, path = "/agent/get", tag = "legacy", responses((status = 200, body = Vec<LegacyAgentRow>)))]
-async fn agent_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyAgentRow>>> {
-    let rows = crate::agents::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|a| LegacyAgentRow {
-                agent_id: a.id,
-                agent_code: a.agent_code,
-                first_name: a.first_name,
-                last_name: a.last_name,
-                branch: a.branch,
-                team: a.team,
-                contact_number: a.contact_number,
-                email: a.email,
-                created_at: http_date(a.created_at),
-            })
-            .collect(),
-    ))
+async fn agent_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::agents::repo::stream(&db, &principal.scope, &Default::default());
+    crate::json_array::respond(rows, |a: Agent| LegacyAgentRow {
+        agent_id: a.id,
+        agent_code: a.agent_code,
+        first_name: a.first_name,
+        last_name: a.last_name,
+        branch: a.branch,
+        team: a.team,
+        contact_number: a.contact_number,
+        email: a.email,
+        created_at: http_date(a.created_at),
+    })
+    .await
+    .map_err(|e| ApiError::from(e).legacy())
 }
 
 /// Finds the agent a legacy path names: an agent code, or (as the very first version of the
@@ -295,24 +292,23 @@ async fn integration_add(
     Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
 }
 
-/// List every sale (original route).
+/// List every sale (original route), streamed from a cursor (see [`crate::json_array`]).
 #[utoipa::path(get, path = "/integration/get", tag = "legacy", responses((status = 200, body = Vec<LegacySaleRow>)))]
-async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacySaleRow>>> {
-    let rows = crate::sales::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|s| LegacySaleRow {
-                sale_id: s.id,
-                agent_code: s.agent_code,
-                amount: s.amount.to_string(),
-                sale_date: http_day(s.sale_date),
-                branch: s.branch,
-                product_id: s.product_id,
-            })
-            .collect(),
-    ))
+async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::sales::repo::stream(&db, &principal.scope, &Default::default());
+    crate::json_array::respond(rows, |r| {
+        let s = Sale::from(r);
+        LegacySaleRow {
+            sale_id: s.id,
+            agent_code: s.agent_code,
+            amount: s.amount.to_string(),
+            sale_date: http_day(s.sale_date),
+            branch: s.branch,
+            product_id: s.product_id,
+        }
+    })
+    .await
+    .map_err(|e| ApiError::from(e).legacy())
 }
 
 /// Update a sale (original route); only the fields sent change.
@@ -388,20 +384,17 @@ async fn notification_send(
     Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
 }
 
-/// List every notification (original route).
+/// List every notification (original route), streamed from a cursor (see
+/// [`crate::json_array`]).
 #[utoipa::path(get, path = "/notification/get", tag = "legacy", responses((status = 200, body = Vec<LegacyNotificationRow>)))]
-async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyNotificationRow>>> {
-    let rows = crate::notifications::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|n| LegacyNotificationRow {
-                id: n.id,
-                agent_code: n.agent_code,
-                message: n.message,
-                sent_at: http_date(n.created_at),
-            })
-            .collect(),
-    ))
+async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::notifications::repo::stream(&db, &principal.scope, &Default::default());
+    crate::json_array::respond(rows, |n: Notification| LegacyNotificationRow {
+        id: n.id,
+        agent_code: n.agent_code,
+        message: n.message,
+        sent_at: http_date(n.created_at),
+    })
+    .await
+    .map_err(|e| ApiError::from(e).legacy())
 }
