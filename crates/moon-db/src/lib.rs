@@ -5,6 +5,7 @@
 //! URL scheme (`sqlite://`, `postgres://`, `mysql://`). Components own their queries; this crate
 //! only runs them ([`Db`] for reads, [`Tx`] for writes) and maps driver errors to [`DbError`].
 
+mod commits;
 mod connect;
 mod error;
 mod exec;
@@ -13,6 +14,7 @@ mod migrate;
 mod secret;
 mod stream;
 
+pub use commits::CHANNEL as CHANGES_CHANNEL;
 pub use connect::{Backend, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};

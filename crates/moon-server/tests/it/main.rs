@@ -15,6 +15,7 @@ mod api;
 mod architecture;
 mod audit;
 mod field_errors;
+mod freshness;
 mod hardening;
 mod hostile;
 mod listings;
