@@ -6,9 +6,9 @@ use moon_db::{Db, DbError, RowStream, Tx};
 use moon_domain::Money;
 
 use super::model::Sale;
+use moon_http::Scope;
 use moon_http::paging::SortedPage;
 use moon_http::paging::keyset_sorted;
-use moon_http::{Page, Scope};
 
 /// A sale row joined with its agent's code and product's name.
 #[derive(Debug, sqlx::FromRow)]
@@ -102,13 +102,34 @@ pub async fn list_sorted(db: &Db, scope: &Scope, f: &SaleQuery, page: &SortedPag
     Ok(db.fetch_all::<SaleRow>(&listing(scope, f, page)).await?.into_iter().map(Sale::from).collect())
 }
 
-/// Every sale visible in `scope` matching `f`, in id order, streamed from a cursor rather than
-/// collected: the original `/integration/get` lists them all, millions at scale.
-pub(crate) fn stream(db: &Db, scope: &Scope, f: &SaleQuery) -> RowStream<SaleRow> {
-    db.stream(&listing(scope, f, &SortedPage::by_id(Page::ALL)))
+/// A sale as the original `/integration/get` shows it: only its columns, so that listing every
+/// sale decodes no timestamps, policy numbers or product names it would throw away (on SQLite
+/// decoding is most of a listing's cost).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OriginalSale {
+    pub id: i64,
+    pub agent_code: String,
+    pub amount_cents: i64,
+    pub sale_date: NaiveDate,
+    pub branch: String,
+    pub product_id: i64,
 }
 
-/// The query of [`list_sorted`] and [`stream`].
+/// Every sale visible in `scope`, in id order, in the original route's columns, streamed from
+/// a cursor.
+pub(crate) fn stream_original(db: &Db, scope: &Scope) -> RowStream<OriginalSale> {
+    let mut q = Query::select();
+    q.columns([("sales", "id")])
+        .column(("agents", "agent_code"))
+        .columns(["amount_cents", "sale_date", "branch", "product_id"].map(|c| ("sales", c)))
+        .from("sales")
+        .inner_join("agents", Expr::col(("agents", "id")).equals(("sales", "agent_id")));
+    q.and_where_option(in_scope(scope));
+    q.order_by(("sales", "id"), Order::Asc);
+    db.stream(&q)
+}
+
+/// The query of [`list_sorted`].
 fn listing(scope: &Scope, f: &SaleQuery, page: &SortedPage) -> SelectStatement {
     let mut inner = Query::select();
     inner.columns(SALE_COLUMNS.map(|c| ("sales", c))).from("sales");
