@@ -98,6 +98,8 @@ pub struct Db {
     pub(crate) errors: Arc<QueryErrors>,
     /// Per-database state shared by every clone of this handle (see [`Db::shared`]).
     pub(crate) shared: Arc<crate::group::Shared>,
+    /// Who is woken after a commit that changed the log (see [`Db::wake_on_commit`]).
+    pub(crate) commits: Arc<crate::commits::CommitSignal>,
 }
 
 impl Db {
@@ -176,7 +178,11 @@ impl Db {
                 )
             }
         };
-        Ok(Db { pools, errors: Arc::default(), shared: Arc::default() })
+        let commits = Arc::<crate::commits::CommitSignal>::default();
+        if let Pools::Postgres(pool) = &pools {
+            commits.relay_over(pool);
+        }
+        Ok(Db { pools, errors: Arc::default(), shared: Arc::default(), commits })
     }
 
     /// SQLite: copies the write-ahead log back into the database file without waiting for

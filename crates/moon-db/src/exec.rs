@@ -34,6 +34,10 @@ pub struct Tx {
     conn: TxConn,
     /// The counts of the [`Db`] this transaction came from.
     errors: Arc<QueryErrors>,
+    /// Whom to wake after the commit, if the transaction wrote to the change log.
+    commits: Arc<crate::commits::CommitSignal>,
+    /// The transaction wrote to the change log ([`Tx::mark_changed`]).
+    pub(crate) changed: bool,
 }
 
 /// The driver's transaction for the connected backend.
@@ -102,7 +106,7 @@ impl Db {
                 })
             })
             .await?;
-        Ok(Tx { conn, errors: Arc::clone(&self.errors) })
+        Ok(Tx { conn, errors: Arc::clone(&self.errors), commits: Arc::clone(&self.commits), changed: false })
     }
 
     /// Starts a read-only transaction that sees one consistent snapshot of the database for all
@@ -126,7 +130,7 @@ impl Db {
                 })
             })
             .await?;
-        Ok(Tx { conn, errors: Arc::clone(&self.errors) })
+        Ok(Tx { conn, errors: Arc::clone(&self.errors), commits: Arc::clone(&self.commits), changed: false })
     }
 
     /// Runs a read-only query and decodes every row.
@@ -390,8 +394,13 @@ impl Tx {
     }
 
     /// Makes every change in the transaction durable, or none of them.
+    /// Wakes the change log's readers afterwards if it wrote to the log.
     pub async fn commit(self) -> Result<(), DbError> {
-        self.errors.count(self.conn.commit()).await
+        self.errors.count(self.conn.commit()).await?;
+        if self.changed {
+            self.commits.committed();
+        }
+        Ok(())
     }
 
     /// Marks a point to return to if what follows fails (one at a time: the name is fixed).

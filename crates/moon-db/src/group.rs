@@ -272,6 +272,11 @@ impl Db {
     /// A handle to the same pools without the shared values, for tasks those values start:
     /// holding the full handle would keep the values (and the task's own queue) alive forever.
     pub(crate) fn without_shared(&self) -> Db {
-        Db { pools: self.pools.clone(), errors: Arc::clone(&self.errors), shared: Arc::default() }
+        Db {
+            pools: self.pools.clone(),
+            errors: Arc::clone(&self.errors),
+            shared: Arc::default(),
+            commits: Arc::clone(&self.commits),
+        }
     }
 }

@@ -5,19 +5,23 @@
 //! URL scheme (`sqlite://`, `postgres://`, `mysql://`). Components own their queries; this crate
 //! only runs them ([`Db`] for reads, [`Tx`] for writes) and maps driver errors to [`DbError`].
 
+mod commits;
 mod connect;
 mod error;
 mod exec;
 mod group;
 mod migrate;
 mod secret;
+mod stream;
 
+pub use commits::CHANNEL as CHANGES_CHANNEL;
 pub use connect::{Backend, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};
 pub use group::{Batch, BatchFuture, GroupCommit};
 pub use migrate::{MigrationStatus, migration_names};
 pub use secret::{Secret, StoredSecretError, redact_url, stored_secret};
+pub use stream::RowStream;
 
 pub use sea_query;
 pub use sqlx;

@@ -403,7 +403,11 @@ fn aggregator_job(parts: &Parts<'_>) -> Option<moon_jobs::Pending> {
     let metrics: Arc<dyn moon_analytics::RefreshMetrics> = Arc::new(AggregatorMetrics(parts.metrics.clone()));
     let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
     let job = moon_analytics::RefreshJob::new(parts.db.clone(), wh, configured_key, Some(metrics));
-    Some(moon_jobs::Pending::job(job, moon_analytics::RefreshJob::schedule(config.aggregate_interval)))
+    // A commit that changed the log (here, or on PostgreSQL in another process) starts a
+    // refresh at once; the interval remains the fallback.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    parts.db.wake_on_commit(&wake);
+    Some(moon_jobs::Pending::job(job, moon_analytics::RefreshJob::schedule(config.aggregate_interval).woken_by(wake)))
 }
 
 /// Every background job reports its steps into this server's Prometheus registry.

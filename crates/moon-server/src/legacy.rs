@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::agents::model::{CreateAgent, UpdateAgent};
-use crate::notifications::NotificationsState;
+use crate::agents::model::{Agent, CreateAgent, UpdateAgent};
+use crate::notifications::{Notification, NotificationsState};
 use crate::sales::model::{CreateSale, UpdateSale};
+use axum::response::Response;
 use moon_db::Db;
-use moon_http::{ApiError, ApiJson, ApiResult, Page, Principal};
+use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// `{"message": "..."}`, the original success body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -45,13 +46,42 @@ fn legacy(not_found: &'static str) -> impl Fn(ApiError) -> ApiError {
     }
 }
 
-/// The date format of Flask's `jsonify`.
+/// The date format of Flask's `jsonify` (`Sun, 10 Mar 2024 00:00:00 GMT`).
 fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    FlaskDate { day: t.date_naive(), time: t.time() }.to_string()
 }
 
-fn http_day(d: NaiveDate) -> String {
-    d.format("%a, %d %b %Y 00:00:00 GMT").to_string()
+/// A time in Flask's format, written straight into the output: the listing of every sale
+/// formats one per row, and chrono's `format` re-reads its pattern on every call.
+struct FlaskDate {
+    day: NaiveDate,
+    time: chrono::NaiveTime,
+}
+
+impl FlaskDate {
+    fn midnight(day: NaiveDate) -> Self {
+        Self { day, time: chrono::NaiveTime::MIN }
+    }
+}
+
+impl std::fmt::Display for FlaskDate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let (d, t) = (self.day, self.time);
+        let weekday = DAYS[d.weekday().num_days_from_monday() as usize];
+        let month = MONTHS[d.month0() as usize];
+        write!(
+            f,
+            "{weekday}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+            d.day(),
+            d.year(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
 }
 
 /// Original clients sent ids as numbers or numeric strings (MySQL coerced them); accept both.
@@ -108,16 +138,24 @@ where
 
 // ---- agents ---------------------------------------------------------------------------------
 
-/// The original agent body; unknown fields (such as `hire_date`) are ignored as before.
+/// The original agent body; unknown fields (such as `hire_date`) are ignored as before. Fields
+/// are [`Typed`], so `"agent_code": 5` is listed with the request's other bad fields.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LegacyAgentBody {
-    agent_code: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    branch: Option<String>,
-    team: Option<String>,
-    contact_number: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>)]
+    agent_code: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    first_name: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    last_name: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    branch: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    team: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    contact_number: Option<Typed<String>>,
+    #[schema(value_type = Option<String>)]
+    email: Option<Typed<String>>,
 }
 
 /// A row of `GET /agent/get`.
@@ -162,27 +200,23 @@ async fn agent_add(
     Ok(ok(StatusCode::CREATED, "Agent added successfully."))
 }
 
-/// List every agent (original route).
+/// List every agent (original route), streamed from a cursor (see [`crate::json_array`]).
 #[utoipa::path(get, path = "/agent/get", tag = "legacy", responses((status = 200, body = Vec<LegacyAgentRow>)))]
-async fn agent_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyAgentRow>>> {
-    let rows = crate::agents::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|a| LegacyAgentRow {
-                agent_id: a.id,
-                agent_code: a.agent_code,
-                first_name: a.first_name,
-                last_name: a.last_name,
-                branch: a.branch,
-                team: a.team,
-                contact_number: a.contact_number,
-                email: a.email,
-                created_at: http_date(a.created_at),
-            })
-            .collect(),
-    ))
+async fn agent_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::agents::repo::stream(&db, &principal.scope, &Default::default());
+    crate::json_array::respond(rows, |a: Agent| LegacyAgentRow {
+        agent_id: a.id,
+        agent_code: a.agent_code,
+        first_name: a.first_name,
+        last_name: a.last_name,
+        branch: a.branch,
+        team: a.team,
+        contact_number: a.contact_number,
+        email: a.email,
+        created_at: http_date(a.created_at),
+    })
+    .await
+    .map_err(|e| ApiError::from(e).legacy())
 }
 
 /// Finds the agent a legacy path names: an agent code, or (as the very first version of the
@@ -289,24 +323,39 @@ async fn integration_add(
     Ok(ok(StatusCode::CREATED, "Sale record added successfully."))
 }
 
-/// List every sale (original route).
+/// List every sale (original route), streamed from a cursor (see [`crate::json_array`]).
 #[utoipa::path(get, path = "/integration/get", tag = "legacy", responses((status = 200, body = Vec<LegacySaleRow>)))]
-async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacySaleRow>>> {
-    let rows = crate::sales::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|s| LegacySaleRow {
-                sale_id: s.id,
-                agent_code: s.agent_code,
-                amount: s.amount.to_string(),
-                sale_date: http_day(s.sale_date),
-                branch: s.branch,
-                product_id: s.product_id,
-            })
-            .collect(),
-    ))
+async fn integration_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::sales::repo::stream_original(&db, &principal.scope);
+    crate::json_array::respond(rows, OriginalSaleJson).await.map_err(|e| ApiError::from(e).legacy())
+}
+
+/// A row of `GET /integration/get` serialized from the database row without copying it: the
+/// shape of [`LegacySaleRow`].
+struct OriginalSaleJson(crate::sales::repo::OriginalSale);
+
+/// A value serialized as the string its `Display` writes, without an intermediate `String`.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl Serialize for OriginalSaleJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let s = &self.0;
+        let mut out = serializer.serialize_struct("LegacySaleRow", 6)?;
+        out.serialize_field("sale_id", &s.id)?;
+        out.serialize_field("agent_code", &s.agent_code)?;
+        out.serialize_field("amount", &Shown(moon_domain::Money::from_cents(s.amount_cents)))?;
+        out.serialize_field("sale_date", &Shown(FlaskDate::midnight(s.sale_date)))?;
+        out.serialize_field("branch", &s.branch)?;
+        out.serialize_field("product_id", &s.product_id)?;
+        out.end()
+    }
 }
 
 /// Update a sale (original route); only the fields sent change.
@@ -382,20 +431,17 @@ async fn notification_send(
     Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
 }
 
-/// List every notification (original route).
+/// List every notification (original route), streamed from a cursor (see
+/// [`crate::json_array`]).
 #[utoipa::path(get, path = "/notification/get", tag = "legacy", responses((status = 200, body = Vec<LegacyNotificationRow>)))]
-async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Json<Vec<LegacyNotificationRow>>> {
-    let rows = crate::notifications::repo::list(&db, &principal.scope, &Default::default(), &Page::ALL)
-        .await
-        .map_err(|e| ApiError::from(e).legacy())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|n| LegacyNotificationRow {
-                id: n.id,
-                agent_code: n.agent_code,
-                message: n.message,
-                sent_at: http_date(n.created_at),
-            })
-            .collect(),
-    ))
+async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
+    let rows = crate::notifications::repo::stream(&db, &principal.scope, &Default::default());
+    crate::json_array::respond(rows, |n: Notification| LegacyNotificationRow {
+        id: n.id,
+        agent_code: n.agent_code,
+        message: n.message,
+        sent_at: http_date(n.created_at),
+    })
+    .await
+    .map_err(|e| ApiError::from(e).legacy())
 }

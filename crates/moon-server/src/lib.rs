@@ -16,6 +16,7 @@ pub mod component;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod json_array;
 pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;

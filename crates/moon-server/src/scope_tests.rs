@@ -89,9 +89,19 @@ async fn a_branch_scope_sees_only_its_branch() {
         crate::agents::repo::get(&db, &kandy, colombo_agent).await.unwrap().is_none(),
         "another branch's agent is not found"
     );
-    let sales = crate::sales::repo::list(&db, &kandy, &Default::default(), &page).await.unwrap();
+    let sales =
+        crate::sales::repo::list_sorted(&db, &kandy, &Default::default(), &moon_http::paging::SortedPage::by_id(page))
+            .await
+            .unwrap();
     assert_eq!(sales.iter().map(|s| s.branch.as_str()).collect::<Vec<_>>(), ["Kandy"]);
-    let all_sales = crate::sales::repo::list(&db, &Scope::All, &Default::default(), &page).await.unwrap();
+    let all_sales = crate::sales::repo::list_sorted(
+        &db,
+        &Scope::All,
+        &Default::default(),
+        &moon_http::paging::SortedPage::by_id(page),
+    )
+    .await
+    .unwrap();
     let colombo_sale = all_sales.iter().find(|s| s.branch == "Colombo").unwrap().id;
     assert!(crate::sales::repo::get(&db, &kandy, colombo_sale).await.unwrap().is_none());
     let notes = crate::notifications::repo::list(&db, &kandy, &Default::default(), &page).await.unwrap();
@@ -126,7 +136,10 @@ async fn an_agent_scope_sees_only_their_own_records() {
     let page = Page::ALL;
     let agents = crate::agents::repo::list(&db, &me, &Default::default(), &page).await.unwrap();
     assert_eq!(agents.iter().map(|a| a.id).collect::<Vec<_>>(), [colombo_agent]);
-    let sales = crate::sales::repo::list(&db, &me, &Default::default(), &page).await.unwrap();
+    let sales =
+        crate::sales::repo::list_sorted(&db, &me, &Default::default(), &moon_http::paging::SortedPage::by_id(page))
+            .await
+            .unwrap();
     assert!(sales.iter().all(|s| s.agent_id == colombo_agent) && sales.len() == 1);
     let notes = crate::notifications::repo::list(&db, &me, &Default::default(), &page).await.unwrap();
     assert!(notes.iter().all(|n| n.agent_id == colombo_agent) && notes.len() == 1);

@@ -1,7 +1,7 @@
 //! Agent records as the API shows them, and the inputs that create and change them.
 
 use chrono::{DateTime, Utc};
-use moon_domain::{AgentCode, Email, FieldError, FieldErrors, Label, PhoneNumber};
+use moon_domain::{AgentCode, Email, FieldError, FieldErrors, Label, PhoneNumber, Typed};
 use serde::{Deserialize, Serialize};
 
 use moon_http::paging::{BY_ID, KeyKind, KeyValue, ListingSort, SortSpec};
@@ -51,61 +51,80 @@ pub struct Agent {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Body of `POST /api/v1/agents`.
+/// Body of `POST /api/v1/agents`. Fields are [`Typed`], so a value of the wrong JSON type (such
+/// as `"agent_code": 5`) is reported with every other bad field rather than alone.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
     /// Required. 2–20 letters, digits or `-`, starting with a letter; upper-cased.
-    pub agent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_code: Option<Typed<String>>,
     /// Required.
-    pub first_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub first_name: Option<Typed<String>>,
     /// Required.
-    pub last_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Typed<String>>,
     /// Required.
-    pub branch: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub branch: Option<Typed<String>>,
     /// Required.
-    pub team: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub team: Option<Typed<String>>,
     /// Optional telephone number.
-    pub contact_number: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub contact_number: Option<Typed<String>>,
     /// Optional e-mail address.
-    pub email: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Typed<String>>,
     /// Defaults to true.
-    pub active: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub active: Option<Typed<bool>>,
     /// Consent to per-agent analytics (the leaderboard); defaults to false (opt-in).
-    pub analytics_consent: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub analytics_consent: Option<Typed<bool>>,
     /// Show the agent's name to other agents; defaults to false (opt-in).
-    pub show_name_to_peers: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub show_name_to_peers: Option<Typed<bool>>,
 }
 
 /// Body of `PATCH /api/v1/agents/{id}`: only the fields present change; `null` clears an
-/// optional field.
+/// optional field. Fields are [`Typed`] for the same reason as in [`CreateAgent`].
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     /// New agent code.
-    pub agent_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_code: Option<Typed<String>>,
     /// New given name.
-    pub first_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub first_name: Option<Typed<String>>,
     /// New family name.
-    pub last_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Typed<String>>,
     /// New branch.
-    pub branch: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub branch: Option<Typed<String>>,
     /// New team.
-    pub team: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub team: Option<Typed<String>>,
     /// New telephone number, or null to clear it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
-    pub contact_number: Option<Option<String>>,
+    pub contact_number: Option<Option<Typed<String>>>,
     /// New e-mail address, or null to clear it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
-    pub email: Option<Option<String>>,
+    pub email: Option<Option<Typed<String>>>,
     /// Activate or deactivate.
-    pub active: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub active: Option<Typed<bool>>,
     /// Give or withdraw consent to per-agent analytics.
-    pub analytics_consent: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub analytics_consent: Option<Typed<bool>>,
     /// Show or hide the agent's name to other agents.
-    pub show_name_to_peers: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    pub show_name_to_peers: Option<Typed<bool>>,
 }
 
 /// A validated new agent.
@@ -138,37 +157,67 @@ pub struct AgentChanges {
     pub show_name_to_peers: Option<bool>,
 }
 
+/// The value of a [`Typed`] field, its type error recorded in `e`.
+fn typed<T: Clone>(e: &mut FieldErrors, field: &str, v: Option<&Typed<T>>) -> Option<T> {
+    e.take_opt(v.map(|t| t.get(field)))
+}
+
+/// A mandatory text field: absent is `required`, a wrong type `invalid_type`, else `parse`.
 fn required<T>(
+    e: &mut FieldErrors,
     field: &str,
-    raw: Option<&str>,
+    raw: Option<&Typed<String>>,
     parse: impl Fn(&str, &str) -> Result<T, FieldError>,
-) -> Result<T, FieldError> {
+) -> Option<T> {
     match raw {
-        Some(s) => parse(field, s),
-        None => Err(FieldError::required(field)),
+        Some(t) => {
+            let s = e.take(t.get(field))?;
+            e.take(parse(field, &s))
+        }
+        None => {
+            e.push(FieldError::required(field));
+            None
+        }
     }
 }
 
-/// An empty optional string means "none": forms send `""` for a field left blank.
-fn optional<T>(
+/// A text field that may be left out: absent is `None`, otherwise it must parse.
+fn present<T>(
+    e: &mut FieldErrors,
     field: &str,
-    raw: Option<&str>,
+    raw: Option<&Typed<String>>,
     parse: impl Fn(&str, &str) -> Result<T, FieldError>,
-) -> Option<Result<Option<T>, FieldError>> {
-    raw.map(|s| if s.trim().is_empty() { Ok(None) } else { parse(field, s).map(Some) })
+) -> Option<T> {
+    let s = typed(e, field, raw)?;
+    e.take(parse(field, &s))
+}
+
+/// An empty optional string means "none": forms send `""` for a field left blank. The outer
+/// `None` is "absent or invalid" (the error is in `e`), `Some(None)` is "none".
+fn optional<T>(
+    e: &mut FieldErrors,
+    field: &str,
+    raw: Option<&Typed<String>>,
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+) -> Option<Option<T>> {
+    let s = typed(e, field, raw)?;
+    if s.trim().is_empty() { Some(None) } else { e.take(parse(field, &s)).map(Some) }
 }
 
 impl CreateAgent {
-    /// Validates every field, reporting all problems together.
+    /// Validates every field, reporting all problems together, type errors included.
     pub fn validate(&self) -> Result<NewAgent, Vec<FieldError>> {
         let mut e = FieldErrors::new();
-        let agent_code = e.take(required("agent_code", self.agent_code.as_deref(), AgentCode::parse));
-        let first_name = e.take(required("first_name", self.first_name.as_deref(), Label::parse));
-        let last_name = e.take(required("last_name", self.last_name.as_deref(), Label::parse));
-        let branch = e.take(required("branch", self.branch.as_deref(), Label::parse));
-        let team = e.take(required("team", self.team.as_deref(), Label::parse));
-        let contact_number = e.take_opt(optional("contact_number", self.contact_number.as_deref(), PhoneNumber::parse));
-        let email = e.take_opt(optional("email", self.email.as_deref(), Email::parse));
+        let agent_code = required(&mut e, "agent_code", self.agent_code.as_ref(), AgentCode::parse);
+        let first_name = required(&mut e, "first_name", self.first_name.as_ref(), Label::parse);
+        let last_name = required(&mut e, "last_name", self.last_name.as_ref(), Label::parse);
+        let branch = required(&mut e, "branch", self.branch.as_ref(), Label::parse);
+        let team = required(&mut e, "team", self.team.as_ref(), Label::parse);
+        let contact_number = optional(&mut e, "contact_number", self.contact_number.as_ref(), PhoneNumber::parse);
+        let email = optional(&mut e, "email", self.email.as_ref(), Email::parse);
+        let active = typed(&mut e, "active", self.active.as_ref());
+        let analytics_consent = typed(&mut e, "analytics_consent", self.analytics_consent.as_ref());
+        let show_name_to_peers = typed(&mut e, "show_name_to_peers", self.show_name_to_peers.as_ref());
         e.finish()?;
         match (agent_code, first_name, last_name, branch, team) {
             (Some(agent_code), Some(first_name), Some(last_name), Some(branch), Some(team)) => Ok(NewAgent {
@@ -179,9 +228,9 @@ impl CreateAgent {
                 team,
                 contact_number: contact_number.flatten(),
                 email: email.flatten(),
-                active: self.active.unwrap_or(true),
-                analytics_consent: self.analytics_consent.unwrap_or(false),
-                show_name_to_peers: self.show_name_to_peers.unwrap_or(false),
+                active: active.unwrap_or(true),
+                analytics_consent: analytics_consent.unwrap_or(false),
+                show_name_to_peers: show_name_to_peers.unwrap_or(false),
             }),
             _ => Err(vec![FieldError::new("body", "invalid", "the agent is incomplete")]),
         }
@@ -189,28 +238,28 @@ impl CreateAgent {
 }
 
 impl UpdateAgent {
-    /// Validates the fields present, reporting all problems together.
+    /// Validates the fields present, reporting all problems together, type errors included.
     pub fn validate(&self) -> Result<AgentChanges, Vec<FieldError>> {
         let mut e = FieldErrors::new();
         let changes = AgentChanges {
-            agent_code: e.take_opt(self.agent_code.as_deref().map(|s| AgentCode::parse("agent_code", s))),
-            first_name: e.take_opt(self.first_name.as_deref().map(|s| Label::parse("first_name", s))),
-            last_name: e.take_opt(self.last_name.as_deref().map(|s| Label::parse("last_name", s))),
-            branch: e.take_opt(self.branch.as_deref().map(|s| Label::parse("branch", s))),
-            team: e.take_opt(self.team.as_deref().map(|s| Label::parse("team", s))),
+            agent_code: present(&mut e, "agent_code", self.agent_code.as_ref(), AgentCode::parse),
+            first_name: present(&mut e, "first_name", self.first_name.as_ref(), Label::parse),
+            last_name: present(&mut e, "last_name", self.last_name.as_ref(), Label::parse),
+            branch: present(&mut e, "branch", self.branch.as_ref(), Label::parse),
+            team: present(&mut e, "team", self.team.as_ref(), Label::parse),
             contact_number: match &self.contact_number {
                 None => None,
                 Some(None) => Some(None),
-                Some(Some(s)) => e.take_opt(optional("contact_number", Some(s), PhoneNumber::parse)),
+                Some(Some(s)) => optional(&mut e, "contact_number", Some(s), PhoneNumber::parse),
             },
             email: match &self.email {
                 None => None,
                 Some(None) => Some(None),
-                Some(Some(s)) => e.take_opt(optional("email", Some(s), Email::parse)),
+                Some(Some(s)) => optional(&mut e, "email", Some(s), Email::parse),
             },
-            active: self.active,
-            analytics_consent: self.analytics_consent,
-            show_name_to_peers: self.show_name_to_peers,
+            active: typed(&mut e, "active", self.active.as_ref()),
+            analytics_consent: typed(&mut e, "analytics_consent", self.analytics_consent.as_ref()),
+            show_name_to_peers: typed(&mut e, "show_name_to_peers", self.show_name_to_peers.as_ref()),
         };
         e.finish()?;
         Ok(changes)

@@ -1,7 +1,7 @@
 //! The queries the agent component owns.
 
 use moon_db::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement, Value};
-use moon_db::{Db, DbError, Tx, insert_row};
+use moon_db::{Db, DbError, RowStream, Tx, insert_row};
 
 use super::model::{Agent, AgentChanges, NewAgent};
 use moon_http::paging::{SortedPage, keyset_sorted};
@@ -77,6 +77,17 @@ pub async fn list(db: &Db, scope: &Scope, f: &AgentQuery, page: &Page) -> Result
 
 /// One page of agents visible in `scope`, in the page's sort order, then id.
 pub async fn list_sorted(db: &Db, scope: &Scope, f: &AgentQuery, page: &SortedPage) -> Result<Vec<Agent>, DbError> {
+    db.fetch_all(&listing(scope, f, page)).await
+}
+
+/// Every agent visible in `scope` matching `f`, in id order, streamed from a cursor rather than
+/// collected, for the original `/agent/get`, which lists them all.
+pub fn stream(db: &Db, scope: &Scope, f: &AgentQuery) -> RowStream<Agent> {
+    db.stream(&listing(scope, f, &SortedPage::by_id(Page::ALL)))
+}
+
+/// The query of [`list_sorted`] and [`stream`].
+fn listing(scope: &Scope, f: &AgentQuery, page: &SortedPage) -> SelectStatement {
     let mut q = base(scope);
     if let Some(b) = &f.branch {
         q.and_where(Expr::col(("agents", "branch")).eq(b.as_str()));
@@ -100,7 +111,7 @@ pub async fn list_sorted(db: &Db, scope: &Scope, f: &AgentQuery, page: &SortedPa
         );
     }
     keyset_sorted(&mut q, "agents", page);
-    db.fetch_all(&q).await
+    q
 }
 
 /// One agent by id, if visible in `scope`.

@@ -82,6 +82,9 @@ where
     let hub = Schedule::every("notification_stream", settings.stream_poll())
         .woken_by(rt.hub.wake_signal())
         .max_backoff(std::time::Duration::from_secs(5));
+    // Woken after a successful request here (see `app::wake_rules`) and after every commit that
+    // changed the log, here or, on PostgreSQL, in another process.
+    db.wake_on_commit(&rt.rules_due);
     let rule_runner = Schedule::every("notification_rules", settings.rules_interval()).woken_by(rt.rules_due.clone());
     let reminders = Schedule::every("notification_reminders", std::time::Duration::from_secs(15));
     let deliveries =

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
-use moon_db::{Db, DbError, Tx};
+use moon_db::{Db, DbError, RowStream, Tx};
 
 use super::Notification;
 use moon_http::paging::keyset;
@@ -49,6 +49,17 @@ const COLUMNS: [&str; 6] = ["id", "agent_id", "message", "kind", "created_at", "
 /// notifications table alone and then joined for the agent codes, so no backend sorts the whole
 /// table before the LIMIT.
 pub async fn list(db: &Db, scope: &Scope, f: &NotificationQuery, page: &Page) -> Result<Vec<Notification>, DbError> {
+    db.fetch_all(&listing(scope, f, page)).await
+}
+
+/// Every notification visible in `scope` matching `f`, in id order, streamed from a cursor
+/// rather than collected, for the original `/notification/get`, which lists them all.
+pub fn stream(db: &Db, scope: &Scope, f: &NotificationQuery) -> RowStream<Notification> {
+    db.stream(&listing(scope, f, &Page::ALL))
+}
+
+/// The query of [`list`] and [`stream`].
+fn listing(scope: &Scope, f: &NotificationQuery, page: &Page) -> SelectStatement {
     let mut inner = Query::select();
     inner.columns(COLUMNS.map(|c| ("notifications", c))).from("notifications");
     inner.and_where_option(in_scope(scope));
@@ -79,7 +90,7 @@ pub async fn list(db: &Db, scope: &Scope, f: &NotificationQuery, page: &Page) ->
         .from_subquery(inner, "n")
         .inner_join("agents", Expr::col(("agents", "id")).equals(("n", "agent_id")))
         .order_by(("n", "id"), if page.descending { Order::Desc } else { Order::Asc });
-    db.fetch_all(&q).await
+    q
 }
 
 /// One notification by id, if visible.

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use moon_domain::{FieldError, FieldErrors, Label, Money};
+use moon_domain::{FieldError, FieldErrors, Label, Money, Typed};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -55,14 +55,17 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Body of `POST /api/v1/products`.
+/// Body of `POST /api/v1/products`. Text fields are [`Typed`], so a value of the wrong JSON
+/// type is listed with every other bad field rather than alone.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
     /// Required: Life, Vehicle, Health, …
-    pub product_type: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub product_type: Option<Typed<String>>,
     /// Required and unique.
-    pub product_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub product_name: Option<Typed<String>>,
     /// Required: a positive amount with at most two decimals, as a string or number.
     #[schema(value_type = Option<String>)]
     pub target_amount: Option<serde_json::Value>,
@@ -73,9 +76,11 @@ pub struct CreateProduct {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     /// New line of business.
-    pub product_type: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub product_type: Option<Typed<String>>,
     /// New unique name.
-    pub product_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub product_name: Option<Typed<String>>,
     /// New target.
     #[schema(value_type = Option<String>)]
     pub target_amount: Option<serde_json::Value>,
@@ -89,9 +94,11 @@ pub struct ProductFields {
     pub target_amount: Option<Money>,
 }
 
+/// Validates a product's fields, every problem (type errors included) reported together; on
+/// `create` the three fields are required.
 pub(crate) fn validate(
-    product_type: Option<&str>,
-    product_name: Option<&str>,
+    product_type: Option<&Typed<String>>,
+    product_name: Option<&Typed<String>>,
     target: Option<&serde_json::Value>,
     create: bool,
 ) -> Result<ProductFields, Vec<FieldError>> {
@@ -107,9 +114,15 @@ pub(crate) fn validate(
             }
         }
     }
+    let mut label = |field: &str, raw: Option<&Typed<String>>| {
+        let s = e.take_opt(raw.map(|t| t.get(field)))?;
+        e.take(Label::parse(field, &s))
+    };
+    let product_type = label("product_type", product_type);
+    let product_name = label("product_name", product_name);
     let fields = ProductFields {
-        product_type: e.take_opt(product_type.map(|s| Label::parse("product_type", s))),
-        product_name: e.take_opt(product_name.map(|s| Label::parse("product_name", s))),
+        product_type,
+        product_name,
         target_amount: e.take_opt(target.map(|v| Money::parse_json("target_amount", v))),
     };
     e.finish()?;
@@ -152,7 +165,7 @@ async fn create_product(
     principal: Principal,
     ApiJson(body): ApiJson<CreateProduct>,
 ) -> ApiResult<(StatusCode, Json<Product>)> {
-    let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), true)
+    let f = validate(body.product_type.as_ref(), body.product_name.as_ref(), body.target_amount.as_ref(), true)
         .map_err(ApiError::validation)?;
     Ok((StatusCode::CREATED, Json(service::create(&db, &principal, &f).await?)))
 }
@@ -175,7 +188,7 @@ async fn update_product(
     ApiJson(body): ApiJson<UpdateProduct>,
 ) -> ApiResult<Json<Product>> {
     let id = moon_http::parse_id(&id)?;
-    let f = validate(body.product_type.as_deref(), body.product_name.as_deref(), body.target_amount.as_ref(), false)
+    let f = validate(body.product_type.as_ref(), body.product_name.as_ref(), body.target_amount.as_ref(), false)
         .map_err(ApiError::validation)?;
     Ok(Json(service::update(&db, &principal, id, &f).await?))
 }

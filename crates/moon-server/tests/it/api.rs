@@ -87,7 +87,12 @@ async fn agent_validation_reports_every_bad_field(app: &TestApp) {
     assert_eq!(fields(&p), ["agent_code", "first_name", "last_name", "contact_number", "email"]);
 
     let (s, p) = app.post("/api/v1/agents", json!({"agent_code": "AGT1", "first_name": 5})).await;
-    assert_eq!((s, fields(&p)), (422, vec![String::from("first_name")]), "wrong types name the field: {p}");
+    assert_eq!(
+        (s, fields(&p)),
+        (422, ["first_name", "last_name", "branch", "team"].map(String::from).to_vec()),
+        "a wrong type names its field, listed with every other bad field: {p}"
+    );
+    assert_eq!(p["errors"][0]["code"], "invalid_type", "{p}");
     let (s, p) = app.post("/api/v1/agents", json!({"agent_code": "AGT1", "agentcode": "x"})).await;
     assert_eq!(s, 422, "unknown fields are refused: {p}");
     let (_, list) = app.get("/api/v1/agents").await;

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use moon_domain::Typed;
 use serde::Deserialize;
 
 use super::see_other;
@@ -219,16 +220,17 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
+    let text = |raw: &Option<String>| given(raw).map(Typed::Value);
     let request = CreateAgent {
-        agent_code: given(&f.agent_code),
-        first_name: given(&f.first_name),
-        last_name: given(&f.last_name),
-        branch: given(&f.branch),
-        team: given(&f.team),
-        contact_number: given(&f.contact_number),
-        email: given(&f.email),
-        active: Some(true),
-        analytics_consent: Some(f.analytics_consent.is_some()),
+        agent_code: text(&f.agent_code),
+        first_name: text(&f.first_name),
+        last_name: text(&f.last_name),
+        branch: text(&f.branch),
+        team: text(&f.team),
+        contact_number: text(&f.contact_number),
+        email: text(&f.email),
+        active: Some(Typed::Value(true)),
+        analytics_consent: Some(Typed::Value(f.analytics_consent.is_some())),
         show_name_to_peers: None,
     };
     let created = match request.validate() {
@@ -363,16 +365,17 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let staff = ctx.role() != Role::Agent;
+    let text = |raw: &Option<String>| if staff { Some(Typed::Value(v(raw).to_owned())) } else { None };
     let changes = UpdateAgent {
-        agent_code: if staff { Some(v(&f.agent_code).to_owned()) } else { None },
-        first_name: if staff { Some(v(&f.first_name).to_owned()) } else { None },
-        last_name: if staff { Some(v(&f.last_name).to_owned()) } else { None },
-        branch: if staff { Some(v(&f.branch).to_owned()) } else { None },
-        team: if staff { Some(v(&f.team).to_owned()) } else { None },
-        contact_number: Some(given(&f.contact_number)),
-        email: Some(given(&f.email)),
-        active: if staff { Some(f.active.is_some()) } else { None },
-        analytics_consent: Some(f.analytics_consent.is_some()),
+        agent_code: text(&f.agent_code),
+        first_name: text(&f.first_name),
+        last_name: text(&f.last_name),
+        branch: text(&f.branch),
+        team: text(&f.team),
+        contact_number: Some(given(&f.contact_number).map(Typed::Value)),
+        email: Some(given(&f.email).map(Typed::Value)),
+        active: if staff { Some(Typed::Value(f.active.is_some())) } else { None },
+        analytics_consent: Some(Typed::Value(f.analytics_consent.is_some())),
         show_name_to_peers: None,
     };
     let saved = match changes.validate() {
@@ -421,8 +424,9 @@ pub async fn move_agent(State(state): State<WebState>, ctx: Ctx, Path(id): Path<
 pub async fn deactivate(State(state): State<WebState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let done = async {
         let id = moon_http::parse_id(&id)?;
-        let changes =
-            UpdateAgent { active: Some(false), ..UpdateAgent::default() }.validate().map_err(ApiError::validation)?;
+        let changes = UpdateAgent { active: Some(Typed::Value(false)), ..UpdateAgent::default() }
+            .validate()
+            .map_err(ApiError::validation)?;
         Ok::<_, ApiError>(service::update(&state.db, &ctx.principal, id, changes).await?)
     }
     .await;

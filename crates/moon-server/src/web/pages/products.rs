@@ -110,12 +110,9 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let target = given(&f.target_amount).map(serde_json::Value::String);
-    let created = match component::validate(
-        given(&f.product_type).as_deref(),
-        given(&f.product_name).as_deref(),
-        target.as_ref(),
-        true,
-    ) {
+    let product_type = given(&f.product_type).map(moon_domain::Typed::Value);
+    let product_name = given(&f.product_name).map(moon_domain::Typed::Value);
+    let created = match component::validate(product_type.as_ref(), product_name.as_ref(), target.as_ref(), true) {
         Ok(fields) => component::service::create(&state.db, &ctx.principal, &fields).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
