@@ -462,4 +462,28 @@ async fn the_performance_page_answers_the_coaching_questions(app: &TestApp) {
     let (s, _, html) = page(&b, app, &view, Some(&acookie)).await;
     assert_eq!(s, 200, "{html}");
     assert!(html.contains("ag_") && !html.contains("Test WPA1"), "an analyst sees pseudonyms only: {html}");
+
+    // An admin records an agent's choice to show their name to other agents on the agent's page.
+    let (_, agents) = app.get("/api/v1/agents?agent_code=WPA2").await;
+    let id = agents["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(agents["items"][0]["show_name_to_peers"], false);
+    let (_, admin_name, admin_password) = app.user("admin", None).await;
+    let admin = sign_in_form(app, &admin_name, &admin_password).await;
+    let (_, _, html) = page(&b, app, &format!("/agents/{id}"), Some(&admin)).await;
+    assert!(html.contains("name=\"show_name_to_peers\""), "{html}");
+    let csrf = csrf_of(&html);
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("agent_code", "WPA2"),
+        ("first_name", "Test"),
+        ("last_name", "WPA2"),
+        ("branch", "Colombo"),
+        ("team", "Alpha"),
+        ("active", "true"),
+        ("show_name_to_peers", "true"),
+    ];
+    let (s, _, html) = post_form(&b, app, &format!("/agents/{id}"), &admin, &fields).await;
+    assert_eq!(s, 303, "{html}");
+    let (_, agent) = app.get(&format!("/api/v1/agents/{id}")).await;
+    assert_eq!(agent["show_name_to_peers"], true, "{agent}");
 }

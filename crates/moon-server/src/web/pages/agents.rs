@@ -63,6 +63,7 @@ pub struct AgentForm {
     email: Option<String>,
     active: Option<String>,
     analytics_consent: Option<String>,
+    show_name_to_peers: Option<String>,
 }
 
 impl AgentForm {
@@ -77,6 +78,7 @@ impl AgentForm {
             email: a.email.clone(),
             active: a.active.then(|| String::from("true")),
             analytics_consent: a.analytics_consent.then(|| String::from("true")),
+            show_name_to_peers: a.show_name_to_peers.then(|| String::from("true")),
         }
     }
 }
@@ -209,6 +211,7 @@ fn agent_form(ctx: &Ctx, action: &str, f: &AgentForm, problems: &Problems, creat
             }
             @if staff && !creating { (form::checkbox("active", "Active", f.active.is_some())) }
             (form::checkbox("analytics_consent", "Agrees to appear (under a pseudonym) on the leaderboard", f.analytics_consent.is_some()))
+            (form::checkbox("show_name_to_peers", "Shows their name to other agents in performance figures", f.show_name_to_peers.is_some()))
             button type="submit" { (submit) }
         }
     }
@@ -231,7 +234,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         email: text(&f.email),
         active: Some(Typed::Value(true)),
         analytics_consent: Some(Typed::Value(f.analytics_consent.is_some())),
-        show_name_to_peers: None,
+        show_name_to_peers: Some(Typed::Value(f.show_name_to_peers.is_some())),
     };
     let created = match request.validate() {
         Ok(new) => service::create(&state.db, &ctx.principal, new).await.map_err(ApiError::from),
@@ -376,7 +379,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         email: Some(given(&f.email).map(Typed::Value)),
         active: if staff { Some(Typed::Value(f.active.is_some())) } else { None },
         analytics_consent: Some(Typed::Value(f.analytics_consent.is_some())),
-        show_name_to_peers: None,
+        show_name_to_peers: Some(Typed::Value(f.show_name_to_peers.is_some())),
     };
     let saved = match changes.validate() {
         Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await.map_err(ApiError::from),
