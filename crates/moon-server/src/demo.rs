@@ -230,6 +230,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             policy_number: Some(Some(
                 PolicyNumber::parse("policy_number", &format!("DEMO-{}-{n:04}", today.year())).map_err(bad)?,
             )),
+            external: None,
         };
         match crate::sales::service::create(db, &op, fields).await {
             Ok(_) => summary.sales += 1,

@@ -16,6 +16,7 @@ pub mod component;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod idempotency;
 pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
@@ -23,6 +24,8 @@ pub mod organisation;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod sales_targets;
+/// Bulk import of sales, for the `moon import` command.
+pub use sales::import as sales_import;
 pub mod targets;
 pub mod web;
 
