@@ -250,6 +250,8 @@ struct Chunk {
     read: u64,
     last_line: u64,
     bytes_read: u64,
+    /// The file cannot be read as sales at all (its header): nothing is imported, in any mode.
+    fatal: bool,
 }
 
 /// The agents and products rows may name, read once: agents visible in the caller's scope.
@@ -435,7 +437,7 @@ impl Reader {
             }
         }
         if !header_errors.is_empty() {
-            let chunk = Chunk { rejected: 0, errors: header_errors, ..Chunk::default() };
+            let chunk = Chunk { errors: header_errors, fatal: true, ..Chunk::default() };
             let _ = self.tx.blocking_send(Ok(chunk));
             return Ok(());
         }
@@ -813,8 +815,10 @@ async fn run(
     let mut whole: Option<Tx> = if all_or_nothing { Some(db.begin().await?) } else { None };
     let mut last_line = 0u64;
     let mut seen_refs: HashSet<(String, String)> = HashSet::new();
+    let mut fatal = false;
     while let Some(chunk) = receiver.recv().await {
         let mut chunk = chunk.map_err(unreadable)?;
+        fatal |= chunk.fatal;
         report.rows_read += chunk.read;
         report.rejected += chunk.rejected;
         let room = MAX_LISTED_ERRORS.saturating_sub(report.errors.len());
@@ -878,6 +882,9 @@ async fn run(
         });
     }
     reading.await.map_err(|e| Error::Internal(anyhow::anyhow!("the reading thread failed: {e}")))?;
+    // Reading rejects rows as it goes, writing (duplicate policy numbers) batch by batch: the
+    // report lists them in file order.
+    report.errors.sort_by_key(|e| e.line);
     let detail = |r: &SalesImportReport| {
         serde_json::json!({
             "import_id": r.import_id, "file_sha256": r.file_sha256, "mode": r.mode.as_str(),
@@ -885,7 +892,7 @@ async fn run(
             "rejected": r.rejected, "batches_committed": r.batches_committed,
         })
     };
-    let rejected_all = all_or_nothing && report.rejected > 0;
+    let rejected_all = fatal || (all_or_nothing && report.rejected > 0);
     if rejected_all {
         if let Some(t) = whole.take() {
             t.rollback().await?;

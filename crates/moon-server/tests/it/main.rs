@@ -17,6 +17,7 @@ mod audit;
 mod field_errors;
 mod hardening;
 mod hostile;
+mod import;
 mod logs;
 mod notifications_rules;
 mod organisation;
