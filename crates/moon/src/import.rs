@@ -42,7 +42,7 @@ pub struct SalesArgs {
 }
 
 fn show_progress(p: Progress) {
-    let pct = if p.bytes_total > 0 { p.bytes_read * 100 / p.bytes_total } else { 0 };
+    let pct = (p.bytes_read * 100).checked_div(p.bytes_total).unwrap_or(0);
     let rate = p.rows_read as f64 / p.elapsed.as_secs_f64().max(0.001);
     let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
     let mut err = std::io::stderr().lock();
