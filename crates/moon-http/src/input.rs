@@ -30,6 +30,17 @@ use crate::ApiError;
 pub struct InputLimits {
     /// The largest body accepted, in bytes.
     pub body_limit: usize,
+    /// Route templates whose bodies go to the handler unread, as a stream: bulk imports of
+    /// files far larger than any request should be buffered for. Their handlers enforce their
+    /// own cap and check every row they read.
+    pub streamed: &'static [&'static str],
+}
+
+impl InputLimits {
+    /// Whether the request's route streams its body (see [`InputLimits::streamed`]).
+    pub fn streams(&self, req: &Request) -> bool {
+        req.extensions().get::<axum::extract::MatchedPath>().is_some_and(|m| self.streamed.contains(&m.as_str()))
+    }
 }
 
 /// Whether `c` is refused in a single-line value (the path, the query string).
@@ -199,7 +210,7 @@ pub async fn guard(State(limits): State<InputLimits>, req: Request, next: Next) 
         return ApiError::bad_request("invalid_characters", detail).with_errors(uri_errors).into_response();
     }
     let empty = axum::body::HttpBody::size_hint(req.body()).exact() == Some(0);
-    if empty {
+    if empty || limits.streams(&req) {
         return next.run(req).await;
     }
     let mime = media_type(&req);

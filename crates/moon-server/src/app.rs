@@ -196,10 +196,12 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
                 "this route does not accept that method; see /api/v1/openapi.json",
             )
         })
+        // Innermost: Idempotency-Key replays (needs the principal and the body already read).
+        .layer(axum::middleware::from_fn_with_state(state.db.clone(), crate::idempotency::idempotent))
         // Inside authentication, so a protected route still answers 401 first: the body read
         // within the limit (413) and control characters refused wherever text enters.
         .layer(axum::middleware::from_fn_with_state(
-            moon_http::input::InputLimits { body_limit },
+            moon_http::input::InputLimits { body_limit, streamed: crate::sales::import::STREAMED_ROUTES },
             moon_http::input::guard,
         ))
         .layer(axum::middleware::from_fn_with_state(state.security.clone(), crate::auth::middleware::authenticate))

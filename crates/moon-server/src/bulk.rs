@@ -157,6 +157,8 @@ pub async fn load(
                     Option::<String>::None.into(),
                     now.into(),
                     now.into(),
+                    Option::<String>::None.into(),
+                    Option::<String>::None.into(),
                 ])
                 .map_err(|e| anyhow::anyhow!("cannot build the bulk insert: {e}"))?;
             }
@@ -201,6 +203,7 @@ pub async fn churn(db: &Db, n: usize, today: NaiveDate, seed: u64) -> anyhow::Re
             sale_date: Some(today - chrono::Duration::days(rng.below(365) as i64)),
             branch: None,
             policy_number: None,
+            external: None,
         };
         crate::sales::service::create(db, &op, fields)
             .await

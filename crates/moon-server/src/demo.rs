@@ -245,6 +245,7 @@ async fn load_sales(db: &Db, op: &Principal, products: &[i64], today: NaiveDate)
             sale_date: Some(day),
             branch: None,
             policy_number: Some(Some(PolicyNumber::parse("policy_number", &policy).map_err(bad)?)),
+            external: None,
         };
         match crate::sales::service::create(db, op, fields).await {
             Ok(_) => created += 1,

@@ -317,6 +317,7 @@ async fn integration_add(
         sale_date: b.sale_date,
         branch: b.branch,
         policy_number: None,
+        ..CreateSale::default()
     };
     let fields = body.validate(crate::sales::today(&calendar)).map_err(|e| map(ApiError::validation(e)))?;
     crate::sales::service::create(&db, &principal, fields).await.map_err(|e| map(e.into()))?;

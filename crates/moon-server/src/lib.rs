@@ -16,6 +16,7 @@ pub mod component;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod idempotency;
 pub mod json_array;
 pub mod kpis;
 pub(crate) mod legacy;
@@ -25,6 +26,8 @@ pub mod performance;
 pub(crate) mod products;
 pub(crate) mod sales;
 pub mod sales_targets;
+/// Bulk import of sales, for the `moon import` command.
+pub use sales::import as sales_import;
 pub mod targets;
 pub mod web;
 

@@ -56,6 +56,7 @@ async fn seeded() -> (Db, std::path::PathBuf, i64, i64) {
             sale_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1),
             branch: None,
             policy_number: None,
+            external: None,
         };
         crate::sales::service::create(&db, &op, f).await.unwrap();
         let to = AgentRef::Code(AgentCode::parse("c", code).unwrap());
@@ -122,6 +123,7 @@ async fn a_branch_scope_sees_only_its_branch() {
         sale_date: chrono::NaiveDate::from_ymd_opt(2024, 1, 2),
         branch: None,
         policy_number: None,
+        external: None,
     };
     let err = moon_http::ApiError::from(crate::sales::service::create(&db, &manager, f).await.unwrap_err());
     assert_eq!((err.status().as_u16(), err.code()), (422, "validation_failed"));

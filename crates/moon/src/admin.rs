@@ -110,6 +110,10 @@ pub enum TokenCommand {
         /// Days until it expires [default: never].
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Make the token for a system: it draws on this rate class (`[rate_classes.NAME]` in
+        /// moon.toml; `integration` is built in) instead of the per-person limits.
+        #[arg(long)]
+        rate_class: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -241,11 +245,24 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
 /// Runs a `moon token` command.
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { username, name, expires_days, common } => {
+        TokenCommand::Create { username, name, expires_days, rate_class, common } => {
+            if let Some(c) = &rate_class
+                && !token::valid_class_name(c)
+            {
+                anyhow::bail!("--rate-class must be 1-40 lower-case letters, digits, _ or -; got {c:?}");
+            }
             let db = open(&common).await?;
             let a = account(&db, &username).await?;
             let expires = expires_days.map(|d| moon_db::now() + chrono::Duration::days(i64::from(d)));
-            let (t, secret) = token::create(&db, a.id, &name, expires, &moon_http::Principal::operator()).await?;
+            let (t, secret) = token::create_with_class(
+                &db,
+                a.id,
+                &name,
+                expires,
+                rate_class.as_deref(),
+                &moon_http::Principal::operator(),
+            )
+            .await?;
             eprintln!(
                 "created token {} for {} (expires {}); it is shown once:",
                 t.id,

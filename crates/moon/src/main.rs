@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregate;
+mod import;
 mod org;
 mod planning;
 mod settings;
@@ -61,6 +62,9 @@ enum Command {
     /// The business calendar: `moon calendar holidays import FILE.csv`, `moon calendar holidays list`.
     #[command(subcommand)]
     Calendar(planning::CalendarCommand),
+    /// Bulk import: `moon import sales FILE.csv` (or .jsonl), with a progress line and a report.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// `moon audit …`.
@@ -240,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => admin::token(cmd).await,
         Command::Targets(cmd) => planning::targets(cmd).await,
         Command::Calendar(cmd) => planning::calendar(cmd).await,
+        Command::Import(cmd) => import::run(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {
             let key = checkpoint_key(args.key_file.as_deref())?;
             let config = settings::resolve(&ServeArgs::from(args.common))?;

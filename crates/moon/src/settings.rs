@@ -132,6 +132,19 @@ struct FileConfig {
     notifications: Option<moon_server::notifications::settings::NotificationSettings>,
     business: Option<BusinessFile>,
     targets: Option<TargetsFile>,
+    rate_classes: Option<std::collections::BTreeMap<String, RateClassFile>>,
+}
+
+/// `[rate_classes.NAME]` in `moon.toml`: the limits of tokens made for systems
+/// (`moon token create --rate-class NAME`). Unset values keep the built-in `integration`
+/// class's (60,000 a minute, bursts of 6,000).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateClassFile {
+    writes_per_minute: Option<u32>,
+    write_burst: Option<u32>,
+    reads_per_minute: Option<u32>,
+    read_burst: Option<u32>,
 }
 
 /// `[business]` in `moon.toml`: the business calendar.
@@ -335,6 +348,19 @@ fn security(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<SecurityConfi
     r.auth = limit(r.auth, file.rate_limit_auth_per_minute, file.rate_limit_auth_burst);
     r.read = limit(r.read, file.rate_limit_read_per_minute, file.rate_limit_read_burst);
     r.write = limit(r.write, file.rate_limit_write_per_minute, file.rate_limit_write_burst);
+    for (name, c) in file.rate_classes.iter().flatten() {
+        anyhow::ensure!(
+            moon_server::auth::token::valid_class_name(name),
+            "rate class names are 1-40 lower-case letters, digits, _ or -; got {name:?}"
+        );
+        let base = moon_server::auth::ratelimit::integration();
+        let limits = moon_server::auth::ratelimit::RateLimits {
+            read: limit(base.read, c.reads_per_minute, c.read_burst),
+            write: limit(base.write, c.writes_per_minute, c.write_burst),
+            ..base
+        };
+        s.rate_classes.insert(name.clone(), limits);
+    }
     Ok(s)
 }
 

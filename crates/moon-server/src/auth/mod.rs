@@ -69,6 +69,8 @@ pub struct AuthState {
     pub hasher: password::Hasher,
     /// In-memory request buckets.
     pub limiter: ratelimit::RateLimiter,
+    /// The buckets of each configured rate class, for tokens made for systems.
+    pub class_limiters: std::collections::HashMap<String, ratelimit::RateLimiter>,
     /// The settings these came from.
     pub config: SecurityConfig,
 }
@@ -86,6 +88,11 @@ impl AuthState {
             key,
             hasher: password::Hasher::new(config.hash_concurrency),
             limiter: ratelimit::RateLimiter::new(config.rate_limits),
+            class_limiters: config
+                .rate_classes
+                .iter()
+                .map(|(name, limits)| (name.clone(), ratelimit::RateLimiter::new(*limits)))
+                .collect(),
             config: config.clone(),
         };
         if let Err(e) = state.key(db).await {
@@ -105,6 +112,18 @@ impl AuthState {
                 crypto::SealingKey::from_material(material.expose())
             })
             .await
+    }
+
+    /// The buckets a request draws from: its token's rate class when it has one that is
+    /// configured, else the default ones (people, and a class no longer configured).
+    pub fn limiter_for(&self, credential: &middleware::Credential) -> &ratelimit::RateLimiter {
+        match credential {
+            middleware::Credential::Token { rate_class: Some(c), .. } => self.class_limiters.get(c).unwrap_or_else(|| {
+                tracing::warn!(rate_class = %c, "a token names a rate class that is not configured; default limits apply");
+                &self.limiter
+            }),
+            _ => &self.limiter,
+        }
     }
 
     /// Whether users of `role` must have a second factor before using role-protected routes.
@@ -133,6 +152,9 @@ pub struct SecurityConfig {
     pub throttle: ThrottleSettings,
     /// Request token buckets.
     pub rate_limits: RateLimits,
+    /// Named rate classes for tokens made for systems (`[rate_classes.NAME]`); people's
+    /// requests never use them.
+    pub rate_classes: std::collections::BTreeMap<String, RateLimits>,
     /// Largest total size of a request's headers, in bytes (431 above).
     pub max_header_bytes: usize,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
@@ -149,6 +171,7 @@ impl Default for SecurityConfig {
             sessions: SessionSettings::default(),
             throttle: ThrottleSettings::default(),
             rate_limits: RateLimits::default(),
+            rate_classes: std::collections::BTreeMap::from([(String::from("integration"), ratelimit::integration())]),
             max_header_bytes: 16 * 1024,
             hash_concurrency: 2,
         }

@@ -115,6 +115,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/sales/{id}", Roles(PEOPLE)),
     rule("PATCH", "/api/v1/sales/{id}", Roles(STAFF)),
     rule("DELETE", "/api/v1/sales/{id}", Roles(STAFF)),
+    // Bulk import: admins everywhere, managers for their branch (systems use tokens of such users).
+    rule("POST", "/api/v1/sales/import", Roles(STAFF)),
     // Notifications: the branch sends; an agent reads and marks their own.
     rule("GET", "/api/v1/notifications", Roles(PEOPLE)),
     rule("POST", "/api/v1/notifications", Roles(STAFF)),

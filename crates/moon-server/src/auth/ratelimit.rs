@@ -46,6 +46,15 @@ impl Default for RateLimits {
     }
 }
 
+/// The default `integration` class: 1,000 writes and reads a second, the same sign-in limits.
+pub fn integration() -> RateLimits {
+    RateLimits {
+        read: Limit { per_minute: 60_000, burst: 6_000 },
+        write: Limit { per_minute: 60_000, burst: 6_000 },
+        ..RateLimits::default()
+    }
+}
+
 impl RateLimits {
     fn get(&self, class: RateClass) -> Option<Limit> {
         match class {

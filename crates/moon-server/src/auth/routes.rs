@@ -495,6 +495,10 @@ pub struct CreateToken {
     pub expires_in_days: Option<u32>,
     /// The user it acts as (admins only; default yourself).
     pub user_id: Option<i64>,
+    /// Admins only: make the token for a system, drawing on this configured rate class
+    /// (such as `integration`) instead of the default per-person limits.
+    #[schema(example = "integration")]
+    pub rate_class: Option<String>,
 }
 
 /// A token with its secret, returned once at creation.
@@ -532,7 +536,9 @@ async fn create_token(
     principal: Principal,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<Response> {
-    let created = issue_token(&state, &principal, body.user_id, &body.name, body.expires_in_days).await?;
+    let created =
+        issue_token(&state, &principal, body.user_id, &body.name, body.expires_in_days, body.rate_class.as_deref())
+            .await?;
     let mut res = (StatusCode::CREATED, Json(created)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(res)
@@ -546,7 +552,25 @@ pub(crate) async fn issue_token(
     for_user: Option<i64>,
     name: &str,
     expires_in_days: Option<u32>,
+    rate_class: Option<&str>,
 ) -> ApiResult<CreatedToken> {
+    if let Some(class) = rate_class {
+        if principal.role != Role::Admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "only admins create tokens with a rate class",
+            ));
+        }
+        if !state.auth.class_limiters.contains_key(class) {
+            let known: Vec<&str> = state.auth.class_limiters.keys().map(String::as_str).collect();
+            return Err(ApiError::field(moon_domain::FieldError::new(
+                "rate_class",
+                "unknown_rate_class",
+                format!("no rate class {class:?} is configured; known: {}", known.join(", ")),
+            )));
+        }
+    }
     let me = principal.user_id.ok_or_else(ApiError::internal)?;
     let user_id = match for_user {
         Some(other) if other != me && principal.role != Role::Admin => {
@@ -577,7 +601,9 @@ pub(crate) async fn issue_token(
     if users::account(&state.db, user_id).await?.is_none() {
         return Err(ApiError::field(moon_domain::FieldError::new("user_id", "unknown_user", "no such user")));
     }
-    let (token, secret) = token::create(&state.db, user_id, name, expires_at, principal).await.map_err(internal)?;
+    let (token, secret) = token::create_with_class(&state.db, user_id, name, expires_at, rate_class, principal)
+        .await
+        .map_err(internal)?;
     tracing::info!(token_id = token.id, user_id, "API token created");
     Ok(CreatedToken { token, secret })
 }

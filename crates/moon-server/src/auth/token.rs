@@ -33,10 +33,13 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The rate class of a token made for a system (`[rate_classes.NAME]` in the
+    /// configuration); `null` for a person's token, which keeps the default limits.
+    pub rate_class: Option<String>,
 }
 
-const COLUMNS: [&str; 8] =
-    ["id", "user_id", "name", "token_prefix", "created_at", "expires_at", "last_used_at", "revoked_at"];
+const COLUMNS: [&str; 9] =
+    ["id", "user_id", "name", "token_prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "rate_class"];
 
 /// Creates a token for a user and returns it with its secret, which is shown this once.
 /// The creation is audited as `who`'s, in the same transaction.
@@ -45,6 +48,26 @@ pub async fn create(
     user_id: i64,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
+    who: impl Into<crate::audit::Actor>,
+) -> anyhow::Result<(ApiToken, String)> {
+    create_with_class(db, user_id, name, expires_at, None, who).await
+}
+
+/// Whether `name` can be a rate class: 1 to 40 lower-case letters, digits, `_` or `-`.
+pub fn valid_class_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// [`create`] for a system: the token draws on the named rate class instead of the default
+/// limits (an integration posting sales all day would otherwise be throttled like a person).
+pub async fn create_with_class(
+    db: &Db,
+    user_id: i64,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+    rate_class: Option<&str>,
     who: impl Into<crate::audit::Actor>,
 ) -> anyhow::Result<(ApiToken, String)> {
     let secret = format!("{PREFIX}{}", crypto::random_token()?);
@@ -58,11 +81,12 @@ pub async fn create(
             ("token_hash", Value::from(crypto::sha256_hex(&secret))),
             ("created_at", Value::from(moon_db::now())),
             ("expires_at", Value::from(expires_at)),
+            ("rate_class", Value::from(rate_class.map(str::to_owned))),
         ],
     );
     let mut tx = db.begin().await?;
     let id = tx.insert(&stmt).await?;
-    let detail = serde_json::json!({"user_id": user_id, "expires_at": expires_at});
+    let detail = serde_json::json!({"user_id": user_id, "expires_at": expires_at, "rate_class": rate_class});
     crate::audit::append(&mut tx, who, crate::audit::Event::on("token.create", "token", id).with_detail(detail))
         .await?;
     tx.commit().await?;
@@ -124,6 +148,8 @@ pub struct TokenRow {
     pub token_revoked_at: Option<DateTime<Utc>>,
     /// Last use.
     pub token_last_used_at: Option<DateTime<Utc>>,
+    /// Its rate class, if made for a system.
+    pub token_rate_class: Option<String>,
     /// The user.
     #[sqlx(flatten)]
     pub account: Account,
@@ -139,6 +165,7 @@ pub async fn lookup(db: &Db, secret: &str) -> Result<Option<TokenRow>, DbError> 
         .expr_as(Expr::col(("api_tokens", "expires_at")), "token_expires_at")
         .expr_as(Expr::col(("api_tokens", "revoked_at")), "token_revoked_at")
         .expr_as(Expr::col(("api_tokens", "last_used_at")), "token_last_used_at")
+        .expr_as(Expr::col(("api_tokens", "rate_class")), "token_rate_class")
         .inner_join("api_tokens", Expr::col(("api_tokens", "user_id")).equals(("users", "id")))
         .and_where(Expr::col(("api_tokens", "token_hash")).eq(crypto::sha256_hex(secret)));
     let Some(row) = db.fetch_optional::<TokenRow>(&q).await? else { return Ok(None) };

@@ -1,8 +1,10 @@
 //! The sales ledger over `/api/v1/sales` (part of the integration target).
 
+pub mod import;
 pub mod model;
 pub mod repo;
 pub mod service;
+mod upload;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -33,7 +35,10 @@ where
     Db: axum::extract::FromRef<S>,
     BusinessCalendar: axum::extract::FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(list_sales, create_sale)).routes(routes!(get_sale, update_sale, delete_sale))
+    OpenApiRouter::new()
+        .routes(routes!(list_sales, create_sale))
+        .routes(routes!(get_sale, update_sale, delete_sale))
+        .routes(routes!(upload::import_sales))
 }
 
 /// Today in the business time zone, for rejecting sales dated in the future: in UTC+05:30 a

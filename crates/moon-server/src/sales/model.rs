@@ -30,6 +30,11 @@ pub struct Sale {
     pub branch: String,
     /// The insurer's policy number, unique when given.
     pub policy_number: Option<String>,
+    /// The system the sale came from, with `external_ref`; `null` for sales entered here.
+    pub source_system: Option<String>,
+    /// The sale's key in `source_system`: unique per source system, so a re-sent sale is
+    /// recognised instead of recorded twice.
+    pub external_ref: Option<String>,
     /// When recorded (UTC).
     pub created_at: DateTime<Utc>,
     /// When last changed (UTC).
@@ -62,6 +67,14 @@ pub struct CreateSale {
     /// Optional policy number, unique.
     #[schema(value_type = Option<String>)]
     pub policy_number: Option<Typed<String>>,
+    /// The sending system's name (letters, digits, `._:-`, at most 60); required with
+    /// `external_ref`.
+    #[schema(value_type = Option<String>, example = "policy-admin")]
+    pub source_system: Option<Typed<String>>,
+    /// The sale's key in the sending system, unique per `source_system` (at most 100
+    /// characters): a second sale with the same pair is refused with 409 naming the first.
+    #[schema(value_type = Option<String>, example = "PA-2026-000123")]
+    pub external_ref: Option<Typed<String>>,
 }
 
 /// Body of `PATCH /api/v1/sales/{id}`: only fields present change; `policy_number: null` clears it.
@@ -101,6 +114,46 @@ pub struct SaleFields {
     pub sale_date: Option<NaiveDate>,
     pub branch: Option<Label>,
     pub policy_number: Option<Option<PolicyNumber>>,
+    /// `(source_system, external_ref)`, on create only.
+    pub external: Option<ExternalRef>,
+}
+
+/// Where a sale came from: a source system and the sale's key there, both validated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExternalRef {
+    /// The sending system.
+    pub source_system: String,
+    /// The sale's key in that system.
+    pub external_ref: String,
+}
+
+impl ExternalRef {
+    /// Checks both halves; each bad half is one error in `e`.
+    pub fn parse(e: &mut FieldErrors, source_system: &str, external_ref: &str) -> Option<ExternalRef> {
+        let source = source_system.trim();
+        let key = external_ref.trim();
+        let mut ok = true;
+        if source.is_empty()
+            || source.len() > 60
+            || !source.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+        {
+            e.push(FieldError::new(
+                "source_system",
+                "invalid_source_system",
+                "source_system must be 1 to 60 letters, digits or . _ : -",
+            ));
+            ok = false;
+        }
+        if key.is_empty() || key.chars().count() > 100 || key.chars().any(char::is_control) {
+            e.push(FieldError::new(
+                "external_ref",
+                "invalid_external_ref",
+                "external_ref must be 1 to 100 characters without control characters",
+            ));
+            ok = false;
+        }
+        ok.then(|| ExternalRef { source_system: source.to_owned(), external_ref: key.to_owned() })
+    }
 }
 
 /// A sale may be dated at most this many days after today in the business time zone (the caller
@@ -155,7 +208,22 @@ impl CreateSale {
         let sale_date = typed(&mut e, "sale_date", self.sale_date.as_ref());
         let branch = typed(&mut e, "branch", self.branch.as_ref());
         let policy_number = typed(&mut e, "policy_number", self.policy_number.as_ref());
+        let source_system = typed(&mut e, "source_system", self.source_system.as_ref());
+        let external_ref = typed(&mut e, "external_ref", self.external_ref.as_ref());
+        let external = match (source_system.as_deref(), external_ref.as_deref()) {
+            (Some(s), Some(r)) => ExternalRef::parse(&mut e, s, r),
+            (Some(_), None) if self.external_ref.is_none() => {
+                e.push(FieldError::new("external_ref", "required", "external_ref is required with source_system"));
+                None
+            }
+            (None, Some(_)) if self.source_system.is_none() => {
+                e.push(FieldError::new("source_system", "required", "source_system is required with external_ref"));
+                None
+            }
+            _ => None,
+        };
         let fields = SaleFields {
+            external,
             agent: agent_ref(&mut e, agent_code.as_deref(), agent_id),
             product_id,
             amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),
@@ -181,6 +249,7 @@ impl UpdateSale {
         let sale_date = typed(&mut e, "sale_date", self.sale_date.as_ref());
         let branch = typed(&mut e, "branch", self.branch.as_ref());
         let fields = SaleFields {
+            external: None,
             agent: agent_ref(&mut e, agent_code.as_deref(), agent_id),
             product_id: typed(&mut e, "product_id", self.product_id.as_ref()),
             amount: e.take_opt(self.amount.as_ref().map(|v| Money::parse_json("amount", v))),

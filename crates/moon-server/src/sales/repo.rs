@@ -24,6 +24,8 @@ pub(crate) struct SaleRow {
     policy_number: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    source_system: Option<String>,
+    external_ref: Option<String>,
 }
 
 impl From<SaleRow> for Sale {
@@ -38,6 +40,8 @@ impl From<SaleRow> for Sale {
             sale_date: r.sale_date,
             branch: r.branch,
             policy_number: r.policy_number,
+            source_system: r.source_system,
+            external_ref: r.external_ref,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -79,7 +83,7 @@ fn base(scope: &Scope) -> SelectStatement {
 }
 
 /// The columns of `sales`, key first.
-pub(crate) const SALE_COLUMNS: [&str; 9] = [
+pub(crate) const SALE_COLUMNS: [&str; 11] = [
     "id",
     "agent_id",
     "product_id",
@@ -89,6 +93,8 @@ pub(crate) const SALE_COLUMNS: [&str; 9] = [
     "policy_number",
     "created_at",
     "updated_at",
+    "source_system",
+    "external_ref",
 ];
 
 /// One page of sales visible in `scope`, in the page's sort order, then id.
@@ -209,6 +215,7 @@ pub struct NewSale<'a> {
     /// `None`: the agent's home branch on the sale date.
     pub branch: Option<&'a str>,
     pub policy_number: Option<&'a str>,
+    pub external: Option<&'a super::model::ExternalRef>,
 }
 
 /// What a stored sale contributes to the KPIs, for the change log.
@@ -244,6 +251,8 @@ pub async fn insert_resolving(
         .expr(Expr::val(s.policy_number.map(str::to_owned)))
         .expr(Expr::val(now))
         .expr(Expr::val(now))
+        .expr(Expr::val(s.external.map(|x| x.source_system.clone())))
+        .expr(Expr::val(s.external.map(|x| x.external_ref.clone())))
         .from("agents")
         .inner_join("products", Expr::col(("products", "id")).eq(s.product_id));
     match s.agent {
@@ -286,8 +295,21 @@ fn home_branch_on(day: NaiveDate) -> Expr {
 
 /// A new sale as `RETURNING` gives it: the sales columns in [`SALE_COLUMNS`] order, then the
 /// agent code and product name.
-type ReturnedSale =
-    (i64, i64, i64, i64, NaiveDate, String, Option<String>, DateTime<Utc>, DateTime<Utc>, String, String);
+type ReturnedSale = (
+    i64,
+    i64,
+    i64,
+    i64,
+    NaiveDate,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
 
 impl From<ReturnedSale> for Sale {
     fn from(r: ReturnedSale) -> Self {
@@ -301,6 +323,8 @@ impl From<ReturnedSale> for Sale {
             policy_number,
             created_at,
             updated_at,
+            source_system,
+            external_ref,
             agent_code,
             product_name,
         ) = r;
@@ -314,10 +338,22 @@ impl From<ReturnedSale> for Sale {
             sale_date,
             branch,
             policy_number,
+            source_system,
+            external_ref,
             created_at,
             updated_at,
         }
     }
+}
+
+/// The id of the sale carrying this external reference, if any.
+pub async fn id_by_external(db: &Db, x: &super::model::ExternalRef) -> Result<Option<i64>, DbError> {
+    let mut q = Query::select();
+    q.column("id")
+        .from("sales")
+        .and_where(Expr::col("source_system").eq(x.source_system.as_str()))
+        .and_where(Expr::col("external_ref").eq(x.external_ref.as_str()));
+    Ok(db.fetch_optional::<(i64,)>(&q).await?.map(|(id,)| id))
 }
 
 /// Overwrites a sale with a complete record.

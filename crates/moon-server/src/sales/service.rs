@@ -14,6 +14,17 @@ fn unknown_product(product_id: i64) -> Error {
     Error::field(FieldError::new("product_id", "unknown_product", format!("no product {product_id} exists")))
 }
 
+/// 409 naming the sale that already carries this external reference.
+pub(crate) fn duplicate_external(x: &super::model::ExternalRef, existing: i64) -> Error {
+    Error::conflict(
+        "duplicate_external_ref",
+        format!(
+            "sale {existing} (/api/v1/sales/{existing}) already has source_system {} and external_ref {}",
+            x.source_system, x.external_ref
+        ),
+    )
+}
+
 fn duplicate_policy(policy: &str) -> Error {
     Error::conflict("duplicate_policy_number", format!("a sale with policy_number {policy} already exists"))
 }
@@ -70,15 +81,29 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sal
         sale_date,
         branch: f.branch.map(|b| b.into_inner()),
         policy_number,
+        external: f.external,
     };
     let queue = db.shared(|| GroupCommit::new(CreateBatch, MAX_BATCH));
     let duplicate = pending.policy_number.clone();
+    let external = pending.external.clone();
     let agent_ref = pending.agent.clone();
-    let inserted = queue.submit(db, pending).await?.map_err(|e| match e {
-        DbError::UniqueViolation => duplicate_policy(duplicate.as_deref().unwrap_or_default()),
-        DbError::ForeignKeyViolation => crate::agents::service::unknown_agent("agent_code", "of this sale"),
-        other => other.into(),
-    })?;
+    let outcome = queue.submit(db, pending).await?;
+    let inserted = match outcome {
+        Err(DbError::UniqueViolation) => {
+            // Two unique keys guard a sale: say which one this was.
+            if let Some(x) = &external
+                && let Some(existing) = repo::id_by_external(db, x).await?
+            {
+                return Err(duplicate_external(x, existing));
+            }
+            return Err(duplicate_policy(duplicate.as_deref().unwrap_or_default()));
+        }
+        Err(DbError::ForeignKeyViolation) => {
+            return Err(crate::agents::service::unknown_agent("agent_code", "of this sale"));
+        }
+        Err(other) => return Err(other.into()),
+        Ok(inserted) => inserted,
+    };
     if let Some(sale) = inserted {
         return Ok(sale);
     }
@@ -105,6 +130,7 @@ struct PendingSale {
     sale_date: chrono::NaiveDate,
     branch: Option<String>,
     policy_number: Option<String>,
+    external: Option<super::model::ExternalRef>,
 }
 
 /// Recording sales in batches: each sale's insert, then the batch's change-log and audit
@@ -124,6 +150,7 @@ impl Batch for CreateBatch {
                 sale_date: item.sale_date,
                 branch: item.branch.as_deref(),
                 policy_number: item.policy_number.as_deref(),
+                external: item.external.as_ref(),
             };
             repo::insert_resolving(tx, &item.principal.scope, &new, moon_db::now()).await
         })

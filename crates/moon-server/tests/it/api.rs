@@ -579,6 +579,7 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/sales/{id}",
         "PATCH /api/v1/sales/{id}",
         "DELETE /api/v1/sales/{id}",
+        "POST /api/v1/sales/import",
         "GET /api/v1/notifications",
         "POST /api/v1/notifications",
         "GET /api/v1/notifications/{id}",

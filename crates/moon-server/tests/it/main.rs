@@ -19,6 +19,7 @@ mod freshness;
 mod hardening;
 mod history;
 mod hostile;
+mod import;
 mod listings;
 mod logs;
 mod notifications_rules;

@@ -5,6 +5,7 @@
 
 mod audit_cli;
 mod cli;
+mod import_cli;
 // Needs the `otel` feature: `cargo test -p moon --features otel --test it otlp` (run by .ci/run).
 #[cfg(feature = "otel")]
 mod otlp;

@@ -232,7 +232,7 @@ pub async fn create_token(State(state): State<WebState>, ctx: Ctx, body: Bytes) 
                 ))
             })?),
         };
-        issue_token(&state.security, &ctx.principal, None, v(&f.name), days).await
+        issue_token(&state.security, &ctx.principal, None, v(&f.name), days, None).await
     }
     .await;
     match made {

@@ -224,6 +224,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         sale_date: given(&f.sale_date).map(Typed::Value),
         branch: given(&f.branch).map(Typed::Value),
         policy_number: given(&f.policy_number).map(Typed::Value),
+        ..CreateSale::default()
     };
     let created = match request.validate(crate::sales::today(&state.calendar)) {
         Ok(fields) if picker.is_empty() => {
