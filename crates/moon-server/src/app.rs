@@ -197,7 +197,10 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
             )
         })
         // Innermost: Idempotency-Key replays (needs the principal and the body already read).
-        .layer(axum::middleware::from_fn_with_state(state.db.clone(), crate::idempotency::idempotent))
+        .layer(axum::middleware::from_fn_with_state(
+            crate::idempotency::Keys { db: state.db.clone(), streamed: crate::sales::import::STREAMED_ROUTES },
+            crate::idempotency::idempotent,
+        ))
         // Inside authentication, so a protected route still answers 401 first: the body read
         // within the limit (413) and control characters refused wherever text enters.
         .layer(axum::middleware::from_fn_with_state(
@@ -479,7 +482,12 @@ pub async fn serve(
     } else {
         Arc::new(crate::notifications::Runtime::default())
     };
-    let security = SecurityState { db: db.clone(), auth: auth.clone(), body_limit: config.body_limit };
+    let security = SecurityState {
+        db: db.clone(),
+        auth: auth.clone(),
+        body_limit: config.body_limit,
+        streamed: crate::sales::import::STREAMED_ROUTES,
+    };
     let notify = NotificationsState {
         db: db.clone(),
         notifications: runtime.clone(),

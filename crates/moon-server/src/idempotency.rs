@@ -160,16 +160,24 @@ fn answer_from(stored: Stored, hash: &str) -> Option<Response> {
     Some(replay(stored))
 }
 
+/// The middleware's state: where answers are kept, and the routes whose bodies are streamed
+/// (left alone: their bodies cannot be hashed before the handler reads them, and an import is
+/// idempotent by its content anyway). The wiring names those routes.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// The operational database.
+    pub db: Db,
+    /// Route templates of streamed bodies.
+    pub streamed: &'static [&'static str],
+}
+
 /// The middleware; see the module documentation.
-pub async fn idempotent(State(db): State<Db>, req: Request, next: Next) -> Response {
+pub async fn idempotent(State(Keys { db, streamed }): State<Keys>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || !req.uri().path().starts_with("/api/v1/") {
         return next.run(req).await;
     }
     let Some(key) = req.headers().get(HEADER).cloned() else { return next.run(req).await };
-    let streamed = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .is_some_and(|m| crate::sales::import::STREAMED_ROUTES.contains(&m.as_str()));
+    let streamed = req.extensions().get::<axum::extract::MatchedPath>().is_some_and(|m| streamed.contains(&m.as_str()));
     let Some(principal) = req.extensions().get::<Principal>().map(|p| p.id.clone()) else {
         return next.run(req).await;
     };

@@ -135,10 +135,7 @@ pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, 
     // without reading it (the body extractors enforce the same limit on bodies sent unannounced).
     let announced =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    let streamed = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| crate::sales::import::STREAMED_ROUTES.contains(&m.as_str()));
+    let streamed = req.extensions().get::<MatchedPath>().is_some_and(|m| state.streamed.contains(&m.as_str()));
     if !streamed && announced.is_some_and(|len| len > state.body_limit) {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -57,6 +57,9 @@ pub struct SecurityState {
     pub auth: std::sync::Arc<AuthState>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Route templates whose bodies are streamed to their handler (bulk imports), exempt from
+    /// `body_limit`; the wiring names them, so this layer knows no component.
+    pub streamed: &'static [&'static str],
 }
 
 /// The security state shared by every request of one server.
