@@ -158,6 +158,26 @@ impl utoipa::PartialSchema for Money {
 
 impl utoipa::ToSchema for Money {}
 
+/// The API schema of a computed amount: a total or a difference of [`Money`] values, which may
+/// be negative (a gap to pace) or larger than one amount may be (a company's year). Only the
+/// schema: the values are `Money` and serialize as it does.
+pub struct Total;
+
+impl utoipa::PartialSchema for Total {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^-?[0-9]{1,16}\.[0-9]{2}$"))
+            .description(Some(
+                "A computed amount (a sum, or a difference that is negative when short), exact, with two decimals.",
+            ))
+            .examples(["-2714.29"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Total {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,10 +67,12 @@ impl PaceStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Figures {
     /// Sum of the sales in the period up to today.
+    #[schema(value_type = crate::money::Total)]
     pub actual: Money,
     /// Number of those sales.
     pub actual_count: i64,
     /// The target's amount, when the scope has one.
+    #[schema(value_type = Option<crate::money::Total>)]
     pub target: Option<Money>,
     /// The target's policy count, when set.
     pub target_count: Option<i64>,
@@ -85,16 +87,21 @@ pub struct Figures {
     /// Where the attainment falls in the configured bands.
     pub band: Option<Band>,
     /// What the target asks for by the end of today: target × elapsed / total working days.
+    #[schema(value_type = Option<crate::money::Total>)]
     pub expected_by_today: Option<Money>,
     /// actual − expected_by_today: negative when behind pace.
+    #[schema(value_type = Option<crate::money::Total>)]
     pub gap_to_pace: Option<Money>,
     /// Where the period ends at the current run rate: actual / elapsed × total working days
     /// (the actual itself before the first working day and after the period).
+    #[schema(value_type = crate::money::Total)]
     pub projected: Money,
     /// projected − target: negative when the period will close short.
+    #[schema(value_type = Option<crate::money::Total>)]
     pub projected_gap: Option<Money>,
     /// What each remaining working day must bring to reach the target (rounded up to the cent);
     /// 0 once reached; absent when no working day remains or no target is set.
+    #[schema(value_type = Option<crate::money::Total>)]
     pub needed_per_working_day: Option<Money>,
     /// achieved, ahead, behind or no_target.
     pub status: PaceStatus,
@@ -177,12 +184,14 @@ pub struct Comparison {
     /// The other period's label.
     pub period: String,
     /// Its actual (the whole period when it is over).
+    #[schema(value_type = crate::money::Total)]
     pub actual: Money,
     /// Its attainment against its own target, when it had one.
     #[schema(value_type = Option<String>)]
     #[serde(serialize_with = "percent_text")]
     pub attainment_pct: Option<Decimal>,
     /// This period's actual minus that one.
+    #[schema(value_type = crate::money::Total)]
     pub delta: Money,
     /// The change in percent of that actual, two decimals; absent when it was 0.
     #[schema(value_type = Option<String>)]
