@@ -126,8 +126,8 @@ function request()
   return wrk.format("GET", paths[i], { ["Authorization"] = "Bearer " .. token })
 end
 LUA
-say "wrk -t2 -c$CONNECTIONS -d$DURATION over $(wc -l <paths.txt) paths"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s paths.lua "http://127.0.0.1:$PORT" >wrk.txt
+say "wrk -c$CONNECTIONS -d$DURATION over $(wc -l <paths.txt) paths"
+wrk -t"$((CONNECTIONS < 2 ? 1 : 2))" -c"$CONNECTIONS" -d"$DURATION" --latency -s paths.lua "http://127.0.0.1:$PORT" >wrk.txt
 cat wrk.txt >&2
 rps=$(awk '/^Requests\/sec/ {print $2}' wrk.txt)
 p50=$(awk '$1 == "50%" {print $2}' wrk.txt)
