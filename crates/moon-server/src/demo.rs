@@ -168,7 +168,7 @@ async fn move_one_agent(db: &Db, op: &Principal, today: NaiveDate) -> anyhow::Re
         team: Some(Label::parse("team", MOVED_AGENT.1).map_err(bad)?),
         effective_from: Some(from),
     };
-    crate::agents::service::move_agent(db, op, id, &mv).await.map_err(api)?;
+    crate::agents::service::move_agent(db, op, id, &mv, today).await.map_err(api)?;
     Ok(())
 }
 

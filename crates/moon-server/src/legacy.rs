@@ -104,6 +104,7 @@ pub fn agent_routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    moon_domain::BusinessCalendar: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(agent_add))
@@ -234,6 +235,7 @@ async fn legacy_agent_id(db: &Db, principal: &Principal, key: &str) -> ApiResult
     responses((status = 200, body = LegacyMessage), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn agent_update(
     State(db): State<Db>,
+    State(calendar): State<moon_domain::BusinessCalendar>,
     principal: Principal,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<LegacyAgentBody>,
@@ -253,7 +255,8 @@ async fn agent_update(
         show_name_to_peers: None,
     };
     let changes = body.validate().map_err(|e| map(ApiError::validation(e)))?;
-    crate::agents::service::update(&db, &principal, id, changes).await.map_err(|e| map(e.into()))?;
+    let today = calendar.today(chrono::Utc::now());
+    crate::agents::service::update(&db, &principal, id, changes, today).await.map_err(|e| map(e.into()))?;
     Ok(Json(LegacyMessage { message: String::from("Agent updated successfully.") }))
 }
 

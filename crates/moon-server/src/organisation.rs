@@ -224,8 +224,10 @@ pub async fn rename(db: &Db, kind: Kind, unit: &str, name: &str) -> Result<crate
 }
 
 /// Moves an agent named by code, as the operator (`moon org move`); returns their history.
+/// Without `effective_from` the move takes effect `today` (the business calendar's date).
 pub async fn move_agent(
     db: &Db,
+    today: chrono::NaiveDate,
     agent_code: &str,
     team: Option<&str>,
     branch: Option<&str>,
@@ -242,5 +244,5 @@ pub async fn move_agent(
         effective_from: effective_from.map(str::to_owned),
     };
     let mv = body.validate()?;
-    crate::agents::service::move_agent(db, &op, id, &mv).await
+    crate::agents::service::move_agent(db, &op, id, &mv, today).await
 }

@@ -107,6 +107,7 @@ pub async fn run(cmd: OrgCommand) -> anyhow::Result<()> {
         OrgCommand::Move { agent_code, team, branch, effective_from, .. } => {
             let history = organisation::move_agent(
                 &db,
+                config.business.today(chrono::Utc::now()),
                 &agent_code,
                 team.as_deref(),
                 branch.as_deref(),

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
 use moon_db::Db;
+use moon_domain::BusinessCalendar;
 use moon_http::paging::{ListingSort, Paged};
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 
@@ -22,6 +23,7 @@ pub fn describe<S>() -> crate::component::Description<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    BusinessCalendar: axum::extract::FromRef<S>,
 {
     crate::component::Description::new("agent", routes()).with_links(&[("agents", "/api/v1/agents")])
 }
@@ -31,6 +33,7 @@ fn routes<S>() -> OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Db: axum::extract::FromRef<S>,
+    BusinessCalendar: axum::extract::FromRef<S>,
 {
     OpenApiRouter::new()
         .routes(routes!(list_agents, create_agent))
@@ -101,13 +104,14 @@ async fn get_agent(State(db): State<Db>, principal: Principal, Path(id): Path<St
     responses((status = 200, body = Agent), (status = 404, body = moon_http::error::Problem), (status = 409, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn update_agent(
     State(db): State<Db>,
+    State(calendar): State<BusinessCalendar>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateAgent>,
 ) -> ApiResult<Json<Agent>> {
     let id = moon_http::parse_id(&id)?;
     let changes = body.validate().map_err(ApiError::validation)?;
-    Ok(Json(service::update(&db, &principal, id, changes).await?))
+    Ok(Json(service::update(&db, &principal, id, changes, calendar.today(chrono::Utc::now())).await?))
 }
 
 /// Delete an agent who has no sales.
@@ -136,11 +140,13 @@ async fn erase_agent(State(db): State<Db>, principal: Principal, Path(code): Pat
     responses((status = 201, body = Vec<org::model::Membership>), (status = 403, body = moon_http::error::Problem), (status = 404, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
 async fn move_agent(
     State(db): State<Db>,
+    State(calendar): State<BusinessCalendar>,
     principal: Principal,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<org::model::MoveAgent>,
 ) -> ApiResult<(StatusCode, Json<Vec<org::model::Membership>>)> {
     let id = moon_http::parse_id(&id)?;
     let mv = body.validate().map_err(ApiError::validation)?;
-    Ok((StatusCode::CREATED, Json(service::move_agent(&db, &principal, id, &mv).await?)))
+    let today = calendar.today(chrono::Utc::now());
+    Ok((StatusCode::CREATED, Json(service::move_agent(&db, &principal, id, &mv, today).await?)))
 }

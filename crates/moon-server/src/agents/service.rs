@@ -45,7 +45,14 @@ pub async fn create(db: &Db, principal: &Principal, mut new: NewAgent) -> Result
 }
 
 /// Applies a partial update to a visible agent.
-pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentChanges) -> Result<Agent> {
+/// A new team or branch is a move effective `today` (the business calendar's date).
+pub async fn update(
+    db: &Db,
+    principal: &Principal,
+    id: i64,
+    mut changes: AgentChanges,
+    today: chrono::NaiveDate,
+) -> Result<Agent> {
     // An agent keeps their own contact details and analytics consent current; code, name, team,
     // branch and status are the branch's to change.
     if matches!(principal.scope, Scope::Agent(_))
@@ -88,7 +95,7 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, mut changes: AgentC
         let same = mv.branch.as_ref().is_none_or(|b| org::model::fold(b.as_str()) == org::model::fold(&current.branch))
             && mv.team.as_ref().is_none_or(|t| org::model::fold(t.as_str()) == org::model::fold(&current.team));
         if !same {
-            let history = org::service::move_agent(&mut tx, principal, &current, &mv).await?;
+            let history = org::service::move_agent(&mut tx, principal, &current, &mv, today).await?;
             moved_from = effective_from(&history);
         }
     }
@@ -219,11 +226,18 @@ pub fn unknown_agent(field: &str, shown: &str) -> Error {
 
 /// Moves a visible agent to another team and/or home branch from a date, with the change-log
 /// entry that tells the warehouse and the audit entry; answers the agent's history.
-pub async fn move_agent(db: &Db, principal: &Principal, id: i64, mv: &Move) -> Result<Vec<Membership>> {
+/// Without an effective date the move takes effect `today` (the business calendar's date).
+pub async fn move_agent(
+    db: &Db,
+    principal: &Principal,
+    id: i64,
+    mv: &Move,
+    today: chrono::NaiveDate,
+) -> Result<Vec<Membership>> {
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("agent {id}")))?;
-    let history = org::service::move_agent(&mut tx, principal, &current, mv).await?;
+    let history = org::service::move_agent(&mut tx, principal, &current, mv, today).await?;
     reread_and_log(&mut tx, &current, effective_from(&history)).await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent moved");

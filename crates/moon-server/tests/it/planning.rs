@@ -472,6 +472,18 @@ async fn sales_are_dated_by_the_business_time_zone(app: &TestApp) {
         (Some("Pacific/Kiritimati"), Some(today.to_string().as_str()))
     );
     assert_eq!(cal["quarter"]["label"].as_str().map(|l| l.starts_with("FY")), Some(true));
+
+    // A move without a date, and a new team set on the agent, take effect on the business date.
+    let (_, agents) = app.get("/api/v1/agents?agent_code=AGT001").await;
+    let id = agents["items"][0]["id"].as_i64().unwrap();
+    let (s, history) = app.post(&format!("/api/v1/agents/{id}/moves"), json!({"team": "Beta"})).await;
+    assert_eq!(s, 201, "{history}");
+    assert_eq!(history[1]["valid_from"].as_str(), Some(today.to_string().as_str()), "{history}");
+    let other = app.agent("AGT002", "Colombo", "Alpha").await;
+    let (s, b) = app.patch(&format!("/api/v1/agents/{other}"), json!({"team": "Gamma"})).await;
+    assert_eq!(s, 200, "{b}");
+    let (_, history) = app.get(&format!("/api/v1/agents/{other}/memberships")).await;
+    assert_eq!(history[1]["valid_from"].as_str(), Some(today.to_string().as_str()), "{history}");
 }
 
 // The change-log entries of the writes are read back, so no aggregator may prune them first

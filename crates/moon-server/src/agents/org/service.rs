@@ -15,12 +15,6 @@ use crate::error::{Error, Result};
 /// Names of known units the 422 for an unknown one lists; beyond that it says how many more.
 const LISTED: usize = 30;
 
-/// Today's date for effective dates. UTC until the business calendar lands; every caller goes
-/// through here so that change is one line.
-pub fn today() -> NaiveDate {
-    moon_db::now().date_naive()
-}
-
 fn admin_only(principal: &Principal) -> Result<()> {
     match principal.scope {
         Scope::All => Ok(()),
@@ -221,13 +215,20 @@ pub async fn join(tx: &mut Tx, agent_id: i64, branch: &Unit, team: &Unit) -> Res
 }
 
 /// Moves an agent (already checked visible to `principal`) to a new team and/or home branch
-/// from `effective_from` (today by default), inside the caller's transaction. Earlier ranges
-/// stay as they were; the agent row's current codes follow. Returns the agent's history.
-pub async fn move_agent(tx: &mut Tx, principal: &Principal, agent: &Agent, mv: &Move) -> Result<Vec<Membership>> {
+/// from `effective_from` (by default `today`, the business calendar's date, so that a move made
+/// just after local midnight is dated that day and not the UTC one), inside the caller's
+/// transaction. Earlier ranges stay as they were; the agent row's current codes follow. Returns
+/// the agent's history.
+pub async fn move_agent(
+    tx: &mut Tx,
+    principal: &Principal,
+    agent: &Agent,
+    mv: &Move,
+    today: NaiveDate,
+) -> Result<Vec<Membership>> {
     if matches!(principal.scope, Scope::Agent(_)) {
         return Err(Error::forbidden("agents may not move themselves; ask your manager"));
     }
-    let today = today();
     let from = mv.effective_from.unwrap_or(today);
     if from > today {
         return Err(Error::field(FieldError::new(

@@ -382,7 +382,9 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         show_name_to_peers: Some(Typed::Value(f.show_name_to_peers.is_some())),
     };
     let saved = match changes.validate() {
-        Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c).await.map_err(ApiError::from),
+        Ok(c) => service::update(&state.db, &ctx.principal, agent.id, c, state.calendar.today(chrono::Utc::now()))
+            .await
+            .map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match saved {
@@ -409,7 +411,11 @@ pub async fn move_agent(State(state): State<WebState>, ctx: Ctx, Path(id): Path<
     let request =
         MoveAgent { team: given(&f.team), branch: given(&f.branch), effective_from: given(&f.effective_from) };
     let moved = match request.validate() {
-        Ok(mv) => service::move_agent(&state.db, &ctx.principal, agent.id, &mv).await.map_err(ApiError::from),
+        Ok(mv) => {
+            service::move_agent(&state.db, &ctx.principal, agent.id, &mv, state.calendar.today(chrono::Utc::now()))
+                .await
+                .map_err(ApiError::from)
+        }
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match moved {
@@ -430,7 +436,9 @@ pub async fn deactivate(State(state): State<WebState>, ctx: Ctx, Path(id): Path<
         let changes = UpdateAgent { active: Some(Typed::Value(false)), ..UpdateAgent::default() }
             .validate()
             .map_err(ApiError::validation)?;
-        Ok::<_, ApiError>(service::update(&state.db, &ctx.principal, id, changes).await?)
+        Ok::<_, ApiError>(
+            service::update(&state.db, &ctx.principal, id, changes, state.calendar.today(chrono::Utc::now())).await?,
+        )
     }
     .await;
     match done {
