@@ -271,10 +271,13 @@ async fn figures(
     }
     let q = Question { level, region: None, branch: None, team: None, period, subject };
     let listing = service::drill(&ctx, &principal, &q).await?;
-    let wanted = key.as_deref().map(moon_server_fold);
+    let wanted = key.as_deref().map(crate::agents::org::model::fold);
     let mut suppressed = 0;
-    let items: Vec<Row> =
-        listing.rows.into_iter().filter(|r| wanted.as_ref().is_none_or(|k| moon_server_fold(&r.key) == *k)).collect();
+    let items: Vec<Row> = listing
+        .rows
+        .into_iter()
+        .filter(|r| wanted.as_ref().is_none_or(|k| crate::agents::org::model::fold(&r.key) == *k))
+        .collect();
     if items.is_empty() {
         // The scope exists but its figures are withheld (too few agents behind them).
         suppressed = 1;
@@ -287,10 +290,6 @@ async fn figures(
         page: None,
     };
     Ok(respond(csv, "performance", report))
-}
-
-fn moon_server_fold(s: &str) -> String {
-    crate::agents::org::model::fold(s)
 }
 
 /// The drill-down: the units of one level under a parent (regions; a region's branches; a

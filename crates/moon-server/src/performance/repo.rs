@@ -35,12 +35,6 @@ pub async fn units(db: &Db, kind: &str) -> Result<Vec<UnitRow>, DbError> {
     Ok(rows.into_iter().map(|(code, name, region)| UnitRow { code, name, region }).collect())
 }
 
-/// The unit of a kind whose code (or name) matches `reference`, compared folded.
-pub async fn unit(db: &Db, kind: &str, reference: &str) -> Result<Option<UnitRow>, DbError> {
-    let key = fold(reference);
-    Ok(units(db, kind).await?.into_iter().find(|u| fold(&u.code) == key || fold(&u.name) == key))
-}
-
 /// An agent as the figures name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRow {

@@ -468,17 +468,16 @@ pub async fn resolve(db: &Db, kind: ScopeKind, field: &str, reference: &str) -> 
             ))),
         };
     }
-    match repo::unit(db, kind_name, reference).await? {
-        Some(u) => Ok(u.code),
-        None => {
-            let known: Vec<String> = repo::units(db, kind_name).await?.into_iter().map(|u| u.code).collect();
-            Err(Error::field(moon_domain::FieldError::new(
-                field,
-                "unknown_unit",
-                format!("unknown {kind_name} {reference:?}; known: {}", known.join(", ")),
-            )))
-        }
-    }
+    let Some(unit_kind) = kind.unit_kind() else {
+        return Err(Error::field(moon_domain::FieldError::new(
+            field,
+            "not_allowed",
+            format!("the {kind_name} has no key"),
+        )));
+    };
+    let mut tx = db.begin().await?;
+    let unit = crate::agents::org::service::lookup_any(&mut tx, unit_kind, field, reference).await?;
+    Ok(unit.map_err(Error::field)?.code)
 }
 
 /// Refuses a single agent's figures to a caller who may not see that agent's name (they would

@@ -32,6 +32,17 @@ impl ScopeKind {
         }
     }
 
+    /// The organisation unit kind a scope names, if it names one.
+    pub fn unit_kind(self) -> Option<crate::agents::org::model::UnitKind> {
+        use crate::agents::org::model::UnitKind;
+        match self {
+            ScopeKind::Region => Some(UnitKind::Region),
+            ScopeKind::Branch => Some(UnitKind::Branch),
+            ScopeKind::Team => Some(UnitKind::Team),
+            ScopeKind::Company | ScopeKind::Agent => None,
+        }
+    }
+
     /// Parses one of the five names.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         match raw.trim().to_ascii_lowercase().as_str() {

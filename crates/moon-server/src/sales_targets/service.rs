@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use super::model::{ProductRef, ScopeKind, SetTarget, Subject, Target, TargetFields};
 use super::repo::{self, NewTarget, TargetQuery, TargetRow, Visibility};
-use crate::agents::org::model::UnitKind;
 use crate::audit;
 use crate::calendar::PeriodInfo;
 use crate::calendar::import::{ImportReport, LineError, cell, read_csv};
@@ -146,14 +145,8 @@ async fn resolve(tx: &mut Tx, f: &TargetFields) -> Result<NewTarget, Vec<FieldEr
     };
     // Organisation scopes name a unit by code or name in any case and are stored by its code,
     // the key sales and memberships hold, so "colombo " and "Colombo" are one target.
-    let unit_kind = match f.scope_kind {
-        ScopeKind::Region => Some(UnitKind::Region),
-        ScopeKind::Branch => Some(UnitKind::Branch),
-        ScopeKind::Team => Some(UnitKind::Team),
-        ScopeKind::Company | ScopeKind::Agent => None,
-    };
     let mut scope_key = f.scope_key.clone();
-    if let Some(kind) = unit_kind {
+    if let Some(kind) = f.scope_kind.unit_kind() {
         match crate::agents::org::service::lookup(tx, kind, "scope_key", &f.scope_key).await.map_err(db_error)? {
             Ok(unit) => scope_key = unit.code,
             Err(e) => errors.push(e),

@@ -452,7 +452,11 @@ async fn the_performance_page_answers_the_coaching_questions(app: &TestApp) {
     assert!(html.contains("/sales?agent_code=WPA1"), "a named agent links to their sales: {html}");
     let (s, _, html) = page(&b, app, "/performance?level=planet", Some(&cookie)).await;
     assert_eq!(s, 422);
-    assert!(html.contains("level") && !html.contains("id=\"performance-table\""), "{html}");
+    assert!(
+        html.contains("level must be company, region, branch, team or agent")
+            && !html.contains("id=\"performance-table\""),
+        "{html}"
+    );
     let (s, _, _) = page(&b, app, "/performance?colour=red", Some(&cookie)).await;
     assert_eq!(s, 400, "an unknown parameter is refused");
 

@@ -50,14 +50,25 @@ pub async fn lookup(
     field: &str,
     reference: &str,
 ) -> std::result::Result<std::result::Result<Unit, FieldError>, moon_db::DbError> {
+    match lookup_any(tx, kind, field, reference).await? {
+        Ok(unit) if !unit.active => Ok(Err(FieldError::new(
+            field,
+            "inactive_unit",
+            format!("{} {:?} is inactive; reactivate it or choose another", kind.as_str(), unit.code),
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// [`lookup`] for readers, to whom an inactive unit is still a unit (its past figures count):
+/// the unit, active or not, or the error that lists the known active ones.
+pub async fn lookup_any(
+    tx: &mut Tx,
+    kind: UnitKind,
+    field: &str,
+    reference: &str,
+) -> std::result::Result<std::result::Result<Unit, FieldError>, moon_db::DbError> {
     if let Some(unit) = repo::find_by_reference(tx, kind, reference).await? {
-        if !unit.active {
-            return Ok(Err(FieldError::new(
-                field,
-                "inactive_unit",
-                format!("{} {:?} is inactive; reactivate it or choose another", kind.as_str(), unit.code),
-            )));
-        }
         return Ok(Ok(unit));
     }
     let known: Vec<String> = repo::all(tx, kind).await?.into_iter().filter(|u| u.active).map(|u| u.code).collect();
