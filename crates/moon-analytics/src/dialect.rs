@@ -82,9 +82,17 @@ pub(crate) fn connect_options() -> DbOptions {
 /// Whether a failed `CREATE TABLE IF NOT EXISTS` lost a race with another process creating the
 /// same table: PostgreSQL's is not safe against a concurrent creator, and the loser of two
 /// replicas starting together fails on a catalog unique index. By then the winner has committed
-/// (or rolled back), so trying again settles it.
+/// (or rolled back), so trying again settles it. PostgreSQL reports the loss either on the
+/// catalog's unique index or, for a table's row type, as "type … already exists" (42710), and a
+/// table created in between as 42P07.
 pub(crate) fn lost_creation_race(e: &DbError) -> bool {
-    matches!(e, DbError::UniqueViolation)
+    match e {
+        DbError::UniqueViolation => true,
+        DbError::Other(moon_db::sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("42710" | "42P07"))
+        }
+        _ => false,
+    }
 }
 
 /// Column types that are spelled differently.

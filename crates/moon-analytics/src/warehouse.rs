@@ -26,6 +26,9 @@ pub struct Warehouse {
 /// it at the same moment.
 const SCHEMA_ATTEMPTS: u32 = 3;
 
+/// The PostgreSQL advisory lock key that serialises schema creation ("moonwh" in ASCII).
+const SCHEMA_LOCK: i64 = 0x6d6f_6f6e_7768;
+
 impl Warehouse {
     /// Connects and creates any missing table. A `postgres://` URL may point at Redshift; the
     /// server's `version()` says which.
@@ -59,6 +62,12 @@ impl Warehouse {
     /// version is not migrated but dropped and created afresh; the next refresh rebuilds it.
     async fn create_schema(&self) -> Result<(), moon_db::DbError> {
         let mut tx = self.db.begin().await?;
+        if self.flavor == Flavor::Postgres {
+            // Replicas and tools opening the warehouse together queue here instead of racing on
+            // the catalog; the lock ends with the transaction. Redshift has no advisory locks and
+            // relies on the retry in `open`.
+            tx.execute_sql(format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")).await?;
+        }
         tx.execute_sql(format!("CREATE TABLE IF NOT EXISTS {SCHEMA} (version BIGINT NOT NULL)")).await?;
         let mut q = moon_db::sea_query::Query::select();
         q.column("version").from(SCHEMA);
