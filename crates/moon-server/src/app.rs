@@ -34,6 +34,10 @@ use moon_http::ApiError;
 use moon_http::health::Readiness;
 use moon_http::request_log::{self, REQUEST_ID};
 
+/// Routes whose bodies go to their handler as a stream (the bulk imports, each with its own
+/// limit) rather than read whole under the general body limit by the security layers.
+const STREAMED_ROUTES: &[&str] = &[crate::sales::import::ROUTE, crate::agents::import::ROUTE];
+
 /// The state of one server, as the wiring holds it. Handlers never take it whole: each takes the
 /// sub-state its component declares ([`Db`], [`SecurityState`], [`NotificationsState`],
 /// [`KpiState`], [`WebState`], [`Readiness`], [`Index`]), extracted through `FromRef`, so a
@@ -181,7 +185,9 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
     let (routes, doc) = api.split_for_parts();
     let routes = routes.merge(pages);
     // The shared error responses are added here, once, for every operation.
-    let doc_json = Arc::new(moon_http::openapi::complete(serde_json::to_value(&doc).unwrap_or_default()));
+    let mut doc_json = serde_json::to_value(&doc).unwrap_or_default();
+    crate::idempotency::document(&mut doc_json, STREAMED_ROUTES);
+    let doc_json = Arc::new(moon_http::openapi::complete(doc_json));
     let body_limit = config.body_limit;
     let timeout = config.request_timeout;
     let tls = config.security.tls.is_some() || config.security.sessions.secure_cookies;
@@ -198,13 +204,13 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
         })
         // Innermost: Idempotency-Key replays (needs the principal and the body already read).
         .layer(axum::middleware::from_fn_with_state(
-            crate::idempotency::Keys { db: state.db.clone(), streamed: crate::sales::import::STREAMED_ROUTES },
+            crate::idempotency::Keys { db: state.db.clone(), streamed: STREAMED_ROUTES },
             crate::idempotency::idempotent,
         ))
         // Inside authentication, so a protected route still answers 401 first: the body read
         // within the limit (413) and control characters refused wherever text enters.
         .layer(axum::middleware::from_fn_with_state(
-            moon_http::input::InputLimits { body_limit, streamed: crate::sales::import::STREAMED_ROUTES },
+            moon_http::input::InputLimits { body_limit, streamed: STREAMED_ROUTES },
             moon_http::input::guard,
         ))
         .layer(axum::middleware::from_fn_with_state(state.security.clone(), crate::auth::middleware::authenticate))
@@ -482,12 +488,8 @@ pub async fn serve(
     } else {
         Arc::new(crate::notifications::Runtime::default())
     };
-    let security = SecurityState {
-        db: db.clone(),
-        auth: auth.clone(),
-        body_limit: config.body_limit,
-        streamed: crate::sales::import::STREAMED_ROUTES,
-    };
+    let security =
+        SecurityState { db: db.clone(), auth: auth.clone(), body_limit: config.body_limit, streamed: STREAMED_ROUTES };
     let notify = NotificationsState {
         db: db.clone(),
         notifications: runtime.clone(),

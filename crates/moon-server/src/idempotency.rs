@@ -160,6 +160,45 @@ fn answer_from(stored: Stored, hash: &str) -> Option<Response> {
     Some(replay(stored))
 }
 
+/// Documents the `Idempotency-Key` header, and the 422 a reused key gets, on every operation
+/// the middleware serves (a POST under `/api/v1/` that needs a principal and does not stream
+/// its body) in an OpenAPI document as JSON, so clients learn of it where they read about the
+/// operation. Runs before the document's shared responses are completed.
+pub fn document(doc: &mut serde_json::Value, streamed: &[&str]) {
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/api/v1/") || streamed.contains(&path.as_str()) {
+            continue;
+        }
+        let Some(op) = item.get_mut("post").and_then(serde_json::Value::as_object_mut) else { continue };
+        let public = op
+            .get("security")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(serde_json::Map::is_empty)));
+        if public {
+            continue;
+        }
+        let parameter = serde_json::json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Retry-safe key, 1 to 200 visible ASCII characters (a UUID), per caller, kept 24 hours: \
+                a retry with the same key and body gets the first answer again (with `Idempotent-Replayed: true`) \
+                and stores nothing; the same key with another body is a 422 `idempotency_key_reused`; while \
+                the first is still running, a 409 `idempotency_in_progress`.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+        });
+        if let Some(list) = op.entry("parameters").or_insert_with(|| serde_json::json!([])).as_array_mut() {
+            list.push(parameter);
+        }
+        // A reused key is a 422 even on an operation that takes no body; the shared completion
+        // of the document describes it.
+        if let Some(responses) = op.entry("responses").or_insert_with(|| serde_json::json!({})).as_object_mut() {
+            responses.entry("422").or_insert_with(|| serde_json::json!({}));
+        }
+    }
+}
+
 /// The middleware's state: where answers are kept, and the routes whose bodies are streamed
 /// (left alone: their bodies cannot be hashed before the handler reads them, and an import is
 /// idempotent by its content anyway). The wiring names those routes.

@@ -16,6 +16,7 @@ pub mod component;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod file_import;
 pub mod idempotency;
 pub mod json_array;
 pub mod kpis;
@@ -27,6 +28,7 @@ pub(crate) mod products;
 pub(crate) mod sales;
 pub mod sales_targets;
 /// Bulk import of sales, for the `moon import` command.
+pub use agents::import as agents_import;
 pub use sales::import as sales_import;
 pub mod targets;
 pub mod web;

@@ -1,5 +1,6 @@
-//! `moon import sales FILE`: a bulk import from the server's own machine, through the same use
-//! case as `POST /api/v1/sales/import`, as the operator. A progress line on stderr (when it is
+//! `moon import sales FILE` and `moon import agents FILE`: bulk imports from the server's own
+//! machine, through the same use cases as `POST /api/v1/sales/import` and
+//! `POST /api/v1/agents/import`, as the operator. A progress line on stderr (when it is
 //! a terminal), the rejected rows on stdout, a summary at the end; a rejected import exits
 //! non-zero.
 
@@ -18,6 +19,47 @@ pub enum ImportCommand {
     /// optionally branch, policy_number, source_system, external_ref) or JSON Lines (.jsonl /
     /// .ndjson). Re-running a file, or the rest of an interrupted run, adds nothing twice.
     Sales(SalesArgs),
+    /// Import agents from CSV (header: agent_code, first_name, last_name, branch, team and
+    /// optionally contact_number, email, active, analytics_consent, show_name_to_peers) or JSON
+    /// Lines. Agents already there with the same values are skipped; one file, one transaction.
+    Agents(AgentsArgs),
+}
+
+/// Options of `moon import agents`.
+#[derive(Debug, clap::Args)]
+pub struct AgentsArgs {
+    /// The file.
+    file: std::path::PathBuf,
+    /// Import the valid rows and report the others [default: all or nothing].
+    #[arg(long, alias = "valid-rows")]
+    partial: bool,
+    /// Force the format instead of guessing it from the extension.
+    #[arg(long, value_parser = ["csv", "jsonl"])]
+    format: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The format `--format` forces, or the one the file's extension suggests.
+fn format_of(forced: Option<&str>, file: &std::path::Path) -> Format {
+    match forced {
+        Some("jsonl") => Format::JsonLines,
+        Some(_) => Format::Csv,
+        None => Format::from_path(file),
+    }
+}
+
+/// Runs `moon import agents`.
+async fn agents(args: AgentsArgs) -> anyhow::Result<()> {
+    let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
+    let text = crate::planning::read(&args.file)?;
+    let db = moon_server::app::open_database(&config).await?;
+    let format = format_of(args.format.as_deref(), &args.file);
+    let sha = moon_server::agents_import::sha256_hex(text.as_bytes());
+    let outcome =
+        moon_server::agents_import::import(&db, &Principal::operator(), &text, format, args.partial, &sha).await;
+    db.close().await;
+    crate::planning::print_report(&outcome.map_err(crate::planning::problem)?)
 }
 
 /// Options of `moon import sales`.
@@ -76,14 +118,13 @@ fn summary(r: &SalesImportReport) -> String {
 
 /// Runs `moon import ...`.
 pub async fn run(cmd: ImportCommand) -> anyhow::Result<()> {
-    let ImportCommand::Sales(args) = cmd;
+    let args = match cmd {
+        ImportCommand::Sales(args) => args,
+        ImportCommand::Agents(args) => return agents(args).await,
+    };
     let config = settings::resolve(&ServeArgs::from(args.common.clone()))?;
     let db = moon_server::app::open_database(&config).await?;
-    let format = match args.format.as_deref() {
-        Some("jsonl") => Format::JsonLines,
-        Some(_) => Format::Csv,
-        None => Format::from_path(&args.file),
-    };
+    let format = format_of(args.format.as_deref(), &args.file);
     let opts = ImportOptions {
         mode: if args.valid_rows { Mode::ValidRows } else { Mode::AllOrNothing },
         format,

@@ -62,7 +62,8 @@ enum Command {
     /// The business calendar: `moon calendar holidays import FILE.csv`, `moon calendar holidays list`.
     #[command(subcommand)]
     Calendar(planning::CalendarCommand),
-    /// Bulk import: `moon import sales FILE.csv` (or .jsonl), with a progress line and a report.
+    /// Bulk import: `moon import sales FILE.csv` (or .jsonl), with a progress line and a report;
+    /// `moon import agents FILE.csv`.
     #[command(subcommand)]
     Import(import::ImportCommand),
 }

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use moon_http::Principal;
-use moon_server::calendar::import::ImportReport;
+use moon_server::file_import::ImportReport;
 
 use crate::settings::{self, CommonArgs, ServeArgs};
 
@@ -71,7 +71,7 @@ pub enum HolidaysCommand {
     },
 }
 
-fn print_report(report: &ImportReport) -> anyhow::Result<()> {
+pub(crate) fn print_report(report: &ImportReport) -> anyhow::Result<()> {
     for e in &report.errors {
         println!("line {}: {}: {} ({})", e.line, e.field, e.message, e.code);
     }
@@ -93,11 +93,11 @@ fn print_report(report: &ImportReport) -> anyhow::Result<()> {
     }
 }
 
-fn read(file: &std::path::Path) -> anyhow::Result<String> {
+pub(crate) fn read(file: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
 }
 
-fn problem(e: moon_server::error::Error) -> anyhow::Error {
+pub(crate) fn problem(e: moon_server::error::Error) -> anyhow::Error {
     match e {
         moon_server::error::Error::Invalid(errors) => {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();

@@ -1,18 +1,23 @@
 //! The agent component: agent records over `/api/v1/agents`.
 
+pub mod import;
 pub mod model;
 pub mod org;
 pub mod repo;
 pub mod service;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use axum::response::Response;
 use moon_domain::AgentCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::model::{Agent, AgentFilter, CreateAgent, UpdateAgent};
+use crate::file_import::{Format, ImportParams, ImportReport, csv_text};
 use moon_db::Db;
 use moon_domain::BusinessCalendar;
 use moon_http::paging::{ListingSort, Paged};
@@ -37,10 +42,45 @@ where
 {
     OpenApiRouter::new()
         .routes(routes!(list_agents, create_agent))
+        .routes(routes!(import_agents))
         .routes(routes!(get_agent, update_agent, delete_agent))
         .routes(routes!(erase_agent))
         .routes(routes!(move_agent))
         .merge(org::routes())
+}
+
+/// Import agents from CSV (`text/csv`: `agent_code,first_name,last_name,branch,team` and
+/// optionally `contact_number,email,active,analytics_consent,show_name_to_peers`) or JSON Lines
+/// (`application/x-ndjson`, one `POST /api/v1/agents` body a line), up to 16 MiB. Every row is
+/// validated as in a single create; a manager imports into their own branch. Agents that exist
+/// with the same values are skipped, so a re-sent file adds nothing; one that exists with other
+/// values is an error on its line. All or nothing unless `mode=partial`. The report lists every
+/// problem by line; send `Accept: text/csv` for it as CSV.
+#[utoipa::path(post, path = "/api/v1/agents/import", tag = "agents", params(ImportParams),
+    request_body(content = String, description = "CSV or JSON Lines", content(
+        (String = "text/csv", example = "agent_code,first_name,last_name,branch,team\nAGT900,Nimal,Perera,Colombo,Alpha\n"),
+        (String = "application/x-ndjson", example = "{\"agent_code\":\"AGT900\",\"first_name\":\"Nimal\",\"last_name\":\"Perera\",\"branch\":\"Colombo\",\"team\":\"Alpha\"}\n"))),
+    responses(
+        (status = 200, description = "Imported; the report", body = ImportReport),
+        (status = 400, body = moon_http::error::Problem),
+        (status = 413, body = moon_http::error::Problem),
+        (status = 415, body = moon_http::error::Problem),
+        (status = 422, description = "The report, as problem+json `import_rejected`", body = moon_http::error::Problem)))]
+async fn import_agents(
+    State(db): State<Db>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<ImportParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let partial = params.partial()?;
+    let format = Format::of_request(&headers)?;
+    let bytes =
+        axum::body::to_bytes(body, import::MAX_UPLOAD_BYTES).await.map_err(|_| moon_http::input::too_large())?;
+    let text = csv_text(&bytes)?;
+    let sha = import::sha256_hex(&bytes);
+    let report = import::import(&db, &principal, text, format, partial, &sha).await?;
+    Ok(report.respond(crate::file_import::wants_csv(&headers)))
 }
 
 impl AgentFilter {

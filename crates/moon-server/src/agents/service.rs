@@ -20,27 +20,41 @@ fn duplicate_code(code: &str) -> Error {
 
 /// Creates an agent in a known branch and team (named by code or name; an unknown one is a 422
 /// listing the known ones); a duplicate code is a 409, even when two requests race.
-pub async fn create(db: &Db, principal: &Principal, mut new: NewAgent) -> Result<Agent> {
+pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Agent> {
     let mut tx = db.begin().await?;
     let (branch, team) = org::service::placement(&mut tx, principal, &new.branch, &new.team).await?;
-    new.branch = Label::parse("branch", &branch.code).map_err(Error::field)?;
-    new.team = Label::parse("team", &team.code).map_err(Error::field)?;
     if repo::find_by_code(&mut tx, &Scope::All, new.agent_code.as_str()).await?.is_some() {
         return Err(duplicate_code(new.agent_code.as_str()));
     }
-    let id = match repo::insert(&mut tx, &new).await {
-        Err(DbError::UniqueViolation) => return Err(duplicate_code(new.agent_code.as_str())),
-        other => other?,
-    };
-    org::service::join(&mut tx, id, &branch, &team).await?;
-    let agent = repo::find(&mut tx, &Scope::All, id)
-        .await?
-        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
-    moon_changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
+    let agent = insert_placed(&mut tx, new, &branch, &team).await?;
+    let id = agent.id;
     audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
         .await?;
     tx.commit().await?;
     tracing::info!(agent_id = id, "agent created");
+    Ok(agent)
+}
+
+/// Inserts an agent already placed in `branch` and `team` (resolved in the caller's scope),
+/// with its first membership and its change-log entry, inside the caller's transaction; the
+/// caller audits. A duplicate code is a 409.
+pub async fn insert_placed(
+    tx: &mut Tx,
+    mut new: NewAgent,
+    branch: &org::model::Unit,
+    team: &org::model::Unit,
+) -> Result<Agent> {
+    new.branch = Label::parse("branch", &branch.code).map_err(Error::field)?;
+    new.team = Label::parse("team", &team.code).map_err(Error::field)?;
+    let id = match repo::insert(tx, &new).await {
+        Err(DbError::UniqueViolation) => return Err(duplicate_code(new.agent_code.as_str())),
+        other => other?,
+    };
+    org::service::join(tx, id, branch, team).await?;
+    let agent = repo::find(tx, &Scope::All, id)
+        .await?
+        .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
+    moon_changelog::record(tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
     Ok(agent)
 }
 

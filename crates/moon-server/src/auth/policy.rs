@@ -117,6 +117,7 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/v1/sales/{id}", Roles(STAFF)),
     // Bulk import: admins everywhere, managers for their branch (systems use tokens of such users).
     rule("POST", "/api/v1/sales/import", Roles(STAFF)),
+    rule("POST", "/api/v1/agents/import", Roles(STAFF)),
     // Notifications: the branch sends; an agent reads and marks their own.
     rule("GET", "/api/v1/notifications", Roles(PEOPLE)),
     rule("POST", "/api/v1/notifications", Roles(STAFF)),

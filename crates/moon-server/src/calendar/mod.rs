@@ -3,7 +3,6 @@
 //! The calendar logic itself is pure and lives in `moon_domain::calendar`; this component keeps
 //! the holidays and the configuration the server runs with.
 
-pub mod import;
 pub mod repo;
 pub mod service;
 
@@ -19,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::file_import::{ImportParams, ImportReport, csv_text};
 use moon_db::Db;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, Principal};
 
@@ -239,46 +239,17 @@ async fn delete_holiday(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Options of the CSV imports.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ImportParams {
-    /// `all` (default): any error imports nothing; `partial`: import the good rows, report the rest.
-    pub mode: Option<String>,
-}
-
-impl ImportParams {
-    /// Whether good rows are kept when others fail.
-    pub fn partial(&self) -> Result<bool, ApiError> {
-        match self.mode.as_deref().map(str::trim) {
-            None | Some("" | "all") => Ok(false),
-            Some("partial") => Ok(true),
-            Some(other) => Err(ApiError::field(moon_domain::FieldError::new(
-                "mode",
-                "invalid_mode",
-                format!("mode must be all or partial; got {other:?}"),
-            ))),
-        }
-    }
-}
-
-/// The request body as UTF-8 text (a CSV file).
-pub fn csv_text(body: &Bytes) -> Result<&str, ApiError> {
-    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("invalid_encoding", "the file must be UTF-8 text"))
-}
-
 /// Import holidays from CSV (`date,name`; `#` lines are comments) with a validation report
 /// (admins). All or nothing unless `mode=partial`.
 #[utoipa::path(post, path = "/api/v1/calendar/holidays/import", tag = "calendar", params(ImportParams),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = import::ImportReport), (status = 422, description = "The report, as problem+json `import_rejected`", body = moon_http::error::Problem)))]
+    responses((status = 200, body = ImportReport), (status = 422, description = "The report, as problem+json `import_rejected`", body = moon_http::error::Problem)))]
 async fn import_holidays(
     State(state): State<PlanningState>,
     principal: Principal,
     ApiQuery(params): ApiQuery<ImportParams>,
     body: Bytes,
-) -> ApiResult<import::ImportReport> {
+) -> ApiResult<ImportReport> {
     let partial = params.partial()?;
     Ok(service::import(&state.db, &principal, csv_text(&body)?, partial).await?)
 }

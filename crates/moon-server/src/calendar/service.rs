@@ -9,10 +9,10 @@ use moon_db::DbError;
 use moon_domain::{FieldErrors, Label, parse_date};
 use moon_http::{Principal, Scope};
 
-use super::import::{ImportReport, LineError, cell, read_csv};
 use super::{Holiday, repo};
 use crate::audit;
 use crate::error::{Error, Result};
+use crate::file_import::{ImportReport, LineError, cell, read_csv};
 
 fn require_admin(principal: &Principal) -> Result<()> {
     if principal.scope == Scope::All && principal.role == moon_http::Role::Admin {
@@ -125,5 +125,14 @@ pub async fn import(db: &Db, principal: &Principal, text: &str, partial: bool) -
         }
     }
     let good = good.len();
-    report.commit(tx, principal, "holiday.import", "holiday", good).await
+    let detail = report.finish(good);
+    let event = crate::audit::Event {
+        action: "holiday.import",
+        entity: Some("holiday"),
+        entity_id: None,
+        changes: Some(detail),
+    };
+    crate::audit::append(&mut tx, principal, event).await?;
+    tx.commit().await?;
+    Ok(report)
 }

@@ -32,15 +32,17 @@ use moon_db::{Db, DbError, Tx};
 use moon_domain::{FieldError, Typed};
 use serde::{Deserialize, Serialize};
 
+pub use crate::file_import::Format;
+
 use super::model::CreateSale;
 use crate::agents::model::AgentRef;
-use crate::calendar::import::LineError;
 use crate::error::{Error, Result};
+use crate::file_import::{LineError, csv_cell};
 use moon_changelog::{Event, SaleFacts};
 use moon_http::{Principal, Scope};
 
-/// Routes whose bodies are streamed to the handler rather than read by the input guard.
-pub const STREAMED_ROUTES: &[&str] = &["/api/v1/sales/import"];
+/// The route, streamed to the handler rather than read by the input guard.
+pub const ROUTE: &str = "/api/v1/sales/import";
 
 /// Rows per batch: one transaction each in `valid_rows` mode. Large enough that commits and
 /// per-statement costs vanish, small enough to keep memory low and progress visible.
@@ -71,34 +73,6 @@ impl Mode {
         match self {
             Mode::AllOrNothing => "all_or_nothing",
             Mode::ValidRows => "valid_rows",
-        }
-    }
-}
-
-/// The file's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated with a header line; `#` lines are comments.
-    Csv,
-    /// One JSON object per line, with the fields of `POST /api/v1/sales`.
-    JsonLines,
-}
-
-impl Format {
-    /// The format a media type names, if any.
-    pub fn from_media_type(mime: &str) -> Option<Format> {
-        match mime {
-            "text/csv" => Some(Format::Csv),
-            "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Some(Format::JsonLines),
-            _ => None,
-        }
-    }
-
-    /// The format a file name suggests: `.jsonl`/`.ndjson` are JSON Lines, anything else CSV.
-    pub fn from_path(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("jsonl" | "ndjson") => Format::JsonLines,
-            _ => Format::Csv,
         }
     }
 }
@@ -199,14 +173,7 @@ impl SalesImportReport {
         }
         out.push_str("line,field,code,message\n");
         for e in &self.errors {
-            let quote = |s: &str| {
-                if s.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s.to_owned()
-                }
-            };
-            let _ = writeln!(out, "{},{},{},{}", e.line, quote(&e.field), e.code, quote(&e.message));
+            let _ = writeln!(out, "{},{},{},{}", e.line, csv_cell(&e.field), e.code, csv_cell(&e.message));
         }
         out
     }

@@ -125,11 +125,6 @@ async fn spool(body: Body) -> Result<Spooled, ApiError> {
     Ok(spooled)
 }
 
-/// Whether the client asked for the report as CSV.
-fn wants_csv(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
-}
-
 fn respond(report: SalesImportReport, csv: bool) -> Response {
     let status = if report.applied { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     if csv {
@@ -173,23 +168,11 @@ pub(super) async fn import_sales(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let mime = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let Some(format) = Format::from_media_type(&mime) else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send text/csv or application/x-ndjson",
-        ));
-    };
+    let format = Format::of_request(&headers)?;
     let opts = query.options(format)?;
     let file = spool(body).await?;
     let report = import::import_file(&db, &principal, super::today(&calendar), &file.0, &opts, |_| {})
         .await
         .map_err(ApiError::from)?;
-    Ok(respond(report, wants_csv(&headers)))
+    Ok(respond(report, crate::file_import::wants_csv(&headers)))
 }

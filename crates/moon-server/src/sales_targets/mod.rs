@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 
 use self::model::{CorrectionBody, ScopeKind, SetTarget, Target, UpdateTarget};
 use self::service::{CopyReport, PeriodLock};
-use crate::calendar::import::ImportReport;
-use crate::calendar::{ImportParams, PlanningState, csv_text};
+use crate::calendar::PlanningState;
+use crate::file_import::{ImportParams, ImportReport, csv_text};
 use moon_http::paging::Paged;
 use moon_http::{ApiError, ApiJson, ApiQuery, ApiResult, PageParams, Principal};
 

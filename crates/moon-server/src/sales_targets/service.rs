@@ -15,8 +15,8 @@ use super::model::{ProductRef, ScopeKind, SetTarget, Subject, Target, TargetFiel
 use super::repo::{self, NewTarget, TargetQuery, TargetRow, Visibility};
 use crate::audit;
 use crate::calendar::PeriodInfo;
-use crate::calendar::import::{ImportReport, LineError, cell, read_csv};
 use crate::error::{Error, Result};
+use crate::file_import::{ImportReport, LineError, cell, read_csv};
 
 fn require_admin(principal: &Principal) -> Result<()> {
     if principal.scope == Scope::All && principal.role == Role::Admin {
@@ -414,7 +414,12 @@ pub async fn import(
         }
     }
     let good = good.len();
-    report.commit(tx, principal, "target.import", "target", good).await
+    let detail = report.finish(good);
+    let event =
+        crate::audit::Event { action: "target.import", entity: Some("target"), entity_id: None, changes: Some(detail) };
+    crate::audit::append(&mut tx, principal, event).await?;
+    tx.commit().await?;
+    Ok(report)
 }
 
 /// What a copy did.

@@ -521,6 +521,16 @@ async fn every_documented_route_exists(app: &TestApp) {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
+    // Idempotency-Key is documented where the middleware honours it, and only there.
+    let takes_key = |path: &str, method: &str| {
+        paths[path][method]["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"))
+    };
+    assert!(takes_key("/api/v1/sales", "post") && takes_key("/api/v1/agents", "post"));
+    assert!(!takes_key("/api/v1/sales/import", "post"), "streamed imports are idempotent by content");
+    assert!(!takes_key("/api/v1/auth/sign-in", "post"), "no principal, no key");
+    assert!(!takes_key("/api/v1/sales", "get") && !takes_key("/integration/add", "post"));
     let mut documented = Vec::new();
     for (path, item) in paths {
         for method in
@@ -558,6 +568,7 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /readyz",
         "GET /api/v1/agents",
         "POST /api/v1/agents",
+        "POST /api/v1/agents/import",
         "GET /api/v1/agents/{id}",
         "PATCH /api/v1/agents/{id}",
         "DELETE /api/v1/agents/{id}",

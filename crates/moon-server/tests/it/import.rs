@@ -50,17 +50,8 @@ async fn import_audits(app: &TestApp) -> i64 {
 
 /// Sends a file to the import route; (status, content type, body text).
 async fn upload(app: &TestApp, query: &str, content_type: &str, accept: &str, body: &str) -> (u16, String, String) {
-    let r = app
-        .request(reqwest::Method::POST, &format!("/api/v1/sales/import{query}"))
-        .header("content-type", content_type)
-        .header("accept", accept)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, ct, r.text().await.unwrap())
+    let request = app.request(reqwest::Method::POST, &format!("/api/v1/sales/import{query}"));
+    crate::common::send_file(request, content_type, accept, body).await
 }
 
 async fn upload_json(app: &TestApp, query: &str, content_type: &str, body: &str) -> (u16, Value) {

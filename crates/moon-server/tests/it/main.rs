@@ -10,6 +10,7 @@
 #[macro_use]
 mod common;
 
+mod agents_import;
 mod analytics;
 mod api;
 mod architecture;

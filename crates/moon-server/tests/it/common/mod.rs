@@ -273,6 +273,26 @@ async fn read(r: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// Sends a file as a request body with its media type, asking for `accept`; (status, content
+/// type, body text). For the import routes.
+pub async fn send_file(
+    request: reqwest::RequestBuilder,
+    content_type: &str,
+    accept: &str,
+    body: &str,
+) -> (u16, String, String) {
+    let r = request
+        .header("content-type", content_type)
+        .header("accept", accept)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    (status, ct, r.text().await.unwrap())
+}
+
 /// Generates one `#[tokio::test]` per backend for each scenario `async fn name(app: &TestApp)`,
 /// in modules `sqlite`, `postgres` and `mysql`, so a failure names its backend.
 #[macro_export]

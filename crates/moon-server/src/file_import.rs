@@ -1,10 +1,14 @@
-//! CSV imports of the planning components (holidays, targets): reading the file and the
-//! validation report every import answers with, line by line.
+//! Small file imports (holidays, targets, agents): reading the file, the request's options and
+//! the validation report every import answers with, line by line. Shared by several components,
+//! so it knows none of them and no security: each import writes its own audit entry from
+//! [`ImportReport::finish`].
 
-use axum::http::{StatusCode, header};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moon_domain::FieldError;
-use serde::Serialize;
+use moon_http::ApiError;
+use serde::{Deserialize, Serialize};
 
 /// One problem in an imported file: the line (1 is the header), the column, a stable code and a
 /// sentence.
@@ -27,6 +31,63 @@ impl LineError {
     }
 }
 
+/// The file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header line; `#` lines are comments.
+    Csv,
+    /// One JSON object per line, with the fields of the matching create request.
+    JsonLines,
+}
+
+impl Format {
+    /// The format a media type names, if any.
+    pub fn from_media_type(mime: &str) -> Option<Format> {
+        match mime {
+            "text/csv" => Some(Format::Csv),
+            "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => Some(Format::JsonLines),
+            _ => None,
+        }
+    }
+
+    /// The format a file name suggests: `.jsonl`/`.ndjson` are JSON Lines, anything else CSV.
+    pub fn from_path(path: &std::path::Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("jsonl" | "ndjson") => Format::JsonLines,
+            _ => Format::Csv,
+        }
+    }
+}
+
+impl Format {
+    /// The format the request's `Content-Type` names; 415 for any other.
+    pub fn of_request(headers: &HeaderMap) -> Result<Format, ApiError> {
+        let mime = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        Format::from_media_type(&mime).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send text/csv or application/x-ndjson",
+            )
+        })
+    }
+}
+
+/// Whether the client asked for the report as CSV (`Accept: text/csv`).
+pub fn wants_csv(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"))
+}
+
+/// Quotes a CSV cell when it needs it.
+pub fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}
+
 /// What an import did, or would have done.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
@@ -45,23 +106,36 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    /// Ends an applied import: rows not written (`good` were) count as skipped, one audit entry
-    /// records the counts, and the transaction commits. Both imports (holidays, targets) end so.
-    pub async fn commit(
-        mut self,
-        mut tx: moon_db::Tx,
-        principal: &moon_http::Principal,
-        action: &'static str,
-        entity: &'static str,
-        good: usize,
-    ) -> crate::error::Result<ImportReport> {
+    /// Ends an applied import: rows not written (`good` were) count as skipped. Returns the
+    /// counts for the import's one audit entry.
+    pub fn finish(&mut self, good: usize) -> serde_json::Value {
         self.skipped += self.rows - good;
         self.applied = true;
-        let detail = serde_json::json!({"rows": self.rows, "created": self.created, "updated": self.updated, "errors": self.errors.len()});
-        let event = crate::audit::Event { action, entity: Some(entity), entity_id: None, changes: Some(detail) };
-        crate::audit::append(&mut tx, principal, event).await?;
-        tx.commit().await?;
-        Ok(self)
+        serde_json::json!({"rows": self.rows, "created": self.created, "updated": self.updated, "errors": self.errors.len()})
+    }
+}
+
+impl ImportReport {
+    /// The report as CSV: a `#` comment line with the counts, then `line,field,code,message`.
+    pub fn to_csv(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!(
+            "# applied={} rows={} created={} updated={} skipped={}\nline,field,code,message\n",
+            self.applied, self.rows, self.created, self.updated, self.skipped
+        );
+        for e in &self.errors {
+            let _ = writeln!(out, "{},{},{},{}", e.line, csv_cell(&e.field), e.code, csv_cell(&e.message));
+        }
+        out
+    }
+
+    /// The answer: as [`IntoResponse`], or as CSV with the same status when `csv`.
+    pub fn respond(self, csv: bool) -> Response {
+        if !csv {
+            return self.into_response();
+        }
+        let status = if self.applied { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+        (status, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], self.to_csv()).into_response()
     }
 }
 
@@ -84,6 +158,35 @@ impl IntoResponse for ImportReport {
         (StatusCode::UNPROCESSABLE_ENTITY, [(header::CONTENT_TYPE, "application/problem+json")], axum::Json(body))
             .into_response()
     }
+}
+
+/// Options of the CSV imports.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// `all` (default): any error imports nothing; `partial`: import the good rows, report the rest.
+    pub mode: Option<String>,
+}
+
+impl ImportParams {
+    /// Whether good rows are kept when others fail.
+    pub fn partial(&self) -> Result<bool, ApiError> {
+        match self.mode.as_deref().map(str::trim) {
+            None | Some("" | "all" | "all_or_nothing") => Ok(false),
+            Some("partial" | "valid_rows") => Ok(true),
+            Some(other) => Err(ApiError::field(moon_domain::FieldError::new(
+                "mode",
+                "invalid_mode",
+                format!("mode must be all or partial; got {other:?}"),
+            ))),
+        }
+    }
+}
+
+/// The request body as UTF-8 text (a CSV file).
+pub fn csv_text(body: &Bytes) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("invalid_encoding", "the file must be UTF-8 text"))
 }
 
 /// A data row of a CSV file: its line number and (column, value) pairs.
