@@ -292,6 +292,22 @@ pub async fn prune(db: &Db) -> Result<u64, DbError> {
     Ok(n)
 }
 
+/// Deletes the entries every registered consumer has applied and that were written before
+/// `before` (retention keeps a window of applied history for diagnosis); returns how many.
+pub async fn prune_applied_before(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let mut min = Query::select();
+    min.expr(Func::min(Expr::col("applied_id"))).from("change_cursors");
+    let Some((Some(upto),)) = db.fetch_optional::<(Option<i64>,)>(&min).await? else {
+        return Ok(0);
+    };
+    let mut tx = db.begin().await?;
+    let mut del = Query::delete();
+    del.from_table("change_log").and_where(Expr::col("id").lte(upto)).and_where(Expr::col("changed_at").lt(before));
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

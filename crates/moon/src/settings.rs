@@ -133,6 +133,7 @@ struct FileConfig {
     business: Option<BusinessFile>,
     targets: Option<TargetsFile>,
     rate_classes: Option<std::collections::BTreeMap<String, RateClassFile>>,
+    retention: Option<moon_server::retention::RetentionSettings>,
 }
 
 /// `[rate_classes.NAME]` in `moon.toml`: the limits of tokens made for systems
@@ -260,6 +261,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
     notifications.check().context("invalid [notifications] settings")?;
     let business = business(&file)?;
     let target_bands = bands(&file)?;
+    let retention = retention(&file)?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -281,7 +283,21 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         notifications,
         business,
         target_bands,
+        retention,
     })
+}
+
+/// `[retention]`, with the audit checkpoint read from its file and its key from the
+/// environment (never from the file, which may sit beside the database).
+fn retention(file: &FileConfig) -> anyhow::Result<moon_server::retention::RetentionSettings> {
+    let mut r = file.retention.clone().unwrap_or_default();
+    if let Some(path) = &r.audit_checkpoint_file {
+        let line = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the audit checkpoint {}", path.display()))?;
+        r.audit_checkpoint = Some(Secret::new(line.trim().to_owned()));
+    }
+    r.audit_checkpoint_key = std::env::var("MOON_AUDIT_CHECKPOINT_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new);
+    Ok(r)
 }
 
 fn list(raw: &str) -> Vec<String> {

@@ -37,6 +37,7 @@ pub async fn create(db: &Db, principal: &Principal, mut new: NewAgent) -> Result
         .await?
         .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
     moon_changelog::record(&mut tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
+    repo::record_consent(&mut tx, None, &agent, &principal.id, "agent.create").await?;
     audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
         .await?;
     tx.commit().await?;
@@ -113,6 +114,7 @@ pub async fn update(
         other => other?,
     };
     let agent = reread_and_log(&mut tx, &current, moved_from).await?;
+    repo::record_consent(&mut tx, Some(&current), &agent, &principal.id, "agent.update").await?;
     audit::append(
         &mut tx,
         principal,
@@ -183,6 +185,7 @@ pub async fn erase(db: &Db, principal: &Principal, code: &str) -> Result<Agent> 
         moon_changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }])
             .await?;
     }
+    repo::record_consent(&mut tx, Some(&current), &agent, &principal.id, "agent.erase").await?;
     let event = audit::Event::on("agent.erase", "agent", &agent.agent_code).with_diff(Some(&current), Some(&agent));
     audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;
