@@ -432,6 +432,28 @@ pub fn describe(c: &Config) -> String {
             c.business.week.names().join(","),
             c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
         )
+        + &describe_retention(&c.retention)
+}
+
+/// The `[retention]` lines of [`describe`]; the checkpoint and its key show only whether set.
+fn describe_retention(r: &moon_server::retention::RetentionSettings) -> String {
+    format!(
+        "\nretention.interval_minutes = {}\nretention.sessions_days = {}\nretention.throttle_days = {}\n\
+         retention.deliveries_days = {}\nretention.read_notifications_days = {}\nretention.change_log_days = {}\n\
+         retention.audit_years = {}\nretention.audit_checkpoint = \"{}\"",
+        r.interval_minutes,
+        r.sessions_days,
+        r.throttle_days,
+        r.deliveries_days,
+        r.read_notifications_days,
+        r.change_log_days,
+        r.audit_years,
+        match (&r.audit_checkpoint, &r.audit_checkpoint_key) {
+            (Some(_), Some(_)) => "[file, key from MOON_AUDIT_CHECKPOINT_KEY]",
+            (Some(_), None) => "[file, no key: audit pruning off]",
+            _ => "[none: audit pruning off]",
+        }
+    )
 }
 
 /// The `[notifications]` lines of [`describe`]; the SMTP password shows only where it comes from.
