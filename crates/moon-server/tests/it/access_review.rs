@@ -5,7 +5,7 @@ use crate::common::TestApp;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 
-fn find<'a>(review: &'a Value, id: i64) -> &'a Value {
+fn find(review: &Value, id: i64) -> &Value {
     review["users"]
         .as_array()
         .unwrap()
