@@ -279,6 +279,16 @@ pub async fn save_cursor(db: &Db, consumer: &str, applied_id: i64) -> Result<(),
 
 /// Deletes the entries every registered consumer has applied; returns how many.
 pub async fn prune(db: &Db) -> Result<u64, DbError> {
+    prune_applied(db, None).await
+}
+
+/// Deletes the entries every registered consumer has applied and that were written before
+/// `before` (retention keeps a window of applied history for diagnosis); returns how many.
+pub async fn prune_applied_before(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    prune_applied(db, Some(before)).await
+}
+
+async fn prune_applied(db: &Db, before: Option<DateTime<Utc>>) -> Result<u64, DbError> {
     let mut min = Query::select();
     min.expr(Func::min(Expr::col("applied_id"))).from("change_cursors");
     let Some((Some(upto),)) = db.fetch_optional::<(Option<i64>,)>(&min).await? else {
@@ -286,7 +296,9 @@ pub async fn prune(db: &Db) -> Result<u64, DbError> {
     };
     let mut tx = db.begin().await?;
     let mut del = Query::delete();
-    del.from_table("change_log").and_where(Expr::col("id").lte(upto));
+    del.from_table("change_log")
+        .and_where(Expr::col("id").lte(upto))
+        .and_where_option(before.map(|b| Expr::col("changed_at").lt(b)));
     let n = tx.execute(&del).await?;
     tx.commit().await?;
     Ok(n)

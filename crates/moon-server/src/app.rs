@@ -176,6 +176,8 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
         .merge(crate::auth::routes::routes());
     // The audit trail belongs to no component: every process serves it (admins only).
     api = api.merge(crate::audit::routes());
+    // Subject access gathers from every component: served by every process (admins only).
+    api = api.merge(crate::privacy::routes());
     let mut pages = Router::new();
     for part in parts {
         api = api.merge(part.api);
@@ -530,6 +532,10 @@ pub async fn serve(
                 checks.push((name, check));
             }
         }
+    }
+    // Retention belongs to no component: a process applies it when its settings ask.
+    if let Some(job) = crate::retention::RetentionJob::pending(db.clone(), config.retention.clone()) {
+        jobs.start(job);
     }
     let readiness = Readiness { db: db.clone(), checks: Arc::new(checks) };
     let index = Arc::new(Index::new(&descriptions, config.components.contains(&Component::Web)));

@@ -341,8 +341,11 @@ pub async fn verify(db: &Db) -> Result<Verdict, DbError> {
     let mut tx = db.begin_snapshot().await?;
     let mut q = Query::select();
     q.columns(COLUMNS).from("audit_log").order_by("id", Order::Asc);
-    let mut expected_id = 1i64;
-    let mut prev = String::from(GENESIS);
+    // After retention pruned the oldest entries, the chain starts at the horizon.
+    let (mut expected_id, mut prev) = match horizon_in(&mut tx).await? {
+        Some(h) => (h.first_id, h.prev_hash),
+        None => (1i64, String::from(GENESIS)),
+    };
     let mut broken: Option<(i64, String)> = None;
     let mut entries = 0u64;
     tx.for_each::<Row>(&q, |row| {
@@ -522,6 +525,104 @@ pub async fn verify_against(db: &Db, checkpoint: &Checkpoint) -> Result<Verdict,
         Some(_) => None,
     };
     Ok(verdict)
+}
+
+/// Where the chain starts after pruning: the first kept entry and its predecessor's hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Horizon {
+    /// The first entry kept.
+    pub first_id: i64,
+    /// The hash of the entry before it (pruned), which that entry links to.
+    pub prev_hash: String,
+    /// The signed checkpoint that vouched for the chain when it was cut.
+    pub checkpoint: String,
+}
+
+async fn horizon_in(tx: &mut Tx) -> Result<Option<Horizon>, DbError> {
+    let mut q = Query::select();
+    q.columns(["first_id", "prev_hash", "checkpoint"]).from("audit_horizon").and_where(Expr::col("id").eq(1));
+    tx.fetch_optional(&q).await
+}
+
+/// Where the chain starts, if retention has pruned it.
+pub async fn horizon(db: &Db) -> Result<Option<Horizon>, DbError> {
+    let mut tx = db.begin_snapshot().await?;
+    let h = horizon_in(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(h)
+}
+
+/// Why the trail was not pruned.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// The checkpoint line cannot be used (key, format, signature).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The trail does not verify against the checkpoint: pruning would hide the damage.
+    #[error("the audit trail does not verify against the checkpoint (entry {0}: {1}); nothing was pruned")]
+    Broken(i64, String),
+    /// Storage.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Deletes the entries older than `before` that a signed checkpoint vouches for (ids before the
+/// checkpoint's), after checking the whole trail against that checkpoint. The horizon row then
+/// records the first kept id, its predecessor's hash and the checkpoint, so [`verify`] still
+/// walks an unbroken chain and the pruning itself is an audit entry (`audit.prune`). Returns how
+/// many entries went. Without a checkpoint nothing is pruned: a chain cut without one would be
+/// indistinguishable from one whose start was deleted.
+pub async fn prune(
+    db: &Db,
+    who: impl Into<Actor>,
+    before: DateTime<Utc>,
+    checkpoint_line: &str,
+    key: &[u8],
+) -> Result<u64, PruneError> {
+    let checkpoint = Checkpoint::open(checkpoint_line, key)?;
+    let verdict = verify_against(db, &checkpoint).await?;
+    if let Some((id, why)) = verdict.broken {
+        return Err(PruneError::Broken(id, why));
+    }
+    let mut tx = db.begin().await?;
+    let mut q = Query::select();
+    q.expr(Expr::col("id").max())
+        .from("audit_log")
+        .and_where(Expr::col("occurred_at").lt(before))
+        // The checkpoint's own entry stays, so `verify --checkpoint` with it still holds.
+        .and_where(Expr::col("id").lt(checkpoint.last_id));
+    let cut = tx.fetch_optional::<(Option<i64>,)>(&q).await?.and_then(|(m,)| m);
+    let Some(cut) = cut else {
+        tx.rollback().await?;
+        return Ok(0);
+    };
+    let mut hq = Query::select();
+    hq.column("entry_hash").from("audit_log").and_where(Expr::col("id").eq(cut));
+    let (prev_hash,): (String,) =
+        tx.fetch_optional(&hq).await?.ok_or_else(|| internal(format!("audit entry {cut} vanished while pruning")))?;
+    // The record of the pruning comes first, so the newest entry is never among those deleted.
+    let detail = json!({"up_to": cut, "before": before.to_rfc3339(), "checkpoint_last_id": checkpoint.last_id});
+    append(&mut tx, who, Event { action: "audit.prune", entity: None, entity_id: None, changes: Some(detail) }).await?;
+    let mut del = Query::delete();
+    del.from_table("audit_log").and_where(Expr::col("id").lte(cut));
+    let n = tx.execute(&del).await?;
+    let mut clear = Query::delete();
+    clear.from_table("audit_horizon");
+    tx.execute(&clear).await?;
+    let row = moon_db::insert_row(
+        "audit_horizon",
+        vec![
+            ("id", 1i32.into()),
+            ("first_id", (cut + 1).into()),
+            ("prev_hash", prev_hash.into()),
+            ("checkpoint", checkpoint_line.trim().to_owned().into()),
+            ("pruned_at", moon_db::now().into()),
+        ],
+    );
+    tx.execute(&row).await?;
+    tx.commit().await?;
+    tracing::info!(pruned = n, first_kept = cut + 1, "audit trail pruned behind a checkpoint");
+    Ok(n)
 }
 
 /// Conditions of `GET /api/v1/audit`, validated.

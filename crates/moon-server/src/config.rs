@@ -46,6 +46,9 @@ pub struct Config {
     pub business: moon_domain::BusinessCalendar,
     /// Attainment bands of sales targets (`[targets] bands`).
     pub target_bands: moon_domain::Bands,
+    /// How long sessions, throttle rows, deliveries, applied change-log entries and audit
+    /// entries are kept (`[retention]`).
+    pub retention: crate::retention::RetentionSettings,
 }
 
 impl Config {
@@ -77,6 +80,7 @@ impl Config {
             notifications: Default::default(),
             business: moon_domain::BusinessCalendar::default(),
             target_bands: moon_domain::Bands::default(),
+            retention: crate::retention::RetentionSettings::default(),
         }
     }
 }

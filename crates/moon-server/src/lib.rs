@@ -24,7 +24,9 @@ pub(crate) mod legacy;
 pub mod notifications;
 pub mod organisation;
 pub mod performance;
+pub mod privacy;
 pub(crate) mod products;
+pub mod retention;
 pub(crate) mod sales;
 pub mod sales_targets;
 /// Bulk import of sales, for the `moon import` command.

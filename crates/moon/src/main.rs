@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregate;
+mod compliance;
 mod import;
 mod org;
 mod planning;
@@ -66,6 +67,16 @@ enum Command {
     /// `moon import agents FILE.csv`.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Privacy rights: `moon privacy export AGENT_CODE [--format text]` answers a subject
+    /// access request.
+    #[command(subcommand)]
+    Privacy(compliance::PrivacyCommand),
+    /// Access review: `moon access review [--dormant-days 90] [--format text|json|csv]`.
+    #[command(subcommand)]
+    Access(compliance::AccessCommand),
+    /// Retention: `moon retention run` applies `[retention]` once and reports what it removed.
+    #[command(subcommand)]
+    Retention(compliance::RetentionCommand),
 }
 
 /// `moon audit …`.
@@ -246,6 +257,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Targets(cmd) => planning::targets(cmd).await,
         Command::Calendar(cmd) => planning::calendar(cmd).await,
         Command::Import(cmd) => import::run(cmd).await,
+        Command::Privacy(cmd) => compliance::privacy(cmd).await,
+        Command::Access(cmd) => compliance::access(cmd).await,
+        Command::Retention(cmd) => compliance::retention(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {
             let key = checkpoint_key(args.key_file.as_deref())?;
             let config = settings::resolve(&ServeArgs::from(args.common))?;

@@ -133,6 +133,7 @@ struct FileConfig {
     business: Option<BusinessFile>,
     targets: Option<TargetsFile>,
     rate_classes: Option<std::collections::BTreeMap<String, RateClassFile>>,
+    retention: Option<moon_server::retention::RetentionSettings>,
 }
 
 /// `[rate_classes.NAME]` in `moon.toml`: the limits of tokens made for systems
@@ -260,6 +261,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
     notifications.check().context("invalid [notifications] settings")?;
     let business = business(&file)?;
     let target_bands = bands(&file)?;
+    let retention = retention(&file)?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -281,7 +283,21 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         notifications,
         business,
         target_bands,
+        retention,
     })
+}
+
+/// `[retention]`, with the audit checkpoint read from its file and its key from the
+/// environment (never from the file, which may sit beside the database).
+fn retention(file: &FileConfig) -> anyhow::Result<moon_server::retention::RetentionSettings> {
+    let mut r = file.retention.clone().unwrap_or_default();
+    if let Some(path) = &r.audit_checkpoint_file {
+        let line = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the audit checkpoint {}", path.display()))?;
+        r.audit_checkpoint = Some(Secret::new(line.trim().to_owned()));
+    }
+    r.audit_checkpoint_key = std::env::var("MOON_AUDIT_CHECKPOINT_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new);
+    Ok(r)
 }
 
 fn list(raw: &str) -> Vec<String> {
@@ -416,6 +432,28 @@ pub fn describe(c: &Config) -> String {
             c.business.week.names().join(","),
             c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
         )
+        + &describe_retention(&c.retention)
+}
+
+/// The `[retention]` lines of [`describe`]; the checkpoint and its key show only whether set.
+fn describe_retention(r: &moon_server::retention::RetentionSettings) -> String {
+    format!(
+        "\nretention.interval_minutes = {}\nretention.sessions_days = {}\nretention.throttle_days = {}\n\
+         retention.deliveries_days = {}\nretention.read_notifications_days = {}\nretention.change_log_days = {}\n\
+         retention.audit_years = {}\nretention.audit_checkpoint = \"{}\"",
+        r.interval_minutes,
+        r.sessions_days,
+        r.throttle_days,
+        r.deliveries_days,
+        r.read_notifications_days,
+        r.change_log_days,
+        r.audit_years,
+        match (&r.audit_checkpoint, &r.audit_checkpoint_key) {
+            (Some(_), Some(_)) => "[file, key from MOON_AUDIT_CHECKPOINT_KEY]",
+            (Some(_), None) => "[file, no key: audit pruning off]",
+            _ => "[none: audit pruning off]",
+        }
+    )
 }
 
 /// The `[notifications]` lines of [`describe`]; the SMTP password shows only where it comes from.

@@ -193,7 +193,7 @@ pub async fn import(
         return Ok(report);
     }
     for (new, branch, team) in placed {
-        service::insert_placed(&mut tx, new, &branch, &team).await?;
+        service::insert_placed(&mut tx, principal, new, &branch, &team, "agent.import").await?;
         report.created += 1;
     }
     let mut detail = report.finish(report.created);

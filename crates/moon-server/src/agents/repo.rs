@@ -276,3 +276,65 @@ pub async fn active_first_names(tx: &mut Tx, branch: Option<&str>) -> Result<Vec
     }
     tx.fetch_all(&q).await
 }
+
+/// One change of a consent flag, as `agent_consent_history` keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ConsentChange {
+    /// Which flag: `analytics_consent` or `show_name_to_peers`.
+    pub field: String,
+    /// The value before (`null` when the agent was created with it).
+    pub old_value: Option<bool>,
+    /// The value after.
+    pub new_value: bool,
+    /// Who changed it (`user:<id>`, `operator`).
+    pub changed_by: String,
+    /// The action that changed it, such as `agent.update`.
+    pub action: String,
+    /// When (UTC).
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Records, in the caller's transaction, each consent flag that differs between `before` (none
+/// for a new agent) and `after`, so the history can never disagree with the change it describes.
+pub async fn record_consent(
+    tx: &mut Tx,
+    before: Option<&Agent>,
+    after: &Agent,
+    by: &str,
+    action: &str,
+) -> Result<(), DbError> {
+    let now = moon_db::now();
+    let flags = [
+        ("analytics_consent", before.map(|b| b.analytics_consent), after.analytics_consent),
+        ("show_name_to_peers", before.map(|b| b.show_name_to_peers), after.show_name_to_peers),
+    ];
+    for (field, old, new) in flags {
+        if old == Some(new) {
+            continue;
+        }
+        let stmt = insert_row(
+            "agent_consent_history",
+            vec![
+                ("agent_id", after.id.into()),
+                ("field", field.into()),
+                ("old_value", old.into()),
+                ("new_value", new.into()),
+                ("changed_by", by.into()),
+                ("action", action.into()),
+                ("changed_at", now.into()),
+            ],
+        );
+        tx.insert(&stmt).await?;
+    }
+    Ok(())
+}
+
+/// An agent's consent history, oldest first.
+pub async fn consent_history(db: &Db, agent_id: i64) -> Result<Vec<ConsentChange>, DbError> {
+    let mut q = Query::select();
+    q.columns(["field", "old_value", "new_value", "changed_by", "action", "changed_at"])
+        .from("agent_consent_history")
+        .and_where(Expr::col("agent_id").eq(agent_id))
+        .order_by("id", moon_db::sea_query::Order::Asc);
+    db.fetch_all(&q).await
+}

@@ -26,7 +26,7 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Age
     if repo::find_by_code(&mut tx, &Scope::All, new.agent_code.as_str()).await?.is_some() {
         return Err(duplicate_code(new.agent_code.as_str()));
     }
-    let agent = insert_placed(&mut tx, new, &branch, &team).await?;
+    let agent = insert_placed(&mut tx, principal, new, &branch, &team, "agent.create").await?;
     let id = agent.id;
     audit::append(&mut tx, principal, audit::Event::on("agent.create", "agent", id).with_diff(None, Some(&agent)))
         .await?;
@@ -36,8 +36,8 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Age
 }
 
 /// Inserts an agent already placed in `branch` and `team` (resolved in the caller's scope),
-/// with its first membership and its change-log entry, inside the caller's transaction; the
-/// caller audits. A duplicate code is a 409.
+/// with its first membership, its change-log entry and its first consent history (as `action`),
+/// inside the caller's transaction; the caller audits. A duplicate code is a 409.
 pub async fn insert_placed(
     tx: &mut Tx,
     mut new: NewAgent,
@@ -55,6 +55,7 @@ pub async fn insert_placed(
         .await?
         .ok_or_else(|| Error::internal("the agent vanished inside its own transaction"))?;
     moon_changelog::record(tx, &[Event::Agent { id, before: None, after: Some(repo::facts(&agent)) }]).await?;
+    repo::record_consent(tx, None, &agent, &principal.id, action).await?;
     Ok(agent)
 }
 
@@ -127,6 +128,7 @@ pub async fn update(
         other => other?,
     };
     let agent = reread_and_log(&mut tx, &current, moved_from).await?;
+    repo::record_consent(&mut tx, Some(&current), &agent, &principal.id, "agent.update").await?;
     audit::append(
         &mut tx,
         principal,
@@ -197,6 +199,7 @@ pub async fn erase(db: &Db, principal: &Principal, code: &str) -> Result<Agent> 
         moon_changelog::record(&mut tx, &[Event::Agent { id: agent.id, before: Some(before), after: Some(after) }])
             .await?;
     }
+    repo::record_consent(&mut tx, Some(&current), &agent, &principal.id, "agent.erase").await?;
     let event = audit::Event::on("agent.erase", "agent", &agent.agent_code).with_diff(Some(&current), Some(&agent));
     audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;

@@ -26,6 +26,7 @@ pub mod middleware;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;
+pub mod review;
 pub mod routes;
 pub mod session;
 pub mod throttle;

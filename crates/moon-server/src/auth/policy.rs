@@ -85,6 +85,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/users/{id}", Roles(ADMIN)),
     rule("PATCH", "/api/v1/users/{id}", Roles(ADMIN)),
     rule("DELETE", "/api/v1/users/{id}", Roles(ADMIN)),
+    // The access review (who can do what; dormant accounts, unused or endless tokens).
+    rule("GET", "/api/v1/access-review", Roles(ADMIN)),
     rule("GET", "/api/v1/tokens", Roles(EVERYONE)),
     rule("POST", "/api/v1/tokens", Roles(EVERYONE)),
     rule("DELETE", "/api/v1/tokens/{id}", Roles(EVERYONE)),
@@ -95,6 +97,8 @@ pub const POLICY: &[Rule] = &[
     rule("PATCH", "/api/v1/agents/{id}", Roles(PEOPLE)),
     rule("DELETE", "/api/v1/agents/{id}", Roles(STAFF)),
     rule("POST", "/api/v1/agents/{code}/erase", Roles(ADMIN)),
+    // Subject access: everything held about one agent, for their request (admins only).
+    rule("GET", "/api/v1/agents/{code}/subject-access", Roles(ADMIN)),
     // The organisation: everyone signed in reads the units (names of places, not of people);
     // admins change them. Membership history follows the agent's visibility.
     rule("GET", "/api/v1/org/{kind}", Roles(EVERYONE)),
@@ -218,6 +222,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/tokens", Roles(EVERYONE)),
     rule("POST", "/tokens/{id}/revoke", Roles(EVERYONE)),
     rule("GET", "/audit", Roles(ADMIN)),
+    rule("GET", "/access-review", Roles(ADMIN)),
 ];
 
 /// What the policy says about a matched route.

@@ -38,6 +38,7 @@ where
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .merge(super::review::routes())
 }
 
 /// Logs an unexpected failure of a security step (hashing, sealing, a session row) once and

@@ -171,3 +171,14 @@ pub async fn delete(db: &Db, session_id: i64) -> Result<(), DbError> {
     tx.execute(&stmt).await?;
     tx.commit().await
 }
+
+/// Deletes sessions that expired before `before` (retention): they can no longer be used, and
+/// each holds when and how long someone was signed in. Returns how many went.
+pub async fn prune_expired(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let mut del = Query::delete();
+    del.from_table("sessions").and_where(Expr::col("expires_at").lt(before));
+    let mut tx = db.begin().await?;
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -142,3 +142,17 @@ pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
     tx.execute(&stmt).await?;
     tx.commit().await
 }
+
+/// Deletes throttle rows whose last failure is older than `before` and that lock nothing any
+/// more (retention): they name accounts and addresses, and throttle nobody. Returns how many.
+pub async fn prune_idle(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let now = moon_db::now();
+    let mut del = Query::delete();
+    del.from_table("sign_in_throttle")
+        .and_where(Expr::col("last_failure_at").lt(before))
+        .and_where(Expr::col("locked_until").is_null().or(Expr::col("locked_until").lt(now)));
+    let mut tx = db.begin().await?;
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}

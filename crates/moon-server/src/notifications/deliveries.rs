@@ -378,3 +378,17 @@ async fn send(
         other => fail(format!("unknown channel {other}")),
     }
 }
+
+/// Deletes finished deliveries (delivered, or dead after their last attempt) last touched
+/// before `before` (retention): their payloads copy the notification and its recipient, and
+/// nothing will send them again. Pending ones stay whatever their age. Returns how many went.
+pub async fn prune_finished(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let mut del = Query::delete();
+    del.from_table("notification_deliveries")
+        .and_where(Expr::col("status").is_in(["delivered", "dead"]))
+        .and_where(Expr::col("updated_at").lt(before));
+    let mut tx = db.begin().await?;
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -130,3 +130,14 @@ pub async fn update(
         .and_where(Expr::col("id").eq(id));
     Ok(tx.execute(&q).await? > 0)
 }
+
+/// Deletes notifications read before `before` (retention; their deliveries go with them).
+/// Unread ones stay, however old: the agent has not seen them yet. Returns how many went.
+pub async fn prune_read(db: &Db, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let mut del = Query::delete();
+    del.from_table("notifications").and_where(Expr::col("read_at").lt(before));
+    let mut tx = db.begin().await?;
+    let n = tx.execute(&del).await?;
+    tx.commit().await?;
+    Ok(n)
+}

@@ -19,6 +19,7 @@ const NAV: &[(&str, &str)] = &[
     ("/users", "Users"),
     ("/tokens", "API tokens"),
     ("/audit", "Audit log"),
+    ("/access-review", "Access review"),
 ];
 
 /// An HTML response; pages are personal, so never cached.

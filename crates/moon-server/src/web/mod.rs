@@ -77,6 +77,7 @@ fn routes() -> Router<WebState> {
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(admin::audit))
+        .route("/access-review", get(admin::access_review))
         .layer(axum::middleware::from_fn(forget_notice))
 }
 
@@ -133,6 +134,7 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/users",
     "/tokens",
     "/audit",
+    "/access-review",
 ];
 
 /// What the console's pages need of the server. The console calls the components' own

@@ -580,6 +580,8 @@ async fn every_documented_route_exists(app: &TestApp) {
         "PATCH /api/v1/org/{kind}/{id}",
         "POST /api/v1/agents/{code}/erase",
         "GET /api/v1/audit",
+        "GET /api/v1/agents/{code}/subject-access",
+        "GET /api/v1/access-review",
         "GET /api/v1/products",
         "POST /api/v1/products",
         "GET /api/v1/products/{id}",

@@ -10,6 +10,7 @@
 #[macro_use]
 mod common;
 
+mod access_review;
 mod agents_import;
 mod analytics;
 mod api;
@@ -29,8 +30,10 @@ mod performance;
 mod planning;
 mod platform;
 mod privacy;
+mod retention;
 mod security;
 mod sorting;
+mod subject_access;
 mod tls;
 mod web;
 mod write_path;

@@ -56,6 +56,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /api/v1/org/{kind}/{id}", "admin manager agent analyst"),
     ("PATCH /api/v1/org/{kind}/{id}", "admin"),
     ("GET /api/v1/audit", "admin"),
+    ("GET /api/v1/agents/{code}/subject-access", "admin"),
+    ("GET /api/v1/access-review", "admin"),
     ("GET /api/v1/products", "admin manager agent analyst"),
     ("POST /api/v1/products", "admin"),
     ("GET /api/v1/products/{id}", "admin manager agent analyst"),
@@ -153,6 +155,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /tokens", "admin manager agent analyst"),
     ("POST /tokens/{id}/revoke", "admin manager agent analyst"),
     ("GET /audit", "admin"),
+    ("GET /access-review", "admin"),
 ];
 
 const ROLES: [&str; 4] = ["analyst", "agent", "manager", "admin"];

@@ -342,3 +342,81 @@ pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Audi
     };
     respond(StatusCode::OK, document(Some(&ctx), "Audit log", body))
 }
+
+/// The access-review page's query.
+#[derive(Default, Deserialize)]
+pub struct ReviewQuery {
+    dormant_days: Option<String>,
+}
+
+/// A button behind a disclosure: the first click shows what will happen, the second does it,
+/// so a stray click on a long page disables nobody.
+fn confirmed_action(ctx: &Ctx, action: &str, label: &str, question: &str, hidden: Option<(&str, &str)>) -> Markup {
+    html! {
+        details.confirm {
+            summary { (label) "…" }
+            form.inline method="post" action=(action) {
+                (csrf_field(ctx))
+                @if let Some((name, value)) = hidden { input type="hidden" name=(name) value=(value); }
+                p { (question) }
+                button.danger type="submit" { "Yes, " (label.to_lowercase()) }
+            }
+        }
+    }
+}
+
+/// `GET /access-review`: every user's access, what to act on flagged, with the actions at hand
+/// (admins; the same report as `GET /api/v1/access-review`).
+pub async fn access_review(State(state): State<WebState>, ctx: Ctx, Query(q): Query<ReviewQuery>) -> Response {
+    let days = match crate::auth::review::parse_dormant_days(given(&q.dormant_days).as_deref()) {
+        Ok(d) => d,
+        Err(e) => return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, &e.message),
+    };
+    let review = match crate::auth::review::review(&state.db, days).await.map_err(ApiError::from) {
+        Ok(r) => r,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let flagged = review.users.iter().filter(|u| !u.flags.is_empty()).count();
+    let body = html! {
+        (notice(ctx.notice.as_deref()))
+        form.filters method="get" action="/access-review" {
+            label for="dormant_days" { "Dormant after (days)" }
+            input #dormant_days name="dormant_days" type="number" min="1" max="3650" value=(days);
+            button.secondary type="submit" { "Apply" }
+            " "
+            a href=(format!("/api/v1/access-review?format=csv&dormant_days={days}")) download { "Download CSV" }
+        }
+        p #review-summary { (review.users.len()) " users; " (flagged) " flagged." }
+        div.table-wrap {
+            table #access-review-table data-sortable {
+                caption.sr-only { "Access review" }
+                thead { tr {
+                    th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Scope" } th scope="col" { "MFA" }
+                    th scope="col" { "Status" } th scope="col" { "Last sign-in" } th scope="col" { "Tokens" }
+                    th scope="col" { "Flags" } th scope="col" data-nosort { "Actions" }
+                } }
+                tbody { @for u in &review.users { tr data-user=(u.user.id) {
+                    td { (u.user.username) } td { (u.user.role) } td { (u.scope) }
+                    td { @if u.user.mfa_enabled { "On" } @else { "Off" } }
+                    td { @if u.user.disabled { "Disabled" } @else { "Enabled" } }
+                    td { (u.last_sign_in.as_ref().map(when).unwrap_or_else(|| "never".into())) }
+                    td { ul.plain { @for t in &u.tokens { li {
+                        code { (t.token.token_prefix) } " " (t.token.name) ", " (t.age_days) " days old, "
+                        @if let Some(used) = &t.token.last_used_at { "last used " (when(used)) } @else { "never used" }
+                        @if t.token.expires_at.is_none() { ", never expires" }
+                        " " (confirmed_action(&ctx, &format!("/tokens/{}/revoke", t.token.id), "Revoke",
+                            &format!("Revoke token {} of {}? Programs using it stop working at once.", t.token.token_prefix, u.user.username), None))
+                    } } } }
+                    td { @for f in &u.flags { span.badge { (f) } " " } }
+                    td {
+                        @if !u.user.disabled && ctx.principal.user_id != Some(u.user.id) {
+                            (confirmed_action(&ctx, &format!("/users/{}", u.user.id), "Disable",
+                                &format!("Disable {}? Their sessions and tokens stop working at once.", u.user.username), Some(("action", "disable"))))
+                        }
+                    }
+                } } }
+            }
+        }
+    };
+    respond(StatusCode::OK, document(Some(&ctx), "Access review", body))
+}
