@@ -46,6 +46,8 @@ pub struct Config {
     pub business: moon_domain::BusinessCalendar,
     /// Attainment bands of sales targets (`[targets] bands`).
     pub target_bands: moon_domain::Bands,
+    /// The currency amounts are in (`[business] currency`), shown beside them in the console.
+    pub currency: moon_domain::CurrencyCode,
 }
 
 impl Config {
@@ -77,6 +79,7 @@ impl Config {
             notifications: Default::default(),
             business: moon_domain::BusinessCalendar::default(),
             target_bands: moon_domain::Bands::default(),
+            currency: moon_domain::CurrencyCode::default(),
         }
     }
 }

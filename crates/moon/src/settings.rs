@@ -157,6 +157,8 @@ struct BusinessFile {
     fiscal_year_start_month: Option<u32>,
     /// Working weekdays, such as `["mon", "tue", "wed", "thu", "fri"]` (the default).
     working_days: Option<Vec<String>>,
+    /// ISO 4217 code the amounts are in (default `LKR`); `MOON_BUSINESS_CURRENCY` wins.
+    currency: Option<String>,
 }
 
 /// `[targets]` in `moon.toml`.
@@ -259,6 +261,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     notifications.check().context("invalid [notifications] settings")?;
     let business = business(&file)?;
+    let currency = currency(&file)?;
     let target_bands = bands(&file)?;
     Ok(Config {
         listen,
@@ -281,6 +284,18 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         notifications,
         business,
         target_bands,
+        currency,
+    })
+}
+
+/// The currency amounts are in: environment > `[business] currency` > LKR.
+fn currency(file: &FileConfig) -> anyhow::Result<moon_domain::CurrencyCode> {
+    let configured = std::env::var("MOON_BUSINESS_CURRENCY")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| file.business.as_ref().and_then(|b| b.currency.clone()));
+    configured.map_or(Ok(moon_domain::CurrencyCode::default()), |c| {
+        moon_domain::CurrencyCode::parse(&c).map_err(|e| anyhow::anyhow!("invalid [business] settings: {e}"))
     })
 }
 
@@ -410,10 +425,11 @@ pub fn describe(c: &Config) -> String {
         r.write.burst,
     ) + &describe_notifications(&c.notifications)
         + &format!(
-            "\nbusiness.time_zone = \"{}\"\nbusiness.fiscal_year_start_month = {}\nbusiness.working_days = \"{}\"\ntargets.bands = \"{}\"",
+            "\nbusiness.time_zone = \"{}\"\nbusiness.fiscal_year_start_month = {}\nbusiness.working_days = \"{}\"\nbusiness.currency = \"{}\"\ntargets.bands = \"{}\"",
             c.business.zone.name(),
             c.business.fiscal.month(),
             c.business.week.names().join(","),
+            c.currency,
             c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
         )
 }

@@ -68,8 +68,9 @@ async fn render_users(
                     td { @if u.mfa_enabled { "On" } @else { "Off" } } td { @if u.disabled { "Disabled" } @else { "Enabled" } } td { (when(&u.created_at)) }
                     td {
                         @if ctx.principal.user_id != Some(u.id) {
-                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" }))
-                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA")) }
+                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" },
+                                (!u.disabled).then(|| format!("Disable {}? They are signed out and cannot sign in.", u.username))))
+                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA", Some(format!("Reset two-step verification of {}?", u.username)))) }
                         }
                     }
                 } } }
@@ -83,7 +84,7 @@ async fn render_users(
                 div.form-grid {
                     (form::input(Input { name: "username", label: "User name", value: v(&new.username), kind: "text", required: true }, problems))
                     (form::input(Input { name: "password", label: "Password (at least 12 characters)", value: "", kind: "password", required: true }, problems))
-                    (form::select("role", "Role", &roles, v(&new.role), problems))
+                    (form::select("role", "Role", &roles, given(&new.role).as_deref().unwrap_or("agent"), problems))
                     (form::input(Input { name: "branch", label: "Branch (managers)", value: v(&new.branch), kind: "text", required: false }, problems))
                     (form::input(Input { name: "agent_code", label: "Agent code (agents)", value: v(&new.agent_code), kind: "text", required: false }, problems))
                 }
@@ -115,9 +116,9 @@ pub async fn create_user(State(state): State<WebState>, ctx: Ctx, body: Bytes) -
 }
 
 /// A one-button form changing a user (`action`: disable, enable or reset_mfa).
-fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str) -> Markup {
+fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str, confirm: Option<String>) -> Markup {
     html! {
-        form.inline method="post" action=(format!("/users/{id}")) {
+        form.inline method="post" action=(format!("/users/{id}")) data-confirm=[confirm] {
             (csrf_field(ctx))
             input type="hidden" name="action" value=(action);
             button.secondary type="submit" { (label) }
@@ -177,28 +178,41 @@ async fn render_tokens(
         Ok(l) => l,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
+    // An admin sees every user's tokens: the owner by name, not by number.
+    let owners = match ctx.role() {
+        Role::Admin => match users::list(&state.db).await {
+            Ok(us) => us.into_iter().map(|u| (u.id, u.username)).collect(),
+            Err(e) => {
+                let e = ApiError::from(e);
+                return layout::error_page(e.status(), e.detail());
+            }
+        },
+        _ => std::collections::HashMap::new(),
+    };
     let body = html! {
         (notice(done))
         @if let Some(s) = secret {
             div.notice role="status" {
                 p { "Your new token (shown only now; send it as " code { "Authorization: Bearer …" } "):" }
-                p { code.secret #new-token { (s) } }
+                p { code.secret #new-token { (s) } " "
+                    button.secondary type="button" data-copy="new-token" aria-describedby="copy-status" hidden { "Copy" }
+                    " " span #copy-status role="status" {} }
             }
         }
         div.table-wrap {
             table #tokens-table data-sortable {
                 caption.sr-only { "API tokens" }
                 thead { tr {
-                    th.num scope="col" { "Id" } @if ctx.role() == Role::Admin { th.num scope="col" { "User" } }
+                    th.num scope="col" { "Id" } @if ctx.role() == Role::Admin { th scope="col" { "Owner" } }
                     th scope="col" { "Name" } th scope="col" { "Prefix" } th scope="col" { "Created" } th scope="col" { "Expires" }
                     th scope="col" { "Last used" } th scope="col" data-nosort { "Status" }
                 } }
                 tbody { @for t in &list { tr {
-                    td.num { (t.id) } @if ctx.role() == Role::Admin { td.num { (t.user_id) } }
+                    td.num { (t.id) } @if ctx.role() == Role::Admin { td { (owners.get(&t.user_id).map_or_else(|| format!("user {}", t.user_id), Clone::clone)) } }
                     td { (t.name) } td { code { (t.token_prefix) } } td { (when(&t.created_at)) }
                     td { (t.expires_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
                     td { (t.last_used_at.as_ref().map(when).unwrap_or_default()) }
-                    td { @if t.revoked_at.is_some() { "Revoked" } @else { (layout::post_button(ctx, &format!("/tokens/{}/revoke", t.id), "Revoke", "danger")) } }
+                    td { @if t.revoked_at.is_some() { "Revoked" } @else { (layout::confirm_button(ctx, &format!("/tokens/{}/revoke", t.id), "Revoke", "danger", &format!("Revoke token {}? Programs using it stop working at once.", t.name))) } }
                 } } }
             }
         }
@@ -209,7 +223,7 @@ async fn render_tokens(
                 (problems.summary())
                 div.form-grid {
                     (form::input(Input { name: "name", label: "What it is for", value: "", kind: "text", required: true }, problems))
-                    (form::input(Input { name: "expires_in_days", label: "Expires in days (blank: never)", value: "", kind: "number", required: false }, problems))
+                    (form::input(Input { name: "expires_in_days", label: "Expires in days (blank: 90)", value: "", kind: "number", required: false }, problems))
                 }
                 button type="submit" { "Create token" }
             }
