@@ -26,6 +26,7 @@
             region.innerHTML = html;
             last = region.innerHTML;
             enhanceTables(region);
+            document.dispatchEvent(new Event("moon:updated"));
             if (status) status.textContent = "Updated at " + new Date().toLocaleTimeString();
           }
         })
@@ -272,7 +273,25 @@
     });
   }
 
+  // A table or chart wider than the screen scrolls sideways; the keyboard must reach it too, so
+  // an overflowing scroll container joins the tab order (and leaves it when it fits again).
+  function scrollers() {
+    var mark = function () {
+      Array.prototype.forEach.call(document.querySelectorAll(".table-wrap, .chart-scroll"), function (el) {
+        if (el.scrollWidth > el.clientWidth + 1) {
+          el.setAttribute("tabindex", "0");
+        } else {
+          el.removeAttribute("tabindex");
+        }
+      });
+    };
+    mark();
+    window.addEventListener("resize", mark);
+    document.addEventListener("moon:updated", mark);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollers();
     confirmations();
     focusFirstError();
     copyButtons();
