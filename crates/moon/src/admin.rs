@@ -257,8 +257,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             }
             let db = open(&common).await?;
             let a = account(&db, &username).await?;
-            let expires =
-                (!never_expires).then(|| moon_db::now() + chrono::Duration::days(i64::from(expires_days)));
+            let expires = (!never_expires).then(|| moon_db::now() + chrono::Duration::days(i64::from(expires_days)));
             let (t, secret) = token::create_with_class(
                 &db,
                 a.id,

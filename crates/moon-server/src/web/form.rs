@@ -80,6 +80,20 @@ impl Problems {
     }
 }
 
+/// A search value typed into a filter: any text but control characters (which no record holds,
+/// and some databases refuse outright) and at most 200 characters.
+pub fn search_text(field: &str, raw: &Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = given(raw) else { return Ok(None) };
+    if value.chars().any(char::is_control) || value.chars().count() > 200 {
+        return Err(FieldError::new(
+            field,
+            "invalid_search",
+            format!("{} must be plain text of at most 200 characters", field_label(field)),
+        ));
+    }
+    Ok(Some(value))
+}
+
 /// What people call a field the API names by its key: `last_name` is "Last name", and a
 /// picker's `product_id` is "Product".
 pub fn field_label(field: &str) -> String {

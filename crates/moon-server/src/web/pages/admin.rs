@@ -306,10 +306,19 @@ const AUDIT_ROWS: u64 = 50;
 
 /// The kinds of record the audit log names, for its filter.
 fn record_kinds() -> Vec<(String, String)> {
-    [("", "Any record"), ("sale", "Sale"), ("agent", "Agent"), ("product", "Product"), ("user", "User"), ("token", "API token"), ("target", "Target"), ("import", "Import")]
-        .iter()
-        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
-        .collect()
+    [
+        ("", "Any record"),
+        ("sale", "Sale"),
+        ("agent", "Agent"),
+        ("product", "Product"),
+        ("user", "User"),
+        ("token", "API token"),
+        ("target", "Target"),
+        ("import", "Import"),
+    ]
+    .iter()
+    .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+    .collect()
 }
 
 /// The first instant of `day` in the business time zone (a day the zone skips, at a
@@ -329,17 +338,21 @@ fn record(ctx: &Ctx, entity: Option<&str>, id: Option<&str>) -> Markup {
     let (Some(entity), Some(id)) = (entity, id) else {
         return html! { (entity.unwrap_or("")) " " (id.unwrap_or("")) };
     };
+    // (route template the policy table knows, the record's page)
     let page = match entity {
-        "sale" if id.parse::<i64>().is_ok() => Some(format!("/sales/{id}")),
-        "agent" if id.parse::<i64>().is_ok() => Some(format!("/agents/{id}")),
-        "product" => Some(String::from("/products")),
-        "user" => Some(String::from("/users")),
-        "token" => Some(String::from("/tokens")),
+        "sale" if id.parse::<i64>().is_ok() => Some(("/sales/{id}", format!("/sales/{id}"))),
+        "agent" if id.parse::<i64>().is_ok() => Some(("/agents/{id}", format!("/agents/{id}"))),
+        "product" => Some(("/products", String::from("/products"))),
+        "user" => Some(("/users", String::from("/users"))),
+        "token" => Some(("/tokens", String::from("/tokens"))),
         _ => None,
     }
-    .filter(|p| ctx.may("GET", p));
-    let history: String =
-        form_urlencoded::Serializer::new(String::new()).append_pair("entity", entity).append_pair("entity_id", id).finish();
+    .filter(|(template, _)| ctx.may("GET", template))
+    .map(|(_, p)| p);
+    let history: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("entity", entity)
+        .append_pair("entity_id", id)
+        .finish();
     html! {
         @if let Some(p) = page { a href=(p) { (entity) " " (id) } } @else { (entity) " " (id) }
         " " a.history href=(format!("/audit?{history}")) aria-label=(format!("History of {entity} {id}")) { "history" }
@@ -373,22 +386,29 @@ pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Audi
         let mut errors = moon_domain::FieldErrors::new();
         let from = errors.take_opt(given(&q.from).map(|d| moon_domain::parse_date("from", &d)));
         let to = errors.take_opt(given(&q.to).map(|d| moon_domain::parse_date("to", &d)));
+        let entity = errors.take(form::search_text("entity", &q.entity)).flatten();
+        let entity_id = errors.take(form::search_text("entity_id", &q.entity_id)).flatten();
+        let action = errors.take(form::search_text("action", &q.action)).flatten();
         let actor = match given(&q.user) {
             None => None,
             Some(name) => match people.iter().find(|u| u.username == name) {
                 Some(u) => Some(format!("user:{}", u.id)),
                 None => {
-                    errors.push(moon_domain::FieldError::new("user", "unknown_user", format!("no user is called {name:?}")));
+                    errors.push(moon_domain::FieldError::new(
+                        "user",
+                        "unknown_user",
+                        format!("no user is called {name:?}"),
+                    ));
                     None
                 }
             },
         };
         errors.finish().map_err(ApiError::validation)?;
         let filter = crate::audit::Filter {
-            action: given(&q.action),
+            action,
             actor,
-            entity: given(&q.entity),
-            entity_id: given(&q.entity_id),
+            entity,
+            entity_id,
             from: from.map(|d| day_start(zone, d)),
             to: to.and_then(|d| d.succ_opt()).map(|d| day_start(zone, d) - chrono::Duration::microseconds(1)),
         };

@@ -154,11 +154,7 @@ fn warehouse(state: &WebState) -> Result<&Db, ApiError> {
 }
 
 /// `GET /dashboard`.
-pub async fn page(
-    State(state): State<WebState>,
-    ctx: Ctx,
-    Query(q): Query<DashQuery>,
-) -> Response {
+pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
     let today = crate::sales::today(&state.calendar);
     let q = with_defaults(q, &ctx);
     let params = kpi_params(&q, today);
@@ -493,10 +489,7 @@ mod tests {
             target: None,
         };
         let rows = [row("2026-11", d(2026, 11, 1)), row("2026-12", d(2026, 12, 1))];
-        assert_eq!(
-            period_labels(&rows, kpi::Bucket::Month, d(2026, 12, 7)),
-            ["2026-11", "2026-12 (month to date)"]
-        );
+        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2026, 12, 7)), ["2026-11", "2026-12 (month to date)"]);
         assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2027, 1, 2)), ["2026-11", "2026-12"]);
     }
 

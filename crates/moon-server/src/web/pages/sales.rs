@@ -160,12 +160,12 @@ async fn render(
                 .map_err(|_| moon_domain::FieldError::new("product_id", "invalid_id", "choose a product from the list"))
         }));
         let query = repo::SaleQuery {
-            agent_code: given(&q.agent_code),
+            agent_code: e.take(form::search_text("agent_code", &q.agent_code)).flatten(),
             product_id,
-            branch: given(&q.branch),
+            branch: e.take(form::search_text("branch", &q.branch)).flatten(),
             from: e.take_opt(given(&q.from).map(|d| moon_domain::parse_date("from", &d))),
             to: e.take_opt(given(&q.to).map(|d| moon_domain::parse_date("to", &d))),
-            policy_number: given(&q.policy_number),
+            policy_number: e.take(form::search_text("policy_number", &q.policy_number)).flatten(),
             ..repo::SaleQuery::default()
         };
         e.finish().map_err(ApiError::validation)?;
