@@ -263,8 +263,17 @@ fn filters(q: &DashQuery, params: &KpiParams, c: &kpi::FilterChoices, problems: 
         out.extend(values);
         out
     };
-    let branches = options("All branches", c.branches.iter().map(|b| (b.clone(), b.clone())).collect());
-    let teams = options("All teams", c.teams.iter().map(|t| (t.clone(), t.clone())).collect());
+    // A filter in effect is always among the choices (a manager's branch before its first sale),
+    // so the picker shows what the figures are of.
+    let with_current = |known: &[String], current: &Option<String>| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = known.iter().map(|v| (v.clone(), v.clone())).collect();
+        if let Some(v) = given(current).filter(|v| !known.contains(v)) {
+            out.push((v.clone(), v));
+        }
+        out
+    };
+    let branches = options("All branches", with_current(&c.branches, &params.branch));
+    let teams = options("All teams", with_current(&c.teams, &params.team));
     let products = options("All products", c.products.iter().map(|(id, n)| (id.to_string(), n.clone())).collect());
     let buckets: Vec<(String, String)> = [("day", "Day"), ("week", "Week"), ("month", "Month"), ("quarter", "Quarter")]
         .iter()
