@@ -251,7 +251,7 @@ test("admin pages ask before destroying, default to least privilege, and name pe
   await page.locator("#audit-table tbody tr").first().getByRole("link", { name: /History of sale/ }).click();
   await page.waitForURL(/entity_id=\d+/);
   assert.ok((await page.locator("#audit-table tbody tr").count()) >= 1);
-  await page.screenshot({ path: join(SHOTS, "audit.png") });
+  await page.screenshot({ path: join(SHOTS, "audit-filtered.png") });
   await page.close();
 });
 
