@@ -532,6 +532,7 @@ mod tests {
         assert_eq!(d.components.len(), 5);
         assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");
         assert_eq!((d.business.zone.name(), d.business.fiscal.month()), ("UTC", 1));
+        assert_eq!(d.currency.as_str(), "LKR", "the insurer's currency unless configured");
     }
 
     #[test]
@@ -541,7 +542,7 @@ mod tests {
         let file = dir.join("moon.toml");
         std::fs::write(
             &file,
-            "[business]\ntime_zone = \"Asia/Colombo\"\nfiscal_year_start_month = 4\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\n[targets]\nbands = [70, 100]\n",
+            "[business]\ntime_zone = \"Asia/Colombo\"\nfiscal_year_start_month = 4\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\ncurrency = \"usd\"\n[targets]\nbands = [70, 100]\n",
         )
         .unwrap();
         let c = resolve(&args(None, Some(file.clone()), None)).unwrap();
@@ -551,6 +552,9 @@ mod tests {
         );
         assert_eq!(c.target_bands.thresholds().len(), 2);
         assert!(describe(&c).contains("business.time_zone = \"Asia/Colombo\""));
+        assert!(describe(&c).contains("business.currency = \"USD\""), "{}", describe(&c));
+        std::fs::write(&file, "[business]\ncurrency = \"rupees\"\n").unwrap();
+        assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "a currency is a three-letter code");
         std::fs::write(&file, "[business]\ntime_zone = \"Mars/Olympus\"\n").unwrap();
         assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "an unknown zone is refused");
         std::fs::write(&file, "[targets]\nbands = [100, 80]\n").unwrap();

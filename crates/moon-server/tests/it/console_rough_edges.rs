@@ -5,6 +5,7 @@
 //! behaviour in a browser (focus, confirmations, phone width, axe) is in e2e/tests.
 
 use crate::common::TestApp;
+use crate::web::{browser, csrf_of, post_form, sign_in_form};
 use serde_json::json;
 
 on_every_backend!(
@@ -24,57 +25,34 @@ on_every_backend_with!(
 
 /// A page as a browser asks for it, with the admin's token or `cookie`'s session.
 async fn html(app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String) {
-    let r = match cookie {
-        Some(c) => reqwest::Client::new().get(app.url(path)).header("cookie", c),
+    let res = match cookie {
+        Some(c) => browser().get(app.url(path)).header("cookie", c),
         None => app.request(reqwest::Method::GET, path),
-    };
-    let res = r.header("accept", "text/html").send().await.unwrap();
+    }
+    .header("accept", "text/html")
+    .send()
+    .await
+    .unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
-}
-
-/// Signs in through the console's form; the session cookie (`name=value`).
-async fn session(app: &TestApp, username: &str, password: &str) -> String {
-    let res = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(app.url("/sign-in"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([("username", username), ("password", password)])
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 303);
-    res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
 }
 
 /// Posts a console form with the session's CSRF token; status and body (no redirects followed).
 async fn post(app: &TestApp, path: &str, cookie: &str, csrf: &str, fields: &[(&str, &str)]) -> (u16, String) {
-    let body: String =
-        form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).append_pair("csrf_token", csrf).finish();
-    let res = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(app.url(path))
-        .header("accept", "text/html")
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
+    let fields = [fields, &[("csrf_token", csrf)]].concat();
+    let (status, _, body) = post_form(&browser(), app, path, cookie, &fields).await;
+    (status, body)
 }
 
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("a form with the CSRF token") + marker.len();
-    html[start..start + 64].to_owned()
+/// The user name of the test app's admin (the actor of what its token does).
+async fn admin_name(app: &TestApp) -> String {
+    let (_, users) = app.get("/api/v1/users").await;
+    users["items"]
+        .as_array()
+        .or(users.as_array())
+        .and_then(|us| us.iter().find(|u| u["role"] == "admin"))
+        .and_then(|u| u["username"].as_str())
+        .expect("the admin user")
+        .to_owned()
 }
 
 /// The text of the element with `id`, tags left out.
@@ -101,7 +79,7 @@ async fn an_agent_records_their_own_sale_and_may_write_thousands_separators(app:
     app.agent("AGT001", "Colombo", "Alpha").await;
     let product = app.product("Life Basic", "60000").await.to_string();
     let (_, name, password) = app.user("agent", Some("AGT001")).await;
-    let cookie = session(app, &name, &password).await;
+    let cookie = sign_in_form(app, &name, &password).await;
     let (s, page) = html(app, "/sales", Some(&cookie)).await;
     assert_eq!(s, 200, "{page}");
     assert!(!page.contains("id=\"f-agent_code\""), "an agent is not asked to pick themselves");
@@ -213,14 +191,7 @@ async fn new_users_are_agents_and_tokens_expire_in_ninety_days_unless_told(app: 
     let (s, made) = app.post("/api/v1/tokens", json!({"name": "a week", "expires_in_days": 7})).await;
     assert_eq!(s, 201, "{made}");
     // The console: the owner by name, the default in the label, a copy button with the secret.
-    let (_, users_json) = app.get("/api/v1/users").await;
-    let admin_name = users_json["items"]
-        .as_array()
-        .or(users_json.as_array())
-        .and_then(|us| us.iter().find(|u| u["role"] == "admin"))
-        .and_then(|u| u["username"].as_str())
-        .expect("the admin user")
-        .to_owned();
+    let admin_name = admin_name(app).await;
     let (_, tokens) = html(app, "/tokens", None).await;
     assert!(tokens.contains("<th scope=\"col\">Owner</th>"), "{tokens}");
     assert!(tokens.contains(&format!("<td>{admin_name}</td>")), "{tokens}");
@@ -231,14 +202,7 @@ async fn the_audit_log_names_people_links_records_and_filters(app: &TestApp) {
     app.agent("AGT001", "Colombo", "Alpha").await;
     let product = app.product("Life Basic", "60000").await;
     let sale = app.sale("AGT001", product, "100.00", "2026-01-05").await;
-    let (_, users_json) = app.get("/api/v1/users").await;
-    let admin_name = users_json["items"]
-        .as_array()
-        .or(users_json.as_array())
-        .and_then(|us| us.iter().find(|u| u["role"] == "admin"))
-        .and_then(|u| u["username"].as_str())
-        .expect("the admin user")
-        .to_owned();
+    let admin_name = admin_name(app).await;
     let (s, page) = html(app, "/audit?entity=sale", None).await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains(&format!("<a href=\"/sales/{sale}\">sale {sale}</a>")), "{page}");

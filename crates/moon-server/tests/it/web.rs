@@ -29,12 +29,17 @@ on_every_backend_with!(
 );
 
 /// A client that does not follow redirects, so tests see them.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// A page as a browser would ask for it: status, `Location` and body.
-async fn page(client: &reqwest::Client, app: &TestApp, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+pub(crate) async fn page(
+    client: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+) -> (u16, String, String) {
     let mut r = client.get(app.url(path)).header("accept", "text/html");
     if let Some(c) = cookie {
         r = r.header("cookie", c);
@@ -46,7 +51,7 @@ async fn page(client: &reqwest::Client, app: &TestApp, path: &str, cookie: Optio
 }
 
 /// Posts a form as a browser would (urlencoded).
-async fn post_form(
+pub(crate) async fn post_form(
     client: &reqwest::Client,
     app: &TestApp,
     path: &str,
@@ -69,7 +74,7 @@ async fn post_form(
 }
 
 /// Signs in through the console's form; the session cookie (`name=value`).
-async fn sign_in_form(app: &TestApp, username: &str, password: &str) -> String {
+pub(crate) async fn sign_in_form(app: &TestApp, username: &str, password: &str) -> String {
     let res = browser()
         .post(app.url("/sign-in"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -89,7 +94,7 @@ async fn sign_in_form(app: &TestApp, username: &str, password: &str) -> String {
 }
 
 /// The CSRF token of a session, as the page carries it in its forms.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("a form with the CSRF token") + marker.len();
     html[start..start + 64].to_owned()

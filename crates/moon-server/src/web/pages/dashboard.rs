@@ -218,10 +218,20 @@ pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
     }
 }
 
+/// `pairs` as a query string, each given value (an empty one too) in order.
+fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    s.finish()
+}
+
 /// The query string of a dashboard view with every default spelled out.
 fn live_query(q: &DashQuery) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
+    query_string(&[
         ("range", &q.range),
         ("from", &q.from),
         ("to", &q.to),
@@ -229,12 +239,7 @@ fn live_query(q: &DashQuery) -> String {
         ("team", &q.team),
         ("product_id", &q.product_id),
         ("bucket", &q.bucket),
-    ] {
-        if let Some(v) = v {
-            s.append_pair(k, v);
-        }
-    }
-    s.finish()
+    ])
 }
 
 /// What every part of the live fragment needs to know of the view.
@@ -303,21 +308,17 @@ fn filters(q: &DashQuery, params: &KpiParams, c: &kpi::FilterChoices, problems: 
 
 /// The CSV export of one KPI table: the API route with the same period and filters.
 fn csv_link(kind: &str, params: &KpiParams, label: &str) -> Markup {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    s.append_pair("format", "csv");
-    for (k, v) in [
+    let csv = Some(String::from("csv"));
+    let query = query_string(&[
+        ("format", &csv),
         ("from", &params.from),
         ("to", &params.to),
         ("branch", &params.branch),
         ("team", &params.team),
         ("product_id", &params.product_id),
         ("bucket", &params.bucket),
-    ] {
-        if let Some(v) = v {
-            s.append_pair(k, v);
-        }
-    }
-    let href = format!("/api/v1/kpis/{kind}?{}", s.finish());
+    ]);
+    let href = format!("/api/v1/kpis/{kind}?{query}");
     html! { a.csv href=(href) download=(format!("{kind}.csv")) data-export=(kind) { "Export " (label) " as CSV" } }
 }
 
