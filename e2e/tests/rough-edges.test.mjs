@@ -159,6 +159,18 @@ test("a refused form focuses its first error, in words people use; 25,000 is an 
   await page.getByRole("button", { name: "Record sale" }).click();
   await page.waitForLoadState("load");
   assert.match(await page.locator(".notice").innerText(), /recorded: 25000\.00 by AGT001/);
+
+  // A target too, in the products table.
+  await page.goto("/products");
+  const target = page.locator("#products-table tbody tr").first().locator('input[name="target_amount"]');
+  const before = await target.inputValue();
+  await target.fill("1,250,000");
+  await target.locator("xpath=..").getByRole("button", { name: "Save" }).click();
+  await page.waitForLoadState("load");
+  assert.match(await page.locator(".notice").innerText(), /is now 1250000\.00/);
+  await page.locator("#products-table tbody tr").first().locator('input[name="target_amount"]').fill(before);
+  await page.locator("#products-table tbody tr").first().getByRole("button", { name: "Save" }).click();
+  await page.waitForLoadState("load");
   await page.close();
 });
 
