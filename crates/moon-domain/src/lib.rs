@@ -12,7 +12,7 @@ mod typed;
 mod validation;
 
 pub use calendar::{Bands, BusinessCalendar, FiscalYearStart, Period, PeriodKind, WorkWeek};
-pub use money::{Money, Total};
+pub use money::{CurrencyCode, Money, Total, group_thousands};
 pub use text::{AgentCode, Email, Label, Message, PhoneNumber, PolicyNumber};
 pub use typed::Typed;
 pub use validation::{FieldError, FieldErrors, parse_date};

@@ -102,6 +102,66 @@ impl Money {
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0.checked_add(other.0).map(Money)
     }
+
+    /// The amount with thousands separators (`1,460,000.00`): what people read in tables and
+    /// cards. Exports and the API keep the plain form ([`fmt::Display`]), which machines parse.
+    pub fn grouped(self) -> String {
+        let plain = self.to_string();
+        let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
+        let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
+        format!("{sign}{}.{cents}", group_thousands(whole))
+    }
+}
+
+/// `1234567` as `1,234,567`: digits in groups of three from the right.
+pub fn group_thousands(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The currency amounts are in (ISO 4217 code such as `LKR`), shown beside them in the console.
+/// Amounts carry no currency of their own: the business runs in one, set in configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CurrencyCode([u8; 3]);
+
+impl CurrencyCode {
+    /// Sri Lankan rupees, the insurer's currency, when nothing else is configured.
+    pub const LKR: CurrencyCode = CurrencyCode(*b"LKR");
+
+    /// Three ASCII letters (any case, stored upper case), such as `LKR` or `usd`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bytes = raw.trim().as_bytes();
+        match bytes {
+            [a, b, c] if bytes.iter().all(u8::is_ascii_alphabetic) => {
+                Ok(CurrencyCode([a.to_ascii_uppercase(), b.to_ascii_uppercase(), c.to_ascii_uppercase()]))
+            }
+            _ => Err(format!("currency must be a three-letter ISO 4217 code such as LKR; got {raw:?}")),
+        }
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters are ever stored (see `parse`).
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl Default for CurrencyCode {
+    fn default() -> Self {
+        Self::LKR
+    }
+}
+
+impl fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl fmt::Display for Money {
@@ -181,6 +241,24 @@ impl utoipa::ToSchema for Total {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_group_by_thousands_for_people() {
+        assert_eq!(Money::from_cents(146_000_000).grouped(), "1,460,000.00");
+        assert_eq!(Money::from_cents(12_345).grouped(), "123.45");
+        assert_eq!(Money::from_cents(100_000).grouped(), "1,000.00");
+        assert_eq!(Money::from_cents(-2_500_000).grouped(), "-25,000.00");
+        assert_eq!(group_thousands("1620433000"), "1,620,433,000");
+    }
+
+    #[test]
+    fn currency_codes_are_three_letters() {
+        assert_eq!(CurrencyCode::parse("usd").map(|c| c.to_string()), Ok(String::from("USD")));
+        assert_eq!(CurrencyCode::default().as_str(), "LKR");
+        for bad in ["", "RS", "LKRS", "L1R", "€€€"] {
+            assert!(CurrencyCode::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn tenths_add_exactly() {

@@ -510,6 +510,7 @@ pub async fn serve(
         kpis: kpis.clone(),
         pseudonym_key: config.pseudonym_key.clone(),
         calendar: config.business,
+        currency: config.currency,
         planning: planning.clone(),
         serves_notifications: config.components.contains(&Component::Notifications),
     };

@@ -49,6 +49,8 @@ pub struct Config {
     /// How long sessions, throttle rows, deliveries, applied change-log entries and audit
     /// entries are kept (`[retention]`).
     pub retention: crate::retention::RetentionSettings,
+    /// The currency amounts are in (`[business] currency`), shown beside them in the console.
+    pub currency: moon_domain::CurrencyCode,
 }
 
 impl Config {
@@ -81,6 +83,7 @@ impl Config {
             business: moon_domain::BusinessCalendar::default(),
             target_bands: moon_domain::Bands::default(),
             retention: crate::retention::RetentionSettings::default(),
+            currency: moon_domain::CurrencyCode::default(),
         }
     }
 }

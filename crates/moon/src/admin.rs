@@ -107,9 +107,13 @@ pub enum TokenCommand {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Days until it expires [default: never].
+        /// Days until it expires (1-3650) [default: 90].
+        #[arg(long, default_value_t = token::DEFAULT_EXPIRY_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_days: u32,
+        /// The operator's choice of a token that never expires (a system account, say); wins
+        /// over --expires-days.
         #[arg(long)]
-        expires_days: Option<u32>,
+        never_expires: bool,
         /// Make the token for a system: it draws on this rate class (`[rate_classes.NAME]` in
         /// moon.toml; `integration` is built in) instead of the per-person limits.
         #[arg(long)]
@@ -245,7 +249,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
 /// Runs a `moon token` command.
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Create { username, name, expires_days, rate_class, common } => {
+        TokenCommand::Create { username, name, expires_days, never_expires, rate_class, common } => {
             if let Some(c) = &rate_class
                 && !token::valid_class_name(c)
             {
@@ -253,7 +257,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             }
             let db = open(&common).await?;
             let a = account(&db, &username).await?;
-            let expires = expires_days.map(|d| moon_db::now() + chrono::Duration::days(i64::from(d)));
+            let expires = (!never_expires).then(|| moon_db::now() + chrono::Duration::days(i64::from(expires_days)));
             let (t, secret) = token::create_with_class(
                 &db,
                 a.id,

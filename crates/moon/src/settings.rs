@@ -158,6 +158,8 @@ struct BusinessFile {
     fiscal_year_start_month: Option<u32>,
     /// Working weekdays, such as `["mon", "tue", "wed", "thu", "fri"]` (the default).
     working_days: Option<Vec<String>>,
+    /// ISO 4217 code the amounts are in (default `LKR`); `MOON_BUSINESS_CURRENCY` wins.
+    currency: Option<String>,
 }
 
 /// `[targets]` in `moon.toml`.
@@ -260,6 +262,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     notifications.check().context("invalid [notifications] settings")?;
     let business = business(&file)?;
+    let currency = currency(&file)?;
     let target_bands = bands(&file)?;
     let retention = retention(&file)?;
     Ok(Config {
@@ -284,6 +287,18 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         business,
         target_bands,
         retention,
+        currency,
+    })
+}
+
+/// The currency amounts are in: environment > `[business] currency` > LKR.
+fn currency(file: &FileConfig) -> anyhow::Result<moon_domain::CurrencyCode> {
+    let configured = std::env::var("MOON_BUSINESS_CURRENCY")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .or_else(|| file.business.as_ref().and_then(|b| b.currency.clone()));
+    configured.map_or(Ok(moon_domain::CurrencyCode::default()), |c| {
+        moon_domain::CurrencyCode::parse(&c).map_err(|e| anyhow::anyhow!("invalid [business] settings: {e}"))
     })
 }
 
@@ -426,10 +441,11 @@ pub fn describe(c: &Config) -> String {
         r.write.burst,
     ) + &describe_notifications(&c.notifications)
         + &format!(
-            "\nbusiness.time_zone = \"{}\"\nbusiness.fiscal_year_start_month = {}\nbusiness.working_days = \"{}\"\ntargets.bands = \"{}\"",
+            "\nbusiness.time_zone = \"{}\"\nbusiness.fiscal_year_start_month = {}\nbusiness.working_days = \"{}\"\nbusiness.currency = \"{}\"\ntargets.bands = \"{}\"",
             c.business.zone.name(),
             c.business.fiscal.month(),
             c.business.week.names().join(","),
+            c.currency,
             c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
         )
         + &describe_retention(&c.retention)
@@ -554,6 +570,7 @@ mod tests {
         assert_eq!(d.components.len(), 5);
         assert_eq!(d.warehouse_url(), "sqlite://data/warehouse.db");
         assert_eq!((d.business.zone.name(), d.business.fiscal.month()), ("UTC", 1));
+        assert_eq!(d.currency.as_str(), "LKR", "the insurer's currency unless configured");
     }
 
     #[test]
@@ -563,7 +580,7 @@ mod tests {
         let file = dir.join("moon.toml");
         std::fs::write(
             &file,
-            "[business]\ntime_zone = \"Asia/Colombo\"\nfiscal_year_start_month = 4\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\n[targets]\nbands = [70, 100]\n",
+            "[business]\ntime_zone = \"Asia/Colombo\"\nfiscal_year_start_month = 4\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\ncurrency = \"usd\"\n[targets]\nbands = [70, 100]\n",
         )
         .unwrap();
         let c = resolve(&args(None, Some(file.clone()), None)).unwrap();
@@ -573,6 +590,9 @@ mod tests {
         );
         assert_eq!(c.target_bands.thresholds().len(), 2);
         assert!(describe(&c).contains("business.time_zone = \"Asia/Colombo\""));
+        assert!(describe(&c).contains("business.currency = \"USD\""), "{}", describe(&c));
+        std::fs::write(&file, "[business]\ncurrency = \"rupees\"\n").unwrap();
+        assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "a currency is a three-letter code");
         std::fs::write(&file, "[business]\ntime_zone = \"Mars/Olympus\"\n").unwrap();
         assert!(resolve(&args(None, Some(file.clone()), None)).is_err(), "an unknown zone is refused");
         std::fs::write(&file, "[targets]\nbands = [100, 80]\n").unwrap();

@@ -492,7 +492,7 @@ async fn delete_user(State(db): State<Db>, principal: Principal, Path(id): Path<
 pub struct CreateToken {
     /// What it is for (shown in listings).
     pub name: String,
-    /// Days until it expires (1-3650); absent for no expiry.
+    /// Days until it expires (1-3650); absent: 90 days ([`crate::auth::token::DEFAULT_EXPIRY_DAYS`]).
     pub expires_in_days: Option<u32>,
     /// The user it acts as (admins only; default yourself).
     pub user_id: Option<i64>,
@@ -588,7 +588,8 @@ pub(crate) async fn issue_token(
             "name must be 1-100 characters",
         )));
     }
-    let expires_at: Option<DateTime<Utc>> = match expires_in_days {
+    // Least privilege: a token nobody set a lifetime for still ends.
+    let expires_at: Option<DateTime<Utc>> = match expires_in_days.or(Some(token::DEFAULT_EXPIRY_DAYS)) {
         None => None,
         Some(d @ 1..=3650) => Some(moon_db::now() + chrono::Duration::days(i64::from(d))),
         Some(_) => {

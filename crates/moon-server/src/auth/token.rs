@@ -14,6 +14,10 @@ use super::users::{Account, account_select};
 /// The recognisable start of every API token.
 pub const PREFIX: &str = "moon_";
 
+/// How long a token lives when its creator names no lifetime (API, console and CLI alike): a
+/// forgotten token stops working within a quarter instead of never.
+pub const DEFAULT_EXPIRY_DAYS: u32 = 90;
+
 /// An API token as listed: never its secret.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiToken {

@@ -135,10 +135,44 @@ pub(crate) fn stream_original(db: &Db, scope: &Scope) -> RowStream<OriginalSale>
     db.stream(&q)
 }
 
+/// How many sales match `f` in `scope`, and their sum in cents: the count and total the
+/// console shows above a filtered table (the same conditions as [`list_sorted`]).
+pub async fn totals(db: &Db, scope: &Scope, f: &SaleQuery) -> Result<(i64, i64), DbError> {
+    use moon_db::sea_query::Func;
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col(("sales", "id")))).expr(Expr::expr(Func::coalesce([
+        moon_db::sum_i64(db.backend(), Expr::col(("sales", "amount_cents"))),
+        Expr::val(0_i64),
+    ])));
+    q.from("sales");
+    filter(&mut q, scope, f);
+    let row: Option<(i64, i64)> = db.fetch_optional(&q).await?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
 /// The query of [`list_sorted`].
 fn listing(scope: &Scope, f: &SaleQuery, page: &SortedPage) -> SelectStatement {
     let mut inner = Query::select();
     inner.columns(SALE_COLUMNS.map(|c| ("sales", c))).from("sales");
+    filter(&mut inner, scope, f);
+    keyset_sorted(&mut inner, "sales", page);
+    let order = if page.page.descending { Order::Desc } else { Order::Asc };
+    let mut q = Query::select();
+    q.columns(SALE_COLUMNS.map(|c| ("s", c)))
+        .column(("agents", "agent_code"))
+        .column(("products", "product_name"))
+        .from_subquery(inner, "s")
+        .inner_join("agents", Expr::col(("agents", "id")).equals(("s", "agent_id")))
+        .inner_join("products", Expr::col(("products", "id")).equals(("s", "product_id")));
+    for (column, _) in page.sort.keys {
+        q.order_by(("s", *column), order.clone());
+    }
+    q.order_by(("s", "id"), order);
+    q
+}
+
+/// The conditions of a listing on `sales` alone: the scope and the filters of `f`.
+fn filter(inner: &mut SelectStatement, scope: &Scope, f: &SaleQuery) {
     inner.and_where_option(in_scope(scope));
     if let Some(v) = &f.agent_code {
         inner.and_where(Expr::col(("sales", "agent_id")).in_subquery(crate::agents::repo::ids_where("agent_code", v)));
@@ -164,20 +198,6 @@ fn listing(scope: &Scope, f: &SaleQuery, page: &SortedPage) -> SelectStatement {
     if let Some(v) = &f.policy_number {
         inner.and_where(Expr::col(("sales", "policy_number")).eq(v.as_str()));
     }
-    keyset_sorted(&mut inner, "sales", page);
-    let order = if page.page.descending { Order::Desc } else { Order::Asc };
-    let mut q = Query::select();
-    q.columns(SALE_COLUMNS.map(|c| ("s", c)))
-        .column(("agents", "agent_code"))
-        .column(("products", "product_name"))
-        .from_subquery(inner, "s")
-        .inner_join("agents", Expr::col(("agents", "id")).equals(("s", "agent_id")))
-        .inner_join("products", Expr::col(("products", "id")).equals(("s", "product_id")));
-    for (column, _) in page.sort.keys {
-        q.order_by(("s", *column), order.clone());
-    }
-    q.order_by(("s", "id"), order);
-    q
 }
 
 /// One sale by id, if visible in `scope`.

@@ -39,11 +39,19 @@ impl Problems {
             "duplicate_username" => Some("username"),
             _ => None,
         };
-        match field {
-            Some(f) => Problems { fields: vec![FieldError::new(f, e.code(), e.detail())], general: None },
-            None if !e.field_errors().is_empty() => Problems { fields: e.field_errors().to_vec(), general: None },
-            None => Problems { fields: Vec::new(), general: Some(e.detail().to_owned()) },
-        }
+        let fields = match field {
+            Some(f) => vec![FieldError::new(f, e.code(), e.detail())],
+            None if !e.field_errors().is_empty() => e.field_errors().to_vec(),
+            None => return Problems { fields: Vec::new(), general: Some(e.detail().to_owned()) },
+        };
+        let fields = fields
+            .into_iter()
+            .map(|mut f| {
+                f.message = for_people(&f.field, &f.message);
+                f
+            })
+            .collect();
+        Problems { fields, general: None }
     }
 
     /// The error for `field`, if any.
@@ -64,12 +72,62 @@ impl Problems {
                     @if let Some(g) = &self.general { p { (g) } }
                     @if !self.fields.is_empty() {
                         p { "Please correct the highlighted fields:" }
-                        ul { @for e in &self.fields { li { (e.message) } } }
+                        ul { @for e in &self.fields { li { a href=(format!("#f-{}", e.field)) { (e.message) } } } }
                     }
                 }
             }
         }
     }
+}
+
+/// A search value typed into a filter: any text but control characters (which no record holds,
+/// and some databases refuse outright) and at most 200 characters.
+pub fn search_text(field: &str, raw: &Option<String>) -> Result<Option<String>, FieldError> {
+    let Some(value) = given(raw) else { return Ok(None) };
+    if value.chars().any(char::is_control) || value.chars().count() > 200 {
+        return Err(FieldError::new(
+            field,
+            "invalid_search",
+            format!("{} must be plain text of at most 200 characters", field_label(field)),
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// What people call a field the API names by its key: `last_name` is "Last name", and a
+/// picker's `product_id` is "Product".
+pub fn field_label(field: &str) -> String {
+    let words = field.strip_suffix("_id").unwrap_or(field).replace('_', " ");
+    let mut chars = words.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// An API message worded for people: the field key it opens with (`last_name is required`)
+/// becomes the field's name (`Last name is required`). Other messages pass unchanged.
+pub fn for_people(field: &str, message: &str) -> String {
+    match message.strip_prefix(field) {
+        Some(rest) if rest.starts_with(' ') => format!("{}{rest}", field_label(field)),
+        _ => message.to_owned(),
+    }
+}
+
+/// An amount as a person may type it, for [`moon_domain::Money::parse`]: thousands separators
+/// in their places (`25,000` or `1,250,000.50`) are dropped; anything else is left for the
+/// parser to judge, so `2,50` is still refused rather than read as 250.
+pub fn ungroup_amount(raw: &str) -> String {
+    let t = raw.trim();
+    let (whole, fraction) = t.split_once('.').map_or((t, None), |(w, f)| (w, Some(f)));
+    let mut groups = whole.split(',');
+    let first = groups.next().unwrap_or_default();
+    let grouped = whole.contains(',')
+        && (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()));
+    if !grouped {
+        return t.to_owned();
+    }
+    let digits: String = whole.chars().filter(|c| *c != ',').collect();
+    fraction.map_or(digits.clone(), |f| format!("{digits}.{f}"))
 }
 
 /// Input kinds and their attributes.
@@ -109,6 +167,36 @@ fn input_in(prefix: &str, i: Input<'_>, problems: &Problems) -> Markup {
                 inputmode=[(i.name == "amount" || i.name == "target_amount").then_some("decimal")];
             @if let Some(e) = err { p.error #(err_id) { (e.message) } }
         }
+    }
+}
+
+/// A picker that searches: a text input suggesting from the datalist `list` (see [`datalist`]),
+/// so a long list (every agent) is narrowed by typing a code or a name instead of scrolled,
+/// and nothing is capped. `prefix` is `f` in an edit form, `q` in a filter form.
+pub fn search_input(prefix: &str, name: &str, label: &str, value: &str, list: &str, problems: &Problems) -> Markup {
+    let id = format!("{prefix}-{name}");
+    let err = problems.on(name);
+    let err_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described = match err {
+        Some(_) => format!("{hint_id} {err_id}"),
+        None => hint_id.clone(),
+    };
+    html! {
+        div.field.invalid[err.is_some()] {
+            label for=(id) { (label) }
+            input #(id) type="text" name=(name) value=(value) list=(list) autocomplete="off"
+                aria-invalid=[err.map(|_| "true")] aria-describedby=(described);
+            p.hint #(hint_id) { "Type a code or a name" }
+            @if let Some(e) = err { p.error #(err_id) { (e.message) } }
+        }
+    }
+}
+
+/// The suggestions of a [`search_input`]: (value, label) pairs.
+pub fn datalist(id: &str, options: &[(String, String)]) -> Markup {
+    html! {
+        datalist #(id) { @for (value, text) in options { option value=(value) { (text) } } }
     }
 }
 
@@ -153,6 +241,29 @@ pub fn checkbox(name: &str, label: &str, checked: bool) -> Markup {
         div.field.check {
             input #(id) type="checkbox" name=(name) value="true" checked[checked];
             label for=(id) { (label) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_keys_become_words_people_use() {
+        assert_eq!(for_people("last_name", "last_name is required"), "Last name is required");
+        assert_eq!(for_people("product_id", "product_id is required"), "Product is required");
+        assert_eq!(for_people("amount", "choose a product"), "choose a product");
+        assert_eq!(for_people("team", "teams must be set"), "teams must be set", "only the whole key");
+    }
+
+    #[test]
+    fn amounts_with_thousands_separators_are_read_as_people_write_them() {
+        assert_eq!(ungroup_amount("25,000"), "25000");
+        assert_eq!(ungroup_amount(" 1,250,000.50 "), "1250000.50");
+        assert_eq!(ungroup_amount("1234.50"), "1234.50");
+        for left_alone in ["2,50", "25,00,000", ",250", "1,2345", "abc,def"] {
+            assert_eq!(ungroup_amount(left_alone), left_alone, "{left_alone}");
         }
     }
 }

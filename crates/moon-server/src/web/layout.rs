@@ -65,7 +65,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
                 }
                 @if ctx.is_some_and(|c| c.inbox_api) {
                     // Where the script announces notifications that arrive while the page is open.
-                    div #live-notices .toasts aria-live="polite" aria-label="New notifications" {}
+                    div #live-notices .toasts role="region" aria-live="polite" aria-label="New notifications" {}
                 }
             }
         }
@@ -99,6 +99,18 @@ fn nav(ctx: &Ctx) -> Markup {
 pub fn post_button(ctx: &Ctx, action: &str, label: &str, class: &str) -> Markup {
     html! {
         form.inline method="post" action=(action) {
+            (csrf_field(ctx))
+            button type="submit" class=(class) { (label) }
+        }
+    }
+}
+
+/// A one-button form for a change that cannot be undone from the page (deactivate, delete,
+/// revoke): the browser asks `question` first (the script reads `data-confirm`), and a
+/// "no" sends nothing.
+pub fn confirm_button(ctx: &Ctx, action: &str, label: &str, class: &str, question: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) data-confirm=(question) {
             (csrf_field(ctx))
             button type="submit" class=(class) { (label) }
         }

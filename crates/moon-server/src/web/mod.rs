@@ -159,6 +159,8 @@ pub struct WebState {
     pub serves_notifications: bool,
     /// The business calendar: "today" for sale dates and the dashboard's periods.
     pub calendar: moon_domain::BusinessCalendar,
+    /// The currency amounts are in, shown beside them.
+    pub currency: moon_domain::CurrencyCode,
     /// Calendar, bands and database as the performance figures read them.
     pub planning: crate::calendar::PlanningState,
 }

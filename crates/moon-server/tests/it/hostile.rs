@@ -60,6 +60,7 @@ const QUERIES: &[&str] = &[
     "?%00=1",
     "?q=%FF%FE",
     "?a=1&a=2&a=3",
+    "?policy_number=%00&user=%1b&entity=%00&entity_id=%0d%0a&page=-1",
 ];
 
 /// A request body: its content type and bytes.

@@ -16,6 +16,7 @@ mod analytics;
 mod api;
 mod architecture;
 mod audit;
+mod console_rough_edges;
 mod field_errors;
 mod freshness;
 mod hardening;

@@ -458,7 +458,7 @@ async fn the_performance_page_answers_the_coaching_questions(app: &TestApp) {
     let (s, _, html) = page(&b, app, "/performance?level=planet", Some(&cookie)).await;
     assert_eq!(s, 422);
     assert!(
-        html.contains("level must be company, region, branch, team or agent")
+        html.contains("Level must be company, region, branch, team or agent")
             && !html.contains("id=\"performance-table\""),
         "{html}"
     );

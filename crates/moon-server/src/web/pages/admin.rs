@@ -31,8 +31,8 @@ fn v(s: &Option<String>) -> &str {
     s.as_deref().unwrap_or("")
 }
 
-fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+fn when(t: &chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// `GET /users`.
@@ -61,15 +61,16 @@ async fn render_users(
                 caption.sr-only { "Users" }
                 thead { tr {
                     th scope="col" { "User" } th scope="col" { "Role" } th scope="col" { "Branch" } th scope="col" { "Agent" }
-                    th scope="col" { "MFA" } th scope="col" { "Status" } th scope="col" { "Created" } th scope="col" data-nosort { "Actions" }
+                    th scope="col" { "MFA" } th scope="col" { "Status" } th scope="col" { "Created (" (state.calendar.zone.name()) ")" } th scope="col" data-nosort { "Actions" }
                 } }
                 tbody { @for u in &list { tr {
                     td { (u.username) } td { (u.role) } td { (u.branch.as_deref().unwrap_or("")) } td { (u.agent_code.as_deref().unwrap_or("")) }
-                    td { @if u.mfa_enabled { "On" } @else { "Off" } } td { @if u.disabled { "Disabled" } @else { "Enabled" } } td { (when(&u.created_at)) }
+                    td { @if u.mfa_enabled { "On" } @else { "Off" } } td { @if u.disabled { "Disabled" } @else { "Enabled" } } td { (when(&u.created_at, state.calendar.zone)) }
                     td {
                         @if ctx.principal.user_id != Some(u.id) {
-                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" }))
-                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA")) }
+                            (user_action(ctx, u.id, if u.disabled { "enable" } else { "disable" }, if u.disabled { "Enable" } else { "Disable" },
+                                (!u.disabled).then(|| format!("Disable {}? They are signed out and cannot sign in.", u.username))))
+                            @if u.mfa_enabled { " " (user_action(ctx, u.id, "reset_mfa", "Reset MFA", Some(format!("Reset two-step verification of {}?", u.username)))) }
                         }
                     }
                 } } }
@@ -83,7 +84,7 @@ async fn render_users(
                 div.form-grid {
                     (form::input(Input { name: "username", label: "User name", value: v(&new.username), kind: "text", required: true }, problems))
                     (form::input(Input { name: "password", label: "Password (at least 12 characters)", value: "", kind: "password", required: true }, problems))
-                    (form::select("role", "Role", &roles, v(&new.role), problems))
+                    (form::select("role", "Role", &roles, given(&new.role).as_deref().unwrap_or("agent"), problems))
                     (form::input(Input { name: "branch", label: "Branch (managers)", value: v(&new.branch), kind: "text", required: false }, problems))
                     (form::input(Input { name: "agent_code", label: "Agent code (agents)", value: v(&new.agent_code), kind: "text", required: false }, problems))
                 }
@@ -115,9 +116,9 @@ pub async fn create_user(State(state): State<WebState>, ctx: Ctx, body: Bytes) -
 }
 
 /// A one-button form changing a user (`action`: disable, enable or reset_mfa).
-fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str) -> Markup {
+fn user_action(ctx: &Ctx, id: i64, action: &str, label: &str, confirm: Option<String>) -> Markup {
     html! {
-        form.inline method="post" action=(format!("/users/{id}")) {
+        form.inline method="post" action=(format!("/users/{id}")) data-confirm=[confirm] {
             (csrf_field(ctx))
             input type="hidden" name="action" value=(action);
             button.secondary type="submit" { (label) }
@@ -177,28 +178,42 @@ async fn render_tokens(
         Ok(l) => l,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
+    let zone = state.calendar.zone;
+    // An admin sees every user's tokens: the owner by name, not by number.
+    let owners = match ctx.role() {
+        Role::Admin => match users::list(&state.db).await {
+            Ok(us) => us.into_iter().map(|u| (u.id, u.username)).collect(),
+            Err(e) => {
+                let e = ApiError::from(e);
+                return layout::error_page(e.status(), e.detail());
+            }
+        },
+        _ => std::collections::HashMap::new(),
+    };
     let body = html! {
         (notice(done))
         @if let Some(s) = secret {
             div.notice role="status" {
                 p { "Your new token (shown only now; send it as " code { "Authorization: Bearer …" } "):" }
-                p { code.secret #new-token { (s) } }
+                p { code.secret #new-token { (s) } " "
+                    button.secondary type="button" data-copy="new-token" aria-describedby="copy-status" hidden { "Copy" }
+                    " " span #copy-status role="status" {} }
             }
         }
         div.table-wrap {
             table #tokens-table data-sortable {
                 caption.sr-only { "API tokens" }
                 thead { tr {
-                    th.num scope="col" { "Id" } @if ctx.role() == Role::Admin { th.num scope="col" { "User" } }
-                    th scope="col" { "Name" } th scope="col" { "Prefix" } th scope="col" { "Created" } th scope="col" { "Expires" }
+                    th.num scope="col" { "Id" } @if ctx.role() == Role::Admin { th scope="col" { "Owner" } }
+                    th scope="col" { "Name" } th scope="col" { "Prefix" } th scope="col" { "Created (" (zone.name()) ")" } th scope="col" { "Expires" }
                     th scope="col" { "Last used" } th scope="col" data-nosort { "Status" }
                 } }
                 tbody { @for t in &list { tr {
-                    td.num { (t.id) } @if ctx.role() == Role::Admin { td.num { (t.user_id) } }
-                    td { (t.name) } td { code { (t.token_prefix) } } td { (when(&t.created_at)) }
-                    td { (t.expires_at.as_ref().map(when).unwrap_or_else(|| "never".into())) }
-                    td { (t.last_used_at.as_ref().map(when).unwrap_or_default()) }
-                    td { @if t.revoked_at.is_some() { "Revoked" } @else { (layout::post_button(ctx, &format!("/tokens/{}/revoke", t.id), "Revoke", "danger")) } }
+                    td.num { (t.id) } @if ctx.role() == Role::Admin { td { (owners.get(&t.user_id).map_or_else(|| format!("user {}", t.user_id), Clone::clone)) } }
+                    td { (t.name) } td { code { (t.token_prefix) } } td { (when(&t.created_at, zone)) }
+                    td { (t.expires_at.as_ref().map(|t| when(t, zone)).unwrap_or_else(|| "never".into())) }
+                    td { (t.last_used_at.as_ref().map(|t| when(t, zone)).unwrap_or_default()) }
+                    td { @if t.revoked_at.is_some() { "Revoked" } @else { (layout::confirm_button(ctx, &format!("/tokens/{}/revoke", t.id), "Revoke", "danger", &format!("Revoke token {}? Programs using it stop working at once.", t.name))) } }
                 } } }
             }
         }
@@ -209,7 +224,7 @@ async fn render_tokens(
                 (problems.summary())
                 div.form-grid {
                     (form::input(Input { name: "name", label: "What it is for", value: "", kind: "text", required: true }, problems))
-                    (form::input(Input { name: "expires_in_days", label: "Expires in days (blank: never)", value: "", kind: "number", required: false }, problems))
+                    (form::input(Input { name: "expires_in_days", label: "Expires in days (blank: 90)", value: "", kind: "number", required: false }, problems))
                 }
                 button type="submit" { "Create token" }
             }
@@ -271,6 +286,16 @@ pub async fn revoke_token(State(state): State<WebState>, ctx: Ctx, Path(id): Pat
 pub struct AuditQuery {
     /// An action, or a prefix ending in `.` (`agent.`).
     action: Option<String>,
+    /// Only this user's entries (a user name).
+    user: Option<String>,
+    /// Only entries on this kind of record (`sale`, `agent`, …).
+    entity: Option<String>,
+    /// Only entries on this record (its id).
+    entity_id: Option<String>,
+    /// First day, inclusive, in the business time zone.
+    from: Option<String>,
+    /// Last day, inclusive, in the business time zone.
+    to: Option<String>,
     /// Only entries older than this id.
     before: Option<String>,
     /// The API's `next_cursor`, accepted here too, so a link from the API works.
@@ -278,6 +303,61 @@ pub struct AuditQuery {
 }
 
 const AUDIT_ROWS: u64 = 50;
+
+/// The kinds of record the audit log names, for its filter.
+fn record_kinds() -> Vec<(String, String)> {
+    [
+        ("", "Any record"),
+        ("sale", "Sale"),
+        ("agent", "Agent"),
+        ("product", "Product"),
+        ("user", "User"),
+        ("token", "API token"),
+        ("target", "Target"),
+        ("import", "Import"),
+    ]
+    .iter()
+    .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+    .collect()
+}
+
+/// The first instant of `day` in the business time zone (a day the zone skips, at a
+/// daylight-saving change, starts at its first existing instant).
+fn day_start(zone: chrono_tz::Tz, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(midnight + chrono::Duration::hours(1))).earliest())
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&chrono::Utc))
+}
+
+/// An audited record, linked to its page when it has one the viewer may open, and to its
+/// whole history in the log.
+fn record(ctx: &Ctx, entity: Option<&str>, id: Option<&str>) -> Markup {
+    let (Some(entity), Some(id)) = (entity, id) else {
+        return html! { (entity.unwrap_or("")) " " (id.unwrap_or("")) };
+    };
+    // (route template the policy table knows, the record's page)
+    let page = match entity {
+        "sale" if id.parse::<i64>().is_ok() => Some(("/sales/{id}", format!("/sales/{id}"))),
+        "agent" if id.parse::<i64>().is_ok() => Some(("/agents/{id}", format!("/agents/{id}"))),
+        "product" => Some(("/products", String::from("/products"))),
+        "user" => Some(("/users", String::from("/users"))),
+        "token" => Some(("/tokens", String::from("/tokens"))),
+        _ => None,
+    }
+    .filter(|(template, _)| ctx.may("GET", template))
+    .map(|(_, p)| p);
+    let history: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("entity", entity)
+        .append_pair("entity_id", id)
+        .finish();
+    html! {
+        @if let Some(p) = page { a href=(p) { (entity) " " (id) } } @else { (entity) " " (id) }
+        " " a.history href=(format!("/audit?{history}")) aria-label=(format!("History of {entity} {id}")) { "history" }
+    }
+}
 
 /// `GET /audit`: the tamper-evident trail, newest first (personal fields arrive masked).
 pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<AuditQuery>) -> Response {
@@ -300,27 +380,81 @@ pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Audi
         }
         (None, None) => None,
     };
-    let filter = crate::audit::Filter { action: given(&q.action), ..crate::audit::Filter::default() };
-    let entries = match crate::audit::list(&state.db, &filter, before, AUDIT_ROWS).await {
-        Ok(e) => e,
-        Err(e) => {
-            let e = ApiError::from(e);
-            return layout::error_page(e.status(), e.detail());
+    let zone = state.calendar.zone;
+    let loaded = async {
+        let people = users::list(&state.db).await.map_err(ApiError::from)?;
+        let mut errors = moon_domain::FieldErrors::new();
+        let from = errors.take_opt(given(&q.from).map(|d| moon_domain::parse_date("from", &d)));
+        let to = errors.take_opt(given(&q.to).map(|d| moon_domain::parse_date("to", &d)));
+        let entity = errors.take(form::search_text("entity", &q.entity)).flatten();
+        let entity_id = errors.take(form::search_text("entity_id", &q.entity_id)).flatten();
+        let action = errors.take(form::search_text("action", &q.action)).flatten();
+        let actor = match given(&q.user) {
+            None => None,
+            Some(name) => match people.iter().find(|u| u.username == name) {
+                Some(u) => Some(format!("user:{}", u.id)),
+                None => {
+                    errors.push(moon_domain::FieldError::new(
+                        "user",
+                        "unknown_user",
+                        format!("no user is called {name:?}"),
+                    ));
+                    None
+                }
+            },
+        };
+        errors.finish().map_err(ApiError::validation)?;
+        let filter = crate::audit::Filter {
+            action,
+            actor,
+            entity,
+            entity_id,
+            from: from.map(|d| day_start(zone, d)),
+            to: to.and_then(|d| d.succ_opt()).map(|d| day_start(zone, d) - chrono::Duration::microseconds(1)),
+        };
+        let entries = crate::audit::list(&state.db, &filter, before, AUDIT_ROWS).await.map_err(ApiError::from)?;
+        Ok::<_, ApiError>((people, entries))
+    }
+    .await;
+    let (people, entries) = match loaded {
+        Ok(x) => x,
+        Err(e) if !e.field_errors().is_empty() => {
+            let problems = Problems::from_error(&e);
+            let body = html! { (problems.summary()) p { a href="/audit" { "Show the whole log" } } };
+            return respond(e.status(), document(Some(&ctx), "Audit log", body));
         }
+        Err(e) => return layout::error_page(e.status(), e.detail()),
     };
+    let names: std::collections::HashMap<String, String> =
+        people.iter().map(|u| (format!("user:{}", u.id), u.username.clone())).collect();
+    let mut user_choices = vec![(String::new(), String::from("Anyone"))];
+    user_choices.extend(people.iter().map(|u| (u.username.clone(), u.username.clone())));
+    let kept: Vec<(&str, Option<String>)> = vec![
+        ("action", given(&q.action)),
+        ("user", given(&q.user)),
+        ("entity", given(&q.entity)),
+        ("entity_id", given(&q.entity_id)),
+        ("from", given(&q.from)),
+        ("to", given(&q.to)),
+    ];
     let next = (entries.len() as u64 == AUDIT_ROWS).then(|| entries.last().map(|e| e.id)).flatten();
     let next_link: Markup = html! {
         nav.pager aria-label="Pages" {
             @if before.is_some() { a href="/audit" { "« Newest" } }
             @if let Some(id) = next {
                 @let mut s = form_urlencoded::Serializer::new(String::new());
-                @let link = { if let Some(a) = given(&q.action) { s.append_pair("action", &a); } s.append_pair("before", &id.to_string()); s.finish() };
+                @let link = { for (k, v) in &kept { if let Some(v) = v { s.append_pair(k, v); } } s.append_pair("before", &id.to_string()); s.finish() };
                 a href=(format!("/audit?{link}")) rel="next" { "Older »" }
             }
         }
     };
     let body = html! {
         form.filters.panel method="get" action="/audit" role="search" {
+            (form::filter_select("user", "User", &user_choices, v(&q.user)))
+            (form::filter_input(Input { name: "from", label: "From", value: v(&q.from), kind: "date", required: false }))
+            (form::filter_input(Input { name: "to", label: "To", value: v(&q.to), kind: "date", required: false }))
+            (form::filter_select("entity", "Record kind", &record_kinds(), v(&q.entity)))
+            (form::filter_input(Input { name: "entity_id", label: "Record id", value: v(&q.entity_id), kind: "text", required: false }))
             (form::filter_input(Input { name: "action", label: "Action (e.g. agent.create, or agent. for all)", value: v(&q.action), kind: "text", required: false }))
             div.field { button type="submit" { "Filter" } }
         }
@@ -328,12 +462,13 @@ pub async fn audit(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Audi
             table #audit-table data-sortable {
                 caption.sr-only { "Audit log" }
                 thead { tr {
-                    th.num scope="col" { "Id" } th scope="col" { "When (UTC)" } th scope="col" { "Actor" } th scope="col" { "Role" }
+                    th.num scope="col" { "Id" } th scope="col" { "When (" (zone.name()) ")" } th scope="col" { "Actor" } th scope="col" { "Role" }
                     th scope="col" { "Action" } th scope="col" { "Record" } th scope="col" { "From" }
                 } }
                 tbody { @for e in &entries { tr {
-                    td.num { (e.id) } td { (e.occurred_at.format("%Y-%m-%d %H:%M:%S")) } td { (e.actor) } td { (e.actor_role.as_deref().unwrap_or("")) }
-                    td { (e.action) } td { (e.entity.as_deref().unwrap_or("")) " " (e.entity_id.as_deref().unwrap_or("")) } td { (e.source_ip.as_deref().unwrap_or("")) }
+                    td.num { (e.id) } td { (e.occurred_at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S")) }
+                    td { (names.get(&e.actor).map_or(e.actor.as_str(), String::as_str)) } td { (e.actor_role.as_deref().unwrap_or("")) }
+                    td { (e.action) } td { (record(&ctx, e.entity.as_deref(), e.entity_id.as_deref())) } td { (e.source_ip.as_deref().unwrap_or("")) }
                 } } }
             }
         }

@@ -168,7 +168,7 @@ async fn render_list(
                             td {
                                 a href=(format!("/agents/{}", a.id)) aria-label=(format!("Edit {}", a.agent_code)) { "Edit" }
                                 @if may_manage && a.active {
-                                    " " (layout::post_button(ctx, &format!("/agents/{}/deactivate", a.id), "Deactivate", "danger"))
+                                    " " (layout::confirm_button(ctx, &format!("/agents/{}/deactivate", a.id), "Deactivate", "danger", &format!("Deactivate agent {} ({} {})? They can no longer sign in or be credited with sales.", a.agent_code, a.first_name, a.last_name)))
                                 }
                             }
                         }

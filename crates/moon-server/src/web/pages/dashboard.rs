@@ -5,7 +5,7 @@
 //! Figures come from the same KPI functions and the same parameter validation as
 //! `/api/v1/kpis/*`; the CSV links are those API routes with `format=csv`.
 
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
@@ -51,6 +51,19 @@ fn preset(name: &str, today: NaiveDate) -> Option<(Option<NaiveDate>, Option<Nai
         _ => return None,
     };
     Some((start, Some(today)))
+}
+
+/// The query a visit stands for: a dashboard opened without a period shows the current month
+/// (the question people open it with), and a manager opened without a branch sees their own
+/// branch ("All branches" in the picker still shows the company).
+fn with_defaults(mut q: DashQuery, ctx: &Ctx) -> DashQuery {
+    if q.range.is_none() && given(&q.from).is_none() && given(&q.to).is_none() {
+        q.range = Some(String::from("month"));
+    }
+    if let (None, Scope::Branch(b)) = (&q.branch, &ctx.principal.scope) {
+        q.branch = Some(b.clone());
+    }
+    q
 }
 
 /// The KPI parameters a dashboard query stands for.
@@ -141,13 +154,9 @@ fn warehouse(state: &WebState) -> Result<&Db, ApiError> {
 }
 
 /// `GET /dashboard`.
-pub async fn page(
-    State(state): State<WebState>,
-    ctx: Ctx,
-    Query(q): Query<DashQuery>,
-    RawQuery(raw): RawQuery,
-) -> Response {
+pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
     let today = crate::sales::today(&state.calendar);
+    let q = with_defaults(q, &ctx);
     let params = kpi_params(&q, today);
     let wh = match warehouse(&state) {
         Ok(wh) => wh,
@@ -167,21 +176,25 @@ pub async fn page(
             );
         }
     };
+    let view = View { ctx: &ctx, params: &params, currency: state.currency, today };
     let (status, live) = match params.parse(&HeaderMap::new()) {
         Err(e) => (e.status(), Err(Problems::from_error(&e))),
         Ok(p) => match figures(&state, &ctx, wh, &p).await {
-            Ok(f) => (StatusCode::OK, Ok(fragment(&ctx, &f, &params))),
+            Ok(f) => (StatusCode::OK, Ok(fragment(&view, &f, p.bucket))),
             Err(e) => (e.status(), Err(Problems::from_error(&e))),
         },
     };
     let problems = live.as_ref().err();
-    let live_src = format!("/dashboard/live?{}", raw.unwrap_or_default());
+    // The fragment is asked for with the defaults made explicit, so it shows what the page does.
+    let live_src = format!("/dashboard/live?{}", live_query(&q));
     let body = html! {
-        (filters(&q, &params, &choices, problems.unwrap_or(&Problems::default())))
-        p.muted #live-status role="status" { "Figures refresh by themselves when a sale is recorded." }
-        @match &live {
-            Ok(markup) => { div #live data-live-src=(live_src) { (markup) } }
-            Err(p) => { (p.summary()) }
+        div.dash {
+            (filters(&q, &params, &choices, problems.unwrap_or(&Problems::default())))
+            p.muted #live-status role="status" { "Figures refresh by themselves when a sale is recorded." }
+            @match &live {
+                Ok(markup) => { div #live data-live-src=(live_src) { (markup) } }
+                Err(p) => { (p.summary()) }
+            }
         }
     };
     respond(status, document(Some(&ctx), "Dashboard", body))
@@ -189,17 +202,52 @@ pub async fn page(
 
 /// `GET /dashboard/live`: the live part of the dashboard alone, for the page to swap in.
 pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
-    let params = kpi_params(&q, crate::sales::today(&state.calendar));
+    let today = crate::sales::today(&state.calendar);
+    let q = with_defaults(q, &ctx);
+    let params = kpi_params(&q, today);
     let result = async {
         let wh = warehouse(&state)?;
         let p = params.parse(&HeaderMap::new())?;
-        figures(&state, &ctx, wh, &p).await
+        Ok::<_, ApiError>((figures(&state, &ctx, wh, &p).await?, p.bucket))
     }
     .await;
+    let view = View { ctx: &ctx, params: &params, currency: state.currency, today };
     match result {
-        Ok(f) => respond(StatusCode::OK, fragment(&ctx, &f, &params)),
+        Ok((f, bucket)) => respond(StatusCode::OK, fragment(&view, &f, bucket)),
         Err(e) => respond(e.status(), Problems::from_error(&e).summary()),
     }
+}
+
+/// `pairs` as a query string, each given value (an empty one too) in order.
+fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    s.finish()
+}
+
+/// The query string of a dashboard view with every default spelled out.
+fn live_query(q: &DashQuery) -> String {
+    query_string(&[
+        ("range", &q.range),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("branch", &q.branch),
+        ("team", &q.team),
+        ("product_id", &q.product_id),
+        ("bucket", &q.bucket),
+    ])
+}
+
+/// What every part of the live fragment needs to know of the view.
+struct View<'a> {
+    ctx: &'a Ctx,
+    params: &'a KpiParams,
+    currency: moon_domain::CurrencyCode,
+    today: NaiveDate,
 }
 
 /// The period and filter form; every choice lands in the URL, so a view can be shared.
@@ -220,8 +268,17 @@ fn filters(q: &DashQuery, params: &KpiParams, c: &kpi::FilterChoices, problems: 
         out.extend(values);
         out
     };
-    let branches = options("All branches", c.branches.iter().map(|b| (b.clone(), b.clone())).collect());
-    let teams = options("All teams", c.teams.iter().map(|t| (t.clone(), t.clone())).collect());
+    // A filter in effect is always among the choices (a manager's branch before its first sale),
+    // so the picker shows what the figures are of.
+    let with_current = |known: &[String], current: &Option<String>| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = known.iter().map(|v| (v.clone(), v.clone())).collect();
+        if let Some(v) = given(current).filter(|v| !known.contains(v)) {
+            out.push((v.clone(), v));
+        }
+        out
+    };
+    let branches = options("All branches", with_current(&c.branches, &params.branch));
+    let teams = options("All teams", with_current(&c.teams, &params.team));
     let products = options("All products", c.products.iter().map(|(id, n)| (id.to_string(), n.clone())).collect());
     let buckets: Vec<(String, String)> = [("day", "Day"), ("week", "Week"), ("month", "Month"), ("quarter", "Quarter")]
         .iter()
@@ -251,21 +308,17 @@ fn filters(q: &DashQuery, params: &KpiParams, c: &kpi::FilterChoices, problems: 
 
 /// The CSV export of one KPI table: the API route with the same period and filters.
 fn csv_link(kind: &str, params: &KpiParams, label: &str) -> Markup {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    s.append_pair("format", "csv");
-    for (k, v) in [
+    let csv = Some(String::from("csv"));
+    let query = query_string(&[
+        ("format", &csv),
         ("from", &params.from),
         ("to", &params.to),
         ("branch", &params.branch),
         ("team", &params.team),
         ("product_id", &params.product_id),
         ("bucket", &params.bucket),
-    ] {
-        if let Some(v) = v {
-            s.append_pair(k, v);
-        }
-    }
-    let href = format!("/api/v1/kpis/{kind}?{}", s.finish());
+    ]);
+    let href = format!("/api/v1/kpis/{kind}?{query}");
     html! { a.csv href=(href) download=(format!("{kind}.csv")) data-export=(kind) { "Export " (label) " as CSV" } }
 }
 
@@ -273,20 +326,35 @@ fn card(id: &str, label: &str, value: Markup) -> Markup {
     html! { div.card { p.label { (label) } p.value #(id) { (value) } } }
 }
 
-/// An amount with thousands separators (`1,460,000.00`), for the cards that are read at a glance;
-/// tables keep the plain form their CSV export has.
-fn grouped(m: Money) -> String {
-    let plain = m.to_string();
-    let (sign, digits) = plain.strip_prefix('-').map_or(("", plain.as_str()), |d| ("-", d));
-    let (whole, cents) = digits.split_once('.').unwrap_or((digits, "00"));
-    let mut out = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+/// An amount cell: grouped by thousands for reading, the plain amount (as the CSV export has
+/// it) in `data-value` for sorting and comparing.
+fn amount_cell(m: Money) -> Markup {
+    html! { td.num data-value=(m) { (m.grouped()) } }
+}
+
+/// A count cell, grouped by thousands.
+fn count_cell(n: i64) -> Markup {
+    html! { td.num data-value=(n) { (moon_domain::group_thousands(&n.to_string())) } }
+}
+
+/// What a period that is still running is called beside its label, so a short last bar reads
+/// as "so far" rather than as a collapse.
+fn to_date(bucket: kpi::Bucket) -> &'static str {
+    match bucket {
+        kpi::Bucket::Day => "today so far",
+        kpi::Bucket::Week => "week to date",
+        kpi::Bucket::Month => "month to date",
+        kpi::Bucket::Quarter => "quarter to date",
+        kpi::Bucket::Year => "year to date",
     }
-    format!("{sign}{out}.{cents}")
+}
+
+/// The trend's period labels, the running period marked ([`to_date`]).
+fn period_labels(rows: &[TrendRow], bucket: kpi::Bucket, today: NaiveDate) -> Vec<String> {
+    let (running, _) = bucket.period(today);
+    rows.iter()
+        .map(|t| if t.period == running { format!("{} ({})", t.period, to_date(bucket)) } else { t.period.clone() })
+        .collect()
 }
 
 /// One grouped-total figure of the dashboard (sales by team, by branch).
@@ -303,17 +371,17 @@ struct Group<'a> {
 }
 
 /// A bar chart with its data as a table beside it, the privacy note and the CSV link.
-fn group_figure(g: &Group<'_>, params: &KpiParams) -> Markup {
+fn group_figure(g: &Group<'_>, params: &KpiParams, currency: moon_domain::CurrencyCode) -> Markup {
     let bars: Vec<(String, Money)> = g.rows.iter().map(|(name, _, total)| ((*name).to_owned(), *total)).collect();
     let cap = format!("c-{}-cap", g.key);
     html! {
         figure.chart aria-labelledby=(cap) {
             figcaption id=(cap) { (g.title) }
-            (charts::bars(&format!("c-{}", g.key), g.title, &bars))
+            div.chart-scroll { (charts::bars(&format!("c-{}", g.key), g.title, &bars)) }
             div.table-wrap { table id=(format!("t-{}", g.key)) data-sortable {
                 caption.sr-only { (g.title) }
-                thead { tr { th scope="col" { (g.label) } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
-                tbody { @for (name, count, total) in g.rows { tr { td { (name) } td.num { (count) } td.num { (total) } } } }
+                thead { tr { th scope="col" { (g.label) } th.num scope="col" { "Sales" } th.num scope="col" { "Total (" (currency) ")" } } }
+                tbody { @for (name, count, total) in g.rows { tr { td { (name) } (count_cell(*count)) (amount_cell(*total)) } } }
             } }
             (hidden_note(g.hidden))
             (csv_link(g.key, params, &g.title.to_lowercase()))
@@ -330,7 +398,8 @@ fn hidden_note(n: usize) -> Markup {
 }
 
 /// The live part: cards, charts with their tables, and the leaderboard.
-fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
+fn fragment(view: &View<'_>, f: &Figures, bucket: kpi::Bucket) -> Markup {
+    let (ctx, params, currency) = (view.ctx, view.params, view.currency);
     let count: i64 = f.trend.iter().map(|t| t.sales_count).sum();
     let total = Money::from_cents(f.trend.iter().map(|t| t.total_sales.cents()).sum());
     let achieved = f.products.iter().filter(|p| p.status == "Achieved").count();
@@ -343,10 +412,11 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
         .iter()
         .map(|p| TargetBar { name: &p.product_name, target: p.target_amount, actual: p.total_sales, status: p.status })
         .collect();
-    let trend: Vec<(String, Money)> = f.trend.iter().map(|t| (t.period.clone(), t.total_sales)).collect();
+    let labels = period_labels(&f.trend, bucket, view.today);
+    let trend: Vec<(String, Money)> = labels.iter().cloned().zip(f.trend.iter().map(|t| t.total_sales)).collect();
     let my_alias = f.mine.as_ref().map(|(_, _, a)| a.as_str());
     html! {
-        section aria-labelledby="kpi-h" {
+        section.kpis aria-labelledby="kpi-h" {
             h2 #kpi-h .sr-only { "Key figures" }
             div.cards {
                 @if f.trend_hidden > 0 {
@@ -354,28 +424,28 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
                     (card("kpi-total", "Total sales", html! { "—" }))
                     (card("kpi-count", "Number of sales", html! { "—" }))
                 } @else {
-                    (card("kpi-total", "Total sales", html! { (grouped(total)) }))
-                    (card("kpi-count", "Number of sales", html! { (count) }))
+                    (card("kpi-total", &format!("Total sales ({currency})"), html! { (total.grouped()) }))
+                    (card("kpi-count", "Number of sales", html! { (moon_domain::group_thousands(&count.to_string())) }))
                 }
                 (card("kpi-achieved", "Products achieved", html! { (achieved) " of " (f.products.len()) }))
                 (card("kpi-top-team", "Top team", html! { (f.teams.first().map_or("—", |t| t.team.as_str())) }))
                 (card("kpi-top-branch", "Top branch", html! { (f.branches.first().map_or("—", |b| b.branch.as_str())) }))
                 @if let Some((n, amount, _)) = &f.mine {
-                    (card("kpi-mine", "Your sales", html! { (grouped(*amount)) " (" (n) ")" }))
+                    (card("kpi-mine", &format!("Your sales ({currency})"), html! { (amount.grouped()) " (" (n) ")" }))
                 }
             }
         }
         div.charts {
-            (group_figure(&Group { key: "teams", label: "Team", title: "Sales by team", rows: &team_rows, hidden: f.teams_hidden }, params))
-            (group_figure(&Group { key: "branches", label: "Branch", title: "Sales by branch", rows: &branch_rows, hidden: f.branches_hidden }, params))
+            (group_figure(&Group { key: "teams", label: "Team", title: "Sales by team", rows: &team_rows, hidden: f.teams_hidden }, params, currency))
+            (group_figure(&Group { key: "branches", label: "Branch", title: "Sales by branch", rows: &branch_rows, hidden: f.branches_hidden }, params, currency))
             figure.chart aria-labelledby="c-products-cap" {
                 figcaption #c-products-cap { "Target against actual per product" }
-                (charts::target_vs_actual("c-products", "Target against actual per product", &targets))
+                div.chart-scroll { (charts::target_vs_actual("c-products", "Target against actual per product", &targets)) }
                 div.table-wrap { table #t-products data-sortable {
                     caption.sr-only { "Target against actual per product" }
-                    thead { tr { th scope="col" { "Product" } th.num scope="col" { "Target" } th.num scope="col" { "Actual" } th.num scope="col" { "%" } th scope="col" { "Status" } } }
+                    thead { tr { th scope="col" { "Product" } th.num scope="col" { "Target (" (currency) ")" } th.num scope="col" { "Actual (" (currency) ")" } th.num scope="col" { "%" } th scope="col" { "Status" } } }
                     tbody { @for p in &f.products { tr {
-                        td { (p.product_name) } td.num { (p.target_amount) } td.num { (p.total_sales) } td.num { (p.attainment_pct) }
+                        td { (p.product_name) } (amount_cell(p.target_amount)) (amount_cell(p.total_sales)) td.num { (p.attainment_pct) }
                         td { span class=(if p.status == "Achieved" { "status-achieved" } else { "status-not" }) { (p.status) } }
                     } } }
                 } }
@@ -384,27 +454,27 @@ fn fragment(ctx: &Ctx, f: &Figures, params: &KpiParams) -> Markup {
             }
             figure.chart aria-labelledby="c-trend-cap" {
                 figcaption #c-trend-cap { "Sales over time" }
-                (charts::trend("c-trend", "Sales over time", &trend))
+                div.chart-scroll { (charts::trend("c-trend", "Sales over time", &trend)) }
                 div.table-wrap { table #t-trend data-sortable {
                     caption.sr-only { "Sales over time" }
-                    thead { tr { th scope="col" { "Period" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
-                    tbody { @for t in &f.trend { tr { td { (t.period) } td.num { (t.sales_count) } td.num { (t.total_sales) } } } }
+                    thead { tr { th scope="col" { "Period" } th.num scope="col" { "Sales" } th.num scope="col" { "Total (" (currency) ")" } } }
+                    tbody { @for (t, label) in f.trend.iter().zip(&labels) { tr { td data-value=(t.period) { (label) } (count_cell(t.sales_count)) (amount_cell(t.total_sales)) } } }
                 } }
                 (hidden_note(f.trend_hidden))
                 (csv_link("trend", params, "the trend"))
             }
         }
-        section aria-labelledby="leader-h" {
+        section.leaders aria-labelledby="leader-h" {
             h2 #leader-h { "Leaderboard" }
             p.muted { "Agents appear under a pseudonym, and only those who agreed to per-agent analytics."
                 @if ctx.role() == Role::Agent { " Your row is highlighted." } }
             div.table-wrap { table #t-leaderboard data-sortable {
-                thead { tr { th.num scope="col" { "Rank" } th scope="col" { "Agent" } th scope="col" { "Team" } th scope="col" { "Branch" } th.num scope="col" { "Sales" } th.num scope="col" { "Total" } } }
+                thead { tr { th.num scope="col" { "Rank" } th scope="col" { "Agent" } th scope="col" { "Team" } th scope="col" { "Branch" } th.num scope="col" { "Sales" } th.num scope="col" { "Total (" (currency) ")" } } }
                 tbody { @for l in &f.leaders {
                     @let you = my_alias == Some(l.agent.as_str());
                     tr.you[you] {
                         td.num { (l.rank) } td { (l.agent) @if you { " (you)" } } td { (l.team) } td { (l.branch) }
-                        td.num { (l.sales_count) } td.num { (l.total_sales) }
+                        (count_cell(l.sales_count)) (amount_cell(l.total_sales))
                     }
                 } }
             } }
@@ -419,10 +489,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn card_amounts_are_grouped_by_thousands() {
-        assert_eq!(grouped(Money::from_cents(146_000_000)), "1,460,000.00");
-        assert_eq!(grouped(Money::from_cents(12_345)), "123.45");
-        assert_eq!(grouped(Money::from_cents(100_000)), "1,000.00");
+    fn the_running_period_is_labelled_to_date() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        let row = |period: &str, start| TrendRow {
+            period: period.to_owned(),
+            start,
+            sales_count: 1,
+            total_sales: Money::from_cents(100),
+            target: None,
+        };
+        let rows = [row("2026-11", d(2026, 11, 1)), row("2026-12", d(2026, 12, 1))];
+        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2026, 12, 7)), ["2026-11", "2026-12 (month to date)"]);
+        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2027, 1, 2)), ["2026-11", "2026-12"]);
     }
 
     #[test]

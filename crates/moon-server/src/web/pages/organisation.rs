@@ -87,7 +87,8 @@ async fn render(state: &WebState, ctx: &Ctx, new: &UnitForm, problems: &Problems
                                                 button type="submit" { "Rename" }
                                             }
                                             " "
-                                            form.inline method="post" action=(format!("/organisation/{}/{}", kind.plural(), u.id)) {
+                                            form.inline method="post" action=(format!("/organisation/{}/{}", kind.plural(), u.id))
+                                                data-confirm=[u.active.then(|| format!("Deactivate {} {}?", u.code, u.name))] {
                                                 (csrf_field(ctx))
                                                 input type="hidden" name="active" value=(if u.active { "false" } else { "true" });
                                                 button type="submit" class=(if u.active { "danger" } else { "" }) {

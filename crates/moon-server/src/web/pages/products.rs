@@ -58,13 +58,13 @@ async fn render(
             table #products-table data-sortable {
                 caption.sr-only { "Products and targets" }
                 thead { tr {
-                    th scope="col" { "Product" } th scope="col" { "Line" } th.num scope="col" { "Target" }
+                    th scope="col" { "Product" } th scope="col" { "Line" } th.num scope="col" { "Target (" (state.currency) ")" }
                     @if admin { th scope="col" data-nosort { "Change target" } }
                 } }
                 tbody {
                     @for p in &products {
                         tr {
-                            td { (p.product_name) } td { (p.product_type) } td.num { (p.target_amount) }
+                            td { (p.product_name) } td { (p.product_type) } td.num data-value=(p.target_amount) { (p.target_amount.grouped()) }
                             @if admin {
                                 td {
                                     @let err = failed_target.filter(|(id, _)| *id == p.id).map(|(_, pr)| pr);
@@ -93,7 +93,7 @@ async fn render(
                     div.form-grid {
                         (form::input(Input { name: "product_type", label: "Line of business", value: v(&new.product_type), kind: "text", required: true }, problems))
                         (form::input(Input { name: "product_name", label: "Name", value: v(&new.product_name), kind: "text", required: true }, problems))
-                        (form::input(Input { name: "target_amount", label: "Sales target", value: v(&new.target_amount), kind: "text", required: true }, problems))
+                        (form::input(Input { name: "target_amount", label: &format!("Sales target ({})", state.currency), value: v(&new.target_amount), kind: "text", required: true }, problems))
                     }
                     button type="submit" { "Add product" }
                 }
@@ -109,7 +109,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         Ok(f) => f,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
-    let target = given(&f.target_amount).map(serde_json::Value::String);
+    let target = given(&f.target_amount).map(|t| serde_json::Value::String(form::ungroup_amount(&t)));
     let product_type = given(&f.product_type).map(moon_domain::Typed::Value);
     let product_name = given(&f.product_name).map(moon_domain::Typed::Value);
     let created = match component::validate(product_type.as_ref(), product_name.as_ref(), target.as_ref(), true) {
@@ -129,7 +129,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         Ok(x) => x,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
-    let target = Some(serde_json::Value::String(v(&f.target_amount).trim().to_owned()));
+    let target = Some(serde_json::Value::String(form::ungroup_amount(v(&f.target_amount))));
     let saved = match component::validate(None, None, target.as_ref(), false) {
         Ok(fields) => component::service::update(&state.db, &ctx.principal, id, &fields).await.map_err(ApiError::from),
         Err(errors) => Err(ApiError::validation(errors)),

@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use maud::html;
+use std::collections::HashMap;
+
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::agents::PAGE_ROWS;
@@ -20,28 +22,33 @@ use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, TableSort, csrf_field, document, notice, respond};
 use moon_domain::Typed;
 use moon_http::paging::ListingSort;
-use moon_http::{ApiError, Page, PageParams};
+use moon_http::{ApiError, Page, PageParams, Scope};
 
 /// Filters and paging of the sales table.
 #[derive(Debug, Default, Deserialize)]
 pub struct SalesQuery {
     agent_code: Option<String>,
+    /// A policy number, matched exactly.
+    policy_number: Option<String>,
     product_id: Option<String>,
     branch: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    /// A sort of [`SaleSort`] by name; id when absent.
+    /// A sort of [`SaleSort`] by name; sale date (newest first) when absent.
     sort: Option<String>,
     /// `desc` (default, newest first) or `asc`.
     order: Option<String>,
     cursor: Option<String>,
+    /// The page number the cursor stands for (1 without a cursor), carried by the pager's links.
+    page: Option<String>,
 }
 
 impl SalesQuery {
     /// The filters, which paging links, sort links and the filter form all keep.
-    fn filters(&self) -> [(&'static str, Option<String>); 5] {
+    fn filters(&self) -> [(&'static str, Option<String>); 6] {
         [
             ("agent_code", self.agent_code.clone()),
+            ("policy_number", self.policy_number.clone()),
             ("product_id", self.product_id.clone()),
             ("branch", self.branch.clone()),
             ("from", self.from.clone()),
@@ -71,21 +78,58 @@ pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<Sales
     render(&state, &ctx, &q, &blank, &Problems::default(), StatusCode::OK).await
 }
 
-/// The agents (visible to the viewer, active) and products the pickers offer.
-async fn pickers(state: &WebState, ctx: &Ctx) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
+/// What the sale form and the table need to know of agents and products.
+struct Pickers {
+    /// Active agents the viewer may credit, as (code, "First Last") for the searching picker.
+    agents: Vec<(String, String)>,
+    /// Every agent the viewer may see, by code, for the names beside codes in the table.
+    names: HashMap<String, String>,
+    /// The viewer's own agent record when the viewer is an agent: their sales are theirs, so
+    /// the form asks nobody to pick themselves.
+    me: Option<(String, String)>,
+    /// Products as (id, name).
+    products: Vec<(String, String)>,
+}
+
+/// The agents visible to the viewer (all of them, not one capped page) and the products.
+async fn pickers(state: &WebState, ctx: &Ctx) -> Result<Pickers, ApiError> {
     let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
-    let query = AgentQuery { active: Some(true), ..AgentQuery::default() };
-    let agents = crate::agents::repo::list(&state.db, &ctx.principal.scope, &query, &all).await?;
+    let mut rows = crate::agents::repo::stream(&state.db, &ctx.principal.scope, &AgentQuery::default());
+    let mut agents = Vec::new();
+    let mut names = HashMap::new();
+    while let Some(batch) = rows.next_batch().await {
+        for a in batch? {
+            let name = format!("{} {}", a.first_name, a.last_name);
+            if a.active {
+                agents.push((a.agent_code.clone(), name.clone()));
+            }
+            names.insert(a.agent_code, name);
+        }
+    }
+    let me = match ctx.principal.scope {
+        Scope::Agent(_) => agents.first().cloned(),
+        _ => None,
+    };
     let products = crate::products::repo::list(&state.db, None, &all).await?;
-    let mut a = vec![(String::new(), String::from("Choose an agent"))];
-    a.extend(
-        agents
-            .into_iter()
-            .map(|x| (x.agent_code.clone(), format!("{} — {} {}", x.agent_code, x.first_name, x.last_name))),
-    );
     let mut p = vec![(String::new(), String::from("Choose a product"))];
     p.extend(products.into_iter().map(|x| (x.id.to_string(), x.product_name)));
-    Ok((a, p))
+    Ok(Pickers { agents, names, me, products: p })
+}
+
+/// The agent field of a sale form: an agent records their own sales (shown, not asked); staff
+/// search every agent they may credit.
+fn agent_field(p: &Pickers, value: &str, problems: &Problems) -> Markup {
+    html! {
+        @if let Some((code, name)) = &p.me {
+            div.field {
+                span.label { "Agent" }
+                p #f-agent_code-shown { (name) " (" (code) ")" }
+                input type="hidden" name="agent_code" value=(code);
+            }
+        } @else {
+            (form::search_input("f", "agent_code", "Agent", value, "agent-choices", problems))
+        }
+    }
 }
 
 async fn render(
@@ -97,9 +141,9 @@ async fn render(
     status: StatusCode,
 ) -> Response {
     let loaded = async {
-        let (agents, products) = pickers(state, ctx).await?;
+        let pickers = pickers(state, ctx).await?;
         let sort = match given(&q.sort) {
-            None => SaleSort::default(),
+            None => SaleSort::SaleDate,
             Some(name) => {
                 SaleSort::from_name(&name).ok_or_else(|| super::unknown_sort("sales", &name, SaleSort::names()))?
             }
@@ -116,20 +160,22 @@ async fn render(
                 .map_err(|_| moon_domain::FieldError::new("product_id", "invalid_id", "choose a product from the list"))
         }));
         let query = repo::SaleQuery {
-            agent_code: given(&q.agent_code),
+            agent_code: e.take(form::search_text("agent_code", &q.agent_code)).flatten(),
             product_id,
-            branch: given(&q.branch),
+            branch: e.take(form::search_text("branch", &q.branch)).flatten(),
             from: e.take_opt(given(&q.from).map(|d| moon_domain::parse_date("from", &d))),
             to: e.take_opt(given(&q.to).map(|d| moon_domain::parse_date("to", &d))),
+            policy_number: e.take(form::search_text("policy_number", &q.policy_number)).flatten(),
             ..repo::SaleQuery::default()
         };
         e.finish().map_err(ApiError::validation)?;
         let rows = repo::list_sorted(&state.db, &ctx.principal.scope, &query, &page).await?;
+        let totals = repo::totals(&state.db, &ctx.principal.scope, &query).await?;
         let paged = page.finish(rows, |s| (sort.keys_of(s), s.id));
-        Ok::<_, ApiError>((agents, products, paged, sort, page.page.descending))
+        Ok::<_, ApiError>((pickers, paged, sort, page.page.descending, totals))
     }
     .await;
-    let (agents, products, paged, sort, descending) = match loaded {
+    let (pickers, paged, sort, descending, (count, cents)) = match loaded {
         Ok(x) => x,
         Err(e) if !e.field_errors().is_empty() => {
             let filter_problems = Problems::from_error(&e);
@@ -144,6 +190,11 @@ async fn render(
     let mut kept = filters.to_vec();
     kept.extend([("sort", q.sort.clone()), ("order", q.order.clone())]);
     let may_edit = ctx.may("POST", "/sales/{id}");
+    let page_no = given(&q.cursor).and_then(|_| given(&q.page)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(1).max(1);
+    let pages = (count.max(0) as u64).div_ceil(PAGE_ROWS.parse::<u64>().unwrap_or(25)).max(1);
+    let currency = state.currency;
+    let mut agent_filter = vec![(String::new(), String::from("All agents"))];
+    agent_filter.extend(pickers.agents.iter().cloned());
     let body = html! {
         (notice(ctx.notice.as_deref()))
         section.panel aria-labelledby="new-sale-h" {
@@ -152,9 +203,9 @@ async fn render(
                 (csrf_field(ctx))
                 (problems.summary())
                 div.form-grid {
-                    (form::select("agent_code", "Agent", &agents, v(&new.agent_code), problems))
-                    (form::select("product_id", "Product", &products, v(&new.product_id), problems))
-                    (form::input(Input { name: "amount", label: "Amount", value: v(&new.amount), kind: "text", required: true }, problems))
+                    (agent_field(&pickers, v(&new.agent_code), problems))
+                    (form::select("product_id", "Product", &pickers.products, v(&new.product_id), problems))
+                    (form::input(Input { name: "amount", label: &format!("Amount ({currency})"), value: v(&new.amount), kind: "text", required: true }, problems))
                     (form::input(Input { name: "sale_date", label: "Sale date", value: v(&new.sale_date), kind: "date", required: true }, problems))
                     (form::input(Input { name: "branch", label: "Branch (default: the agent's)", value: v(&new.branch), kind: "text", required: false }, problems))
                     (form::input(Input { name: "policy_number", label: "Policy number", value: v(&new.policy_number), kind: "text", required: false }, problems))
@@ -163,9 +214,13 @@ async fn render(
             }
         }
         h2 { "Sales" }
+        (form::datalist("agent-choices", &pickers.agents))
         form.filters.panel method="get" action="/sales" role="search" {
-            (form::filter_select("agent_code", "Agent", &agents, v(&q.agent_code)))
-            (form::filter_select("product_id", "Product", &products, v(&q.product_id)))
+            (form::filter_input(Input { name: "policy_number", label: "Policy number", value: v(&q.policy_number), kind: "search", required: false }))
+            @if pickers.me.is_none() {
+                (form::search_input("q", "agent_code", "Agent", v(&q.agent_code), "agent-choices", &Problems::default()))
+            }
+            (form::filter_select("product_id", "Product", &pickers.products, v(&q.product_id)))
             (form::filter_input(Input { name: "branch", label: "Branch", value: v(&q.branch), kind: "text", required: false }))
             (form::filter_input(Input { name: "from", label: "From", value: v(&q.from), kind: "date", required: false }))
             (form::filter_input(Input { name: "to", label: "To", value: v(&q.to), kind: "date", required: false }))
@@ -173,29 +228,61 @@ async fn render(
             @if let Some(sort) = given(&q.sort) { input type="hidden" name="sort" value=(sort); }
             div.field { button type="submit" { "Filter" } }
         }
+        p #sales-summary role="status" {
+            strong { (moon_domain::group_thousands(&count.to_string())) } @if count == 1 { " sale" } @else { " sales" }
+            ", total " strong { (currency) " " (moon_domain::Money::from_cents(cents).grouped()) }
+            " · page " (page_no) " of " (moon_domain::group_thousands(&pages.to_string()))
+        }
         div.table-wrap {
             table #sales-table {
                 caption.sr-only { "Sales; a column heading orders every page by that column" }
                 thead { tr {
                     (table_sort.header("id", "Id", true)) (table_sort.header("sale_date", "Date", false))
                     th scope="col" { "Agent" } th scope="col" { "Product" }
-                    (table_sort.header("amount", "Amount", true)) th scope="col" { "Branch" } th scope="col" { "Policy" }
+                    (table_sort.header("amount", &format!("Amount ({currency})"), true)) th scope="col" { "Branch" } th scope="col" { "Policy" }
                 } }
                 tbody {
                     @for s in &paged.items {
                         tr {
                             td.num { @if may_edit { a href=(format!("/sales/{}", s.id)) aria-label=(format!("Edit sale {}", s.id)) { (s.id) } } @else { (s.id) } }
-                            td { (s.sale_date) } td { (s.agent_code) } td { (s.product_name) }
-                            td.num { (s.amount) } td { (s.branch) } td { (s.policy_number.as_deref().unwrap_or("")) }
+                            td { (s.sale_date) }
+                            td { (s.agent_code) @if let Some(n) = pickers.names.get(&s.agent_code) { " " span.name { (n) } } }
+                            td { (s.product_name) }
+                            td.num data-value=(s.amount) { (s.amount.grouped()) } td { (s.branch) } td { (s.policy_number.as_deref().unwrap_or("")) }
                         }
                     }
                     @if paged.items.is_empty() { tr { td colspan="7" { "No sales match." } } }
                 }
             }
         }
-        (layout::pager("/sales", &kept, paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
+        (sales_pager(&kept, paged.page.next_cursor.as_deref(), page_no, pages))
     };
     respond(status, document(Some(ctx), "Sales", body))
+}
+
+/// Links to the first and next page of the sales table with the page number of each (the
+/// table pages by keyset cursor, so a page is reached from the one before it).
+fn sales_pager(keep: &[(&str, Option<String>)], next_cursor: Option<&str>, page_no: u64, pages: u64) -> Markup {
+    let link = |cursor: Option<&str>, page: u64| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in keep {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                s.append_pair(k, v);
+            }
+        }
+        if let Some(c) = cursor {
+            s.append_pair("cursor", c);
+            s.append_pair("page", &page.to_string());
+        }
+        format!("/sales?{}", s.finish())
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page_no > 1 { a href=(link(None, 1)) { "« Page 1" } }
+            span aria-current="page" { "Page " (page_no) " of " (pages) }
+            @if let Some(c) = next_cursor { a href=(link(Some(c), page_no + 1)) rel="next" { "Page " (page_no + 1) " »" } }
+        }
+    }
 }
 
 /// Parses a product picker's value, collecting a field error for anything but an id.
@@ -220,7 +307,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Res
         agent_code: given(&f.agent_code).map(Typed::Value),
         agent_id: None,
         product_id: product_choice(&f.product_id, &mut picker).map(Typed::Value),
-        amount: given(&f.amount).map(serde_json::Value::String),
+        amount: given(&f.amount).map(|a| serde_json::Value::String(form::ungroup_amount(&a))),
         sale_date: given(&f.sale_date).map(Typed::Value),
         branch: given(&f.branch).map(Typed::Value),
         policy_number: given(&f.policy_number).map(Typed::Value),
@@ -285,20 +372,22 @@ async fn render_edit(
     problems: &Problems,
     status: StatusCode,
 ) -> Response {
-    let (agents, products) = match pickers(state, ctx).await {
+    let pickers = match pickers(state, ctx).await {
         Ok(p) => p,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
+    let currency = state.currency;
     let body = html! {
         p { a href="/sales" { "« All sales" } }
         section.panel aria-label="Sale details" {
             form method="post" action=(format!("/sales/{}", sale.id)) novalidate {
                 (csrf_field(ctx))
                 (problems.summary())
+                (form::datalist("agent-choices", &pickers.agents))
                 div.form-grid {
-                    (form::select("agent_code", "Agent", &agents, v(&f.agent_code), problems))
-                    (form::select("product_id", "Product", &products, v(&f.product_id), problems))
-                    (form::input(Input { name: "amount", label: "Amount", value: v(&f.amount), kind: "text", required: true }, problems))
+                    (agent_field(&pickers, v(&f.agent_code), problems))
+                    (form::select("product_id", "Product", &pickers.products, v(&f.product_id), problems))
+                    (form::input(Input { name: "amount", label: &format!("Amount ({currency})"), value: v(&f.amount), kind: "text", required: true }, problems))
                     (form::input(Input { name: "sale_date", label: "Sale date", value: v(&f.sale_date), kind: "date", required: true }, problems))
                     (form::input(Input { name: "branch", label: "Branch", value: v(&f.branch), kind: "text", required: true }, problems))
                     (form::input(Input { name: "policy_number", label: "Policy number", value: v(&f.policy_number), kind: "text", required: false }, problems))
@@ -308,7 +397,7 @@ async fn render_edit(
         }
         section.panel aria-label="Delete" {
             p { "Deleting a sale removes it from every total. Correct it instead when you can." }
-            (layout::post_button(ctx, &format!("/sales/{}/delete", sale.id), "Delete this sale", "danger"))
+            (layout::confirm_button(ctx, &format!("/sales/{}/delete", sale.id), "Delete this sale", "danger", &format!("Delete sale {} ({} by {})? It leaves every total.", sale.id, sale.amount, sale.agent_code)))
         }
     };
     respond(status, document(Some(ctx), &format!("Sale {}", sale.id), body))
@@ -326,7 +415,7 @@ pub async fn update(State(state): State<WebState>, ctx: Ctx, Path(id): Path<Stri
         agent_code: Some(Typed::Value(v(&f.agent_code).to_owned())),
         agent_id: None,
         product_id: product_choice(&f.product_id, &mut picker).map(Typed::Value),
-        amount: Some(serde_json::Value::String(v(&f.amount).trim().to_owned())),
+        amount: Some(serde_json::Value::String(form::ungroup_amount(v(&f.amount)))),
         sale_date: Some(Typed::Value(v(&f.sale_date).trim().to_owned())),
         branch: Some(Typed::Value(v(&f.branch).to_owned())),
         policy_number: Some(given(&f.policy_number).map(Typed::Value)),

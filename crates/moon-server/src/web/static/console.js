@@ -1,5 +1,6 @@
 // MoonInsurance console: small progressive enhancements. Every page works without this file;
-// with it, the dashboard refreshes itself, tables marked data-sortable sort by column,
+// with it, destructive actions ask first, a refused form focuses its first error, a new
+// token's secret has a copy button, the dashboard refreshes itself, tables marked data-sortable sort by column,
 // notifications are marked read in place (one or all), and an agent's open console shows new
 // notifications as they arrive (toast, unread badge, inbox row). The agents and sales tables are not marked: their
 // column headers are links that sort every page on the server.
@@ -25,6 +26,7 @@
             region.innerHTML = html;
             last = region.innerHTML;
             enhanceTables(region);
+            document.dispatchEvent(new Event("moon:updated"));
             if (status) status.textContent = "Updated at " + new Date().toLocaleTimeString();
           }
         })
@@ -235,7 +237,64 @@
     });
   }
 
+  // Destructive actions ask first: a form marked data-confirm is sent only after a "yes".
+  function confirmations() {
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      var question = form && form.getAttribute && form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) e.preventDefault();
+    }, true);
+  }
+
+  // After a refused form, the first field in error gets the focus and is scrolled into view,
+  // so the reader starts where the fix is (the error summary above links to every field).
+  function focusFirstError() {
+    var field = document.querySelector('main [aria-invalid="true"]');
+    if (!field) return;
+    field.focus({ preventScroll: true });
+    field.scrollIntoView({ block: "center" });
+  }
+
+  // A copy button beside a secret shown once (a new API token).
+  function copyButtons() {
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-copy]"), function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source) return;
+        var status = document.getElementById(button.getAttribute("aria-describedby") || "");
+        var done = function (ok) { if (status) status.textContent = ok ? "Copied." : "Select the text and copy it."; };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(source.textContent.trim()).then(function () { done(true); }, function () { done(false); });
+        } else {
+          done(false);
+        }
+      });
+    });
+  }
+
+  // A table or chart wider than the screen scrolls sideways; the keyboard must reach it too, so
+  // an overflowing scroll container joins the tab order (and leaves it when it fits again).
+  function scrollers() {
+    var mark = function () {
+      Array.prototype.forEach.call(document.querySelectorAll(".table-wrap, .chart-scroll"), function (el) {
+        if (el.scrollWidth > el.clientWidth + 1) {
+          el.setAttribute("tabindex", "0");
+        } else {
+          el.removeAttribute("tabindex");
+        }
+      });
+    };
+    mark();
+    window.addEventListener("resize", mark);
+    document.addEventListener("moon:updated", mark);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollers();
+    confirmations();
+    focusFirstError();
+    copyButtons();
     enhanceTables(document);
     live();
     markRead();
