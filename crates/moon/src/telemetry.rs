@@ -165,6 +165,38 @@ mod tests {
         });
     }
 
+    /// A webhook sent long after the request that caused it (from the stored `traceparent`)
+    /// carries the caller's trace with the delivery's own span as the parent.
+    #[test]
+    fn a_stored_trace_context_is_continued_by_a_new_span() {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        moon_http::trace_context::install(moon_http::trace_context::Propagation {
+            adopt: super::propagation::adopt,
+            carry: super::propagation::carry,
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            let stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let span = tracing::info_span!("webhook");
+            let out = moon_http::trace_context::continued(Some(stored), &span);
+            let (name, value) = out.first().expect("a traceparent header");
+            assert_eq!(*name, "traceparent");
+            let parts: Vec<&str> = value.split('-').collect();
+            assert_eq!(parts.len(), 4, "{value}");
+            assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736", "the stored trace");
+            assert_ne!(parts[2], "00f067aa0ba902b7", "the delivery's span, not the stored one");
+            // Inside a request, the context to store is the request span's.
+            let mut headers = axum_headers();
+            headers.insert("traceparent", stored.parse().unwrap());
+            let request = tracing::info_span!("request");
+            moon_http::trace_context::adopt_incoming(&headers, &request);
+            let current = request.in_scope(moon_http::trace_context::current).expect("a context to store");
+            assert!(current.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{current}");
+            assert!(!current.contains("00f067aa0ba902b7"), "this process's span: {current}");
+        });
+    }
+
     fn axum_headers() -> moon_http::trace_context::HeaderMap {
         moon_http::trace_context::HeaderMap::new()
     }
