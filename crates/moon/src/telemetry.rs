@@ -133,14 +133,7 @@ mod tests {
     /// the span it is sent from as the parent (not the caller's own span id).
     #[test]
     fn outgoing_calls_carry_the_trace_of_the_incoming_request() {
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        moon_http::trace_context::install(moon_http::trace_context::Propagation {
-            adopt: super::propagation::adopt,
-            carry: super::propagation::carry,
-        });
-        tracing::subscriber::with_default(subscriber, || {
+        traced(|| {
             let mut headers = axum_headers();
             headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
             let span = tracing::info_span!("request");
@@ -169,14 +162,7 @@ mod tests {
     /// carries the caller's trace with the delivery's own span as the parent.
     #[test]
     fn a_stored_trace_context_is_continued_by_a_new_span() {
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        moon_http::trace_context::install(moon_http::trace_context::Propagation {
-            adopt: super::propagation::adopt,
-            carry: super::propagation::carry,
-        });
-        tracing::subscriber::with_default(subscriber, || {
+        traced(|| {
             let stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
             let span = tracing::info_span!("webhook");
             let out = moon_http::trace_context::continued(Some(stored), &span);
@@ -195,6 +181,18 @@ mod tests {
             assert!(current.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{current}");
             assert!(!current.contains("00f067aa0ba902b7"), "this process's span: {current}");
         });
+    }
+
+    /// Runs `f` with spans exported to an in-memory tracer and W3C propagation installed.
+    fn traced(f: impl FnOnce()) {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        moon_http::trace_context::install(moon_http::trace_context::Propagation {
+            adopt: super::propagation::adopt,
+            carry: super::propagation::carry,
+        });
+        tracing::subscriber::with_default(subscriber, f);
     }
 
     fn axum_headers() -> moon_http::trace_context::HeaderMap {
