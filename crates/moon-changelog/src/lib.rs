@@ -142,16 +142,19 @@ pub struct Entry {
     pub changed_at: DateTime<Utc>,
     /// The change.
     pub event: Event,
+    /// The W3C `traceparent` of the request that made the change, when it was traced: what the
+    /// change causes later (a webhook) continues that trace. A plain string to this crate.
+    pub trace_context: Option<String>,
 }
 
 fn corrupt(id: i64, e: impl std::fmt::Display) -> DbError {
     DbError::Other(moon_db::sqlx::Error::Protocol(format!("change-log entry {id} cannot be read: {e}")))
 }
 
-type EntryRow = (i64, String, i64, Option<String>, Option<String>, DateTime<Utc>);
+type EntryRow = (i64, String, i64, Option<String>, Option<String>, DateTime<Utc>, Option<String>);
 
 fn decode(row: EntryRow) -> Result<Entry, DbError> {
-    let (id, entity, entity_id, before, after, changed_at) = row;
+    let (id, entity, entity_id, before, after, changed_at, trace_context) = row;
     fn parse<T: serde::de::DeserializeOwned>(id: i64, s: Option<String>) -> Result<Option<T>, DbError> {
         s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(id, e))).transpose()
     }
@@ -163,7 +166,7 @@ fn decode(row: EntryRow) -> Result<Entry, DbError> {
         "reload" => Event::Reload,
         other => return Err(corrupt(id, format!("unknown entity {other:?}"))),
     };
-    Ok(Entry { id, changed_at, event })
+    Ok(Entry { id, changed_at, event, trace_context })
 }
 
 /// Appends `events` to the log inside the caller's transaction.
@@ -171,7 +174,20 @@ fn decode(row: EntryRow) -> Result<Entry, DbError> {
 /// Call it last, just before commit: it takes the sequence row's lock, which concurrent writers
 /// then wait for until this transaction ends.
 pub async fn record(tx: &mut Tx, events: &[Event]) -> Result<(), DbError> {
-    if events.is_empty() {
+    append(tx, events.iter().map(|e| (e, None))).await
+}
+
+/// Like [`record`], each event with the trace context of the request that caused it (see
+/// [`Entry::trace_context`]), so a group-committed batch keeps each caller's own.
+pub async fn record_traced(tx: &mut Tx, events: &[(Event, Option<String>)]) -> Result<(), DbError> {
+    append(tx, events.iter().map(|(e, t)| (e, t.as_deref()))).await
+}
+
+async fn append<'a>(
+    tx: &mut Tx,
+    events: impl ExactSizeIterator<Item = (&'a Event, Option<&'a str>)>,
+) -> Result<(), DbError> {
+    if events.len() == 0 {
         return Ok(());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
@@ -188,12 +204,28 @@ pub async fn record(tx: &mut Tx, events: &[Event]) -> Result<(), DbError> {
         .ok_or_else(|| DbError::Other(moon_db::sqlx::Error::Protocol(String::from("change_sequence row missing"))))?;
     let now = moon_db::now();
     let mut insert = Query::insert();
-    insert.into_table("change_log").columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at"]);
-    for (i, event) in (last - n + 1..).zip(events) {
+    insert.into_table("change_log").columns([
+        "id",
+        "entity",
+        "entity_id",
+        "before_data",
+        "after_data",
+        "changed_at",
+        "trace_context",
+    ]);
+    for (i, (event, trace)) in (last - n + 1..).zip(events) {
         let (entity, entity_id) = event.entity();
         let (before, after) = event.payload().map_err(|e| corrupt(i, e))?;
         insert
-            .values([i.into(), entity.into(), entity_id.into(), before.into(), after.into(), now.into()])
+            .values([
+                i.into(),
+                entity.into(),
+                entity_id.into(),
+                before.into(),
+                after.into(),
+                now.into(),
+                trace.map(str::to_owned).into(),
+            ])
             .map_err(|e| corrupt(i, e))?;
     }
     tx.execute(&insert).await?;
@@ -218,7 +250,7 @@ pub async fn last_id_in(tx: &mut Tx) -> Result<i64, DbError> {
 
 fn entries_after(after: i64, limit: u64) -> moon_db::sea_query::SelectStatement {
     let mut q = Query::select();
-    q.columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at"])
+    q.columns(["id", "entity", "entity_id", "before_data", "after_data", "changed_at", "trace_context"])
         .from("change_log")
         .and_where(Expr::col("id").gt(after))
         .order_by("id", moon_db::sea_query::Order::Asc)

@@ -49,7 +49,9 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     );
     // A caller's `traceparent` makes this request part of its trace (when traces are exported).
     crate::trace_context::adopt_incoming(req.headers(), &span);
-    let res = next.run(req).instrument(span).await;
+    // Kept for `trace_context::current`, so work this request causes later can continue it.
+    let incoming = crate::trace_context::incoming(req.headers());
+    let res = crate::trace_context::with_incoming(incoming, next.run(req).instrument(span)).await;
     // Microsecond precision is plenty and keeps the number short.
     let latency_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let status = res.status().as_u16();

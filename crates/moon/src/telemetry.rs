@@ -133,14 +133,7 @@ mod tests {
     /// the span it is sent from as the parent (not the caller's own span id).
     #[test]
     fn outgoing_calls_carry_the_trace_of_the_incoming_request() {
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        moon_http::trace_context::install(moon_http::trace_context::Propagation {
-            adopt: super::propagation::adopt,
-            carry: super::propagation::carry,
-        });
-        tracing::subscriber::with_default(subscriber, || {
+        traced(|| {
             let mut headers = axum_headers();
             headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
             let span = tracing::info_span!("request");
@@ -163,6 +156,43 @@ mod tests {
             assert_eq!(out.len(), 1, "a new trace is still carried on: {out:?}");
             assert!(out.iter().all(|(_, v)| !v.contains("4bf92f3577b34da6a3ce929d0e0e4736")), "{out:?}");
         });
+    }
+
+    /// A webhook sent long after the request that caused it (from the stored `traceparent`)
+    /// carries the caller's trace with the delivery's own span as the parent.
+    #[test]
+    fn a_stored_trace_context_is_continued_by_a_new_span() {
+        traced(|| {
+            let stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            let span = tracing::info_span!("webhook");
+            let out = moon_http::trace_context::continued(Some(stored), &span);
+            let (name, value) = out.first().expect("a traceparent header");
+            assert_eq!(*name, "traceparent");
+            let parts: Vec<&str> = value.split('-').collect();
+            assert_eq!(parts.len(), 4, "{value}");
+            assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736", "the stored trace");
+            assert_ne!(parts[2], "00f067aa0ba902b7", "the delivery's span, not the stored one");
+            // Inside a request, the context to store is the request span's.
+            let mut headers = axum_headers();
+            headers.insert("traceparent", stored.parse().unwrap());
+            let request = tracing::info_span!("request");
+            moon_http::trace_context::adopt_incoming(&headers, &request);
+            let current = request.in_scope(moon_http::trace_context::current).expect("a context to store");
+            assert!(current.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "{current}");
+            assert!(!current.contains("00f067aa0ba902b7"), "this process's span: {current}");
+        });
+    }
+
+    /// Runs `f` with spans exported to an in-memory tracer and W3C propagation installed.
+    fn traced(f: impl FnOnce()) {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        moon_http::trace_context::install(moon_http::trace_context::Propagation {
+            adopt: super::propagation::adopt,
+            carry: super::propagation::carry,
+        });
+        tracing::subscriber::with_default(subscriber, f);
     }
 
     fn axum_headers() -> moon_http::trace_context::HeaderMap {

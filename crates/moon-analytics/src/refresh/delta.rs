@@ -150,7 +150,7 @@ mod tests {
     }
 
     fn entry(id: i64, before: Option<SaleFacts>, after: Option<SaleFacts>) -> Entry {
-        Entry { id, changed_at: Utc::now(), event: Event::Sale { id: 1, before, after } }
+        Entry { id, changed_at: Utc::now(), event: Event::Sale { id: 1, before, after }, trace_context: None }
     }
 
     #[test]
@@ -178,7 +178,7 @@ mod tests {
     fn a_deletion_subtracts_and_a_reload_is_flagged() {
         let b = Batch::from_entries(&[
             entry(7, Some(sale(3, 1, 5, 250)), None),
-            Entry { id: 8, changed_at: Utc::now(), event: Event::Reload },
+            Entry { id: 8, changed_at: Utc::now(), event: Event::Reload, trace_context: None },
         ]);
         assert_eq!(b.facts[&key(&sale(3, 1, 5, 0))], Sums { count: -1, cents: -250 });
         assert!(b.reload);

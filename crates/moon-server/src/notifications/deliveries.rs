@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError, Tx};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::pipeline::Attempt;
 use super::settings::NotificationSettings;
@@ -172,6 +173,8 @@ struct Due {
     subscription_id: Option<i64>,
     payload: String,
     attempts: i64,
+    /// The causing request's `traceparent`, when it was traced.
+    trace_context: Option<String>,
 }
 
 /// A webhook subscription's URL and opened secret, or why it cannot be sent to.
@@ -213,7 +216,7 @@ pub async fn work_once(
         .and_where(free());
     tx.execute(&up).await?;
     let mut q = Query::select();
-    q.columns(["id", "notification_id", "channel", "subscription_id", "payload", "attempts"])
+    q.columns(["id", "notification_id", "channel", "subscription_id", "payload", "attempts", "trace_context"])
         .from("notification_deliveries")
         .and_where(Expr::col("id").is_in(candidates.iter().copied()))
         .and_where(Expr::col("claimed_until").eq(token));
@@ -356,11 +359,13 @@ async fn send(
                 .header("moon-signature", signature)
                 .header("moon-event", event)
                 .header("moon-delivery", d.id.to_string());
-            // The receiver can join its handling to moon's trace of this delivery.
-            for (name, value) in moon_http::trace_context::outgoing_headers() {
+            // The receiver joins the trace of the request that caused the notification (or, for
+            // one nobody traced, moon's trace of this delivery).
+            let span = tracing::info_span!("webhook", delivery = d.id);
+            for (name, value) in moon_http::trace_context::continued(d.trace_context.as_deref(), &span) {
                 request = request.header(name, value);
             }
-            let res = request.body(d.payload.clone()).send().await;
+            let res = request.body(d.payload.clone()).send().instrument(span).await;
             match res {
                 Ok(r) => {
                     let status = i64::from(r.status().as_u16());

@@ -49,6 +49,17 @@ pub async fn create(
     channels: Channels,
     new: &NewNotification<'_>,
 ) -> Result<Option<Notification>, DbError> {
+    create_traced(tx, channels, new, None).await
+}
+
+/// Like [`create`], for a notification caused by a traced request: `trace` (a W3C `traceparent`,
+/// see `moon_http::trace_context::current`) is stored with its deliveries, which continue it.
+pub async fn create_traced(
+    tx: &mut Tx,
+    channels: Channels,
+    new: &NewNotification<'_>,
+    trace: Option<&str>,
+) -> Result<Option<Notification>, DbError> {
     if let Some(key) = &new.dedupe_key {
         let mut q = Query::select();
         q.column("id").from("notifications").and_where(Expr::col("dedupe_key").eq(key.as_str()));
@@ -84,22 +95,22 @@ pub async fn create(
     let Some(n) = super::repo::find(tx, &moon_http::Scope::All, id).await? else {
         return Ok(None);
     };
-    fan_out(tx, channels, &n).await?;
+    fan_out(tx, channels, &n, trace).await?;
     Ok(Some(n))
 }
 
 /// Queues a webhook delivery for every enabled subscription to this kind, and an e-mail when the
 /// agent chose e-mail, has an address and the server has an SMTP relay.
-async fn fan_out(tx: &mut Tx, channels: Channels, n: &Notification) -> Result<(), DbError> {
+async fn fan_out(tx: &mut Tx, channels: Channels, n: &Notification, trace: Option<&str>) -> Result<(), DbError> {
     let event = format!("notification.{}", n.kind);
     let envelope = WebhookEnvelope { event: event.clone(), data: n };
     let payload = serde_json::to_string(&envelope)
         .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("cannot encode notification: {e}"))))?;
     for sub in super::webhooks::subscribed(tx, &event).await? {
-        tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload)).await?;
+        tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload, trace)).await?;
     }
     if channels.email && super::inbox::wants_email(tx, n.agent_id).await? {
-        tx.execute(&delivery_row(n.id, "email", None, &payload)).await?;
+        tx.execute(&delivery_row(n.id, "email", None, &payload, None)).await?;
     }
     Ok(())
 }
@@ -109,6 +120,7 @@ fn delivery_row(
     channel: &'static str,
     subscription: Option<i64>,
     payload: &str,
+    trace: Option<&str>,
 ) -> moon_db::sea_query::InsertStatement {
     let now = moon_db::now();
     insert_row(
@@ -123,6 +135,7 @@ fn delivery_row(
             ("next_attempt_at", now.into()),
             ("created_at", now.into()),
             ("updated_at", now.into()),
+            ("trace_context", trace.map(str::to_owned).into()),
         ],
     )
 }

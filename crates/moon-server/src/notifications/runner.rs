@@ -70,6 +70,8 @@ struct Rise {
     before: i64,
     after: i64,
     sale: SaleFacts,
+    /// The trace of the request that recorded the sale, continued by the notification's webhooks.
+    trace: Option<String>,
 }
 
 impl RuleRunner {
@@ -135,7 +137,8 @@ impl RuleRunner {
 
     /// Writes the notifications the rises call for; returns their ids.
     async fn notify(&self, tx: &mut Tx, rules: &[Rule], rises: &[Rise]) -> Result<Vec<i64>, DbError> {
-        let mut wanted: Vec<(i64, String, RuleKind, String)> = Vec::new(); // (agent, dedupe, kind, message)
+        // (agent, dedupe, kind, message, trace of the causing request)
+        let mut wanted: Vec<(i64, String, RuleKind, String, Option<&str>)> = Vec::new();
         let agent_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.agent_id).collect();
         let product_ids: BTreeSet<i64> = rises.iter().map(|r| r.sale.product_id).collect();
         let names = crate::agents::repo::first_names(tx, &agent_ids).await?;
@@ -162,6 +165,7 @@ impl RuleRunner {
                                 format!("r{}:{subject}:{period_key}:{amount}", rule.id),
                                 rule.kind,
                                 render(&rule.template, &fill),
+                                rise.trace.as_deref(),
                             ));
                         }
                     }
@@ -196,6 +200,7 @@ impl RuleRunner {
                                 format!("r{}:{subject}:{period_key}:a{agent}", rule.id),
                                 rule.kind,
                                 render(&rule.template, &fill),
+                                rise.trace.as_deref(),
                             ));
                         }
                     }
@@ -204,9 +209,9 @@ impl RuleRunner {
             }
         }
         let mut created = Vec::new();
-        for (agent_id, key, kind, message) in wanted {
+        for (agent_id, key, kind, message, trace) in wanted {
             let new = NewNotification { agent_id, message: &message, kind: kind.as_str(), dedupe_key: Some(key) };
-            if let Some(n) = pipeline::create(tx, self.channels, &new).await? {
+            if let Some(n) = pipeline::create_traced(tx, self.channels, &new, trace).await? {
                 created.push(n.id);
             }
         }
@@ -330,7 +335,7 @@ async fn apply_entries(tx: &mut Tx, entries: &[Entry]) -> Result<(Vec<Rise>, Has
             if delta > 0
                 && let Some(s) = after
             {
-                rises.push(Rise { key, before: old, after: slot.0, sale: s.clone() });
+                rises.push(Rise { key, before: old, after: slot.0, sale: s.clone(), trace: e.trace_context.clone() });
             }
         }
     }

@@ -49,7 +49,8 @@ pub async fn send_with_db(
     let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
     let new =
         pipeline::NewNotification { agent_id: agent.id, message: message.as_str(), kind: "manual", dedupe_key: None };
-    let n = pipeline::create(&mut tx, channels, &new)
+    let trace = moon_http::trace_context::current();
+    let n = pipeline::create_traced(&mut tx, channels, &new, trace.as_deref())
         .await?
         .ok_or_else(|| vanished("a manual notification was not created"))?;
     let event = audit::Event::on("notification.send", "notification", n.id).with_diff(None, Some(&n));

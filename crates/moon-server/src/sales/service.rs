@@ -82,6 +82,7 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sal
         branch: f.branch.map(|b| b.into_inner()),
         policy_number,
         external: f.external,
+        trace_context: moon_http::trace_context::current(),
     };
     let queue = db.shared(|| GroupCommit::new(CreateBatch, MAX_BATCH));
     let duplicate = pending.policy_number.clone();
@@ -131,6 +132,8 @@ struct PendingSale {
     branch: Option<String>,
     policy_number: Option<String>,
     external: Option<super::model::ExternalRef>,
+    /// The caller's trace, carried into the sale's change-log entry.
+    trace_context: Option<String>,
 }
 
 /// Recording sales in batches: each sale's insert, then the batch's change-log and audit
@@ -160,11 +163,14 @@ impl Batch for CreateBatch {
         Box::pin(async move {
             let created: Vec<(&PendingSale, &Sale)> =
                 done.into_iter().filter_map(|(item, sale)| sale.as_ref().map(|s| (item, s))).collect();
-            let events: Vec<Event> = created
+            let events: Vec<(Event, Option<String>)> = created
                 .iter()
-                .map(|(_, sale)| Event::Sale { id: sale.id, before: None, after: Some(repo::facts(sale)) })
+                .map(|(item, sale)| {
+                    let event = Event::Sale { id: sale.id, before: None, after: Some(repo::facts(sale)) };
+                    (event, item.trace_context.clone())
+                })
                 .collect();
-            moon_changelog::record(tx, &events).await?;
+            moon_changelog::record_traced(tx, &events).await?;
             let entries = created
                 .iter()
                 .map(|(item, sale)| {
@@ -212,7 +218,8 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> R
         .ok_or_else(|| Error::internal("the sale vanished inside its own transaction"))?;
     let after = repo::facts(&sale);
     if before != after {
-        moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(before), after: Some(after) }]).await?;
+        let event = Event::Sale { id, before: Some(before), after: Some(after) };
+        moon_changelog::record_traced(&mut tx, &[(event, moon_http::trace_context::current())]).await?;
     }
     audit::append(
         &mut tx,
@@ -230,7 +237,8 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> Result<()> {
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("sale {id}")))?;
     repo::delete(&mut tx, id).await?;
-    moon_changelog::record(&mut tx, &[Event::Sale { id, before: Some(repo::facts(&current)), after: None }]).await?;
+    let event = Event::Sale { id, before: Some(repo::facts(&current)), after: None };
+    moon_changelog::record_traced(&mut tx, &[(event, moon_http::trace_context::current())]).await?;
     audit::append(&mut tx, principal, audit::Event::on("sale.delete", "sale", id).with_diff(Some(&current), None))
         .await?;
     tx.commit().await?;

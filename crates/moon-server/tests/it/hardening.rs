@@ -342,3 +342,85 @@ async fn the_openapi_document_says_what_the_api_answers(app: &TestApp) {
     let res = app.request(reqwest::Method::GET, "/audit").header("accept", "text/html").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
 }
+
+/// Reads from `conn` until `done` holds for what arrived, or `limit` passes; returns the text and
+/// whether the peer closed the connection.
+async fn read_until(conn: &mut tokio::net::TcpStream, limit: Duration, done: impl Fn(&str) -> bool) -> (String, bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if done(&text) {
+            return (text, false);
+        }
+        match tokio::time::timeout_at(deadline, conn.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (text, true),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return (text, false),
+        }
+    }
+}
+
+/// At `max_open_connections`, a new connection is not left waiting behind idle keep-alive ones:
+/// the connection idle longest closes to make room (the header read timeout is a minute here, so
+/// it is not what closes it). Connections answering a request (a live notification stream) are
+/// never closed for room; when every connection is busy, a new one waits until one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_bound_idle_connections_make_room_and_busy_ones_are_kept() {
+    let app = TestApp::spawn_with(moon_db::Backend::Sqlite, |c| {
+        c.connections.max_connections = 2;
+        c.connections.header_read_timeout = Duration::from_secs(60);
+    })
+    .await
+    .unwrap();
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let healthz = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let answered = |t: &str| t.contains("\r\n\r\n") && t.ends_with('}');
+    let stream = format!(
+        "GET /api/v1/notifications/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\r\n",
+        app.admin_token
+    );
+    let streaming = |t: &str| t.contains("\r\n\r\n");
+
+    // A: a live stream (busy for as long as it lasts). B: one request answered, then idle.
+    let mut a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    a.write_all(stream.as_bytes()).await.unwrap();
+    let (text, closed) = read_until(&mut a, Duration::from_secs(10), streaming).await;
+    assert!(text.starts_with("HTTP/1.1 200") && !closed, "{text}");
+    let mut b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    b.write_all(healthz.as_bytes()).await.unwrap();
+    let (text, closed) = read_until(&mut b, Duration::from_secs(10), answered).await;
+    assert!(text.starts_with("HTTP/1.1 200") && !closed, "{text}");
+
+    // C arrives at the bound: B, idle, closes for it; C is answered at once.
+    let started = std::time::Instant::now();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (text, _) = read_until(&mut c, Duration::from_secs(10), answered).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "the new connection is served: {text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "served after {:?}", started.elapsed());
+    let (text, closed) = read_until(&mut b, Duration::from_secs(5), |_| false).await;
+    assert!(closed && text.is_empty(), "the idle connection was closed, without a word: {text:?}");
+    // A, streaming, is still open.
+    let (text, closed) = read_until(&mut a, Duration::from_millis(300), |_| false).await;
+    assert!(!closed, "the busy stream was kept: {text:?}");
+    drop(c);
+
+    // D: a second stream, so both connections are busy. E must wait: nothing is idle.
+    let mut d = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    d.write_all(stream.as_bytes()).await.unwrap();
+    let (text, closed) = read_until(&mut d, Duration::from_secs(10), streaming).await;
+    assert!(text.starts_with("HTTP/1.1 200") && !closed, "{text}");
+    let mut e = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    e.write_all(healthz.as_bytes()).await.unwrap();
+    let (text, closed) = read_until(&mut e, Duration::from_millis(1500), answered).await;
+    assert!(text.is_empty() && !closed, "with every connection busy the new one waits: {text:?}");
+    assert!(!read_until(&mut a, Duration::from_millis(100), |_| false).await.1, "no stream was cut");
+    // One stream ends: E is served.
+    drop(d);
+    let (text, _) = read_until(&mut e, Duration::from_secs(30), answered).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "served once a connection ended: {text:?}");
+    drop((a, e));
+    app.stop().await;
+}

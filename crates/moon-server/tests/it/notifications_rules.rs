@@ -36,6 +36,7 @@ on_every_backend_with!(
     },
     webhooks_are_signed_retried_after_500_and_stop_after_2xx,
     webhooks_park_dead_letters_and_redeliver_them,
+    webhooks_continue_the_trace_of_the_request_that_caused_them,
 );
 
 fn today() -> String {
@@ -360,6 +361,7 @@ struct Call {
     delivery: String,
     signed: bool,
     body: Value,
+    traceparent: Option<String>,
 }
 
 /// A real HTTP receiver on loopback: verifies signatures as the docs tell receivers to, answers
@@ -432,6 +434,7 @@ async fn receive(
         delivery: headers.get("moon-delivery").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         signed: verify(&r.secret, header, &body),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     r.calls.lock().unwrap().push(call);
     let first = r.fail_first.load(Ordering::SeqCst);
@@ -547,6 +550,51 @@ async fn webhooks_park_dead_letters_and_redeliver_them(app: &TestApp) {
     wait_delivery(app, sub, "succeeded").await;
     let (s, _) = app.post("/api/v1/notifications/deliveries/999999/redeliver", json!({})).await;
     assert_eq!(s, 404);
+}
+
+/// A sale posted with a W3C `traceparent` crosses a milestone; the rule runner (a background job,
+/// long after the request) writes the notification and the outbox sends it: the webhook still
+/// carries the client's trace. So does a manual notification's; an untraced one carries none.
+/// No tracing backend runs in this process, so the header is continued verbatim (the receiver
+/// becomes a child of the client's span); with the `otel` build, moon's own span sits between.
+async fn webhooks_continue_the_trace_of_the_request_that_caused_them(app: &TestApp) {
+    caught_up(app).await;
+    let (url, receiver) = Receiver::start(SECRET).await;
+    subscribe(app, &url, json!(["*"])).await;
+    let agent = app.agent("AGT081", "Colombo", "Alpha").await;
+    let product = app.product("Life Traced", "9000000").await;
+    let sale_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let sale_parent = format!("00-{sale_trace}-00f067aa0ba902b7-01");
+    let body = json!({"agent_code": "AGT081", "product_id": product, "amount": "51000.00", "sale_date": today()});
+    let (s, b) = app.admin().with_header("traceparent", &sale_parent).post("/api/v1/sales", body).await;
+    assert_eq!(s, 201, "{b}");
+    let manual_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let (s, b) = app
+        .admin()
+        .with_header("traceparent", manual_parent)
+        .post("/api/v1/notifications", json!({"agent_id": agent, "message": "traced"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    // A malformed header is not carried anywhere.
+    let (s, b) = app
+        .admin()
+        .with_header("traceparent", "00-not-a-trace-01")
+        .post("/api/v1/notifications", json!({"agent_id": agent, "message": "untraced"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let calls = receiver.wait_calls(3).await;
+    let find = |pick: &dyn Fn(&Call) -> bool| calls.iter().find(|c| pick(c)).cloned().expect("the call");
+    let milestone = find(&|c| c.body["event"] == "notification.milestone");
+    let traceparent = milestone.traceparent.expect("the milestone's webhook carries a traceparent");
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{traceparent}");
+    assert_eq!(fields[1], sale_trace, "the trace id the client sent on POST /api/v1/sales");
+    assert_eq!(traceparent, sale_parent, "continued verbatim without a tracing backend");
+    let manual = find(&|c| c.body["data"]["message"] == "traced");
+    assert_eq!(manual.traceparent.as_deref(), Some(manual_parent));
+    let untraced = find(&|c| c.body["data"]["message"] == "untraced");
+    assert_eq!(untraced.traceparent, None);
+    assert!(calls.iter().all(|c| c.signed), "{calls:?}");
 }
 
 // ---- e-mail --------------------------------------------------------------------------------------
