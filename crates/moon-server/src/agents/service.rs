@@ -40,9 +40,11 @@ pub async fn create(db: &Db, principal: &Principal, new: NewAgent) -> Result<Age
 /// inside the caller's transaction; the caller audits. A duplicate code is a 409.
 pub async fn insert_placed(
     tx: &mut Tx,
+    principal: &Principal,
     mut new: NewAgent,
     branch: &org::model::Unit,
     team: &org::model::Unit,
+    action: &str,
 ) -> Result<Agent> {
     new.branch = Label::parse("branch", &branch.code).map_err(Error::field)?;
     new.team = Label::parse("team", &team.code).map_err(Error::field)?;

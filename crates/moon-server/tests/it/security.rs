@@ -69,6 +69,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("PATCH /api/v1/sales/{id}", "admin manager"),
     ("DELETE /api/v1/sales/{id}", "admin manager"),
     ("POST /api/v1/sales/import", "admin manager"),
+    ("POST /api/v1/agents/import", "admin manager"),
     ("GET /api/v1/notifications", "admin manager agent"),
     ("POST /api/v1/notifications", "admin manager"),
     ("GET /api/v1/notifications/{id}", "admin manager agent"),

@@ -534,10 +534,10 @@ pub async fn access_review(State(state): State<WebState>, ctx: Ctx, Query(q): Qu
                     td { (u.user.username) } td { (u.user.role) } td { (u.scope) }
                     td { @if u.user.mfa_enabled { "On" } @else { "Off" } }
                     td { @if u.user.disabled { "Disabled" } @else { "Enabled" } }
-                    td { (u.last_sign_in.as_ref().map(when).unwrap_or_else(|| "never".into())) }
+                    td { (u.last_sign_in.as_ref().map(|t| when(t, state.calendar.zone)).unwrap_or_else(|| "never".into())) }
                     td { ul.plain { @for t in &u.tokens { li {
                         code { (t.token.token_prefix) } " " (t.token.name) ", " (t.age_days) " days old, "
-                        @if let Some(used) = &t.token.last_used_at { "last used " (when(used)) } @else { "never used" }
+                        @if let Some(used) = &t.token.last_used_at { "last used " (when(used, state.calendar.zone)) } @else { "never used" }
                         @if t.token.expires_at.is_none() { ", never expires" }
                         " " (confirmed_action(&ctx, &format!("/tokens/{}/revoke", t.token.id), "Revoke",
                             &format!("Revoke token {} of {}? Programs using it stop working at once.", t.token.token_prefix, u.user.username), None))
