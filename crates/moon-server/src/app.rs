@@ -477,7 +477,10 @@ pub async fn serve(
         None
     };
     let runtime = if config.components.contains(&Component::Notifications) {
-        let channels = crate::notifications::pipeline::Channels { email: config.notifications.smtp.is_some() };
+        let channels = crate::notifications::pipeline::Channels {
+            email: config.notifications.smtp.is_some(),
+            zone: config.business.zone,
+        };
         Arc::new(crate::notifications::Runtime::new(channels))
     } else {
         Arc::new(crate::notifications::Runtime::default())

@@ -309,7 +309,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             agent_code: Some((*code).to_owned()),
             ..Default::default()
         };
-        let existing = crate::notifications::repo::list(db, &op.scope, &q, &moon_http::Page::ALL).await?;
+        let existing = crate::notifications::repo::list(db, (&op).into(), &q, &moon_http::Page::ALL).await?;
         if existing.iter().any(|n| n.message == *text) {
             continue;
         }

@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod email;
 pub mod inbox;
 pub mod pipeline;
+pub mod quiet;
 pub mod repo;
 pub mod rules;
 pub mod rules_api;
@@ -172,19 +173,22 @@ impl Runtime {
     }
 }
 
-/// A message to an agent.
+/// A message to an agent, or to a user account (a manager's alerts, which need not be an agent).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Notification {
     /// Numeric id.
     pub id: i64,
-    /// The recipient's id.
-    pub agent_id: i64,
-    /// The recipient's code.
-    pub agent_code: String,
+    /// The recipient agent's id; null when the recipient is a user.
+    pub agent_id: Option<i64>,
+    /// The recipient agent's code; null when the recipient is a user.
+    pub agent_code: Option<String>,
+    /// The recipient user's id; null when the recipient is an agent.
+    pub user_id: Option<i64>,
     /// The text.
     pub message: String,
-    /// Where it came from: `manual` for messages sent by a person; `milestone`,
-    /// `target_achieved` or `target_due` for those a rule wrote.
+    /// Where it came from: `manual` for messages sent by a person, `broadcast` for one sent to
+    /// many; `milestone`, `target_achieved`, `target_due`, `behind_pace` or `back_on_pace` for
+    /// those a rule wrote.
     pub kind: String,
     /// When sent (UTC).
     pub created_at: DateTime<Utc>,
@@ -227,6 +231,8 @@ pub struct NotificationFilter {
     pub unread: Option<bool>,
     /// Only this kind, such as `manual`.
     pub kind: Option<String>,
+    /// `true`: only what is addressed to the caller's own user account (a manager's alerts).
+    pub mine: Option<bool>,
     /// Rows per page, 1–500 (default 50).
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
@@ -287,8 +293,13 @@ async fn list_notifications(
         agent_id: filter.agent_id,
         unread: filter.unread,
         kind: filter.kind.clone(),
+        user_id: match filter.mine {
+            Some(true) => Some(principal.user_id.unwrap_or(-1)),
+            _ => None,
+        },
+        agents_only: false,
     };
-    let rows = repo::list(&db, &principal.scope, &q, &page).await?;
+    let rows = repo::list(&db, (&principal).into(), &q, &page).await?;
     Ok(Json(page.finish(rows, |n| n.id)))
 }
 

@@ -205,7 +205,12 @@ impl RuleRunner {
         }
         let mut created = Vec::new();
         for (agent_id, key, kind, message) in wanted {
-            let new = NewNotification { agent_id, message: &message, kind: kind.as_str(), dedupe_key: Some(key) };
+            let new = NewNotification {
+                to: super::pipeline::Recipient::Agent(agent_id),
+                message: &message,
+                kind: kind.as_str(),
+                dedupe_key: Some(key),
+            };
             if let Some(n) = pipeline::create(tx, self.channels, &new).await? {
                 created.push(n.id);
             }

@@ -110,8 +110,12 @@ async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTi
                 };
                 let message = render(&rule.template, &fill);
                 let key = format!("r{}:{subject}:{}:a{agent_id}", rule.id, occurrence.timestamp());
-                let new =
-                    NewNotification { agent_id, message: &message, kind: rule.kind.as_str(), dedupe_key: Some(key) };
+                let new = NewNotification {
+                    to: pipeline::Recipient::Agent(agent_id),
+                    message: &message,
+                    kind: rule.kind.as_str(),
+                    dedupe_key: Some(key),
+                };
                 if pipeline::create(tx, channels, &new).await?.is_some() {
                     written += 1;
                 }

@@ -57,7 +57,7 @@ async fn render(
             unread: (q.show.as_deref() == Some("unread")).then_some(true),
             ..NotificationQuery::default()
         };
-        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
+        let rows = repo::list(&state.db, (&ctx.principal).into(), &query, &page).await?;
         let agents = if staff {
             let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
             crate::agents::repo::list(
@@ -120,7 +120,7 @@ async fn render(
                     @for n in &paged.items {
                         tr data-id=(n.id) {
                             td { (n.created_at.format("%Y-%m-%d %H:%M")) }
-                            @if !inbox { td { (n.agent_code) } }
+                            @if !inbox { td { (n.agent_code.as_deref().unwrap_or("you")) } }
                             td { (n.message) }
                             td {
                                 @if n.read_at.is_some() { "Read" } @else {
@@ -152,7 +152,7 @@ pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respo
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match sent {
-        Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code)),
+        Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code.unwrap_or_default())),
         Err(e) => render(&state, &ctx, &NotificationsQuery::default(), &f, &Problems::from_error(&e), e.status()).await,
     }
 }
