@@ -22,6 +22,7 @@ pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
 pub mod organisation;
+pub mod pace_alerts;
 pub mod performance;
 pub(crate) mod products;
 pub(crate) mod sales;

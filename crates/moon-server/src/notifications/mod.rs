@@ -6,6 +6,7 @@ mod api;
 pub mod deliveries;
 pub mod email;
 pub mod inbox;
+pub mod pace;
 pub mod pipeline;
 pub mod quiet;
 pub mod repo;

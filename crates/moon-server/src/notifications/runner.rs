@@ -112,7 +112,7 @@ impl RuleRunner {
         let rules: Vec<Rule> = super::rules_api::load(&mut tx)
             .await?
             .into_iter()
-            .filter(|r| r.enabled && r.kind != RuleKind::TargetDue)
+            .filter(|r| r.enabled && matches!(r.kind, RuleKind::Milestone | RuleKind::TargetAchieved))
             .collect();
         let (rises, changed) = apply_entries(&mut tx, &entries).await?;
         write_totals(&mut tx, &changed).await?;

@@ -107,6 +107,7 @@ async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTi
                     period: Some(rule.period.label(today)),
                     target: Some(Money::from_cents(target)),
                     remaining: Some(Money::from_cents(target - sold)),
+                    ..Fill::default()
                 };
                 let message = render(&rule.template, &fill);
                 let key = format!("r{}:{subject}:{}:a{agent_id}", rule.id, occurrence.timestamp());
