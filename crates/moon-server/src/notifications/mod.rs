@@ -3,6 +3,7 @@
 //! docs/adr/0008-notification-rules-and-delivery.md.
 
 mod api;
+pub mod broadcast;
 pub mod deliveries;
 pub mod email;
 pub mod inbox;
@@ -121,6 +122,7 @@ where
         .routes(routes!(list_notifications, send_notification))
         .routes(routes!(get_notification, update_notification, delete_notification))
         .routes(routes!(stream::stream))
+        .routes(routes!(post_broadcast))
         .merge(api::inbox::routes())
         .merge(api::rules::routes())
         .merge(api::webhooks::routes())
@@ -315,6 +317,18 @@ async fn send_notification(
     let (to, message) = validate_send(body.agent_code.as_deref(), body.agent_id, body.message.as_deref())
         .map_err(ApiError::validation)?;
     Ok((StatusCode::CREATED, Json(service::send(&state, &principal, &to, &message).await?)))
+}
+
+/// Send one message to every active agent of a team, a branch, a region or the company (a
+/// manager: their own branch, or a team within it), in one transaction.
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "notifications", request_body = broadcast::BroadcastRequest,
+    responses((status = 201, body = broadcast::BroadcastResult), (status = 403, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
+async fn post_broadcast(
+    State(state): State<NotificationsState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<broadcast::BroadcastRequest>,
+) -> ApiResult<(StatusCode, Json<broadcast::BroadcastResult>)> {
+    Ok((StatusCode::CREATED, Json(broadcast::send(&state, &principal, &body).await?)))
 }
 
 /// Get one notification.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::common::{TestApp, TestClient};
 use moon_server::notifications::pipeline::Channels;
+use moon_testkit::SmtpSink;
 use serde_json::{Value, json};
 
 on_every_backend_with!(
@@ -22,6 +23,8 @@ on_every_backend_with!(
     two_evaluations_at_once_alert_once,
     pace_rules_are_validated,
 );
+
+on_every_backend!(broadcasts_reach_every_active_agent_of_their_audience_within_the_callers_scope,);
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -148,4 +151,152 @@ async fn pace_rules_are_validated(app: &TestApp) {
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["pace"]["behind_bp"], 2000);
     assert_eq!(r["pace"]["from_working_day"], 3);
+}
+
+async fn broadcast_notes(app: &TestApp, agent: i64) -> Vec<Value> {
+    let (s, b) = app.get(&format!("/api/v1/notifications?agent_id={agent}&kind=broadcast&limit=500")).await;
+    assert_eq!(s, 200, "{b}");
+    b["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn broadcasts_reach_every_active_agent_of_their_audience_within_the_callers_scope(app: &TestApp) {
+    let c1 = app.agent("BC1", "Colombo", "Alpha").await;
+    let c2 = app.agent("BC2", "Colombo", "Alpha").await;
+    let c3 = app.agent("BC3", "Colombo", "Beta").await;
+    let k1 = app.agent("BK1", "Kandy", "Alpha").await;
+    let gone = app.agent("BC4", "Colombo", "Alpha").await;
+    let (s, b) = app.patch(&format!("/api/v1/agents/{gone}"), json!({"active": false})).await;
+    assert_eq!(s, 200, "{b}");
+    // An administrator: a branch.
+    let (s, b) = app.post("/api/v1/broadcasts", json!({"branch": "Colombo", "message": "Branch meeting at 4"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["delivered"], 3, "the three active Colombo agents: {b}");
+    for a in [c1, c2, c3] {
+        let got = broadcast_notes(app, a).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0]["message"], "Branch meeting at 4");
+    }
+    assert!(broadcast_notes(app, k1).await.is_empty());
+    assert!(broadcast_notes(app, gone).await.is_empty(), "inactive agents are not told");
+    // A manager: a team means the team's agents of their own branch; nothing outside it.
+    let manager = app.client_as("manager", Some("Colombo")).await;
+    let (s, b) =
+        manager.post("/api/v1/broadcasts", json!({"team": "Alpha", "message": "Alpha: push on renewals"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["delivered"], 2, "{b}");
+    assert_eq!(b["audience"], "team:Alpha");
+    assert!(broadcast_notes(app, k1).await.is_empty(), "Kandy's Alpha agent is not the Colombo manager's");
+    for body in [
+        json!({"branch": "Kandy", "message": "x"}),
+        json!({"region": "West", "message": "x"}),
+        json!({"everyone": true, "message": "x"}),
+    ] {
+        let (s, p) = manager.post("/api/v1/broadcasts", body.clone()).await;
+        assert_eq!(s, 403, "{body}: {p}");
+    }
+    // Agents cannot broadcast at all.
+    let agent = app.client_as("agent", Some("BC1")).await;
+    assert_eq!(agent.post("/api/v1/broadcasts", json!({"branch": "Colombo", "message": "x"})).await.0, 403);
+    // A region: the branches placed in it.
+    let (_, list) = app.get("/api/v1/org/branches?limit=500").await;
+    let kandy =
+        list["items"].as_array().unwrap().iter().find(|u| u["code"] == "Kandy").unwrap()["id"].as_i64().unwrap();
+    let (s, b) = app.patch(&format!("/api/v1/org/branches/{kandy}"), json!({"region": "West"})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = app.post("/api/v1/broadcasts", json!({"region": "West", "message": "West region update"})).await;
+    assert_eq!((s, b["delivered"].clone()), (201, json!(1)), "{b}");
+    let (s, b) = app.post("/api/v1/broadcasts", json!({"everyone": true, "message": "Company news"})).await;
+    assert_eq!((s, b["delivered"].clone()), (201, json!(4)), "{b}");
+    // Bad requests write nothing.
+    let before: usize = broadcast_notes(app, c1).await.len();
+    for (body, field) in [
+        (json!({"message": "no audience"}), "audience"),
+        (json!({"branch": "Colombo", "team": "Alpha", "message": "two"}), "audience"),
+        (json!({"branch": "Colombo"}), "message"),
+        (json!({"branch": "Atlantis", "message": "x"}), "branch"),
+        (json!({"team": "Gamma", "message": "nobody there"}), "audience"),
+    ] {
+        let (s, p) = app.post("/api/v1/broadcasts", body.clone()).await;
+        assert_eq!(s, 422, "{body}: {p}");
+        assert!(p["errors"].to_string().contains(field), "{body}: {p}");
+    }
+    assert_eq!(broadcast_notes(app, c1).await.len(), before);
+    let (_, audit) = app.get("/api/v1/audit?action=notification.broadcast").await;
+    assert!(audit.to_string().contains("team:Alpha"), "{audit}");
+}
+
+// ---- quiet hours and e-mail to managers ----------------------------------------------------------
+
+async fn quiet_hours_defer_a_managers_email_and_others_get_it_at_once(backend: moon_db::Backend) {
+    let sink = SmtpSink::start().await;
+    let port = sink.port();
+    let Some(app) = TestApp::spawn_with(backend, move |c| {
+        c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
+            host: String::from("127.0.0.1"),
+            port,
+            from: String::from("MoonInsurance <noreply@moon.test>"),
+            username: None,
+            password: None,
+            tls: moon_server::notifications::settings::SmtpTls::None,
+        });
+        c.notifications.delivery_interval_ms = 50;
+        let all: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec();
+        c.business = moon_domain::BusinessCalendar::new("Asia/Colombo", 1, Some(&all)).unwrap();
+        c.notifications.pace_interval_ms = 3_600_000;
+    })
+    .await
+    else {
+        return;
+    };
+    scenario(&app).await;
+    // Two Colombo managers with addresses; the first is in quiet hours now (Colombo time).
+    let sleepy = app.client_as("manager", Some("Colombo")).await;
+    let awake = app.client_as("manager", Some("Colombo")).await;
+    let zone: chrono_tz::Tz = "Asia/Colombo".parse().unwrap();
+    let now = chrono::Utc::now().with_timezone(&zone);
+    let from = (now - chrono::Duration::hours(1)).format("%H:%M").to_string();
+    let to = (now + chrono::Duration::hours(2)).format("%H:%M").to_string();
+    for (client, address, quiet) in
+        [(&sleepy, "sleepy@moon.test", json!({"from": from, "to": to})), (&awake, "awake@moon.test", Value::Null)]
+    {
+        let (s, p) =
+            client.put("/api/v1/notifications/preferences", json!({"email": true, "quiet_hours": quiet})).await;
+        assert_eq!(s, 200, "{p}");
+        assert!(p["agent_id"].is_null(), "a manager's own preferences: {p}");
+        let user = p["user_id"].as_i64().unwrap();
+        let (s, u) = app.patch(&format!("/api/v1/users/{user}"), json!({"email": address})).await;
+        assert_eq!(s, 200, "{u}");
+        assert_eq!(u["email"], address);
+    }
+    let (_, p) = sleepy.get("/api/v1/notifications/preferences").await;
+    assert_eq!(p["quiet_hours"], json!({"from": from, "to": to}), "{p}");
+    let (s, p) =
+        sleepy.put("/api/v1/notifications/preferences", json!({"quiet_hours": {"from": "25:00", "to": "x"}})).await;
+    assert_eq!(s, 422, "{p}");
+    assert_eq!(evaluate(&app).await, 2, "one alert per Colombo manager");
+    let mail = sink.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(mail.to, ["awake@moon.test"], "{mail:?}");
+    assert!(mail.text().contains("behind pace"), "{mail:?}");
+    // The other waits until the end of their quiet hours, in the business time zone.
+    let (_, d) = app.get("/api/v1/notifications/deliveries?channel=email&status=pending").await;
+    let pending = d["items"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{d}");
+    let due = chrono::DateTime::parse_from_rfc3339(pending[0]["next_attempt_at"].as_str().unwrap()).unwrap();
+    let due = due.with_timezone(&zone);
+    assert_eq!(due.format("%H:%M").to_string(), to, "{d}");
+    assert!(due > now && due <= now + chrono::Duration::hours(2), "{due} after {now}");
+    assert_eq!(sink.messages().len(), 1, "nothing sent during quiet hours");
+    app.stop().await;
+}
+
+mod quiet_email {
+    macro_rules! quiet_on {
+        ($($name:ident => $backend:ident),*) => {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::quiet_hours_defer_a_managers_email_and_others_get_it_at_once(moon_db::Backend::$backend).await;
+            })*
+        };
+    }
+    quiet_on!(sqlite => Sqlite, postgres => Postgres, mysql => MySql);
 }

@@ -339,7 +339,7 @@ async fn rules_and_preferences_are_validated_and_audited(app: &TestApp) {
     app.agent("AGT052", "Kandy", "Beta").await;
     let own = app.client_as("agent", Some("AGT051")).await;
     let (s, p) = own.get("/api/v1/notifications/preferences").await;
-    assert_eq!((s, p), (200, json!({"agent_id": agent, "stream": true, "email": false})));
+    assert_eq!((s, p), (200, json!({"agent_id": agent, "stream": true, "email": false, "quiet_hours": null})));
     let (s, p) = own.put("/api/v1/notifications/preferences", json!({"email": true})).await;
     assert_eq!((s, p["email"].as_bool(), p["stream"].as_bool()), (200, Some(true), Some(true)));
     let (s, _) = own.put("/api/v1/notifications/preferences", json!({"email": "yes"})).await;

@@ -1,4 +1,5 @@
-//! Notifications: staff send messages to agents of their scope; an agent reads their inbox,
+//! Notifications: staff send messages to agents of their scope, or broadcast to a team, branch
+//! or region; a manager also reads the alerts addressed to them; an agent reads their inbox,
 //! with the unread count, and marks messages read: one or all, by the page's script through the
 //! API (`PATCH /api/v1/notifications/{id}`, `POST /api/v1/notifications/read_all`), so there is
 //! one implementation of each. New notifications join the first page live (the script listens to
@@ -36,16 +37,26 @@ pub struct SendForm {
     message: Option<String>,
 }
 
+/// The broadcast form's fields: who (`team`, `branch`, `region` or `everyone`), which one, and
+/// the message.
+#[derive(Debug, Default, Deserialize)]
+pub struct BroadcastForm {
+    audience: Option<String>,
+    unit: Option<String>,
+    text: Option<String>,
+}
+
 /// `GET /notifications`.
 pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
-    render(&state, &ctx, &q, &SendForm::default(), &Problems::default(), StatusCode::OK).await
+    let forms = (&SendForm::default(), &BroadcastForm::default());
+    render(&state, &ctx, &q, forms, &Problems::default(), StatusCode::OK).await
 }
 
 async fn render(
     state: &WebState,
     ctx: &Ctx,
     q: &NotificationsQuery,
-    new: &SendForm,
+    (new, cast): (&SendForm, &BroadcastForm),
     problems: &Problems,
     status: StatusCode,
 ) -> Response {
@@ -81,6 +92,18 @@ async fn render(
     choices.extend(
         agents.iter().map(|a| (a.agent_code.clone(), format!("{} — {} {}", a.agent_code, a.first_name, a.last_name))),
     );
+    let mut audiences = vec![
+        (String::from("branch"), String::from("Branch")),
+        (String::from("team"), String::from("Team (in your branch, for a manager)")),
+    ];
+    if ctx.role() == Role::Admin {
+        audiences.push((String::from("region"), String::from("Region")));
+        audiences.push((String::from("everyone"), String::from("Everyone")));
+    }
+    let own_branch = match &ctx.principal.scope {
+        moon_http::Scope::Branch(b) => b.as_str(),
+        _ => "",
+    };
     let inbox = ctx.role() == Role::Agent;
     let title = if inbox { "Inbox" } else { "Notifications" };
     let body = html! {
@@ -102,6 +125,18 @@ async fn render(
                         (form::input(Input { name: "message", label: "Message", value: new.message.as_deref().unwrap_or(""), kind: "text", required: true }, problems))
                     }
                     button type="submit" { "Send" }
+                }
+            }
+            section.panel aria-labelledby="broadcast-h" {
+                h2 #broadcast-h { "Broadcast" }
+                form method="post" action="/notifications/broadcast" novalidate {
+                    (csrf_field(ctx))
+                    div.form-grid {
+                        (form::select("audience", "To every agent of", &audiences, cast.audience.as_deref().unwrap_or("branch"), problems))
+                        (form::input(Input { name: "unit", label: "Team, branch or region", value: cast.unit.as_deref().unwrap_or(own_branch), kind: "text", required: false }, problems))
+                        (form::input(Input { name: "text", label: "Message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, problems))
+                    }
+                    button type="submit" { "Broadcast" }
                 }
             }
         }
@@ -153,6 +188,33 @@ pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respo
     };
     match sent {
         Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code.unwrap_or_default())),
-        Err(e) => render(&state, &ctx, &NotificationsQuery::default(), &f, &Problems::from_error(&e), e.status()).await,
+        Err(e) => {
+            let forms = (&f, &BroadcastForm::default());
+            render(&state, &ctx, &NotificationsQuery::default(), forms, &Problems::from_error(&e), e.status()).await
+        }
+    }
+}
+
+/// `POST /notifications/broadcast`: one message to every agent of a team, branch or region (or
+/// everyone), through the same use case as `POST /api/v1/broadcasts`.
+pub async fn broadcast(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: BroadcastForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let unit = given(&f.unit);
+    let mut req = crate::notifications::broadcast::BroadcastRequest { message: f.text.clone(), ..Default::default() };
+    match f.audience.as_deref() {
+        Some("team") => req.team = unit,
+        Some("region") => req.region = unit,
+        Some("everyone") => req.everyone = Some(true),
+        _ => req.branch = unit,
+    }
+    match crate::notifications::broadcast::send(&state.notify, &ctx.principal, &req).await.map_err(ApiError::from) {
+        Ok(r) => see_other("/notifications", &format!("Broadcast to {}: {} agents.", r.audience, r.delivered)),
+        Err(e) => {
+            let forms = (&SendForm::default(), &f);
+            render(&state, &ctx, &NotificationsQuery::default(), forms, &Problems::from_error(&e), e.status()).await
+        }
     }
 }
