@@ -40,7 +40,7 @@ fn today() -> String {
 async fn evaluate(app: &TestApp) -> usize {
     let wh = moon_analytics::Warehouse::open(&app.warehouse.url).await.unwrap();
     let c = &app.config;
-    let channels = Channels { email: false, zone: c.business.zone };
+    let channels = Channels { email: c.notifications.smtp.is_some(), zone: c.business.zone };
     let n =
         moon_server::pace_alerts::evaluate(&app.store, &wh, (&c.business, &c.target_bands), channels).await.unwrap();
     wh.db.close().await;
