@@ -15,7 +15,7 @@
 //! turn and the second finds the state already moved; the notifications' dedupe keys are the
 //! backstop.
 
-use moon_db::sea_query::{Expr, ExprTrait, LockType, OnConflict, Query};
+use moon_db::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
@@ -80,15 +80,7 @@ pub async fn apply(db: &Db, channels: Channels, rule: &Rule, observations: &[Obs
     let Some(spec) = rule.pace else { return Ok(0) };
     let mut tx = db.begin().await?;
     // The rule's turn: replicas evaluating at once wait here and then see the moved state.
-    let mut touch = Query::update();
-    touch
-        .table("notification_rules")
-        .value("updated_at", Expr::col("updated_at"))
-        .and_where(Expr::col("id").eq(rule.id));
-    tx.execute(&touch).await?;
-    let mut lock = Query::select();
-    lock.column("id").from("notification_rules").and_where(Expr::col("id").eq(rule.id)).lock(LockType::Update);
-    if tx.fetch_optional::<(i64,)>(&lock).await?.is_none() {
+    if super::rules_api::take_turn(&mut tx, rule.id).await?.is_none() {
         return Ok(0);
     }
     let managers = managers(&mut tx).await?;

@@ -183,3 +183,22 @@ pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Resu
     }
     Ok(created)
 }
+
+/// Takes a rule's turn in `tx`: locks its row (a no-op update first, which SQLite's single writer
+/// and every other backend serialise on; then `FOR UPDATE` where the backend has it) until the
+/// transaction ends, so replicas handling the same rule decide one after the other. Returns the
+/// rule's `last_fired_at`, or `None` when the rule is gone.
+pub(super) async fn take_turn(tx: &mut Tx, id: i64) -> Result<Option<Option<DateTime<Utc>>>, DbError> {
+    let mut touch = Query::update();
+    touch
+        .table("notification_rules")
+        .value("last_fired_at", Expr::col("last_fired_at"))
+        .and_where(Expr::col("id").eq(id));
+    tx.execute(&touch).await?;
+    let mut q = Query::select();
+    q.column("last_fired_at")
+        .from("notification_rules")
+        .and_where(Expr::col("id").eq(id))
+        .lock(moon_db::sea_query::LockType::Update);
+    Ok(tx.fetch_optional::<(Option<DateTime<Utc>>,)>(&q).await?.map(|(last,)| last))
+}

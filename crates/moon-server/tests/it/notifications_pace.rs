@@ -231,14 +231,7 @@ async fn quiet_hours_defer_a_managers_email_and_others_get_it_at_once(backend: m
     let sink = SmtpSink::start().await;
     let port = sink.port();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
-            host: String::from("127.0.0.1"),
-            port,
-            from: String::from("MoonInsurance <noreply@moon.test>"),
-            username: None,
-            password: None,
-            tls: moon_server::notifications::settings::SmtpTls::None,
-        });
+        c.notifications.smtp = Some(crate::common::loopback_smtp(port));
         c.notifications.delivery_interval_ms = 50;
         let all: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec();
         c.business = moon_domain::BusinessCalendar::new("Asia/Colombo", 1, Some(&all)).unwrap();

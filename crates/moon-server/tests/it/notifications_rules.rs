@@ -555,14 +555,7 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     let sink = SmtpSink::start().await;
     let port = sink.port();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
-            host: String::from("127.0.0.1"),
-            port,
-            from: String::from("MoonInsurance <noreply@moon.test>"),
-            username: None,
-            password: None,
-            tls: moon_server::notifications::settings::SmtpTls::None,
-        });
+        c.notifications.smtp = Some(crate::common::loopback_smtp(port));
         c.notifications.delivery_interval_ms = 50;
     })
     .await
