@@ -22,6 +22,7 @@ on_every_backend_with!(
     a_team_behind_pace_tells_its_branch_managers_once_and_once_when_back,
     two_evaluations_at_once_alert_once,
     pace_rules_are_validated,
+    the_demo_manager_is_alerted_about_what_falls_behind,
 );
 
 on_every_backend!(broadcasts_reach_every_active_agent_of_their_audience_within_the_callers_scope,);
@@ -292,4 +293,33 @@ mod quiet_email {
         };
     }
     quiet_on!(sqlite => Sqlite, postgres => Postgres, mysql => MySql);
+}
+
+async fn the_demo_manager_is_alerted_about_what_falls_behind(app: &TestApp) {
+    let today = chrono::Utc::now().date_naive();
+    moon_server::demo::load(&app.store, today).await.unwrap();
+    moon_server::demo::users(&app.store).await.unwrap();
+    // The warehouse has every demo sale before the figures are read.
+    let (sales,): (i64,) = {
+        use moon_db::sea_query::{Expr, Func, Query};
+        let mut q = Query::select();
+        q.expr(Func::count(Expr::col("id"))).from("sales");
+        app.store.fetch_optional(&q).await.unwrap().unwrap()
+    };
+    app.wait_for("/api/v1/kpis/branches", Duration::from_secs(120), |b| {
+        b["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum::<i64>() == sales
+    })
+    .await;
+    assert!(evaluate(app).await >= 1);
+    let manager = moon_server::auth::users::account_by_name(&app.store, "demo-manager").await.unwrap().unwrap();
+    let (s, b) = app.get("/api/v1/notifications?kind=behind_pace&limit=500").await;
+    assert_eq!(s, 200, "{b}");
+    let theirs: Vec<&Value> =
+        b["items"].as_array().unwrap().iter().filter(|n| n["user_id"].as_i64() == Some(manager.id)).collect();
+    assert!(!theirs.is_empty(), "the demo manager has a behind-pace alert: {b}");
+    // Loading the demo again adds no second pair of rules.
+    moon_server::demo::load(&app.store, today).await.unwrap();
+    let (_, rules) = app.get("/api/v1/notifications/rules").await;
+    let pace = rules.as_array().map_or(0, |r| r.iter().filter(|r| r["kind"] == "behind_pace").count());
+    assert_eq!(pace, 2, "{rules}");
 }
