@@ -49,7 +49,7 @@ pub struct BroadcastForm {
 /// `GET /notifications`.
 pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
     let forms = (&SendForm::default(), &BroadcastForm::default());
-    render(&state, &ctx, &q, forms, &Problems::default(), StatusCode::OK).await
+    render(&state, &ctx, &q, forms, (&Problems::default(), &Problems::default()), StatusCode::OK).await
 }
 
 async fn render(
@@ -57,7 +57,7 @@ async fn render(
     ctx: &Ctx,
     q: &NotificationsQuery,
     (new, cast): (&SendForm, &BroadcastForm),
-    problems: &Problems,
+    (problems, cast_problems): (&Problems, &Problems),
     status: StatusCode,
 ) -> Response {
     let staff = ctx.may("POST", "/notifications");
@@ -131,10 +131,11 @@ async fn render(
                 h2 #broadcast-h { "Broadcast" }
                 form method="post" action="/notifications/broadcast" novalidate {
                     (csrf_field(ctx))
+                    (cast_problems.summary())
                     div.form-grid {
-                        (form::select("audience", "To every agent of", &audiences, cast.audience.as_deref().unwrap_or("branch"), problems))
-                        (form::input(Input { name: "unit", label: "Team, branch or region", value: cast.unit.as_deref().unwrap_or(own_branch), kind: "text", required: false }, problems))
-                        (form::input(Input { name: "text", label: "Message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, problems))
+                        (form::select("audience", "To every agent of", &audiences, cast.audience.as_deref().unwrap_or("branch"), cast_problems))
+                        (form::input(Input { name: "unit", label: "Team, branch or region", value: cast.unit.as_deref().unwrap_or(own_branch), kind: "text", required: false }, cast_problems))
+                        (form::input(Input { name: "text", label: "Message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, cast_problems))
                     }
                     button type="submit" { "Broadcast" }
                 }
@@ -190,7 +191,8 @@ pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respo
         Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code.unwrap_or_default())),
         Err(e) => {
             let forms = (&f, &BroadcastForm::default());
-            render(&state, &ctx, &NotificationsQuery::default(), forms, &Problems::from_error(&e), e.status()).await
+            let problems = (&Problems::from_error(&e), &Problems::default());
+            render(&state, &ctx, &NotificationsQuery::default(), forms, problems, e.status()).await
         }
     }
 }
@@ -214,7 +216,8 @@ pub async fn broadcast(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> 
         Ok(r) => see_other("/notifications", &format!("Broadcast to {}: {} agents.", r.audience, r.delivered)),
         Err(e) => {
             let forms = (&SendForm::default(), &f);
-            render(&state, &ctx, &NotificationsQuery::default(), forms, &Problems::from_error(&e), e.status()).await
+            let problems = (&Problems::default(), &Problems::from_error(&e));
+            render(&state, &ctx, &NotificationsQuery::default(), forms, problems, e.status()).await
         }
     }
 }
