@@ -56,12 +56,14 @@ fn period_kind(p: RulePeriod) -> Option<PeriodKind> {
     }
 }
 
-/// Evaluates every enabled behind-pace rule once; returns how many notifications were written.
+/// Evaluates every enabled behind-pace rule once, on the business date `today`; returns how many
+/// notifications were written.
 pub async fn evaluate(
     db: &Db,
     warehouse: &Warehouse,
     (calendar, bands): (&BusinessCalendar, &Bands),
     channels: Channels,
+    today: chrono::NaiveDate,
 ) -> anyhow::Result<usize> {
     let mut tx = db.begin().await?;
     let rules: Vec<Rule> = crate::notifications::rules_api::load(&mut tx)
@@ -70,7 +72,6 @@ pub async fn evaluate(
         .filter(|r| r.enabled && r.kind == RuleKind::BehindPace)
         .collect();
     tx.rollback().await?;
-    let today = calendar.today(Utc::now());
     let mut written = 0;
     for rule in rules {
         let (Some(pace), Some(kind)) = (rule.pace, period_kind(rule.period)) else { continue };
@@ -133,7 +134,8 @@ pub async fn evaluate(
 impl<F: Fn(usize) + Send + Sync + 'static> moon_jobs::Job for PaceJob<F> {
     async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
         use anyhow::Context as _;
-        let n = evaluate(&self.db, &self.warehouse, (&self.calendar, &self.bands), self.channels)
+        let today = self.calendar.today(Utc::now());
+        let n = evaluate(&self.db, &self.warehouse, (&self.calendar, &self.bands), self.channels, today)
             .await
             .context("behind-pace alerts failed")?;
         if n > 0 {
