@@ -49,8 +49,9 @@ async fn evaluate_on(app: &TestApp, today: chrono::NaiveDate) -> usize {
     let wh = moon_analytics::Warehouse::open(&app.warehouse.url).await.unwrap();
     let c = &app.config;
     let channels = Channels { email: c.notifications.smtp.is_some(), zone: c.business.zone };
-    let n =
-        moon_server::pace_alerts::evaluate(&app.store, &wh, (&c.business, &c.target_bands), channels).await.unwrap();
+    let n = moon_server::pace_alerts::evaluate(&app.store, &wh, (&c.business, &c.target_bands), channels, today)
+        .await
+        .unwrap();
     wh.db.close().await;
     n
 }
@@ -311,6 +312,7 @@ async fn the_demo_manager_is_alerted_about_what_falls_behind(app: &TestApp) {
     // who is behind) are the same on every run.
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
     moon_server::demo::load(&app.store, today).await.unwrap();
+    moon_server::demo::planning(&app.store, &app.config.business, today).await.unwrap();
     moon_server::demo::users(&app.store).await.unwrap();
     // The warehouse has every demo sale before the figures are read.
     let (sales,): (i64,) = {
@@ -323,7 +325,14 @@ async fn the_demo_manager_is_alerted_about_what_falls_behind(app: &TestApp) {
         b["items"].as_array().unwrap().iter().map(|r| r["sales_count"].as_i64().unwrap()).sum::<i64>() == sales
     })
     .await;
-    assert!(evaluate_on(app, today).await >= 1);
+    let written = evaluate_on(app, today).await;
+    let states: Vec<(String, String)> = {
+        use moon_db::sea_query::Query;
+        let mut q = Query::select();
+        q.columns(["subject", "state"]).from("notification_pace_state");
+        app.store.fetch_all(&q).await.unwrap()
+    };
+    assert!(written >= 1, "pace states: {states:?}");
     let manager = moon_server::auth::users::account_by_name(&app.store, "demo-manager").await.unwrap().unwrap();
     let (s, b) = app.get("/api/v1/notifications?kind=behind_pace&limit=500").await;
     assert_eq!(s, 200, "{b}");
