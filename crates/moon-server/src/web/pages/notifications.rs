@@ -156,7 +156,7 @@ async fn render(
                     @for n in &paged.items {
                         tr data-id=(n.id) {
                             td { (n.created_at.format("%Y-%m-%d %H:%M")) }
-                            @if !inbox { td { (n.agent_code.as_deref().unwrap_or("you")) } }
+                            @if !inbox { td { (recipient(n, ctx.principal.user_id)) } }
                             td { (n.message) }
                             td {
                                 @if n.read_at.is_some() { "Read" } @else {
@@ -173,6 +173,16 @@ async fn render(
         (layout::pager("/notifications", &[("show", q.show.clone())], paged.page.next_cursor.as_deref(), given(&q.cursor).is_some()))
     };
     respond(status, document(Some(ctx), title, body))
+}
+
+/// Who a row is addressed to: the agent's code, or "you" / "user N" for a user account's.
+fn recipient(n: &crate::notifications::Notification, viewer: Option<i64>) -> String {
+    match (&n.agent_code, n.user_id) {
+        (Some(code), _) => code.clone(),
+        (None, Some(u)) if Some(u) == viewer => String::from("you"),
+        (None, Some(u)) => format!("user {u}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// `POST /notifications`: sends a message to an agent (staff).
