@@ -390,10 +390,25 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             .with_links(&[("original_sales", "/integration/get")]),
         Component::Notifications => {
             let settings = Arc::new(parts.config.notifications.clone());
-            crate::notifications::describe(parts.notify, settings)
+            let interval = settings.pace_interval();
+            let mut description = crate::notifications::describe(parts.notify, settings)
                 .await?
                 .with_api(crate::legacy::notification_routes())
-                .with_links(&[("original_notifications", "/notification/get")])
+                .with_links(&[("original_notifications", "/notification/get")]);
+            // Behind-pace alerts join the performance figures to the rules (see pace_alerts.rs).
+            if let Some(wh) = parts.kpis.warehouse.clone() {
+                let rt = parts.notify.notifications.clone();
+                let job = crate::pace_alerts::PaceJob::new(
+                    (parts.db.clone(), wh),
+                    parts.config.business,
+                    parts.config.target_bands.clone(),
+                    rt.channels,
+                    move |_| rt.committed(),
+                );
+                description = description
+                    .with_job(moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_pace", interval)));
+            }
+            description
         }
         Component::Aggregator => {
             let mut description = crate::kpis::describe(parts.kpis).merge(crate::performance::describe());
@@ -485,7 +500,10 @@ pub async fn serve(
         None
     };
     let runtime = if config.components.contains(&Component::Notifications) {
-        let channels = crate::notifications::pipeline::Channels { email: config.notifications.smtp.is_some() };
+        let channels = crate::notifications::pipeline::Channels {
+            email: config.notifications.smtp.is_some(),
+            zone: config.business.zone,
+        };
         Arc::new(crate::notifications::Runtime::new(channels))
     } else {
         Arc::new(crate::notifications::Runtime::default())

@@ -309,7 +309,7 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
             agent_code: Some((*code).to_owned()),
             ..Default::default()
         };
-        let existing = crate::notifications::repo::list(db, &op.scope, &q, &moon_http::Page::ALL).await?;
+        let existing = crate::notifications::repo::list(db, (&op).into(), &q, &moon_http::Page::ALL).await?;
         if existing.iter().any(|n| n.message == *text) {
             continue;
         }
@@ -318,7 +318,30 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         crate::notifications::service::send_with_db(db, Default::default(), &op, &to, &message).await.map_err(api)?;
         summary.notifications += 1;
     }
+    load_pace_rules(db, &op).await?;
     Ok(summary)
+}
+
+/// Behind-pace rules, so the demo's manager (Colombo) is alerted about the teams and agents of
+/// the branch that fall behind this month (the demo's sales put some behind their pace). A rule
+/// that exists already is left as it is.
+async fn load_pace_rules(db: &Db, op: &Principal) -> anyhow::Result<()> {
+    use crate::notifications::rules::RuleSpec;
+    for (name, level, percent) in [("demo: teams behind pace", "team", 5), ("demo: agents behind pace", "agent", 10)] {
+        let spec = RuleSpec {
+            name: Some(name.to_owned()),
+            kind: Some(String::from("behind_pace")),
+            level: Some(level.to_owned()),
+            behind_percent: Some(serde_json::json!(percent)),
+            period: Some(String::from("month")),
+            ..RuleSpec::default()
+        };
+        match crate::notifications::service::create_rule(db, op, &spec, "UTC").await {
+            Ok(_) | Err(crate::error::Error::Conflict { .. }) => {}
+            Err(e) => return Err(api(e)),
+        }
+    }
+    Ok(())
 }
 
 /// The demo's holiday list: Sri Lanka's public and Poya holidays 2025–2027, with its sources

@@ -432,17 +432,20 @@ async fn notification_send(
     let (to, message) = crate::notifications::validate_send(b.agent_code.as_deref(), None, b.message.as_deref())
         .map_err(|e| map(ApiError::validation(e)))?;
     let n = crate::notifications::service::send(&state, &principal, &to, &message).await.map_err(|e| map(e.into()))?;
-    Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code)))
+    Ok(ok(StatusCode::CREATED, format!("Notification sent to agent {}.", n.agent_code.unwrap_or_default())))
 }
 
 /// List every notification (original route), streamed from a cursor (see
 /// [`crate::json_array`]).
 #[utoipa::path(get, path = "/notification/get", tag = "legacy", responses((status = 200, body = Vec<LegacyNotificationRow>)))]
 async fn notification_get(State(db): State<Db>, principal: Principal) -> ApiResult<Response> {
-    let rows = crate::notifications::repo::stream(&db, &principal.scope, &Default::default());
+    // The original rows name an agent: notifications to user accounts are not theirs to show.
+    let viewer = crate::notifications::repo::Viewer { scope: &principal.scope, user_id: None };
+    let only_agents = crate::notifications::repo::NotificationQuery { agents_only: true, ..Default::default() };
+    let rows = crate::notifications::repo::stream(&db, viewer, &only_agents);
     crate::json_array::respond(rows, |n: Notification| LegacyNotificationRow {
         id: n.id,
-        agent_code: n.agent_code,
+        agent_code: n.agent_code.unwrap_or_default(),
         message: n.message,
         sent_at: http_date(n.created_at),
     })

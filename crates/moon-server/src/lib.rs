@@ -23,6 +23,7 @@ pub mod kpis;
 pub(crate) mod legacy;
 pub mod notifications;
 pub mod organisation;
+pub mod pace_alerts;
 pub mod performance;
 pub mod privacy;
 pub(crate) mod products;

@@ -73,7 +73,8 @@ pub async fn export(db: &Db, principal: &Principal, code: &AgentCode) -> Result<
     )
     .await?;
     let notes_query = crate::notifications::repo::NotificationQuery { agent_id: Some(id), ..Default::default() };
-    let notifications = crate::notifications::repo::list(db, &Scope::All, &notes_query, &Page::ALL).await?;
+    let notifications =
+        crate::notifications::repo::list(db, crate::notifications::repo::Viewer::ALL, &notes_query, &Page::ALL).await?;
     let notification_preferences = crate::notifications::service::preferences(db, &operator, Some(id)).await?;
     let consent_history = crate::agents::repo::consent_history(db, id).await?;
     let users: Vec<User> = crate::auth::users::list(db)

@@ -105,8 +105,15 @@ async fn a_branch_scope_sees_only_its_branch() {
     .unwrap();
     let colombo_sale = all_sales.iter().find(|s| s.branch == "Colombo").unwrap().id;
     assert!(crate::sales::repo::get(&db, &kandy, colombo_sale).await.unwrap().is_none());
-    let notes = crate::notifications::repo::list(&db, &kandy, &Default::default(), &page).await.unwrap();
-    assert_eq!(notes.iter().map(|n| n.agent_id).collect::<Vec<_>>(), [kandy_agent]);
+    let notes = crate::notifications::repo::list(
+        &db,
+        crate::notifications::repo::Viewer { scope: &kandy, user_id: None },
+        &Default::default(),
+        &page,
+    )
+    .await
+    .unwrap();
+    assert_eq!(notes.iter().map(|n| n.agent_id).collect::<Vec<_>>(), [Some(kandy_agent)]);
 
     // Recording a sale for an agent outside the scope finds no such agent.
     let manager = Principal {
@@ -143,8 +150,15 @@ async fn an_agent_scope_sees_only_their_own_records() {
             .await
             .unwrap();
     assert!(sales.iter().all(|s| s.agent_id == colombo_agent) && sales.len() == 1);
-    let notes = crate::notifications::repo::list(&db, &me, &Default::default(), &page).await.unwrap();
-    assert!(notes.iter().all(|n| n.agent_id == colombo_agent) && notes.len() == 1);
+    let notes = crate::notifications::repo::list(
+        &db,
+        crate::notifications::repo::Viewer { scope: &me, user_id: None },
+        &Default::default(),
+        &page,
+    )
+    .await
+    .unwrap();
+    assert!(notes.iter().all(|n| n.agent_id == Some(colombo_agent)) && notes.len() == 1);
     assert!(crate::agents::repo::get(&db, &me, kandy_agent).await.unwrap().is_none());
     db.close().await;
     cleanup(&path);

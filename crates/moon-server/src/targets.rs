@@ -33,9 +33,10 @@ impl Component {
         }
     }
 
-    /// Whether this component reads the KPI warehouse (so a process running it opens one).
+    /// Whether this component reads the KPI warehouse (so a process running it opens one): the
+    /// notification component's behind-pace alerts read the performance figures.
     pub fn reads_warehouse(self) -> bool {
-        matches!(self, Component::Aggregator | Component::Web)
+        matches!(self, Component::Aggregator | Component::Web | Component::Notifications)
     }
 }
 

@@ -25,6 +25,9 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Where the user's e-mail notifications go (a manager's alerts).
+        #[arg(long)]
+        email: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -173,16 +176,20 @@ async fn change(db: &Db, username: &str, changes: UserChanges) -> anyhow::Result
 /// Runs a `moon user` command.
 pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
-        UserCommand::Add { username, binding, password_stdin, common } => {
+        UserCommand::Add { username, binding, password_stdin, email, common } => {
             let binding = binding.parse()?;
+            let email = match email.as_deref() {
+                Some(e) => Some(moon_domain::Email::parse("--email", e).map_err(|e| anyhow::anyhow!("{}", e.message))?),
+                None => None,
+            };
             let (pw, generated) = password(password_stdin)?;
             let db = open(&common).await?;
-            let u = users::create(
+            let u = users::create_with_email(
                 &db,
                 &password::Hasher::new(1),
-                &username,
-                &pw,
+                (&username, &pw),
                 binding,
+                email.as_ref(),
                 &moon_http::Principal::operator(),
             )
             .await

@@ -338,3 +338,20 @@ pub async fn consent_history(db: &Db, agent_id: i64) -> Result<Vec<ConsentChange
         .order_by("id", moon_db::sea_query::Order::Asc);
     db.fetch_all(&q).await
 }
+
+/// Ids of the active agents in these branches (all when `None`) and, if given, this team: the
+/// recipients of a broadcast.
+pub async fn active_in(tx: &mut Tx, branches: Option<&[String]>, team: Option<&str>) -> Result<Vec<i64>, DbError> {
+    let mut q = Query::select();
+    q.column("id")
+        .from("agents")
+        .and_where(Expr::col("active").eq(true))
+        .order_by("id", moon_db::sea_query::Order::Asc);
+    if let Some(bs) = branches {
+        q.and_where(Expr::col("branch").is_in(bs.iter().map(String::as_str)));
+    }
+    if let Some(t) = team {
+        q.and_where(Expr::col("team").eq(t));
+    }
+    Ok(tx.fetch_all::<(i64,)>(&q).await?.into_iter().map(|(id,)| id).collect())
+}

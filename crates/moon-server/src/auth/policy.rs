@@ -128,6 +128,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/notifications/{id}", Roles(PEOPLE)),
     rule("PATCH", "/api/v1/notifications/{id}", Roles(PEOPLE)),
     rule("DELETE", "/api/v1/notifications/{id}", Roles(STAFF)),
+    rule("POST", "/api/v1/broadcasts", Roles(STAFF)),
     // The inbox, the live stream and channel choices: an agent their own, the branch its agents'.
     rule("GET", "/api/v1/notifications/stream", Roles(PEOPLE)),
     rule("GET", "/api/v1/notifications/unread_count", Roles(PEOPLE)),
@@ -215,6 +216,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/products/{id}", Roles(ADMIN)),
     rule("GET", "/notifications", Roles(PEOPLE)),
     rule("POST", "/notifications", Roles(STAFF)),
+    rule("POST", "/notifications/broadcast", Roles(STAFF)),
     rule("GET", "/users", Roles(ADMIN)),
     rule("POST", "/users", Roles(ADMIN)),
     rule("POST", "/users/{id}", Roles(ADMIN)),

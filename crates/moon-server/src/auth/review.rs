@@ -189,6 +189,7 @@ mod tests {
             branch: Some(String::from("Colombo")),
             agent_code: None,
             disabled: false,
+            email: None,
             mfa_enabled: mfa,
             created_at: now - Duration::days(created_days_ago),
             updated_at: now,

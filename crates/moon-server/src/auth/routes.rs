@@ -375,6 +375,8 @@ pub struct CreateUser {
     pub branch: Option<String>,
     /// Required for an agent.
     pub agent_code: Option<String>,
+    /// Where the user's e-mail notifications go (optional).
+    pub email: Option<String>,
 }
 
 debug_without_secrets!(CreateUser, username, role, branch, agent_code);
@@ -395,6 +397,8 @@ pub struct UpdateUser {
     pub password: Option<String>,
     /// `true` forgets the authenticator and recovery codes.
     pub reset_mfa: Option<bool>,
+    /// New e-mail address for notifications; an empty string removes it.
+    pub email: Option<String>,
 }
 
 debug_without_secrets!(UpdateUser, role, branch, agent_code, disabled, reset_mfa);
@@ -415,8 +419,19 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     let binding =
         Binding::parse(&body.role, body.branch.as_deref(), body.agent_code.as_deref()).map_err(ApiError::validation)?;
-    let user =
-        users::create(&state.db, &state.auth.hasher, &body.username, &body.password, binding, &principal).await?;
+    let email = match body.email.as_deref() {
+        Some(e) => Some(moon_domain::Email::parse("email", e).map_err(ApiError::field)?),
+        None => None,
+    };
+    let user = users::create_with_email(
+        &state.db,
+        &state.auth.hasher,
+        (&body.username, &body.password),
+        binding,
+        email.as_ref(),
+        &principal,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -463,11 +478,17 @@ pub(crate) async fn change_user(
     {
         return Err(ApiError::conflict("cannot_demote_self", "an admin cannot disable or demote their own account"));
     }
+    let email = match body.email.as_deref().map(str::trim) {
+        Some("") => Some(None),
+        Some(e) => Some(Some(moon_domain::Email::parse("email", e).map_err(ApiError::field)?)),
+        None => None,
+    };
     let changes = UserChanges {
         binding,
         disabled: body.disabled,
         password: body.password,
         reset_mfa: body.reset_mfa.unwrap_or(false),
+        email,
     };
     Ok(users::update(&state.db, &state.auth.hasher, id, changes, principal).await?)
 }

@@ -23,6 +23,8 @@ pub struct User {
     pub branch: Option<String>,
     /// The agent code an agent is bound to.
     pub agent_code: Option<String>,
+    /// Where the user's e-mail notifications go (a manager's alerts); null: none.
+    pub email: Option<String>,
     /// A disabled user cannot sign in and their sessions and tokens stop working.
     pub disabled: bool,
     /// Whether the user has confirmed a TOTP authenticator.
@@ -65,6 +67,8 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
     /// `agents.id` of the bound agent code, when there is such an agent.
     pub bound_agent_id: Option<i64>,
+    /// E-mail address for notifications.
+    pub email: Option<String>,
 }
 
 debug_without_secrets!(
@@ -81,7 +85,7 @@ debug_without_secrets!(
 );
 
 /// Columns of [`Account`], for the queries that join users to sessions and tokens.
-pub const ACCOUNT_COLUMNS: [&str; 13] = [
+pub const ACCOUNT_COLUMNS: [&str; 14] = [
     "id",
     "username",
     "password_hash",
@@ -95,6 +99,7 @@ pub const ACCOUNT_COLUMNS: [&str; 13] = [
     "mfa_last_step",
     "created_at",
     "updated_at",
+    "email",
 ];
 
 /// `SELECT users.*, agents.id AS bound_agent_id FROM users LEFT JOIN agents ...`.
@@ -145,6 +150,7 @@ impl Account {
             role: self.role().unwrap_or(Role::Analyst),
             branch: self.branch.clone(),
             agent_code: self.agent_code.clone(),
+            email: self.email.clone(),
             disabled: self.disabled,
             mfa_enabled: self.mfa_enabled,
             created_at: self.created_at,
@@ -220,6 +226,18 @@ pub async fn create(
     binding: Binding,
     who: impl Into<crate::audit::Actor>,
 ) -> Result<User> {
+    create_with_email(db, hasher, (username, password), binding, None, who).await
+}
+
+/// [`create`] with the e-mail address the user's notifications go to.
+pub async fn create_with_email(
+    db: &Db,
+    hasher: &Hasher,
+    (username, password): (&str, &str),
+    binding: Binding,
+    email: Option<&moon_domain::Email>,
+    who: impl Into<crate::audit::Actor>,
+) -> Result<User> {
     let username = parse_username("username", username).map_err(Error::field)?;
     password::check_policy("password", password, &username).map_err(Error::field)?;
     let hash = hasher.hash(password).await.map_err(Error::Internal)?;
@@ -234,6 +252,7 @@ pub async fn create(
             ("agent_code", Value::from(binding.agent_code.clone())),
             ("disabled", Value::from(false)),
             ("mfa_enabled", Value::from(false)),
+            ("email", Value::from(email.map(|e| e.as_str().to_owned()))),
             ("created_at", Value::from(now)),
             ("updated_at", Value::from(now)),
         ],
@@ -295,6 +314,8 @@ pub struct UserChanges {
     pub password: Option<String>,
     /// Forget the user's authenticator and recovery codes, so they enrol again.
     pub reset_mfa: bool,
+    /// New e-mail address (`Some(None)` removes it).
+    pub email: Option<Option<moon_domain::Email>>,
 }
 
 debug_without_secrets!(UserChanges, binding, disabled, reset_mfa);
@@ -319,6 +340,9 @@ pub async fn update(
     }
     if let Some(d) = changes.disabled {
         values.push(("disabled", Value::from(d)));
+    }
+    if let Some(e) = &changes.email {
+        values.push(("email", Value::from(e.as_ref().map(|e| e.as_str().to_owned()))));
     }
     if let Some(p) = &changes.password {
         password::check_policy("password", p, &current.username).map_err(Error::field)?;
@@ -353,6 +377,7 @@ pub async fn update(
         "disabled": changes.disabled,
         "password_changed": changes.password.is_some(),
         "mfa_reset": changes.reset_mfa,
+        "email_changed": changes.email.is_some(),
         "sessions_ended": ends_sessions,
     });
     crate::audit::append(&mut tx, who, crate::audit::Event::on("user.update", "user", id).with_detail(detail)).await?;

@@ -54,28 +54,34 @@ impl Mailer {
     /// Sends one queued notification to its agent's current address.
     pub async fn send(&self, db: &Db, notification_id: i64) -> Attempt {
         let fail = |e: String| Attempt { ok: false, status: None, error: Some(e) };
+        // The recipient is an agent or a user account: read whichever address the row names.
         let mut q = Query::select();
-        q.columns([("agents", "email"), ("agents", "first_name")])
+        q.expr(Expr::col(("agents", "email")).if_null(Expr::col(("users", "email"))))
+            .expr(Expr::col(("agents", "first_name")).if_null(Expr::col(("users", "username"))))
             .column(("notifications", "message"))
             .column(("notifications", "kind"))
             .from("notifications")
-            .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
+            .left_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
+            .left_join("users", Expr::col(("users", "id")).equals(("notifications", "user_id")))
             .and_where(Expr::col(("notifications", "id")).eq(notification_id));
-        let row: Option<(Option<String>, String, String, String)> = match db.fetch_optional(&q).await {
+        let row: Option<(Option<String>, Option<String>, String, String)> = match db.fetch_optional(&q).await {
             Ok(r) => r,
             Err(e) => return fail(format!("cannot read the recipient: {e}")),
         };
         let Some((Some(address), first_name, message, kind)) = row else {
-            return fail(String::from("the agent has no e-mail address"));
+            return fail(String::from("the recipient has no e-mail address"));
         };
         let to = match address.parse::<lettre::Address>() {
-            Ok(a) => Mailbox::new(Some(first_name), a),
-            Err(_) => return fail(String::from("the agent's e-mail address is not valid")),
+            Ok(a) => Mailbox::new(first_name, a),
+            Err(_) => return fail(String::from("the recipient's e-mail address is not valid")),
         };
         let subject = match kind.as_str() {
             "milestone" => "MoonInsurance: milestone reached",
             "target_achieved" => "MoonInsurance: target achieved",
             "target_due" => "MoonInsurance: target reminder",
+            "behind_pace" => "MoonInsurance: behind pace",
+            "back_on_pace" => "MoonInsurance: back on pace",
+            "broadcast" => "MoonInsurance: a message to your team",
             _ => "MoonInsurance: a message for you",
         };
         let email = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(message) {

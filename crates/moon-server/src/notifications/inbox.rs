@@ -2,9 +2,11 @@
 //! agent's choice of channels.
 
 use moon_db::sea_query::{Expr, ExprTrait, Query};
-use moon_db::{Db, DbError, Tx};
+use moon_db::{DbError, Tx};
 use serde::{Deserialize, Serialize};
 
+use super::pipeline::Recipient;
+use super::quiet::QuietHours;
 use moon_http::{Principal, Scope};
 
 /// Whose inbox: an agent's own; staff name an agent in their scope, or (admins, managers) get
@@ -31,16 +33,21 @@ pub struct Marked {
     pub marked: i64,
 }
 
-/// An agent's channels. The inbox always keeps every notification (it is the record the others
-/// start from); these say where else it goes.
+/// A recipient's channels. The inbox always keeps every notification (it is the record the
+/// others start from); these say where else it goes, and when it may not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Preferences {
-    /// The agent.
-    pub agent_id: i64,
+    /// The agent (null for a user account's own preferences).
+    pub agent_id: Option<i64>,
+    /// The user account (set when these are a user's own, such as a manager's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
     /// Pushed live to the open console (server-sent events).
     pub stream: bool,
-    /// Sent by e-mail to the agent's address (when the server has an SMTP relay).
+    /// Sent by e-mail to the recipient's address (when the server has an SMTP relay).
     pub email: bool,
+    /// E-mail and webhook deliveries wait while these last (business time zone); null: never.
+    pub quiet_hours: Option<QuietHours>,
 }
 
 /// Body of `PUT /api/v1/notifications/preferences`; absent fields keep their value.
@@ -51,11 +58,39 @@ pub struct PreferencesUpdate {
     pub stream: Option<bool>,
     /// E-mail on or off.
     pub email: Option<bool>,
+    /// `{"from": "22:00", "to": "07:00"}` in the business time zone, or null for none.
+    #[schema(value_type = Option<QuietHours>)]
+    pub quiet_hours: Option<serde_json::Value>,
 }
 
-/// The condition that keeps a query to the inbox the caller asked for and may see.
+/// What the delivery fan-out needs of a recipient's preferences.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChannelPrefs {
+    /// E-mail chosen (default no).
+    pub email: bool,
+    /// Quiet hours, if any.
+    pub quiet: Option<QuietHours>,
+}
+
+/// A recipient's e-mail choice and quiet hours, in the caller's transaction.
+pub async fn channel_prefs(tx: &mut Tx, to: Recipient) -> Result<ChannelPrefs, DbError> {
+    let row = match to {
+        Recipient::Agent(id) => read_prefs(tx, id).await?,
+        Recipient::User(id) => read_user_prefs(tx, id).await?,
+    };
+    Ok(row.map_or_else(ChannelPrefs::default, |r| ChannelPrefs {
+        email: r.email,
+        quiet: QuietHours::from_stored(r.quiet_from.as_deref(), r.quiet_to.as_deref()),
+    }))
+}
+
+/// The condition that keeps a query to the inbox the caller asked for and may see: without an
+/// agent, a person's inbox includes what is addressed to their own user account.
 pub(super) fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> crate::error::Result<Option<Expr>> {
     let col = || Expr::col(("notifications", "agent_id"));
+    if agent_id.is_none() {
+        return Ok(super::repo::in_scope(principal.into()));
+    }
     Ok(match (&principal.scope, agent_id) {
         (Scope::Agent(own), Some(id)) if *own != id => {
             return Err(crate::error::Error::not_found(format!("agent {id}")));
@@ -74,22 +109,37 @@ pub(super) fn inbox_condition(principal: &Principal, agent_id: Option<i64>) -> c
 pub(super) struct PrefRow {
     pub(super) stream: bool,
     pub(super) email: bool,
+    pub(super) quiet_from: Option<String>,
+    pub(super) quiet_to: Option<String>,
+}
+
+impl PrefRow {
+    /// The API shape of a stored row.
+    pub(super) fn to_api(&self, agent_id: Option<i64>, user_id: Option<i64>) -> Preferences {
+        Preferences {
+            agent_id,
+            user_id,
+            stream: self.stream,
+            email: self.email,
+            quiet_hours: QuietHours::from_stored(self.quiet_from.as_deref(), self.quiet_to.as_deref()),
+        }
+    }
 }
 
 pub(super) async fn read_prefs(tx: &mut Tx, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
     let mut q = Query::select();
-    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
+    q.columns(["stream", "email", "quiet_from", "quiet_to"])
+        .from("notification_preferences")
+        .and_where(Expr::col("agent_id").eq(agent_id));
     tx.fetch_optional(&q).await
 }
 
-/// An agent's stored channels, on the read pool.
-pub(super) async fn get_prefs(db: &Db, agent_id: i64) -> Result<Option<PrefRow>, DbError> {
+/// A user account's stored channels (no live stream of their own: always on).
+pub(super) async fn read_user_prefs(tx: &mut Tx, user_id: i64) -> Result<Option<PrefRow>, DbError> {
     let mut q = Query::select();
-    q.columns(["stream", "email"]).from("notification_preferences").and_where(Expr::col("agent_id").eq(agent_id));
-    db.fetch_optional(&q).await
-}
-
-/// Whether an agent chose e-mail (default no).
-pub async fn wants_email(tx: &mut Tx, agent_id: i64) -> Result<bool, DbError> {
-    Ok(read_prefs(tx, agent_id).await?.is_some_and(|p| p.email))
+    q.expr_as(Expr::val(true), "stream")
+        .columns(["email", "quiet_from", "quiet_to"])
+        .from("user_notification_preferences")
+        .and_where(Expr::col("user_id").eq(user_id));
+    tx.fetch_optional(&q).await
 }

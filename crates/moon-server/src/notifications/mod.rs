@@ -3,10 +3,13 @@
 //! docs/adr/0008-notification-rules-and-delivery.md.
 
 mod api;
+pub mod broadcast;
 pub mod deliveries;
 pub mod email;
 pub mod inbox;
+pub mod pace;
 pub mod pipeline;
+pub mod quiet;
 pub mod repo;
 pub mod rules;
 pub mod rules_api;
@@ -119,6 +122,7 @@ where
         .routes(routes!(list_notifications, send_notification))
         .routes(routes!(get_notification, update_notification, delete_notification))
         .routes(routes!(stream::stream))
+        .routes(routes!(post_broadcast))
         .merge(api::inbox::routes())
         .merge(api::rules::routes())
         .merge(api::webhooks::routes())
@@ -172,19 +176,22 @@ impl Runtime {
     }
 }
 
-/// A message to an agent.
+/// A message to an agent, or to a user account (a manager's alerts, which need not be an agent).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Notification {
     /// Numeric id.
     pub id: i64,
-    /// The recipient's id.
-    pub agent_id: i64,
-    /// The recipient's code.
-    pub agent_code: String,
+    /// The recipient agent's id; null when the recipient is a user.
+    pub agent_id: Option<i64>,
+    /// The recipient agent's code; null when the recipient is a user.
+    pub agent_code: Option<String>,
+    /// The recipient user's id; null when the recipient is an agent.
+    pub user_id: Option<i64>,
     /// The text.
     pub message: String,
-    /// Where it came from: `manual` for messages sent by a person; `milestone`,
-    /// `target_achieved` or `target_due` for those a rule wrote.
+    /// Where it came from: `manual` for messages sent by a person, `broadcast` for one sent to
+    /// many; `milestone`, `target_achieved`, `target_due`, `behind_pace` or `back_on_pace` for
+    /// those a rule wrote.
     pub kind: String,
     /// When sent (UTC).
     pub created_at: DateTime<Utc>,
@@ -227,6 +234,8 @@ pub struct NotificationFilter {
     pub unread: Option<bool>,
     /// Only this kind, such as `manual`.
     pub kind: Option<String>,
+    /// `true`: only what is addressed to the caller's own user account (a manager's alerts).
+    pub mine: Option<bool>,
     /// Rows per page, 1–500 (default 50).
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
@@ -287,8 +296,13 @@ async fn list_notifications(
         agent_id: filter.agent_id,
         unread: filter.unread,
         kind: filter.kind.clone(),
+        user_id: match filter.mine {
+            Some(true) => Some(principal.user_id.unwrap_or(-1)),
+            _ => None,
+        },
+        agents_only: false,
     };
-    let rows = repo::list(&db, &principal.scope, &q, &page).await?;
+    let rows = repo::list(&db, (&principal).into(), &q, &page).await?;
     Ok(Json(page.finish(rows, |n| n.id)))
 }
 
@@ -303,6 +317,18 @@ async fn send_notification(
     let (to, message) = validate_send(body.agent_code.as_deref(), body.agent_id, body.message.as_deref())
         .map_err(ApiError::validation)?;
     Ok((StatusCode::CREATED, Json(service::send(&state, &principal, &to, &message).await?)))
+}
+
+/// Send one message to every active agent of a team, a branch, a region or the company (a
+/// manager: their own branch, or a team within it), in one transaction.
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "notifications", request_body = broadcast::BroadcastRequest,
+    responses((status = 201, body = broadcast::BroadcastResult), (status = 403, body = moon_http::error::Problem), (status = 422, body = moon_http::error::Problem)))]
+async fn post_broadcast(
+    State(state): State<NotificationsState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<broadcast::BroadcastRequest>,
+) -> ApiResult<(StatusCode, Json<broadcast::BroadcastResult>)> {
+    Ok((StatusCode::CREATED, Json(broadcast::send(&state, &principal, &body).await?)))
 }
 
 /// Get one notification.

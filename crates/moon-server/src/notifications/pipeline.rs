@@ -12,11 +12,30 @@ use serde::Serialize;
 
 use super::Notification;
 
+/// Who a notification is for: an agent, or a user account (a manager need not be an agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Recipient {
+    /// An agent, by id.
+    Agent(i64),
+    /// A user account, by id.
+    User(i64),
+}
+
+impl Recipient {
+    /// A short stable key (`a12`, `u3`) for dedupe keys.
+    pub fn key(self) -> String {
+        match self {
+            Recipient::Agent(id) => format!("a{id}"),
+            Recipient::User(id) => format!("u{id}"),
+        }
+    }
+}
+
 /// A notification about to be written.
 #[derive(Debug, Clone)]
 pub struct NewNotification<'a> {
     /// Recipient.
-    pub agent_id: i64,
+    pub to: Recipient,
     /// Text, already checked (1–1000 characters).
     pub message: &'a str,
     /// `manual`, `milestone`, `target_achieved`, `target_due`.
@@ -26,11 +45,20 @@ pub struct NewNotification<'a> {
     pub dedupe_key: Option<String>,
 }
 
-/// Whether an e-mail channel exists in this process (SMTP configured), decided at start.
-#[derive(Debug, Clone, Copy, Default)]
+/// Whether an e-mail channel exists in this process (SMTP configured), decided at start, and
+/// the business time zone quiet hours are read in.
+#[derive(Debug, Clone, Copy)]
 pub struct Channels {
-    /// E-mail deliveries are queued for agents who chose e-mail.
+    /// E-mail deliveries are queued for recipients who chose e-mail.
     pub email: bool,
+    /// The business time zone.
+    pub zone: chrono_tz::Tz,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self { email: false, zone: chrono_tz::UTC }
+    }
 }
 
 /// The body a webhook receiver gets: a stable envelope around the notification.
@@ -70,7 +98,20 @@ pub async fn create_traced(
     let mut stmt = insert_row(
         "notifications",
         vec![
-            ("agent_id", new.agent_id.into()),
+            (
+                "agent_id",
+                Value::BigInt(match new.to {
+                    Recipient::Agent(id) => Some(id),
+                    Recipient::User(_) => None,
+                }),
+            ),
+            (
+                "user_id",
+                Value::BigInt(match new.to {
+                    Recipient::User(id) => Some(id),
+                    Recipient::Agent(_) => None,
+                }),
+            ),
             ("message", new.message.into()),
             ("kind", new.kind.into()),
             ("created_at", moon_db::now().into()),
@@ -92,25 +133,36 @@ pub async fn create_traced(
     } else {
         tx.insert(&stmt).await?
     };
-    let Some(n) = super::repo::find(tx, &moon_http::Scope::All, id).await? else {
+    let Some(n) = super::repo::find(tx, super::repo::Viewer::ALL, id).await? else {
         return Ok(None);
     };
-    fan_out(tx, channels, &n, trace).await?;
+    fan_out(tx, channels, new.to, &n, trace).await?;
     Ok(Some(n))
 }
 
 /// Queues a webhook delivery for every enabled subscription to this kind, and an e-mail when the
-/// agent chose e-mail, has an address and the server has an SMTP relay.
-async fn fan_out(tx: &mut Tx, channels: Channels, n: &Notification, trace: Option<&str>) -> Result<(), DbError> {
+/// recipient chose e-mail and the server has an SMTP relay (the address is read when sending).
+/// Inside the recipient's quiet hours both wait until the quiet hours end. Webhooks carry the
+/// trace context of the request that caused the notification.
+async fn fan_out(
+    tx: &mut Tx,
+    channels: Channels,
+    to: Recipient,
+    n: &Notification,
+    trace: Option<&str>,
+) -> Result<(), DbError> {
     let event = format!("notification.{}", n.kind);
     let envelope = WebhookEnvelope { event: event.clone(), data: n };
     let payload = serde_json::to_string(&envelope)
         .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("cannot encode notification: {e}"))))?;
+    let channel_prefs = super::inbox::channel_prefs(tx, to).await?;
+    let now = moon_db::now();
+    let due = channel_prefs.quiet.map_or(now, |q| q.release(now, channels.zone));
     for sub in super::webhooks::subscribed(tx, &event).await? {
-        tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload, trace)).await?;
+        tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload, due, trace)).await?;
     }
-    if channels.email && super::inbox::wants_email(tx, n.agent_id).await? {
-        tx.execute(&delivery_row(n.id, "email", None, &payload, None)).await?;
+    if channels.email && channel_prefs.email {
+        tx.execute(&delivery_row(n.id, "email", None, &payload, due, None)).await?;
     }
     Ok(())
 }
@@ -120,6 +172,7 @@ fn delivery_row(
     channel: &'static str,
     subscription: Option<i64>,
     payload: &str,
+    due: chrono::DateTime<chrono::Utc>,
     trace: Option<&str>,
 ) -> moon_db::sea_query::InsertStatement {
     let now = moon_db::now();
@@ -132,7 +185,7 @@ fn delivery_row(
             ("payload", payload.into()),
             ("status", "pending".into()),
             ("attempts", 0i64.into()),
-            ("next_attempt_at", now.into()),
+            ("next_attempt_at", due.into()),
             ("created_at", now.into()),
             ("updated_at", now.into()),
             ("trace_context", trace.map(str::to_owned).into()),

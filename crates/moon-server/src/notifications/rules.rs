@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use moon_domain::{FieldError, FieldErrors, Money};
 use serde::{Deserialize, Serialize};
 
-/// The three kinds of rule.
+/// The kinds of rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
@@ -15,6 +15,9 @@ pub enum RuleKind {
     TargetAchieved,
     /// On a schedule: what remains of each product's target not yet met.
     TargetDue,
+    /// A team, branch or agent is more than a threshold behind its expected-by-today: tells
+    /// the managers of its branch (and optionally the agent), and again once back on pace.
+    BehindPace,
 }
 
 impl RuleKind {
@@ -24,12 +27,15 @@ impl RuleKind {
             RuleKind::Milestone => "milestone",
             RuleKind::TargetAchieved => "target_achieved",
             RuleKind::TargetDue => "target_due",
+            RuleKind::BehindPace => "behind_pace",
         }
     }
 
     /// Parses a stored or submitted name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [RuleKind::Milestone, RuleKind::TargetAchieved, RuleKind::TargetDue].into_iter().find(|k| k.as_str() == raw)
+        [RuleKind::Milestone, RuleKind::TargetAchieved, RuleKind::TargetDue, RuleKind::BehindPace]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
     }
 
     /// The template used when a rule gives none, in the spirit of the original messages
@@ -39,8 +45,85 @@ impl RuleKind {
             RuleKind::Milestone => "{agent_name} has reached {amount} sales milestone for {period}!",
             RuleKind::TargetAchieved => "{product} target of {target} achieved for {period}!",
             RuleKind::TargetDue => "Reminder: {product} sales target for {period} is due; {remaining} remaining.",
+            RuleKind::BehindPace => {
+                "{unit} is {behind_pct}% behind pace for {period}: {amount} sold, {expected} expected by today."
+            }
         }
     }
+}
+
+/// What a behind-pace rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaceLevel {
+    /// Each team (its managers: those of the branches its members belonged to).
+    Team,
+    /// Each branch.
+    Branch,
+    /// Each agent (its managers: those of the agent's home branch).
+    Agent,
+}
+
+impl PaceLevel {
+    /// The name stored (in the rule's `scope` column) and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaceLevel::Team => "team",
+            PaceLevel::Branch => "branch",
+            PaceLevel::Agent => "agent",
+        }
+    }
+
+    /// Parses a stored or submitted name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [PaceLevel::Team, PaceLevel::Branch, PaceLevel::Agent].into_iter().find(|l| l.as_str() == raw)
+    }
+}
+
+/// The parameters of a behind-pace rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PaceSpec {
+    /// Team, branch or agent.
+    pub level: PaceLevel,
+    /// How far behind expected-by-today counts, in basis points (1000 = 10 %).
+    pub behind_bp: i64,
+    /// The rule starts on this working day of the period (1 = the first).
+    pub from_working_day: u32,
+    /// Whether an agent-level alert also goes to the agent.
+    pub notify_agent: bool,
+}
+
+impl PaceSpec {
+    /// Whether `actual` is more than the threshold behind `expected` (exact, in integers).
+    pub fn is_behind(&self, actual_cents: i64, expected_cents: i64) -> bool {
+        expected_cents > 0
+            && i128::from(actual_cents) * 10_000 < i128::from(expected_cents) * i128::from(10_000 - self.behind_bp)
+    }
+}
+
+/// Reads a percentage (`10`, `12.5`, `"12.5"`) as basis points, 0 < p < 100.
+fn percent_bp(field: &str, v: &serde_json::Value) -> Result<i64, FieldError> {
+    let bad = || {
+        FieldError::new(
+            field,
+            "invalid_percent",
+            format!("{field} is a percentage above 0 and below 100, such as 10 or 12.5"),
+        )
+    };
+    let text = match v {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        _ => return Err(bad()),
+    };
+    let d: rust_decimal::Decimal = text.parse().map_err(|_| bad())?;
+    let bp = (d * rust_decimal::Decimal::from(100)).normalize();
+    if bp.fract() != rust_decimal::Decimal::ZERO
+        || bp <= rust_decimal::Decimal::ZERO
+        || bp >= rust_decimal::Decimal::from(10_000)
+    {
+        return Err(bad());
+    }
+    i64::try_from(bp).map_err(|_| bad())
 }
 
 /// The span of sale dates a total is taken over.
@@ -170,8 +253,18 @@ pub struct RuleSpec {
     /// IANA time zone of the schedule and of "the current period" (default: the configured one).
     pub timezone: Option<String>,
     /// Message template; placeholders `{agent_name}`, `{amount}`, `{product}`, `{period}`,
-    /// `{target}`, `{remaining}`. Default: a message per kind.
+    /// `{target}`, `{remaining}`, `{unit}`, `{expected}`, `{behind_pct}`. Default: a message
+    /// per kind.
     pub template: Option<String>,
+    /// Behind pace: `team`, `branch` or `agent`.
+    pub level: Option<String>,
+    /// Behind pace: how far behind expected-by-today counts, in percent (`10`, `12.5`).
+    #[schema(value_type = Option<String>)]
+    pub behind_percent: Option<serde_json::Value>,
+    /// Behind pace: the working day of the period the rule starts on (default 1).
+    pub from_working_day: Option<u32>,
+    /// Behind pace, agent level: also tell the agent (default false).
+    pub notify_agent: Option<bool>,
 }
 
 /// A rule, parsed: every field known good.
@@ -199,6 +292,8 @@ pub struct Rule {
     pub timezone: String,
     /// Message template.
     pub template: String,
+    /// Behind-pace parameters (behind-pace rules only).
+    pub pace: Option<PaceSpec>,
     /// When created (UTC).
     pub created_at: DateTime<Utc>,
     /// When last changed (UTC).
@@ -209,7 +304,8 @@ pub struct Rule {
 pub const DEFAULT_SCHEDULE: &str = "0 9 * * MON";
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 6] = ["agent_name", "amount", "product", "period", "target", "remaining"];
+pub const PLACEHOLDERS: [&str; 9] =
+    ["agent_name", "amount", "product", "period", "target", "remaining", "unit", "expected", "behind_pct"];
 
 /// Checks a template: 1–500 characters, only known `{placeholders}`, braces balanced.
 pub fn parse_template(field: &str, raw: &str) -> Result<String, FieldError> {
@@ -254,6 +350,12 @@ pub struct Fill {
     pub target: Option<Money>,
     /// What remains of the target.
     pub remaining: Option<Money>,
+    /// The team, branch or agent a pace alert is about.
+    pub unit: Option<String>,
+    /// Expected by today.
+    pub expected: Option<Money>,
+    /// How far behind expected-by-today, in percent with two decimals.
+    pub behind_pct: Option<String>,
 }
 
 /// Fills a checked template; the result is cut to the 1000 characters a message may have.
@@ -267,6 +369,9 @@ pub fn render(template: &str, fill: &Fill) -> String {
         ("period", fill.period.clone().unwrap_or_default()),
         ("target", money(fill.target)),
         ("remaining", money(fill.remaining)),
+        ("unit", fill.unit.clone().unwrap_or_default()),
+        ("expected", money(fill.expected)),
+        ("behind_pct", fill.behind_pct.clone().unwrap_or_default()),
     ] {
         out = out.replace(&format!("{{{name}}}"), &value);
     }
@@ -379,13 +484,54 @@ impl RuleSpec {
             Some(t) => e.take(parse_template("template", t)),
             None => base.map(|b| b.template.clone()),
         };
+        let base_pace = base.and_then(|b| b.pace);
+        let level = match &self.level {
+            Some(l) => {
+                let parsed = PaceLevel::parse(l.trim());
+                if parsed.is_none() {
+                    e.push(FieldError::new("level", "unknown_level", "level is team, branch or agent"));
+                }
+                parsed
+            }
+            None => base_pace.map(|p| p.level),
+        };
+        let behind_bp = match &self.behind_percent {
+            Some(v) => e.take(percent_bp("behind_percent", v)),
+            None => base_pace.map(|p| p.behind_bp),
+        };
+        let from_working_day = match self.from_working_day {
+            Some(0) => {
+                e.push(FieldError::new("from_working_day", "invalid", "working days count from 1"));
+                None
+            }
+            Some(d) if d > 260 => {
+                e.push(FieldError::new("from_working_day", "invalid", "a period has at most 260 working days"));
+                None
+            }
+            Some(d) => Some(d),
+            None => Some(base_pace.map_or(1, |p| p.from_working_day)),
+        };
         if let Some(kind) = kind {
             match kind {
                 RuleKind::Milestone if thresholds.is_empty() && every.is_none() => {
                     e.push(FieldError::new("thresholds", "required", "a milestone rule needs thresholds or every"))
                 }
-                RuleKind::TargetAchieved | RuleKind::TargetDue if period == Some(Period::All) => {
+                RuleKind::TargetAchieved | RuleKind::TargetDue | RuleKind::BehindPace
+                    if period == Some(Period::All) =>
+                {
                     e.push(FieldError::new("period", "unsupported_period", "targets are per month, quarter or year"))
+                }
+                RuleKind::BehindPace if level.is_none() && self.level.is_none() => e.push(FieldError::new(
+                    "level",
+                    "required",
+                    "a behind_pace rule needs a level: team, branch or agent",
+                )),
+                RuleKind::BehindPace if behind_bp.is_none() && self.behind_percent.is_none() => {
+                    e.push(FieldError::new(
+                        "behind_percent",
+                        "required",
+                        "a behind_pace rule needs behind_percent, such as 10",
+                    ))
                 }
                 _ => {}
             }
@@ -398,7 +544,20 @@ impl RuleSpec {
             RuleKind::TargetDue => Some(schedule.unwrap_or_else(|| DEFAULT_SCHEDULE.to_owned())),
             _ => schedule,
         };
+        let pace = match (kind, level, behind_bp, from_working_day) {
+            (RuleKind::BehindPace, Some(level), Some(behind_bp), Some(from_working_day)) => Some(PaceSpec {
+                level,
+                behind_bp,
+                from_working_day,
+                notify_agent: self.notify_agent.unwrap_or(base_pace.is_some_and(|p| p.notify_agent)),
+            }),
+            (RuleKind::BehindPace, ..) => {
+                return Err(vec![FieldError::new("body", "invalid", "the behind_pace rule is incomplete")]);
+            }
+            _ => None,
+        };
         Ok(Rule {
+            pace,
             id: base.map_or(0, |b| b.id),
             name,
             kind,

@@ -6,7 +6,7 @@ use moon_db::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use moon_db::{Db, DbError, Tx, insert_row};
 use moon_domain::Money;
 
-use super::rules::{Period, Rule, RuleKind, RuleSpec, TargetScope};
+use super::rules::{PaceLevel, PaceSpec, Period, Rule, RuleKind, RuleSpec, TargetScope};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct Row {
@@ -23,9 +23,12 @@ pub(super) struct Row {
     template: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    percent_bp: Option<i64>,
+    from_working_day: Option<i64>,
+    notify_agent: bool,
 }
 
-pub(super) const COLUMNS: [&str; 13] = [
+pub(super) const COLUMNS: [&str; 16] = [
     "id",
     "name",
     "kind",
@@ -39,6 +42,9 @@ pub(super) const COLUMNS: [&str; 13] = [
     "template",
     "created_at",
     "updated_at",
+    "percent_bp",
+    "from_working_day",
+    "notify_agent",
 ];
 
 fn corrupt(id: i64, what: &str) -> DbError {
@@ -53,11 +59,25 @@ impl TryFrom<Row> for Rule {
             Some(t) => serde_json::from_str(t).map_err(|_| corrupt(r.id, "thresholds"))?,
             None => Vec::new(),
         };
+        let kind = RuleKind::parse(&r.kind).ok_or_else(|| corrupt(r.id, "kind"))?;
+        // A behind-pace rule keeps its level in the scope column.
+        let (scope, pace) = if kind == RuleKind::BehindPace {
+            let pace = PaceSpec {
+                level: PaceLevel::parse(&r.scope).ok_or_else(|| corrupt(r.id, "level"))?,
+                behind_bp: r.percent_bp.ok_or_else(|| corrupt(r.id, "behind_percent"))?,
+                from_working_day: r.from_working_day.and_then(|d| u32::try_from(d).ok()).unwrap_or(1),
+                notify_agent: r.notify_agent,
+            };
+            (TargetScope::Company, Some(pace))
+        } else {
+            (TargetScope::parse(&r.scope).ok_or_else(|| corrupt(r.id, "scope"))?, None)
+        };
         Ok(Rule {
             id: r.id,
-            kind: RuleKind::parse(&r.kind).ok_or_else(|| corrupt(r.id, "kind"))?,
+            kind,
+            pace,
             period: Period::parse(&r.period).ok_or_else(|| corrupt(r.id, "period"))?,
-            scope: TargetScope::parse(&r.scope).ok_or_else(|| corrupt(r.id, "scope"))?,
+            scope,
             name: r.name,
             enabled: r.enabled,
             thresholds: thresholds.into_iter().map(Money::from_cents).collect(),
@@ -97,7 +117,10 @@ fn values(r: &Rule) -> Vec<(&'static str, Value)> {
         ("period", r.period.as_str().into()),
         ("thresholds", serde_json::to_string(&cents).unwrap_or_else(|_| String::from("[]")).into()),
         ("every_cents", r.every.map(Money::cents).into()),
-        ("scope", r.scope.as_str().into()),
+        ("scope", r.pace.map_or(r.scope.as_str(), |p| p.level.as_str()).into()),
+        ("percent_bp", r.pace.map(|p| p.behind_bp).into()),
+        ("from_working_day", r.pace.map(|p| i64::from(p.from_working_day)).into()),
+        ("notify_agent", r.pace.is_some_and(|p| p.notify_agent).into()),
         ("schedule", r.schedule.clone().into()),
         ("timezone", r.timezone.as_str().into()),
         ("template", r.template.as_str().into()),
@@ -159,4 +182,23 @@ pub async fn seed(db: &Db, specs: &[RuleSpec], default_tz: &str) -> anyhow::Resu
         created += 1;
     }
     Ok(created)
+}
+
+/// Takes a rule's turn in `tx`: locks its row (a no-op update first, which SQLite's single writer
+/// and every other backend serialise on; then `FOR UPDATE` where the backend has it) until the
+/// transaction ends, so replicas handling the same rule decide one after the other. Returns the
+/// rule's `last_fired_at`, or `None` when the rule is gone.
+pub(super) async fn take_turn(tx: &mut Tx, id: i64) -> Result<Option<Option<DateTime<Utc>>>, DbError> {
+    let mut touch = Query::update();
+    touch
+        .table("notification_rules")
+        .value("last_fired_at", Expr::col("last_fired_at"))
+        .and_where(Expr::col("id").eq(id));
+    tx.execute(&touch).await?;
+    let mut q = Query::select();
+    q.column("last_fired_at")
+        .from("notification_rules")
+        .and_where(Expr::col("id").eq(id))
+        .lock(moon_db::sea_query::LockType::Update);
+    Ok(tx.fetch_optional::<(Option<DateTime<Utc>>,)>(&q).await?.map(|(last,)| last))
 }

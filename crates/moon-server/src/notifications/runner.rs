@@ -114,7 +114,7 @@ impl RuleRunner {
         let rules: Vec<Rule> = super::rules_api::load(&mut tx)
             .await?
             .into_iter()
-            .filter(|r| r.enabled && r.kind != RuleKind::TargetDue)
+            .filter(|r| r.enabled && matches!(r.kind, RuleKind::Milestone | RuleKind::TargetAchieved))
             .collect();
         let (rises, changed) = apply_entries(&mut tx, &entries).await?;
         write_totals(&mut tx, &changed).await?;
@@ -210,7 +210,12 @@ impl RuleRunner {
         }
         let mut created = Vec::new();
         for (agent_id, key, kind, message, trace) in wanted {
-            let new = NewNotification { agent_id, message: &message, kind: kind.as_str(), dedupe_key: Some(key) };
+            let new = NewNotification {
+                to: super::pipeline::Recipient::Agent(agent_id),
+                message: &message,
+                kind: kind.as_str(),
+                dedupe_key: Some(key),
+            };
             if let Some(n) = pipeline::create_traced(tx, self.channels, &new, trace).await? {
                 created.push(n.id);
             }

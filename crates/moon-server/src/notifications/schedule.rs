@@ -8,7 +8,7 @@
 //! a server that was down for a week sends one reminder, not seven.
 
 use chrono::{DateTime, Utc};
-use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
+use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{Db, DbError, Tx};
 use moon_domain::Money;
 
@@ -33,18 +33,7 @@ pub async fn fire_due(db: &Db, channels: Channels, now: DateTime<Utc>) -> Result
         let occurrence = occurrence.with_timezone(&Utc);
         let mut tx = db.begin().await?;
         // Take the rule's turn: whoever holds the row decides, the others wait and find it done.
-        let mut touch = Query::update();
-        touch
-            .table("notification_rules")
-            .value("last_fired_at", Expr::col("last_fired_at"))
-            .and_where(Expr::col("id").eq(rule.id));
-        tx.execute(&touch).await?;
-        let mut q = Query::select();
-        q.column("last_fired_at")
-            .from("notification_rules")
-            .and_where(Expr::col("id").eq(rule.id))
-            .lock(LockType::Update);
-        let Some((last,)) = tx.fetch_optional::<(Option<DateTime<Utc>>,)>(&q).await? else { continue };
+        let Some(last) = super::rules_api::take_turn(&mut tx, rule.id).await? else { continue };
         if last.is_some_and(|l| l >= occurrence) {
             continue;
         }
@@ -107,11 +96,16 @@ async fn remind(tx: &mut Tx, channels: Channels, rule: &Rule, occurrence: DateTi
                     period: Some(rule.period.label(today)),
                     target: Some(Money::from_cents(target)),
                     remaining: Some(Money::from_cents(target - sold)),
+                    ..Fill::default()
                 };
                 let message = render(&rule.template, &fill);
                 let key = format!("r{}:{subject}:{}:a{agent_id}", rule.id, occurrence.timestamp());
-                let new =
-                    NewNotification { agent_id, message: &message, kind: rule.kind.as_str(), dedupe_key: Some(key) };
+                let new = NewNotification {
+                    to: pipeline::Recipient::Agent(agent_id),
+                    message: &message,
+                    kind: rule.kind.as_str(),
+                    dedupe_key: Some(key),
+                };
                 if pipeline::create(tx, channels, &new).await?.is_some() {
                     written += 1;
                 }

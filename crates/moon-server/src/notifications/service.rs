@@ -9,6 +9,7 @@ use moon_db::{Db, DbError, insert_row};
 use moon_domain::Message;
 
 use super::inbox::{self, Preferences, PreferencesUpdate};
+use super::pipeline::Recipient;
 use super::rules::{Rule, RuleSpec};
 use super::webhooks::{self, Checked, Subscription};
 use super::{Notification, NotificationsState, pipeline, repo, rules_api};
@@ -47,8 +48,12 @@ pub async fn send_with_db(
 ) -> Result<Notification> {
     let mut tx = db.begin().await?;
     let agent = crate::agents::service::resolve(db, Some(&mut tx), principal, to).await?;
-    let new =
-        pipeline::NewNotification { agent_id: agent.id, message: message.as_str(), kind: "manual", dedupe_key: None };
+    let new = pipeline::NewNotification {
+        to: pipeline::Recipient::Agent(agent.id),
+        message: message.as_str(),
+        kind: "manual",
+        dedupe_key: None,
+    };
     let trace = moon_http::trace_context::current();
     let n = pipeline::create_traced(&mut tx, channels, &new, trace.as_deref())
         .await?
@@ -61,7 +66,7 @@ pub async fn send_with_db(
 
 /// One visible notification.
 pub async fn get(db: &Db, principal: &Principal, id: i64) -> Result<Notification> {
-    repo::get(db, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("notification {id}")))
+    repo::get(db, principal.into(), id).await?.ok_or_else(|| Error::not_found(format!("notification {id}")))
 }
 
 /// Marks a visible notification read or unread, or corrects its text. Marking an already-read
@@ -82,7 +87,7 @@ pub async fn update(
         });
     }
     let mut tx = db.begin().await?;
-    let current = repo::find(&mut tx, &principal.scope, id)
+    let current = repo::find(&mut tx, principal.into(), id)
         .await?
         .ok_or_else(|| Error::not_found(format!("notification {id}")))?;
     let read_at = match read {
@@ -91,7 +96,7 @@ pub async fn update(
         _ => None,
     };
     repo::update(&mut tx, id, message.map(Message::as_str), read_at).await?;
-    let n = repo::find(&mut tx, &Scope::All, id)
+    let n = repo::find(&mut tx, repo::Viewer::ALL, id)
         .await?
         .ok_or_else(|| vanished("the notification vanished inside its own transaction"))?;
     let event = audit::Event::on("notification.update", "notification", id).with_diff(Some(&current), Some(&n));
@@ -103,7 +108,7 @@ pub async fn update(
 /// Deletes a visible notification.
 pub async fn delete(db: &Db, principal: &Principal, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
-    let current = repo::find(&mut tx, &principal.scope, id)
+    let current = repo::find(&mut tx, principal.into(), id)
         .await?
         .ok_or_else(|| Error::not_found(format!("notification {id}")))?;
     super::delete_audited(&mut tx, principal, ("notifications", "notification.delete", "notification"), id, &current)
@@ -157,12 +162,14 @@ pub async fn read_all(db: &Db, principal: &Principal, agent_id: Option<i64>) -> 
     Ok(marked)
 }
 
-/// The agent whose preferences a call is about: the caller themself, or one named by staff.
-async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<i64> {
-    let id = match (&principal.scope, agent_id) {
-        (Scope::Agent(own), None) => *own,
-        (_, Some(id)) => id,
-        (_, None) => {
+/// Whose preferences a call is about: an agent (the caller themself, or one named by staff), or,
+/// when staff name nobody, their own user account (a manager's alerts and broadcasts).
+async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Recipient> {
+    let id = match (&principal.scope, agent_id, principal.user_id) {
+        (Scope::Agent(own), None, _) => *own,
+        (_, Some(id), _) => id,
+        (_, None, Some(user)) => return Ok(Recipient::User(user)),
+        (_, None, None) => {
             return Err(Error::field(moon_domain::FieldError::new(
                 "agent_id",
                 "required",
@@ -172,62 +179,87 @@ async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Resul
     };
     crate::agents::repo::get(db, &principal.scope, id)
         .await?
-        .map(|a| a.id)
+        .map(|a| Recipient::Agent(a.id))
         .ok_or_else(|| Error::not_found(format!("agent {id}")))
 }
 
-/// An agent's channels (stream on, e-mail off until chosen).
-pub async fn preferences(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Preferences> {
-    let agent_id = subject(db, principal, agent_id).await?;
-    let row = inbox::get_prefs(db, agent_id).await?;
-    Ok(row.map_or(Preferences { agent_id, stream: true, email: false }, |r| Preferences {
-        agent_id,
-        stream: r.stream,
-        email: r.email,
-    }))
+fn default_prefs(to: Recipient) -> Preferences {
+    let (agent_id, user_id) = ids(to);
+    Preferences { agent_id, user_id, stream: true, email: false, quiet_hours: None }
 }
 
-/// Chooses channels: an agent for themself, staff for an agent in their scope; absent fields
-/// keep their value.
+fn ids(to: Recipient) -> (Option<i64>, Option<i64>) {
+    match to {
+        Recipient::Agent(a) => (Some(a), None),
+        Recipient::User(u) => (None, Some(u)),
+    }
+}
+
+async fn stored_prefs(tx: &mut moon_db::Tx, to: Recipient) -> Result<Option<Preferences>> {
+    let (agent_id, user_id) = ids(to);
+    let row = match to {
+        Recipient::Agent(a) => inbox::read_prefs(tx, a).await?,
+        Recipient::User(u) => inbox::read_user_prefs(tx, u).await?,
+    };
+    Ok(row.map(|r| r.to_api(agent_id, user_id)))
+}
+
+/// A recipient's channels (stream on, e-mail off until chosen, no quiet hours).
+pub async fn preferences(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Preferences> {
+    let to = subject(db, principal, agent_id).await?;
+    let mut tx = db.begin().await?;
+    let stored = stored_prefs(&mut tx, to).await?;
+    tx.rollback().await?;
+    Ok(stored.unwrap_or_else(|| default_prefs(to)))
+}
+
+/// Chooses channels and quiet hours: an agent for themself, staff for an agent in their scope
+/// or for their own account; absent fields keep their value.
 pub async fn set_preferences(
     db: &Db,
     principal: &Principal,
     agent_id: Option<i64>,
     change: &PreferencesUpdate,
 ) -> Result<Preferences> {
-    let agent_id = subject(db, principal, agent_id).await?;
-    let mut tx = db.begin().await?;
-    let current = inbox::read_prefs(&mut tx, agent_id).await?;
-    let before = current.as_ref().map(|r| Preferences { agent_id, stream: r.stream, email: r.email });
-    let after = Preferences {
-        agent_id,
-        stream: change.stream.unwrap_or(before.as_ref().is_none_or(|b| b.stream)),
-        email: change.email.unwrap_or(before.as_ref().is_some_and(|b| b.email)),
+    let quiet = match &change.quiet_hours {
+        Some(v) => Some(super::quiet::QuietHours::parse_json("quiet_hours", v).map_err(Error::field)?),
+        None => None,
     };
-    if current.is_some() {
+    let to = subject(db, principal, agent_id).await?;
+    let mut tx = db.begin().await?;
+    let before = stored_prefs(&mut tx, to).await?;
+    let base = before.clone().unwrap_or_else(|| default_prefs(to));
+    let after = Preferences {
+        stream: change.stream.unwrap_or(base.stream),
+        email: change.email.unwrap_or(base.email),
+        quiet_hours: quiet.unwrap_or(base.quiet_hours),
+        ..base
+    };
+    let hhmm = |f: fn(&super::quiet::QuietHours) -> chrono::NaiveTime| {
+        after.quiet_hours.as_ref().map(|q| f(q).format("%H:%M").to_string())
+    };
+    let mut values: Vec<(&'static str, moon_db::sea_query::Value)> = vec![
+        ("email", after.email.into()),
+        ("quiet_from", hhmm(|q| q.from).into()),
+        ("quiet_to", hhmm(|q| q.to).into()),
+        ("updated_at", moon_db::now().into()),
+    ];
+    let (table, key, id, entity) = match to {
+        Recipient::Agent(a) => {
+            values.push(("stream", after.stream.into()));
+            ("notification_preferences", "agent_id", a, "agent")
+        }
+        Recipient::User(u) => ("user_notification_preferences", "user_id", u, "user"),
+    };
+    if before.is_some() {
         let mut up = Query::update();
-        up.table("notification_preferences")
-            .values([
-                ("stream", Expr::val(after.stream)),
-                ("email", Expr::val(after.email)),
-                ("updated_at", Expr::val(moon_db::now())),
-            ])
-            .and_where(Expr::col("agent_id").eq(agent_id));
+        up.table(table).values(values.into_iter().map(|(c, v)| (c, Expr::val(v)))).and_where(Expr::col(key).eq(id));
         tx.execute(&up).await?;
     } else {
-        tx.execute(&insert_row(
-            "notification_preferences",
-            vec![
-                ("agent_id", agent_id.into()),
-                ("stream", after.stream.into()),
-                ("email", after.email.into()),
-                ("updated_at", moon_db::now().into()),
-            ],
-        ))
-        .await?;
+        values.push((key, id.into()));
+        tx.execute(&insert_row(table, values)).await?;
     }
-    let event =
-        audit::Event::on("notification.preferences", "agent", agent_id).with_diff(before.as_ref(), Some(&after));
+    let event = audit::Event::on("notification.preferences", entity, id).with_diff(before.as_ref(), Some(&after));
     audit::append(&mut tx, principal, event).await?;
     tx.commit().await?;
     Ok(after)

@@ -19,6 +19,8 @@ pub struct NotificationSettings {
     pub stream_poll_ms: u64,
     /// How often the delivery loop looks for due webhook and e-mail deliveries.
     pub delivery_interval_ms: u64,
+    /// How often behind-pace rules are evaluated against the performance figures.
+    pub pace_interval_ms: u64,
     /// Attempts before a delivery is parked as dead.
     pub max_attempts: u32,
     /// First retry delay; each later one doubles, with ±50% jitter, up to `backoff_max_ms`.
@@ -41,6 +43,7 @@ impl Default for NotificationSettings {
             rules_interval_ms: 100,
             stream_poll_ms: 250,
             delivery_interval_ms: 250,
+            pace_interval_ms: 60_000,
             max_attempts: 8,
             backoff_ms: 5_000,
             backoff_max_ms: 3_600_000,
@@ -65,6 +68,11 @@ impl NotificationSettings {
     /// The delivery loop's poll interval.
     pub fn delivery_interval(&self) -> Duration {
         Duration::from_millis(self.delivery_interval_ms.max(10))
+    }
+
+    /// The behind-pace evaluation interval.
+    pub fn pace_interval(&self) -> Duration {
+        Duration::from_millis(self.pace_interval_ms.max(10))
     }
 
     /// Time allowed for one send.

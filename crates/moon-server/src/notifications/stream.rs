@@ -151,8 +151,9 @@ impl moon_jobs::Job for HubJob {
             let item = Item {
                 notification: Notification {
                     id: row.id,
-                    agent_id: row.agent_id,
-                    agent_code: row.agent_code,
+                    agent_id: Some(row.agent_id),
+                    agent_code: Some(row.agent_code),
+                    user_id: None,
                     message: row.message,
                     kind: row.kind,
                     created_at: row.created_at,
@@ -172,7 +173,7 @@ fn visible(scope: &Scope, item: &Item) -> bool {
     match scope {
         Scope::All => true,
         Scope::Branch(b) => *b == item.branch,
-        Scope::Agent(id) => *id == item.notification.agent_id,
+        Scope::Agent(id) => Some(*id) == item.notification.agent_id,
     }
 }
 
@@ -208,7 +209,13 @@ pub async fn stream(
     let replay = match last_seen {
         Some(after) => {
             let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
-            let mut rows = super::repo::list(&state.db, &principal.scope, &Default::default(), &page).await?;
+            let mut rows = super::repo::list(
+                &state.db,
+                super::repo::Viewer { scope: &principal.scope, user_id: None },
+                &super::repo::NotificationQuery { agents_only: true, ..Default::default() },
+                &page,
+            )
+            .await?;
             rows.truncate(REPLAY as usize);
             rows
         }

@@ -72,6 +72,7 @@ fn routes() -> Router<WebState> {
         .route("/products", get(products::list).post(products::create))
         .route("/products/{id}", post(products::update))
         .route("/notifications", get(notifications::list).post(notifications::send))
+        .route("/notifications/broadcast", axum::routing::post(notifications::broadcast))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/users/{id}", post(admin::change_user))
         .route("/tokens", get(admin::tokens).post(admin::create_token))

@@ -615,6 +615,7 @@ async fn every_documented_route_exists(app: &TestApp) {
         "DELETE /api/v1/notifications/webhooks/{id}",
         "GET /api/v1/notifications/deliveries",
         "POST /api/v1/notifications/deliveries/{id}/redeliver",
+        "POST /api/v1/broadcasts",
         "POST /agent/add",
         "GET /agent/get",
         "PUT /agent/update/{agent_code}",

@@ -340,7 +340,7 @@ async fn rules_and_preferences_are_validated_and_audited(app: &TestApp) {
     app.agent("AGT052", "Kandy", "Beta").await;
     let own = app.client_as("agent", Some("AGT051")).await;
     let (s, p) = own.get("/api/v1/notifications/preferences").await;
-    assert_eq!((s, p), (200, json!({"agent_id": agent, "stream": true, "email": false})));
+    assert_eq!((s, p), (200, json!({"agent_id": agent, "stream": true, "email": false, "quiet_hours": null})));
     let (s, p) = own.put("/api/v1/notifications/preferences", json!({"email": true})).await;
     assert_eq!((s, p["email"].as_bool(), p["stream"].as_bool()), (200, Some(true), Some(true)));
     let (s, _) = own.put("/api/v1/notifications/preferences", json!({"email": "yes"})).await;
@@ -603,14 +603,7 @@ async fn email_reaches_the_agents_who_chose_it(backend: moon_db::Backend) {
     let sink = SmtpSink::start().await;
     let port = sink.port();
     let Some(app) = TestApp::spawn_with(backend, move |c| {
-        c.notifications.smtp = Some(moon_server::notifications::settings::SmtpSettings {
-            host: String::from("127.0.0.1"),
-            port,
-            from: String::from("MoonInsurance <noreply@moon.test>"),
-            username: None,
-            password: None,
-            tls: moon_server::notifications::settings::SmtpTls::None,
-        });
+        c.notifications.smtp = Some(crate::common::loopback_smtp(port));
         c.notifications.delivery_interval_ms = 50;
     })
     .await

@@ -16,7 +16,7 @@ fn migration_folders_list_the_same_migrations() {
 }
 
 /// The application's tables, compared across backends.
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 20] = [
     "agents",
     "products",
     "sales",
@@ -35,6 +35,8 @@ const TABLES: [&str; 18] = [
     "notification_preferences",
     "webhook_subscriptions",
     "notification_deliveries",
+    "notification_pace_state",
+    "user_notification_preferences",
 ];
 
 /// (table, column, nullable) for every column of the application's tables.

@@ -20,6 +20,7 @@ on_every_backend_with!(
     |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
     admins_manage_the_organisation_and_move_agents_in_the_console,
     the_performance_page_answers_the_coaching_questions,
+    a_manager_broadcasts_to_their_branch_from_the_notifications_page,
 );
 
 on_every_backend_with!(
@@ -495,4 +496,30 @@ async fn the_performance_page_answers_the_coaching_questions(app: &TestApp) {
     assert_eq!(s, 303, "{html}");
     let (_, agent) = app.get(&format!("/api/v1/agents/{id}")).await;
     assert_eq!(agent["show_name_to_peers"], true, "{agent}");
+}
+
+async fn a_manager_broadcasts_to_their_branch_from_the_notifications_page(app: &TestApp) {
+    let w1 = app.agent("WB1", "Colombo", "Alpha").await;
+    app.agent("WB2", "Colombo", "Beta").await;
+    let k1 = app.agent("WK1", "Kandy", "Alpha").await;
+    let (_, name, password) = app.user("manager", Some("Colombo")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("action=\"/notifications/broadcast\"") && html.contains("value=\"Colombo\""), "{html}");
+    let csrf = csrf_of(&html);
+    let fields =
+        [("csrf_token", csrf.as_str()), ("audience", "branch"), ("unit", "Colombo"), ("text", "Console broadcast")];
+    let (s, to, _) = post_form(&b, app, "/notifications/broadcast", &cookie, &fields).await;
+    assert_eq!((s, to.as_str()), (303, "/notifications"));
+    let (_, mine) = app.get(&format!("/api/v1/notifications?agent_id={w1}&kind=broadcast")).await;
+    assert_eq!(mine["items"][0]["message"], "Console broadcast", "{mine}");
+    let (_, theirs) = app.get(&format!("/api/v1/notifications?agent_id={k1}&kind=broadcast")).await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    // Another branch is refused on the page, beside the form.
+    let fields = [("csrf_token", csrf.as_str()), ("audience", "branch"), ("unit", "Kandy"), ("text", "Not mine")];
+    let (s, _, html) = post_form(&b, app, "/notifications/broadcast", &cookie, &fields).await;
+    assert_eq!(s, 403, "{html}");
+    assert!(html.contains("own branch"), "{html}");
 }

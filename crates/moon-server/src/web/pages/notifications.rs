@@ -1,4 +1,5 @@
-//! Notifications: staff send messages to agents of their scope; an agent reads their inbox,
+//! Notifications: staff send messages to agents of their scope, or broadcast to a team, branch
+//! or region; a manager also reads the alerts addressed to them; an agent reads their inbox,
 //! with the unread count, and marks messages read: one or all, by the page's script through the
 //! API (`PATCH /api/v1/notifications/{id}`, `POST /api/v1/notifications/read_all`), so there is
 //! one implementation of each. New notifications join the first page live (the script listens to
@@ -36,17 +37,27 @@ pub struct SendForm {
     message: Option<String>,
 }
 
+/// The broadcast form's fields: who (`team`, `branch`, `region` or `everyone`), which one, and
+/// the message.
+#[derive(Debug, Default, Deserialize)]
+pub struct BroadcastForm {
+    audience: Option<String>,
+    unit: Option<String>,
+    text: Option<String>,
+}
+
 /// `GET /notifications`.
 pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
-    render(&state, &ctx, &q, &SendForm::default(), &Problems::default(), StatusCode::OK).await
+    let forms = (&SendForm::default(), &BroadcastForm::default());
+    render(&state, &ctx, &q, forms, (&Problems::default(), &Problems::default()), StatusCode::OK).await
 }
 
 async fn render(
     state: &WebState,
     ctx: &Ctx,
     q: &NotificationsQuery,
-    new: &SendForm,
-    problems: &Problems,
+    (new, cast): (&SendForm, &BroadcastForm),
+    (problems, cast_problems): (&Problems, &Problems),
     status: StatusCode,
 ) -> Response {
     let staff = ctx.may("POST", "/notifications");
@@ -57,7 +68,7 @@ async fn render(
             unread: (q.show.as_deref() == Some("unread")).then_some(true),
             ..NotificationQuery::default()
         };
-        let rows = repo::list(&state.db, &ctx.principal.scope, &query, &page).await?;
+        let rows = repo::list(&state.db, (&ctx.principal).into(), &query, &page).await?;
         let agents = if staff {
             let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
             crate::agents::repo::list(
@@ -81,6 +92,18 @@ async fn render(
     choices.extend(
         agents.iter().map(|a| (a.agent_code.clone(), format!("{} — {} {}", a.agent_code, a.first_name, a.last_name))),
     );
+    let mut audiences = vec![
+        (String::from("branch"), String::from("Branch")),
+        (String::from("team"), String::from("Team (in your branch, for a manager)")),
+    ];
+    if ctx.role() == Role::Admin {
+        audiences.push((String::from("region"), String::from("Region")));
+        audiences.push((String::from("everyone"), String::from("Everyone")));
+    }
+    let own_branch = match &ctx.principal.scope {
+        moon_http::Scope::Branch(b) => b.as_str(),
+        _ => "",
+    };
     let inbox = ctx.role() == Role::Agent;
     let title = if inbox { "Inbox" } else { "Notifications" };
     let body = html! {
@@ -104,6 +127,19 @@ async fn render(
                     button type="submit" { "Send" }
                 }
             }
+            section.panel aria-labelledby="broadcast-h" {
+                h2 #broadcast-h { "Broadcast" }
+                form method="post" action="/notifications/broadcast" novalidate {
+                    (csrf_field(ctx))
+                    (cast_problems.summary())
+                    div.form-grid {
+                        (form::select("audience", "To every agent of", &audiences, cast.audience.as_deref().unwrap_or("branch"), cast_problems))
+                        (form::input(Input { name: "unit", label: "Team, branch or region", value: cast.unit.as_deref().unwrap_or(own_branch), kind: "text", required: false }, cast_problems))
+                        (form::input(Input { name: "text", label: "Message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, cast_problems))
+                    }
+                    button type="submit" { "Broadcast" }
+                }
+            }
         }
         nav aria-label="Filter" {
             a href="/notifications" aria-current=[(q.show.is_none()).then_some("true")] { "All" } " · "
@@ -120,7 +156,7 @@ async fn render(
                     @for n in &paged.items {
                         tr data-id=(n.id) {
                             td { (n.created_at.format("%Y-%m-%d %H:%M")) }
-                            @if !inbox { td { (n.agent_code) } }
+                            @if !inbox { td { (recipient(n, ctx.principal.user_id)) } }
                             td { (n.message) }
                             td {
                                 @if n.read_at.is_some() { "Read" } @else {
@@ -139,6 +175,16 @@ async fn render(
     respond(status, document(Some(ctx), title, body))
 }
 
+/// Who a row is addressed to: the agent's code, or "you" / "user N" for a user account's.
+fn recipient(n: &crate::notifications::Notification, viewer: Option<i64>) -> String {
+    match (&n.agent_code, n.user_id) {
+        (Some(code), _) => code.clone(),
+        (None, Some(u)) if Some(u) == viewer => String::from("you"),
+        (None, Some(u)) => format!("user {u}"),
+        (None, None) => String::new(),
+    }
+}
+
 /// `POST /notifications`: sends a message to an agent (staff).
 pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
     let f: SendForm = match form::parse(&body) {
@@ -152,7 +198,36 @@ pub async fn send(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respo
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match sent {
-        Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code)),
-        Err(e) => render(&state, &ctx, &NotificationsQuery::default(), &f, &Problems::from_error(&e), e.status()).await,
+        Ok(n) => see_other("/notifications", &format!("Sent to {}.", n.agent_code.unwrap_or_default())),
+        Err(e) => {
+            let forms = (&f, &BroadcastForm::default());
+            let problems = (&Problems::from_error(&e), &Problems::default());
+            render(&state, &ctx, &NotificationsQuery::default(), forms, problems, e.status()).await
+        }
+    }
+}
+
+/// `POST /notifications/broadcast`: one message to every agent of a team, branch or region (or
+/// everyone), through the same use case as `POST /api/v1/broadcasts`.
+pub async fn broadcast(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: BroadcastForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let unit = given(&f.unit);
+    let mut req = crate::notifications::broadcast::BroadcastRequest { message: f.text.clone(), ..Default::default() };
+    match f.audience.as_deref() {
+        Some("team") => req.team = unit,
+        Some("region") => req.region = unit,
+        Some("everyone") => req.everyone = Some(true),
+        _ => req.branch = unit,
+    }
+    match crate::notifications::broadcast::send(&state.notify, &ctx.principal, &req).await.map_err(ApiError::from) {
+        Ok(r) => see_other("/notifications", &format!("Broadcast to {}: {} agents.", r.audience, r.delivered)),
+        Err(e) => {
+            let forms = (&SendForm::default(), &f);
+            let problems = (&Problems::default(), &Problems::from_error(&e));
+            render(&state, &ctx, &NotificationsQuery::default(), forms, problems, e.status()).await
+        }
     }
 }

@@ -348,3 +348,15 @@ macro_rules! on_backend_with {
         }
     };
 }
+
+/// SMTP settings sending through the test kit's sink on loopback at `port` (no TLS).
+pub fn loopback_smtp(port: u16) -> moon_server::notifications::settings::SmtpSettings {
+    moon_server::notifications::settings::SmtpSettings {
+        host: String::from("127.0.0.1"),
+        port,
+        from: String::from("MoonInsurance <noreply@moon.test>"),
+        username: None,
+        password: None,
+        tls: moon_server::notifications::settings::SmtpTls::None,
+    }
+}
