@@ -276,8 +276,8 @@ pub fn parse_dormant_days(raw: Option<&str>) -> std::result::Result<u32, moon_do
 
 /// Every user's access, with what to act on flagged; as JSON, or CSV with `format=csv`.
 #[utoipa::path(get, path = "/api/v1/access-review", tag = "users", params(ReviewParams),
-    responses((status = 200, body = AccessReview, content_type = "application/json"),
-        (status = 200, description = "One line per user", content_type = "text/csv"),
+    responses((status = 200, description = "The review; `format=csv` gives one line per user",
+            content((AccessReview = "application/json"), (String = "text/csv"))),
         (status = 422, body = moon_http::error::Problem)))]
 async fn access_review(
     axum::extract::State(db): axum::extract::State<Db>,
