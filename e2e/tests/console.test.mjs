@@ -361,8 +361,8 @@ test("every other page renders (products, notifications, users, tokens, audit)",
   const me = page.locator("#users-table tbody tr", { hasText: "demo-admin" });
   assert.equal(await me.getByRole("button").count(), 0);
   await page.goto("/notifications");
-  await page.getByLabel("To").selectOption("AGT001");
-  await page.getByLabel("Message").fill("Great week: keep it up!");
+  await page.getByLabel("To", { exact: true }).selectOption("AGT001");
+  await page.getByRole("textbox", { name: "Message", exact: true }).fill("Great week: keep it up!");
   await page.getByRole("button", { name: "Send" }).click();
   await page.waitForLoadState("load");
   assert.match(await text(page, ".notice"), /Sent to AGT001/);

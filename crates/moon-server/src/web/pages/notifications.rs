@@ -135,7 +135,7 @@ async fn render(
                     div.form-grid {
                         (form::select("audience", "To every agent of", &audiences, cast.audience.as_deref().unwrap_or("branch"), cast_problems))
                         (form::input(Input { name: "unit", label: "Team, branch or region", value: cast.unit.as_deref().unwrap_or(own_branch), kind: "text", required: false }, cast_problems))
-                        (form::input(Input { name: "text", label: "Message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, cast_problems))
+                        (form::input(Input { name: "text", label: "Broadcast message", value: cast.text.as_deref().unwrap_or(""), kind: "text", required: true }, cast_problems))
                     }
                     button type="submit" { "Broadcast" }
                 }
