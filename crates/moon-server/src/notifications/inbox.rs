@@ -5,8 +5,8 @@ use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_db::{DbError, Tx};
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::Recipient;
 use super::quiet::QuietHours;
+use super::repo::Recipient;
 use moon_http::{Principal, Scope};
 
 /// Whose inbox: an agent's own; staff name an agent in their scope, or (admins, managers) get

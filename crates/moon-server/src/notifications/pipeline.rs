@@ -12,24 +12,7 @@ use serde::Serialize;
 
 use super::Notification;
 
-/// Who a notification is for: an agent, or a user account (a manager need not be an agent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Recipient {
-    /// An agent, by id.
-    Agent(i64),
-    /// A user account, by id.
-    User(i64),
-}
-
-impl Recipient {
-    /// A short stable key (`a12`, `u3`) for dedupe keys.
-    pub fn key(self) -> String {
-        match self {
-            Recipient::Agent(id) => format!("a{id}"),
-            Recipient::User(id) => format!("u{id}"),
-        }
-    }
-}
+pub use super::repo::Recipient;
 
 /// A notification about to be written.
 #[derive(Debug, Clone)]
@@ -152,13 +135,19 @@ async fn fan_out(
     trace: Option<&str>,
 ) -> Result<(), DbError> {
     let event = format!("notification.{}", n.kind);
+    let subscriptions = super::webhooks::subscribed(tx, &event).await?;
+    // The recipient's preferences only matter when something is to be delivered: the inbox
+    // alone (no relay, no subscriber) costs no extra read, as before quiet hours existed.
+    if subscriptions.is_empty() && !channels.email {
+        return Ok(());
+    }
     let envelope = WebhookEnvelope { event: event.clone(), data: n };
     let payload = serde_json::to_string(&envelope)
         .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(format!("cannot encode notification: {e}"))))?;
     let channel_prefs = super::inbox::channel_prefs(tx, to).await?;
     let now = moon_db::now();
     let due = channel_prefs.quiet.map_or(now, |q| q.release(now, channels.zone));
-    for sub in super::webhooks::subscribed(tx, &event).await? {
+    for sub in subscriptions {
         tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload, due, trace)).await?;
     }
     if channels.email && channel_prefs.email {

@@ -8,6 +8,25 @@ use super::Notification;
 use moon_http::paging::keyset;
 use moon_http::{Page, Scope};
 
+/// Who a notification is for: an agent, or a user account (a manager need not be an agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Recipient {
+    /// An agent, by id.
+    Agent(i64),
+    /// A user account, by id.
+    User(i64),
+}
+
+impl Recipient {
+    /// A short stable key (`a12`, `u3`) for dedupe keys.
+    pub fn key(self) -> String {
+        match self {
+            Recipient::Agent(id) => format!("a{id}"),
+            Recipient::User(id) => format!("u{id}"),
+        }
+    }
+}
+
 /// Conditions of a notification listing.
 #[derive(Debug, Default, Clone)]
 pub struct NotificationQuery {

@@ -293,6 +293,12 @@ pub async fn send_file(
     (status, ct, r.text().await.unwrap())
 }
 
+/// [`send_file`] asking for JSON; the body as JSON (or as a JSON string when it is not).
+pub async fn send_file_json(request: reqwest::RequestBuilder, content_type: &str, body: &str) -> (u16, Value) {
+    let (s, _, text) = send_file(request, content_type, "application/json", body).await;
+    (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 /// Generates one `#[tokio::test]` per backend for each scenario `async fn name(app: &TestApp)`,
 /// in modules `sqlite`, `postgres` and `mysql`, so a failure names its backend.
 #[macro_export]
