@@ -43,6 +43,10 @@ impl Backend {
     }
 }
 
+/// SQLite's writer page cache unless configured: enough for the operational tables' hot B-tree
+/// pages, small enough for a 512 MiB pod.
+pub const DEFAULT_WRITER_CACHE_MIB: u32 = 32;
+
 /// Pool settings that apply to every backend.
 ///
 /// Connections are not pinged before each use (sqlx's default): the ping is a full round trip
@@ -61,7 +65,8 @@ pub struct DbOptions {
     /// A writer of large batches raises it and checkpoints when idle ([`Db::checkpoint`]), so
     /// a commit does not pay for copying the log back.
     pub wal_autocheckpoint: Option<u32>,
-    /// SQLite only: page cache of the writer connection in MiB (default 32). A writer that
+    /// SQLite only: page cache of the writer connection in MiB (default
+    /// [`DEFAULT_WRITER_CACHE_MIB`]). A writer that
     /// updates random rows of a large table (the warehouse) keeps more of it in memory.
     pub writer_cache_mib: Option<u32>,
 }
@@ -130,7 +135,7 @@ impl Db {
                     .acquire_timeout(options.acquire_timeout)
                     // The one writer keeps more of the B-trees it updates in memory.
                     .connect_with({
-                        let kib = i64::from(options.writer_cache_mib.unwrap_or(32)) * 1024;
+                        let kib = i64::from(options.writer_cache_mib.unwrap_or(DEFAULT_WRITER_CACHE_MIB)) * 1024;
                         let w = opts.clone().pragma("cache_size", format!("-{kib}"));
                         match options.wal_autocheckpoint {
                             Some(pages) => w.pragma("wal_autocheckpoint", pages.to_string()),

@@ -15,7 +15,7 @@ mod secret;
 mod stream;
 
 pub use commits::CHANNEL as CHANGES_CHANNEL;
-pub use connect::{Backend, Db, DbOptions};
+pub use connect::{Backend, DEFAULT_WRITER_CACHE_MIB, Db, DbOptions};
 pub use error::{DbError, QueryErrors};
 pub use exec::{FromAnyRow, Tx};
 pub use group::{Batch, BatchFuture, GroupCommit};

@@ -343,7 +343,11 @@ async fn warn_without_admin(db: &Db) {
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let shown = redact_url(config.database_url.expose());
-    let options = DbOptions { max_connections: config.max_connections, ..DbOptions::default() };
+    let options = DbOptions {
+        max_connections: config.max_connections,
+        writer_cache_mib: Some(config.sqlite_cache_mib),
+        ..DbOptions::default()
+    };
     let db = Db::connect(config.database_url.expose(), &options)
         .await
         .with_context(|| format!("cannot connect to database {shown}"))?;

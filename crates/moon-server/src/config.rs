@@ -20,6 +20,9 @@ pub struct Config {
     pub components: BTreeSet<Component>,
     /// Most connections per database pool.
     pub max_connections: u32,
+    /// SQLite only: page cache of the one writer connection in MiB. Counts fully towards the
+    /// process's memory once the cache has filled, so a small pod may lower it.
+    pub sqlite_cache_mib: u32,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
@@ -71,6 +74,7 @@ impl Config {
             database_url: Secret::new(url),
             components: crate::targets::resolve("all").unwrap_or_default(),
             max_connections: 10,
+            sqlite_cache_mib: moon_db::DEFAULT_WRITER_CACHE_MIB,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             connections: moon_http::serve::ConnLimits::default(),

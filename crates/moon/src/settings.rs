@@ -108,6 +108,7 @@ struct FileConfig {
     target: Option<String>,
     database_url: Option<String>,
     max_connections: Option<u32>,
+    sqlite_cache_mib: Option<u32>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     header_read_timeout_secs: Option<u64>,
@@ -270,6 +271,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         database_url: Secret::new(database_url),
         components,
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(10).max(1),
+        sqlite_cache_mib: file.sqlite_cache_mib.unwrap_or(moon_db::DEFAULT_WRITER_CACHE_MIB).max(1),
         body_limit: file.body_limit_bytes.unwrap_or(64 * 1024),
         request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
         connections: moon_http::serve::ConnLimits {
@@ -408,7 +410,7 @@ pub fn describe(c: &Config) -> String {
         .map_or_else(|| String::from("off"), |t| format!("cert={} key={}", t.cert.display(), t.key.display()));
     let r = &s.rate_limits;
     format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nsqlite_cache_mib = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
          header_read_timeout_secs = {}\nmax_open_connections = {}\n\
          aggregate_interval_ms = {}\npseudonym_key = \"{}\"\nmin_group_size = {}\n\
          tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
@@ -419,6 +421,7 @@ pub fn describe(c: &Config) -> String {
         redact_url(&c.warehouse_url()),
         targets.join(","),
         c.max_connections,
+        c.sqlite_cache_mib,
         c.body_limit,
         c.request_timeout.as_secs(),
         c.connections.header_read_timeout.as_secs(),
@@ -516,13 +519,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("moon-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("moon.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\nsqlite_cache_mib = 8\n").unwrap();
 
         let from_file = resolve(&args(None, Some(file.clone()), None)).unwrap();
         assert_eq!(from_file.listen.port(), 9999);
         assert_eq!(from_file.database_url.expose(), "postgres://u:secret@db/moon");
         assert_eq!(from_file.components.len(), 1);
         assert_eq!(from_file.max_connections, 3);
+        assert_eq!(from_file.sqlite_cache_mib, 8);
+        assert!(describe(&from_file).contains("sqlite_cache_mib = 8"));
         assert!(!describe(&from_file).contains("secret"), "printed configuration hides the password");
 
         let flagged = resolve(&args(Some("sqlite://x.db"), Some(file.clone()), Some("127.0.0.1:7000"))).unwrap();
