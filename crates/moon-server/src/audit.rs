@@ -312,6 +312,44 @@ pub async fn append_many(tx: &mut Tx, entries: Vec<(Actor, Event)>) -> Result<()
     Ok(())
 }
 
+/// The id of the newest committed entry as this transaction sees it (0 before the first): a
+/// mark after which a request's own entries will come. Reads the sequence row without locking
+/// it, so it never waits for a writer; a lagging view only lowers the mark.
+pub(crate) async fn mark(tx: &mut Tx) -> Result<i64, DbError> {
+    let mut read = Query::select();
+    read.column("last_id").from("change_sequence").and_where(Expr::col("name").eq(SEQUENCE));
+    Ok(tx.fetch_optional::<(i64,)>(&read).await?.map_or(0, |(last,)| last))
+}
+
+/// Which entry, about what: enough to point a person at a record.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EntryRef {
+    pub id: i64,
+    pub action: String,
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+}
+
+/// The first entry after `mark` that `actor` wrote while serving the request `request_id`:
+/// proof that the request's transaction committed, since every mutation appends its entry in
+/// its own transaction. Scans only the entries after the mark.
+pub(crate) async fn first_of_request(
+    db: &Db,
+    actor: &str,
+    request_id: &str,
+    mark: i64,
+) -> Result<Option<EntryRef>, DbError> {
+    let mut q = Query::select();
+    q.columns(["id", "action", "entity", "entity_id"])
+        .from("audit_log")
+        .and_where(Expr::col("id").gt(mark))
+        .and_where(Expr::col("actor").eq(actor))
+        .and_where(Expr::col("request_id").eq(request_id))
+        .order_by("id", Order::Asc)
+        .limit(1);
+    db.fetch_optional(&q).await
+}
+
 /// Appends a security event that changes nothing else, in a transaction of its own.
 pub async fn record(db: &Db, who: impl Into<Actor>, event: Event) -> Result<(), DbError> {
     let mut tx = db.begin().await?;

@@ -9,6 +9,7 @@ on_every_backend_with!(
     import_scenarios,
     |c| c.aggregate_interval = std::time::Duration::ZERO,
     idempotent_retries_replay_and_store_nothing_twice,
+    a_retry_after_a_crash_never_writes_twice,
     external_references_are_unique_per_source_system,
     imports_validate_every_row_and_report_by_line,
     re_imports_add_nothing_and_the_change_log_carries_every_sale,
@@ -131,6 +132,67 @@ async fn idempotent_retries_replay_and_store_nothing_twice(app: &TestApp) {
 
     let (s, p) = app.admin().with_header("idempotency-key", "bad key with spaces").post("/api/v1/sales", body).await;
     assert_eq!((s, p["code"].as_str()), (400, Some("invalid_idempotency_key")));
+}
+
+/// Makes the key's row look as a process that died after claiming it would leave it: no answer,
+/// and claimed longer ago than a request can run.
+async fn abandon(app: &TestApp, key: &str) {
+    let mut q = Query::update();
+    q.table("idempotency_keys")
+        .value("status_code", Option::<i32>::None)
+        .value("content_type", Option::<String>::None)
+        .value("response_body", Option::<String>::None)
+        .value("created_at", moon_db::now() - chrono::Duration::minutes(6))
+        .and_where(Expr::col("idem_key").eq(key));
+    let mut tx = app.store.begin().await.unwrap();
+    assert_eq!(tx.execute(&q).await.unwrap(), 1, "the key {key} has a row");
+    tx.commit().await.unwrap();
+}
+
+async fn a_retry_after_a_crash_never_writes_twice(app: &TestApp) {
+    app.agent("IDC001", "Colombo", "Alpha").await;
+    let product = app.product("Crash Life", "1000.00").await;
+    let body = json!({"agent_code": "IDC001", "product_id": product, "amount": "250.00", "sale_date": "2024-02-05"});
+
+    // The process died after the sale committed, before it kept the answer: the retry is told
+    // what happened, and nothing is written again.
+    let first = app.admin().with_header("idempotency-key", "crash-1").with_header("x-request-id", "crash-req-1");
+    let (s, sale) = first.post("/api/v1/sales", body.clone()).await;
+    assert_eq!(s, 201, "{sale}");
+    abandon(app, "crash-1").await;
+    let before = sales(app).await;
+    let retry = app.admin().with_header("idempotency-key", "crash-1").with_header("x-request-id", "crash-req-2");
+    let (s, p) = retry.post("/api/v1/sales", body.clone()).await;
+    assert_eq!((s, p["code"].as_str()), (409, Some("idempotency_answer_lost")), "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("sale {}", sale["id"])), "names the sale: {detail}");
+    assert_eq!(sales(app).await, before, "the retry wrote nothing");
+    let (s2, p2) = retry.post("/api/v1/sales", body.clone()).await;
+    assert_eq!((s2, &p2), (409, &p), "every later retry is told the same");
+    let other = json!({"agent_code": "IDC001", "product_id": product, "amount": "1.00", "sale_date": "2024-02-05"});
+    let (s, p) = app.admin().with_header("idempotency-key", "crash-1").post("/api/v1/sales", other).await;
+    assert_eq!((s, p["code"].as_str()), (422, Some("idempotency_key_reused")), "{p}");
+
+    // The process died before its write committed (a 422 writes nothing; its row made to look
+    // abandoned): the retry runs, once.
+    let doomed = app.admin().with_header("idempotency-key", "crash-2").with_header("x-request-id", "crash-req-3");
+    let (s, _) = doomed.post("/api/v1/sales", json!({"agent_code": "IDC001", "amount": "x"})).await;
+    assert_eq!(s, 422);
+    let mut reclaim = Query::update();
+    reclaim
+        .table("idempotency_keys")
+        .value("request_hash", "0".repeat(64))
+        .and_where(Expr::col("idem_key").eq("crash-2"));
+    let mut tx = app.store.begin().await.unwrap();
+    tx.execute(&reclaim).await.unwrap();
+    tx.commit().await.unwrap();
+    abandon(app, "crash-2").await;
+    let before = sales(app).await;
+    let (s, p) = doomed.post("/api/v1/sales", body.clone()).await;
+    assert_eq!(s, 201, "an abandoned claim that wrote nothing is taken over: {p}");
+    let (s, again) = doomed.post("/api/v1/sales", body).await;
+    assert_eq!((s, &again), (201, &p), "and its answer is kept");
+    assert_eq!(sales(app).await, before + 1);
 }
 
 async fn external_references_are_unique_per_source_system(app: &TestApp) {
