@@ -295,6 +295,32 @@ impl TxConn {
         }
     }
 
+    /// Runs a multi-row INSERT and returns `columns` of every inserted row where the backend
+    /// can say in the same statement (SQLite, PostgreSQL: `RETURNING`), in no promised order;
+    /// `None` on MySQL, where the caller reads the rows back by a key of its own.
+    async fn insert_returning_all<T: FromAnyRow>(
+        &mut self,
+        stmt: &InsertStatement,
+        columns: &[&'static str],
+    ) -> Result<Option<Vec<T>>, DbError> {
+        let returning = || sea_query::Query::returning().columns(columns.iter().copied().map(sea_query::Alias::new));
+        match self {
+            TxConn::Sqlite(tx) => {
+                let (sql, values) = stmt.clone().returning(returning()).build_sqlx(SqliteQueryBuilder);
+                Ok(Some(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(&mut **tx).await?))
+            }
+            TxConn::Postgres(tx) => {
+                let (sql, values) = stmt.clone().returning(returning()).build_sqlx(PostgresQueryBuilder);
+                Ok(Some(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(&mut **tx).await?))
+            }
+            TxConn::MySql(tx) => {
+                let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
+                sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Runs a single-row INSERT into a table whose key column is `id` and returns the new id.
     ///
     /// This is the backend difference for generated keys: SQLite and PostgreSQL answer
@@ -386,6 +412,17 @@ impl Tx {
         returning: Vec<sea_query::Expr>,
     ) -> Result<Option<T>, DbError> {
         self.errors.count(self.conn.insert_returning(stmt, table, returning)).await
+    }
+
+    /// Runs a multi-row INSERT and returns `columns` of every inserted row, in no promised
+    /// order, where the backend can say in the same statement (SQLite, PostgreSQL); `None` on
+    /// MySQL, where the caller reads the rows back by a key of its own.
+    pub async fn insert_returning_all<T: FromAnyRow>(
+        &mut self,
+        stmt: &InsertStatement,
+        columns: &[&'static str],
+    ) -> Result<Option<Vec<T>>, DbError> {
+        self.errors.count(self.conn.insert_returning_all(stmt, columns)).await
     }
 
     /// Runs a single-row INSERT into a table whose key column is `id` and returns the new id.

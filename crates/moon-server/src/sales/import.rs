@@ -618,6 +618,12 @@ fn raced(e: DbError) -> Error {
 /// Inserts a batch's new rows and appends one change-log entry per sale; returns how many.
 async fn insert_rows(tx: &mut Tx, rows: &[Row]) -> Result<u64> {
     let now = moon_db::now();
+    // The new ids, by position in `rows`, for the change log: from the inserts' own
+    // `RETURNING` where the backend has it, else read back by the unique external reference.
+    let position: HashMap<(&str, &str), usize> =
+        rows.iter().enumerate().map(|(i, r)| ((r.source_system.as_str(), r.external_ref.as_str()), i)).collect();
+    let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
+    let mut returned = true;
     for part in rows.chunks(ROWS_PER_INSERT) {
         let mut ins = Query::insert();
         ins.into_table("sales").columns(super::repo::SALE_COLUMNS[1..].iter().copied());
@@ -636,34 +642,42 @@ async fn insert_rows(tx: &mut Tx, rows: &[Row]) -> Result<u64> {
             ])
             .map_err(|e| Error::Internal(anyhow::anyhow!("cannot build the import insert: {e}")))?;
         }
-        tx.execute(&ins).await.map_err(raced)?;
+        let columns = ["id", "source_system", "external_ref"];
+        match tx.insert_returning_all::<(i64, String, String)>(&ins, &columns).await.map_err(raced)? {
+            Some(new) => {
+                for (id, source, external_ref) in new {
+                    if let Some(&i) = position.get(&(source.as_str(), external_ref.as_str())) {
+                        ids[i] = Some(id);
+                    }
+                }
+            }
+            None => returned = false,
+        }
     }
-    // The ids, by external reference, for the change log.
-    let mut ids: HashMap<(&str, &str), i64> = HashMap::with_capacity(rows.len());
-    let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
-    for r in rows {
-        by_source.entry(r.source_system.as_str()).or_default().push(r.external_ref.as_str());
-    }
-    for (source, refs) in &by_source {
-        for part in refs.chunks(KEYS_PER_LOOKUP) {
-            let mut q = Query::select();
-            q.columns(["id"])
-                .column("external_ref")
-                .from("sales")
-                .and_where(Expr::col("source_system").eq(*source))
-                .and_where(Expr::col("external_ref").is_in(part.iter().copied()));
-            for (id, external_ref) in tx.fetch_all::<(i64, String)>(&q).await? {
-                if let Some(key) = part.iter().find(|k| **k == external_ref) {
-                    ids.insert((source, key), id);
+    if !returned {
+        let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
+        for r in rows {
+            by_source.entry(r.source_system.as_str()).or_default().push(r.external_ref.as_str());
+        }
+        for (source, refs) in &by_source {
+            for part in refs.chunks(KEYS_PER_LOOKUP) {
+                let mut q = Query::select();
+                q.columns(["id"])
+                    .column("external_ref")
+                    .from("sales")
+                    .and_where(Expr::col("source_system").eq(*source))
+                    .and_where(Expr::col("external_ref").is_in(part.iter().copied()));
+                for (id, external_ref) in tx.fetch_all::<(i64, String)>(&q).await? {
+                    if let Some(&i) = position.get(&(*source, external_ref.as_str())) {
+                        ids[i] = Some(id);
+                    }
                 }
             }
         }
     }
     let mut events = Vec::with_capacity(rows.len());
-    for r in rows {
-        let id = *ids
-            .get(&(r.source_system.as_str(), r.external_ref.as_str()))
-            .ok_or_else(|| Error::internal("an imported sale was not found after its insert"))?;
+    for (r, id) in rows.iter().zip(ids) {
+        let id = id.ok_or_else(|| Error::internal("an imported sale was not found after its insert"))?;
         events.push(Event::Sale {
             id,
             before: None,
