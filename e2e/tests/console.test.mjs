@@ -375,7 +375,8 @@ async function agentSession() {
   ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   await signIn(page, "demo-agent");
-  await page.waitForURL(/\/dashboard/);
+  await page.waitForURL(/\/home/);
+  await page.goto("/dashboard");
   return { ctx, page };
 }
 
@@ -492,7 +493,8 @@ test("signs in again with a TOTP code", async () => {
   }
   await page.locator("#f-code").fill(totp(mfaSecret, stepNow()));
   await page.getByRole("button", { name: "Verify" }).click();
-  await page.waitForURL(/\/dashboard/);
+  await page.waitForURL(/\/home/);
+  await page.goto("/dashboard");
   assert.notEqual(await text(page, "#kpi-count"), "");
   await page.close();
 });
