@@ -375,8 +375,7 @@ async function agentSession() {
   ctx.setDefaultTimeout(10_000);
   const page = await ctx.newPage();
   await signIn(page, "demo-agent");
-  await page.waitForURL(/\/home/);
-  await page.goto("/dashboard");
+  await page.waitForURL(/\/dashboard/);
   return { ctx, page };
 }
 
@@ -493,8 +492,7 @@ test("signs in again with a TOTP code", async () => {
   }
   await page.locator("#f-code").fill(totp(mfaSecret, stepNow()));
   await page.getByRole("button", { name: "Verify" }).click();
-  await page.waitForURL(/\/home/);
-  await page.goto("/dashboard");
+  await page.waitForURL(/\/dashboard/);
   assert.notEqual(await text(page, "#kpi-count"), "");
   await page.close();
 });
