@@ -110,10 +110,11 @@ fn notice_from(headers: &HeaderMap) -> Option<String> {
         .filter(|v: &String| !v.is_empty())
 }
 
-/// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's
-/// background refresh, which shows none).
+/// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's or
+/// wallboard's background refresh, which show none).
 async fn forget_notice(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let carried = notice_from(req.headers()).is_some() && req.uri().path() != "/dashboard/live";
+    let carried =
+        notice_from(req.headers()).is_some() && !["/dashboard/live", "/wallboard/live"].contains(&req.uri().path());
     let mut res = next.run(req).await;
     if carried && !res.status().is_redirection() {
         let clear = format!("{NOTICE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
