@@ -309,14 +309,14 @@ impl Index {
 }
 
 /// What this server offers, for a person or a script that opens the root URL. A browser is sent
-/// on to the web console's dashboard when this process serves it.
+/// on to their home in the web console when this process serves it.
 #[utoipa::path(get, path = "/", tag = "health", security(()), responses((status = 200, description = "Name, version, components and links", content_type = "application/json"), (status = 303, description = "A browser (Accept: text/html) is sent to the console")))]
 async fn index(
     axum::extract::State(index): axum::extract::State<Arc<Index>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     if index.console && crate::web::accepts_html(&headers) {
-        return axum::response::Redirect::to("/dashboard").into_response();
+        return axum::response::Redirect::to("/home").into_response();
     }
     Json(serde_json::json!({
         "name": "MoonInsurance",

@@ -197,6 +197,11 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/dashboard", Roles(EVERYONE)),
     rule("GET", "/dashboard/live", Roles(EVERYONE)),
     rule("GET", "/performance", Roles(EVERYONE)),
+    // Each role's home (what `/` opens in a browser), with the drill-down's rights.
+    rule("GET", "/home", Roles(EVERYONE)),
+    // A branch's wallboard: managers their branch, admins any (names are shown).
+    rule("GET", "/wallboard", Roles(STAFF)),
+    rule("GET", "/wallboard/live", Roles(STAFF)),
     rule("GET", "/agents", Roles(PEOPLE)),
     rule("POST", "/agents", Roles(STAFF)),
     rule("GET", "/agents/{id}", Roles(PEOPLE)),

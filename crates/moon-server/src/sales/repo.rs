@@ -150,6 +150,26 @@ pub async fn totals(db: &Db, scope: &Scope, f: &SaleQuery) -> Result<(i64, i64),
     Ok(row.unwrap_or((0, 0)))
 }
 
+/// How many sales dated `from`–`to` there are, and how many of them carry no policy number:
+/// a data-quality figure for analysts (counts only, no rows).
+pub async fn without_policy_number(db: &Db, from: NaiveDate, to: NaiveDate) -> Result<(i64, i64), DbError> {
+    use moon_db::sea_query::{Cond, Func};
+    let missing = Cond::any()
+        .add(Expr::col(("sales", "policy_number")).is_null())
+        .add(Expr::col(("sales", "policy_number")).eq(""));
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col(("sales", "id"))))
+        .expr(Func::coalesce([
+            moon_db::sum_i64(db.backend(), Expr::case(missing, 1_i64).finally(0_i64).into()),
+            Expr::val(0_i64),
+        ]))
+        .from("sales")
+        .and_where(Expr::col(("sales", "sale_date")).gte(from))
+        .and_where(Expr::col(("sales", "sale_date")).lte(to));
+    let row: Option<(i64, i64)> = db.fetch_optional(&q).await?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
 /// The query of [`list_sorted`].
 fn listing(scope: &Scope, f: &SaleQuery, page: &SortedPage) -> SelectStatement {
     let mut inner = Query::select();

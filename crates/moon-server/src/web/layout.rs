@@ -9,6 +9,7 @@ use super::context::Ctx;
 
 /// Navigation entries; each is shown only to roles the policy table lets open it.
 const NAV: &[(&str, &str)] = &[
+    ("/home", "Home"),
     ("/dashboard", "Dashboard"),
     ("/performance", "Performance"),
     ("/agents", "Agents"),
@@ -31,25 +32,32 @@ pub fn respond(status: StatusCode, body: Markup) -> Response {
     res
 }
 
+/// A page's `<head>`: the stylesheet, the one script, and the CSRF token for the script's calls.
+pub fn head(csrf: Option<&str>, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(token) = csrf {
+                meta name="csrf-token" content=(token);
+            }
+            title { (title) " · MoonInsurance" }
+            link rel="stylesheet" href="/assets/console.css";
+            script src="/assets/console.js" defer {}
+        }
+    }
+}
+
 /// The document around a page's main content. `ctx` is absent before sign-in.
 pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(token) = ctx.and_then(|c| c.csrf.as_deref()) {
-                    meta name="csrf-token" content=(token);
-                }
-                title { (title) " · MoonInsurance" }
-                link rel="stylesheet" href="/assets/console.css";
-                script src="/assets/console.js" defer {}
-            }
+            (head(ctx.and_then(|c| c.csrf.as_deref()), title))
             body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::STREAM)] {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
-                    a.brand href="/dashboard" { "MoonInsurance" }
+                    a.brand href="/home" { "MoonInsurance" }
                     @if let Some(ctx) = ctx {
                         @if !ctx.must_enrol { (nav(ctx)) }
                         div.who {

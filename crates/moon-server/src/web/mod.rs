@@ -19,6 +19,7 @@ mod charts;
 mod context;
 mod form;
 mod layout;
+mod pace;
 mod pages;
 
 use axum::Router;
@@ -48,7 +49,8 @@ where
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 fn routes() -> Router<WebState> {
     use pages::{
-        account, admin, agents, dashboard, notifications, organisation, performance, products, sales, sign_in,
+        account, admin, agents, dashboard, home, notifications, organisation, performance, products, sales, sign_in,
+        wallboard,
     };
     Router::new()
         .route("/assets/{file}", get(assets::serve))
@@ -60,6 +62,9 @@ fn routes() -> Router<WebState> {
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/live", get(dashboard::live))
         .route("/performance", get(performance::page))
+        .route("/home", get(home::page))
+        .route("/wallboard", get(wallboard::page))
+        .route("/wallboard/live", get(wallboard::live))
         .route("/agents", get(agents::list).post(agents::create))
         .route("/agents/{id}", get(agents::edit).post(agents::update))
         .route("/agents/{id}/deactivate", post(agents::deactivate))
@@ -105,10 +110,11 @@ fn notice_from(headers: &HeaderMap) -> Option<String> {
         .filter(|v: &String| !v.is_empty())
 }
 
-/// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's
-/// background refresh, which shows none).
+/// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's or
+/// wallboard's background refresh, which show none).
 async fn forget_notice(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let carried = notice_from(req.headers()).is_some() && req.uri().path() != "/dashboard/live";
+    let carried =
+        notice_from(req.headers()).is_some() && !["/dashboard/live", "/wallboard/live"].contains(&req.uri().path());
     let mut res = next.run(req).await;
     if carried && !res.status().is_redirection() {
         let clear = format!("{NOTICE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -127,6 +133,8 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/account/",
     "/dashboard",
     "/performance",
+    "/home",
+    "/wallboard",
     "/agents",
     "/organisation",
     "/sales",
@@ -205,7 +213,7 @@ fn refusal(e: ApiError, uri: &Uri) -> Response {
         }
         (StatusCode::FORBIDDEN, "mfa_enrolment_required") => Redirect::to("/account/mfa").into_response(),
         // A signed-in user back at the code step (the browser's back button) is done with it.
-        (StatusCode::FORBIDDEN, _) if uri.path() == "/sign-in/mfa" => Redirect::to("/dashboard").into_response(),
+        (StatusCode::FORBIDDEN, _) if uri.path() == "/sign-in/mfa" => Redirect::to("/home").into_response(),
         (status, _) => layout::error_page(status, e.detail()),
     }
 }
@@ -227,7 +235,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A local path to return to after signing in; anything else is replaced by the dashboard.
+/// A local path to return to after signing in; anything else is replaced by the viewer's home.
 ///
 /// Only a same-origin absolute path is followed: it starts with one `/` (`//host` and `/\host`
 /// are other sites to a browser), holds no control character (a tab or newline is dropped by
@@ -243,7 +251,7 @@ fn safe_next(next: Option<&str>) -> &str {
         {
             n
         }
-        _ => "/dashboard",
+        _ => "/home",
     }
 }
 
@@ -264,13 +272,13 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/sales?from=2026-01-01")), "/sales?from=2026-01-01");
-        assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
-        assert_eq!(safe_next(None), "/dashboard");
+        assert_eq!(safe_next(Some("//evil.example/")), "/home");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/home");
+        assert_eq!(safe_next(None), "/home");
         for hostile in
             ["/\t/evil.example", "/\r\nX-Injected: 1", "/\\evil.example", "/\\/evil.example", "/%09/x\u{0}", "/ /x"]
         {
-            assert_eq!(safe_next(Some(hostile)), "/dashboard", "{hostile:?}");
+            assert_eq!(safe_next(Some(hostile)), "/home", "{hostile:?}");
         }
     }
 

@@ -21,6 +21,7 @@ mod field_errors;
 mod freshness;
 mod hardening;
 mod history;
+mod home;
 mod hostile;
 mod import;
 mod listings;

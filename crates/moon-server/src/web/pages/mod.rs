@@ -4,12 +4,14 @@ pub mod account;
 pub mod admin;
 pub mod agents;
 pub mod dashboard;
+pub mod home;
 pub mod notifications;
 pub mod organisation;
 pub mod performance;
 pub mod products;
 pub mod sales;
 pub mod sign_in;
+pub mod wallboard;
 
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -29,4 +31,9 @@ pub fn unknown_sort(table: &str, name: &str, offered: impl IntoIterator<Item = &
     let offered: Vec<&str> = offered.into_iter().collect();
     let detail = format!("the {table} cannot be sorted by {name:?}; choose one of {}", offered.join(", "));
     moon_http::ApiError::bad_request("invalid_query", detail)
+}
+
+/// A 403 for a view the viewer's role or scope does not reach, saying why.
+pub fn forbidden(detail: &str) -> moon_http::ApiError {
+    moon_http::ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", detail)
 }

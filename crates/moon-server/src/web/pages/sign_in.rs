@@ -70,11 +70,11 @@ pub async fn submit(
 ) -> Response {
     if !crate::web::same_origin(&headers) {
         let detail = "sign in from this site's own sign-in page";
-        return sign_in_page(StatusCode::FORBIDDEN, "", "/dashboard", Some(detail));
+        return sign_in_page(StatusCode::FORBIDDEN, "", "/home", Some(detail));
     }
     let f: SignInForm = match form::parse(&body) {
         Ok(f) => f,
-        Err(e) => return sign_in_page(e.status(), "", "/dashboard", Some(e.detail())),
+        Err(e) => return sign_in_page(e.status(), "", "/home", Some(e.detail())),
     };
     let username = f.username.unwrap_or_default();
     let next = safe_next(f.next.as_deref()).to_owned();
@@ -145,7 +145,7 @@ pub async fn code_submit(
 ) -> Response {
     let f: CodeForm = match form::parse(&body) {
         Ok(f) => f,
-        Err(e) => return code_page(e.status(), &identity, "/dashboard", Some(&e)),
+        Err(e) => return code_page(e.status(), &identity, "/home", Some(&e)),
     };
     let next = safe_next(f.next.as_deref()).to_owned();
     let code = f.code.unwrap_or_default();
