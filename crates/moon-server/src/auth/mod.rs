@@ -29,8 +29,10 @@ pub mod ratelimit;
 pub mod review;
 pub mod routes;
 pub mod session;
+pub mod signals;
 pub mod throttle;
 pub mod token;
+pub mod token_addresses;
 pub mod users;
 
 use anyhow::Context;
@@ -77,6 +79,8 @@ pub struct AuthState {
     pub class_limiters: std::collections::HashMap<String, ratelimit::RateLimiter>,
     /// The settings these came from.
     pub config: SecurityConfig,
+    /// The addresses API tokens were used from lately (for anomaly detection).
+    pub token_addresses: token_addresses::Recorder,
 }
 
 impl AuthState {
@@ -98,6 +102,7 @@ impl AuthState {
                 .map(|(name, limits)| (name.clone(), ratelimit::RateLimiter::new(*limits)))
                 .collect(),
             config: config.clone(),
+            token_addresses: token_addresses::Recorder::default(),
         };
         if let Err(e) = state.key(db).await {
             tracing::warn!(error = %format!("{e:#}"), "the secret key is not available yet; MFA will retry");
