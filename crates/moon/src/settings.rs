@@ -136,6 +136,15 @@ struct FileConfig {
     rate_classes: Option<std::collections::BTreeMap<String, RateClassFile>>,
     retention: Option<moon_server::retention::RetentionSettings>,
     anomalies: Option<moon_server::anomalies::AnomalySettings>,
+    access_review: Option<AccessReviewFile>,
+}
+
+/// `[access_review]` in `moon.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessReviewFile {
+    /// Days without a sign-in or token use that make an account dormant (1–3650, default 90).
+    dormant_days: Option<u32>,
 }
 
 /// `[rate_classes.NAME]` in `moon.toml`: the limits of tokens made for systems
@@ -334,6 +343,10 @@ fn security(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<SecurityConfi
         None => secret_from_file("MOON_SECRET_KEY_FILE")?.map(Secret::new),
     };
     let mut s = SecurityConfig { secret_key, ..SecurityConfig::default() };
+    if let Some(days) = file.access_review.as_ref().and_then(|a| a.dormant_days) {
+        s.dormant_days = moon_server::auth::review::parse_dormant_days(Some(&days.to_string()), days)
+            .map_err(|e| anyhow::anyhow!("[access_review] {}", e.message))?;
+    }
     if let Some(k) = &s.secret_key {
         anyhow::ensure!(k.expose().len() >= 32, "MOON_SECRET_KEY must be at least 32 characters long");
     }
@@ -457,6 +470,7 @@ pub fn describe(c: &Config) -> String {
         )
         + &describe_retention(&c.retention)
         + &describe_anomalies(&c.anomalies)
+        + &format!("\naccess_review.dormant_days = {}", c.security.dormant_days)
 }
 
 /// The `[anomalies]` lines of [`describe`].

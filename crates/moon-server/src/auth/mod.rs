@@ -168,6 +168,9 @@ pub struct SecurityConfig {
     pub max_header_bytes: usize,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
     pub hash_concurrency: usize,
+    /// Days without a sign-in or token use after which the access review flags an account
+    /// dormant, unless a request says otherwise (`[access_review] dormant_days`).
+    pub dormant_days: u32,
 }
 
 impl Default for SecurityConfig {
@@ -183,6 +186,7 @@ impl Default for SecurityConfig {
             rate_classes: std::collections::BTreeMap::from([(String::from("integration"), ratelimit::integration())]),
             max_header_bytes: 16 * 1024,
             hash_concurrency: 2,
+            dormant_days: review::DEFAULT_DORMANT_DAYS,
         }
     }
 }

@@ -58,6 +58,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /api/v1/audit", "admin"),
     ("GET /api/v1/agents/{code}/subject-access", "admin"),
     ("GET /api/v1/access-review", "admin"),
+    ("GET /api/v1/anomalies", "admin"),
+    ("POST /api/v1/anomalies/{id}/dismiss", "admin"),
     ("GET /api/v1/products", "admin manager agent analyst"),
     ("POST /api/v1/products", "admin"),
     ("GET /api/v1/products/{id}", "admin manager agent analyst"),
