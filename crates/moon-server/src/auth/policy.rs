@@ -228,6 +228,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/tokens/{id}/revoke", Roles(EVERYONE)),
     rule("GET", "/audit", Roles(ADMIN)),
     rule("GET", "/access-review", Roles(ADMIN)),
+    rule("GET", "/anomalies", Roles(ADMIN)),
+    rule("POST", "/anomalies/{id}/dismiss", Roles(ADMIN)),
 ];
 
 /// What the policy says about a matched route.

@@ -296,3 +296,46 @@ async fn the_demo_data_raises_nothing(app: &TestApp) {
 }
 
 on_every_backend_with!(demo, super::super::fast, the_demo_data_raises_nothing);
+
+/// The console page lists findings with why they fired, dismisses one after asking for a reason
+/// (with the CSRF token), and is refused to anyone but admins.
+async fn the_console_page_lists_and_dismisses(app: &TestApp) {
+    use crate::web::{browser, csrf_of, page, post_form, sign_in_form};
+    detection_started(app).await;
+    app.agent("ANOM4", "Matara", "Gamma").await;
+    let product = app.product("Anomaly Console", "1000000.00").await;
+    app.sale("ANOM4", product, "12345.00", &day(app, 1)).await;
+    app.sale("ANOM4", product, "12345.00", &day(app, 1)).await;
+    let items = findings(app, &["duplicate_sale"]).await;
+    let id = of(&items, "duplicate_sale")[0]["id"].as_i64().unwrap();
+
+    let (_, admin_name, admin_pw) = app.user("admin", None).await;
+    let cookie = sign_in_form(app, &admin_name, &admin_pw).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/anomalies", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("href=\"/anomalies\""), "the navigation offers the page to admins");
+    let start = html.find(&format!("data-anomaly=\"{id}\"")).expect("a row for the finding");
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    assert!(row.contains("2 sales of 12,345.00 by agent ANOM4") && row.contains("Yes, dismiss"), "{row}");
+    let csrf = csrf_of(&html);
+    let path = format!("/anomalies/{id}/dismiss");
+    let (s, _, _) = post_form(&b, app, &path, &cookie, &[("reason", "known")]).await;
+    assert_eq!(s, 403, "no CSRF token, no dismissal");
+    let (s, _, _) = post_form(&b, app, &path, &cookie, &[("csrf_token", &csrf), ("reason", " ")]).await;
+    assert_eq!(s, 422, "a reason is required");
+    let (s, _, _) = post_form(&b, app, &path, &cookie, &[("csrf_token", &csrf), ("reason", "two real policies")]).await;
+    assert_eq!(s, 303);
+    let (_, _, html) = page(&b, app, "/anomalies?status=dismissed", Some(&cookie)).await;
+    assert!(html.contains("Dismissed: two real policies"), "{html}");
+    let analyst = app.client_as("analyst", None).await;
+    let r = analyst.request(reqwest::Method::GET, "/anomalies").header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+fn console(c: &mut moon_server::Config) {
+    fast(c);
+    c.security.mfa_required_roles.clear();
+}
+
+on_every_backend_with!(web_console, super::super::console, the_console_page_lists_and_dismisses);

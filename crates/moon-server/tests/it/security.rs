@@ -161,6 +161,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /tokens/{id}/revoke", "admin manager agent analyst"),
     ("GET /audit", "admin"),
     ("GET /access-review", "admin"),
+    ("GET /anomalies", "admin"),
+    ("POST /anomalies/{id}/dismiss", "admin"),
 ];
 
 const ROLES: [&str; 4] = ["analyst", "agent", "manager", "admin"];
