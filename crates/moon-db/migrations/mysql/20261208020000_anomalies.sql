@@ -1,5 +1,5 @@
 -- Issue 17, item 4 (anomaly detection). Expand only: three new tables and two indexes on the
--- audit trail; the release still serving ignores all of them. See docs/adr/00XX-anomaly-detection.md.
+-- audit trail; the release still serving ignores all of them. See docs/adr/0019-anomaly-detection.md.
 
 -- One finding of a detector: what fired (kind), about whom or what (subject), for which window
 -- (a day, an hour, a sale), the figures that fired it (JSON) and the sentence an admin reads.

@@ -7,7 +7,7 @@
 //! tools, and calls each component's own read functions (`auth::signals`, `sales::signals`).
 //! The decisions are pure ([`detect`], over [`stats`]); [`job`] gathers, stores and alerts;
 //! [`repo`] owns the `anomalies` table; [`routes`] lists and dismisses (admins only).
-//! Design and defaults: docs/adr/00XX-anomaly-detection.md and README.md.
+//! Design and defaults: docs/adr/0019-anomaly-detection.md and README.md.
 
 pub mod detect;
 pub mod job;
