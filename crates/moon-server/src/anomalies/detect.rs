@@ -324,7 +324,8 @@ mod tests {
         let s = BranchDay::default();
         assert!(branch_day(&s, "colombo", d, 5_000_000, &history, false).is_some());
         assert!(branch_day(&s, "colombo", d, 1, &history, false).is_none(), "today may still grow");
-        assert!(branch_day(&s, "colombo", d, 1, &history, true).is_none(), "10 MADs below 100,000 is below zero");
+        let low = branch_day(&s, "colombo", d, 1, &history, true).expect("a finished day far below fires");
+        assert!(low.why.contains("MADs below its median 1,000.00 over 8 earlier"), "{}", low.why);
         assert!(branch_day(&s, "colombo", d, 130_000, &history, true).is_none());
     }
 }
