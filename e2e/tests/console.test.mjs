@@ -325,7 +325,7 @@ test("the performance page answers the coaching questions with one click and dri
   await page.close();
 });
 
-test("every other page renders (products, notifications, users, tokens, audit)", async () => {
+test("every other page renders (products, notifications, users, tokens, audit, anomalies)", async () => {
   const page = await admin.newPage();
   for (const [path, heading, name] of [
     ["/products", "Products & targets", "products"],
@@ -333,6 +333,7 @@ test("every other page renders (products, notifications, users, tokens, audit)",
     ["/users", "Users", "users"],
     ["/tokens", "API tokens", "tokens"],
     ["/audit", "Audit log", "audit"],
+    ["/anomalies", "Anomalies", "anomalies"],
   ]) {
     const res = await page.goto(path);
     assert.equal(res.status(), 200, path);

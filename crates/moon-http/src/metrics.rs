@@ -114,6 +114,8 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     job_steps: Family<JobLabels, Counter>,
     job_step_seconds: Family<JobLabels, Histogram, fn() -> Histogram>,
+    anomalies_open: Family<KindLabels, Gauge<i64, AtomicI64>>,
+    anomalies_found: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -192,7 +194,21 @@ impl Metrics {
             "Time a background job's step took, by job and outcome",
             job_step_seconds.clone(),
         );
+        let anomalies_open = Family::<KindLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "anomalies_open",
+            "Anomaly findings not yet dismissed, by detector kind (as of this process's last detection step)",
+            anomalies_open.clone(),
+        );
+        let anomalies_found = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "anomalies_found",
+            "Anomaly findings stored by this process, by detector kind",
+            anomalies_found.clone(),
+        );
         Arc::new(Self {
+            anomalies_open,
+            anomalies_found,
             db: db.clone(),
             job_steps,
             job_step_seconds,
@@ -225,6 +241,20 @@ impl Metrics {
         let labels = JobLabels { job, outcome };
         self.job_steps.get_or_create(&labels).inc();
         self.job_step_seconds.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// Counts one new anomaly finding of `kind`.
+    pub fn count_anomaly(&self, kind: &'static str) {
+        self.anomalies_found.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Sets the open findings of every kind (kinds absent from `open` are set to 0, so a
+    /// dismissed kind's series drops back rather than keeping its last value).
+    pub fn set_open_anomalies(&self, kinds: &[&'static str], open: &[(&'static str, i64)]) {
+        for kind in kinds {
+            let n = open.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+            self.anomalies_open.get_or_create(&KindLabels { kind }).set(n);
+        }
     }
 
     /// Counts a failed warehouse refresh.

@@ -178,6 +178,8 @@ fn router(state: AppState, config: &Config, parts: Vec<Description<AppState>>) -
     api = api.merge(crate::audit::routes());
     // Subject access gathers from every component: served by every process (admins only).
     api = api.merge(crate::privacy::routes());
+    // Anomaly findings span components too (admins only).
+    api = api.merge(crate::anomalies::routes::routes());
     let mut pages = Router::new();
     for part in parts {
         api = api.merge(part.api);
@@ -526,7 +528,7 @@ pub async fn serve(
         PlanningState { db: db.clone(), calendar: config.business, bands: Arc::new(config.target_bands.clone()) };
     let web = WebState {
         db: db.clone(),
-        auth,
+        auth: auth.clone(),
         security: security.clone(),
         notify: notify.clone(),
         kpis: kpis.clone(),
@@ -559,6 +561,20 @@ pub async fn serve(
     // Retention belongs to no component: a process applies it when its settings ask.
     if let Some(job) = crate::retention::RetentionJob::pending(db.clone(), config.retention.clone()) {
         jobs.start(job);
+    }
+    // Anomaly detection belongs to no component; it alerts through the notification pipeline,
+    // so the processes serving notifications run it.
+    if config.anomalies.enabled && config.components.contains(&Component::Notifications) {
+        let inputs = crate::anomalies::job::Inputs {
+            settings: config.anomalies.clone(),
+            calendar: config.business,
+            channels: runtime.channels,
+            metrics: metrics.clone(),
+        };
+        let rt = runtime.clone();
+        let detection =
+            crate::anomalies::job::Detection::new(db.clone(), auth.clone(), inputs, Box::new(move || rt.committed()));
+        jobs.start(detection.pending());
     }
     let readiness = Readiness { db: db.clone(), checks: Arc::new(checks) };
     let index = Arc::new(Index::new(&descriptions, config.components.contains(&Component::Web)));

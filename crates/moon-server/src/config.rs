@@ -54,6 +54,8 @@ pub struct Config {
     pub retention: crate::retention::RetentionSettings,
     /// The currency amounts are in (`[business] currency`), shown beside them in the console.
     pub currency: moon_domain::CurrencyCode,
+    /// Anomaly detectors and their thresholds (`[anomalies]`).
+    pub anomalies: crate::anomalies::AnomalySettings,
 }
 
 impl Config {
@@ -88,6 +90,9 @@ impl Config {
             target_bands: moon_domain::Bands::default(),
             retention: crate::retention::RetentionSettings::default(),
             currency: moon_domain::CurrencyCode::default(),
+            // Off for tests and tools: a scenario opts in, so detection's alerts never land in
+            // the inboxes other scenarios count.
+            anomalies: crate::anomalies::AnomalySettings { enabled: false, ..Default::default() },
         }
     }
 }

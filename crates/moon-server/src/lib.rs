@@ -7,6 +7,7 @@
 //! browser console over the same use cases.
 
 pub(crate) mod agents;
+pub mod anomalies;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -39,7 +39,7 @@ pub struct SubjectAccess {
     pub memberships: Vec<Membership>,
     /// Every sale recorded for the agent.
     pub sales: Vec<Sale>,
-    /// Every notification sent to the agent.
+    /// Every notification sent to the agent or to their user accounts.
     pub notifications: Vec<Notification>,
     /// The agent's notification channels.
     pub notification_preferences: Preferences,
@@ -82,6 +82,16 @@ pub async fn export(db: &Db, principal: &Principal, code: &AgentCode) -> Result<
         .into_iter()
         .filter(|u| u.agent_code.as_deref() == Some(code.as_str()))
         .collect();
+    // Notifications may also be addressed to the agent's user accounts (issue 16).
+    let mut notifications = notifications;
+    for u in &users {
+        let to_user = crate::notifications::repo::NotificationQuery { user_id: Some(u.id), ..Default::default() };
+        notifications.extend(
+            crate::notifications::repo::list(db, crate::notifications::repo::Viewer::ALL, &to_user, &Page::ALL).await?,
+        );
+    }
+    notifications.sort_by_key(|n| n.id);
+    notifications.dedup_by_key(|n| n.id);
     // The agent's entries name them by id or (erasure, this export) by code.
     let mut entries = all_entries(db, "agent", &id.to_string()).await?;
     entries.extend(all_entries(db, "agent", code.as_str()).await?);

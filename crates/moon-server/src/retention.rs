@@ -25,7 +25,8 @@ pub struct RetentionSettings {
     pub interval_minutes: u64,
     /// Sessions expired longer ago than this.
     pub sessions_days: u32,
-    /// Sign-in throttle rows whose last failure is older than this (and lock nothing).
+    /// Sign-in throttle rows whose last failure is older than this (and lock nothing), and the
+    /// addresses tokens were used from (anomaly detection) not seen for as long.
     pub throttle_days: u32,
     /// Delivered or dead webhook and e-mail deliveries (with their payloads) older than this.
     pub deliveries_days: u32,
@@ -98,6 +99,8 @@ pub async fn run(db: &Db, settings: &RetentionSettings, now: DateTime<Utc>) -> a
     }
     step!("sessions", settings.sessions_days, crate::auth::session::prune_expired);
     step!("sign_in_throttle", settings.throttle_days, crate::auth::throttle::prune_idle);
+    // The addresses tokens were used from (anomaly detection) are as personal as throttle rows.
+    step!("token_addresses", settings.throttle_days, crate::auth::token_addresses::prune);
     step!("notification_deliveries", settings.deliveries_days, crate::notifications::deliveries::prune_finished);
     step!("notifications", settings.read_notifications_days, crate::notifications::repo::prune_read);
     step!("change_log", settings.change_log_days, moon_changelog::prune_applied_before);

@@ -90,9 +90,10 @@ pub enum ReviewFormat {
 /// Options of `moon access review`.
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
-    /// Days without a sign-in or token use that make an account dormant.
-    #[arg(long, default_value_t = moon_server::auth::review::DEFAULT_DORMANT_DAYS)]
-    dormant_days: u32,
+    /// Days without a sign-in or token use that make an account dormant (default: the
+    /// configured `[access_review] dormant_days`, 90 unless set).
+    #[arg(long)]
+    dormant_days: Option<u32>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReviewFormat::Text)]
     format: ReviewFormat,
@@ -104,9 +105,10 @@ pub struct ReviewArgs {
 pub async fn access(cmd: AccessCommand) -> anyhow::Result<()> {
     match cmd {
         AccessCommand::Review(args) => {
-            let days = moon_server::auth::review::parse_dormant_days(Some(&args.dormant_days.to_string()))
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             let config = crate::settings::resolve(&crate::settings::ServeArgs::from(args.common))?;
+            let given = args.dormant_days.map(|d| d.to_string());
+            let days = moon_server::auth::review::parse_dormant_days(given.as_deref(), config.security.dormant_days)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             let db = moon_server::app::open_database(&config).await?;
             let review = moon_server::auth::review::review(&db, days).await;
             db.close().await;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod aggregate;
+mod anomalies;
 mod compliance;
 mod import;
 mod org;
@@ -77,6 +78,10 @@ enum Command {
     /// Retention: `moon retention run` applies `[retention]` once and reports what it removed.
     #[command(subcommand)]
     Retention(compliance::RetentionCommand),
+    /// Anomaly findings: `moon anomalies list [--status open|dismissed|all] [--kind K]`,
+    /// `moon anomalies dismiss ID --reason TEXT`.
+    #[command(subcommand)]
+    Anomalies(anomalies::AnomaliesCommand),
 }
 
 /// `moon audit …`.
@@ -260,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(cmd) => compliance::privacy(cmd).await,
         Command::Access(cmd) => compliance::access(cmd).await,
         Command::Retention(cmd) => compliance::retention(cmd).await,
+        Command::Anomalies(cmd) => anomalies::run(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {
             let key = checkpoint_key(args.key_file.as_deref())?;
             let config = settings::resolve(&ServeArgs::from(args.common))?;

@@ -135,6 +135,16 @@ struct FileConfig {
     targets: Option<TargetsFile>,
     rate_classes: Option<std::collections::BTreeMap<String, RateClassFile>>,
     retention: Option<moon_server::retention::RetentionSettings>,
+    anomalies: Option<moon_server::anomalies::AnomalySettings>,
+    access_review: Option<AccessReviewFile>,
+}
+
+/// `[access_review]` in `moon.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessReviewFile {
+    /// Days without a sign-in or token use that make an account dormant (1–3650, default 90).
+    dormant_days: Option<u32>,
 }
 
 /// `[rate_classes.NAME]` in `moon.toml`: the limits of tokens made for systems
@@ -266,6 +276,8 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
     let currency = currency(&file)?;
     let target_bands = bands(&file)?;
     let retention = retention(&file)?;
+    let anomalies = file.anomalies.clone().unwrap_or_default();
+    anomalies.check().map_err(|e| anyhow::anyhow!("invalid [anomalies] settings: {e}"))?;
     Ok(Config {
         listen,
         database_url: Secret::new(database_url),
@@ -290,6 +302,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         target_bands,
         retention,
         currency,
+        anomalies,
     })
 }
 
@@ -330,6 +343,10 @@ fn security(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<SecurityConfi
         None => secret_from_file("MOON_SECRET_KEY_FILE")?.map(Secret::new),
     };
     let mut s = SecurityConfig { secret_key, ..SecurityConfig::default() };
+    if let Some(days) = file.access_review.as_ref().and_then(|a| a.dormant_days) {
+        s.dormant_days = moon_server::auth::review::parse_dormant_days(Some(&days.to_string()), days)
+            .map_err(|e| anyhow::anyhow!("[access_review] {}", e.message))?;
+    }
     if let Some(k) = &s.secret_key {
         anyhow::ensure!(k.expose().len() >= 32, "MOON_SECRET_KEY must be at least 32 characters long");
     }
@@ -452,6 +469,49 @@ pub fn describe(c: &Config) -> String {
             c.target_bands.thresholds().iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
         )
         + &describe_retention(&c.retention)
+        + &describe_anomalies(&c.anomalies)
+        + &format!("\naccess_review.dormant_days = {}", c.security.dormant_days)
+}
+
+/// The `[anomalies]` lines of [`describe`].
+fn describe_anomalies(a: &moon_server::anomalies::AnomalySettings) -> String {
+    format!(
+        "\nanomalies.enabled = {}\nanomalies.interval_seconds = {}\n\
+         anomalies.failed_sign_ins = {{ enabled = {}, account_failures = {}, address_failures = {} }}\n\
+         anomalies.new_address = {{ enabled = {} }}\n\
+         anomalies.token_addresses = {{ enabled = {}, addresses = {}, window_minutes = {} }}\n\
+         anomalies.permission_denied = {{ enabled = {}, count = {}, window_minutes = {} }}\n\
+         anomalies.sale_amount = {{ enabled = {}, mads = {}, min_history = {} }}\n\
+         anomalies.past_sale = {{ enabled = {}, days = {} }}\n\
+         anomalies.sales_burst = {{ enabled = {}, count = {}, window_minutes = {} }}\n\
+         anomalies.duplicate_sale = {{ enabled = {} }}\n\
+         anomalies.branch_day = {{ enabled = {}, mads = {}, min_history = {}, history_weeks = {} }}",
+        a.enabled,
+        a.interval_seconds,
+        a.failed_sign_ins.enabled,
+        a.failed_sign_ins.account_failures,
+        a.failed_sign_ins.address_failures,
+        a.new_address.enabled,
+        a.token_addresses.enabled,
+        a.token_addresses.addresses,
+        a.token_addresses.window_minutes,
+        a.permission_denied.enabled,
+        a.permission_denied.count,
+        a.permission_denied.window_minutes,
+        a.sale_amount.enabled,
+        a.sale_amount.mads,
+        a.sale_amount.min_history,
+        a.past_sale.enabled,
+        a.past_sale.days,
+        a.sales_burst.enabled,
+        a.sales_burst.count,
+        a.sales_burst.window_minutes,
+        a.duplicate_sale.enabled,
+        a.branch_day.enabled,
+        a.branch_day.mads,
+        a.branch_day.min_history,
+        a.branch_day.history_weeks,
+    )
 }
 
 /// The `[retention]` lines of [`describe`]; the checkpoint and its key show only whether set.

@@ -207,6 +207,10 @@ pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, 
     };
     let Some(mut principal) = identity.account.principal() else { return shape(unauthenticated()) };
     principal.origin = origin;
+    if let Credential::Token { id, .. } = &identity.credential {
+        // O(1) in memory; a write only for a pair this process has not recorded lately.
+        auth.token_addresses.note(&state.db, *id, ip);
+    }
     if let Credential::Session { token, mfa_pending, .. } = &identity.credential {
         if !req.method().is_safe() {
             let (checked, verdict) = csrf_checked(req, token, state.body_limit).await;

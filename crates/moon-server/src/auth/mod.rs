@@ -29,8 +29,10 @@ pub mod ratelimit;
 pub mod review;
 pub mod routes;
 pub mod session;
+pub mod signals;
 pub mod throttle;
 pub mod token;
+pub mod token_addresses;
 pub mod users;
 
 use anyhow::Context;
@@ -77,6 +79,8 @@ pub struct AuthState {
     pub class_limiters: std::collections::HashMap<String, ratelimit::RateLimiter>,
     /// The settings these came from.
     pub config: SecurityConfig,
+    /// The addresses API tokens were used from lately (for anomaly detection).
+    pub token_addresses: token_addresses::Recorder,
 }
 
 impl AuthState {
@@ -98,6 +102,7 @@ impl AuthState {
                 .map(|(name, limits)| (name.clone(), ratelimit::RateLimiter::new(*limits)))
                 .collect(),
             config: config.clone(),
+            token_addresses: token_addresses::Recorder::default(),
         };
         if let Err(e) = state.key(db).await {
             tracing::warn!(error = %format!("{e:#}"), "the secret key is not available yet; MFA will retry");
@@ -163,6 +168,9 @@ pub struct SecurityConfig {
     pub max_header_bytes: usize,
     /// Password hashes computed at once (each takes ~19 MiB and a core for tens of ms).
     pub hash_concurrency: usize,
+    /// Days without a sign-in or token use after which the access review flags an account
+    /// dormant, unless a request says otherwise (`[access_review] dormant_days`).
+    pub dormant_days: u32,
 }
 
 impl Default for SecurityConfig {
@@ -178,6 +186,7 @@ impl Default for SecurityConfig {
             rate_classes: std::collections::BTreeMap::from([(String::from("integration"), ratelimit::integration())]),
             max_header_bytes: 16 * 1024,
             hash_concurrency: 2,
+            dormant_days: review::DEFAULT_DORMANT_DAYS,
         }
     }
 }

@@ -87,6 +87,9 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/api/v1/users/{id}", Roles(ADMIN)),
     // The access review (who can do what; dormant accounts, unused or endless tokens).
     rule("GET", "/api/v1/access-review", Roles(ADMIN)),
+    // Anomaly findings (addresses, accounts, pay-related amounts): admins only.
+    rule("GET", "/api/v1/anomalies", Roles(ADMIN)),
+    rule("POST", "/api/v1/anomalies/{id}/dismiss", Roles(ADMIN)),
     rule("GET", "/api/v1/tokens", Roles(EVERYONE)),
     rule("POST", "/api/v1/tokens", Roles(EVERYONE)),
     rule("DELETE", "/api/v1/tokens/{id}", Roles(EVERYONE)),
@@ -230,6 +233,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/tokens/{id}/revoke", Roles(EVERYONE)),
     rule("GET", "/audit", Roles(ADMIN)),
     rule("GET", "/access-review", Roles(ADMIN)),
+    rule("GET", "/anomalies", Roles(ADMIN)),
+    rule("POST", "/anomalies/{id}/dismiss", Roles(ADMIN)),
 ];
 
 /// What the policy says about a matched route.

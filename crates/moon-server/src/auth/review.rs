@@ -246,7 +246,8 @@ mod tests {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReviewParams {
-    /// Days without a sign-in or token use that make an account dormant, 1–3650 (default 90).
+    /// Days without a sign-in or token use that make an account dormant, 1–3650 (default: the
+    /// configured `[access_review] dormant_days`, 90 unless set).
     pub dormant_days: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
@@ -256,14 +257,15 @@ pub struct ReviewParams {
 pub fn routes<S>() -> utoipa_axum::router::OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
-    Db: axum::extract::FromRef<S>,
+    super::SecurityState: axum::extract::FromRef<S>,
 {
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(access_review))
 }
 
-/// Reads the dormancy threshold of a request or command line.
-pub fn parse_dormant_days(raw: Option<&str>) -> std::result::Result<u32, moon_domain::FieldError> {
-    let Some(raw) = raw else { return Ok(DEFAULT_DORMANT_DAYS) };
+/// Reads the dormancy threshold of a request or command line; `default` (the configured
+/// `[access_review] dormant_days`) when none is given.
+pub fn parse_dormant_days(raw: Option<&str>, default: u32) -> std::result::Result<u32, moon_domain::FieldError> {
+    let Some(raw) = raw else { return Ok(default) };
     match raw.trim().parse::<u32>() {
         Ok(d) if (1..=3650).contains(&d) => Ok(d),
         _ => Err(moon_domain::FieldError::new(
@@ -280,11 +282,13 @@ pub fn parse_dormant_days(raw: Option<&str>) -> std::result::Result<u32, moon_do
             content((AccessReview = "application/json"), (String = "text/csv"))),
         (status = 422, body = moon_http::error::Problem)))]
 async fn access_review(
-    axum::extract::State(db): axum::extract::State<Db>,
+    axum::extract::State(state): axum::extract::State<super::SecurityState>,
     moon_http::ApiQuery(p): moon_http::ApiQuery<ReviewParams>,
 ) -> moon_http::ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let days = parse_dormant_days(p.dormant_days.as_deref()).map_err(moon_http::ApiError::field)?;
+    let db = &state.db;
+    let days = parse_dormant_days(p.dormant_days.as_deref(), state.auth.config.dormant_days)
+        .map_err(moon_http::ApiError::field)?;
     let csv = match p.format.as_deref().map(str::trim) {
         None | Some("json") => false,
         Some("csv") => true,
@@ -296,7 +300,7 @@ async fn access_review(
             )));
         }
     };
-    let r = review(&db, days).await?;
+    let r = review(db, days).await?;
     Ok(if csv {
         let headers = [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),

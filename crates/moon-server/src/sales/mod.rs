@@ -4,6 +4,7 @@ pub mod import;
 pub mod model;
 pub mod repo;
 pub mod service;
+pub mod signals;
 mod upload;
 
 use axum::Json;

@@ -21,6 +21,7 @@ const NAV: &[(&str, &str)] = &[
     ("/tokens", "API tokens"),
     ("/audit", "Audit log"),
     ("/access-review", "Access review"),
+    ("/anomalies", "Anomalies"),
 ];
 
 /// An HTML response; pages are personal, so never cached.

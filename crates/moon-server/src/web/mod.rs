@@ -49,8 +49,8 @@ where
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 fn routes() -> Router<WebState> {
     use pages::{
-        account, admin, agents, dashboard, home, notifications, organisation, performance, products, sales, sign_in,
-        wallboard,
+        account, admin, agents, anomalies, dashboard, home, notifications, organisation, performance, products, sales,
+        sign_in, wallboard,
     };
     Router::new()
         .route("/assets/{file}", get(assets::serve))
@@ -84,6 +84,8 @@ fn routes() -> Router<WebState> {
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/audit", get(admin::audit))
         .route("/access-review", get(admin::access_review))
+        .route("/anomalies", get(anomalies::page))
+        .route("/anomalies/{id}/dismiss", post(anomalies::dismiss))
         .layer(axum::middleware::from_fn(forget_notice))
 }
 
@@ -144,6 +146,7 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/tokens",
     "/audit",
     "/access-review",
+    "/anomalies",
 ];
 
 /// What the console's pages need of the server. The console calls the components' own

@@ -150,3 +150,22 @@ on_every_backend_with!(
     |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
     the_console_page_reviews_and_acts
 );
+
+/// The dormancy threshold is configuration (`[access_review] dormant_days`): with 30 days, an
+/// account idle for 40 is dormant without the request naming a threshold.
+async fn the_dormancy_threshold_is_configured(app: &TestApp) {
+    let (idle, _, _) = app.user("analyst", None).await;
+    age_account(app, idle, 40).await;
+    let (s, r) = app.get("/api/v1/access-review").await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["dormant_days"], 30);
+    assert!(flags(find(&r, idle)).contains(&"dormant".to_owned()), "{r}");
+    let (_, r) = app.get("/api/v1/access-review?dormant_days=90").await;
+    assert!(!flags(find(&r, idle)).contains(&"dormant".to_owned()), "a request still chooses its own");
+}
+
+on_every_backend_with!(
+    configured,
+    |c: &mut moon_server::Config| c.security.dormant_days = 30,
+    the_dormancy_threshold_is_configured
+);

@@ -582,6 +582,8 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/audit",
         "GET /api/v1/agents/{code}/subject-access",
         "GET /api/v1/access-review",
+        "GET /api/v1/anomalies",
+        "POST /api/v1/anomalies/{id}/dismiss",
         "GET /api/v1/products",
         "POST /api/v1/products",
         "GET /api/v1/products/{id}",

@@ -13,6 +13,7 @@ mod common;
 mod access_review;
 mod agents_import;
 mod analytics;
+mod anomalies;
 mod api;
 mod architecture;
 mod audit;

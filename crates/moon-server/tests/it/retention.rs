@@ -129,7 +129,7 @@ async fn audit_pruning_keeps_the_chain_verifiable(app: &TestApp) {
     assert_eq!(v.broken.map(|b| b.0), Some(horizon.first_id));
 }
 
-on_every_backend!(audit_pruning_keeps_the_chain_verifiable);
+on_every_backend!(audit_pruning_keeps_the_chain_verifiable, retention_prunes_old_deliveries_and_read_notifications);
 
 // Without the aggregator in process, which prunes applied entries as soon as it has them, the
 // change log keeps them for retention to decide (the notification rules are its consumer).
@@ -138,3 +138,72 @@ on_every_backend_with!(
     |c: &mut moon_server::Config| c.aggregate_interval = std::time::Duration::ZERO,
     retention_removes_old_rows_and_reports_counts
 );
+
+/// Inserts a delivery row of notification `note` with `status`, last touched `days` ago.
+async fn delivery(app: &TestApp, note: i64, status: &str, days: i64) -> i64 {
+    use moon_db::sea_query::Value;
+    let at = Utc::now() - chrono::Duration::days(days);
+    let stmt = moon_db::insert_row(
+        "notification_deliveries",
+        vec![
+            ("notification_id", Value::from(note)),
+            ("channel", Value::from("email")),
+            ("payload", Value::from("{\"message\":\"hello\"}")),
+            ("status", Value::from(status)),
+            ("attempts", Value::from(1_i64)),
+            ("next_attempt_at", Value::from(at)),
+            ("created_at", Value::from(at)),
+            ("updated_at", Value::from(at)),
+        ],
+    );
+    let mut tx = app.store.begin().await.unwrap();
+    let id = tx.insert(&stmt).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn ids(app: &TestApp, table: &'static str) -> Vec<i64> {
+    let mut q = Query::select();
+    q.column("id").from(table).order_by("id", moon_db::sea_query::Order::Asc);
+    app.store.fetch_all::<(i64,)>(&q).await.unwrap().into_iter().map(|(i,)| i).collect()
+}
+
+/// Finished deliveries older than the limit go and recent or unfinished ones stay; notifications
+/// read longer ago than the limit go, and recently read and unread ones stay.
+async fn retention_prunes_old_deliveries_and_read_notifications(app: &TestApp) {
+    app.agent("RET3", "Colombo", "Alpha").await;
+    let mut notes = Vec::new();
+    for text in ["read long ago", "read today", "unread"] {
+        let (s, n) =
+            app.post("/api/v1/notifications", serde_json::json!({"agent_code": "RET3", "message": text})).await;
+        assert_eq!(s, 201, "{n}");
+        notes.push(n["id"].as_i64().unwrap());
+    }
+    for id in &notes[..2] {
+        let (s, b) = app.patch(&format!("/api/v1/notifications/{id}"), serde_json::json!({"read": true})).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let mut q = Query::update();
+    q.table("notifications")
+        .value("read_at", Utc::now() - chrono::Duration::days(40))
+        .and_where(Expr::col("id").eq(notes[0]));
+    let mut tx = app.store.begin().await.unwrap();
+    tx.execute(&q).await.unwrap();
+    tx.commit().await.unwrap();
+    let before = ids(app, "notification_deliveries").await;
+    let old_delivered = delivery(app, notes[2], "delivered", 100).await;
+    let old_dead = delivery(app, notes[2], "dead", 100).await;
+    let recent = delivery(app, notes[2], "delivered", 10).await;
+    let pending = delivery(app, notes[2], "pending", 100).await;
+
+    let settings = RetentionSettings { read_notifications_days: 30, ..RetentionSettings::default() };
+    let report = run(&app.store, &settings, Utc::now()).await.unwrap();
+    assert_eq!(report.removed["notifications"], 1, "{report:?}");
+    assert_eq!(report.removed["notification_deliveries"], 2, "{report:?}");
+    let left = ids(app, "notifications").await;
+    assert!(!left.contains(&notes[0]) && left.contains(&notes[1]) && left.contains(&notes[2]), "{left:?}");
+    let mut expected = before;
+    expected.extend([recent, pending]);
+    assert_eq!(ids(app, "notification_deliveries").await, expected);
+    assert!(![old_delivered, old_dead].iter().any(|d| expected.contains(d)));
+}

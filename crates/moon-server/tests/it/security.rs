@@ -58,6 +58,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /api/v1/audit", "admin"),
     ("GET /api/v1/agents/{code}/subject-access", "admin"),
     ("GET /api/v1/access-review", "admin"),
+    ("GET /api/v1/anomalies", "admin"),
+    ("POST /api/v1/anomalies/{id}/dismiss", "admin"),
     ("GET /api/v1/products", "admin manager agent analyst"),
     ("POST /api/v1/products", "admin"),
     ("GET /api/v1/products/{id}", "admin manager agent analyst"),
@@ -162,6 +164,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /tokens/{id}/revoke", "admin manager agent analyst"),
     ("GET /audit", "admin"),
     ("GET /access-review", "admin"),
+    ("GET /anomalies", "admin"),
+    ("POST /anomalies/{id}/dismiss", "admin"),
 ];
 
 const ROLES: [&str; 4] = ["analyst", "agent", "manager", "admin"];

@@ -44,7 +44,15 @@ async fn the_export_holds_exactly_the_subjects_data(app: &TestApp) {
     assert_eq!(s, 200);
     // Both have accounts; both sign in.
     let (a_user, a_name, a_pw) = app.user("agent", Some("SUBJA")).await;
-    let (_, b_name, b_pw) = app.user("agent", Some("OTHERB")).await;
+    let (b_user, b_name, b_pw) = app.user("agent", Some("OTHERB")).await;
+    // Notifications addressed to each one's user account (as behind-pace alerts are).
+    for (user, text) in [(a_user, "Your account note, Kumari"), (b_user, "Account note for Ravindu")] {
+        use moon_server::notifications::pipeline::{Channels, NewNotification, Recipient, create};
+        let mut tx = app.store.begin().await.unwrap();
+        let new = NewNotification { to: Recipient::User(user), message: text, kind: "manual", dedupe_key: None };
+        create(&mut tx, Channels::default(), &new).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+    }
     assert_eq!(app.anonymous().sign_in(&a_name, &a_pw).await.status(), 200);
     assert_eq!(app.anonymous().sign_in(&b_name, &b_pw).await.status(), 200);
 
@@ -56,8 +64,10 @@ async fn the_export_holds_exactly_the_subjects_data(app: &TestApp) {
     got.sort_unstable();
     assert_eq!(got, a_sales);
     assert!(!got.contains(&b_sale));
-    assert_eq!(x["notifications"].as_array().unwrap().len(), 1);
+    assert_eq!(x["notifications"].as_array().unwrap().len(), 2, "the agent's and their account's: {x}");
     assert_eq!(x["notifications"][0]["message"], "Well done Kumari");
+    assert_eq!(x["notifications"][1]["message"], "Your account note, Kumari");
+    assert_eq!(x["notifications"][1]["user_id"], a_user);
     assert_eq!(x["memberships"].as_array().unwrap().len(), 1);
     assert_eq!(x["memberships"][0]["branch"], "Colombo");
     assert_eq!(x["notification_preferences"]["agent_id"], a);

@@ -503,7 +503,10 @@ fn confirmed_action(ctx: &Ctx, action: &str, label: &str, question: &str, hidden
 /// `GET /access-review`: every user's access, what to act on flagged, with the actions at hand
 /// (admins; the same report as `GET /api/v1/access-review`).
 pub async fn access_review(State(state): State<WebState>, ctx: Ctx, Query(q): Query<ReviewQuery>) -> Response {
-    let days = match crate::auth::review::parse_dormant_days(given(&q.dormant_days).as_deref()) {
+    let days = match crate::auth::review::parse_dormant_days(
+        given(&q.dormant_days).as_deref(),
+        state.auth.config.dormant_days,
+    ) {
         Ok(d) => d,
         Err(e) => return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, &e.message),
     };

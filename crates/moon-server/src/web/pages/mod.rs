@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod agents;
+pub mod anomalies;
 pub mod dashboard;
 pub mod home;
 pub mod notifications;
