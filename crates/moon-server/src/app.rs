@@ -403,7 +403,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             if let Some(wh) = parts.kpis.warehouse.clone() {
                 let rt = parts.notify.notifications.clone();
                 let job = crate::pace_alerts::PaceJob::new(
-                    (parts.db.clone(), wh),
+                    (parts.db.clone(), wh.clone()),
                     parts.config.business,
                     parts.config.target_bands.clone(),
                     rt.channels,
@@ -411,6 +411,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
                 );
                 description = description
                     .with_job(moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_pace", interval)));
+                description = description.with_job(digest_job(parts, wh));
             }
             description
         }
@@ -423,6 +424,31 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
         }
         Component::Web => crate::web::describe(parts.web.clone()),
     })
+}
+
+/// Scheduled digests join the performance figures to the recipients (see digest_job.rs).
+fn digest_job(parts: &Parts<'_>, warehouse: moon_analytics::Warehouse) -> moon_jobs::Pending {
+    let config = parts.config;
+    let settings = Arc::new(config.notifications.digests.clone());
+    let base_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .trim_end_matches('/')
+        .to_owned();
+    let rt = parts.notify.notifications.clone();
+    let inputs = crate::digest_job::Inputs {
+        db: parts.db.clone(),
+        warehouse,
+        calendar: config.business,
+        bands: config.target_bands.clone(),
+        min_group: config.min_group_size,
+        channels: rt.channels,
+        settings: settings.clone(),
+        base_url,
+    };
+    let job = crate::digest_job::DigestJob::new(inputs, parts.notify.auth.clone(), move |_| rt.committed());
+    moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_digests", settings.interval()))
 }
 
 /// The aggregator's continuous refresh, unless this process only serves KPIs (interval zero).
@@ -520,6 +546,7 @@ pub async fn serve(
         auth: auth.clone(),
         timezone: Arc::from(config.notifications.timezone.as_str()),
         metrics: metrics.clone(),
+        digests: Arc::new(config.notifications.digests.clone()),
     };
     let kpis = KpiState { warehouse: warehouse.clone(), min_group_size: config.min_group_size };
     let planning =

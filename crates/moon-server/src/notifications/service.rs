@@ -164,7 +164,7 @@ pub async fn read_all(db: &Db, principal: &Principal, agent_id: Option<i64>) -> 
 
 /// Whose preferences a call is about: an agent (the caller themself, or one named by staff), or,
 /// when staff name nobody, their own user account (a manager's alerts and broadcasts).
-async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Recipient> {
+pub(super) async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Recipient> {
     let id = match (&principal.scope, agent_id, principal.user_id) {
         (Scope::Agent(own), None, _) => *own,
         (_, Some(id), _) => id,
