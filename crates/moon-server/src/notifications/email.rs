@@ -6,7 +6,8 @@
 //! erased in between gets nothing.
 
 use anyhow::Context;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -90,9 +91,7 @@ impl Mailer {
         let built = if kind == "digest" {
             // A digest goes as HTML with a plain-text alternative, written when it was claimed.
             match super::digests::store::mail_of(db, notification_id).await {
-                Ok(Some((subject, text, html))) => {
-                    builder.subject(subject).multipart(MultiPart::alternative_plain_html(text, html))
-                }
+                Ok(Some((subject, text, html))) => builder.subject(subject).multipart(alternative(text, html)),
                 Ok(None) => return fail(String::from("the digest's mail is not on record")),
                 Err(e) => return fail(format!("cannot read the digest: {e}")),
             }
@@ -112,6 +111,17 @@ impl Mailer {
             },
         }
     }
+}
+
+/// HTML with a plain-text alternative, both quoted-printable (readable in the raw mail, safe
+/// for long lines and any character).
+fn alternative(text: String, html: String) -> MultiPart {
+    let part = |kind: ContentType, body: String| {
+        SinglePart::builder().header(kind).header(ContentTransferEncoding::QuotedPrintable).body(body)
+    };
+    MultiPart::alternative()
+        .singlepart(part(ContentType::TEXT_PLAIN, text))
+        .singlepart(part(ContentType::TEXT_HTML, html))
 }
 
 /// How the SMTP connection is secured.

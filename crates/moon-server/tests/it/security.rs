@@ -81,6 +81,11 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /api/v1/notifications/read_all", "admin manager agent"),
     ("GET /api/v1/notifications/preferences", "admin manager agent"),
     ("PUT /api/v1/notifications/preferences", "admin manager agent"),
+    ("GET /api/v1/notifications/digests", "admin manager agent"),
+    ("PUT /api/v1/notifications/digests", "admin manager agent"),
+    // The link in a digest's mail: the signed token is the authority, not a sign-in.
+    ("GET /unsubscribe/digest", "public"),
+    ("POST /unsubscribe/digest", "public"),
     ("GET /api/v1/notifications/rules", "admin"),
     ("POST /api/v1/notifications/rules", "admin"),
     ("GET /api/v1/notifications/rules/{id}", "admin"),
