@@ -428,27 +428,11 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
 
 /// Scheduled digests join the performance figures to the recipients (see digest_job.rs).
 fn digest_job(parts: &Parts<'_>, warehouse: moon_analytics::Warehouse) -> moon_jobs::Pending {
-    let config = parts.config;
-    let settings = Arc::new(config.notifications.digests.clone());
-    let base_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen))
-        .trim_end_matches('/')
-        .to_owned();
     let rt = parts.notify.notifications.clone();
-    let inputs = crate::digest_job::Inputs {
-        db: parts.db.clone(),
-        warehouse,
-        calendar: config.business,
-        bands: config.target_bands.clone(),
-        min_group: config.min_group_size,
-        channels: rt.channels,
-        settings: settings.clone(),
-        base_url,
-    };
+    let inputs = crate::digest_job::Inputs::from_config(parts.config, parts.db.clone(), warehouse);
+    let interval = inputs.settings.interval();
     let job = crate::digest_job::DigestJob::new(inputs, parts.notify.auth.clone(), move |_| rt.committed());
-    moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_digests", settings.interval()))
+    moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_digests", interval))
 }
 
 /// The aggregator's continuous refresh, unless this process only serves KPIs (interval zero).

@@ -49,6 +49,30 @@ pub struct Inputs {
     pub base_url: String,
 }
 
+impl Inputs {
+    /// The inputs of a server or CLI run with `config`: the link address is
+    /// `notifications.digests.public_url`, else `http://` and the listen address.
+    pub fn from_config(config: &crate::Config, db: Db, warehouse: Warehouse) -> Self {
+        let settings = Arc::new(config.notifications.digests.clone());
+        let base_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.listen))
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            db,
+            warehouse,
+            calendar: config.business,
+            bands: config.target_bands.clone(),
+            min_group: config.min_group_size,
+            channels: Channels { email: config.notifications.smtp.is_some(), zone: config.business.zone },
+            settings,
+            base_url,
+        }
+    }
+}
+
 /// Sends every digest due at `now` that no one sent yet; returns how many were written.
 pub async fn run_due(inputs: &Inputs, key: &SealingKey, now: DateTime<Utc>) -> anyhow::Result<usize> {
     use anyhow::Context as _;

@@ -6,6 +6,7 @@ mod admin;
 mod aggregate;
 mod compliance;
 mod import;
+mod notify;
 mod org;
 mod planning;
 mod settings;
@@ -77,6 +78,13 @@ enum Command {
     /// Retention: `moon retention run` applies `[retention]` once and reports what it removed.
     #[command(subcommand)]
     Retention(compliance::RetentionCommand),
+    /// Notification rules: `moon rules list`, `moon rules add NAME --kind behind_pace --level
+    /// team --behind-percent 10`, `moon rules remove ID|NAME` (validated as the API does).
+    #[command(subcommand)]
+    Rules(notify::RulesCommand),
+    /// Scheduled digests: `moon digests run` sends the ones due now, once.
+    #[command(subcommand)]
+    Digests(notify::DigestsCommand),
 }
 
 /// `moon audit …`.
@@ -260,6 +268,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(cmd) => compliance::privacy(cmd).await,
         Command::Access(cmd) => compliance::access(cmd).await,
         Command::Retention(cmd) => compliance::retention(cmd).await,
+        Command::Rules(cmd) => notify::rules(cmd).await,
+        Command::Digests(cmd) => notify::digests(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {
             let key = checkpoint_key(args.key_file.as_deref())?;
             let config = settings::resolve(&ServeArgs::from(args.common))?;

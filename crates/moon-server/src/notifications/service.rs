@@ -140,6 +140,18 @@ pub async fn unread_of_agent(db: &Db, agent_id: i64) -> Result<i64, DbError> {
     Ok(row.map_or(0, |(n,)| n))
 }
 
+/// Unread notifications addressed to one user account (a manager's or admin's alerts and
+/// digests), for the console's navigation.
+pub async fn unread_of_user(db: &Db, user_id: i64) -> Result<i64, DbError> {
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col("id")))
+        .from("notifications")
+        .and_where(Expr::col("user_id").eq(user_id))
+        .and_where(Expr::col("read_at").is_null());
+    let row: Option<(i64,)> = db.fetch_optional(&q).await?;
+    Ok(row.map_or(0, |(n,)| n))
+}
+
 /// Marks every unread notification in an inbox read (now); returns how many.
 pub async fn read_all(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<i64> {
     let cond = inbox::inbox_condition(principal, agent_id)?;

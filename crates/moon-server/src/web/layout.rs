@@ -46,7 +46,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
-            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::STREAM)] {
+            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::OWN_STREAM)] {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/dashboard" { "MoonInsurance" }

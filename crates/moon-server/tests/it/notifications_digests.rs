@@ -229,6 +229,7 @@ async fn digests_hold_each_roles_scope_in_the_inbox_and_by_mail(backend: moon_db
     for bad in [altered, other_purpose, forged, app.admin_token.clone(), String::new()] {
         let (s, body) = post(bad.clone()).await;
         assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body.contains("invalid_unsubscribe_link"), "problem+json for a client: {body}");
     }
     let (_, p) = manager.get("/api/v1/notifications/digests").await;
     assert_eq!(p["daily"]["enabled"], true, "refused links change nothing: {p}");
@@ -239,8 +240,12 @@ async fn digests_hold_each_roles_scope_in_the_inbox_and_by_mail(backend: moon_db
     assert_eq!(p["daily"]["enabled"], false, "{p}");
     let at = (due - chrono::Duration::seconds(30)).format("%H:%M").to_string();
     assert_eq!(p["daily"]["at"], json!(at), "the schedule is kept for switching it on again: {p}");
-    let (s, body) = post(token).await;
+    let (s, body) = post(token.clone()).await;
     assert_eq!(s, 410, "a link works once: {body}");
+    // A browser is shown a page instead.
+    let r = web.get(format!("{url}?token=x{token}")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("<h1>This link does not work</h1>"));
     let (_, audit) = app.get("/api/v1/audit?action=notification.digest_unsubscribe").await;
     assert_eq!(audit["items"].as_array().map_or(0, Vec::len), 1, "{audit}");
     // The next day: the agent and the admin get theirs, the manager no more.

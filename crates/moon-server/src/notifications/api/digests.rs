@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use moon_http::{ApiJson, ApiResult, Principal};
 use serde::Deserialize;
@@ -70,33 +70,57 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
-fn refused() -> Response {
-    page(
+/// A refusal: a page for a browser (which asks for HTML), problem+json for anything else.
+fn refusal(headers: &HeaderMap, status: StatusCode, code: &'static str, title: &str, detail: &str) -> Response {
+    let html =
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if html {
+        page(status, title, &format!("<p>{}</p>", escape(detail)))
+    } else {
+        moon_http::ApiError::new(status, code, detail).into_response()
+    }
+}
+
+fn refused(headers: &HeaderMap) -> Response {
+    refusal(
+        headers,
         StatusCode::BAD_REQUEST,
+        "invalid_unsubscribe_link",
         "This link does not work",
-        "<p>The unsubscribe link is incomplete or was changed. Open it exactly as it arrived in the mail, or choose your digests in the console under Notifications.</p>",
+        "The unsubscribe link is incomplete or was changed. Open it exactly as it arrived in the mail, or choose your digests in the console under Notifications.",
+    )
+}
+
+fn unavailable(headers: &HeaderMap) -> Response {
+    refusal(
+        headers,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Please try again later",
+        "The server cannot handle the link now; nothing was changed.",
     )
 }
 
 /// Verifies a token; the claim key it names.
-async fn verified(state: &NotificationsState, raw: Option<&str>) -> Result<String, Response> {
-    let Some(raw) = raw.filter(|t| !t.is_empty() && t.len() <= 512) else { return Err(refused()) };
+async fn verified(state: &NotificationsState, headers: &HeaderMap, raw: Option<&str>) -> Result<String, Response> {
+    let Some(raw) = raw.filter(|t| !t.is_empty() && t.len() <= 512) else { return Err(refused(headers)) };
     let key = state.auth.key(&state.db).await.map_err(|e| {
         tracing::error!(error = %format!("{e:#}"), "the secret key is unavailable for an unsubscribe link");
-        page(StatusCode::SERVICE_UNAVAILABLE, "Please try again later", "<p>The server cannot check the link now.</p>")
+        unavailable(headers)
     })?;
-    token::verify(key, raw).ok_or_else(refused)
+    token::verify(key, raw).ok_or_else(|| refused(headers))
 }
 
 /// The unsubscribe link: a page asking to confirm (changes nothing).
 #[utoipa::path(get, path = "/unsubscribe/digest", tag = "notifications", security(()), params(TokenParam),
-    responses((status = 200, description = "A page with the confirm button", content_type = "text/html"), (status = 400, description = "A page saying the link does not work", content_type = "text/html")))]
+    responses((status = 200, description = "A page with the confirm button", content_type = "text/html"), (status = 400, description = "The link does not work (a page for a browser)", body = moon_http::error::Problem)))]
 async fn unsubscribe_page(
     State(state): State<NotificationsState>,
+    headers: HeaderMap,
     axum::extract::Query(p): axum::extract::Query<TokenParam>,
 ) -> Response {
     let raw = p.token.unwrap_or_default();
-    if let Err(r) = verified(&state, Some(&raw)).await {
+    if let Err(r) = verified(&state, &headers, Some(&raw)).await {
         return r;
     }
     page(
@@ -112,10 +136,10 @@ async fn unsubscribe_page(
 /// The confirm button: turns the digest off for the person it was sent to. Works once.
 #[utoipa::path(post, path = "/unsubscribe/digest", tag = "notifications", security(()),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token=<the signed token>"),
-    responses((status = 200, description = "Unsubscribed", content_type = "text/html"), (status = 400, description = "A forged, altered or incomplete link", content_type = "text/html"), (status = 410, description = "The link was used before, or its digest is gone", content_type = "text/html")))]
-async fn unsubscribe(State(state): State<NotificationsState>, body: Bytes) -> Response {
+    responses((status = 200, description = "Unsubscribed", content_type = "text/html"), (status = 400, description = "A forged, altered or incomplete link (a page for a browser)", body = moon_http::error::Problem), (status = 410, description = "The link was used before, or its digest is gone (a page for a browser)", body = moon_http::error::Problem)))]
+async fn unsubscribe(State(state): State<NotificationsState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: TokenParam = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let claim_key = match verified(&state, form.token.as_deref()).await {
+    let claim_key = match verified(&state, &headers, form.token.as_deref()).await {
         Ok(k) => k,
         Err(r) => return r,
     };
