@@ -33,6 +33,8 @@ on_every_backend_with!(
     two_schedulers_at_once_send_each_digest_once,
     a_missed_slot_is_sent_once_on_recovery_marked_late,
     digest_choices_are_validated_and_kept,
+    a_managers_own_stream_carries_their_digest,
+    the_demo_manager_receives_a_monday_digest,
 );
 
 /// One run of the digest job at `now`, as its step does it; the key signs the links as the
@@ -352,4 +354,66 @@ async fn digest_choices_are_validated_and_kept(app: &TestApp) {
     assert_eq!(analyst.get("/api/v1/notifications/digests").await.0, 403);
     let (_, audit) = app.get("/api/v1/audit?action=notification.digest_preferences").await;
     assert_eq!(audit["items"].as_array().map_or(0, Vec::len), 2, "{audit}");
+}
+
+async fn a_managers_own_stream_carries_their_digest(app: &TestApp) {
+    let colombo = app.agent("SS1", "Colombo", "Alpha").await;
+    let manager = app.client_as("manager", Some("Colombo")).await;
+    let (s, p) = manager.put("/api/v1/notifications/digests", json!({"weekly": {"enabled": false}})).await;
+    assert_eq!(s, 200, "{p}");
+    let due = daily_next_minute(&manager).await;
+    let (_, me) = manager.get("/api/v1/notifications/digests").await;
+    let user_id = me["user_id"].as_i64().unwrap();
+    let mut own = manager.request(reqwest::Method::GET, "/api/v1/notifications/stream?mine=true").send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    let mut branch = manager.request(reqwest::Method::GET, "/api/v1/notifications/stream").send().await.unwrap();
+    // An agent's notification (the branch's) and the manager's own digest.
+    let (s, b) = app.post("/api/v1/notifications", json!({"agent_id": colombo, "message": "Agent news"})).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(run_at(app, due).await, 1);
+    async fn until(r: &mut reqwest::Response, needle: &str) -> String {
+        let mut seen = String::new();
+        while !seen.contains(needle) {
+            match tokio::time::timeout(WAIT, r.chunk()).await {
+                Ok(Ok(Some(c))) => seen.push_str(&String::from_utf8_lossy(&c)),
+                other => panic!("the stream ended or stalled before {needle:?}: {other:?}; saw {seen}"),
+            }
+        }
+        seen
+    }
+    let mine_events = until(&mut own, "Daily digest for").await;
+    assert!(mine_events.contains(&format!("\"user_id\":{user_id}")), "{mine_events}");
+    assert!(!mine_events.contains("Agent news"), "mine=true: only the manager's own: {mine_events}");
+    let all = until(&mut branch, "Daily digest for").await;
+    assert!(all.contains("Agent news"), "the branch stream carries the branch's agents and the manager's own: {all}");
+    // Another manager's stream does not carry it.
+    let other = app.client_as("manager", Some("Colombo")).await;
+    let (_, theirs) = other.get("/api/v1/notifications?mine=true&kind=digest").await;
+    assert_eq!(theirs["items"].as_array().map_or(0, Vec::len), 0, "{theirs}");
+    let (_, unread) = manager.get("/api/v1/notifications/unread_count").await;
+    assert!(unread["unread"].as_i64().unwrap() >= 1, "{unread}");
+}
+
+async fn the_demo_manager_receives_a_monday_digest(app: &TestApp) {
+    let today = app.config.business.today(Utc::now());
+    moon_server::demo::load(&app.store, today).await.unwrap();
+    moon_server::demo::planning(&app.store, &app.config.business, today).await.unwrap();
+    moon_server::demo::users(&app.store).await.unwrap();
+    let manager = moon_server::auth::users::account_by_name(&app.store, "demo-manager").await.unwrap().unwrap();
+    assert!(run_at(app, Utc::now()).await >= 1);
+    let theirs = |b: &Value| -> Vec<Value> {
+        b["items"].as_array().unwrap().iter().filter(|n| n["user_id"].as_i64() == Some(manager.id)).cloned().collect()
+    };
+    let (_, b) = app.get("/api/v1/notifications?kind=digest&limit=500").await;
+    let got = theirs(&b);
+    assert_eq!(got.len(), 1, "{b}");
+    let line = got[0]["message"].as_str().unwrap();
+    assert!(line.starts_with("Weekly digest for Colombo"), "{line}");
+    // Loading the demo again and running again sends nothing more; the address is set for mail.
+    moon_server::demo::users(&app.store).await.unwrap();
+    run_at(app, Utc::now()).await;
+    let (_, b) = app.get("/api/v1/notifications?kind=digest&limit=500").await;
+    assert_eq!(theirs(&b).len(), 1, "{b}");
+    let (_, u) = app.get(&format!("/api/v1/users/{}", manager.id)).await;
+    assert_eq!(u["email"], "demo-manager@moon.example", "{u}");
 }

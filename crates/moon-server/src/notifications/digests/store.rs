@@ -149,6 +149,25 @@ pub async fn write_choice(tx: &mut Tx, to: Recipient, enabled: bool, slot: Slot)
     Ok(())
 }
 
+/// Seeds a choice if the person has none for that digest (the demo): `since` back-dates it, so
+/// the latest slot after it is due at once. Returns whether it wrote.
+pub async fn seed_choice(db: &Db, to: Recipient, slot: Slot, since: DateTime<Utc>) -> Result<bool, DbError> {
+    let mut tx = db.begin().await?;
+    if stored(&mut tx, Some(to)).await?.contains_key(&(to.key(), slot.kind)) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    write_choice(&mut tx, to, true, slot).await?;
+    let mut up = Query::update();
+    up.table("digest_preferences")
+        .value("updated_at", since)
+        .and_where(Expr::col("recipient").eq(to.key()))
+        .and_where(Expr::col("digest").eq(slot.kind.as_str()));
+    tx.execute(&up).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// A person who may receive digests, with their audience, role default and start.
 struct Candidate {
     recipient: Recipient,
