@@ -222,6 +222,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/notifications", Roles(PEOPLE)),
     rule("POST", "/notifications", Roles(STAFF)),
     rule("POST", "/notifications/broadcast", Roles(STAFF)),
+    rule("POST", "/notifications/digests", Roles(PEOPLE)),
     rule("GET", "/users", Roles(ADMIN)),
     rule("POST", "/users", Roles(ADMIN)),
     rule("POST", "/users/{id}", Roles(ADMIN)),

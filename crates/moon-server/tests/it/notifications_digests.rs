@@ -35,6 +35,7 @@ on_every_backend_with!(
     digest_choices_are_validated_and_kept,
     a_managers_own_stream_carries_their_digest,
     the_demo_manager_receives_a_monday_digest,
+    the_console_chooses_digests_with_errors_beside_fields,
 );
 
 /// One run of the digest job at `now`, as its step does it; the key signs the links as the
@@ -416,4 +417,51 @@ async fn the_demo_manager_receives_a_monday_digest(app: &TestApp) {
     assert_eq!(theirs(&b).len(), 1, "{b}");
     let (_, u) = app.get(&format!("/api/v1/users/{}", manager.id)).await;
     assert_eq!(u["email"], "demo-manager@moon.example", "{u}");
+}
+
+async fn the_console_chooses_digests_with_errors_beside_fields(app: &TestApp) {
+    use crate::web::{browser, csrf_of, page, post_form, sign_in_form};
+    app.agent("CW1", "Colombo", "Alpha").await;
+    let (_, name, password) = app.user("agent", Some("CW1")).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("<h2 id=\"digests-h\">Your digests</h2>"), "{html}");
+    let csrf = csrf_of(&html);
+    let fields = |at: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("daily.enabled", String::from("on")),
+            ("daily.at", String::from(at)),
+            ("weekly.enabled", String::from("off")),
+            ("weekly.day", String::from("wed")),
+            ("weekly.at", String::from("09:15")),
+        ]
+    };
+    let bad = fields("7 am");
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _, html) = post_form(&b, app, "/notifications/digests", &cookie, &bad).await;
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("7 am") && html.contains("aria-invalid=\"true\""),
+        "the value kept, the field marked: {html}"
+    );
+    let good = fields("06:45");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, to, _) = post_form(&b, app, "/notifications/digests", &cookie, &good).await;
+    assert_eq!(s, 303, "{to}");
+    let (_, me) = app.bearer(&token_of(app, &name).await).get("/api/v1/notifications/digests").await;
+    assert_eq!(me["daily"], json!({"enabled": true, "day": null, "at": "06:45", "default": false}), "{me}");
+    assert_eq!(me["weekly"], json!({"enabled": false, "day": "wed", "at": "09:15", "default": false}), "{me}");
+}
+
+/// An API token for an existing user (by name).
+async fn token_of(app: &TestApp, name: &str) -> String {
+    let account = moon_server::auth::users::account_by_name(&app.store, name).await.unwrap().unwrap();
+    let (_, token) =
+        moon_server::auth::token::create(&app.store, account.id, "tests", None, &moon_http::Principal::operator())
+            .await
+            .unwrap();
+    token
 }

@@ -156,6 +156,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /notifications", "admin manager agent"),
     ("POST /notifications", "admin manager"),
     ("POST /notifications/broadcast", "admin manager"),
+    ("POST /notifications/digests", "admin manager agent"),
     ("GET /users", "admin"),
     ("POST /users", "admin"),
     ("POST /users/{id}", "admin"),

@@ -297,7 +297,7 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
     assert_eq!(s, 200, "{html}");
     for wanted in [
-        "data-notification-stream=\"/api/v1/notifications/stream\"",
+        "data-notification-stream=\"/api/v1/notifications/stream?mine=true\"",
         "id=\"live-notices\"",
         "aria-live=\"polite\"",
         "data-read-all=\"/api/v1/notifications/read_all\"",
@@ -309,7 +309,7 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     }
     // The session may open the stream the page names (same origin, cookie only).
     let res = b
-        .get(app.url("/api/v1/notifications/stream"))
+        .get(app.url("/api/v1/notifications/stream?mine=true"))
         .header("cookie", &cookie)
         .header("accept", "text/event-stream")
         .send()
