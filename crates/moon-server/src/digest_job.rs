@@ -201,18 +201,26 @@ pub struct DigestJob<F> {
     inputs: Inputs,
     auth: Arc<crate::auth::AuthState>,
     after_commit: F,
+    /// Whether the first step has passed. The first step, right at start, sends nothing: the
+    /// warehouse catches up with the change log within its first refreshes, and a digest due
+    /// while the process was down should carry today's figures, not a half-loaded warehouse's.
+    warmed: bool,
 }
 
 impl<F: Fn(usize) + Send + Sync + 'static> DigestJob<F> {
     /// A job over `inputs`; the unsubscribe links are signed with `auth`'s key.
     pub fn new(inputs: Inputs, auth: Arc<crate::auth::AuthState>, after_commit: F) -> Self {
-        Self { inputs, auth, after_commit }
+        Self { inputs, auth, after_commit, warmed: false }
     }
 }
 
 impl<F: Fn(usize) + Send + Sync + 'static> moon_jobs::Job for DigestJob<F> {
     async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
         use anyhow::Context as _;
+        if !self.warmed {
+            self.warmed = true;
+            return Ok(moon_jobs::Step::Idle);
+        }
         let key = self.auth.key(&self.inputs.db).await.context("the secret key is unavailable for digest links")?;
         let n = run_due(&self.inputs, key, Utc::now()).await.context("scheduled digests failed")?;
         if n > 0 {
