@@ -247,7 +247,10 @@ pub async fn stream(
                 &state.db,
                 super::repo::Viewer { scope: &principal.scope, user_id: principal.user_id },
                 &super::repo::NotificationQuery {
-                    user_id: who.mine.then_some(principal.user_id).flatten(),
+                    // An agent's own are their agent's rows (the scope keeps to them); staff's
+                    // own are those addressed to their account.
+                    user_id: (who.mine && !matches!(who.scope, Scope::Agent(_)))
+                        .then(|| principal.user_id.unwrap_or(-1)),
                     ..Default::default()
                 },
                 &page,

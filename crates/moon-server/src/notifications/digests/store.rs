@@ -89,6 +89,9 @@ fn weekday_from(n: Option<i64>) -> Weekday {
     }
 }
 
+/// A `digest_preferences` row: recipient, digest, enabled, weekday, time, updated.
+type ChoiceRow = (String, String, bool, Option<i64>, String, DateTime<Utc>);
+
 /// Every stored choice, by recipient key and digest.
 pub async fn stored(
     tx: &mut Tx,
@@ -99,7 +102,7 @@ pub async fn stored(
     if let Some(r) = recipient {
         q.and_where(Expr::col("recipient").eq(r.key()));
     }
-    let rows: Vec<(String, String, bool, Option<i64>, String, DateTime<Utc>)> = tx.fetch_all(&q).await?;
+    let rows: Vec<ChoiceRow> = tx.fetch_all(&q).await?;
     Ok(rows
         .into_iter()
         .filter_map(|(r, d, enabled, weekday, at, since)| {
