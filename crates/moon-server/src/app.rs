@@ -405,7 +405,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             if let Some(wh) = parts.kpis.warehouse.clone() {
                 let rt = parts.notify.notifications.clone();
                 let job = crate::pace_alerts::PaceJob::new(
-                    (parts.db.clone(), wh),
+                    (parts.db.clone(), wh.clone()),
                     parts.config.business,
                     parts.config.target_bands.clone(),
                     rt.channels,
@@ -413,6 +413,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
                 );
                 description = description
                     .with_job(moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_pace", interval)));
+                description = description.with_job(digest_job(parts, wh));
             }
             description
         }
@@ -425,6 +426,15 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
         }
         Component::Web => crate::web::describe(parts.web.clone()),
     })
+}
+
+/// Scheduled digests join the performance figures to the recipients (see digest_job.rs).
+fn digest_job(parts: &Parts<'_>, warehouse: moon_analytics::Warehouse) -> moon_jobs::Pending {
+    let rt = parts.notify.notifications.clone();
+    let inputs = crate::digest_job::Inputs::from_config(parts.config, parts.db.clone(), warehouse);
+    let interval = inputs.settings.interval();
+    let job = crate::digest_job::DigestJob::new(inputs, parts.notify.auth.clone(), move |_| rt.committed());
+    moon_jobs::Pending::job(job, moon_jobs::Schedule::every("notification_digests", interval))
 }
 
 /// The aggregator's continuous refresh, unless this process only serves KPIs (interval zero).
@@ -522,6 +532,7 @@ pub async fn serve(
         auth: auth.clone(),
         timezone: Arc::from(config.notifications.timezone.as_str()),
         metrics: metrics.clone(),
+        digests: Arc::new(config.notifications.digests.clone()),
     };
     let kpis = KpiState { warehouse: warehouse.clone(), min_group_size: config.min_group_size };
     let planning =

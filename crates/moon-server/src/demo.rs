@@ -92,7 +92,30 @@ pub async fn users(db: &Db) -> anyhow::Result<Vec<DemoUser>> {
             .map_err(api)?;
         created.push(DemoUser { username: user.username, role: user.role, password });
     }
+    digest_for_the_manager(db).await?;
     Ok(created)
+}
+
+/// The demo manager receives the weekly digest on Mondays at 08:30 (business time zone), with
+/// an address for its mail. The choice is dated eight days back, so the latest Monday's digest
+/// goes out on the demo's first start (marked late unless it is Monday 08:30), once.
+async fn digest_for_the_manager(db: &Db) -> anyhow::Result<()> {
+    use crate::notifications::digests::schedule::Slot;
+    let Some(manager) = crate::auth::users::account_by_name(db, "demo-manager").await? else { return Ok(()) };
+    let user = crate::auth::users::get(db, manager.id).await.map_err(api)?;
+    if user.is_some_and(|u| u.email.is_none()) {
+        let email = moon_domain::Email::parse("email", "demo-manager@moon.example").map_err(bad)?;
+        let changes = crate::auth::users::UserChanges { email: Some(Some(email)), ..Default::default() };
+        let hasher = crate::auth::password::Hasher::new(1);
+        crate::auth::users::update(db, &hasher, manager.id, changes, &Principal::operator()).await.map_err(api)?;
+    }
+    let monday = Slot::parse_config("demo", "weekly mon 08:30")
+        .map_err(bad)?
+        .ok_or_else(|| anyhow::anyhow!("demo digest slot"))?;
+    let since = chrono::Utc::now() - chrono::Duration::days(8);
+    let to = crate::notifications::pipeline::Recipient::User(manager.id);
+    crate::notifications::digests::store::seed_choice(db, to, monday, since).await?;
+    Ok(())
 }
 
 /// What a demo load did.

@@ -16,6 +16,7 @@ pub mod calendar;
 pub mod component;
 pub mod config;
 pub mod demo;
+pub mod digest_job;
 pub mod error;
 pub mod file_import;
 pub mod idempotency;

@@ -7,6 +7,7 @@ mod aggregate;
 mod anomalies;
 mod compliance;
 mod import;
+mod notify;
 mod org;
 mod planning;
 mod settings;
@@ -82,6 +83,13 @@ enum Command {
     /// `moon anomalies dismiss ID --reason TEXT`.
     #[command(subcommand)]
     Anomalies(anomalies::AnomaliesCommand),
+    /// Notification rules: `moon rules list`, `moon rules add NAME --kind behind_pace --level
+    /// team --behind-percent 10`, `moon rules remove ID|NAME` (validated as the API does).
+    #[command(subcommand)]
+    Rules(notify::RulesCommand),
+    /// Scheduled digests: `moon digests run` sends the ones due now, once.
+    #[command(subcommand)]
+    Digests(notify::DigestsCommand),
 }
 
 /// `moon audit …`.
@@ -266,6 +274,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Access(cmd) => compliance::access(cmd).await,
         Command::Retention(cmd) => compliance::retention(cmd).await,
         Command::Anomalies(cmd) => anomalies::run(cmd).await,
+        Command::Rules(cmd) => notify::rules(cmd).await,
+        Command::Digests(cmd) => notify::digests(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {
             let key = checkpoint_key(args.key_file.as_deref())?;
             let config = settings::resolve(&ServeArgs::from(args.common))?;

@@ -138,6 +138,11 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/notifications/read_all", Roles(PEOPLE)),
     rule("GET", "/api/v1/notifications/preferences", Roles(PEOPLE)),
     rule("PUT", "/api/v1/notifications/preferences", Roles(PEOPLE)),
+    rule("GET", "/api/v1/notifications/digests", Roles(PEOPLE)),
+    rule("PUT", "/api/v1/notifications/digests", Roles(PEOPLE)),
+    // The link in a digest's mail: its signed token is the authority (notifications/digests/token.rs).
+    rule("GET", "/unsubscribe/digest", Public),
+    rule("POST", "/unsubscribe/digest", Public),
     // Rules, webhook subscriptions and the delivery log: company-wide settings, admins only.
     rule("GET", "/api/v1/notifications/rules", Roles(ADMIN)),
     rule("POST", "/api/v1/notifications/rules", Roles(ADMIN)),
@@ -225,6 +230,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/notifications", Roles(PEOPLE)),
     rule("POST", "/notifications", Roles(STAFF)),
     rule("POST", "/notifications/broadcast", Roles(STAFF)),
+    rule("POST", "/notifications/digests", Roles(PEOPLE)),
     rule("GET", "/users", Roles(ADMIN)),
     rule("POST", "/users", Roles(ADMIN)),
     rule("POST", "/users/{id}", Roles(ADMIN)),

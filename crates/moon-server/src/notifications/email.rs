@@ -1,11 +1,13 @@
-//! The e-mail channel: a notification sent as a plain-text message over SMTP (lettre, on tokio,
+//! The e-mail channel: a notification sent as a plain-text message (a digest as HTML with a
+//! plain-text alternative) over SMTP (lettre, on tokio,
 //! with rustls on the process's aws-lc-rs provider).
 //!
 //! The recipient address is read when the message is sent, not when it is queued, so an agent
 //! erased in between gets nothing.
 
 use anyhow::Context;
-use lettre::message::Mailbox;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -82,9 +84,21 @@ impl Mailer {
             "behind_pace" => "MoonInsurance: behind pace",
             "back_on_pace" => "MoonInsurance: back on pace",
             "broadcast" => "MoonInsurance: a message to your team",
+            "digest" => "MoonInsurance: your digest",
             _ => "MoonInsurance: a message for you",
         };
-        let email = match Message::builder().from(self.from.clone()).to(to).subject(subject).body(message) {
+        let builder = Message::builder().from(self.from.clone()).to(to);
+        let built = if kind == "digest" {
+            // A digest goes as HTML with a plain-text alternative, written when it was claimed.
+            match super::digests::store::mail_of(db, notification_id).await {
+                Ok(Some((subject, text, html))) => builder.subject(subject).multipart(alternative(text, html)),
+                Ok(None) => return fail(String::from("the digest's mail is not on record")),
+                Err(e) => return fail(format!("cannot read the digest: {e}")),
+            }
+        } else {
+            builder.subject(subject).body(message)
+        };
+        let email = match built {
             Ok(m) => m,
             Err(e) => return fail(format!("cannot build the message: {e}")),
         };
@@ -97,6 +111,17 @@ impl Mailer {
             },
         }
     }
+}
+
+/// HTML with a plain-text alternative, both quoted-printable (readable in the raw mail, safe
+/// for long lines and any character).
+fn alternative(text: String, html: String) -> MultiPart {
+    let part = |kind: ContentType, body: String| {
+        SinglePart::builder().header(kind).header(ContentTransferEncoding::QuotedPrintable).body(body)
+    };
+    MultiPart::alternative()
+        .singlepart(part(ContentType::TEXT_PLAIN, text))
+        .singlepart(part(ContentType::TEXT_HTML, html))
 }
 
 /// How the SMTP connection is secured.

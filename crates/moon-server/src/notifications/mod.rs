@@ -5,6 +5,7 @@
 mod api;
 pub mod broadcast;
 pub mod deliveries;
+pub mod digests;
 pub mod email;
 pub mod inbox;
 pub mod pace;
@@ -127,6 +128,7 @@ where
         .merge(api::rules::routes())
         .merge(api::webhooks::routes())
         .merge(api::deliveries::routes())
+        .merge(api::digests::routes())
 }
 
 /// What the notification routes need of the server: the database, this process's runtime
@@ -144,6 +146,8 @@ pub struct NotificationsState {
     pub timezone: Arc<str>,
     /// Counts inbox deliveries.
     pub metrics: Arc<moon_http::metrics::Metrics>,
+    /// Who receives which digest by default (`[notifications.digests]`).
+    pub digests: Arc<digests::DigestSettings>,
 }
 
 /// What the notification component shares between handlers and its background loops in one
@@ -191,7 +195,7 @@ pub struct Notification {
     pub message: String,
     /// Where it came from: `manual` for messages sent by a person, `broadcast` for one sent to
     /// many; `milestone`, `target_achieved`, `target_due`, `behind_pace` or `back_on_pace` for
-    /// those a rule wrote.
+    /// those a rule wrote; `digest` for a scheduled digest.
     pub kind: String,
     /// When sent (UTC).
     pub created_at: DateTime<Utc>,

@@ -150,7 +150,9 @@ async fn fan_out(
     for sub in subscriptions {
         tx.execute(&delivery_row(n.id, "webhook", Some(sub), &payload, due, trace)).await?;
     }
-    if channels.email && channel_prefs.email {
+    // A digest is chosen one by one (and stopped from its mail's link): choosing it is
+    // choosing its e-mail, whatever the general e-mail choice.
+    if channels.email && (channel_prefs.email || n.kind == "digest") {
         tx.execute(&delivery_row(n.id, "email", None, &payload, due, None)).await?;
     }
     Ok(())

@@ -140,6 +140,18 @@ pub async fn unread_of_agent(db: &Db, agent_id: i64) -> Result<i64, DbError> {
     Ok(row.map_or(0, |(n,)| n))
 }
 
+/// Unread notifications addressed to one user account (a manager's or admin's alerts and
+/// digests), for the console's navigation.
+pub async fn unread_of_user(db: &Db, user_id: i64) -> Result<i64, DbError> {
+    let mut q = Query::select();
+    q.expr(Func::count(Expr::col("id")))
+        .from("notifications")
+        .and_where(Expr::col("user_id").eq(user_id))
+        .and_where(Expr::col("read_at").is_null());
+    let row: Option<(i64,)> = db.fetch_optional(&q).await?;
+    Ok(row.map_or(0, |(n,)| n))
+}
+
 /// Marks every unread notification in an inbox read (now); returns how many.
 pub async fn read_all(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<i64> {
     let cond = inbox::inbox_condition(principal, agent_id)?;
@@ -164,7 +176,7 @@ pub async fn read_all(db: &Db, principal: &Principal, agent_id: Option<i64>) -> 
 
 /// Whose preferences a call is about: an agent (the caller themself, or one named by staff), or,
 /// when staff name nobody, their own user account (a manager's alerts and broadcasts).
-async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Recipient> {
+pub(super) async fn subject(db: &Db, principal: &Principal, agent_id: Option<i64>) -> Result<Recipient> {
     let id = match (&principal.scope, agent_id, principal.user_id) {
         (Scope::Agent(own), None, _) => *own,
         (_, Some(id), _) => id,

@@ -34,6 +34,8 @@ pub struct NotificationSettings {
     pub rules: Option<Vec<super::rules::RuleSpec>>,
     /// The SMTP relay for e-mail; absent: no e-mail channel.
     pub smtp: Option<SmtpSettings>,
+    /// Scheduled digests: role defaults, the job's interval, the link address.
+    pub digests: super::digests::DigestSettings,
 }
 
 impl Default for NotificationSettings {
@@ -50,6 +52,7 @@ impl Default for NotificationSettings {
             send_timeout_ms: 10_000,
             rules: None,
             smtp: None,
+            digests: super::digests::DigestSettings::default(),
         }
     }
 }
@@ -93,7 +96,7 @@ impl NotificationSettings {
         if let Some(smtp) = &self.smtp {
             super::email::Mailer::new(smtp, self.send_timeout())?;
         }
-        Ok(())
+        self.digests.check()
     }
 
     /// The rules to seed: the configured ones, or the defaults.

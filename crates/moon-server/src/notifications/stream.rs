@@ -1,5 +1,7 @@
 //! The live stream: `GET /api/v1/notifications/stream`, server-sent events named `notification`
-//! whose data is the notification's JSON, for the console an agent has open.
+//! whose data is the notification's JSON, for the console an agent, manager or admin has open:
+//! notifications to agents within the caller's scope, and those addressed to the caller's own
+//! user account (a manager's alerts and digests); `?mine=true` keeps only the caller's own.
 //!
 //! One [`Hub`] per process reads new inbox rows by id and broadcasts them to the open streams.
 //! A writer in this process wakes it right after commit (no wait at all); rows written by other
@@ -32,7 +34,8 @@ const LOOKBACK: i64 = 256;
 pub struct Item {
     /// The notification.
     pub notification: Notification,
-    /// The recipient's branch (managers see their branch).
+    /// The recipient agent's branch (managers see their branch); empty for a notification
+    /// addressed to a user account.
     pub branch: String,
 }
 
@@ -52,13 +55,14 @@ impl Default for Hub {
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
-    agent_id: i64,
-    agent_code: String,
+    agent_id: Option<i64>,
+    user_id: Option<i64>,
+    agent_code: Option<String>,
     message: String,
     kind: String,
     created_at: DateTime<Utc>,
     read_at: Option<DateTime<Utc>>,
-    branch: String,
+    branch: Option<String>,
     stream: Option<bool>,
 }
 
@@ -80,18 +84,21 @@ impl Hub {
 
     async fn poll(&self, db: &Db, high: i64) -> Result<Vec<Row>, moon_db::DbError> {
         let mut q = Query::select();
-        q.columns(["id", "agent_id", "message", "kind", "created_at", "read_at"].map(|c| ("notifications", c)))
-            .columns([("agents", "agent_code"), ("agents", "branch")])
-            .column(("notification_preferences", "stream"))
-            .from("notifications")
-            .inner_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
-            .left_join(
-                "notification_preferences",
-                Expr::col(("notification_preferences", "agent_id")).equals(("notifications", "agent_id")),
-            )
-            .and_where(Expr::col(("notifications", "id")).gt(high - LOOKBACK))
-            .order_by(("notifications", "id"), Order::Asc)
-            .limit(1000);
+        q.columns(
+            ["id", "agent_id", "user_id", "message", "kind", "created_at", "read_at"].map(|c| ("notifications", c)),
+        )
+        .columns([("agents", "agent_code"), ("agents", "branch")])
+        .column(("notification_preferences", "stream"))
+        .from("notifications")
+        // Left: a notification to a user account has no agent.
+        .left_join("agents", Expr::col(("agents", "id")).equals(("notifications", "agent_id")))
+        .left_join(
+            "notification_preferences",
+            Expr::col(("notification_preferences", "agent_id")).equals(("notifications", "agent_id")),
+        )
+        .and_where(Expr::col(("notifications", "id")).gt(high - LOOKBACK))
+        .order_by(("notifications", "id"), Order::Asc)
+        .limit(1000);
         db.fetch_all(&q).await
     }
 }
@@ -151,15 +158,15 @@ impl moon_jobs::Job for HubJob {
             let item = Item {
                 notification: Notification {
                     id: row.id,
-                    agent_id: Some(row.agent_id),
-                    agent_code: Some(row.agent_code),
-                    user_id: None,
+                    agent_id: row.agent_id,
+                    agent_code: row.agent_code,
+                    user_id: row.user_id,
                     message: row.message,
                     kind: row.kind,
                     created_at: row.created_at,
                     read_at: row.read_at,
                 },
-                branch: row.branch,
+                branch: row.branch.unwrap_or_default(),
             };
             // No receivers is fine: nobody has a stream open.
             let _ = hub.sender.send(Arc::new(item));
@@ -168,13 +175,37 @@ impl moon_jobs::Job for HubJob {
     }
 }
 
-/// Whether `principal` may see a notification to this agent in this branch.
-fn visible(scope: &Scope, item: &Item) -> bool {
-    match scope {
-        Scope::All => true,
-        Scope::Branch(b) => *b == item.branch,
-        Scope::Agent(id) => Some(*id) == item.notification.agent_id,
+/// Who a stream is for: the caller's scope over agents' notifications, their user account,
+/// and whether they asked for their own only (`mine`).
+#[derive(Debug, Clone)]
+struct Audience {
+    scope: Scope,
+    user_id: Option<i64>,
+    mine: bool,
+}
+
+/// Whether the stream's caller may see (and asked for) this notification: one addressed to a
+/// user account only by that user; one to an agent by the agent and, unless `mine`, by whoever
+/// has the agent in scope.
+fn visible(who: &Audience, n: &Notification, branch: &str) -> bool {
+    if let Some(u) = n.user_id {
+        return who.user_id == Some(u);
     }
+    match &who.scope {
+        Scope::Agent(id) => Some(*id) == n.agent_id,
+        _ if who.mine => false,
+        Scope::All => true,
+        Scope::Branch(b) => b == branch,
+    }
+}
+
+/// Query of the stream.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// `true`: only what is addressed to the caller (their user account; an agent's own).
+    pub mine: Option<bool>,
 }
 
 /// One notification as a server-sent event: name `notification`, id = the notification's id (so
@@ -191,16 +222,19 @@ fn event(n: &Notification) -> Event {
 const REPLAY: u32 = 200;
 
 /// Live notifications (server-sent events, event `notification`, data: the notification's
-/// JSON): an agent's own, a manager's branch, everything for admins. A client that reconnects
-/// with `Last-Event-ID` first gets what it missed (up to 200), then the live ones.
+/// JSON): an agent's own, a manager's branch, every agent's for admins, and what is addressed
+/// to the caller's own user account (`mine=true`: only that). A client that reconnects with
+/// `Last-Event-ID` first gets what it missed (up to 200), then the live ones.
 #[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
-    params(("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received: replay what came after it")),
+    params(StreamParams, ("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received: replay what came after it")),
     responses((status = 200, description = "An event stream of notifications", content_type = "text/event-stream")))]
 pub async fn stream(
     State(state): State<NotificationsState>,
     principal: Principal,
     headers: axum::http::HeaderMap,
+    moon_http::ApiQuery(params): moon_http::ApiQuery<StreamParams>,
 ) -> moon_http::ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let who = Audience { scope: principal.scope.clone(), user_id: principal.user_id, mine: params.mine == Some(true) };
     // Subscribe before reading the replay, so nothing falls between the two.
     let rx = state.notifications.hub.subscribe();
     let stopping = state.notifications.stopping.subscribe();
@@ -211,12 +245,21 @@ pub async fn stream(
             let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
             let mut rows = super::repo::list(
                 &state.db,
-                super::repo::Viewer { scope: &principal.scope, user_id: None },
-                &super::repo::NotificationQuery { agents_only: true, ..Default::default() },
+                super::repo::Viewer { scope: &principal.scope, user_id: principal.user_id },
+                &super::repo::NotificationQuery {
+                    // An agent's own are their agent's rows (the scope keeps to them); staff's
+                    // own are those addressed to their account.
+                    user_id: (who.mine && !matches!(who.scope, Scope::Agent(_)))
+                        .then(|| principal.user_id.unwrap_or(-1)),
+                    ..Default::default()
+                },
                 &page,
             )
             .await?;
             rows.truncate(REPLAY as usize);
+            // The replay's rows were chosen by scope; the same visibility as the live ones.
+            rows.retain(|n| n.user_id.is_some() || !who.mine || matches!(who.scope, Scope::Agent(_)));
+            rows.retain(|n| n.user_id.is_none() || n.user_id == who.user_id);
             rows
         }
         None => Vec::new(),
@@ -224,8 +267,7 @@ pub async fn stream(
     // Live events at or below what was replayed were already sent.
     let floor = replay.last().map_or(last_seen.unwrap_or(0), |n| n.id);
     let replayed = futures_util::stream::iter(replay.iter().map(|n| Ok(event(n))).collect::<Vec<_>>());
-    let scope = principal.scope.clone();
-    let live = futures_util::stream::unfold((rx, scope, stopping), move |(mut rx, scope, mut stopping)| async move {
+    let live = futures_util::stream::unfold((rx, who, stopping), move |(mut rx, who, mut stopping)| async move {
         loop {
             if *stopping.borrow() {
                 return None;
@@ -235,8 +277,8 @@ pub async fn stream(
                 _ = stopping.changed() => return None,
             };
             match received {
-                Ok(item) if item.notification.id > floor && visible(&scope, &item) => {
-                    return Some((Ok(event(&item.notification)), (rx, scope, stopping)));
+                Ok(item) if item.notification.id > floor && visible(&who, &item.notification, &item.branch) => {
+                    return Some((Ok(event(&item.notification)), (rx, who, stopping)));
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => {

@@ -11,6 +11,9 @@ use moon_http::{ApiError, Principal, Role, Scope};
 
 /// The live notification stream the console listens to (server-sent events).
 pub const STREAM: &str = "/api/v1/notifications/stream";
+/// What the console listens to: the signed-in person's own notifications (an agent's inbox, a
+/// manager's or admin's alerts and digests), matching the unread count in the navigation.
+pub const OWN_STREAM: &str = "/api/v1/notifications/stream?mine=true";
 /// Marks every notification in the caller's inbox read.
 pub const READ_ALL: &str = "/api/v1/notifications/read_all";
 
@@ -66,8 +69,14 @@ impl FromRequestParts<WebState> for Ctx {
             Credential::Session { token, .. } => Some(crate::auth::session::csrf_token(token)),
             Credential::Token { .. } => None,
         };
-        let unread = match principal.scope {
-            Scope::Agent(agent_id) if !identity.must_enrol => Some(unread_count(state, agent_id).await?),
+        // An agent's inbox, or what is addressed to a manager's or admin's own account (alerts,
+        // digests); analysts receive nothing.
+        let unread = match (principal.scope.clone(), principal.user_id, principal.role) {
+            _ if identity.must_enrol => None,
+            (Scope::Agent(agent_id), _, _) => Some(unread_count(state, agent_id).await?),
+            (_, Some(user_id), moon_http::Role::Admin | moon_http::Role::Manager) => {
+                Some(crate::notifications::service::unread_of_user(&state.db, user_id).await.map_err(ApiError::from)?)
+            }
             _ => None,
         };
         let inbox_api = unread.is_some() && state.serves_notifications;

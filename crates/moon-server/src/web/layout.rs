@@ -55,7 +55,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
         (DOCTYPE)
         html lang="en" {
             (head(ctx.and_then(|c| c.csrf.as_deref()), title))
-            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::STREAM)] {
+            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::OWN_STREAM)] {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/home" { "MoonInsurance" }

@@ -78,6 +78,7 @@ fn routes() -> Router<WebState> {
         .route("/products/{id}", post(products::update))
         .route("/notifications", get(notifications::list).post(notifications::send))
         .route("/notifications/broadcast", axum::routing::post(notifications::broadcast))
+        .route("/notifications/digests", axum::routing::post(notifications::digests))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/users/{id}", post(admin::change_user))
         .route("/tokens", get(admin::tokens).post(admin::create_token))

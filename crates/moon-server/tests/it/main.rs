@@ -27,6 +27,7 @@ mod hostile;
 mod import;
 mod listings;
 mod logs;
+mod notifications_digests;
 mod notifications_pace;
 mod notifications_rules;
 mod organisation;

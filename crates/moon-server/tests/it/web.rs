@@ -297,7 +297,7 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
     assert_eq!(s, 200, "{html}");
     for wanted in [
-        "data-notification-stream=\"/api/v1/notifications/stream\"",
+        "data-notification-stream=\"/api/v1/notifications/stream?mine=true\"",
         "id=\"live-notices\"",
         "aria-live=\"polite\"",
         "data-read-all=\"/api/v1/notifications/read_all\"",
@@ -309,7 +309,7 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     }
     // The session may open the stream the page names (same origin, cookie only).
     let res = b
-        .get(app.url("/api/v1/notifications/stream"))
+        .get(app.url("/api/v1/notifications/stream?mine=true"))
         .header("cookie", &cookie)
         .header("accept", "text/event-stream")
         .send()
@@ -332,11 +332,14 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["marked"], 1);
     let (_, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
     assert!(html.contains("<span class=\"badge\" id=\"unread-count\">0</span>"), "{html}");
-    // Staff pages do not listen: the toast and badge are an agent's.
+    // Staff pages listen to what is addressed to the staff member's own account (alerts,
+    // digests), with its unread count; "Mark all read" stays an agent's inbox's.
     let r = app.admin().request(reqwest::Method::GET, "/notifications").header("accept", "text/html").send().await;
     let html = r.unwrap().text().await.unwrap();
     assert!(html.contains("<h1>Notifications</h1>"), "{html}");
-    assert!(!html.contains("data-notification-stream") && !html.contains("data-read-all"), "{html}");
+    assert!(html.contains("data-notification-stream=\"/api/v1/notifications/stream?mine=true\""), "{html}");
+    assert!(html.contains("<span class=\"badge\" id=\"unread-count\">0</span>"), "{html}");
+    assert!(!html.contains("data-read-all"), "{html}");
 }
 
 async fn the_console_offers_no_inbox_script_where_the_notification_api_is_not_served(app: &TestApp) {

@@ -4,6 +4,7 @@
 //! of them, so the use cases can use those modules without a circle.
 
 pub(super) mod deliveries;
+pub(super) mod digests;
 pub(super) mod inbox;
 pub(super) mod rules;
 pub(super) mod webhooks;

@@ -15,6 +15,9 @@ use serde::Deserialize;
 use super::agents::PAGE_ROWS;
 use super::see_other;
 use crate::agents::repo::AgentQuery;
+use crate::notifications::digests::preferences::{
+    self, DigestChoiceUpdate, DigestPreferences, DigestPreferencesUpdate,
+};
 use crate::notifications::repo::{self, NotificationQuery};
 use crate::web::WebState;
 use crate::web::context::Ctx;
@@ -46,21 +49,129 @@ pub struct BroadcastForm {
     text: Option<String>,
 }
 
+/// The digest form's fields (`on`/`off`, `HH:MM`, `mon`…`sun`), named as the API's errors name
+/// them.
+#[derive(Debug, Default, Deserialize)]
+pub struct DigestForm {
+    #[serde(rename = "daily.enabled")]
+    daily_enabled: Option<String>,
+    #[serde(rename = "daily.at")]
+    daily_at: Option<String>,
+    #[serde(rename = "weekly.enabled")]
+    weekly_enabled: Option<String>,
+    #[serde(rename = "weekly.day")]
+    weekly_day: Option<String>,
+    #[serde(rename = "weekly.at")]
+    weekly_at: Option<String>,
+}
+
 /// `GET /notifications`.
 pub async fn list(State(state): State<WebState>, ctx: Ctx, Query(q): Query<NotificationsQuery>) -> Response {
     let forms = (&SendForm::default(), &BroadcastForm::default());
     render(&state, &ctx, &q, forms, (&Problems::default(), &Problems::default()), StatusCode::OK).await
 }
 
+/// The "Your digests" form, filled with the person's current choice (or what they just sent).
+fn digest_section(ctx: &Ctx, now: &DigestPreferences, sent: Option<&DigestForm>, problems: &Problems) -> maud::Markup {
+    let on_off = [(String::from("on"), String::from("On")), (String::from("off"), String::from("Off"))];
+    let days: Vec<(String, String)> = [
+        ("mon", "Monday"),
+        ("tue", "Tuesday"),
+        ("wed", "Wednesday"),
+        ("thu", "Thursday"),
+        ("fri", "Friday"),
+        ("sat", "Saturday"),
+        ("sun", "Sunday"),
+    ]
+    .map(|(v, l)| (v.to_owned(), l.to_owned()))
+    .to_vec();
+    let flag = |b: bool| if b { "on" } else { "off" };
+    let pick = |sent: Option<&Option<String>>, current: &str| -> String {
+        sent.and_then(|v| v.clone()).unwrap_or_else(|| current.to_owned())
+    };
+    let daily_on = pick(sent.map(|f| &f.daily_enabled), flag(now.daily.enabled));
+    let daily_at = pick(sent.map(|f| &f.daily_at), &now.daily.at);
+    let weekly_on = pick(sent.map(|f| &f.weekly_enabled), flag(now.weekly.enabled));
+    let weekly_day = pick(sent.map(|f| &f.weekly_day), now.weekly.day.as_deref().unwrap_or("mon"));
+    let weekly_at = pick(sent.map(|f| &f.weekly_at), &now.weekly.at);
+    html! {
+        section.panel aria-labelledby="digests-h" {
+            h2 #digests-h { "Your digests" }
+            p { "A summary of the figures you look after, in your inbox and by e-mail, at a local time (" (now.timezone) ")." }
+            form method="post" action="/notifications/digests" novalidate {
+                (csrf_field(ctx))
+                (problems.summary())
+                div.form-grid {
+                    (form::select("daily.enabled", "Daily digest", &on_off, &daily_on, problems))
+                    (form::input(Input { name: "daily.at", label: "Daily at", value: &daily_at, kind: "time", required: false }, problems))
+                    (form::select("weekly.enabled", "Weekly digest", &on_off, &weekly_on, problems))
+                    (form::select("weekly.day", "Weekly on", &days, &weekly_day, problems))
+                    (form::input(Input { name: "weekly.at", label: "Weekly at", value: &weekly_at, kind: "time", required: false }, problems))
+                }
+                button type="submit" { "Save digests" }
+            }
+        }
+    }
+}
+
+/// `POST /notifications/digests`: the person's digest choice, through the same use case as
+/// `PUT /api/v1/notifications/digests`.
+pub async fn digests(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Response {
+    let f: DigestForm = match form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
+    let on = |v: &Option<String>| given(v).map(|v| v == "on");
+    let change = DigestPreferencesUpdate {
+        daily: Some(DigestChoiceUpdate { enabled: on(&f.daily_enabled), day: None, at: given(&f.daily_at) }),
+        weekly: Some(DigestChoiceUpdate {
+            enabled: on(&f.weekly_enabled),
+            day: given(&f.weekly_day),
+            at: given(&f.weekly_at),
+        }),
+    };
+    let n = &state.notify;
+    match preferences::set(&n.db, &n.digests, &n.timezone, &ctx.principal, &change).await.map_err(ApiError::from) {
+        Ok(_) => see_other("/notifications", "Digests saved."),
+        Err(e) => {
+            let forms = (&SendForm::default(), &BroadcastForm::default());
+            let problems = (&Problems::default(), &Problems::default());
+            let digest = Some((&f, Problems::from_error(&e)));
+            render_with(&state, &ctx, &NotificationsQuery::default(), forms, problems, digest, e.status()).await
+        }
+    }
+}
+
 async fn render(
+    state: &WebState,
+    ctx: &Ctx,
+    q: &NotificationsQuery,
+    forms: (&SendForm, &BroadcastForm),
+    problems: (&Problems, &Problems),
+    status: StatusCode,
+) -> Response {
+    render_with(state, ctx, q, forms, problems, None, status).await
+}
+
+async fn render_with(
     state: &WebState,
     ctx: &Ctx,
     q: &NotificationsQuery,
     (new, cast): (&SendForm, &BroadcastForm),
     (problems, cast_problems): (&Problems, &Problems),
+    digest: Option<(&DigestForm, Problems)>,
     status: StatusCode,
 ) -> Response {
     let staff = ctx.may("POST", "/notifications");
+    // Analysts receive no digests (and never reach this page); the operator has no account.
+    let digest_choice = if ctx.may("POST", "/notifications/digests") {
+        let n = &state.notify;
+        preferences::get(&n.db, &n.digests, &n.timezone, &ctx.principal).await.ok()
+    } else {
+        None
+    };
+    let no_problems = Problems::default();
+    let digest_problems = digest.as_ref().map_or(&no_problems, |(_, p)| p);
     let loaded = async {
         let page = PageParams { limit: Some(PAGE_ROWS.into()), cursor: q.cursor.clone(), order: Some("desc".into()) }
             .parse()?;
@@ -140,6 +251,9 @@ async fn render(
                     button type="submit" { "Broadcast" }
                 }
             }
+        }
+        @if let Some(choice) = &digest_choice {
+            (digest_section(ctx, choice, digest.as_ref().map(|(f, _)| *f), digest_problems))
         }
         nav aria-label="Filter" {
             a href="/notifications" aria-current=[(q.show.is_none()).then_some("true")] { "All" } " · "
