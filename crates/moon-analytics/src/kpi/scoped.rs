@@ -97,8 +97,9 @@ pub(crate) fn plan(
 }
 
 /// The last day with any sale, or `None` for an empty warehouse: a key lookup (the daily cells'
-/// key leads with the day).
-async fn last_sale_day(db: &Db) -> Result<Option<NaiveDate>, DbError> {
+/// key leads with the day). [`total`] and [`grouped`] take it so that the several ranges of one
+/// request look it up once.
+pub async fn last_sale_day(db: &Db) -> Result<Option<NaiveDate>, DbError> {
     let mut q = Query::select();
     q.expr(Func::max(Expr::col(CELLS.key[0]))).from(CELLS.table);
     let row: Option<(Option<NaiveDate>,)> = db.fetch_optional(&q).await?;
@@ -142,19 +143,19 @@ impl CellScope {
     /// The scope's cells from `from` to `to` as one source aliased `f` with the columns
     /// `agent_id`, the sums and `key` (if grouped): one table's cells, or the `UNION ALL` of
     /// the parts [`plan`] reads.
-    async fn query(
+    fn query(
         &self,
-        db: &Db,
         from: NaiveDate,
         to: NaiveDate,
+        last_day: Option<NaiveDate>,
         key: Option<(&'static str, &'static str)>,
-    ) -> Result<SelectStatement, DbError> {
-        let mut parts = plan(from, to, last_sale_day(db).await?).into_iter().map(|(t, a, b)| self.part(t, a, b));
+    ) -> SelectStatement {
+        let mut parts = plan(from, to, last_day).into_iter().map(|(t, a, b)| self.part(t, a, b));
         let (Some(mut first), rest) = (parts.next(), parts.collect::<Vec<_>>()) else {
-            return Ok(self.part(&CELLS, from, to));
+            return self.part(&CELLS, from, to);
         };
         if rest.is_empty() {
-            return Ok(first);
+            return first;
         }
         let columns = |q: &mut SelectStatement| {
             if let Some(k) = key {
@@ -169,13 +170,19 @@ impl CellScope {
         }
         let mut q = Query::select();
         q.from_subquery(first, "f");
-        Ok(q)
+        q
     }
 }
 
-/// The scope's total from `from` to `to` (both included).
-pub async fn total(db: &Db, scope: &CellScope, from: NaiveDate, to: NaiveDate) -> Result<Sums, DbError> {
-    let mut q = scope.query(db, from, to, None).await?;
+/// The scope's total from `from` to `to` (both included); `last_day` from [`last_sale_day`].
+pub async fn total(
+    db: &Db,
+    scope: &CellScope,
+    from: NaiveDate,
+    to: NaiveDate,
+    last_day: Option<NaiveDate>,
+) -> Result<Sums, DbError> {
+    let mut q = scope.query(from, to, last_day, None);
     sums(db, &mut q);
     q.expr(Func::count_distinct(Expr::col(("f", "agent_id"))));
     let row: Option<(Option<i64>, Option<i64>, i64)> = db.fetch_optional(&q).await?;
@@ -183,12 +190,19 @@ pub async fn total(db: &Db, scope: &CellScope, from: NaiveDate, to: NaiveDate) -
     Ok(Sums { key: String::new(), count: count.unwrap_or(0), cents: cents.unwrap_or(0), agents })
 }
 
-/// The scope's sums from `from` to `to`, one row per branch, team or agent that sold.
-pub async fn grouped(db: &Db, scope: &CellScope, from: NaiveDate, to: NaiveDate, by: By) -> Result<Vec<Sums>, DbError> {
+/// The scope's sums from `from` to `to`, one row per branch, team or agent that sold;
+/// `last_day` from [`last_sale_day`].
+pub async fn grouped(
+    db: &Db,
+    scope: &CellScope,
+    (from, to): (NaiveDate, NaiveDate),
+    last_day: Option<NaiveDate>,
+    by: By,
+) -> Result<Vec<Sums>, DbError> {
     let agents = Func::count_distinct(Expr::col(("f", "agent_id")));
     match by {
         By::Agent => {
-            let mut q = scope.query(db, from, to, None).await?;
+            let mut q = scope.query(from, to, last_day, None);
             q.column(("f", "agent_id"));
             sums(db, &mut q);
             q.expr(agents).group_by_col(("f", "agent_id"));
@@ -200,7 +214,7 @@ pub async fn grouped(db: &Db, scope: &CellScope, from: NaiveDate, to: NaiveDate,
         }
         By::Branch | By::Team => {
             let col = if by == By::Branch { ("f", "branch") } else { TEAM };
-            let mut q = scope.query(db, from, to, Some(col)).await?;
+            let mut q = scope.query(from, to, last_day, Some(col));
             q.column(col);
             sums(db, &mut q);
             q.expr(agents).group_by_col(col);

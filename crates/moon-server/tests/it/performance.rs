@@ -373,6 +373,41 @@ async fn names_follow_the_role(app: &TestApp) {
     assert_eq!(s, 403);
 }
 
+/// Whether a manager sees an agent's name depends on the agent's home branch during the
+/// figures' period, not today's: after a move from Colombo to Kandy, Colombo's manager still
+/// coaches from March's names and Kandy's manager from April's, not the other way round.
+async fn a_manager_sees_names_by_the_branch_of_the_period(app: &TestApp) {
+    let id = app.agent("MV1", "Colombo", "Alpha").await;
+    let p = app.product("Moved names product", "100.00").await;
+    app.sale("MV1", p, "10.00", "2026-03-02").await;
+    let (s, b) = app
+        .post(&format!("/api/v1/agents/{id}/moves"), json!({"branch": "Kandy", "effective_from": "2026-04-01"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    app.sale("MV1", p, "20.00", "2026-04-02").await;
+    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| b["items"][0]["sales_count"] == 2).await;
+    let colombo = app.client_as("manager", Some("Colombo")).await;
+    let kandy = app.client_as("manager", Some("Kandy")).await;
+    let named = |b: &Value| items(b).iter().any(|r| r["key"] == "MV1" && r["named"] == true);
+    let march = "/api/v1/performance/drill?level=agent&within=company&period=2026-03";
+    let april = "/api/v1/performance/drill?level=agent&within=company&period=2026-04";
+    let (_, b) = colombo.get(march).await;
+    assert!(named(&b), "Colombo's manager names MV1 in March: {b}");
+    let (_, b) = colombo.get(april).await;
+    assert!(!named(&b), "not in April, when MV1 was in Kandy: {b}");
+    let (_, b) = kandy.get(march).await;
+    assert!(!named(&b), "Kandy's manager does not name MV1 in March: {b}");
+    let (_, b) = kandy.get(april).await;
+    assert!(named(&b), "but does in April: {b}");
+    // One agent's figures follow the same rule.
+    let one = |period: &str| format!("/api/v1/performance?scope=agent&key=MV1&period={period}");
+    assert_eq!(colombo.get(&one("2026-03")).await.0, 200);
+    assert_eq!(colombo.get(&one("2026-04")).await.0, 403);
+    assert_eq!(kandy.get(&one("2026-03")).await.0, 403);
+    let (s, b) = kandy.get(&one("2026-04")).await;
+    assert_eq!((s, b["items"][0]["figures"]["actual"].as_str()), (200, Some("20.00")), "{b}");
+}
+
 /// With a minimum group of 2, a one-agent team's figures are withheld from those who may not see
 /// its agent, on the single scope, the team level and the pseudonymous agent level alike.
 async fn small_groups_are_withheld(app: &TestApp) {
@@ -409,6 +444,7 @@ crate::on_every_backend_with!(
     a_team_counts_the_agents_it_had_then,
     pace_in_the_running_month_counts_working_days,
     names_follow_the_role,
+    a_manager_sees_names_by_the_branch_of_the_period,
 );
 
 crate::on_every_backend_with!(
