@@ -56,7 +56,9 @@ pub struct Row {
     pub named: bool,
     /// The figures for the period.
     pub figures: Figures,
-    /// Against the whole previous period.
+    /// Against the previous period: the whole of it once this period is over; while it runs,
+    /// up to the same working day, pro-rated (`to_working_day`), so that "improvement" is fair
+    /// mid-month.
     pub previous: Comparison,
     /// Against the same period a year earlier.
     pub last_year: Comparison,
@@ -314,8 +316,11 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
     let now_sums = sums.per_unit(wh, q.period.start(), q.period.end().min(ctx.today)).await?;
     let prev_sums = sums.per_unit(wh, prev.start(), prev.end()).await?;
     let ly_sums = sums.per_unit(wh, last_year.start(), last_year.end()).await?;
-    let holidays = crate::calendar::repo::dates(ctx.db, q.period.start(), q.period.end()).await?;
+    // The previous period's holidays too: a running period compares with it up to the same
+    // working day.
+    let holidays = crate::calendar::repo::dates(ctx.db, prev.start(), q.period.end()).await?;
     let days = Days::of(ctx.calendar, q.period, ctx.today, &holidays);
+    let prev_to_date = performance::ToDate::of(days, Days::of(ctx.calendar, prev, prev.end(), &holidays));
     let target_keys = |level: ScopeKind| -> Vec<String> {
         units
             .iter()
@@ -363,12 +368,13 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
             days,
             ctx.bands,
         );
-        let previous = performance::compare(
+        let previous = performance::compare_to_date(
             label(prev),
             now[i],
             f.attainment_pct,
             before[i],
             prev_targets.get(&keys[i]).map(|t| t.0),
+            prev_to_date,
         );
         let ly = performance::compare(
             label(last_year),

@@ -270,9 +270,15 @@ async fn pace_in_the_running_month_counts_working_days(app: &TestApp) {
     app.agent("RUN1", "Matara", "Zeta").await;
     let p = app.product("Running product", "100.00").await;
     app.sale("RUN1", p, "50.00", &today.to_string()).await;
+    let prev = period.previous();
+    app.sale("RUN1", p, "800.00", &prev.start().to_string()).await;
     target(app, "branch", Some("Matara"), &format!("month:{}", period.start()), "2300.00").await;
-    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| b["items"].as_array().is_some_and(|a| !a.is_empty()))
-        .await;
+    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| {
+        b["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().map(|r| r["sales_count"].as_i64().unwrap_or(0)).sum::<i64>() == 2)
+    })
+    .await;
     let holidays = BTreeSet::from([h]);
     let total = i64::from(cal.working_days_in(period, &holidays));
     let elapsed = i64::from(cal.working_days_elapsed(period, today, &holidays));
@@ -291,6 +297,19 @@ async fn pace_in_the_running_month_counts_working_days(app: &TestApp) {
     }
     if elapsed > 0 && remaining > 0 {
         assert_eq!(cents(f["projected"].as_str().unwrap()), (5_000 * total * 2 + elapsed) / (elapsed * 2));
+    }
+    // The previous month counts up to the same working day, pro-rated, while this one runs.
+    let c = &b["items"][0]["previous"];
+    assert_eq!(cents(c["period_actual"].as_str().unwrap()), 80_000, "{b}");
+    if remaining > 0 {
+        let prev_total = i64::from(cal.working_days_in(prev, &holidays));
+        let day = elapsed.min(prev_total);
+        let share = (80_000 * day * 2 + prev_total) / (prev_total * 2);
+        assert_eq!(c["to_working_day"].as_i64(), Some(day), "{b}");
+        assert_eq!(cents(c["actual"].as_str().unwrap()), share, "{b}");
+        assert_eq!(cents(c["delta"].as_str().unwrap()), 5_000 - share, "{b}");
+    } else {
+        assert!(c["to_working_day"].is_null() && c["actual"] == "800.00", "{b}");
     }
 }
 
