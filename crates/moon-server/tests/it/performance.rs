@@ -474,3 +474,56 @@ crate::on_every_backend_with!(
     },
     small_groups_are_withheld,
 );
+
+/// With a fiscal year starting in April, the KPI trend's quarter and year buckets are fiscal
+/// ones, so a quarter target lines up with its quarter (they were calendar quarters, which
+/// matched targets only for a January start).
+async fn trend_quarters_follow_the_fiscal_year(app: &TestApp) {
+    app.agent("FQ1", "Colombo", "Alpha").await;
+    let p = app.product("Fiscal product", "100.00").await;
+    app.sale("FQ1", p, "30.00", "2026-03-15").await;
+    app.sale("FQ1", p, "70.00", "2026-04-10").await;
+    target(app, "company", None, "FY2027 Q1", "500.00").await;
+    target(app, "company", None, "FY2027", "2000.00").await;
+    app.wait_for("/api/v1/kpis/trend?bucket=month", WAIT, |b| {
+        items(b).iter().map(|r| r["sales_count"].as_i64().unwrap_or(0)).sum::<i64>() == 2
+    })
+    .await;
+    let (s, q) = app.get("/api/v1/kpis/trend?bucket=quarter&from=2026-01-01&to=2026-06-30").await;
+    assert_eq!(s, 200, "{q}");
+    let rows: Vec<(String, String, String, Option<String>)> = items(&q)
+        .iter()
+        .map(|r| {
+            (
+                r["period"].as_str().unwrap().to_owned(),
+                r["start"].as_str().unwrap().to_owned(),
+                r["total_sales"].as_str().unwrap().to_owned(),
+                r["target"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("FY2026 Q4".into(), "2026-01-01".into(), "30.00".into(), None),
+            ("FY2027 Q1".into(), "2026-04-01".into(), "70.00".into(), Some("500.00".into())),
+        ],
+        "{q}"
+    );
+    let (_, y) = app.get("/api/v1/kpis/trend?bucket=year&from=2026-01-01&to=2026-06-30").await;
+    let year_rows = items(&y);
+    let years: Vec<(&str, &str, Option<&str>)> = year_rows
+        .iter()
+        .map(|r| (r["period"].as_str().unwrap(), r["start"].as_str().unwrap(), r["target"].as_str()))
+        .collect();
+    assert_eq!(years, [("FY2026", "2025-04-01", None), ("FY2027", "2026-04-01", Some("2000.00"))], "{y}");
+}
+
+crate::on_every_backend_with!(
+    performance_fiscal_april,
+    |c| {
+        c.security.mfa_required_roles.clear();
+        c.business = moon_domain::BusinessCalendar::new("Asia/Colombo", 4, None).unwrap();
+    },
+    trend_quarters_follow_the_fiscal_year,
+);
