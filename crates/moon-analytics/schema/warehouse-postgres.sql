@@ -77,6 +77,18 @@ CREATE TABLE IF NOT EXISTS fact_sales_daily (
     PRIMARY KEY (sale_date, agent_id, product_id, branch, team)
 );
 
+CREATE TABLE IF NOT EXISTS fact_sales_monthly (
+    month_start  DATE         NOT NULL,
+    agent_id     BIGINT       NOT NULL,
+    product_id   BIGINT       NOT NULL,
+    branch       VARCHAR(100) NOT NULL,
+    team         VARCHAR(100) NOT NULL,
+    sales_count  BIGINT       NOT NULL,
+    amount_cents BIGINT       NOT NULL,
+    total_amount NUMERIC(18,2)      NOT NULL,
+    PRIMARY KEY (month_start, agent_id, product_id, branch, team)
+);
+
 CREATE TABLE IF NOT EXISTS kpi_agent_totals (
     agent_id BIGINT NOT NULL PRIMARY KEY,
     sales_count  BIGINT NOT NULL,

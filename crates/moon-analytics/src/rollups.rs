@@ -45,6 +45,23 @@ pub const CELLS: Cells = Cells {
     amount: "total_amount",
 };
 
+/// The monthly cells: the daily cells summed by calendar month (`month_start` is the month's
+/// first day), same key otherwise. Written wherever the daily cells are (the incremental refresh,
+/// re-attribution after a move, the rebuild) and compared by `--verify`, so that a period's
+/// figures read about 30 times fewer rows for every whole month they span (ADR 0014; issue 13,
+/// item 9). Only the days of a partly covered month are read from [`CELLS`].
+pub const MONTHLY: Cells = Cells {
+    table: "fact_sales_monthly",
+    key: ["month_start", "agent_id", "product_id", "branch", "team"],
+    amount: "total_amount",
+};
+
+/// The first day of the calendar month of `day`: a monthly cell's `month_start`.
+pub fn month_of(day: chrono::NaiveDate) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    day.with_day(1).unwrap_or(day)
+}
+
 /// The sums every cell and every rollup row holds, as exact integers: the number of sales and
 /// their amount in cents.
 pub const VALUES: [&str; 2] = ["sales_count", "amount_cents"];
@@ -205,6 +222,7 @@ mod tests {
     fn every_rollup_has_its_own_table() {
         let mut tables: Vec<&str> = ALL.iter().map(|r| r.table).collect();
         tables.push(CELLS.table);
+        tables.push(MONTHLY.table);
         tables.extend(SALES_TABLES.iter().map(|t| t.table));
         tables.push(PRODUCT_TARGET_METRICS);
         let count = tables.len();

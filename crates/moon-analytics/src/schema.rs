@@ -4,7 +4,7 @@
 //! [`crate::rollups`]; the spelling of types per flavor from [`crate::dialect`].
 
 use crate::dialect::{self, Flavor};
-use crate::rollups::{self, CELLS, KeyType, PRODUCT_TARGET_METRICS, SALES_TABLES};
+use crate::rollups::{self, CELLS, KeyType, MONTHLY, PRODUCT_TARGET_METRICS, SALES_TABLES};
 
 /// The aggregator's cursor: the last change-log entry the warehouse reflects, per consumer.
 pub const STATE: &str = "wh_state";
@@ -67,11 +67,11 @@ pub const DIM_PRODUCT_COLUMNS: [&str; 4] = ["product_id", "product_type", "produ
 /// another version is dropped and created afresh, and the next refresh rebuilds it: change this
 /// with any table (a new rollup included), or a warehouse would keep an empty table that the
 /// cursor says is up to date. A test pins the tables to this number.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Every table a full rebuild empties and refills (everything but the cursor and the version).
 pub fn rebuilt_tables() -> Vec<&'static str> {
-    let mut tables = vec![CELLS.table, DIM_AGENT, DIM_PRODUCT, DIM_MEMBERSHIP, DIM_DATE, FACT_TARGET];
+    let mut tables = vec![CELLS.table, MONTHLY.table, DIM_AGENT, DIM_PRODUCT, DIM_MEMBERSHIP, DIM_DATE, FACT_TARGET];
     tables.extend(rollups::ALL.iter().map(|r| r.table));
     tables.extend(SALES_TABLES.iter().map(|t| t.table));
     tables.push(PRODUCT_TARGET_METRICS);
@@ -170,6 +170,23 @@ pub(crate) fn ddl(flavor: Flavor) -> Vec<String> {
             clustered = dialect::clustered(flavor),
         ),
     ];
+    out.push(format!(
+        "CREATE TABLE IF NOT EXISTS {cells} (
+            month_start  DATE         NOT NULL,
+            agent_id     BIGINT       NOT NULL,
+            product_id   BIGINT       NOT NULL,
+            branch       VARCHAR(100) NOT NULL,
+            team         VARCHAR(100) NOT NULL,
+            sales_count  BIGINT       NOT NULL,
+            amount_cents BIGINT       NOT NULL,
+            {amount} {money}      NOT NULL,
+            PRIMARY KEY ({key})
+        ){clustered}",
+        cells = MONTHLY.table,
+        amount = MONTHLY.amount,
+        key = MONTHLY.key.join(", "),
+        clustered = dialect::clustered(flavor),
+    ));
     for r in rollups::ALL {
         let key_type = match r.grouping.key_type() {
             KeyType::Id => "BIGINT",
@@ -263,7 +280,7 @@ mod tests {
             }
         }
         let fingerprint = hex::encode(hash.finalize());
-        assert_eq!((SCHEMA_VERSION, &fingerprint[..16]), (4, "7cbb49a227a3f4d5"), "the warehouse tables changed");
+        assert_eq!((SCHEMA_VERSION, &fingerprint[..16]), (5, "067d4c8a994187da"), "the warehouse tables changed");
     }
 
     /// `schema/warehouse-postgres.sql` is the PostgreSQL warehouse's schema as the aggregator

@@ -19,7 +19,9 @@ use crate::dialect::cents_of;
 use crate::dimension::{AgentDim, ProductDim};
 use crate::history_dims::{self, DateRow, MembershipRow, TargetRow};
 use crate::refresh::attribution::{Dims, EntitySums};
-use crate::rollups::{self, BRANCH_SALES_METRICS, CELLS, PRODUCT, PRODUCT_TARGET_METRICS, RollupKey, SalesTable};
+use crate::rollups::{
+    self, BRANCH_SALES_METRICS, CELLS, MONTHLY, PRODUCT, PRODUCT_TARGET_METRICS, RollupKey, SalesTable,
+};
 use crate::rollups::{TEAM_SALES_METRICS, VALUES};
 use crate::sinks::original_tables::status;
 use crate::sinks::{dimensions, facts, history, rollup_totals};
@@ -95,7 +97,9 @@ impl Aggregator {
         let mut tx = self.warehouse().db.begin_snapshot().await?;
         let mut differences = Vec::new();
 
-        compare(CELLS.table, &source.facts, &facts::read_all(&mut tx).await?, &mut differences);
+        compare(CELLS.table, &source.facts, &facts::read_all(&mut tx, &CELLS).await?, &mut differences);
+        let monthly = facts::read_all(&mut tx, &MONTHLY).await?;
+        compare(MONTHLY.table, &facts::by_month(&source.facts), &monthly, &mut differences);
         let mut q = Query::select();
         q.columns(CELLS.key)
             .expr(cents_of(CELLS.amount))

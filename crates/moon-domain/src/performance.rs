@@ -183,9 +183,17 @@ pub fn figures(
 pub struct Comparison {
     /// The other period's label.
     pub period: String,
-    /// Its actual (the whole period when it is over).
+    /// Its actual as compared: the whole period's, or while this period runs (for the previous
+    /// period) its share up to the same working day, pro-rated (`to_working_day`).
     #[schema(value_type = crate::money::Total)]
     pub actual: Money,
+    /// The other period's whole actual.
+    #[schema(value_type = crate::money::Total)]
+    pub period_actual: Money,
+    /// While this period runs: the working day of the other period the comparison stops at
+    /// (this period's working days elapsed), its actual pro-rated as `period_actual × day ÷ its
+    /// working days`; absent when whole periods are compared.
+    pub to_working_day: Option<u32>,
     /// Its attainment against its own target, when it had one.
     #[schema(value_type = Option<String>)]
     #[serde(serialize_with = "percent_text")]
@@ -211,11 +219,49 @@ pub fn compare(
     then_cents: i64,
     then_target: Option<i64>,
 ) -> Comparison {
+    compare_to_date(label, now_cents, now_attainment, then_cents, then_target, None)
+}
+
+/// Where a running period stands in the other period's working days: `day` of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToDate {
+    /// This period's working days elapsed.
+    pub day: u32,
+    /// The other period's working days.
+    pub of: u32,
+}
+
+impl ToDate {
+    /// Where `now` (this period's days) stands in a period of `then` (its days): `None` when
+    /// this period is over (whole periods compare) or has no working days.
+    pub fn of(now: Days, then: Days) -> Option<ToDate> {
+        (now.remaining > 0 && now.total > 0).then_some(ToDate { day: now.elapsed.min(then.total), of: then.total })
+    }
+}
+
+/// [`compare`], but with `to_date` the other period counts only up to the same working day:
+/// its actual pro-rated by working days (`then × day ÷ of`, rounded half away from zero), so
+/// that mid-month "improvement" compares like with like. The attainment compared is that
+/// share of the actual against the whole target, as this period's is.
+pub fn compare_to_date(
+    label: String,
+    now_cents: i64,
+    now_attainment: Option<Decimal>,
+    period_cents: i64,
+    then_target: Option<i64>,
+    to_date: Option<ToDate>,
+) -> Comparison {
+    let then_cents = match to_date {
+        Some(d) => mul_div_round(period_cents, i64::from(d.day), i64::from(d.of)),
+        None => period_cents,
+    };
     let then_attainment = then_target.and_then(|t| attainment_percent(then_cents, t));
     let delta = now_cents - then_cents;
     Comparison {
         period: label,
         actual: Money::from_cents(then_cents),
+        period_actual: Money::from_cents(period_cents),
+        to_working_day: to_date.map(|d| d.day),
         attainment_pct: then_attainment,
         delta: Money::from_cents(delta),
         delta_pct: if then_cents == 0 { None } else { attainment_percent(delta, then_cents) },
@@ -419,6 +465,16 @@ mod tests {
         assert_eq!(c.delta_pct, Some(Decimal::new(5000, 2)));
         assert_eq!(c.attainment_delta_pts, Some(Decimal::new(5000, 2)));
         let none = compare(String::from("2025-12"), 150, None, 0, None);
+        // Mid-period: the previous period counts up to the same working day, pro-rated.
+        let now = Days { total: 20, elapsed: 5, remaining: 15 };
+        let then = Days { total: 22, elapsed: 22, remaining: 0 };
+        let to_date = ToDate::of(now, then);
+        assert_eq!(to_date, Some(ToDate { day: 5, of: 22 }));
+        let mid = compare_to_date(String::from("2026-11"), 300, None, 2_200, Some(4_400), to_date);
+        assert_eq!((mid.actual.cents(), mid.period_actual.cents(), mid.delta.cents()), (500, 2_200, -200));
+        assert_eq!((mid.to_working_day, mid.attainment_pct), (Some(5), Some(Decimal::new(1136, 2))));
+        // A finished period compares whole.
+        assert_eq!(ToDate::of(Days { total: 20, elapsed: 20, remaining: 0 }, then), None);
         assert_eq!((none.delta_pct, none.attainment_delta_pts), (None, None));
         assert_eq!(ranks(&[5, 9, 5, 1]), vec![2, 1, 2, 4]);
         let moved = rank_movement(&[10, 30, 20], &[30, 20, 10]);

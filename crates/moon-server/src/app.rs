@@ -493,6 +493,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     Ok(Running { addr, stop, task })
 }
 
+/// How users' manager branches are checked: against the organisation's active branches, as
+/// targets and agents are (the security component asks this; it does not know the organisation).
+/// The CLI's `moon user` uses the same check.
+pub fn branch_check() -> crate::auth::users::BranchCheck {
+    crate::auth::users::BranchCheck::new(|db, branch| {
+        Box::pin(async move {
+            let mut tx = db.begin().await?;
+            let unit = crate::agents::org::service::lookup(
+                &mut tx,
+                crate::agents::org::model::UnitKind::Branch,
+                "branch",
+                &branch,
+            )
+            .await?;
+            tx.rollback().await?;
+            Ok(unit.map(|u| u.code))
+        })
+    })
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight requests, stops the background jobs
 /// and closes the databases.
 pub async fn serve(
@@ -503,7 +523,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let metrics = moon_http::metrics::Metrics::new(&db);
-    let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security).await?);
+    let auth = Arc::new(crate::auth::AuthState::load(&db, &config.security, branch_check()).await?);
     warn_without_admin(&db).await;
     let tls = match &config.security.tls {
         Some(files) => Some(moon_http::tls::server_config(files)?),

@@ -136,6 +136,7 @@ async fn compose(inputs: &Inputs, to: Recipient, audience: &Audience, today: Nai
         team: None,
         period,
         subject: Subject::All,
+        only: None,
     };
     let user_id = match to {
         Recipient::User(u) => Some(u),

@@ -331,7 +331,9 @@ async fn trend(
     ApiQuery(q): ApiQuery<KpiParams>,
 ) -> ApiResult<Response> {
     let p = q.parse(&headers)?;
-    let (mut rows, suppressed) = kpi::trend(&warehouse(&state)?.db, &p.filter, p.bucket, state.min_group_size).await?;
+    let (mut rows, suppressed) =
+        kpi::trend(&warehouse(&state)?.db, &p.filter, (p.bucket, planning.calendar.fiscal), state.min_group_size)
+            .await?;
     target_series(&planning, &p, &mut rows).await?;
     Ok(respond(&p, "trend", &["period", "start", "sales_count", "total_sales", "target"], rows, suppressed))
 }

@@ -81,12 +81,13 @@ pub async fn evaluate(
             PaceLevel::Branch => ScopeKind::Branch,
             PaceLevel::Agent => ScopeKind::Agent,
         };
-        let question = Question { level, region: None, branch: None, team: None, period, subject: Subject::All };
+        let question =
+            Question { level, region: None, branch: None, team: None, period, subject: Subject::All, only: None };
         let ctx = Context { db, warehouse, calendar, bands, min_group: 1, today };
         let listing = drill(&ctx, &moon_http::Principal::operator(), &question).await?;
         // Who manages what: a team's branches are those its members belonged to in the period;
         // an agent's, their home branch.
-        let members = crate::performance::repo::members(db, period).await?;
+        let members = crate::performance::repo::members(db, period, None).await?;
         let mut team_branches: HashMap<String, BTreeSet<String>> = HashMap::new();
         for (_, branch, team) in &members {
             team_branches.entry(fold(team)).or_default().insert(branch.clone());

@@ -100,6 +100,16 @@ impl BindingArgs {
     }
 }
 
+/// The binding with a manager's branch checked against the organisation (known and active) and
+/// spelled as its code, as the API does; an unknown branch is refused with the known ones listed.
+async fn resolve(db: &Db, binding: Binding) -> anyhow::Result<Binding> {
+    moon_server::app::branch_check()
+        .resolve(db, binding)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .map_err(|e| anyhow::anyhow!("--branch: {}", e.message))
+}
+
 /// `moon token` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -184,6 +194,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
             };
             let (pw, generated) = password(password_stdin)?;
             let db = open(&common).await?;
+            let binding = resolve(&db, binding).await?;
             let u = users::create_with_email(
                 &db,
                 &password::Hasher::new(1),
@@ -239,6 +250,7 @@ pub async fn user(cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::SetRole { username, binding, common } => {
             let binding = binding.parse()?;
             let db = open(&common).await?;
+            let binding = resolve(&db, binding).await?;
             let u = change(&db, &username, UserChanges { binding: Some(binding), ..UserChanges::default() }).await?;
             eprintln!("{} is now {}; their sessions ended", u.username, u.role);
             db.close().await;

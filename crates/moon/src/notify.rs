@@ -221,7 +221,7 @@ pub async fn digests(cmd: DigestsCommand) -> anyhow::Result<()> {
     let db = moon_server::app::open_database(&config).await?;
     let result = async {
         let warehouse = moon_analytics::Warehouse::open(&config.warehouse_url()).await?;
-        let auth = moon_server::auth::AuthState::load(&db, &config.security).await?;
+        let auth = moon_server::auth::AuthState::load(&db, &config.security, moon_server::app::branch_check()).await?;
         let key = auth.key(&db).await?;
         let inputs = moon_server::digest_job::Inputs::from_config(&config, db.clone(), warehouse);
         let sent = moon_server::digest_job::run_due(&inputs, key, now).await;

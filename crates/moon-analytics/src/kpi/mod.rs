@@ -288,10 +288,12 @@ pub async fn leaderboard(
 /// (or the first sale) to the one containing `to` (or the last sale) has a row. When fewer than
 /// `min_agents` agents stand behind the selection (a one-agent branch, say), every period is
 /// left out, since the trend would be that agent's own; returns how many were left out.
+///
+/// Quarter and year buckets are those of the fiscal year starting in `fiscal`'s month.
 pub async fn trend(
     db: &Db,
     f: &KpiFilter,
-    bucket: Bucket,
+    (bucket, fiscal): (Bucket, moon_domain::FiscalYearStart),
     min_agents: MinGroup,
 ) -> Result<(Vec<TrendRow>, usize), DbError> {
     let mut q = fact_from(None);
@@ -304,7 +306,7 @@ pub async fn trend(
         return Ok((Vec::new(), 0));
     };
     let mut out: Vec<TrendRow> = bucket
-        .periods(first, last)
+        .periods(first, last, fiscal)
         .into_iter()
         .map(|(period, start)| TrendRow {
             period,
@@ -316,7 +318,7 @@ pub async fn trend(
         .collect();
     let mut i = 0;
     for (day, n, cents) in days {
-        let (period, _) = bucket.period(day);
+        let (period, _) = bucket.period_in(day, fiscal);
         while i < out.len() && out[i].period != period {
             i += 1;
         }

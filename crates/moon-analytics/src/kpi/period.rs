@@ -1,6 +1,7 @@
 //! Periods of a trend and attainment percentages: pure arithmetic on dates and cents.
 
 use chrono::{Datelike, NaiveDate};
+use moon_domain::{FiscalYearStart, PeriodKind};
 
 /// Size of a trend's periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -12,9 +13,9 @@ pub enum Bucket {
     /// Calendar months.
     #[default]
     Month,
-    /// Calendar quarters.
+    /// Fiscal quarters (calendar ones when the fiscal year starts in January).
     Quarter,
-    /// Calendar years.
+    /// Fiscal years (calendar ones when the fiscal year starts in January).
     Year,
 }
 
@@ -31,8 +32,27 @@ impl Bucket {
         }
     }
 
-    /// The period containing `d`: its label and first day.
+    /// The period containing `d` with a fiscal year starting in January: its label and first
+    /// day.
     pub fn period(self, d: NaiveDate) -> (String, NaiveDate) {
+        self.period_in(d, FiscalYearStart::default())
+    }
+
+    /// The period containing `d`: its label and first day. Quarters and years are fiscal ones,
+    /// so they line up with quarter and year targets whatever month the fiscal year starts in;
+    /// with a January start they are calendar ones, labelled `2026-Q4` and `2026`, otherwise
+    /// they carry the fiscal labels (`FY2027 Q1`, `FY2027`) periods have everywhere else.
+    pub fn period_in(self, d: NaiveDate, fiscal: FiscalYearStart) -> (String, NaiveDate) {
+        if fiscal.month() != 1
+            && let Some(kind) = match self {
+                Bucket::Quarter => Some(PeriodKind::Quarter),
+                Bucket::Year => Some(PeriodKind::Year),
+                _ => None,
+            }
+        {
+            let p = fiscal.period(kind, d);
+            return (fiscal.label(p), p.start());
+        }
         match self {
             Bucket::Day => (d.to_string(), d),
             Bucket::Week => {
@@ -52,11 +72,11 @@ impl Bucket {
 
     /// Every period from the one containing `from` to the one containing `to`, in order: the
     /// axis a zero-filled trend shows (a period without sales is a 0, not a gap).
-    pub fn periods(self, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDate)> {
+    pub fn periods(self, from: NaiveDate, to: NaiveDate, fiscal: FiscalYearStart) -> Vec<(String, NaiveDate)> {
         let mut out: Vec<(String, NaiveDate)> = Vec::new();
         let mut d = from;
         while d <= to {
-            let (label, start) = self.period(d);
+            let (label, start) = self.period_in(d, fiscal);
             if out.last().is_none_or(|(l, _)| *l != label) {
                 out.push((label, start));
             }
@@ -114,12 +134,30 @@ mod tests {
     #[test]
     fn the_axis_lists_every_period_once() {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
-        let labels = |b: Bucket, from, to| b.periods(from, to).into_iter().map(|(l, _)| l).collect::<Vec<_>>();
+        let labels = |b: Bucket, from, to| {
+            b.periods(from, to, FiscalYearStart::default()).into_iter().map(|(l, _)| l).collect::<Vec<_>>()
+        };
         assert_eq!(labels(Bucket::Month, d(2026, 11, 30), d(2027, 2, 1)), ["2026-11", "2026-12", "2027-01", "2027-02"]);
         assert_eq!(labels(Bucket::Day, d(2026, 12, 30), d(2027, 1, 1)), ["2026-12-30", "2026-12-31", "2027-01-01"]);
         assert_eq!(labels(Bucket::Week, d(2026, 12, 30), d(2027, 1, 12)), ["2026-W53", "2027-W01", "2027-W02"]);
         assert_eq!(labels(Bucket::Quarter, d(2026, 3, 31), d(2026, 4, 1)), ["2026-Q1", "2026-Q2"]);
+        // A fiscal year starting in April: quarters and years are fiscal, with fiscal labels.
+        let april = FiscalYearStart::new(4).unwrap();
+        let fiscal = |b: Bucket, from, to| -> Vec<(String, NaiveDate)> { b.periods(from, to, april) };
+        assert_eq!(
+            fiscal(Bucket::Quarter, d(2026, 3, 31), d(2026, 7, 1)),
+            [
+                (String::from("FY2026 Q4"), d(2026, 1, 1)),
+                (String::from("FY2027 Q1"), d(2026, 4, 1)),
+                (String::from("FY2027 Q2"), d(2026, 7, 1))
+            ]
+        );
+        assert_eq!(
+            fiscal(Bucket::Year, d(2026, 3, 31), d(2026, 4, 1)),
+            [(String::from("FY2026"), d(2025, 4, 1)), (String::from("FY2027"), d(2026, 4, 1))]
+        );
+        assert_eq!(fiscal(Bucket::Month, d(2026, 3, 31), d(2026, 4, 1)).len(), 2);
         assert_eq!(labels(Bucket::Year, d(2024, 6, 1), d(2026, 1, 1)), ["2024", "2025", "2026"]);
-        assert!(Bucket::Day.periods(d(2026, 1, 2), d(2026, 1, 1)).is_empty());
+        assert!(Bucket::Day.periods(d(2026, 1, 2), d(2026, 1, 1), FiscalYearStart::default()).is_empty());
     }
 }

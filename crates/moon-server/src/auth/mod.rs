@@ -81,12 +81,14 @@ pub struct AuthState {
     pub config: SecurityConfig,
     /// The addresses API tokens were used from lately (for anomaly detection).
     pub token_addresses: token_addresses::Recorder,
+    /// Resolves a manager's branch against the organisation (given by the wiring).
+    pub branches: users::BranchCheck,
 }
 
 impl AuthState {
     /// Builds the state: the sealing key comes from the configuration, or from the database, where
     /// one is generated on first start when none is configured.
-    pub async fn load(db: &Db, config: &SecurityConfig) -> anyhow::Result<Self> {
+    pub async fn load(db: &Db, config: &SecurityConfig, branches: users::BranchCheck) -> anyhow::Result<Self> {
         let key = tokio::sync::OnceCell::new();
         if let Some(k) = &config.secret_key {
             // A configured key that cannot work is a start-up error, not a later surprise.
@@ -103,6 +105,7 @@ impl AuthState {
                 .collect(),
             config: config.clone(),
             token_addresses: token_addresses::Recorder::default(),
+            branches,
         };
         if let Err(e) = state.key(db).await {
             tracing::warn!(error = %format!("{e:#}"), "the secret key is not available yet; MFA will retry");

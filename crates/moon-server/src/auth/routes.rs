@@ -419,6 +419,13 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     let binding =
         Binding::parse(&body.role, body.branch.as_deref(), body.agent_code.as_deref()).map_err(ApiError::validation)?;
+    let binding = state
+        .auth
+        .branches
+        .resolve(&state.db, binding)
+        .await
+        .map_err(crate::error::Error::from)?
+        .map_err(ApiError::field)?;
     let email = match body.email.as_deref() {
         Some(e) => Some(moon_domain::Email::parse("email", e).map_err(ApiError::field)?),
         None => None,
@@ -469,7 +476,22 @@ pub(crate) async fn change_user(
         let role = body.role.clone().unwrap_or_else(|| current.role.clone());
         let branch = body.branch.as_deref().or(current.branch.as_deref());
         let code = body.agent_code.as_deref().or(current.agent_code.as_deref());
-        Some(Binding::parse(&role, branch, code).map_err(ApiError::validation)?)
+        let binding = Binding::parse(&role, branch, code).map_err(ApiError::validation)?;
+        // A branch given now is checked against the organisation; one kept from before is not
+        // (disabling the manager of a branch since closed must still work).
+        if body.branch.is_some() || (binding.role == Role::Manager && current.role != Role::Manager.as_str()) {
+            Some(
+                state
+                    .auth
+                    .branches
+                    .resolve(&state.db, binding)
+                    .await
+                    .map_err(crate::error::Error::from)?
+                    .map_err(ApiError::field)?,
+            )
+        } else {
+            Some(binding)
+        }
     } else {
         None
     };

@@ -212,6 +212,49 @@ impl Binding {
     }
 }
 
+/// What resolving a branch yields: the organisation's code for it, or the field error that lists
+/// the known active branches; a database failure apart.
+pub type BranchAnswer = std::result::Result<std::result::Result<String, FieldError>, DbError>;
+
+/// Checks a manager's branch against the organisation (known and active), as targets and agents
+/// are checked. The wiring supplies it (`app::branch_check`): the security component may not
+/// know the organisation's records (architecture.json), only ask this.
+#[derive(Clone)]
+pub struct BranchCheck(
+    std::sync::Arc<dyn Fn(Db, String) -> futures_util::future::BoxFuture<'static, BranchAnswer> + Send + Sync>,
+);
+
+impl BranchCheck {
+    /// A check from a function of the database and the branch as given.
+    pub fn new(
+        f: impl Fn(Db, String) -> futures_util::future::BoxFuture<'static, BranchAnswer> + Send + Sync + 'static,
+    ) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// The binding with its branch (if any) replaced by the organisation's code for it, or the
+    /// field error naming the known branches when it is unknown or inactive.
+    pub async fn resolve(
+        &self,
+        db: &Db,
+        mut binding: Binding,
+    ) -> std::result::Result<std::result::Result<Binding, FieldError>, DbError> {
+        if let Some(branch) = binding.branch.take() {
+            match (self.0)(db.clone(), branch).await? {
+                Ok(code) => binding.branch = Some(code),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(binding))
+    }
+}
+
+impl std::fmt::Debug for BranchCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BranchCheck")
+    }
+}
+
 fn duplicate(username: &str) -> Error {
     Error::conflict("duplicate_username", format!("a user named {username} already exists"))
 }

@@ -267,17 +267,13 @@ async fn figures(
     if level == ScopeKind::Agent
         && let Some(code) = &key
     {
-        service::check_agent_visible(ctx.db, &principal, code).await?;
+        service::check_agent_visible(ctx.db, &principal, code, period).await?;
     }
-    let q = Question { level, region: None, branch: None, team: None, period, subject };
+    let only = key.as_deref().map(crate::agents::org::model::fold);
+    let q = Question { level, region: None, branch: None, team: None, period, subject, only };
     let listing = service::drill(&ctx, &principal, &q).await?;
-    let wanted = key.as_deref().map(crate::agents::org::model::fold);
     let mut suppressed = 0;
-    let items: Vec<Row> = listing
-        .rows
-        .into_iter()
-        .filter(|r| wanted.as_ref().is_none_or(|k| crate::agents::org::model::fold(&r.key) == *k))
-        .collect();
+    let items: Vec<Row> = listing.rows;
     if items.is_empty() {
         // The scope exists but its figures are withheld (too few agents behind them).
         suppressed = 1;
@@ -411,7 +407,7 @@ pub async fn drill_report(
         Some(t) => Some(service::resolve(ctx.db, ScopeKind::Team, "team", &t).await?),
         None => None,
     };
-    let q = Question { level, region, branch, team, period, subject };
+    let q = Question { level, region, branch, team, period, subject, only: None };
     let listing = service::drill(&ctx, principal, &q).await?;
     let mut rows: Vec<Row> = listing.rows.into_iter().filter(|r| service::keep(status, ahead, r)).collect();
     service::sort(&mut rows, sort);

@@ -46,6 +46,10 @@ pub struct AgentRow {
     pub name: String,
     /// Current home branch code.
     pub branch: String,
+    /// The home branches the agent had during the figures' period (from the membership
+    /// history), which decide whether a manager sees the name; empty when not looked up, then
+    /// the current home branch decides.
+    pub period_branches: Vec<String>,
     /// The agent agreed to show their name to other agents.
     pub show_name_to_peers: bool,
 }
@@ -66,6 +70,7 @@ fn agent_rows(rows: Vec<AgentTuple>) -> Vec<AgentRow> {
             code,
             name: format!("{first} {last}"),
             branch,
+            period_branches: Vec::new(),
             show_name_to_peers,
         })
         .collect()
@@ -88,9 +93,9 @@ pub async fn agent_by_code(db: &Db, code: &str) -> Result<Option<AgentRow>, DbEr
     Ok(agent_rows(db.fetch_all(&q).await?).pop())
 }
 
-/// Which agents belonged to which branch and team at some time during `period`, as (agent id,
-/// branch code, team code), from the effective-dated memberships.
-pub async fn members(db: &Db, period: Period) -> Result<Vec<(i64, String, String)>, DbError> {
+/// Which agents (all, or `agent` alone) belonged to which branch and team at some time during
+/// `period`, as (agent id, branch code, team code), from the effective-dated memberships.
+pub async fn members(db: &Db, period: Period, agent: Option<i64>) -> Result<Vec<(i64, String, String)>, DbError> {
     let mut q = Query::select();
     q.column(("m", "agent_id"))
         .expr(Expr::col(("b", "code")))
@@ -111,6 +116,9 @@ pub async fn members(db: &Db, period: Period) -> Result<Vec<(i64, String, String
                         .add(Expr::col(("m", "valid_to")).gt(period.start())),
                 ),
         );
+    if let Some(id) = agent {
+        q.and_where(Expr::col(("m", "agent_id")).eq(id));
+    }
     db.fetch_all(&q).await
 }
 

@@ -35,6 +35,9 @@ pub struct Question {
     pub period: Period,
     /// All products, one product or one line.
     pub subject: Subject,
+    /// Only this unit's row (folded code; an agent's code): the single-scope route. Every unit
+    /// of the level is still summed, for the rank.
+    pub only: Option<String>,
 }
 
 /// One unit's (or agent's) figures.
@@ -53,7 +56,9 @@ pub struct Row {
     pub named: bool,
     /// The figures for the period.
     pub figures: Figures,
-    /// Against the whole previous period.
+    /// Against the previous period: the whole of it once this period is over; while it runs,
+    /// up to the same working day, pro-rated (`to_working_day`), so that "improvement" is fair
+    /// mid-month.
     pub previous: Comparison,
     /// Against the same period a year earlier.
     pub last_year: Comparison,
@@ -117,19 +122,33 @@ pub fn sees_names_in(principal: &Principal, branch: &str) -> bool {
 }
 
 /// Whether the caller may see this agent's name: admins always, a manager for the agents of
-/// their branch, an agent their own and those of agents who agreed to show it to peers;
+/// their branch (their home branch during the figures' period when it was looked up, else
+/// their current one), an agent their own and those of agents who agreed to show it to peers;
 /// analysts never.
 pub fn sees_name(principal: &Principal, agent: &repo::AgentRow) -> bool {
     match &principal.scope {
         Scope::Agent(id) => principal.role == Role::Agent && (*id == agent.id || agent.show_name_to_peers),
-        _ => sees_names_in(principal, &agent.branch),
+        _ if agent.period_branches.is_empty() => sees_names_in(principal, &agent.branch),
+        _ => agent.period_branches.iter().any(|b| sees_names_in(principal, b)),
     }
+}
+
+/// Each agent's home branches during the period, from the memberships read for it.
+fn branches_by_agent(memberships: &[(i64, String, String)]) -> HashMap<i64, Vec<String>> {
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, branch, _) in memberships {
+        let list = out.entry(*id).or_default();
+        if !list.contains(branch) {
+            list.push(branch.clone());
+        }
+    }
+    out
 }
 
 /// The units of `q.level` under the parent, with the agents who belonged to each during the
 /// period, and the cells their figures sum.
 async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)> {
-    let memberships = repo::members(ctx.db, q.period).await?;
+    let memberships = repo::members(ctx.db, q.period, None).await?;
     let mut cells = CellScope::default();
     match &q.subject {
         Subject::All => {}
@@ -213,9 +232,14 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
         ScopeKind::Agent => {
             let ids: BTreeSet<i64> = member_of(false).into_values().flatten().collect();
             let ids: Vec<i64> = ids.into_iter().collect();
+            let mut branches = branches_by_agent(&memberships);
             repo::agents(ctx.db, &ids)
                 .await?
                 .into_iter()
+                .map(|mut a| {
+                    a.period_branches = branches.remove(&a.id).unwrap_or_default();
+                    a
+                })
                 .map(|a| Unit {
                     key: a.id.to_string(),
                     name: a.name.clone(),
@@ -228,49 +252,45 @@ async fn units(ctx: &Context<'_>, q: &Question) -> Result<(Vec<Unit>, CellScope)
     Ok((units, cells))
 }
 
-/// The sums per unit for one range: by branch, team or agent, then folded into the units (a
-/// region adds its branches; the company is one total).
-async fn sums_per_unit(
-    ctx: &Context<'_>,
-    q: &Question,
-    cells: &CellScope,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<HashMap<String, Sums>> {
-    let db = &ctx.warehouse.db;
-    if q.level == ScopeKind::Company {
-        let t = scoped::total(db, cells, from, to).await?;
-        return Ok(HashMap::from([(String::new(), t)]));
+/// What every range of one request shares: the cells summed, how they are grouped, the region
+/// of each branch (at the region level) and the warehouse's last day with a sale.
+struct Sums3<'a> {
+    q: &'a Question,
+    cells: &'a CellScope,
+    region_of: HashMap<String, String>,
+    last_day: Option<NaiveDate>,
+}
+
+impl Sums3<'_> {
+    /// The sums per unit for one range: by branch, team or agent, then folded into the units (a
+    /// region adds its branches; the company is one total).
+    async fn per_unit(&self, db: &Db, from: NaiveDate, to: NaiveDate) -> Result<HashMap<String, Sums>> {
+        let q = self.q;
+        if q.level == ScopeKind::Company {
+            let t = scoped::total(db, self.cells, from, to, self.last_day).await?;
+            return Ok(HashMap::from([(String::new(), t)]));
+        }
+        let by = by_level(q.level).unwrap_or(By::Branch);
+        let rows = scoped::grouped(db, self.cells, (from, to), self.last_day, by).await?;
+        let mut out: HashMap<String, Sums> = HashMap::new();
+        for s in rows {
+            let key = if q.level == ScopeKind::Region {
+                match self.region_of.get(&fold(&s.key)) {
+                    Some(r) => r.clone(),
+                    None => continue,
+                }
+            } else if q.level == ScopeKind::Agent {
+                s.key.clone()
+            } else {
+                fold(&s.key)
+            };
+            let e = out.entry(key).or_insert(Sums { key: String::new(), count: 0, cents: 0, agents: 0 });
+            e.count += s.count;
+            e.cents += s.cents;
+            e.agents += s.agents;
+        }
+        Ok(out)
     }
-    let by = by_level(q.level).unwrap_or(By::Branch);
-    let rows = scoped::grouped(db, cells, from, to, by).await?;
-    let mut out: HashMap<String, Sums> = HashMap::new();
-    let region_of: HashMap<String, String> = if q.level == ScopeKind::Region {
-        repo::units(ctx.db, "branch")
-            .await?
-            .into_iter()
-            .filter_map(|b| b.region.map(|r| (fold(&b.code), fold(&r))))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    for s in rows {
-        let key = if q.level == ScopeKind::Region {
-            match region_of.get(&fold(&s.key)) {
-                Some(r) => r.clone(),
-                None => continue,
-            }
-        } else if q.level == ScopeKind::Agent {
-            s.key.clone()
-        } else {
-            fold(&s.key)
-        };
-        let e = out.entry(key).or_insert(Sums { key: String::new(), count: 0, cents: 0, agents: 0 });
-        e.count += s.count;
-        e.cents += s.cents;
-        e.agents += s.agents;
-    }
-    Ok(out)
 }
 
 fn unit_key(level: ScopeKind, key: &str) -> String {
@@ -282,11 +302,25 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
     let (units, cells) = units(ctx, q).await?;
     let prev = q.period.previous();
     let last_year = q.period.same_period_last_year();
-    let now_sums = sums_per_unit(ctx, q, &cells, q.period.start(), q.period.end().min(ctx.today)).await?;
-    let prev_sums = sums_per_unit(ctx, q, &cells, prev.start(), prev.end()).await?;
-    let ly_sums = sums_per_unit(ctx, q, &cells, last_year.start(), last_year.end()).await?;
-    let holidays = crate::calendar::repo::dates(ctx.db, q.period.start(), q.period.end()).await?;
+    let region_of: HashMap<String, String> = if q.level == ScopeKind::Region {
+        repo::units(ctx.db, "branch")
+            .await?
+            .into_iter()
+            .filter_map(|b| b.region.map(|r| (fold(&b.code), fold(&r))))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let wh = &ctx.warehouse.db;
+    let sums = Sums3 { q, cells: &cells, region_of, last_day: scoped::last_sale_day(wh).await? };
+    let now_sums = sums.per_unit(wh, q.period.start(), q.period.end().min(ctx.today)).await?;
+    let prev_sums = sums.per_unit(wh, prev.start(), prev.end()).await?;
+    let ly_sums = sums.per_unit(wh, last_year.start(), last_year.end()).await?;
+    // The previous period's holidays too: a running period compares with it up to the same
+    // working day.
+    let holidays = crate::calendar::repo::dates(ctx.db, prev.start(), q.period.end()).await?;
     let days = Days::of(ctx.calendar, q.period, ctx.today, &holidays);
+    let prev_to_date = performance::ToDate::of(days, Days::of(ctx.calendar, prev, prev.end(), &holidays));
     let target_keys = |level: ScopeKind| -> Vec<String> {
         units
             .iter()
@@ -300,8 +334,13 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
     let targets = repo::targets(ctx.db, q.level, &q.subject, q.period).await?;
     let prev_targets = repo::targets(ctx.db, q.level, &q.subject, prev).await?;
     let ly_targets = repo::targets(ctx.db, q.level, &q.subject, last_year).await?;
+    let wanted = |i: usize| q.only.as_ref().is_none_or(|k| *k == keys[i]);
     let pseudonyms: HashMap<i64, String> = if q.level == ScopeKind::Agent {
-        let ids: Vec<i64> = units.iter().filter_map(|u| u.agent.as_ref().map(|a| a.id)).collect();
+        // Only for the agents listed whose names the caller may not see.
+        let ids: Vec<i64> = (0..units.len())
+            .filter(|&i| wanted(i))
+            .filter_map(|i| units[i].agent.as_ref().filter(|a| !sees_name(principal, a)).map(|a| a.id))
+            .collect();
         scoped::pseudonyms(&ctx.warehouse.db, &ids).await?.into_iter().collect()
     } else {
         HashMap::new()
@@ -316,6 +355,9 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
     let mut suppressed = 0;
     let label = |p: Period| ctx.calendar.fiscal.label(p);
     for (i, u) in units.iter().enumerate() {
+        if !wanted(i) {
+            continue;
+        }
         let target = targets.get(&keys[i]).copied();
         let now_s = now_sums.get(&unit_key(q.level, &u.key));
         let f = performance::figures(
@@ -326,12 +368,13 @@ pub async fn drill(ctx: &Context<'_>, principal: &Principal, q: &Question) -> Re
             days,
             ctx.bands,
         );
-        let previous = performance::compare(
+        let previous = performance::compare_to_date(
             label(prev),
             now[i],
             f.attainment_pct,
             before[i],
             prev_targets.get(&keys[i]).map(|t| t.0),
+            prev_to_date,
         );
         let ly = performance::compare(
             label(last_year),
@@ -480,10 +523,18 @@ pub async fn resolve(db: &Db, kind: ScopeKind, field: &str, reference: &str) -> 
     Ok(unit.map_err(Error::field)?.code)
 }
 
-/// Refuses a single agent's figures to a caller who may not see that agent's name (they would
-/// identify the person by the code they asked for).
-pub async fn check_agent_visible(db: &Db, principal: &Principal, code: &str) -> Result<repo::AgentRow> {
-    match repo::agent_by_code(db, code).await? {
+/// Refuses a single agent's figures for `period` to a caller who may not see that agent's name
+/// then (they would identify the person by the code they asked for).
+pub async fn check_agent_visible(db: &Db, principal: &Principal, code: &str, period: Period) -> Result<repo::AgentRow> {
+    let agent = match repo::agent_by_code(db, code).await? {
+        Some(mut a) => {
+            let members = repo::members(db, period, Some(a.id)).await?;
+            a.period_branches = branches_by_agent(&members).remove(&a.id).unwrap_or_default();
+            Some(a)
+        }
+        None => None,
+    };
+    match agent {
         Some(a) if sees_name(principal, &a) => Ok(a),
         _ => Err(Error::forbidden(
             "only administrators, the agent's branch manager and the agent see one agent's figures",

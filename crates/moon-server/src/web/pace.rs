@@ -168,7 +168,12 @@ pub fn delta(p: &Comparison) -> String {
     };
     let pct =
         p.delta_pct.map(|d| format!(" ({}{d:.1} %)", if d.is_sign_positive() && !d.is_zero() { "+" } else { "" }));
-    format!("{arrow} {}{} vs all of {}", signed(p.delta), pct.unwrap_or_default(), p.period)
+    // A running period is compared with the previous one up to the same working day.
+    let against = match p.to_working_day {
+        Some(day) => format!("{} to working day {day}", p.period),
+        None => format!("all of {}", p.period),
+    };
+    format!("{arrow} {}{} vs {against}", signed(p.delta), pct.unwrap_or_default())
 }
 
 /// One step of a breadcrumb trail: a label and, except for the page itself, a link.
@@ -215,12 +220,16 @@ mod tests {
         let c = Comparison {
             period: String::from("2026-11"),
             actual: Money::from_cents(100_000),
+            period_actual: Money::from_cents(100_000),
+            to_working_day: None,
             attainment_pct: None,
             delta: Money::from_cents(120_000),
             delta_pct: Some(rust_decimal::Decimal::new(1200, 2)),
             attainment_delta_pts: None,
         };
         assert_eq!(delta(&c), "▲ +1,200.00 (+12.0 %) vs all of 2026-11");
+        let running = Comparison { to_working_day: Some(4), ..c };
+        assert_eq!(delta(&running), "▲ +1,200.00 (+12.0 %) vs 2026-11 to working day 4");
         assert_eq!(signed(Money::from_cents(-30_000)), "-300.00");
     }
 }

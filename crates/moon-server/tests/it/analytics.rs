@@ -415,7 +415,11 @@ async fn verify_reports_a_tampered_warehouse(app: &TestApp) {
     let agg = aggregator(app).await;
     agg.catch_up(|_| {}).await.unwrap();
     assert_verified(&agg).await;
-    for (table, column) in [("fact_sales_daily", "amount_cents"), ("kpi_team_totals", "sales_count")] {
+    for (table, column) in [
+        ("fact_sales_daily", "amount_cents"),
+        ("fact_sales_monthly", "sales_count"),
+        ("kpi_team_totals", "sales_count"),
+    ] {
         let mut tx = agg.warehouse().db.begin().await.unwrap();
         let mut up = Query::update();
         up.table(table).value(column, Expr::col(column).add(1));

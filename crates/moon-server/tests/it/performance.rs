@@ -270,9 +270,15 @@ async fn pace_in_the_running_month_counts_working_days(app: &TestApp) {
     app.agent("RUN1", "Matara", "Zeta").await;
     let p = app.product("Running product", "100.00").await;
     app.sale("RUN1", p, "50.00", &today.to_string()).await;
+    let prev = period.previous();
+    app.sale("RUN1", p, "800.00", &prev.start().to_string()).await;
     target(app, "branch", Some("Matara"), &format!("month:{}", period.start()), "2300.00").await;
-    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| b["items"].as_array().is_some_and(|a| !a.is_empty()))
-        .await;
+    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| {
+        b["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().map(|r| r["sales_count"].as_i64().unwrap_or(0)).sum::<i64>() == 2)
+    })
+    .await;
     let holidays = BTreeSet::from([h]);
     let total = i64::from(cal.working_days_in(period, &holidays));
     let elapsed = i64::from(cal.working_days_elapsed(period, today, &holidays));
@@ -291,6 +297,19 @@ async fn pace_in_the_running_month_counts_working_days(app: &TestApp) {
     }
     if elapsed > 0 && remaining > 0 {
         assert_eq!(cents(f["projected"].as_str().unwrap()), (5_000 * total * 2 + elapsed) / (elapsed * 2));
+    }
+    // The previous month counts up to the same working day, pro-rated, while this one runs.
+    let c = &b["items"][0]["previous"];
+    assert_eq!(cents(c["period_actual"].as_str().unwrap()), 80_000, "{b}");
+    if remaining > 0 {
+        let prev_total = i64::from(cal.working_days_in(prev, &holidays));
+        let day = elapsed.min(prev_total);
+        let share = (80_000 * day * 2 + prev_total) / (prev_total * 2);
+        assert_eq!(c["to_working_day"].as_i64(), Some(day), "{b}");
+        assert_eq!(cents(c["actual"].as_str().unwrap()), share, "{b}");
+        assert_eq!(cents(c["delta"].as_str().unwrap()), 5_000 - share, "{b}");
+    } else {
+        assert!(c["to_working_day"].is_null() && c["actual"] == "800.00", "{b}");
     }
 }
 
@@ -373,6 +392,41 @@ async fn names_follow_the_role(app: &TestApp) {
     assert_eq!(s, 403);
 }
 
+/// Whether a manager sees an agent's name depends on the agent's home branch during the
+/// figures' period, not today's: after a move from Colombo to Kandy, Colombo's manager still
+/// coaches from March's names and Kandy's manager from April's, not the other way round.
+async fn a_manager_sees_names_by_the_branch_of_the_period(app: &TestApp) {
+    let id = app.agent("MV1", "Colombo", "Alpha").await;
+    let p = app.product("Moved names product", "100.00").await;
+    app.sale("MV1", p, "10.00", "2026-03-02").await;
+    let (s, b) = app
+        .post(&format!("/api/v1/agents/{id}/moves"), json!({"branch": "Kandy", "effective_from": "2026-04-01"}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    app.sale("MV1", p, "20.00", "2026-04-02").await;
+    app.wait_for("/api/v1/kpis/trend?bucket=year", WAIT, |b| b["items"][0]["sales_count"] == 2).await;
+    let colombo = app.client_as("manager", Some("Colombo")).await;
+    let kandy = app.client_as("manager", Some("Kandy")).await;
+    let named = |b: &Value| items(b).iter().any(|r| r["key"] == "MV1" && r["named"] == true);
+    let march = "/api/v1/performance/drill?level=agent&within=company&period=2026-03";
+    let april = "/api/v1/performance/drill?level=agent&within=company&period=2026-04";
+    let (_, b) = colombo.get(march).await;
+    assert!(named(&b), "Colombo's manager names MV1 in March: {b}");
+    let (_, b) = colombo.get(april).await;
+    assert!(!named(&b), "not in April, when MV1 was in Kandy: {b}");
+    let (_, b) = kandy.get(march).await;
+    assert!(!named(&b), "Kandy's manager does not name MV1 in March: {b}");
+    let (_, b) = kandy.get(april).await;
+    assert!(named(&b), "but does in April: {b}");
+    // One agent's figures follow the same rule.
+    let one = |period: &str| format!("/api/v1/performance?scope=agent&key=MV1&period={period}");
+    assert_eq!(colombo.get(&one("2026-03")).await.0, 200);
+    assert_eq!(colombo.get(&one("2026-04")).await.0, 403);
+    assert_eq!(kandy.get(&one("2026-03")).await.0, 403);
+    let (s, b) = kandy.get(&one("2026-04")).await;
+    assert_eq!((s, b["items"][0]["figures"]["actual"].as_str()), (200, Some("20.00")), "{b}");
+}
+
 /// With a minimum group of 2, a one-agent team's figures are withheld from those who may not see
 /// its agent, on the single scope, the team level and the pseudonymous agent level alike.
 async fn small_groups_are_withheld(app: &TestApp) {
@@ -409,6 +463,7 @@ crate::on_every_backend_with!(
     a_team_counts_the_agents_it_had_then,
     pace_in_the_running_month_counts_working_days,
     names_follow_the_role,
+    a_manager_sees_names_by_the_branch_of_the_period,
 );
 
 crate::on_every_backend_with!(
@@ -418,4 +473,57 @@ crate::on_every_backend_with!(
         c.min_group_size = 2;
     },
     small_groups_are_withheld,
+);
+
+/// With a fiscal year starting in April, the KPI trend's quarter and year buckets are fiscal
+/// ones, so a quarter target lines up with its quarter (they were calendar quarters, which
+/// matched targets only for a January start).
+async fn trend_quarters_follow_the_fiscal_year(app: &TestApp) {
+    app.agent("FQ1", "Colombo", "Alpha").await;
+    let p = app.product("Fiscal product", "100.00").await;
+    app.sale("FQ1", p, "30.00", "2026-03-15").await;
+    app.sale("FQ1", p, "70.00", "2026-04-10").await;
+    target(app, "company", None, "FY2027 Q1", "500.00").await;
+    target(app, "company", None, "FY2027", "2000.00").await;
+    app.wait_for("/api/v1/kpis/trend?bucket=month", WAIT, |b| {
+        items(b).iter().map(|r| r["sales_count"].as_i64().unwrap_or(0)).sum::<i64>() == 2
+    })
+    .await;
+    let (s, q) = app.get("/api/v1/kpis/trend?bucket=quarter&from=2026-01-01&to=2026-06-30").await;
+    assert_eq!(s, 200, "{q}");
+    let rows: Vec<(String, String, String, Option<String>)> = items(&q)
+        .iter()
+        .map(|r| {
+            (
+                r["period"].as_str().unwrap().to_owned(),
+                r["start"].as_str().unwrap().to_owned(),
+                r["total_sales"].as_str().unwrap().to_owned(),
+                r["target"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("FY2026 Q4".into(), "2026-01-01".into(), "30.00".into(), None),
+            ("FY2027 Q1".into(), "2026-04-01".into(), "70.00".into(), Some("500.00".into())),
+        ],
+        "{q}"
+    );
+    let (_, y) = app.get("/api/v1/kpis/trend?bucket=year&from=2026-01-01&to=2026-06-30").await;
+    let year_rows = items(&y);
+    let years: Vec<(&str, &str, Option<&str>)> = year_rows
+        .iter()
+        .map(|r| (r["period"].as_str().unwrap(), r["start"].as_str().unwrap(), r["target"].as_str()))
+        .collect();
+    assert_eq!(years, [("FY2026", "2025-04-01", None), ("FY2027", "2026-04-01", Some("2000.00"))], "{y}");
+}
+
+crate::on_every_backend_with!(
+    performance_fiscal_april,
+    |c| {
+        c.security.mfa_required_roles.clear();
+        c.business = moon_domain::BusinessCalendar::new("Asia/Colombo", 4, None).unwrap();
+    },
+    trend_quarters_follow_the_fiscal_year,
 );

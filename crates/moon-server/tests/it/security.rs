@@ -621,6 +621,37 @@ async fn users_are_managed_by_admins_with_a_password_policy(app: &TestApp) {
     assert_eq!(s, 201, "{u}");
     assert_eq!((u["username"].as_str(), u["branch"].as_str()), (Some("ann"), Some("Galle")));
     assert!(u.get("password_hash").is_none() && !u.to_string().contains("argon2"));
+    // A manager's branch must be one of the organisation's active branches, listed when not;
+    // another spelling of a known branch is stored as its code.
+    let (s, p) = app
+        .post(
+            "/api/v1/users",
+            json!({"username": "bea", "password": "long enough pass", "role": "manager", "branch": "Atlantis"}),
+        )
+        .await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (422, Some("unknown_branch")), "{p}");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("Colombo"), "the known branches are listed: {p}");
+    let (s, b) = app
+        .post(
+            "/api/v1/users",
+            json!({"username": "bea", "password": "long enough pass", "role": "manager", "branch": " colombo "}),
+        )
+        .await;
+    assert_eq!((s, b["branch"].as_str()), (201, Some("Colombo")), "{b}");
+    let bea = b["id"].as_i64().unwrap();
+    let (s, p) = app.patch(&format!("/api/v1/users/{bea}"), json!({"branch": "Atlantis"})).await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (422, Some("unknown_branch")), "{p}");
+    let (_, galle) = app.get("/api/v1/org/branches?limit=500").await;
+    let galle_id =
+        galle["items"].as_array().unwrap().iter().find(|u| u["code"] == "Galle").unwrap()["id"].as_i64().unwrap();
+    let (s, b) = app.patch(&format!("/api/v1/org/branches/{galle_id}"), json!({"active": false})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, p) = app.patch(&format!("/api/v1/users/{bea}"), json!({"branch": "Galle"})).await;
+    assert_eq!(
+        (s, p["errors"][0]["code"].as_str()),
+        (422, Some("inactive_unit")),
+        "an inactive branch is refused: {p}"
+    );
     let (s, _) =
         app.post("/api/v1/users", json!({"username": "ann", "password": "another long one", "role": "analyst"})).await;
     assert_eq!(s, 409);

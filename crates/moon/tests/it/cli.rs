@@ -58,8 +58,15 @@ fn operators_manage_users_and_tokens_from_the_command_line() {
     assert!(err.contains("created user boss"), "{err}");
     assert_eq!(password.trim().len(), 24, "a generated password is printed once: {password:?}");
 
+    // A manager's branch must be one of the organisation's: refused, with the known ones
+    // listed, until it exists.
+    let unknown = cli.run(&["user", "add", "ann", "--role", "manager", "--branch", "Galle"], None);
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("--branch") && err.contains("no branch \"Galle\""), "{err}");
+    cli.ok(&["org", "add", "branch", "Galle"], None);
     let (out, _) = cli.ok(
-        &["user", "add", "ann", "--role", "manager", "--branch", "Galle", "--password-stdin"],
+        &["user", "add", "ann", "--role", "manager", "--branch", "galle", "--password-stdin"],
         Some("a long enough password\n"),
     );
     assert!(out.is_empty(), "a password read from stdin is not echoed");

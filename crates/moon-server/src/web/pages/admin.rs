@@ -102,11 +102,20 @@ pub async fn create_user(State(state): State<WebState>, ctx: Ctx, body: Bytes) -
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let created = match Binding::parse(v(&f.role), given(&f.branch).as_deref(), given(&f.agent_code).as_deref()) {
-        Ok(binding) => {
-            users::create(&state.db, &state.auth.hasher, v(&f.username).trim(), v(&f.password), binding, &ctx.principal)
-                .await
-                .map_err(ApiError::from)
-        }
+        Ok(binding) => match state.auth.branches.resolve(&state.db, binding).await {
+            Ok(Ok(binding)) => users::create(
+                &state.db,
+                &state.auth.hasher,
+                v(&f.username).trim(),
+                v(&f.password),
+                binding,
+                &ctx.principal,
+            )
+            .await
+            .map_err(ApiError::from),
+            Ok(Err(e)) => Err(ApiError::field(e)),
+            Err(e) => Err(ApiError::from(crate::error::Error::from(e))),
+        },
         Err(errors) => Err(ApiError::validation(errors)),
     };
     match created {

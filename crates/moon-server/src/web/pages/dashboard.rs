@@ -113,7 +113,7 @@ async fn figures(state: &WebState, ctx: &Ctx, wh: &Db, p: &crate::kpis::Parsed) 
     let (branches, branches_hidden) = kpi::branches(wh, &p.filter, min).await?;
     let (products, products_hidden) = kpi::products(wh, &p.filter, min).await?;
     let (leaders, leaders_hidden) = kpi::leaderboard(wh, &p.filter, p.limit, min).await?;
-    let (trend, trend_hidden) = kpi::trend(wh, &p.filter, p.bucket, min).await?;
+    let (trend, trend_hidden) = kpi::trend(wh, &p.filter, (p.bucket, state.calendar.fiscal), min).await?;
     let mine = match ctx.principal.scope {
         Scope::Agent(agent_id) => Some(own_standing(state, agent_id, &p.filter).await?),
         _ => None,
@@ -176,7 +176,7 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
             );
         }
     };
-    let view = View { ctx: &ctx, params: &params, currency: state.currency, today };
+    let view = View { ctx: &ctx, params: &params, currency: state.currency, today, fiscal: state.calendar.fiscal };
     let (status, live) = match params.parse(&HeaderMap::new()) {
         Err(e) => (e.status(), Err(Problems::from_error(&e))),
         Ok(p) => match figures(&state, &ctx, wh, &p).await {
@@ -211,7 +211,7 @@ pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
         Ok::<_, ApiError>((figures(&state, &ctx, wh, &p).await?, p.bucket))
     }
     .await;
-    let view = View { ctx: &ctx, params: &params, currency: state.currency, today };
+    let view = View { ctx: &ctx, params: &params, currency: state.currency, today, fiscal: state.calendar.fiscal };
     match result {
         Ok((f, bucket)) => respond(StatusCode::OK, fragment(&view, &f, bucket)),
         Err(e) => respond(e.status(), Problems::from_error(&e).summary()),
@@ -248,6 +248,8 @@ struct View<'a> {
     params: &'a KpiParams,
     currency: moon_domain::CurrencyCode,
     today: NaiveDate,
+    /// Where quarter and year buckets start.
+    fiscal: moon_domain::FiscalYearStart,
 }
 
 /// The period and filter form; every choice lands in the URL, so a view can be shared.
@@ -350,8 +352,13 @@ fn to_date(bucket: kpi::Bucket) -> &'static str {
 }
 
 /// The trend's period labels, the running period marked ([`to_date`]).
-fn period_labels(rows: &[TrendRow], bucket: kpi::Bucket, today: NaiveDate) -> Vec<String> {
-    let (running, _) = bucket.period(today);
+fn period_labels(
+    rows: &[TrendRow],
+    bucket: kpi::Bucket,
+    today: NaiveDate,
+    fiscal: moon_domain::FiscalYearStart,
+) -> Vec<String> {
+    let (running, _) = bucket.period_in(today, fiscal);
     rows.iter()
         .map(|t| if t.period == running { format!("{} ({})", t.period, to_date(bucket)) } else { t.period.clone() })
         .collect()
@@ -412,7 +419,7 @@ fn fragment(view: &View<'_>, f: &Figures, bucket: kpi::Bucket) -> Markup {
         .iter()
         .map(|p| TargetBar { name: &p.product_name, target: p.target_amount, actual: p.total_sales, status: p.status })
         .collect();
-    let labels = period_labels(&f.trend, bucket, view.today);
+    let labels = period_labels(&f.trend, bucket, view.today, view.fiscal);
     let trend: Vec<(String, Money)> = labels.iter().cloned().zip(f.trend.iter().map(|t| t.total_sales)).collect();
     let my_alias = f.mine.as_ref().map(|(_, _, a)| a.as_str());
     html! {
@@ -499,8 +506,11 @@ mod tests {
             target: None,
         };
         let rows = [row("2026-11", d(2026, 11, 1)), row("2026-12", d(2026, 12, 1))];
-        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2026, 12, 7)), ["2026-11", "2026-12 (month to date)"]);
-        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2027, 1, 2)), ["2026-11", "2026-12"]);
+        assert_eq!(
+            period_labels(&rows, kpi::Bucket::Month, d(2026, 12, 7), Default::default()),
+            ["2026-11", "2026-12 (month to date)"]
+        );
+        assert_eq!(period_labels(&rows, kpi::Bucket::Month, d(2027, 1, 2), Default::default()), ["2026-11", "2026-12"]);
     }
 
     #[test]

@@ -232,7 +232,16 @@ async fn agent_sales(state: &WebState, ctx: &Ctx, p: &HomeParams, code: &str) ->
     if !ctx.may("GET", "/sales") {
         return Err(crate::web::pages::forbidden("your role does not see individual sales"));
     }
-    let agent = service::check_agent_visible(&state.db, &ctx.principal, code).await?;
+    // The agent must be visible by name during the period shown (names follow the branch of
+    // the period); a malformed period is reported by the drill-down below.
+    let today = state.calendar.today(chrono::Utc::now());
+    let period = p
+        .period
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .and_then(|s| state.calendar.fiscal.parse("period", s).ok())
+        .unwrap_or_else(|| state.calendar.fiscal.period(moon_domain::PeriodKind::Month, today));
+    let agent = service::check_agent_visible(&state.db, &ctx.principal, code, period).await?;
     let drill = DrillParams {
         level: Some(String::from("agent")),
         branch: Some(agent.branch.clone()),
