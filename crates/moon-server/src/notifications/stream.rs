@@ -169,7 +169,7 @@ impl moon_jobs::Job for HubJob {
 }
 
 /// Whether `principal` may see a notification to this agent in this branch.
-fn visible(scope: &Scope, item: &Item) -> bool {
+pub fn visible(scope: &Scope, item: &Item) -> bool {
     match scope {
         Scope::All => true,
         Scope::Branch(b) => *b == item.branch,
@@ -180,15 +180,44 @@ fn visible(scope: &Scope, item: &Item) -> bool {
 /// One notification as a server-sent event: name `notification`, id = the notification's id (so
 /// a reconnecting browser sends it back as `Last-Event-ID`), data = its JSON.
 fn event(n: &Notification) -> Event {
+    event_with_id(n, n.id.to_string())
+}
+
+/// One notification as a server-sent event named `notification` with the given event id (the
+/// console's stream carries two cursors in its ids).
+pub fn event_with_id(n: &Notification, id: String) -> Event {
     Event::default()
         .event("notification")
-        .id(n.id.to_string())
+        .id(id)
         .json_data(n)
         .unwrap_or_else(|_| Event::default().comment("unencodable notification"))
 }
 
 /// Most notifications replayed to a reconnecting client; the inbox has the rest.
-const REPLAY: u32 = 200;
+pub const REPLAY: u32 = 200;
+
+/// The agents' notifications `scope` may see with an id above `after`, oldest first, at most
+/// [`REPLAY`]: what a stream that was away since `after` missed.
+pub async fn missed(db: &Db, scope: &Scope, after: i64) -> moon_http::ApiResult<Vec<Notification>> {
+    let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
+    let mut rows = super::repo::list(
+        db,
+        super::repo::Viewer { scope, user_id: None },
+        &super::repo::NotificationQuery { agents_only: true, ..Default::default() },
+        &page,
+    )
+    .await?;
+    rows.truncate(REPLAY as usize);
+    Ok(rows)
+}
+
+/// The newest notification's id (0 when there is none): where a page's stream starts, so a
+/// notification written between the page and its stream opening is replayed, not lost.
+pub async fn newest_id(db: &Db) -> Result<i64, moon_db::DbError> {
+    let mut q = Query::select();
+    q.expr(Func::max(Expr::col("id"))).from("notifications");
+    Ok(db.fetch_optional::<(Option<i64>,)>(&q).await?.and_then(|(m,)| m).unwrap_or(0))
+}
 
 /// Live notifications (server-sent events, event `notification`, data: the notification's
 /// JSON): an agent's own, a manager's branch, everything for admins. A client that reconnects
@@ -207,18 +236,7 @@ pub async fn stream(
     let last_seen =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let replay = match last_seen {
-        Some(after) => {
-            let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
-            let mut rows = super::repo::list(
-                &state.db,
-                super::repo::Viewer { scope: &principal.scope, user_id: None },
-                &super::repo::NotificationQuery { agents_only: true, ..Default::default() },
-                &page,
-            )
-            .await?;
-            rows.truncate(REPLAY as usize);
-            rows
-        }
+        Some(after) => missed(&state.db, &principal.scope, after).await?,
         None => Vec::new(),
     };
     // Live events at or below what was replayed were already sent.

@@ -36,6 +36,10 @@ pub struct Ctx {
     /// the viewer is an agent whose role the policy lets open the stream, and this process
     /// serves the notification component (`moon serve --target web` alone does not).
     pub inbox_api: bool,
+    /// The live stream's cursor (`C.N`) this page was rendered at: the page opens
+    /// `/live/events` from there, so what lands meanwhile is replayed ([`crate::web::live`]).
+    /// `None` for fragments and the stream itself, which need none.
+    pub live_from: Option<String>,
 }
 
 impl Ctx {
@@ -71,6 +75,12 @@ impl FromRequestParts<WebState> for Ctx {
             _ => None,
         };
         let inbox_api = unread.is_some() && state.serves_notifications;
+        let path = parts.uri.path();
+        let live_from = if identity.must_enrol || path.ends_with("/live") || path == "/live/events" {
+            None
+        } else {
+            Some(crate::web::live::Cursor::now(state).await?.to_string())
+        };
         let mut ctx = Ctx {
             username: identity.account.username.clone(),
             principal,
@@ -80,6 +90,7 @@ impl FromRequestParts<WebState> for Ctx {
             must_enrol: identity.must_enrol,
             notice: super::notice_from(&parts.headers),
             inbox_api,
+            live_from,
         };
         ctx.inbox_api = ctx.inbox_api && ctx.may("GET", STREAM) && ctx.may("POST", READ_ALL);
         Ok(ctx)

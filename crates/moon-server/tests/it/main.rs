@@ -25,6 +25,7 @@ mod home;
 mod hostile;
 mod import;
 mod listings;
+mod live;
 mod logs;
 mod notifications_pace;
 mod notifications_rules;
