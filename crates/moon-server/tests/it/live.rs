@@ -72,7 +72,7 @@ async fn read_until(stream: &mut reqwest::Response, limit: Duration, done: impl 
 
 /// The id of the last event in `text`.
 fn last_id(text: &str) -> String {
-    text.lines().filter_map(|l| l.strip_prefix("id: ")).last().expect("an event with an id").to_owned()
+    text.lines().rev().find_map(|l| l.strip_prefix("id: ")).expect("an event with an id").to_owned()
 }
 
 /// A live fragment with `If-None-Match`: status and ETag.
