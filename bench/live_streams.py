@@ -48,6 +48,7 @@ def stream(port, cookie, refetch, counts, stop):
         if n and frag:
             h = {"Cookie": cookie, "Accept": "text/html"}
             if etag: h["If-None-Match"] = etag
+            frag = http.client.HTTPConnection("127.0.0.1", port)
             frag.request("GET", "/dashboard/live?range=month", headers=h)
             r = frag.getresponse(); r.read()
             etag = r.getheader("ETag") or etag
@@ -59,6 +60,7 @@ def main():
     ap.add_argument("moon"); ap.add_argument("--streams", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20); ap.add_argument("--refetch", action="store_true")
     a = ap.parse_args()
+    a.moon = os.path.abspath(a.moon)
     work = tempfile.mkdtemp(prefix="moon-live-bench.")
     port = free_port()
     err = open(os.path.join(work, "server.err"), "w+")
@@ -70,7 +72,7 @@ def main():
             err.seek(0); text = err.read()
             if "is ready at" in text: break
             time.sleep(0.1)
-        pw = dict(m.groups() for m in re.finditer(r"^(demo-\w+)\s+\w+\s+(\S+)$", text, re.M))
+        pw = dict(m.groups() for m in re.finditer(r"^\s*(demo-\w+)\s+\w+\s+(\S+)\s*$", text, re.M))
         analyst, _ = sign_in(port, "demo-analyst", pw["demo-analyst"])
         agent, csrf = sign_in(port, "demo-agent", pw["demo-agent"])
         c = http.client.HTTPConnection("127.0.0.1", port)
@@ -89,6 +91,7 @@ def main():
             while time.time() - started < a.seconds:
                 if sell:
                     body = json.dumps({"agent_code": code, "product_id": product, "amount": "100.00", "sale_date": today})
+                    c = http.client.HTTPConnection("127.0.0.1", port)  # an idle keep-alive is closed after 10 s
                     c.request("POST", "/api/v1/sales", body, {"Cookie": agent, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
                     r = c.getresponse(); r.read(); assert r.status == 201, r.status
                     sales += 1

@@ -44,7 +44,9 @@
         .catch(function () { /* keep the last figures; the next change tries again */ })
         .then(function () {
           fetching = false;
-          if (again) { again = false; refetch(); }
+          // Changes during a fetch coalesce into one more, at most two a second (a busy branch
+          // records several sales a second; the view need not redraw for each).
+          if (again) { again = false; window.setTimeout(refetch, 500); }
         });
     }
 
