@@ -421,7 +421,7 @@ pub fn tagged(headers: &HeaderMap, version: &str, status: StatusCode, markup: Ma
     use sha2::Digest;
     let html = markup.into_string();
     if status != StatusCode::OK {
-        return crate::web::layout::respond(status, maud::PreEscaped(html));
+        return html_response(status, html);
     }
     let digest = sha2::Sha256::digest(html.as_bytes());
     let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -430,10 +430,20 @@ pub fn tagged(headers: &HeaderMap, version: &str, status: StatusCode, markup: Ma
     if sent.split(',').any(|t| t.trim() == tag) {
         return not_modified(&tag);
     }
-    let mut res = crate::web::layout::respond(status, maud::PreEscaped(html));
+    let mut res = html_response(status, html);
     if let Ok(v) = HeaderValue::from_str(&tag) {
         res.headers_mut().insert(header::ETAG, v);
     }
+    res
+}
+
+/// An HTML fragment with the headers of the console's pages, built here so that this module needs
+/// nothing of the page layout (which reads this module's cursor for every page).
+fn html_response(status: StatusCode, html: String) -> Response {
+    let mut res = (status, html).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
