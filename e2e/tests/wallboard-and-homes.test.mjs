@@ -192,3 +192,50 @@ test("the wallboard shows the branch in large type and a sale as it lands", asyn
   assert.equal((await a.goto("/wallboard")).status(), 403);
   await a.close();
 });
+
+test("a sale through the API reaches an open dashboard within a second; a hidden tab closes its stream", async () => {
+  // Issue 14 item 4: no polling. The page's event stream says a sale landed, the page refetches
+  // its fragment and highlights what changed.
+  const page = await sessions.manager.newPage();
+  const fragments = [];
+  page.on("response", (r) => { if (r.url().includes("/dashboard/live")) fragments.push(r.status()); });
+  await page.goto("/dashboard");
+  await page.locator('body[data-stream-state="open"]').waitFor();
+  await page.evaluate(() => { window.__notReloaded = true; });
+  // Idle: no fragment is fetched at all (the old page polled every two seconds).
+  await page.waitForTimeout(2_500);
+  assert.deepEqual(fragments, [], "an idle dashboard fetches nothing");
+  const before = await page.locator("#live").innerText();
+  const csrf = await page.locator('meta[name="csrf-token"]').getAttribute("content");
+  const products = await (await page.request.get("/api/v1/products?limit=1")).json();
+  const today = (await (await page.request.get("/api/v1/calendar")).json()).today;
+  const sold = await page.request.post("/api/v1/sales", {
+    headers: { "X-CSRF-Token": csrf },
+    data: { agent_code: "AGT001", product_id: products.items[0].id, amount: "1234.00", sale_date: today },
+  });
+  assert.equal(sold.status(), 201, await sold.text());
+  const recorded = Date.now();
+  await page.waitForFunction((old) => document.querySelector("#live")?.innerText !== old, before, { timeout: 1_000 });
+  const took = Date.now() - recorded;
+  assert.ok(took <= 1_000, `sale to dashboard took ${took} ms`);
+  assert.ok((await page.locator("#live .changed").count()) > 0, "what changed is highlighted");
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page was not reloaded");
+  assert.deepEqual(await axeViolations(page), [], "dashboard with highlighted figures");
+
+  // Hidden: the stream is closed. Shown again: reopened, and the fragment is checked once (a 304
+  // when nothing changed meanwhile).
+  const hide = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, "hidden", { value: h, configurable: true });
+    Object.defineProperty(document, "visibilityState", { value: h ? "hidden" : "visible", configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  await hide(true);
+  assert.equal(await page.locator("body").getAttribute("data-stream-state"), "paused", "a hidden tab's stream is closed");
+  const seen = fragments.length;
+  await hide(false);
+  await page.locator('body[data-stream-state="open"]').waitFor();
+  for (let i = 0; i < 50 && fragments.length <= seen; i += 1) await page.waitForTimeout(100);
+  assert.ok(fragments.length > seen, "shown again: refetched once");
+  assert.ok([200, 304].includes(fragments[fragments.length - 1]), `${fragments}`);
+  await page.close();
+});

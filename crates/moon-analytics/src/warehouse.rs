@@ -53,6 +53,12 @@ impl Warehouse {
         Ok(wh)
     }
 
+    /// The last change-log entry the warehouse reflects (`None` before its first build): what
+    /// a page reading the warehouse shows at most. One single-row read, without a lock.
+    pub async fn applied_id(&self) -> Result<Option<i64>, moon_db::DbError> {
+        crate::sinks::cursor::read(&self.db).await
+    }
+
     /// `sqlite`, `postgres` or `redshift`, for logs and reports.
     pub fn flavor_name(&self) -> &'static str {
         self.flavor.name()

@@ -446,12 +446,25 @@ fn aggregator_job(parts: &Parts<'_>) -> Option<moon_jobs::Pending> {
     }
     let metrics: Arc<dyn moon_analytics::RefreshMetrics> = Arc::new(AggregatorMetrics(parts.metrics.clone()));
     let configured_key = config.pseudonym_key.as_ref().map(|s| s.expose().to_owned());
-    let job = moon_analytics::RefreshJob::new(parts.db.clone(), wh, configured_key, Some(metrics));
+    let refresh = moon_analytics::RefreshJob::new(parts.db.clone(), wh, configured_key, Some(metrics));
+    // Console views announce a change once the warehouse reflects it: each refresh wakes them.
+    let job = ThenWake(refresh, parts.web.live.wake_signal());
     // A commit that changed the log (here, or on PostgreSQL in another process) starts a
     // refresh at once; the interval remains the fallback.
     let wake = Arc::new(tokio::sync::Notify::new());
     parts.db.wake_on_commit(&wake);
     Some(moon_jobs::Pending::job(job, moon_analytics::RefreshJob::schedule(config.aggregate_interval).woken_by(wake)))
+}
+
+/// A job that wakes `1` after each of its steps (a warehouse refresh wakes the live console).
+struct ThenWake<J>(J, Arc<tokio::sync::Notify>);
+
+impl<J: moon_jobs::Job> moon_jobs::Job for ThenWake<J> {
+    async fn step(&mut self) -> anyhow::Result<moon_jobs::Step> {
+        let step = self.0.step().await;
+        self.1.notify_one();
+        step
+    }
 }
 
 /// Every background job reports its steps into this server's Prometheus registry.
@@ -568,6 +581,7 @@ pub async fn serve(
         currency: config.currency,
         planning: planning.clone(),
         serves_notifications: config.components.contains(&Component::Notifications),
+        live: Arc::default(),
     };
     let mut descriptions = Vec::new();
     {

@@ -207,6 +207,9 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/performance", Roles(EVERYONE)),
     // Each role's home (what `/` opens in a browser), with the drill-down's rights.
     rule("GET", "/home", Roles(EVERYONE)),
+    rule("GET", "/home/live", Roles(EVERYONE)),
+    // The console's live stream: each viewer hears only what their scope may see.
+    rule("GET", "/live/events", Roles(EVERYONE)),
     // A branch's wallboard: managers their branch, admins any (names are shown).
     rule("GET", "/wallboard", Roles(STAFF)),
     rule("GET", "/wallboard/live", Roles(STAFF)),

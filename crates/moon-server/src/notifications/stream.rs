@@ -178,16 +178,20 @@ impl moon_jobs::Job for HubJob {
 /// Who a stream is for: the caller's scope over agents' notifications, their user account,
 /// and whether they asked for their own only (`mine`).
 #[derive(Debug, Clone)]
-struct Audience {
-    scope: Scope,
-    user_id: Option<i64>,
-    mine: bool,
+pub struct Audience {
+    /// The caller's scope over agents' notifications.
+    pub scope: Scope,
+    /// The caller's user account, if any.
+    pub user_id: Option<i64>,
+    /// Only what is the caller's own: an agent's own notifications, or those addressed to a
+    /// staff member's account (the console's inbox).
+    pub mine: bool,
 }
 
 /// Whether the stream's caller may see (and asked for) this notification: one addressed to a
 /// user account only by that user; one to an agent by the agent and, unless `mine`, by whoever
 /// has the agent in scope.
-fn visible(who: &Audience, n: &Notification, branch: &str) -> bool {
+pub fn visible(who: &Audience, n: &Notification, branch: &str) -> bool {
     if let Some(u) = n.user_id {
         return who.user_id == Some(u);
     }
@@ -211,15 +215,52 @@ pub struct StreamParams {
 /// One notification as a server-sent event: name `notification`, id = the notification's id (so
 /// a reconnecting browser sends it back as `Last-Event-ID`), data = its JSON.
 fn event(n: &Notification) -> Event {
+    event_with_id(n, n.id.to_string())
+}
+
+/// One notification as a server-sent event named `notification` with the given event id (the
+/// console's stream carries two cursors in its ids).
+pub fn event_with_id(n: &Notification, id: String) -> Event {
     Event::default()
         .event("notification")
-        .id(n.id.to_string())
+        .id(id)
         .json_data(n)
         .unwrap_or_else(|_| Event::default().comment("unencodable notification"))
 }
 
 /// Most notifications replayed to a reconnecting client; the inbox has the rest.
-const REPLAY: u32 = 200;
+pub const REPLAY: u32 = 200;
+
+/// The notifications `who` may see with an id above `after`, oldest first, at most [`REPLAY`]:
+/// what a stream that was away since `after` missed.
+pub async fn missed(db: &Db, who: &Audience, after: i64) -> moon_http::ApiResult<Vec<Notification>> {
+    let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
+    let mut rows = super::repo::list(
+        db,
+        super::repo::Viewer { scope: &who.scope, user_id: who.user_id },
+        &super::repo::NotificationQuery {
+            // An agent's own are their agent's rows (the scope keeps to them); staff's own are
+            // those addressed to their account.
+            user_id: (who.mine && !matches!(who.scope, Scope::Agent(_))).then(|| who.user_id.unwrap_or(-1)),
+            ..Default::default()
+        },
+        &page,
+    )
+    .await?;
+    rows.truncate(REPLAY as usize);
+    // The replay's rows were chosen by scope; the same visibility as the live ones.
+    rows.retain(|n| n.user_id.is_some() || !who.mine || matches!(who.scope, Scope::Agent(_)));
+    rows.retain(|n| n.user_id.is_none() || n.user_id == who.user_id);
+    Ok(rows)
+}
+
+/// The newest notification's id (0 when there is none): where a page's stream starts, so a
+/// notification written between the page and its stream opening is replayed, not lost.
+pub async fn newest_id(db: &Db) -> Result<i64, moon_db::DbError> {
+    let mut q = Query::select();
+    q.expr(Func::max(Expr::col("id"))).from("notifications");
+    Ok(db.fetch_optional::<(Option<i64>,)>(&q).await?.and_then(|(m,)| m).unwrap_or(0))
+}
 
 /// Live notifications (server-sent events, event `notification`, data: the notification's
 /// JSON): an agent's own, a manager's branch, every agent's for admins, and what is addressed
@@ -241,27 +282,7 @@ pub async fn stream(
     let last_seen =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let replay = match last_seen {
-        Some(after) => {
-            let page = moon_http::Page { limit: REPLAY, after: Some(after), descending: false };
-            let mut rows = super::repo::list(
-                &state.db,
-                super::repo::Viewer { scope: &principal.scope, user_id: principal.user_id },
-                &super::repo::NotificationQuery {
-                    // An agent's own are their agent's rows (the scope keeps to them); staff's
-                    // own are those addressed to their account.
-                    user_id: (who.mine && !matches!(who.scope, Scope::Agent(_)))
-                        .then(|| principal.user_id.unwrap_or(-1)),
-                    ..Default::default()
-                },
-                &page,
-            )
-            .await?;
-            rows.truncate(REPLAY as usize);
-            // The replay's rows were chosen by scope; the same visibility as the live ones.
-            rows.retain(|n| n.user_id.is_some() || !who.mine || matches!(who.scope, Scope::Agent(_)));
-            rows.retain(|n| n.user_id.is_none() || n.user_id == who.user_id);
-            rows
-        }
+        Some(after) => missed(&state.db, &who, after).await?,
         None => Vec::new(),
     };
     // Live events at or below what was replayed were already sent.

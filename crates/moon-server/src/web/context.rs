@@ -11,9 +11,6 @@ use moon_http::{ApiError, Principal, Role, Scope};
 
 /// The live notification stream the console listens to (server-sent events).
 pub const STREAM: &str = "/api/v1/notifications/stream";
-/// What the console listens to: the signed-in person's own notifications (an agent's inbox, a
-/// manager's or admin's alerts and digests), matching the unread count in the navigation.
-pub const OWN_STREAM: &str = "/api/v1/notifications/stream?mine=true";
 /// Marks every notification in the caller's inbox read.
 pub const READ_ALL: &str = "/api/v1/notifications/read_all";
 
@@ -39,6 +36,10 @@ pub struct Ctx {
     /// the viewer is an agent whose role the policy lets open the stream, and this process
     /// serves the notification component (`moon serve --target web` alone does not).
     pub inbox_api: bool,
+    /// The live stream's cursor (`C.N`) this page was rendered at: the page opens
+    /// `/live/events` from there, so what lands meanwhile is replayed ([`crate::web::live`]).
+    /// `None` for fragments and the stream itself, which need none.
+    pub live_from: Option<String>,
 }
 
 impl Ctx {
@@ -80,6 +81,12 @@ impl FromRequestParts<WebState> for Ctx {
             _ => None,
         };
         let inbox_api = unread.is_some() && state.serves_notifications;
+        let path = parts.uri.path();
+        let live_from = if identity.must_enrol || path.ends_with("/live") || path == "/live/events" {
+            None
+        } else {
+            Some(crate::web::live::Cursor::now(state).await?.to_string())
+        };
         let mut ctx = Ctx {
             username: identity.account.username.clone(),
             principal,
@@ -89,6 +96,7 @@ impl FromRequestParts<WebState> for Ctx {
             must_enrol: identity.must_enrol,
             notice: super::notice_from(&parts.headers),
             inbox_api,
+            live_from,
         };
         ctx.inbox_api = ctx.inbox_api && ctx.may("GET", STREAM) && ctx.may("POST", READ_ALL);
         Ok(ctx)

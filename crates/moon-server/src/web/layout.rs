@@ -33,6 +33,11 @@ pub fn respond(status: StatusCode, body: Markup) -> Response {
     res
 }
 
+/// The console's live stream for this page, from the cursor it was rendered at.
+pub fn live_stream(ctx: &Ctx) -> Option<String> {
+    ctx.live_from.as_ref().map(|from| format!("/live/events?from={from}"))
+}
+
 /// A page's `<head>`: the stylesheet, the one script, and the CSRF token for the script's calls.
 pub fn head(csrf: Option<&str>, title: &str) -> Markup {
     html! {
@@ -55,7 +60,7 @@ pub fn document(ctx: Option<&Ctx>, title: &str, main: Markup) -> Markup {
         (DOCTYPE)
         html lang="en" {
             (head(ctx.and_then(|c| c.csrf.as_deref()), title))
-            body data-notification-stream=[ctx.filter(|c| c.inbox_api).map(|_| super::context::OWN_STREAM)] {
+            body data-live-stream=[ctx.and_then(live_stream)] data-inbox=[ctx.filter(|c| c.inbox_api).map(|_| "on")] {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/home" { "MoonInsurance" }

@@ -19,6 +19,7 @@ mod charts;
 mod context;
 mod form;
 mod layout;
+pub mod live;
 mod pace;
 mod pages;
 
@@ -37,9 +38,18 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let ready = state.kpis.warehouse.clone().map(crate::kpis::warehouse_ready);
+    // Live views: one reader of the change log per process, woken right after a commit here (on
+    // PostgreSQL in any process) and by each warehouse refresh; the interval finds other
+    // processes' commits on SQLite and MariaDB.
+    state.db.wake_on_commit(&state.live.wake_signal());
+    let live = moon_jobs::Schedule::every("console_live", std::time::Duration::from_secs(1))
+        .woken_by(state.live.wake_signal())
+        .max_backoff(std::time::Duration::from_secs(5));
+    let job = live::LiveJob::new(state.live.clone(), state.db.clone(), state.kpis.warehouse.clone());
     let mut description = crate::component::Description::new("web", utoipa_axum::router::OpenApiRouter::new())
         .with_pages(routes().with_state(state))
-        .with_links(&[("console", "/dashboard")]);
+        .with_links(&[("console", "/dashboard")])
+        .with_job(moon_jobs::Pending::job(job, live));
     if let Some(check) = ready {
         description = description.with_ready("warehouse", check);
     }
@@ -63,6 +73,8 @@ fn routes() -> Router<WebState> {
         .route("/dashboard/live", get(dashboard::live))
         .route("/performance", get(performance::page))
         .route("/home", get(home::page))
+        .route("/home/live", get(home::live))
+        .route("/live/events", get(live::events))
         .route("/wallboard", get(wallboard::page))
         .route("/wallboard/live", get(wallboard::live))
         .route("/agents", get(agents::list).post(agents::create))
@@ -116,8 +128,8 @@ fn notice_from(headers: &HeaderMap) -> Option<String> {
 /// Clears the confirmation once a page has shown it (not on redirects, nor on the dashboard's or
 /// wallboard's background refresh, which show none).
 async fn forget_notice(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let carried =
-        notice_from(req.headers()).is_some() && !["/dashboard/live", "/wallboard/live"].contains(&req.uri().path());
+    let carried = notice_from(req.headers()).is_some()
+        && !["/dashboard/live", "/wallboard/live", "/home/live", "/live/events"].contains(&req.uri().path());
     let mut res = next.run(req).await;
     if carried && !res.status().is_redirection() {
         let clear = format!("{NOTICE_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
@@ -176,6 +188,8 @@ pub struct WebState {
     pub currency: moon_domain::CurrencyCode,
     /// Calendar, bands and database as the performance figures read them.
     pub planning: crate::calendar::PlanningState,
+    /// The fan-out of committed changes to open console views ([`live`]).
+    pub live: std::sync::Arc<live::LiveHub>,
 }
 
 /// Whether a browser sent this request: it prefers HTML.

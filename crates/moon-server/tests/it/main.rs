@@ -26,6 +26,7 @@ mod home;
 mod hostile;
 mod import;
 mod listings;
+mod live;
 mod logs;
 mod notifications_digests;
 mod notifications_pace;

@@ -53,7 +53,8 @@ async fn run_at(app: &TestApp, now: DateTime<Utc>) -> usize {
         settings: std::sync::Arc::new(c.notifications.digests.clone()),
         base_url: String::from("https://moon.test"),
     };
-    let auth = moon_server::auth::AuthState::load(&app.store, &c.security, moon_server::app::branch_check()).await.unwrap();
+    let auth =
+        moon_server::auth::AuthState::load(&app.store, &c.security, moon_server::app::branch_check()).await.unwrap();
     let key = auth.key(&app.store).await.unwrap();
     let n = moon_server::digest_job::run_due(&inputs, key, now).await.unwrap();
     inputs.warehouse.db.close().await;
@@ -224,7 +225,9 @@ async fn digests_hold_each_roles_scope_in_the_inbox_and_by_mail(backend: moon_db
         let (k,): (String,) = app.store.fetch_optional(&q).await.unwrap().unwrap();
         k
     };
-    let auth = moon_server::auth::AuthState::load(&app.store, &app.config.security, moon_server::app::branch_check()).await.unwrap();
+    let auth = moon_server::auth::AuthState::load(&app.store, &app.config.security, moon_server::app::branch_check())
+        .await
+        .unwrap();
     let signing = auth.key(&app.store).await.unwrap();
     let other_purpose = moon_server::notifications::digests::token::sign_for(signing, "moon.other.v1", &key);
     let (_, mac) = token.split_once('.').unwrap();

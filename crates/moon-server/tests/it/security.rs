@@ -143,6 +143,8 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /dashboard", "admin manager agent analyst"),
     ("GET /dashboard/live", "admin manager agent analyst"),
     ("GET /home", "admin manager agent analyst"),
+    ("GET /home/live", "admin manager agent analyst"),
+    ("GET /live/events", "admin manager agent analyst"),
     ("GET /wallboard", "admin manager"),
     ("GET /wallboard/live", "admin manager"),
     ("GET /agents", "admin manager agent"),
@@ -303,7 +305,7 @@ async fn every_route_answers_each_role_as_the_matrix_says(app: &TestApp) {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         for c in &callers {
             for (own, ids) in [(true, &c.own), (false, &c.other)] {
-                let (s, body) = if path == "/api/v1/notifications/stream" {
+                let (s, body) = if path == "/api/v1/notifications/stream" || path == "/live/events" {
                     // An event stream never ends: judge it by its status alone.
                     let r = c.client.request(m.clone(), &path).send().await.unwrap();
                     (r.status().as_u16(), json!({"code": if r.status() == 403 { "forbidden" } else { "" }}))

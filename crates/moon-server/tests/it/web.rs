@@ -297,7 +297,8 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
     assert_eq!(s, 200, "{html}");
     for wanted in [
-        "data-notification-stream=\"/api/v1/notifications/stream?mine=true\"",
+        "data-live-stream=\"/live/events?from=",
+        "data-inbox=\"on\"",
         "id=\"live-notices\"",
         "aria-live=\"polite\"",
         "data-read-all=\"/api/v1/notifications/read_all\"",
@@ -337,7 +338,7 @@ async fn an_agents_console_listens_to_the_stream_and_marks_all_read_through_the_
     let r = app.admin().request(reqwest::Method::GET, "/notifications").header("accept", "text/html").send().await;
     let html = r.unwrap().text().await.unwrap();
     assert!(html.contains("<h1>Notifications</h1>"), "{html}");
-    assert!(html.contains("data-notification-stream=\"/api/v1/notifications/stream?mine=true\""), "{html}");
+    assert!(html.contains("data-inbox=\"on\""), "staff listen for their own notifications: {html}");
     assert!(html.contains("<span class=\"badge\" id=\"unread-count\">0</span>"), "{html}");
     assert!(!html.contains("data-read-all"), "{html}");
 }
@@ -350,7 +351,7 @@ async fn the_console_offers_no_inbox_script_where_the_notification_api_is_not_se
     let (s, _, html) = page(&b, app, "/notifications", Some(&cookie)).await;
     assert_eq!(s, 200, "{html}");
     assert!(html.contains("id=\"unread-count\""), "the count is read by the page itself: {html}");
-    for absent in ["data-notification-stream", "live-notices", "data-read-all", "data-live-rows"] {
+    for absent in ["data-inbox", "live-notices", "data-read-all", "data-live-rows"] {
         assert!(!html.contains(absent), "{absent} offered without the API: {html}");
     }
     let res = b.get(app.url("/api/v1/notifications/stream")).header("cookie", &cookie).send().await.unwrap();

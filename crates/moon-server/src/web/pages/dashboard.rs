@@ -201,7 +201,14 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
 }
 
 /// `GET /dashboard/live`: the live part of the dashboard alone, for the page to swap in.
-pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQuery>) -> Response {
+///
+/// Tagged with an ETag: a refetch whose `If-None-Match` names the current version is a `304`
+/// without reading the warehouse, one whose figures did not change a `304` without a body.
+pub async fn live(State(state): State<WebState>, ctx: Ctx, headers: HeaderMap, Query(q): Query<DashQuery>) -> Response {
+    let version = crate::web::live::version(&state);
+    if let Some(unchanged) = crate::web::live::unchanged(&headers, &version) {
+        return unchanged;
+    }
     let today = crate::sales::today(&state.calendar);
     let q = with_defaults(q, &ctx);
     let params = kpi_params(&q, today);
@@ -213,7 +220,7 @@ pub async fn live(State(state): State<WebState>, ctx: Ctx, Query(q): Query<DashQ
     .await;
     let view = View { ctx: &ctx, params: &params, currency: state.currency, today, fiscal: state.calendar.fiscal };
     match result {
-        Ok((f, bucket)) => respond(StatusCode::OK, fragment(&view, &f, bucket)),
+        Ok((f, bucket)) => crate::web::live::tagged(&headers, &version, StatusCode::OK, fragment(&view, &f, bucket)),
         Err(e) => respond(e.status(), Problems::from_error(&e).summary()),
     }
 }

@@ -1,7 +1,8 @@
 //! A branch's wallboard, for a TV in the branch: full screen, large type, the branch this month
 //! against its target, its teams and agents as pace bars, and a ticker of the sales as they
-//! land. It follows new sales with the dashboard's live mechanism (the page swaps in
-//! `/wallboard/live` every two seconds; `console.js`), so it needs no script of its own.
+//! land. It follows new sales with the console's live mechanism (the console's event stream
+//! says a sale landed, the page refetches `/wallboard/live`; `console.js`), so it needs no
+//! script of its own.
 //!
 //! Who may open it: a manager for their own branch, an admin any branch (it shows names). A
 //! read-only wallboard token for a TV that nobody signs in on is for later (README).
@@ -73,7 +74,8 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQue
                     p.muted #live-status role="status" { "Sales appear here within seconds of being recorded." }
                 }
             };
-            respond(StatusCode::OK, shell(&format!("Wallboard: {branch}"), body))
+            let stream = crate::web::layout::live_stream(&ctx);
+            respond(StatusCode::OK, shell(&format!("Wallboard: {branch}"), body, stream))
         }
         Err(e) => {
             let body = html! {
@@ -83,19 +85,29 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQue
                     p { a href="/home" { "Back to your home" } }
                 }
             };
-            respond(e.status(), shell("Wallboard", body))
+            respond(e.status(), shell("Wallboard", body, None))
         }
     }
 }
 
 /// `GET /wallboard/live?branch=…`: the live part alone, for the page to swap in.
-pub async fn live(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQuery) -> Response {
+/// Tagged with an ETag, as the dashboard's fragment is (see [`crate::web::live::tagged`]).
+pub async fn live(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let version = crate::web::live::version(&state);
+    if let Some(unchanged) = crate::web::live::unchanged(&headers, &version) {
+        return unchanged;
+    }
     let shown = match branch_for(&state, &ctx, raw.as_deref()).await {
         Ok(branch) => fragment(&state, &ctx, &branch).await,
         Err(e) => Err(e),
     };
     match shown {
-        Ok(markup) => respond(StatusCode::OK, markup),
+        Ok(markup) => crate::web::live::tagged(&headers, &version, StatusCode::OK, markup),
         Err(e) => respond(e.status(), html! { p.alert role="alert" { (detail(&e)) } }),
     }
 }
@@ -107,12 +119,13 @@ fn detail(e: &ApiError) -> String {
 }
 
 /// The page around the wallboard: no navigation, large type.
-fn shell(title: &str, body: Markup) -> Markup {
+/// `stream`: the live stream the ticker follows.
+fn shell(title: &str, body: Markup, stream: Option<String>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             (crate::web::layout::head(None, title))
-            body.wallboard { (body) }
+            body.wallboard data-live-stream=[stream] { (body) }
         }
     }
 }

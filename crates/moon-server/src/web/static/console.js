@@ -1,39 +1,145 @@
 // MoonInsurance console: small progressive enhancements. Every page works without this file;
 // with it, destructive actions ask first, a refused form focuses its first error, a new
-// token's secret has a copy button, the dashboard refreshes itself, tables marked data-sortable sort by column,
-// notifications are marked read in place (one or all), and an agent's open console shows new
-// notifications as they arrive (toast, unread badge, inbox row). The agents and sales tables are not marked: their
+// token's secret has a copy button, the dashboard, homes and wallboard follow changes as they land
+// (server-sent events, no polling), tables marked data-sortable sort by column, notifications are
+// marked read in place (one or all), and an agent's open console shows new notifications as they
+// arrive (toast, unread badge, inbox row). The agents and sales tables are not marked: their
 // column headers are links that sort every page on the server.
 (function () {
   "use strict";
 
-  // Live dashboard: poll the server-rendered fragment for the same URL and swap it in when it
-  // changed. The numbers follow a new sale within about two seconds, without a reload.
+  // Live views (dashboard, homes, wallboard) and, for an agent, live notifications: one event
+  // stream per page (/live/events). A `change` event says that figures moved, never what they
+  // are: the page refetches only its own fragment, sending the ETag it has, so an unchanged
+  // fragment costs a 304. Changed figures are highlighted briefly. A hidden tab closes its
+  // stream; when it is shown again it reopens from where it was and refetches once. Every event
+  // id is the cursor to resume from; the browser sends it back (Last-Event-ID) when it
+  // reconnects by itself, and the page passes it on when it reopens, so the server replays what
+  // was missed, including a notification written between the page's rendering and the stream
+  // opening (the page was rendered with its cursor).
   function live() {
+    var src = document.body.getAttribute("data-live-stream");
     var region = document.getElementById("live");
-    if (!region) return;
-    var src = region.getAttribute("data-live-src");
+    var inbox = document.body.hasAttribute("data-inbox");
+    if (!src || (!region && !inbox)) return;
+    var fragment = region ? region.getAttribute("data-live-src") : null;
     var status = document.getElementById("live-status");
-    var last = region.innerHTML;
-    function tick() {
-      fetch(src, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
+    var etag = null, fetching = false, again = false, cursor = null, source = null, failures = 0;
+    var state = function (s) { document.body.setAttribute("data-stream-state", s); };
+
+    function refetch() {
+      if (!fragment) return;
+      if (fetching) { again = true; return; }
+      fetching = true;
+      var headers = { "Accept": "text/html" };
+      if (etag) headers["If-None-Match"] = etag;
+      fetch(fragment, { credentials: "same-origin", cache: "no-store", headers: headers })
         .then(function (res) {
           if (res.redirected || res.status === 401) { window.location.reload(); return null; }
-          return res.ok ? res.text() : null;
+          if (!res.ok) return null; // 304: nothing in this view changed
+          etag = res.headers.get("ETag");
+          return res.text();
         })
-        .then(function (html) {
-          if (html !== null && html !== last) {
-            region.innerHTML = html;
-            last = region.innerHTML;
-            enhanceTables(region);
-            document.dispatchEvent(new Event("moon:updated"));
-            if (status) status.textContent = "Updated at " + new Date().toLocaleTimeString();
-          }
-        })
-        .catch(function () { /* keep the last figures; try again next tick */ })
-        .then(function () { window.setTimeout(tick, 2000); });
+        .then(function (html) { if (html !== null) swap(html); })
+        .catch(function () { /* keep the last figures; the next change tries again */ })
+        .then(function () {
+          fetching = false;
+          // Changes during a fetch coalesce into one more, at most two a second (a busy branch
+          // records several sales a second; the view need not redraw for each).
+          if (again) { again = false; window.setTimeout(refetch, 500); }
+        });
     }
-    window.setTimeout(tick, 2000);
+
+    function swap(html) {
+      var before = figures(region);
+      region.innerHTML = html;
+      enhanceTables(region);
+      highlight(region, before);
+      document.dispatchEvent(new Event("moon:updated"));
+      if (status) status.textContent = "Updated at " + new Date().toLocaleTimeString();
+    }
+
+    function open() {
+      if (source) return;
+      var url = cursor ? src.replace(/from=[^&]*/, "from=" + encodeURIComponent(cursor)) : src;
+      source = new EventSource(url);
+      state("connecting");
+      source.addEventListener("open", function () { failures = 0; state("open"); });
+      source.addEventListener("change", function (e) {
+        if (e.lastEventId) cursor = e.lastEventId;
+        refetch();
+      });
+      source.addEventListener("notification", function (e) {
+        if (e.lastEventId) cursor = e.lastEventId;
+        if (!inbox) return;
+        var n;
+        try { n = JSON.parse(e.data); } catch (err) { return; }
+        if (!n || typeof n.message !== "string") return;
+        setUnread(unreadCount() + 1);
+        toast(n.message);
+        prependRow(n);
+      });
+      source.addEventListener("error", function () {
+        failures += 1;
+        // Closed by the server's refusal (signed out) or failing again and again: give up quietly.
+        if (source && (source.readyState === EventSource.CLOSED || failures >= 5)) {
+          source.close();
+          source = null;
+          state("closed");
+        } else {
+          state("reconnecting");
+        }
+      });
+    }
+
+    function close(why) {
+      if (!source) return;
+      source.close();
+      source = null;
+      state(why);
+    }
+
+    if (typeof window.EventSource !== "function") {
+      // No EventSource: a slow check, cheap when nothing changed (a 304).
+      if (fragment) window.setInterval(function () { if (!document.hidden) refetch(); }, 30000);
+      return;
+    }
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) {
+        close("paused");
+      } else {
+        open();
+        refetch();
+      }
+    });
+    window.addEventListener("pagehide", function () { close("closed"); });
+    if (document.hidden) state("paused"); else open();
+  }
+
+  // The figures of a live region by a stable key: an element's id, a sale's id, or its place.
+  function figures(root) {
+    var map = {};
+    Array.prototype.forEach.call(root.querySelectorAll(".value, td, li[data-sale], [data-figure]"), function (el, i) {
+      map[key(el, i)] = el.textContent;
+    });
+    return map;
+  }
+
+  function key(el, i) {
+    if (el.id) return "#" + el.id;
+    if (el.hasAttribute("data-sale")) return "sale:" + el.getAttribute("data-sale");
+    return "@" + i;
+  }
+
+  // Marks what differs from `before` for a moment (CSS class "changed").
+  function highlight(root, before) {
+    var changed = [];
+    Array.prototype.forEach.call(root.querySelectorAll(".value, td, li[data-sale], [data-figure]"), function (el, i) {
+      var k = key(el, i);
+      if (before[k] !== el.textContent) changed.push(el);
+    });
+    changed.forEach(function (el) { el.classList.add("changed"); });
+    window.setTimeout(function () { changed.forEach(function (el) { el.classList.remove("changed"); }); }, 2000);
   }
 
   // Sortable tables: each header of a table marked data-sortable becomes a button.
@@ -185,37 +291,6 @@
     wireMarkRead(button);
   }
 
-  // Live notifications: an agent's console listens to the API's event stream on every page. The
-  // browser reconnects by itself (sending Last-Event-ID, so nothing is missed); a stream that
-  // keeps failing without ever opening, or that the server refused, is given up quietly.
-  function listen() {
-    var src = document.body.getAttribute("data-notification-stream");
-    if (!src || typeof window.EventSource !== "function") return;
-    var failures = 0;
-    var source = new EventSource(src);
-    // The stream's state, for whoever needs to know that the console is listening (the tests).
-    var state = function (s) { document.body.setAttribute("data-stream-state", s); };
-    source.addEventListener("open", function () { failures = 0; state("open"); });
-    source.addEventListener("notification", function (e) {
-      var n;
-      try { n = JSON.parse(e.data); } catch (err) { return; }
-      if (!n || typeof n.message !== "string") return;
-      setUnread(unreadCount() + 1);
-      toast(n.message);
-      prependRow(n);
-    });
-    source.addEventListener("error", function () {
-      failures += 1;
-      if (source.readyState === EventSource.CLOSED || failures >= 5) {
-        source.close();
-        state("closed");
-      } else {
-        state("reconnecting");
-      }
-    });
-    window.addEventListener("pagehide", function () { source.close(); });
-  }
-
   // "Mark all read" through the API's POST; the page then shows every row read.
   function readAll() {
     var button = document.querySelector("button[data-read-all]");
@@ -299,6 +374,5 @@
     live();
     markRead();
     readAll();
-    listen();
   });
 })();

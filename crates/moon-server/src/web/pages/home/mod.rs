@@ -118,29 +118,51 @@ impl HomeParams {
     }
 }
 
-/// `GET /home`: the viewer's overview, or the drill-down view the query string names.
+/// `GET /home`: the viewer's overview, or the drill-down view the query string names. The view
+/// sits in a live region that refetches `/home/live` with the same query when its figures change.
 pub async fn page(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQuery) -> Response {
     let raw = raw.unwrap_or_default();
-    let params: HomeParams = match serde_urlencoded::from_str(&raw) {
-        Ok(p) => p,
-        Err(e) => {
-            let problem = ApiError::bad_request("invalid_query", format!("this page does not know a parameter: {e}"));
-            return failed(&ctx, &problem);
+    match shown(&state, &ctx, &raw).await {
+        Ok((title, body)) => {
+            let src = if raw.is_empty() { String::from("/home/live") } else { format!("/home/live?{raw}") };
+            let body = html! { div #live data-live-src=(src) { (body) } };
+            respond(StatusCode::OK, document(Some(&ctx), &title, body))
         }
-    };
-    let shown = if !params.is_empty() {
-        drill::view(&state, &ctx, &params).await
+        Err(e) => failed(&ctx, &e),
+    }
+}
+
+/// `GET /home/live`: the view alone, for the page to swap in when its figures changed; tagged
+/// with an ETag as the dashboard's fragment is (see [`crate::web::live::tagged`]).
+pub async fn live(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let version = crate::web::live::version(&state);
+    if let Some(unchanged) = crate::web::live::unchanged(&headers, &version) {
+        return unchanged;
+    }
+    match shown(&state, &ctx, &raw.unwrap_or_default()).await {
+        Ok((_, body)) => crate::web::live::tagged(&headers, &version, StatusCode::OK, body),
+        Err(e) => respond(e.status(), html! { p.alert role="alert" { (e.detail()) } }),
+    }
+}
+
+/// The view the query string names: its title and body.
+async fn shown(state: &WebState, ctx: &Ctx, raw: &str) -> Result<(String, Markup), ApiError> {
+    let params: HomeParams = serde_urlencoded::from_str(raw)
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("this page does not know a parameter: {e}")))?;
+    if !params.is_empty() {
+        drill::view(state, ctx, &params).await
     } else {
         match ctx.role() {
-            Role::Manager => manager::overview(&state, &ctx).await,
-            Role::Agent => agent::overview(&state, &ctx).await,
-            Role::Analyst => analyst::overview(&state, &ctx).await,
-            Role::Admin => drill::company(&state, &ctx).await,
+            Role::Manager => manager::overview(state, ctx).await,
+            Role::Agent => agent::overview(state, ctx).await,
+            Role::Analyst => analyst::overview(state, ctx).await,
+            Role::Admin => drill::company(state, ctx).await,
         }
-    };
-    match shown {
-        Ok((title, body)) => respond(StatusCode::OK, document(Some(&ctx), &title, body)),
-        Err(e) => failed(&ctx, &e),
     }
 }
 
