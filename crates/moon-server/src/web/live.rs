@@ -272,8 +272,8 @@ fn change_event(cursor: Cursor, kinds: &BTreeSet<&'static str>, missed: bool) ->
 struct Open {
     cursor: Cursor,
     scope: Scope,
-    /// Whose notifications the page shows: the viewer's own (an agent's, or those addressed to
-    /// a staff member's account), as the console's inbox does.
+    /// Whose notifications the page shows: an agent's own; for staff, those addressed to their
+    /// account and those of the agents in their scope.
     audience: inbox_stream::Audience,
     changes: broadcast::Receiver<Arc<Change>>,
     /// `None` once the notification hub is gone (this process serves no notifications).
@@ -370,7 +370,9 @@ pub async fn events(
         cursor.change = visible;
         first.push(Ok(change_event(cursor, &BTreeSet::new(), true)));
     }
-    let audience = inbox_stream::Audience { scope: principal.scope.clone(), user_id: principal.user_id, mine: true };
+    // An agent hears their own notifications; staff hear those addressed to their account and
+    // those of the agents in their scope (a manager: their branch's milestones).
+    let audience = inbox_stream::Audience { scope: principal.scope.clone(), user_id: principal.user_id, mine: false };
     if state.serves_notifications {
         for n in inbox_stream::missed(&state.db, &audience, cursor.notification).await? {
             cursor.notification = std::cmp::max(cursor.notification, n.id);
