@@ -134,11 +134,11 @@ async fn sign_in_only_follows_local_paths(app: &TestApp) {
     let (_, name, password) = app.user("admin", None).await;
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for (next, expected) in [
-        ("/\r\nX-Injected: 1", "/dashboard"),
-        ("/\t/evil.example", "/dashboard"),
-        ("/\\evil.example", "/dashboard"),
-        ("//evil.example", "/dashboard"),
-        ("https://evil.example/", "/dashboard"),
+        ("/\r\nX-Injected: 1", "/home"),
+        ("/\t/evil.example", "/home"),
+        ("/\\evil.example", "/home"),
+        ("//evil.example", "/home"),
+        ("https://evil.example/", "/home"),
         ("/sales?from=2026-01-01", "/sales?from=2026-01-01"),
     ] {
         let body = form_urlencoded::Serializer::new(String::new())
