@@ -510,7 +510,11 @@ run_wrk() {
       split(b, x, " "); split(a, y, " "); tot = y[2] - x[2]
       printf "%.0f %.0f %.0f\n", (y[1] - x[1]) / hz / (us / 1e6) * 100,
         tot ? (tot - (y[3] - x[3]) - (y[4] - x[4])) / tot * 100 : 0, tot ? (y[4] - x[4]) / tot * 100 : 0 }')
-  say "$name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms, statuses ${RESP[$name]}"
+  # moon's CPU per answered request: the cost that decides the rate once the cores are busy,
+  # and steadier than the rate itself on a shared machine.
+  local cpu_ms
+  cpu_ms=$(awk -v c="${CPU_MOON[$name]}" -v r="${RPS[$name]}" 'BEGIN { if (r > 0) printf "%.3f", c / 100 * 1000 / r; else print "n/a" }')
+  say "$name: ${RPS[$name]} req/s, p50 ${P50[$name]} ms, p99 ${P99[$name]} ms, moon CPU ${CPU_MOON[$name]}% = $cpu_ms ms/request, statuses ${RESP[$name]}"
 }
 
 fmt_ms() { awk -v v="$1" 'BEGIN { if (v == "" || v == "nan") print "n/a"; else if (v < 10) printf "%.2f ms", v; else printf "%.1f ms", v }'; }

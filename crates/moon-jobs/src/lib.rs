@@ -8,7 +8,8 @@
 //! - after [`Step::More`] at once (a full batch means more is waiting);
 //! - first at once, or, for a cron [`Trigger`], at its first occurrence;
 //! - after [`Step::Idle`] at the next tick of its [`Trigger`], or earlier when its wake-up
-//!   [`Notify`] fires (a commit in this process);
+//!   [`Notify`] fires (a commit in this process), though never sooner than
+//!   [`Schedule::settle`] after the previous step began;
 //! - after an error, with exponential backoff from the interval up to [`Schedule::max_backoff`],
 //!   logged once per failure with the job's name;
 //! - never again once the stop signal is set: a step that is running finishes first, so a job
@@ -61,22 +62,47 @@ pub struct Schedule {
     pub wake: Option<Arc<Notify>>,
     /// The longest wait after repeated failures.
     pub max_backoff: Duration,
+    /// The least time between the starts of two steps when a wake-up (not a backlog) starts
+    /// the second one.
+    pub settle: Duration,
 }
 
 impl Schedule {
     /// A job polled every `interval`, backing off up to 30 s after failures.
     pub fn every(name: &'static str, interval: Duration) -> Self {
-        Self { name, trigger: Trigger::Every(interval), wake: None, max_backoff: Duration::from_secs(30) }
+        Self {
+            name,
+            trigger: Trigger::Every(interval),
+            wake: None,
+            max_backoff: Duration::from_secs(30),
+            settle: Duration::ZERO,
+        }
     }
 
     /// A job run at each occurrence of `cron` (UTC); a failed run waits for the next occurrence.
     pub fn cron(name: &'static str, cron: croner::Cron) -> Self {
-        Self { name, trigger: Trigger::Cron(Box::new(cron)), wake: None, max_backoff: Duration::from_secs(30) }
+        Self {
+            name,
+            trigger: Trigger::Cron(Box::new(cron)),
+            wake: None,
+            max_backoff: Duration::from_secs(30),
+            settle: Duration::ZERO,
+        }
     }
 
     /// Also runs a step whenever `wake` is notified.
     pub fn woken_by(mut self, wake: Arc<Notify>) -> Self {
         self.wake = Some(wake);
+        self
+    }
+
+    /// Lets a woken step wait until `gap` has passed since the previous step began. A job woken
+    /// by every commit otherwise runs one step per commit under load, each paying its fixed cost
+    /// (a transaction, a cursor, a commit) for a handful of changes, and on SQLite taking the one
+    /// writer from the requests it follows. With a gap, the changes of many commits are handled
+    /// in one step; an idle system still reacts at once, and a change waits at most `gap` more.
+    pub fn settle(mut self, gap: Duration) -> Self {
+        self.settle = gap;
         self
     }
 
@@ -179,6 +205,21 @@ pub async fn run(
         };
         if !pause(wait, schedule.wake.as_deref(), &mut stop).await {
             break;
+        }
+        let since = started.elapsed();
+        if since < schedule.settle {
+            if !pause(schedule.settle - since, None, &mut stop).await {
+                break;
+            }
+            // Wake-ups while gathering are answered by the step about to run: drop the one
+            // stored for them, or it would start a second step for nothing right after.
+            if let Some(wake) = schedule.wake.as_deref() {
+                tokio::select! {
+                    biased;
+                    () = wake.notified() => {}
+                    () = std::future::ready(()) => {}
+                }
+            }
         }
     }
     tracing::debug!(job = name, "job stopped");
@@ -357,6 +398,35 @@ mod tests {
         wake.notify_one();
         settle().await;
         assert_eq!(steps.load(Ordering::SeqCst), 2, "woken long before the minute is up");
+        set.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_job_gathers_wake_ups_into_one_step() {
+        let steps = Arc::new(AtomicU32::new(0));
+        let wake = Arc::new(Notify::new());
+        let mut set = JobSet::new(None);
+        let schedule = Schedule::every("settled", Duration::from_secs(60))
+            .woken_by(wake.clone())
+            .settle(Duration::from_millis(20));
+        set.spawn(Counter { steps: steps.clone(), fail: 0, more: 0 }, schedule);
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 1);
+        for _ in 0..5 {
+            wake.notify_one();
+            tokio::time::advance(Duration::from_millis(3)).await;
+            settle().await;
+        }
+        assert_eq!(steps.load(Ordering::SeqCst), 1, "15 ms after the first step: still gathering");
+        tokio::time::advance(Duration::from_millis(5)).await;
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 2, "five wake-ups, one step, 20 ms after the previous began");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 2, "no wake-up left over");
+        wake.notify_one();
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 3, "after a quiet spell a wake-up runs at once");
         set.shutdown().await;
     }
 

@@ -89,7 +89,9 @@ where
     // Woken after a successful request here (see `app::wake_rules`) and after every commit that
     // changed the log, here or, on PostgreSQL, in another process.
     db.wake_on_commit(&rt.rules_due);
-    let rule_runner = Schedule::every("notification_rules", settings.rules_interval()).woken_by(rt.rules_due.clone());
+    let rule_runner = Schedule::every("notification_rules", settings.rules_interval())
+        .woken_by(rt.rules_due.clone())
+        .settle(crate::app::COMMIT_SETTLE);
     let reminders = Schedule::every("notification_reminders", std::time::Duration::from_secs(15));
     let deliveries =
         Schedule::every("notification_deliveries", settings.delivery_interval()).woken_by(rt.deliveries_due.clone());

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::Utc;
-use moon_db::sea_query::{Expr, ExprTrait, LockType, Query};
+use moon_db::sea_query::{Expr, ExprTrait, LockType, OnConflict, Query};
 use moon_db::{Db, DbError, Tx, insert_row};
 
 use super::pipeline::{self, Channels, NewNotification};
@@ -309,10 +309,14 @@ fn keys(s: &SaleFacts) -> Vec<Key> {
 
 /// Moves the totals entry by entry; returns every rise (with the sale that caused it) and the
 /// totals that changed.
-async fn apply_entries(tx: &mut Tx, entries: &[Entry]) -> Result<(Vec<Rise>, HashMap<Key, (i64, bool)>), DbError> {
-    // key → (total, stored before this step)
-    let mut totals: HashMap<Key, (i64, bool)> = HashMap::new();
-    let mut rises = Vec::new();
+///
+/// A sale moves about ten totals (its agent, product and product-in-branch, each for every
+/// period). Read and written one statement at a time, that was twenty statements per sale inside
+/// the runner's write transaction, which on SQLite shares the one writer with the sales
+/// themselves and cost more than recording the sale (BENCHMARKS.md, "Write path"). So the totals
+/// a step needs are read together ([`read_totals`]) and written together ([`write_totals`]).
+async fn apply_entries(tx: &mut Tx, entries: &[Entry]) -> Result<(Vec<Rise>, BTreeMap<Key, i64>), DbError> {
+    let mut moves: Vec<(&Entry, BTreeMap<Key, i64>)> = Vec::new();
     for e in entries {
         let Event::Sale { before, after, .. } = &e.event else { continue };
         let mut deltas: BTreeMap<Key, i64> = BTreeMap::new();
@@ -326,56 +330,71 @@ async fn apply_entries(tx: &mut Tx, entries: &[Entry]) -> Result<(Vec<Rise>, Has
                 *deltas.entry(k).or_default() += s.amount_cents;
             }
         }
+        deltas.retain(|_, d| *d != 0);
+        moves.push((e, deltas));
+    }
+    let wanted: BTreeSet<&Key> = moves.iter().flat_map(|(_, d)| d.keys()).collect();
+    let mut totals = read_totals(tx, &wanted).await?;
+    let mut changed: BTreeMap<Key, i64> = BTreeMap::new();
+    let mut rises = Vec::new();
+    for (e, deltas) in moves {
+        let Event::Sale { after, .. } = &e.event else { continue };
         for (key, delta) in deltas {
-            if delta == 0 {
-                continue;
-            }
-            if !totals.contains_key(&key) {
-                let stored = read_total(tx, &key).await?;
-                totals.insert(key.clone(), (stored.unwrap_or(0), stored.is_some()));
-            }
-            let Some(slot) = totals.get_mut(&key) else { continue };
-            let old = slot.0;
-            slot.0 += delta;
+            let total = totals.entry(key.clone()).or_insert(0);
+            let old = *total;
+            *total += delta;
+            changed.insert(key.clone(), *total);
             if delta > 0
                 && let Some(s) = after
             {
-                rises.push(Rise { key, before: old, after: slot.0, sale: s.clone(), trace: e.trace_context.clone() });
+                rises.push(Rise { key, before: old, after: *total, sale: s.clone(), trace: e.trace_context.clone() });
             }
         }
     }
-    Ok((rises, totals))
+    Ok((rises, changed))
 }
 
-async fn read_total(tx: &mut Tx, key: &Key) -> Result<Option<i64>, DbError> {
-    let mut q = Query::select();
-    q.column("cents")
-        .from("notification_totals")
-        .and_where(Expr::col("subject").eq(key.0.as_str()))
-        .and_where(Expr::col("period").eq(key.1.as_str()));
-    Ok(tx.fetch_optional::<(i64,)>(&q).await?.map(|(c,)| c))
-}
+/// Keys per statement when reading or writing totals: two values each, far below every
+/// backend's parameter limit.
+const TOTALS_PER_STATEMENT: usize = 400;
 
-async fn write_totals(tx: &mut Tx, totals: &HashMap<Key, (i64, bool)>) -> Result<(), DbError> {
-    for ((subject, period), (cents, stored)) in totals {
-        if *stored {
-            let mut up = Query::update();
-            up.table("notification_totals")
-                .value("cents", *cents)
-                .and_where(Expr::col("subject").eq(subject.as_str()))
-                .and_where(Expr::col("period").eq(period.as_str()));
-            tx.execute(&up).await?;
-        } else {
-            tx.execute(&insert_row(
-                "notification_totals",
-                vec![
-                    ("subject", subject.as_str().into()),
-                    ("period", period.as_str().into()),
-                    ("cents", (*cents).into()),
-                ],
-            ))
-            .await?;
+/// The stored totals among `keys` (absent ones are zero). Each chunk is one query over
+/// `subject IN (…) AND period IN (…)`, which can return a few pairs not asked for; they are
+/// filtered out here.
+async fn read_totals(tx: &mut Tx, keys: &BTreeSet<&Key>) -> Result<BTreeMap<Key, i64>, DbError> {
+    let mut out = BTreeMap::new();
+    let keys: Vec<&Key> = keys.iter().copied().collect();
+    for chunk in keys.chunks(TOTALS_PER_STATEMENT) {
+        let subjects: BTreeSet<&str> = chunk.iter().map(|k| k.0.as_str()).collect();
+        let periods: BTreeSet<&str> = chunk.iter().map(|k| k.1.as_str()).collect();
+        let mut q = Query::select();
+        q.columns(["subject", "period", "cents"])
+            .from("notification_totals")
+            .and_where(Expr::col("subject").is_in(subjects))
+            .and_where(Expr::col("period").is_in(periods));
+        for (subject, period, cents) in tx.fetch_all::<(String, String, i64)>(&q).await? {
+            let key = (subject, period);
+            if chunk.contains(&&key) {
+                out.insert(key, cents);
+            }
         }
+    }
+    Ok(out)
+}
+
+/// Stores the new totals, inserting or replacing each in one statement per chunk. The runner
+/// holds the cursor row's lock, so no other runner moves these totals meanwhile.
+async fn write_totals(tx: &mut Tx, totals: &BTreeMap<Key, i64>) -> Result<(), DbError> {
+    let rows: Vec<(&Key, &i64)> = totals.iter().collect();
+    for chunk in rows.chunks(TOTALS_PER_STATEMENT) {
+        let mut ins = Query::insert();
+        ins.into_table("notification_totals").columns(["subject", "period", "cents"]);
+        for ((subject, period), cents) in chunk {
+            ins.values([subject.as_str().into(), period.as_str().into(), (**cents).into()])
+                .map_err(|e| DbError::Other(moon_db::sqlx::Error::Protocol(e.to_string())))?;
+        }
+        ins.on_conflict(OnConflict::columns(["subject", "period"]).update_column("cents").to_owned());
+        tx.execute(&ins).await?;
     }
     Ok(())
 }

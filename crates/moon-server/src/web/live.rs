@@ -193,6 +193,15 @@ impl moon_jobs::Job for LiveJob {
         if reflected <= high {
             return Ok(moon_jobs::Step::Idle);
         }
+        if self.hub.sender.receiver_count() == 0 {
+            // No view is open: nothing to read the entries for. A stream opening meanwhile
+            // either finds `visible` moved (and refetches) or hears this "reload" and refetches.
+            let mut change = Change { id: reflected, everywhere: true, ..Change::default() };
+            change.kinds.insert("reload");
+            self.high = Some(reflected);
+            self.hub.publish(change);
+            return Ok(moon_jobs::Step::Idle);
+        }
         let entries =
             moon_changelog::read_after(&self.db, high, BATCH).await.context("live views reading the change log")?;
         let mut change = Change { id: high, ..Change::default() };
