@@ -153,21 +153,48 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// A sale dated more than the configured days before the day it was recorded.
-pub fn past_sale(s: &PastSale, sale: &SaleSeen) -> Option<Finding> {
-    let days = (sale.recorded_on - sale.sale_date).num_days();
-    (s.enabled && days > i64::from(s.days)).then(|| Finding {
+/// Sales one principal recorded on one day that are dated more than the configured days before
+/// that day: one finding per principal and day, not one per sale. A backfill of old business
+/// through the API is thousands of such sales at once, and an alert per sale buried the admins'
+/// inbox and cost the write path a transaction each; what needs a look is who is doing it and
+/// how much. Later sales of the same principal that day add no second alert.
+///
+/// `sales` are (sale id, agent code, sale date), in the order they were recorded.
+pub fn past_sales(
+    s: &PastSale,
+    actor: &str,
+    recorded_on: NaiveDate,
+    sales: &[(i64, String, NaiveDate)],
+) -> Option<Finding> {
+    if !s.enabled {
+        return None;
+    }
+    let old: Vec<&(i64, String, NaiveDate)> =
+        sales.iter().filter(|(_, _, date)| (recorded_on - *date).num_days() > i64::from(s.days)).collect();
+    let oldest = old.iter().map(|(_, _, d)| *d).min()?;
+    let days = (recorded_on - oldest).num_days();
+    let ids: Vec<i64> = old.iter().map(|(id, _, _)| *id).take(PAST_SALE_IDS_SHOWN).collect();
+    let shown = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let more = if old.len() > ids.len() { format!(" and {} more", old.len() - ids.len()) } else { String::new() };
+    let first = old.first().map(|(_, agent, _)| agent.as_str()).unwrap_or_default();
+    Some(Finding {
         kind: Kind::SaleFarInPast,
-        subject: format!("sale:{}", sale.id),
-        window: sale.sale_date.to_string(),
-        figures: json!({"sale_id": sale.id, "agent": sale.agent, "sale_date": sale.sale_date,
-            "recorded_on": sale.recorded_on, "days": days, "threshold_days": s.days}),
+        subject: actor.to_owned(),
+        window: recorded_on.to_string(),
+        figures: json!({"actor": actor, "recorded_on": recorded_on, "sales": old.len(), "oldest_sale_date": oldest,
+            "days": days, "threshold_days": s.days, "sale_ids": ids}),
         why: format!(
-            "sale {} of agent {} is dated {}, {} days before it was recorded on {} (threshold {} days)",
-            sale.id, sale.agent, sale.sale_date, days, sale.recorded_on, s.days
+            "{actor} recorded {} sale{} on {recorded_on} dated more than {} days back, the oldest on {oldest}, \
+             {days} days before it was recorded (sales {shown}{more}; first of agent {first})",
+            old.len(),
+            if old.len() == 1 { "" } else { "s" },
+            s.days,
         ),
     })
 }
+
+/// Sale ids a past-sales finding lists; the count says how many there were.
+const PAST_SALE_IDS_SHOWN: usize = 20;
 
 /// Sales sharing agent, product, amount and day (`ids`, this sale's included).
 pub fn duplicate_sale(sale: &SaleSeen, ids: &[i64]) -> Option<Finding> {
@@ -312,11 +339,18 @@ mod tests {
 
     #[test]
     fn past_duplicate_and_branch_rules() {
-        let mut s = sale(100);
-        s.sale_date = s.recorded_on - chrono::Duration::days(366);
-        assert!(past_sale(&PastSale::default(), &s).is_some());
-        s.sale_date = s.recorded_on - chrono::Duration::days(365);
-        assert!(past_sale(&PastSale::default(), &s).is_none());
+        let today = sale(100).recorded_on;
+        let ago = |d: i64| today - chrono::Duration::days(d);
+        let at_limit = vec![(1, String::from("A1"), ago(365)), (2, String::from("A1"), ago(10))];
+        assert!(past_sales(&PastSale::default(), "user:1", today, &at_limit).is_none(), "365 days is allowed");
+        let mut backfill = at_limit.clone();
+        backfill.extend((3..40).map(|id| (id, String::from("A2"), ago(366 + id))));
+        let f = past_sales(&PastSale::default(), "user:1", today, &backfill).expect("older than a year fires");
+        assert_eq!((f.subject.as_str(), f.window.clone()), ("user:1", today.to_string()));
+        assert_eq!(f.figures["sales"], 37);
+        assert!(f.why.starts_with("user:1 recorded 37 sales on 2026-12-07 dated more than 365 days back"), "{}", f.why);
+        assert!(f.why.contains("405 days before it was recorded (sales 3, 4,"), "{}", f.why);
+        assert!(f.why.contains("22 and 17 more; first of agent A2)"), "{}", f.why);
         assert!(duplicate_sale(&sale(100), &[9]).is_none());
         assert!(duplicate_sale(&sale(100), &[3, 9]).unwrap().why.contains("ids 3, 9"));
         let history = vec![100_000, 120_000, 90_000, 110_000, 95_000, 105_000, 100_000, 98_000];

@@ -7,7 +7,7 @@
 //! crafted anomaly is found within seconds. Scans start from the end of the data the first time they run: enabling
 //! detection on an existing database does not flood the admins with years of history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,8 +94,18 @@ impl Detection {
         let (data, more) = self.data(now).await.context("data detectors failed")?;
         found.extend(data);
         let mut stored = Vec::new();
+        let admins: Vec<i64> = if found.is_empty() {
+            Vec::new()
+        } else {
+            crate::auth::users::list(&self.db)
+                .await?
+                .into_iter()
+                .filter(|u| u.role == moon_http::Role::Admin && !u.disabled)
+                .map(|u| u.id)
+                .collect()
+        };
         for f in found {
-            if let Some(id) = self.store(&f).await? {
+            if let Some(id) = self.store(&f, &admins).await? {
                 self.metrics.count_anomaly(f.kind.as_str());
                 tracing::warn!(anomaly_id = id, kind = f.kind.as_str(), "anomaly found");
                 stored.push((id, f));
@@ -203,6 +213,23 @@ impl Detection {
         let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
         let creators = signals::sale_creators(&self.db, &ids).await?;
         let mut out = Vec::new();
+        // Each agent's history before this batch, read once for the batch; the batch's own sales
+        // join it as the scan passes them, so every sale is measured against the sales recorded
+        // before it, as if read one by one.
+        let mut history = match (s.sale_amount.enabled, batch.first()) {
+            (true, Some(first)) => {
+                let agents: BTreeSet<i64> = batch.iter().map(|r| r.agent_id).collect();
+                sales::earlier_amounts(&self.db, &agents, first.id, HISTORY).await?
+            }
+            _ => Default::default(),
+        };
+        let alike =
+            if s.duplicate_sale.enabled { sales::look_alikes(&self.db, &batch).await? } else { Default::default() };
+        let mut told_alike = BTreeSet::new();
+        // (who recorded, the day) → (sale, agent, sale date): backdated sales are told per
+        // principal and day (see `detect::past_sales`).
+        let mut recorded: BTreeMap<(String, chrono::NaiveDate), Vec<(i64, String, chrono::NaiveDate)>> =
+            BTreeMap::new();
         let mut days = BTreeSet::new();
         for r in &batch {
             let seen = SaleSeen {
@@ -214,17 +241,30 @@ impl Detection {
                 recorded_on: self.calendar.today(r.created_at),
             };
             if s.sale_amount.enabled {
-                let history = sales::earlier_amounts(&self.db, r.agent_id, r.id, HISTORY).await?;
-                out.extend(detect::sale_amount(&s.sale_amount, &seen, &history));
+                let earlier = history.entry(r.agent_id).or_default();
+                out.extend(detect::sale_amount(&s.sale_amount, &seen, earlier));
+                earlier.insert(0, r.amount_cents);
+                earlier.truncate(usize::try_from(HISTORY).unwrap_or(usize::MAX));
             }
             // The operator's loads (`moon demo`, the CLI) are deliberate backfills.
-            if creators.get(&r.id).map(String::as_str) != Some("operator") {
-                out.extend(detect::past_sale(&s.past_sale, &seen));
+            let actor = creators.get(&r.id).map_or("unknown", String::as_str);
+            if actor != "operator" {
+                recorded.entry((actor.to_owned(), seen.recorded_on)).or_default().push((
+                    r.id,
+                    r.agent_code.clone(),
+                    r.sale_date,
+                ));
             }
-            if s.duplicate_sale.enabled {
-                out.extend(detect::duplicate_sale(&seen, &sales::look_alikes(&self.db, r).await?));
+            let k = sales::key(r);
+            if let Some(ids) = alike.get(&k)
+                && told_alike.insert(k)
+            {
+                out.extend(detect::duplicate_sale(&seen, ids));
             }
             days.insert((r.branch.clone(), r.sale_date));
+        }
+        for ((actor, on), sales) in &recorded {
+            out.extend(detect::past_sales(&s.past_sale, actor, *on, sales));
         }
         if s.branch_day.enabled {
             let today = self.calendar.today(now);
@@ -255,13 +295,7 @@ impl Detection {
 
     /// Stores a finding and tells every enabled admin, in one transaction; its id, or `None` when
     /// it was stored before.
-    async fn store(&self, f: &Finding) -> anyhow::Result<Option<i64>> {
-        let admins: Vec<i64> = crate::auth::users::list(&self.db)
-            .await?
-            .into_iter()
-            .filter(|u| u.role == moon_http::Role::Admin && !u.disabled)
-            .map(|u| u.id)
-            .collect();
+    async fn store(&self, f: &Finding, admins: &[i64]) -> anyhow::Result<Option<i64>> {
         let mut tx = self.db.begin().await?;
         let Some(id) = repo::insert(&mut tx, f).await? else {
             tx.rollback().await?;
@@ -271,7 +305,7 @@ impl Detection {
             .chars()
             .take(1000)
             .collect();
-        for admin in &admins {
+        for admin in admins {
             let new = NewNotification {
                 to: Recipient::User(*admin),
                 message: &message,

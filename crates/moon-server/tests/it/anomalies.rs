@@ -137,8 +137,13 @@ async fn data_detectors_explain_what_fired(app: &TestApp) {
 
     let past = of(&items, "sale_far_in_past");
     assert_eq!(past.len(), 1, "{items:?}");
-    assert_eq!(past[0]["subject"], format!("sale:{old}"));
-    assert!(past[0]["why"].as_str().unwrap().contains("400 days before it was recorded"), "{}", past[0]["why"]);
+    // Told per principal and day, naming the sales; the one backdated sale is the only one listed.
+    assert_eq!(past[0]["window"], day(app, 0));
+    assert_eq!(past[0]["figures"]["sale_ids"], serde_json::json!([old]));
+    assert_eq!(past[0]["figures"]["sales"], 1);
+    let why = past[0]["why"].as_str().unwrap();
+    assert!(why.starts_with(&format!("{} recorded 1 sale on ", past[0]["subject"].as_str().unwrap())), "{why}");
+    assert!(why.contains(&format!("400 days before it was recorded (sales {old}; first of agent ANOM1)")), "{why}");
 
     // (The look-alikes' day may fire too: two sales against a history of single ones.)
     let branch: Vec<&Value> =
