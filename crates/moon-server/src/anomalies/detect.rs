@@ -159,17 +159,12 @@ fn round1(x: f64) -> f64 {
 /// inbox and cost the write path a transaction each; what needs a look is who is doing it and
 /// how much. Later sales of the same principal that day add no second alert.
 ///
-/// `sales` are (sale id, agent code, sale date), in the order they were recorded.
-pub fn past_sales(
-    s: &PastSale,
-    actor: &str,
-    recorded_on: NaiveDate,
-    sales: &[(i64, String, NaiveDate)],
-) -> Option<Finding> {
+/// `sales` are in the order they were recorded.
+pub fn past_sales(s: &PastSale, actor: &str, recorded_on: NaiveDate, sales: &[Backdated]) -> Option<Finding> {
     if !s.enabled {
         return None;
     }
-    let old: Vec<&(i64, String, NaiveDate)> =
+    let old: Vec<&Backdated> =
         sales.iter().filter(|(_, _, date)| (recorded_on - *date).num_days() > i64::from(s.days)).collect();
     let oldest = old.iter().map(|(_, _, d)| *d).min()?;
     let days = (recorded_on - oldest).num_days();
@@ -192,6 +187,9 @@ pub fn past_sales(
         ),
     })
 }
+
+/// A sale as the past-sales detector sees it: id, agent code, sale date.
+pub type Backdated = (i64, String, NaiveDate);
 
 /// Sale ids a past-sales finding lists; the count says how many there were.
 const PAST_SALE_IDS_SHOWN: usize = 20;

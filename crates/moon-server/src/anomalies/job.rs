@@ -228,8 +228,7 @@ impl Detection {
         let mut told_alike = BTreeSet::new();
         // (who recorded, the day) → (sale, agent, sale date): backdated sales are told per
         // principal and day (see `detect::past_sales`).
-        let mut recorded: BTreeMap<(String, chrono::NaiveDate), Vec<(i64, String, chrono::NaiveDate)>> =
-            BTreeMap::new();
+        let mut recorded: BTreeMap<(String, chrono::NaiveDate), Vec<detect::Backdated>> = BTreeMap::new();
         let mut days = BTreeSet::new();
         for r in &batch {
             let seen = SaleSeen {
