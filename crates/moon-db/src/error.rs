@@ -53,6 +53,16 @@ fn is_busy(code: Option<&str>) -> bool {
 }
 
 impl DbError {
+    /// The database aborted the transaction to break a deadlock, or as a serialization failure
+    /// (SQLSTATE 40P01 on PostgreSQL, 40001 on both servers: MySQL reports its deadlock, 1213,
+    /// that way). Nothing of the transaction was written, so running it again is safe.
+    pub fn is_deadlock(&self) -> bool {
+        match self {
+            DbError::Other(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
+
     /// The kind of failure as a short, fixed name: the `kind` label of the query-error metric,
     /// so its label set stays bounded whatever the driver says.
     pub fn kind(&self) -> &'static str {

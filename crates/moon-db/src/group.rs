@@ -4,12 +4,14 @@
 //! Every write appends to the change log and the audit chain, whose ids come from rows that a
 //! writing transaction locks until it commits (that is what keeps both gapless and in commit
 //! order, across processes too). With one transaction per request, every request waits for the
-//! previous one's whole commit. A [`GroupCommit`] instead queues requests; one flush task per
+//! previous one's whole commit. A [`GroupCommit`] instead queues requests; a flush task per
 //! queue takes everything pending (up to a limit), runs each request's own statements, then the
 //! batch's tail (the change-log and audit entries of all of them, so the sequence rows are taken
 //! once per batch), commits, and answers each request with its own outcome. A request that
 //! arrives while a batch is being written waits for the next one: the batch size follows the
-//! load, and an idle server answers a lone request at once, without a timer.
+//! load, and an idle server answers a lone request at once, without a timer. On a server
+//! database a batch's statements are round trips; with [`GroupCommit::flushers`] above one, the
+//! next batch writes its requests while the previous one takes the sequence rows and commits.
 //!
 //! A request that fails must not fail its neighbours. The first attempt runs the batch without
 //! savepoints (the common case: nothing fails); when a request's statement fails, the attempt is
@@ -53,7 +55,8 @@ type Waiter<B> = (<B as Batch>::Item, oneshot::Sender<Outcome<B>>);
 
 struct Queue<B: Batch> {
     pending: Vec<Waiter<B>>,
-    flushing: bool,
+    /// Flush tasks running now.
+    flushers: usize,
 }
 
 /// A queue of writes committed together; one per kind of write and database (see
@@ -61,6 +64,7 @@ struct Queue<B: Batch> {
 pub struct GroupCommit<B: Batch> {
     batch: B,
     max_batch: usize,
+    max_flushers: usize,
     queue: Mutex<Queue<B>>,
 }
 
@@ -72,8 +76,20 @@ impl<B: Batch> GroupCommit<B> {
         GroupCommit {
             batch,
             max_batch: max_batch.max(1),
-            queue: Mutex::new(Queue { pending: Vec::new(), flushing: false }),
+            max_flushers: 1,
+            queue: Mutex::new(Queue { pending: Vec::new(), flushers: 0 }),
         }
+    }
+
+    /// Lets up to `n` batches be in flight at once. With one, a batch's own statements (one
+    /// round trip per request on a server database) and its commit run back to back, and
+    /// requests arriving meanwhile wait for both. With more, the next batch writes its requests
+    /// while the previous one commits; the tails still take the sequence rows one batch at a
+    /// time, so the logs keep their order. SQLite has one writer, where a second batch would
+    /// only wait for it: keep one there.
+    pub fn flushers(mut self, n: usize) -> Self {
+        self.max_flushers = n.max(1);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue<B>> {
@@ -88,7 +104,13 @@ impl<B: Batch> GroupCommit<B> {
         let start = {
             let mut q = self.lock();
             q.pending.push((item, answer));
-            !std::mem::replace(&mut q.flushing, true)
+            // A running flusher takes what is pending when it next looks; a second one starts
+            // only once the first has written its batch (see `Flusher::overlap`).
+            let start = q.flushers == 0;
+            if start {
+                q.flushers += 1;
+            }
+            start
         };
         if start {
             // A task of its own, not the caller's future: a client that hangs up must not cancel
@@ -99,7 +121,8 @@ impl<B: Batch> GroupCommit<B> {
     }
 }
 
-/// The one task that drains a queue; it ends when the queue is empty.
+/// A task that drains a queue (one, or a few with [`GroupCommit::flushers`]); it ends when
+/// the queue is empty.
 struct Flusher<B: Batch> {
     group: Arc<GroupCommit<B>>,
     db: Db,
@@ -112,7 +135,7 @@ impl<B: Batch> Flusher<B> {
             let taken: Vec<Waiter<B>> = {
                 let mut q = self.group.lock();
                 if q.pending.is_empty() {
-                    q.flushing = false;
+                    q.flushers -= 1;
                     return;
                 }
                 let n = q.pending.len().min(self.group.max_batch);
@@ -140,18 +163,34 @@ impl<B: Batch> Flusher<B> {
     /// more with a savepoint around each request. The request that failed is not run again: it
     /// keeps the error it got (it would meet the same rows), which also counts its failed
     /// statement once.
+    ///
+    /// Two batches in flight (see [`GroupCommit::flushers`]) can deadlock on a server database
+    /// when each holds a row the other's request wants (the same policy number in both, in
+    /// crossing order). The database then aborts one of them; nothing of that batch was written,
+    /// so it is run again from the start (twice at most) rather than failing its requests.
     async fn commit(&self, items: &[B::Item]) -> Result<Vec<Result<B::Output, DbError>>, DbError> {
         let mut failed: Vec<Option<DbError>> = items.iter().map(|_| None).collect();
-        if let Some(outcomes) = self.attempt(items, &mut failed, false).await? {
-            return Ok(outcomes);
+        let (mut isolated, mut deadlocks) = (false, 0);
+        loop {
+            match self.attempt(items, &mut failed, isolated).await {
+                Ok(Some(outcomes)) => return Ok(outcomes),
+                Ok(None) if !isolated => isolated = true,
+                Ok(None) => return Err(failed_batch("a request failed inside its savepoint")),
+                Err(e) if e.is_deadlock() && deadlocks < 2 => {
+                    deadlocks += 1;
+                    tracing::warn!(
+                        requests = items.len(),
+                        deadlocks,
+                        "a group-commit batch met a deadlock; running it again"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
-        self.attempt(items, &mut failed, true)
-            .await?
-            .ok_or_else(|| failed_batch("a request failed inside its savepoint"))
     }
 
     /// `None`: a request failed while `isolated` was off (its error is kept in `failed`); the
-    /// transaction was rolled back.
+    /// transaction was rolled back. A deadlock is the batch's error, whichever statement met it.
     async fn attempt(
         &self,
         items: &[B::Item],
@@ -160,42 +199,77 @@ impl<B: Batch> Flusher<B> {
     ) -> Result<Option<Vec<Result<B::Output, DbError>>>, DbError> {
         let batch = &self.group.batch;
         let mut tx = self.begin().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
+        // `None` for a request that failed in an earlier attempt: its error stays in `failed`
+        // until this attempt has committed, so a retried attempt still has it.
+        let mut written: Vec<Option<Result<B::Output, DbError>>> = Vec::with_capacity(items.len());
         for (item, known) in items.iter().zip(failed.iter_mut()) {
-            if let Some(e) = known.take() {
-                outcomes.push(Err(e));
+            if known.is_some() {
+                written.push(None);
                 continue;
             }
             if isolated {
                 tx.savepoint().await?;
             }
             match (batch.write(&mut tx, item).await, isolated) {
+                (Err(e), _) if e.is_deadlock() => return Err(e),
                 (Err(e), false) => {
                     *known = Some(e);
                     return Ok(None);
                 }
                 (Err(e), true) => {
                     tx.rollback_to_savepoint().await?;
-                    outcomes.push(Err(e));
+                    written.push(Some(Err(e)));
                 }
                 (Ok(out), true) => {
                     tx.release_savepoint().await?;
-                    outcomes.push(Ok(out));
+                    written.push(Some(Ok(out)));
                 }
-                (Ok(out), false) => outcomes.push(Ok(out)),
+                (Ok(out), false) => written.push(Some(Ok(out))),
             }
         }
-        let done: Vec<_> =
-            items.iter().zip(&outcomes).filter_map(|(item, o)| o.as_ref().ok().map(|out| (item, out))).collect();
+        self.overlap();
+        let done: Vec<_> = items
+            .iter()
+            .zip(&written)
+            .filter_map(|(item, o)| match o {
+                Some(Ok(out)) => Some((item, out)),
+                _ => None,
+            })
+            .collect();
         if !done.is_empty() {
             batch.finish(&mut tx, done).await?;
         }
         tx.commit().await?;
+        let outcomes = written
+            .into_iter()
+            .zip(failed.iter_mut())
+            .map(|(w, known)| {
+                w.unwrap_or_else(|| Err(known.take().unwrap_or_else(|| failed_batch("a request lost its error"))))
+            })
+            .collect();
         Ok(Some(outcomes))
     }
 }
 
 impl<B: Batch> Flusher<B> {
+    /// This batch's own statements are written; its tail and commit come next, and take the
+    /// sequence rows in turn. Requests that queued meanwhile need not wait for that commit to
+    /// start theirs: another flusher takes them now, when the limit allows.
+    fn overlap(&self) {
+        let group = &self.group;
+        let start = {
+            let mut q = group.lock();
+            let start = !q.pending.is_empty() && q.flushers < group.max_flushers;
+            if start {
+                q.flushers += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(Flusher { group: Arc::clone(group), db: self.db.clone() }.run());
+        }
+    }
+
     /// Starts the batch's transaction. A batch carries many requests, each already waiting: when
     /// no connection frees up within the pool's timeout (a burst of requests holding them all),
     /// it asks twice more before failing them all, since nothing has been written yet.
@@ -213,7 +287,7 @@ impl<B: Batch> Flusher<B> {
     }
 }
 
-/// If a batch panics, its flusher must not leave the queue marked as flushing, or every later
+/// If a batch panics, its flusher must not stay counted as running, or every later
 /// write would wait forever: the queue is released, and the requests still pending are answered
 /// with an error (their senders dropped) rather than left hanging.
 struct ResetOnPanic<'a, B: Batch>(&'a GroupCommit<B>);
@@ -223,7 +297,7 @@ impl<B: Batch> Drop for ResetOnPanic<'_, B> {
         if std::thread::panicking() {
             let mut q = self.0.lock();
             q.pending.clear();
-            q.flushing = false;
+            q.flushers = q.flushers.saturating_sub(1);
         }
     }
 }
