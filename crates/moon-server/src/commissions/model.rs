@@ -36,34 +36,17 @@ impl PlanRole {
     }
 }
 
-/// What a plan covers: every product, one product, or one line of business.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    /// Every product.
-    All,
-    /// One product, by id.
-    Product(i64),
-    /// One line of business (a product type).
-    Line(String),
-}
+/// What a plan covers: every product (`All`), one product or one line of business, keyed in
+/// the database as sales targets key theirs.
+pub use crate::sales_targets::model::Subject;
 
-impl Subject {
-    /// The NULL-free key column (`''`, `product:<id>`, `line:<type>`), as sales targets key it.
-    pub fn key(&self) -> String {
-        match self {
-            Subject::All => String::new(),
-            Subject::Product(id) => format!("product:{id}"),
-            Subject::Line(l) => format!("line:{l}"),
-        }
-    }
-
-    /// How specific it is: a product's plan beats its line's, which beats the all-products plan.
-    pub fn rank(&self) -> u8 {
-        match self {
-            Subject::Product(_) => 2,
-            Subject::Line(_) => 1,
-            Subject::All => 0,
-        }
+/// How specific a subject is: a product's plan beats its line's, which beats the all-products
+/// plan.
+pub fn rank(subject: &Subject) -> u8 {
+    match subject {
+        Subject::Product(_) => 2,
+        Subject::Line(_) => 1,
+        Subject::All => 0,
     }
 }
 

@@ -327,7 +327,7 @@ pub async fn applicable(db: &Db, role: PlanRole, product_id: i64, on: NaiveDate)
         .zip(plans)
         .filter_map(|(row, plan)| {
             let version = in_force(&plan.versions, on).filter(|v| v.status == VersionStatus::Active)?.clone();
-            Some((subject_of(row).rank(), Applicable { plan, version }))
+            Some((super::model::rank(&subject_of(row)), Applicable { plan, version }))
         })
         .max_by_key(|(rank, _)| *rank);
     Ok(best.map(|(_, a)| a))
