@@ -86,34 +86,38 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx) -> Response {
     let body = html! {
         (notice(ctx.notice.as_deref()))
         p #plans-summary { (plans.len()) " plan(s). Versions are never rewritten: a change is a new version from a later date." }
-        div.table-wrap {
-            table #plans-table {
-                caption.sr-only { "Commission plans and their versions" }
-                thead { tr {
-                    th scope="col" { "Plan" } th scope="col" { "Pays" } th scope="col" { "On" }
-                    th.num scope="col" { "Versions" } th.num scope="col" { "In force today" }
-                } }
-                tbody { @for p in &plans { tr data-plan=(p.id) {
-                    td { (p.name) } td { (p.role.as_str()) "s" }
-                    td { @match (&p.product_id, &p.product_line) {
-                        (Some(id), _) => { "product " (id) },
-                        (None, Some(l)) => { "line " (l) },
-                        (None, None) => "every product",
+        @if plans.is_empty() {
+            p.muted { "Admins add plans with POST /api/v1/commission-plans or moon commission-plans add." }
+        } @else {
+            div.table-wrap {
+                table #plans-table {
+                    caption.sr-only { "Commission plans and their versions" }
+                    thead { tr {
+                        th scope="col" { "Plan" } th scope="col" { "Pays" } th scope="col" { "On" }
+                        th.num scope="col" { "Versions" } th.num scope="col" { "In force today" }
                     } }
-                    td.num { (p.versions.len()) }
-                    td.num { @match p.current_version { Some(v) => (v), None => "none" } }
-                } } }
+                    tbody { @for p in &plans { tr data-plan=(p.id) {
+                        td { (p.name) } td { (p.role.as_str()) "s" }
+                        td { @match (&p.product_id, &p.product_line) {
+                            (Some(id), _) => { "product " (id) },
+                            (None, Some(l)) => { "line " (l) },
+                            (None, None) => "every product",
+                        } }
+                        td.num { (p.versions.len()) }
+                        td.num { @match p.current_version { Some(v) => (v), None => "none" } }
+                    } } }
+                }
             }
-        }
-        h2 { "Versions" }
-        div.table-wrap {
-            table #plan-versions-table {
-                caption.sr-only { "Every version of every plan" }
-                thead { tr {
-                    th scope="col" { "Plan" } th.num scope="col" { "Version" } th scope="col" { "From" }
-                    th scope="col" { "Pays" } th scope="col" { "Note" }
-                } }
-                tbody { @for p in &plans { @for v in &p.versions { (version_row(p, v)) } } }
+            h2 { "Versions" }
+            div.table-wrap {
+                table #plan-versions-table {
+                    caption.sr-only { "Every version of every plan" }
+                    thead { tr {
+                        th scope="col" { "Plan" } th.num scope="col" { "Version" } th scope="col" { "From" }
+                        th scope="col" { "Pays" } th scope="col" { "Note" }
+                    } }
+                    tbody { @for p in &plans { @for v in &p.versions { (version_row(p, v)) } } }
+                }
             }
         }
     };
