@@ -165,10 +165,10 @@ pub async fn insert_plan(tx: &mut Tx, name: &str, role: PlanRole, subject: &Subj
 
 /// Marks a plan changed. Run first in a version's transaction: on PostgreSQL and MySQL the row
 /// lock serialises concurrent versions of one plan, so each reads the latest before numbering.
-pub async fn touch(tx: &mut Tx, id: i64) -> Result<u64, DbError> {
+pub async fn touch(tx: &mut Tx, id: i64) -> Result<(), DbError> {
     let mut q = Query::update();
     q.table("commission_plans").values([("updated_at", Expr::val(moon_db::now()))]).and_where(Expr::col("id").eq(id));
-    tx.execute(&q).await
+    tx.execute(&q).await.map(drop)
 }
 
 /// A version to insert.

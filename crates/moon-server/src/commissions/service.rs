@@ -247,9 +247,9 @@ pub async fn create(db: &Db, principal: &Principal, body: &CreatePlan, today: Na
 /// Adds a version from a date after the latest version's; `rules: None` retires the plan.
 async fn add(db: &Db, principal: &Principal, id: i64, v: VersionFields, today: NaiveDate) -> Result<Plan> {
     let mut tx = db.begin().await?;
-    if repo::touch(&mut tx, id).await? == 0 {
-        return Err(Error::not_found(format!("commission plan {id}")));
-    }
+    // Row counts of an UPDATE differ between backends (MySQL counts changed rows only), so
+    // whether the plan exists is read after the lock, not from the count.
+    repo::touch(&mut tx, id).await?;
     let row = repo::find(&mut tx, id).await?.ok_or_else(|| Error::not_found(format!("commission plan {id}")))?;
     let existing = repo::versions_in(&mut tx, id).await?;
     let latest = existing.iter().max_by_key(|r| r.effective_from);

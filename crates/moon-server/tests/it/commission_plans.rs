@@ -274,8 +274,14 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
     assert_eq!(s, 404);
     let (s, _) = app.post("/api/v1/commission-plans/999999/retire", json!({"effective_from": "2027-01-01"})).await;
     assert_eq!(s, 404);
-    let (s, _) = app.get("/api/v1/commission-plans/applicable?product_id=999999").await;
-    assert_eq!(s, 422);
+    let (s, b) = app.get("/api/v1/commission-plans/applicable?product_id=999999").await;
+    assert_eq!((s, fields(&b)), (422, vec![(String::from("product_id"), String::from("unknown_product"))]), "{b}");
+    let (s, b) = app.get("/api/v1/commission-plans/applicable?role=boss&date=2026-02-30").await;
+    let want: Vec<(String, String)> = [("date", "invalid_date"), ("product_id", "required"), ("role", "invalid_role")]
+        .iter()
+        .map(|(f, c)| (String::from(*f), String::from(*c)))
+        .collect();
+    assert_eq!((s, fields(&b)), (422, want), "{b}");
 }
 
 async fn only_admins_change_plans_and_each_role_reads_the_plans_that_pay_it(app: &TestApp) {
@@ -367,6 +373,36 @@ async fn every_change_is_audited_in_its_transaction(app: &TestApp) {
     assert!(verdict.broken.is_none(), "{verdict:?}");
 }
 
+async fn parallel_versions_of_one_plan_are_numbered_in_turn(app: &TestApp) {
+    let plan = create(
+        app,
+        json!({"name": "Race", "role": "agent", "effective_from": "2026-01-01", "rules": {"base_rate": 1}}),
+    )
+    .await;
+    let path = format!("/api/v1/commission-plans/{plan}/versions");
+    let attempts = (1..=10).map(|m| {
+        let body = json!({"effective_from": format!("2027-{m:02}-01"), "rules": {"base_rate": m}});
+        let path = path.clone();
+        async move { app.post(&path, body).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    for (s, b) in &results {
+        let refused_as_stale =
+            *s == 422 && fields(b) == [(String::from("effective_from"), String::from("not_after_latest"))];
+        assert!(*s == 201 || refused_as_stale || (*s == 409 && b["code"] == "concurrent_version"), "{s} {b}");
+    }
+    let added = results.iter().filter(|(s, _)| *s == 201).count();
+    assert!(added >= 1, "{results:?}");
+    let (_, p) = app.get(&format!("/api/v1/commission-plans/{plan}")).await;
+    let versions = p["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), added + 1, "{p}");
+    for (i, v) in versions.iter().enumerate() {
+        assert_eq!(v["version"].as_i64(), Some(i as i64 + 1), "numbered in date order without gaps: {p}");
+    }
+    let (_, trail) = app.get(&format!("/api/v1/audit?entity=commission_plan&entity_id={plan}&limit=100")).await;
+    assert_eq!(trail["items"].as_array().unwrap().len(), added + 1, "one audit entry per version written: {trail}");
+}
+
 async fn the_console_lists_plans_and_their_versions(app: &TestApp) {
     use crate::web::{browser, page, sign_in_form};
     product(app, "Life", "Life Basic").await;
@@ -411,6 +447,7 @@ on_every_backend!(
     validation_lists_every_bad_field_and_writes_nothing,
     only_admins_change_plans_and_each_role_reads_the_plans_that_pay_it,
     every_change_is_audited_in_its_transaction,
+    parallel_versions_of_one_plan_are_numbered_in_turn,
 );
 
 /// Admins sign in to the console without a second factor here, as the other console tests do.
