@@ -20,6 +20,11 @@ fn fields(problem: &Value) -> Vec<(String, String)> {
     f
 }
 
+/// `(field, code)` pairs as [`fields`] returns them.
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected.iter().map(|(f, c)| (String::from(*f), String::from(*c))).collect()
+}
+
 async fn product(app: &TestApp, line: &str, name: &str) -> i64 {
     let (s, b) = app
         .post("/api/v1/products", json!({"product_type": line, "product_name": name, "target_amount": "1000"}))
@@ -151,7 +156,7 @@ async fn plans_are_versioned_and_the_applicable_one_follows_the_date(app: &TestA
             json!({"effective_from": "2026-11-15", "rules": {"base_rate": 1}}),
         )
         .await;
-    assert_eq!((s, fields(&b)), (422, vec![(String::from("effective_from"), String::from("not_after_latest"))]), "{b}");
+    assert_eq!((s, fields(&b)), (422, pairs(&[("effective_from", "not_after_latest")])), "{b}");
     let (s, b) = app.get(&format!("/api/v1/commission-plans/{line}")).await;
     assert_eq!((s, b["versions"].as_array().unwrap().len()), (200, 2), "{b}");
 
@@ -201,7 +206,7 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
     });
     let (s, b) = app.post("/api/v1/commission-plans", body).await;
     assert_eq!((s, b["code"].as_str()), (422, Some("validation_failed")), "{b}");
-    let want: Vec<(String, String)> = [
+    let want = pairs(&[
         ("effective_from", "invalid_date"),
         ("name", "required"),
         ("note", "invalid_note"),
@@ -214,10 +219,7 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
         ("rules.incentives[0].to", "window_end_before_start"),
         ("rules.incentives[1].prize.percent", "required"),
         ("rules.tiers[1].from_percent", "overlapping_tiers"),
-    ]
-    .iter()
-    .map(|(f, c)| (String::from(*f), String::from(*c)))
-    .collect();
+    ]);
     assert_eq!(fields(&b), want, "{b}");
 
     let (s, b) = app
@@ -226,23 +228,9 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
             json!({"name": "Ghost line", "role": "agent", "product_line": "Marine", "effective_from": "2026-01-01", "rules": {"base_rate": 1}}),
         )
         .await;
-    assert_eq!(
-        (s, fields(&b)),
-        (422, vec![(String::from("product_line"), String::from("unknown_product_line"))]),
-        "{b}"
-    );
+    assert_eq!((s, fields(&b)), (422, pairs(&[("product_line", "unknown_product_line")])), "{b}");
     let (s, b) = app.post("/api/v1/commission-plans", json!({"name": "Both", "role": "agent", "product_id": life, "product_line": "Life", "effective_from": "2026-01-01"})).await;
-    assert_eq!(
-        (s, fields(&b)),
-        (
-            422,
-            vec![
-                (String::from("product_line"), String::from("ambiguous")),
-                (String::from("rules"), String::from("required"))
-            ]
-        ),
-        "{b}"
-    );
+    assert_eq!((s, fields(&b)), (422, pairs(&[("product_line", "ambiguous"), ("rules", "required")])), "{b}");
     let (s, b) = app.post("/api/v1/commission-plans", json!({"name": "Typo", "role": "agent", "effective_from": "2026-01-01", "rules": {"base_rate": 1, "bonus": 2}})).await;
     assert_eq!(s, 422, "unknown fields are refused: {b}");
 
@@ -259,11 +247,11 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
             json!({"rules": {"base_rate": "100.5", "renewal_rate": "x"}}),
         )
         .await;
-    let want: Vec<(String, String)> =
-        [("effective_from", "required"), ("rules.base_rate", "out_of_range"), ("rules.renewal_rate", "invalid_number")]
-            .iter()
-            .map(|(f, c)| (String::from(*f), String::from(*c)))
-            .collect();
+    let want = pairs(&[
+        ("effective_from", "required"),
+        ("rules.base_rate", "out_of_range"),
+        ("rules.renewal_rate", "invalid_number"),
+    ]);
     assert_eq!((s, fields(&b)), (422, want), "{b}");
     let (s, _) = app
         .post(
@@ -275,12 +263,9 @@ async fn validation_lists_every_bad_field_and_writes_nothing(app: &TestApp) {
     let (s, _) = app.post("/api/v1/commission-plans/999999/retire", json!({"effective_from": "2027-01-01"})).await;
     assert_eq!(s, 404);
     let (s, b) = app.get("/api/v1/commission-plans/applicable?product_id=999999").await;
-    assert_eq!((s, fields(&b)), (422, vec![(String::from("product_id"), String::from("unknown_product"))]), "{b}");
+    assert_eq!((s, fields(&b)), (422, pairs(&[("product_id", "unknown_product")])), "{b}");
     let (s, b) = app.get("/api/v1/commission-plans/applicable?role=boss&date=2026-02-30").await;
-    let want: Vec<(String, String)> = [("date", "invalid_date"), ("product_id", "required"), ("role", "invalid_role")]
-        .iter()
-        .map(|(f, c)| (String::from(*f), String::from(*c)))
-        .collect();
+    let want = pairs(&[("date", "invalid_date"), ("product_id", "required"), ("role", "invalid_role")]);
     assert_eq!((s, fields(&b)), (422, want), "{b}");
 }
 
@@ -387,8 +372,7 @@ async fn parallel_versions_of_one_plan_are_numbered_in_turn(app: &TestApp) {
     });
     let results = futures::future::join_all(attempts).await;
     for (s, b) in &results {
-        let refused_as_stale =
-            *s == 422 && fields(b) == [(String::from("effective_from"), String::from("not_after_latest"))];
+        let refused_as_stale = *s == 422 && fields(b) == pairs(&[("effective_from", "not_after_latest")]);
         assert!(*s == 201 || refused_as_stale || (*s == 409 && b["code"] == "concurrent_version"), "{s} {b}");
     }
     let added = results.iter().filter(|(s, _)| *s == 201).count();
