@@ -1,5 +1,5 @@
-//! `moon user ...`, `moon token ...`, `moon org ...` and `moon commission-plans ...` as an operator runs them: against a fresh SQLite file,
-//! secrets printed once on stdout, everything else on stderr.
+//! `moon user ...`, `moon token ...`, `moon org ...` and `moon commission-plans ...` as an operator
+//! runs them: against a fresh SQLite file, secrets printed once on stdout, everything else on stderr.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
