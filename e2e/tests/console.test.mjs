@@ -370,6 +370,22 @@ test("every other page renders (products, notifications, users, tokens, audit, a
   await page.close();
 });
 
+test("the commission plans page lists the demo's plans with every version, read-only", async () => {
+  const page = await admin.newPage();
+  const res = await page.goto("/commission-plans");
+  assert.equal(res.status(), 200);
+  assert.equal(await text(page, "h1"), "Commission plans");
+  assert.match(await text(page, "#plans-summary"), /^3 plan\(s\)/);
+  const life = page.locator("#plan-versions-table tbody tr", { hasText: "Life agents" });
+  assert.equal(await life.count(), 2, "the Life plan's two versions are both listed");
+  assert.match(await life.nth(1).innerText(), /\(in force\)[\s\S]*×1\.5 from 150 %[\s\S]*Contest Platinum month/);
+  assert.doesNotMatch(await life.nth(0).innerText(), /in force/, "the first version stays readable, no longer in force");
+  assert.equal(await page.locator("main form").count(), 0, "read-only: no forms");
+  assert.deepEqual(await contrastProblems(page), [], "all text passes WCAG AA contrast");
+  await shot(page, "commission-plans");
+  await page.close();
+});
+
 /** A browser context of its own, signed in as the demo agent, with a page on the dashboard. */
 async function agentSession() {
   const ctx = await browser.newContext({ baseURL: BASE, viewport: DESKTOP });

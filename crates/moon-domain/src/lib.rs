@@ -5,6 +5,7 @@
 //! [`FieldError`]s that name the offending field so the HTTP layer can point a person at it.
 
 pub mod calendar;
+pub mod commission;
 mod money;
 pub mod performance;
 mod text;

@@ -123,6 +123,7 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
         (name = "notifications", description = "Messages to agents"),
         (name = "calendar", description = "The business calendar: zone, fiscal periods, working days, holidays"),
         (name = "targets", description = "Sales targets per scope, product and fiscal period"),
+        (name = "commissions", description = "Commission plans: effective-dated versions per role and product, with tiers, caps, clawbacks and contests"),
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
         (name = "performance", description = "Performance against targets per fiscal period, with pace, projection and drill-down"),
         (name = "audit", description = "The tamper-evident audit trail (admins)"),
@@ -392,6 +393,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             .merge(crate::sales::describe())
             .merge(crate::calendar::describe())
             .merge(crate::sales_targets::describe())
+            .merge(crate::commissions::describe())
             .with_api(crate::legacy::integration_routes())
             .with_links(&[("original_sales", "/integration/get")]),
         Component::Notifications => {

@@ -342,7 +342,65 @@ pub async fn load(db: &Db, today: NaiveDate) -> anyhow::Result<DemoSummary> {
         summary.notifications += 1;
     }
     load_pace_rules(db, &op).await?;
+    load_commission_plans(db, &op, &product_ids, today).await?;
     Ok(summary)
+}
+
+/// Commission plans for the demo (ADR 0024): a tiered plan for the Life line that changed at the
+/// start of this month (its first version stays readable), a plain plan for every other product,
+/// and the managers' override. Plans that exist already are left as they are.
+async fn load_commission_plans(db: &Db, op: &Principal, products: &[i64], today: NaiveDate) -> anyhow::Result<()> {
+    use crate::commissions::model::{CreatePlan, NewVersion};
+    use crate::commissions::service;
+    let month = today.with_day(1).unwrap_or(today);
+    let history = month.checked_sub_months(chrono::Months::new(HISTORY_MONTHS)).unwrap_or(month);
+    let rules = |value: serde_json::Value| serde_json::from_value(value).map_err(anyhow::Error::new);
+    let contest_product = products.first().copied().unwrap_or(1);
+    let month_end = month.checked_add_months(chrono::Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(month);
+    let plans = [
+        (
+            "Life agents",
+            "agent",
+            Some("Life"),
+            serde_json::json!({
+                "base_rate": "5", "renewal_rate": "2",
+                "tiers": [{"from_percent": 0, "to_percent": 100, "multiplier": 1}, {"from_percent": 100, "multiplier": "1.2"}],
+                "cap": "25000.00", "clawback": {"within_days": 90}
+            }),
+        ),
+        ("Agents, other lines", "agent", None, serde_json::json!({"base_rate": "3", "clawback": {"within_days": 30}})),
+        ("Branch managers", "manager", None, serde_json::json!({"base_rate": "0.5"})),
+    ];
+    for (name, role, line, first) in plans {
+        let body = CreatePlan {
+            name: Some(name.to_owned()),
+            role: Some(role.to_owned()),
+            product_line: line.map(str::to_owned),
+            effective_from: Some(history.to_string()),
+            rules: Some(rules(first)?),
+            ..CreatePlan::default()
+        };
+        let plan = match service::create(db, op, &body, today).await {
+            Ok(plan) => plan,
+            Err(crate::error::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(api(e)),
+        };
+        if line.is_some() && month > history {
+            let version = NewVersion {
+                effective_from: Some(month.to_string()),
+                rules: Some(rules(serde_json::json!({
+                    "base_rate": "5", "renewal_rate": "2",
+                    "tiers": [{"from_percent": 0, "to_percent": 100, "multiplier": 1}, {"from_percent": 100, "to_percent": 150, "multiplier": "1.2"}, {"from_percent": 150, "multiplier": "1.5"}],
+                    "cap": "25000.00", "clawback": {"within_days": 90},
+                    "incentives": [{"name": "Platinum month", "from": month.to_string(), "to": month_end.to_string(),
+                                    "product_id": contest_product, "prize": {"kind": "per_policy", "amount": "50.00"}}]
+                }))?),
+                note: Some(String::from("a 1.5x band above 150 % and this month's contest")),
+            };
+            service::add_version(db, op, plan.id, &version, today).await.map_err(api)?;
+        }
+    }
+    Ok(())
 }
 
 /// Behind-pace rules, so the demo's manager (Colombo) is alerted about the teams and agents of

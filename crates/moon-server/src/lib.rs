@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod bulk;
 pub mod calendar;
+pub mod commissions;
 pub mod component;
 pub mod config;
 pub mod demo;

@@ -5,6 +5,7 @@
 mod admin;
 mod aggregate;
 mod anomalies;
+mod commissions;
 mod compliance;
 mod import;
 mod notify;
@@ -83,6 +84,10 @@ enum Command {
     /// `moon anomalies dismiss ID --reason TEXT`.
     #[command(subcommand)]
     Anomalies(anomalies::AnomaliesCommand),
+    /// Commission plans: `moon commission-plans list`, `moon commission-plans show ID`,
+    /// `moon commission-plans add --json '{…}' [--plan ID [--retire]]` (validated as the API does).
+    #[command(subcommand)]
+    CommissionPlans(commissions::CommissionPlansCommand),
     /// Notification rules: `moon rules list`, `moon rules add NAME --kind behind_pace --level
     /// team --behind-percent 10`, `moon rules remove ID|NAME` (validated as the API does).
     #[command(subcommand)]
@@ -274,6 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Access(cmd) => compliance::access(cmd).await,
         Command::Retention(cmd) => compliance::retention(cmd).await,
         Command::Anomalies(cmd) => anomalies::run(cmd).await,
+        Command::CommissionPlans(cmd) => commissions::run(cmd).await,
         Command::Rules(cmd) => notify::rules(cmd).await,
         Command::Digests(cmd) => notify::digests(cmd).await,
         Command::Audit(AuditCommand::Checkpoint(args)) => {

@@ -172,6 +172,14 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/api/v1/targets/import", Roles(ADMIN)),
     rule("POST", "/api/v1/targets/copy", Roles(ADMIN)),
     rule("POST", "/api/v1/targets/periods/{period}/lock", Roles(ADMIN)),
+    // Commission plans: admins change them; each role reads the plans that pay it (the service
+    // narrows managers and agents); analysts read all (no personal data).
+    rule("GET", "/api/v1/commission-plans", Roles(EVERYONE)),
+    rule("POST", "/api/v1/commission-plans", Roles(ADMIN)),
+    rule("GET", "/api/v1/commission-plans/applicable", Roles(EVERYONE)),
+    rule("GET", "/api/v1/commission-plans/{id}", Roles(EVERYONE)),
+    rule("POST", "/api/v1/commission-plans/{id}/versions", Roles(ADMIN)),
+    rule("POST", "/api/v1/commission-plans/{id}/retire", Roles(ADMIN)),
     // KPIs: aggregates, for every role.
     rule("GET", "/api/v1/kpis/teams", Roles(EVERYONE)),
     rule("GET", "/api/v1/kpis/branches", Roles(EVERYONE)),
@@ -244,6 +252,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/access-review", Roles(ADMIN)),
     rule("GET", "/anomalies", Roles(ADMIN)),
     rule("POST", "/anomalies/{id}/dismiss", Roles(ADMIN)),
+    rule("GET", "/commission-plans", Roles(EVERYONE)),
 ];
 
 /// What the policy says about a matched route.

@@ -22,6 +22,7 @@ const NAV: &[(&str, &str)] = &[
     ("/audit", "Audit log"),
     ("/access-review", "Access review"),
     ("/anomalies", "Anomalies"),
+    ("/commission-plans", "Commission plans"),
 ];
 
 /// An HTML response; pages are personal, so never cached.

@@ -100,6 +100,7 @@ fn routes() -> Router<WebState> {
         .route("/access-review", get(admin::access_review))
         .route("/anomalies", get(anomalies::page))
         .route("/anomalies/{id}/dismiss", post(anomalies::dismiss))
+        .route("/commission-plans", get(pages::commission_plans::page))
         .layer(axum::middleware::from_fn(forget_notice))
 }
 
@@ -161,6 +162,7 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/audit",
     "/access-review",
     "/anomalies",
+    "/commission-plans",
 ];
 
 /// What the console's pages need of the server. The console calls the components' own

@@ -17,6 +17,7 @@ mod anomalies;
 mod api;
 mod architecture;
 mod audit;
+mod commission_plans;
 mod console_rough_edges;
 mod field_errors;
 mod freshness;

@@ -120,6 +120,12 @@ const MATRIX: &[(&str, &str)] = &[
     ("POST /api/v1/targets/import", "admin"),
     ("POST /api/v1/targets/copy", "admin"),
     ("POST /api/v1/targets/periods/{period}/lock", "admin"),
+    ("GET /api/v1/commission-plans", "admin manager agent analyst"),
+    ("POST /api/v1/commission-plans", "admin"),
+    ("GET /api/v1/commission-plans/applicable", "admin manager agent analyst"),
+    ("GET /api/v1/commission-plans/{id}", "admin manager agent analyst"),
+    ("POST /api/v1/commission-plans/{id}/versions", "admin"),
+    ("POST /api/v1/commission-plans/{id}/retire", "admin"),
     ("POST /agent/add", "admin manager"),
     ("GET /agent/get", "admin manager agent"),
     ("PUT /agent/update/{agent_code}", "admin manager"),
@@ -174,6 +180,7 @@ const MATRIX: &[(&str, &str)] = &[
     ("GET /access-review", "admin"),
     ("GET /anomalies", "admin"),
     ("POST /anomalies/{id}/dismiss", "admin"),
+    ("GET /commission-plans", "admin manager agent analyst"),
 ];
 
 const ROLES: [&str; 4] = ["analyst", "agent", "manager", "admin"];

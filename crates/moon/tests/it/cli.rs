@@ -1,5 +1,5 @@
-//! `moon user ...` and `moon token ...` as an operator runs them: against a fresh SQLite file,
-//! secrets printed once on stdout, everything else on stderr.
+//! `moon user ...`, `moon token ...`, `moon org ...` and `moon commission-plans ...` as an operator
+//! runs them: against a fresh SQLite file, secrets printed once on stdout, everything else on stderr.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -120,4 +120,61 @@ fn operators_manage_the_organisation_from_the_command_line() {
     assert!(lines[1].contains("Negombo") && lines[1].contains("Beta"), "{history}");
     let (report, _) = cli.ok(&["org", "backfill"], None);
     assert!(report.contains("nothing to do"), "the demo's agents were placed when they were created: {report}");
+}
+
+#[test]
+fn operators_manage_commission_plans_from_the_command_line() {
+    let cli = Cli::new();
+    cli.ok(&["demo"], None);
+    let (list, _) = cli.ok(&["commission-plans", "list"], None);
+    assert_eq!(list.lines().count(), 3, "the demo's three plans: {list}");
+    assert!(list.contains("Life agents") && list.contains("line Life") && list.contains("2 version(s)"), "{list}");
+
+    let body = r#"{"name":"Health agents","role":"agent","product_line":"Health","effective_from":"2026-01-01",
+        "rules":{"base_rate":"4","tiers":[{"from_percent":100,"multiplier":"1.25"}]}}"#;
+    let (out, _) = cli.ok(&["commission-plans", "add", "--json", body], None);
+    assert!(out.contains("Health agents") && out.contains("1 version(s), version 1 in force"), "{out}");
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    let (out, _) = cli.ok(
+        &[
+            "commission-plans",
+            "add",
+            "--plan",
+            &id,
+            "--json",
+            r#"{"effective_from":"2099-01-01","rules":{"base_rate":"4.5"}}"#,
+        ],
+        None,
+    );
+    assert!(out.contains("2 version(s), version 1 in force"), "a future version is not yet in force: {out}");
+    cli.ok(
+        &["commission-plans", "add", "--plan", &id, "--retire", "--json", r#"{"effective_from":"2100-01-01"}"#],
+        None,
+    );
+    let (shown, _) = cli.ok(&["commission-plans", "show", &id], None);
+    let plan: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let statuses: Vec<&str> =
+        plan["versions"].as_array().unwrap().iter().map(|v| v["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["active", "active", "retired"], "{shown}");
+    assert_eq!(plan["versions"][0]["rules"]["tiers"][0]["multiplier"], "1.25");
+    assert_eq!(plan["versions"][0]["created_by"], "operator");
+
+    // Validated as the API does: every bad field named, nothing written, exit 1.
+    let bad = cli.run(
+        &[
+            "commission-plans",
+            "add",
+            "--json",
+            r#"{"name":"x","role":"boss","effective_from":"2026-02-30","rules":{"base_rate":-1}}"#,
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    for field in ["role", "effective_from", "rules.base_rate"] {
+        assert!(err.contains(&format!("{field}: ")), "{field} is named: {err}");
+    }
+    let (list, _) = cli.ok(&["commission-plans", "list", "--json"], None);
+    let plans: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(plans.as_array().unwrap().len(), 4, "{list}");
 }

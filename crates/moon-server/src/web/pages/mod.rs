@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod agents;
 pub mod anomalies;
+pub mod commission_plans;
 pub mod dashboard;
 pub mod home;
 pub mod notifications;
