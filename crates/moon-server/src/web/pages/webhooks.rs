@@ -124,11 +124,12 @@ fn subscribe_form(ctx: &Ctx, shown: &Shown) -> Markup {
                     (form::input(Input { name: "url", label: "Receiver URL (http:// or https://)", value: &shown.url, kind: "url", required: true }, p))
                     (form::input(Input { name: "secret", label: "Signing secret (blank: one is generated)", value: "", kind: "password", required: false }, p))
                 }
-                fieldset #f-events aria-describedby=[err.map(|_| "f-events-error")] {
+                fieldset #f-events {
                     legend { "Events" }
                     @for (i, ev) in EVENTS.iter().enumerate() {
                         div.field.check {
-                            input id=(format!("f-event-{i}")) type="checkbox" name="events" value=(ev) checked[shown.events.iter().any(|e| e == ev)];
+                            input id=(format!("f-event-{i}")) type="checkbox" name="events" value=(ev) checked[shown.events.iter().any(|e| e == ev)]
+                                aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| "f-events-error")];
                             label for=(format!("f-event-{i}")) { @if *ev == "*" { "every event (*)" } @else { (ev) } }
                         }
                     }
