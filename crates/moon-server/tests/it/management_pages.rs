@@ -32,6 +32,10 @@ async fn admins_set_copy_import_and_lock_targets_in_the_console(app: &TestApp) {
     let (s, _, html) = page(&b, app, "/targets?period=2026-01", Some(&cookie)).await;
     assert_eq!(s, 200);
     assert!(html.contains("Targets for 2026-01 (0)") && html.contains("Set a target"), "{html}");
+    assert!(
+        html.contains("<datalist id=\"scope-choices\">") && html.contains("value=\"TGW002\""),
+        "the scope suggests"
+    );
     let csrf = csrf_of(&html);
 
     // Set: an amount as people write it; the page of its period shows it.

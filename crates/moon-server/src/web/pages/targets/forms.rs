@@ -60,7 +60,7 @@ pub fn set_form(state: &WebState, ctx: &Ctx, period: Period, products: &[(i64, S
                 (p.summary())
                 div.form-grid {
                     (form::select("scope_kind", "Scope", &scopes, s.scope_kind.as_deref().unwrap_or("agent"), p))
-                    (form::input(Input { name: "scope_key", label: "Agent, team, branch or region code (empty for the company)", value: v(&s.scope_key), kind: "text", required: false }, p))
+                    (form::search_input("f", "scope_key", "Agent, team, branch or region code (empty for the company)", v(&s.scope_key), "scope-choices", p))
                     (form::select("product", "Product", &choices, v(&s.product), p))
                     (form::input(Input { name: "period", label: "Period", value: period_value, kind: "text", required: true }, p))
                     (form::input(Input { name: "amount", label: &format!("Amount ({})", state.currency), value: v(&s.amount), kind: "text", required: true }, p))

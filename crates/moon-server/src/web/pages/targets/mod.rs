@@ -106,6 +106,26 @@ async fn products(state: &WebState) -> Result<Vec<(i64, String)>, ApiError> {
     Ok(rows.into_iter().map(|p| (p.id, p.product_name)).collect())
 }
 
+/// What the scope field suggests as it is typed: every agent the viewer may see (code, name) and
+/// every active region, branch and team (code, kind).
+async fn scope_choices(state: &WebState, ctx: &Ctx) -> Result<Vec<(String, String)>, ApiError> {
+    use crate::agents::org::model::UnitKind;
+    let mut out = Vec::new();
+    let mut rows = crate::agents::repo::stream(&state.db, &ctx.principal.scope, &Default::default());
+    while let Some(batch) = rows.next_batch().await {
+        for a in batch? {
+            out.push((a.agent_code, format!("agent {} {}", a.first_name, a.last_name)));
+        }
+    }
+    let page = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
+    for kind in UnitKind::ALL {
+        for u in crate::agents::org::service::list(&state.db, kind, Some(true), &page).await? {
+            out.push((u.code, format!("{} {}", kind.as_str(), u.name)));
+        }
+    }
+    Ok(out)
+}
+
 /// Renders the page for `period` with the forms as submitted.
 async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, status: StatusCode) -> Response {
     let loaded = async { Ok::<_, ApiError>((targets_of(state, ctx, period).await?, products(state).await?)) }.await;
@@ -114,6 +134,11 @@ async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, stat
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let admin = ctx.may("POST", PATH);
+    let choices = if admin { scope_choices(state, ctx).await } else { Ok(Vec::new()) };
+    let choices = match choices {
+        Ok(c) => c,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
     let fiscal = state.calendar.fiscal;
     let label = fiscal.label(period);
     let product_name =
@@ -151,6 +176,7 @@ async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, stat
             }
         }
         @if admin {
+            (form::datalist("scope-choices", &choices))
             (forms::set_form(state, ctx, period, &products, forms))
             (forms::copy_form(state, ctx, period, forms))
             (forms::import_form(ctx, forms))
