@@ -6,13 +6,10 @@
 // console.test.mjs left the admin's) in the downloads folder.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { axeViolations, stepNow, totp } from "./support.mjs";
+import { axeViolations, launch, signedIn } from "./support.mjs";
 
 const BASE = process.env.MOON_E2E_URL;
-const PASSWORDS = JSON.parse(process.env.MOON_E2E_PASSWORDS || "{}");
 const SHOTS = process.env.MOON_E2E_SCREENSHOTS;
 const DOWNLOADS = process.env.MOON_E2E_DOWNLOADS;
 assert.ok(BASE && DOWNLOADS, "run the tests through e2e/run.sh");
@@ -23,44 +20,10 @@ const TV = { width: 1920, height: 1080 };
 
 let browser;
 const sessions = {}; // role -> browser context, signed in
-// A TOTP code is accepted once: every sign-in here waits for a step later than any used before.
-let lastStep = stepNow();
-
-async function freshCode(secret) {
-  while (stepNow() <= lastStep) await new Promise((r) => setTimeout(r, 500));
-  lastStep = stepNow();
-  return totp(secret, lastStep);
-}
-
-async function signedIn(role) {
-  // bypassCSP: the console's policy allows no inline script, and axe is injected as one.
-  const ctx = await browser.newContext({ baseURL: BASE, viewport: WIDE, bypassCSP: true });
-  ctx.setDefaultTimeout(10_000);
-  const page = await ctx.newPage();
-  await page.goto("/sign-in");
-  await page.getByLabel("User name").fill(`demo-${role}`);
-  await page.getByLabel("Password").fill(PASSWORDS[`demo-${role}`]);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForLoadState("load");
-  const secretFile = join(DOWNLOADS, `${role}-mfa-secret`);
-  if (role === "admin" || role === "manager") {
-    assert.ok(existsSync(secretFile), `an earlier test file enrolled the ${role}`);
-    await page.waitForURL(/\/sign-in\/mfa/);
-    await page.locator("#f-code").fill(await freshCode(readFileSync(secretFile, "utf8").trim()));
-    await page.getByRole("button", { name: "Verify" }).click();
-  }
-  // Signing in lands on the role's home.
-  await page.waitForURL(/\/home$/);
-  await page.close();
-  return ctx;
-}
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.MOON_E2E_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-  });
-  for (const role of ["admin", "manager", "agent", "analyst"]) sessions[role] = await signedIn(role);
+  browser = await launch();
+  for (const role of ["admin", "manager", "agent", "analyst"]) sessions[role] = await signedIn(browser, role, WIDE);
 });
 
 after(async () => {

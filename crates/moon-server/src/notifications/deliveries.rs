@@ -87,6 +87,26 @@ pub struct DeliveryFilter {
     pub order: Option<String>,
 }
 
+/// One page of the delivery log (`f.status` already checked), for the API and the console.
+pub async fn list(db: &Db, f: &DeliveryFilter, page: &moon_http::Page) -> Result<Vec<Delivery>, DbError> {
+    let mut q = Query::select();
+    q.columns(COLUMNS).from("notification_deliveries");
+    if let Some(s) = &f.status {
+        q.and_where(Expr::col("status").eq(s.as_str()));
+    }
+    if let Some(c) = &f.channel {
+        q.and_where(Expr::col("channel").eq(c.as_str()));
+    }
+    if let Some(id) = f.subscription_id {
+        q.and_where(Expr::col("subscription_id").eq(id));
+    }
+    if let Some(id) = f.notification_id {
+        q.and_where(Expr::col("notification_id").eq(id));
+    }
+    moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), page);
+    db.fetch_all(&q).await
+}
+
 /// One delivery, in the caller's transaction.
 pub(super) async fn find(tx: &mut Tx, id: i64) -> Result<Option<Delivery>, DbError> {
     let mut q = Query::select();

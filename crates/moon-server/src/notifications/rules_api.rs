@@ -97,6 +97,11 @@ pub(super) fn base() -> SelectStatement {
     q
 }
 
+/// Every rule, in id order, outside a transaction (the API's list and the console's page).
+pub async fn all(db: &moon_db::Db) -> Result<Vec<Rule>, DbError> {
+    db.fetch_all::<Row>(&base()).await?.into_iter().map(Rule::try_from).collect()
+}
+
 /// Every rule, in id order.
 pub async fn load(tx: &mut Tx) -> Result<Vec<Rule>, DbError> {
     tx.fetch_all::<Row>(&base()).await?.into_iter().map(Rule::try_from).collect()

@@ -347,7 +347,7 @@ async fn seal(state: &NotificationsState, id: i64, secret: &str) -> Result<Strin
 }
 
 /// Subscribes a receiver; without a secret one is generated and returned (this once only).
-pub(super) async fn create_subscription(
+pub(crate) async fn create_subscription(
     state: &NotificationsState,
     principal: &Principal,
     c: Checked,
@@ -376,7 +376,7 @@ pub(super) async fn create_subscription(
 
 /// Changes a subscription's URL, events, secret or state; the audit entry says only that the
 /// secret was rotated, never what it is.
-pub(super) async fn update_subscription(
+pub(crate) async fn update_subscription(
     state: &NotificationsState,
     principal: &Principal,
     id: i64,

@@ -86,6 +86,14 @@ impl From<Row> for Subscription {
 
 pub(super) const COLUMNS: [&str; 6] = ["id", "url", "events", "enabled", "created_at", "updated_at"];
 
+/// Every subscription, in id order (at most 1,000: subscriptions are a handful of receivers).
+pub async fn all(db: &moon_db::Db) -> Result<Vec<Subscription>, DbError> {
+    let mut q = moon_db::sea_query::Query::select();
+    q.columns(COLUMNS).from("webhook_subscriptions").order_by("id", moon_db::sea_query::Order::Asc).limit(1000);
+    let rows: Vec<Row> = db.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(Subscription::from).collect())
+}
+
 /// Signs `body` for time `t`: the value of the `Moon-Signature` header.
 pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
@@ -125,14 +133,14 @@ pub fn seal_context(id: i64) -> String {
 
 /// A subscription's fields once checked; `None` keeps the current value (or, on create, the
 /// default).
-pub(super) struct Checked {
+pub(crate) struct Checked {
     pub(super) url: Option<String>,
     pub(super) events: Option<Vec<String>>,
     pub(super) secret: Option<String>,
     pub(super) enabled: Option<bool>,
 }
 
-pub(super) fn check(spec: &SubscriptionSpec, create: bool) -> Result<Checked, Vec<FieldError>> {
+pub(crate) fn check(spec: &SubscriptionSpec, create: bool) -> Result<Checked, Vec<FieldError>> {
     let mut e = FieldErrors::new();
     let url = match &spec.url {
         Some(u) => {

@@ -66,13 +66,18 @@ impl Problems {
 
     /// A summary at the top of the form, announced to screen readers.
     pub fn summary(&self) -> Markup {
+        self.summary_in("f")
+    }
+
+    /// [`Self::summary`] of a form whose inputs were drawn with [`input_in`] and `prefix`.
+    pub fn summary_in(&self, prefix: &str) -> Markup {
         html! {
             @if self.any() {
                 div.alert role="alert" {
                     @if let Some(g) = &self.general { p { (g) } }
                     @if !self.fields.is_empty() {
                         p { "Please correct the highlighted fields:" }
-                        ul { @for e in &self.fields { li { a href=(format!("#f-{}", e.field)) { (e.message) } } } }
+                        ul { @for e in &self.fields { li { a href=(format!("#{prefix}-{}", e.field)) { (e.message) } } } }
                     }
                 }
             }
@@ -155,7 +160,10 @@ pub fn filter_input(i: Input<'_>) -> Markup {
     input_in("q", i, &Problems::default())
 }
 
-fn input_in(prefix: &str, i: Input<'_>, problems: &Problems) -> Markup {
+/// A labelled input with ids `<prefix>-<name>`: for a second form on a page whose fields share
+/// names with the first (an agent's edit form and its move form both have a team), so every id
+/// stays unique and every label names its own input.
+pub fn input_in(prefix: &str, i: Input<'_>, problems: &Problems) -> Markup {
     let id = format!("{prefix}-{}", i.name);
     let err = problems.on(i.name);
     let err_id = format!("{id}-error");

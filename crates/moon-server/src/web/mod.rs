@@ -60,8 +60,8 @@ where
 /// The console's routes: a table of contents. Who may use each is in the policy table.
 fn routes() -> Router<WebState> {
     use pages::{
-        account, admin, agents, anomalies, dashboard, home, notifications, organisation, performance, products, sales,
-        sign_in, wallboard,
+        account, admin, agents, anomalies, calendar, dashboard, home, notifications, organisation, performance,
+        products, rules, sales, sign_in, targets, wallboard, webhooks,
     };
     Router::new()
         .route("/assets/{file}", get(assets::serve))
@@ -84,6 +84,20 @@ fn routes() -> Router<WebState> {
         .route("/agents/{id}/move", post(agents::move_agent))
         .route("/organisation", get(organisation::page).post(organisation::create))
         .route("/organisation/{kind}/{id}", post(organisation::change))
+        .route("/targets", get(targets::page).post(targets::set))
+        .route("/targets/copy", post(targets::periods::copy))
+        .route("/targets/import", post(targets::periods::import))
+        .route("/targets/lock", post(targets::periods::lock))
+        .route("/calendar", get(calendar::page))
+        .route("/calendar/holidays", post(calendar::add))
+        .route("/calendar/holidays/{date}/delete", post(calendar::remove))
+        .route("/rules", get(rules::page).post(rules::create))
+        .route("/rules/{id}", post(rules::switch))
+        .route("/rules/{id}/delete", post(rules::remove))
+        .route("/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/webhooks/{id}", post(webhooks::switch))
+        .route("/webhooks/{id}/delete", post(webhooks::remove))
+        .route("/webhooks/deliveries/{id}/redeliver", post(webhooks::redeliver))
         .route("/sales", get(sales::list).post(sales::create))
         .route("/sales/{id}", get(sales::edit).post(sales::update))
         .route("/sales/{id}/delete", post(sales::delete))
@@ -154,6 +168,10 @@ const CONSOLE_PREFIXES: &[&str] = &[
     "/wallboard",
     "/agents",
     "/organisation",
+    "/targets",
+    "/calendar",
+    "/rules",
+    "/webhooks",
     "/sales",
     "/products",
     "/notifications",

@@ -29,6 +29,7 @@ mod import;
 mod listings;
 mod live;
 mod logs;
+mod management_pages;
 mod notifications_digests;
 mod notifications_pace;
 mod notifications_rules;

@@ -5,7 +5,6 @@ use super::super::deliveries::*;
 use axum::Json;
 use axum::extract::{Path, State};
 use moon_db::Db;
-use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_http::paging::Paged;
 use moon_http::{ApiError, ApiQuery, ApiResult, PageParams, Principal};
 
@@ -28,29 +27,16 @@ async fn list_deliveries(
     ApiQuery(f): ApiQuery<DeliveryFilter>,
 ) -> ApiResult<Json<Paged<Delivery>>> {
     let page = PageParams { limit: f.limit.clone(), cursor: f.cursor.clone(), order: f.order.clone() }.parse()?;
-    let mut q = Query::select();
-    q.columns(COLUMNS).from("notification_deliveries");
-    if let Some(s) = &f.status {
-        if !["pending", "succeeded", "dead"].contains(&s.as_str()) {
-            return Err(ApiError::field(moon_domain::FieldError::new(
-                "status",
-                "unknown_status",
-                "status is pending, succeeded or dead",
-            )));
-        }
-        q.and_where(Expr::col("status").eq(s.as_str()));
+    if let Some(s) = &f.status
+        && !["pending", "succeeded", "dead"].contains(&s.as_str())
+    {
+        return Err(ApiError::field(moon_domain::FieldError::new(
+            "status",
+            "unknown_status",
+            "status is pending, succeeded or dead",
+        )));
     }
-    if let Some(c) = &f.channel {
-        q.and_where(Expr::col("channel").eq(c.as_str()));
-    }
-    if let Some(id) = f.subscription_id {
-        q.and_where(Expr::col("subscription_id").eq(id));
-    }
-    if let Some(id) = f.notification_id {
-        q.and_where(Expr::col("notification_id").eq(id));
-    }
-    moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), &page);
-    let rows: Vec<Delivery> = db.fetch_all(&q).await?;
+    let rows = list(&db, &f, &page).await?;
     Ok(Json(page.finish(rows, |d| d.id)))
 }
 

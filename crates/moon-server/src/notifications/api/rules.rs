@@ -28,8 +28,7 @@ where
 #[utoipa::path(get, path = "/api/v1/notifications/rules", tag = "notifications",
     responses((status = 200, body = Vec<Rule>)))]
 async fn list_rules(State(db): State<Db>) -> ApiResult<Json<Vec<Rule>>> {
-    let rows: Vec<Row> = db.fetch_all(&base()).await?;
-    Ok(Json(rows.into_iter().map(Rule::try_from).collect::<Result<_, _>>()?))
+    Ok(Json(all(&db).await?))
 }
 
 /// Create a rule.

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use moon_db::Db;
-use moon_db::sea_query::{Expr, ExprTrait, Order, Query};
+use moon_db::sea_query::{Expr, ExprTrait, Query};
 use moon_http::{ApiError, ApiJson, ApiResult, Principal};
 
 /// The routes of webhook subscriptions.
@@ -32,10 +32,7 @@ fn not_found(id: i64) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/notifications/webhooks", tag = "notifications",
     responses((status = 200, body = Vec<Subscription>)))]
 async fn list_subscriptions(State(db): State<Db>) -> ApiResult<Json<Vec<Subscription>>> {
-    let mut q = Query::select();
-    q.columns(COLUMNS).from("webhook_subscriptions").order_by("id", Order::Asc).limit(1000);
-    let rows: Vec<Row> = db.fetch_all(&q).await?;
-    Ok(Json(rows.into_iter().map(Subscription::from).collect()))
+    Ok(Json(all(&db).await?))
 }
 
 /// Subscribe a receiver URL to notification events. Without `secret`, one is generated and

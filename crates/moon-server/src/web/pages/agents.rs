@@ -310,6 +310,8 @@ async fn render_edit_with_move(
         }
     };
     let may_move = ctx.may("POST", "/agents/{id}/move");
+    // The date a move takes effect, as typed, or today in the business calendar.
+    let moving_from = mv.effective_from.clone().unwrap_or_else(|| state.calendar.today(chrono::Utc::now()).to_string());
     let body = html! {
         (notice(done))
         p { a href="/agents" { "« All agents" } }
@@ -338,11 +340,11 @@ async fn render_edit_with_move(
                 h3 { "Move to another team or branch" }
                 form method="post" action=(format!("/agents/{}/move", a.id)) novalidate {
                     (csrf_field(ctx))
-                    (move_problems.summary())
+                    (move_problems.summary_in("m"))
                     div.form-grid {
-                        (form::input(Input { name: "team", label: "New team (code or name)", value: v(&mv.team), kind: "text", required: false }, move_problems))
-                        (form::input(Input { name: "branch", label: "New branch (leave empty to keep)", value: v(&mv.branch), kind: "text", required: false }, move_problems))
-                        (form::input(Input { name: "effective_from", label: "From (defaults to today)", value: v(&mv.effective_from), kind: "date", required: false }, move_problems))
+                        (form::input_in("m", Input { name: "team", label: "New team (code or name)", value: v(&mv.team), kind: "text", required: false }, move_problems))
+                        (form::input_in("m", Input { name: "branch", label: "New branch (leave empty to keep)", value: v(&mv.branch), kind: "text", required: false }, move_problems))
+                        (form::input_in("m", Input { name: "effective_from", label: "From (today unless changed)", value: &moving_from, kind: "date", required: false }, move_problems))
                     }
                     button type="submit" { "Move" }
                 }

@@ -348,6 +348,19 @@
     });
   }
 
+  // A file picker marked data-fill reads the chosen file into the text box it names, so a CSV
+  // file travels in the ordinary form post (with its CSRF token); pasting works without script.
+  function fileFills() {
+    Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-fill]"), function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-fill"));
+        var file = input.files && input.files[0];
+        if (!target || !file) return;
+        file.text().then(function (text) { target.value = text; });
+      });
+    });
+  }
+
   // A table or chart wider than the screen scrolls sideways; the keyboard must reach it too, so
   // an overflowing scroll container joins the tab order (and leaves it when it fits again).
   function scrollers() {
@@ -370,6 +383,7 @@
     confirmations();
     focusFirstError();
     copyButtons();
+    fileFills();
     enhanceTables(document);
     live();
     markRead();
