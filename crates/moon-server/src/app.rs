@@ -457,16 +457,9 @@ fn aggregator_job(parts: &Parts<'_>) -> Option<moon_jobs::Pending> {
     parts.db.wake_on_commit(&wake);
     Some(moon_jobs::Pending::job(
         job,
-        moon_analytics::RefreshJob::schedule(config.aggregate_interval).woken_by(wake).settle(COMMIT_SETTLE),
+        moon_analytics::RefreshJob::schedule(config.aggregate_interval).woken_by(wake).settle(moon_jobs::COMMIT_SETTLE),
     ))
 }
-
-/// How long a job woken by commits gathers them before its next step (see
-/// [`moon_jobs::Schedule::settle`]). Under a stream of writes, the aggregator, the rule runner
-/// and the live console's reader each ran one step per group-commit batch; on SQLite the first
-/// two also took the one writer between batches. 10 ms keeps a sale's way to the KPIs well
-/// inside the 50 ms aim while letting each step take the changes of many batches.
-pub(crate) const COMMIT_SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A job that wakes `1` after each of its steps (a warehouse refresh wakes the live console).
 struct ThenWake<J>(J, Arc<tokio::sync::Notify>);

@@ -91,7 +91,7 @@ where
     db.wake_on_commit(&rt.rules_due);
     let rule_runner = Schedule::every("notification_rules", settings.rules_interval())
         .woken_by(rt.rules_due.clone())
-        .settle(crate::app::COMMIT_SETTLE);
+        .settle(moon_jobs::COMMIT_SETTLE);
     let reminders = Schedule::every("notification_reminders", std::time::Duration::from_secs(15));
     let deliveries =
         Schedule::every("notification_deliveries", settings.delivery_interval()).woken_by(rt.deliveries_due.clone());

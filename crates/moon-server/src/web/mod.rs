@@ -44,7 +44,7 @@ where
     state.db.wake_on_commit(&state.live.wake_signal());
     let live = moon_jobs::Schedule::every("console_live", std::time::Duration::from_secs(1))
         .woken_by(state.live.wake_signal())
-        .settle(crate::app::COMMIT_SETTLE)
+        .settle(moon_jobs::COMMIT_SETTLE)
         .max_backoff(std::time::Duration::from_secs(5));
     let job = live::LiveJob::new(state.live.clone(), state.db.clone(), state.kpis.warehouse.clone());
     let mut description = crate::component::Description::new("web", utoipa_axum::router::OpenApiRouter::new())
