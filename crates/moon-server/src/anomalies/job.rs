@@ -267,8 +267,12 @@ impl Detection {
         }
         if s.branch_day.enabled {
             let today = self.calendar.today(now);
+            let mut by_branch: BTreeMap<String, BTreeSet<chrono::NaiveDate>> = BTreeMap::new();
             for (branch, date) in days {
-                out.extend(self.branch_day(&branch, date, today).await?);
+                by_branch.entry(branch).or_default().insert(date);
+            }
+            for (branch, dates) in &by_branch {
+                out.extend(self.branch_days(branch, dates, today).await?);
             }
         }
         if let Some(last) = batch.last() {
@@ -277,19 +281,32 @@ impl Detection {
         Ok((out, more))
     }
 
-    async fn branch_day(
+    /// The branch-day detector for every day of `dates` at one branch: the totals of those days
+    /// and of the same weekdays in the weeks before are read together (one query per 500
+    /// dates), not one query per day, which a backfill spread over a year made thousands.
+    async fn branch_days(
         &self,
         branch: &str,
-        date: chrono::NaiveDate,
+        dates: &BTreeSet<chrono::NaiveDate>,
         today: chrono::NaiveDate,
-    ) -> anyhow::Result<Option<Finding>> {
+    ) -> anyhow::Result<Vec<Finding>> {
         let b = &self.settings.branch_day;
         let weeks = i64::try_from(b.history_weeks).unwrap_or(26);
-        let dates: Vec<chrono::NaiveDate> = (0..=weeks).map(|k| date - chrono::Duration::weeks(k)).collect();
-        let totals = sales::branch_totals(&self.db, branch, &dates).await?;
-        let total = totals.iter().find(|(d, _)| *d == date).map_or(0, |(_, t)| *t);
-        let history: Vec<i64> = totals.iter().filter(|(d, _)| *d != date).map(|(_, t)| *t).collect();
-        Ok(detect::branch_day(b, branch, date, total, &history, date < today))
+        let weekly = |date: chrono::NaiveDate| (0..=weeks).map(move |k| date - chrono::Duration::weeks(k));
+        let wanted: BTreeSet<chrono::NaiveDate> = dates.iter().flat_map(|d| weekly(*d)).collect();
+        let wanted: Vec<chrono::NaiveDate> = wanted.into_iter().collect();
+        let mut totals: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
+        for chunk in wanted.chunks(500) {
+            totals.extend(sales::branch_totals(&self.db, branch, chunk).await?);
+        }
+        let mut out = Vec::new();
+        for date in dates {
+            let total = totals.get(date).copied().unwrap_or(0);
+            // Earlier weeks' same weekday, days with sales only.
+            let history: Vec<i64> = weekly(*date).skip(1).filter_map(|d| totals.get(&d).copied()).collect();
+            out.extend(detect::branch_day(b, branch, *date, total, &history, *date < today));
+        }
+        Ok(out)
     }
 
     /// Stores a finding and tells every enabled admin, in one transaction; its id, or `None` when
