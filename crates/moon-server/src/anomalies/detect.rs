@@ -307,6 +307,51 @@ pub fn token_addresses(
     })
 }
 
+/// Findings of one kind that one scan stores one by one; past this, the rest go into one summary.
+pub const MOST_PER_KIND: usize = 20;
+/// Subjects a storm's summary lists.
+const STORM_SUBJECTS_SHOWN: usize = 100;
+
+/// Keeps an alert storm an alert: when one scan finds more than `most` findings of one kind (a
+/// client resending the same sales makes a look-alike group of every one of them), the first
+/// `most` are kept as they are and the rest become one summary finding of that kind, subject
+/// `storm`, for the `window` (the hour), listing their subjects. Admins get `most + 1` messages
+/// instead of thousands, and the scan that found them stays cheap. Order is kept.
+pub fn contain_storms(found: Vec<Finding>, most: usize, window: &str) -> Vec<Finding> {
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len().min(most * 4));
+    let mut rest: std::collections::BTreeMap<Kind, Vec<Finding>> = std::collections::BTreeMap::new();
+    let mut seen: std::collections::BTreeMap<Kind, usize> = std::collections::BTreeMap::new();
+    for f in found {
+        let n = seen.entry(f.kind).or_default();
+        *n += 1;
+        if *n <= most {
+            kept.push(f);
+        } else {
+            rest.entry(f.kind).or_default().push(f);
+        }
+    }
+    for (kind, others) in rest {
+        let subjects: Vec<&str> = others.iter().map(|f| f.subject.as_str()).take(STORM_SUBJECTS_SHOWN).collect();
+        kept.push(Finding {
+            kind,
+            subject: String::from("storm"),
+            window: window.to_owned(),
+            figures: json!({"findings": most + others.len(), "stored_one_by_one": most,
+                "summarised": others.len(), "subjects": subjects}),
+            why: format!(
+                "one scan found {} {} findings: the first {most} are listed one by one, the other {} only here \
+                 (first subjects: {}{})",
+                most + others.len(),
+                kind.as_str(),
+                others.len(),
+                subjects.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                if others.len() > 5 { ", …" } else { "" }
+            ),
+        });
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +370,29 @@ mod tests {
         assert!(f.why.contains("above agent A123's median 45,000.00 over 212 sales"), "{}", f.why);
         assert!(sale_amount(&Outlier::default(), &sale(6_000_000), &history).is_none(), "inside the range");
         assert!(sale_amount(&Outlier::default(), &sale(250_000_000), &history[..19]).is_none(), "too little history");
+    }
+
+    #[test]
+    fn a_storm_of_one_kind_becomes_twenty_findings_and_a_summary() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let dup = |i: i64| duplicate_sale(&SaleSeen { id: i, ..sale(i) }, &[i, i + 1]).unwrap();
+        let mut found: Vec<Finding> = (0..25).map(dup).collect();
+        found.insert(
+            3,
+            past_sales(&PastSale::default(), "user:1", d, &[(1, "A".into(), d - chrono::Duration::days(400))]).unwrap(),
+        );
+        let kept = contain_storms(found, 20, "2026-12-07T10:00");
+        assert_eq!(kept.len(), 22, "20 look-alikes, the past sale, one summary");
+        assert_eq!(kept[3].kind, Kind::SaleFarInPast, "order kept");
+        let storm = kept.last().unwrap();
+        assert_eq!(
+            (storm.kind, storm.subject.as_str(), storm.window.as_str()),
+            (Kind::DuplicateSale, "storm", "2026-12-07T10:00")
+        );
+        assert_eq!(storm.figures["summarised"], 5);
+        assert!(storm.why.starts_with("one scan found 25 duplicate_sale findings: the first 20"), "{}", storm.why);
+        let calm: Vec<Finding> = (0..20).map(dup).collect();
+        assert_eq!(contain_storms(calm, 20, "w").len(), 20, "twenty is no storm");
     }
 
     #[test]

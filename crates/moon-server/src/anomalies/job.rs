@@ -93,6 +93,7 @@ impl Detection {
             if security { self.security(now).await.context("security detectors failed")? } else { Vec::new() };
         let (data, more) = self.data(now).await.context("data detectors failed")?;
         found.extend(data);
+        let found = detect::contain_storms(found, detect::MOST_PER_KIND, &bucket(now, 60));
         let mut stored = Vec::new();
         let admins: Vec<i64> = if found.is_empty() {
             Vec::new()
