@@ -363,6 +363,7 @@ const TOTALS_PER_STATEMENT: usize = 400;
 /// filtered out here.
 async fn read_totals(tx: &mut Tx, keys: &BTreeSet<&Key>) -> Result<BTreeMap<Key, i64>, DbError> {
     let mut out = BTreeMap::new();
+    let wanted = keys;
     let keys: Vec<&Key> = keys.iter().copied().collect();
     for chunk in keys.chunks(TOTALS_PER_STATEMENT) {
         let subjects: BTreeSet<&str> = chunk.iter().map(|k| k.0.as_str()).collect();
@@ -374,7 +375,7 @@ async fn read_totals(tx: &mut Tx, keys: &BTreeSet<&Key>) -> Result<BTreeMap<Key,
             .and_where(Expr::col("period").is_in(periods));
         for (subject, period, cents) in tx.fetch_all::<(String, String, i64)>(&q).await? {
             let key = (subject, period);
-            if chunk.contains(&&key) {
+            if wanted.contains(&key) {
                 out.insert(key, cents);
             }
         }
