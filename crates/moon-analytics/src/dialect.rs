@@ -60,21 +60,27 @@ impl Flavor {
     }
 }
 
+/// The SQLite warehouse writer's page cache unless configured (`warehouse_sqlite_cache_mib`):
+/// large enough that a refresh of a few million sales' cells stays in memory. Like any page
+/// cache it fills with use and then stays, so resident memory grows towards it for as long as
+/// the warehouse grows.
+pub const DEFAULT_WAREHOUSE_CACHE_MIB: u32 = 256;
+
 /// How the warehouse is connected to.
 ///
 /// - PostgreSQL wire: sqlx sends `extra_float_digits` at startup, which Redshift rejects, and a
 ///   `postgres://` URL may be Redshift; the warehouse never reads floats, so it is left out
 ///   everywhere (`redshift_compatible`).
 /// - SQLite: a refresh changes cells spread over the whole fact table, so the one writer keeps
-///   256 MiB of it in memory; and large batches checkpoint late (20,000 pages) because the
+///   up to `sqlite_cache_mib` of it in memory (default [`DEFAULT_WAREHOUSE_CACHE_MIB`]); and large batches checkpoint late (20,000 pages) because the
 ///   refresh loop checkpoints when idle, so a commit does not pay for copying the log back.
 ///   Both are ignored by PostgreSQL.
-pub(crate) fn connect_options() -> DbOptions {
+pub(crate) fn connect_options(sqlite_cache_mib: u32) -> DbOptions {
     DbOptions {
         max_connections: 4,
         redshift_compatible: true,
         wal_autocheckpoint: Some(20_000),
-        writer_cache_mib: Some(256),
+        writer_cache_mib: Some(Ord::max(sqlite_cache_mib, 1)),
         ..DbOptions::default()
     }
 }

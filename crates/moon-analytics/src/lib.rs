@@ -37,7 +37,7 @@ pub mod verify;
 pub mod warehouse;
 
 pub use aggregator::{Aggregator, Fault, Outcome};
-pub use dialect::Flavor;
+pub use dialect::{DEFAULT_WAREHOUSE_CACHE_MIB, Flavor};
 pub use pseudonym::PseudonymKey;
 pub use runner::{RefreshJob, RefreshMetrics};
 pub use warehouse::Warehouse;

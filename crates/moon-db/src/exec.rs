@@ -50,6 +50,34 @@ enum TxConn {
     MySql(Transaction<'static, MySql>),
 }
 
+/// Statements binding more values than this are prepared for one use instead of being kept in
+/// the connection's statement cache (see [`keep_prepared`]).
+const MOST_VALUES_KEPT_PREPARED: usize = 32;
+
+/// Whether a statement stays prepared in its connection's statement cache (sqlx keeps 100 per
+/// connection, least recently used out).
+///
+/// Not kept: statements whose text varies with their input, a multi-row `VALUES` list (its
+/// length is the number of rows) or an `IN` list of more than one value, and anything binding
+/// more than [`MOST_VALUES_KEPT_PREPARED`] values. Kept, every length was a statement of its own:
+/// about 190 of the 400 texts two minutes of the soak ran, which pushed the statements every
+/// request runs out of the caches and filled the prepared statements of up to 15 connections
+/// with several MiB of heap that grew for as long as new lengths appeared (BENCHMARKS.md,
+/// "Soak"). Preparing such a statement once per use costs less than the rows it writes or reads.
+fn keep_prepared(sql: &str, values: &sea_query_sqlx::SqlxValues) -> bool {
+    values.0.0.len() <= MOST_VALUES_KEPT_PREPARED && !sql.contains("), (") && !has_in_list(sql)
+}
+
+/// Whether `sql` has an `IN (…)` list of more than one value, as sea-query renders one
+/// (`IN (?, ?)` or `IN ($1, $2)`); a subquery (`IN (SELECT …)`) is not a list.
+fn has_in_list(sql: &str) -> bool {
+    sql.match_indices(" IN (").any(|(at, m)| {
+        let rest = &sql[at + m.len()..];
+        let list = rest.split(')').next().unwrap_or("");
+        (rest.starts_with('?') || rest.starts_with('$')) && list.contains(',')
+    })
+}
+
 /// Renders `$stmt` for the backend of `$target` and runs `$run` with the driver-specific
 /// executor bound to `$exec` and the SQL and values bound to `$sql`, `$values`.
 macro_rules! on_backend {
@@ -138,7 +166,7 @@ impl Db {
         self.errors
             .count(async {
                 on_backend!(pool self, stmt, |exec, sql, values| {
-                    Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
+                    Ok({ let keep = keep_prepared(&sql, &values); sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep) }.fetch_all(exec).await?)
                 })
             })
             .await
@@ -149,7 +177,7 @@ impl Db {
         self.errors
             .count(async {
                 on_backend!(pool self, stmt, |exec, sql, values| {
-                    Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
+                    Ok({ let keep = keep_prepared(&sql, &values); sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep) }.fetch_optional(exec).await?)
                 })
             })
             .await
@@ -181,14 +209,14 @@ impl TxConn {
     /// Runs a query inside the transaction and decodes every row.
     async fn fetch_all<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Vec<T>, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
-            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(exec).await?)
+            Ok({ let keep = keep_prepared(&sql, &values); sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep) }.fetch_all(exec).await?)
         })
     }
 
     /// Runs a query inside the transaction expected to match at most one row.
     async fn fetch_optional<T: FromAnyRow>(&mut self, stmt: &impl SqlxBinder) -> Result<Option<T>, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
-            Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(exec).await?)
+            Ok({ let keep = keep_prepared(&sql, &values); sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep) }.fetch_optional(exec).await?)
         })
     }
 
@@ -245,7 +273,7 @@ impl TxConn {
     /// Runs an UPDATE or DELETE and returns how many rows it touched.
     async fn execute(&mut self, stmt: &impl SqlxBinder) -> Result<u64, DbError> {
         on_backend!(tx self, stmt, |exec, sql, values| {
-            Ok(sqlx::query_with(AssertSqlSafe(sql), values).execute(exec).await?.rows_affected())
+            Ok({ let keep = keep_prepared(&sql, &values); sqlx::query_with(AssertSqlSafe(sql), values).persistent(keep) }.execute(exec).await?.rows_affected())
         })
     }
 
@@ -269,18 +297,33 @@ impl TxConn {
                     .clone()
                     .returning(sea_query::Query::returning().exprs(returning))
                     .build_sqlx(SqliteQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+                Ok({
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .fetch_optional(&mut **tx)
+                .await?)
             }
             TxConn::Postgres(tx) => {
                 let (sql, values) = stmt
                     .clone()
                     .returning(sea_query::Query::returning().exprs(returning))
                     .build_sqlx(PostgresQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+                Ok({
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .fetch_optional(&mut **tx)
+                .await?)
             }
             TxConn::MySql(tx) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
-                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                let done = {
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .execute(&mut **tx)
+                .await?;
                 if done.rows_affected() == 0 {
                     return Ok(None);
                 }
@@ -290,7 +333,12 @@ impl TxConn {
                     .from(table)
                     .and_where(sea_query::ExprTrait::eq(sea_query::Expr::col((table, "id")), done.last_insert_id()));
                 let (sql, values) = read_back.build_sqlx(MysqlQueryBuilder);
-                Ok(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_optional(&mut **tx).await?)
+                Ok({
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .fetch_optional(&mut **tx)
+                .await?)
             }
         }
     }
@@ -307,15 +355,34 @@ impl TxConn {
         match self {
             TxConn::Sqlite(tx) => {
                 let (sql, values) = stmt.clone().returning(returning()).build_sqlx(SqliteQueryBuilder);
-                Ok(Some(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(&mut **tx).await?))
+                Ok(Some(
+                    {
+                        let keep = keep_prepared(&sql, &values);
+                        sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                    }
+                    .fetch_all(&mut **tx)
+                    .await?,
+                ))
             }
             TxConn::Postgres(tx) => {
                 let (sql, values) = stmt.clone().returning(returning()).build_sqlx(PostgresQueryBuilder);
-                Ok(Some(sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_all(&mut **tx).await?))
+                Ok(Some(
+                    {
+                        let keep = keep_prepared(&sql, &values);
+                        sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                    }
+                    .fetch_all(&mut **tx)
+                    .await?,
+                ))
             }
             TxConn::MySql(tx) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
-                sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                {
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .execute(&mut **tx)
+                .await?;
                 Ok(None)
             }
         }
@@ -330,18 +397,33 @@ impl TxConn {
             TxConn::Sqlite(tx) => {
                 let (sql, values) =
                     stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(SqliteQueryBuilder);
-                let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
+                let (id,): (i64,) = {
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .fetch_one(&mut **tx)
+                .await?;
                 Ok(id)
             }
             TxConn::Postgres(tx) => {
                 let (sql, values) =
                     stmt.clone().returning_col(sea_query::Alias::new("id")).build_sqlx(PostgresQueryBuilder);
-                let (id,): (i64,) = sqlx::query_as_with(AssertSqlSafe(sql), values).fetch_one(&mut **tx).await?;
+                let (id,): (i64,) = {
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_as_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .fetch_one(&mut **tx)
+                .await?;
                 Ok(id)
             }
             TxConn::MySql(tx) => {
                 let (sql, values) = stmt.build_sqlx(MysqlQueryBuilder);
-                let done = sqlx::query_with(AssertSqlSafe(sql), values).execute(&mut **tx).await?;
+                let done = {
+                    let keep = keep_prepared(&sql, &values);
+                    sqlx::query_with(AssertSqlSafe(sql), values).persistent(keep)
+                }
+                .execute(&mut **tx)
+                .await?;
                 i64::try_from(done.last_insert_id()).map_err(|e| DbError::Other(sqlx::Error::Decode(e.into())))
             }
         }
@@ -457,5 +539,29 @@ impl Tx {
     pub async fn rollback_to_savepoint(&mut self) -> Result<(), DbError> {
         self.execute_sql("ROLLBACK TO SAVEPOINT moon_item").await?;
         self.release_savepoint().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize) -> sea_query_sqlx::SqlxValues {
+        sea_query_sqlx::SqlxValues(sea_query::Values(vec![sea_query::Value::BigInt(Some(1)); n]))
+    }
+
+    #[test]
+    fn statements_whose_text_varies_with_their_input_are_not_kept_prepared() {
+        assert!(keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" = ?"#, &values(1)));
+        assert!(keep_prepared(r#"INSERT INTO "t" ("a", "b") VALUES (?, ?)"#, &values(2)));
+        assert!(keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN (?)"#, &values(1)));
+        assert!(keep_prepared(
+            r#"SELECT "a" FROM "t" WHERE "b" IN (SELECT "c" FROM "u" WHERE "d" = $1)"#,
+            &values(1)
+        ));
+        assert!(!keep_prepared(r#"INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)"#, &values(4)));
+        assert!(!keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN (?, ?, ?)"#, &values(3)));
+        assert!(!keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN ($1, $2) AND "c" = $3"#, &values(3)));
+        assert!(!keep_prepared(r#"UPDATE "t" SET "a" = ? WHERE "b" = ?"#, &values(MOST_VALUES_KEPT_PREPARED + 1)));
     }
 }

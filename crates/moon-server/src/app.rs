@@ -365,7 +365,8 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 
 /// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
 pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_analytics::Aggregator> {
-    let warehouse = moon_analytics::Warehouse::open(&config.warehouse_url()).await?;
+    let warehouse =
+        moon_analytics::Warehouse::open_with_cache(&config.warehouse_url(), config.warehouse_sqlite_cache_mib).await?;
     let key = moon_analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
         .await
         .context("cannot load the pseudonym key")?;
@@ -549,7 +550,10 @@ pub async fn serve(
     };
     // The KPI API and the console read the warehouse; only the aggregator writes to it.
     let warehouse = if config.components.iter().any(|c| c.reads_warehouse()) {
-        Some(moon_analytics::Warehouse::open(&config.warehouse_url()).await?)
+        Some(
+            moon_analytics::Warehouse::open_with_cache(&config.warehouse_url(), config.warehouse_sqlite_cache_mib)
+                .await?,
+        )
     } else {
         None
     };

@@ -23,6 +23,10 @@ pub struct Config {
     /// SQLite only: page cache of the one writer connection in MiB. Counts fully towards the
     /// process's memory once the cache has filled, so a small pod may lower it.
     pub sqlite_cache_mib: u32,
+    /// SQLite warehouse only: page cache of its one writer (the aggregator's) in MiB; default
+    /// [`moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB`]. Fills as the warehouse grows, so it too
+    /// counts towards the process's memory.
+    pub warehouse_sqlite_cache_mib: u32,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
@@ -77,6 +81,7 @@ impl Config {
             components: crate::targets::resolve("all").unwrap_or_default(),
             max_connections: 10,
             sqlite_cache_mib: moon_db::DEFAULT_WRITER_CACHE_MIB,
+            warehouse_sqlite_cache_mib: moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             connections: moon_http::serve::ConnLimits::default(),

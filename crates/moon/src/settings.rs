@@ -109,6 +109,7 @@ struct FileConfig {
     database_url: Option<String>,
     max_connections: Option<u32>,
     sqlite_cache_mib: Option<u32>,
+    warehouse_sqlite_cache_mib: Option<u32>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     header_read_timeout_secs: Option<u64>,
@@ -284,6 +285,10 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
         components,
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(10).max(1),
         sqlite_cache_mib: file.sqlite_cache_mib.unwrap_or(moon_db::DEFAULT_WRITER_CACHE_MIB).max(1),
+        warehouse_sqlite_cache_mib: file
+            .warehouse_sqlite_cache_mib
+            .unwrap_or(moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB)
+            .max(1),
         body_limit: file.body_limit_bytes.unwrap_or(64 * 1024),
         request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
         connections: moon_http::serve::ConnLimits {
@@ -427,7 +432,7 @@ pub fn describe(c: &Config) -> String {
         .map_or_else(|| String::from("off"), |t| format!("cert={} key={}", t.cert.display(), t.key.display()));
     let r = &s.rate_limits;
     format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nsqlite_cache_mib = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nsqlite_cache_mib = {}\nwarehouse_sqlite_cache_mib = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
          header_read_timeout_secs = {}\nmax_open_connections = {}\n\
          aggregate_interval_ms = {}\npseudonym_key = \"{}\"\nmin_group_size = {}\n\
          tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
@@ -439,6 +444,7 @@ pub fn describe(c: &Config) -> String {
         targets.join(","),
         c.max_connections,
         c.sqlite_cache_mib,
+        c.warehouse_sqlite_cache_mib,
         c.body_limit,
         c.request_timeout.as_secs(),
         c.connections.header_read_timeout.as_secs(),
@@ -579,7 +585,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("moon-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("moon.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\nsqlite_cache_mib = 8\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\nsqlite_cache_mib = 8\nwarehouse_sqlite_cache_mib = 16\n").unwrap();
 
         let from_file = resolve(&args(None, Some(file.clone()), None)).unwrap();
         assert_eq!(from_file.listen.port(), 9999);
@@ -587,6 +593,8 @@ mod tests {
         assert_eq!(from_file.components.len(), 1);
         assert_eq!(from_file.max_connections, 3);
         assert_eq!(from_file.sqlite_cache_mib, 8);
+        assert_eq!(from_file.warehouse_sqlite_cache_mib, 16);
+        assert!(describe(&from_file).contains("warehouse_sqlite_cache_mib = 16"));
         assert!(describe(&from_file).contains("sqlite_cache_mib = 8"));
         assert!(!describe(&from_file).contains("secret"), "printed configuration hides the password");
 
