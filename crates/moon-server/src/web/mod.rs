@@ -91,6 +91,7 @@ fn routes() -> Router<WebState> {
         .route("/targets/copy", post(targets::periods::copy))
         .route("/targets/import", post(targets::periods::import))
         .route("/targets/lock", post(targets::periods::lock))
+        .route("/targets/{id}/delete", post(targets::delete::delete))
         .route("/calendar", get(calendar::page))
         .route("/calendar/holidays", post(calendar::add))
         .route("/calendar/holidays/{date}/delete", post(calendar::remove))
