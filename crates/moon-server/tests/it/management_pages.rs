@@ -12,6 +12,7 @@ on_every_backend_with!(
     |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
     admins_set_copy_import_and_lock_targets_in_the_console,
     admins_set_product_line_targets_and_delete_targets_in_the_console,
+    the_delivery_log_pages_with_a_count_and_filters_by_status_and_receiver,
     admins_keep_holidays_rules_and_webhooks_in_the_console,
     management_pages_are_shown_and_served_to_the_roles_that_may_use_them,
 );
@@ -403,4 +404,71 @@ async fn admins_set_product_line_targets_and_delete_targets_in_the_console(app: 
     let (s, _, _) = post_form(&b, app, &format!("/targets/{id}/delete"), &mcookie, &[("csrf_token", &mcsrf)]).await;
     assert_eq!(s, 403);
     assert_eq!(targets_in(app, "2026-04").await.len(), 1, "still there");
+}
+
+async fn the_delivery_log_pages_with_a_count_and_filters_by_status_and_receiver(app: &TestApp) {
+    use serde_json::json;
+    app.agent("DLV001", "Colombo", "Alpha").await;
+    let mut subs = Vec::new();
+    for n in 1..=2 {
+        let url = format!("https://receiver-{n}.example/moon");
+        let (s, b) = app.post("/api/v1/notifications/webhooks", json!({"url": url, "events": ["*"]})).await;
+        assert_eq!(s, 201, "{b}");
+        subs.push(b["id"].as_i64().unwrap());
+    }
+    for i in 0..55 {
+        let (s, b) =
+            app.post("/api/v1/notifications", json!({"agent_code": "DLV001", "message": format!("Note {i}")})).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (_, name, password) = app.user("admin", None).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let rows = |html: &str| html.matches("<td class=\"num\">").count() / 2;
+
+    // Everything: 110 deliveries, 50 a page, newest first, numbered pages.
+    let (s, _, html) = page(&b, app, "/webhooks", Some(&cookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<strong>110</strong> deliveries, newest first · page 1 of 3"), "{html}");
+    assert_eq!(rows(&html), 50, "{html}");
+    let next = html.split("rel=\"next\"").next().unwrap();
+    let href = &next[next.rfind("href=\"").unwrap() + 6..next.rfind('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains("cursor=") && href.contains("page=2"), "{href}");
+    let (s, _, html) = page(&b, app, href, Some(&cookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("page 2 of 3") && html.contains("« Page 1"), "{html}");
+    assert_eq!(rows(&html), 50);
+
+    // One receiver: its 55, the filter kept by the pager.
+    let (_, _, html) = page(&b, app, &format!("/webhooks?receiver={}", subs[0]), Some(&cookie)).await;
+    assert!(html.contains("<strong>55</strong> deliveries, newest first · page 1 of 2"), "{html}");
+    assert_eq!(html.matches(&format!("webhook #{}<", subs[0])).count(), 50, "{html}");
+    assert_eq!(html.matches(&format!("webhook #{}<", subs[1])).count(), 0, "only that receiver");
+    let next = html.split("rel=\"next\"").next().unwrap();
+    let href = &next[next.rfind("href=\"").unwrap() + 6..next.rfind('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains(&format!("receiver={}", subs[0])), "{href}");
+    let (_, _, html) = page(&b, app, href, Some(&cookie)).await;
+    assert!(html.contains("page 2 of 2") && !html.contains("rel=\"next\""), "{html}");
+    assert_eq!(rows(&html), 5);
+
+    // By status (nothing reaches an unresolvable receiver), and e-mail (none configured).
+    let (_, _, html) = page(&b, app, "/webhooks?status=succeeded", Some(&cookie)).await;
+    assert!(html.contains("<strong>0</strong> deliveries") && html.contains("No deliveries."), "{html}");
+    let (_, _, html) = page(&b, app, "/webhooks?receiver=email", Some(&cookie)).await;
+    assert!(html.contains("<strong>0</strong> deliveries"), "{html}");
+
+    // The API pages the same log, its shape unchanged.
+    let (s, body) =
+        app.get(&format!("/api/v1/notifications/deliveries?subscription_id={}&limit=50&order=desc", subs[1])).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 50);
+    let cursor = body["page"]["next_cursor"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .get(&format!(
+            "/api/v1/notifications/deliveries?subscription_id={}&limit=50&order=desc&cursor={cursor}",
+            subs[1]
+        ))
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 5);
+    assert!(body["page"]["next_cursor"].is_null());
 }
