@@ -1,5 +1,6 @@
 // The management pages (issue 14, items 3 and 7), in a real browser against `moon serve --demo`:
 // an admin sets a target and imports targets from a CSV file with the report of rejected lines,
+// sets a product-line target and deletes it after confirming,
 // moves an agent to another team from a date, keeps the holiday list, a notification rule and a
 // webhook; a manager reads their branch's targets without the forms; every page passes axe for
 // each role that may open it, and the targets page fits a phone. Runs after rough-edges.test.mjs,
@@ -81,6 +82,40 @@ test("an admin sets a target, then imports targets from a CSV file with a report
   assert.match(await page.locator("#import-report-h").innerText(), /Imported: 3 rows read, 2 created/);
   const imported = await page.request.get(`/api/v1/targets?period=${period}&scope_key=AGT004`);
   assert.equal((await imported.json()).items[0].amount, "90000.00");
+  await page.close();
+});
+
+test("an admin sets a product-line target and deletes it after confirming", async () => {
+  const page = await sessions.admin.newPage();
+  const period = nextMonth();
+  await page.goto(`/targets?period=${period}`);
+  await page.locator("#f-scope_kind").selectOption("branch");
+  await page.getByLabel("Agent, team, branch or region code").fill("Kandy");
+  const lines = await page.locator("#f-product_line option").allInnerTexts();
+  assert.ok(lines.length > 1, `the product lines are offered: ${lines.join(", ")}`);
+  const line = await page.locator("#f-product_line option").nth(1).getAttribute("value");
+  await page.locator("#f-product_line").selectOption(line);
+  await page.getByLabel("Amount (LKR)").fill("77,000");
+  await page.getByRole("button", { name: "Set target" }).click();
+  await page.waitForURL(new RegExp(`/targets\\?period=${period}$`));
+  const row = page.locator("#targets-table tbody tr", { hasText: "Kandy" }).filter({ hasText: line }).filter({ hasText: "77,000.00" });
+  assert.equal(await row.count(), 1, "the line's target is listed");
+  assert.deepEqual(await axeViolations(page), [], "targets page with delete buttons");
+
+  // Deleting asks first: dismissed, nothing happens; accepted, the target is gone.
+  const button = row.getByRole("button", { name: /^Delete target \d+$/ });
+  page.once("dialog", (d) => {
+    assert.match(d.message(), new RegExp(`Delete the target for branch Kandy, ${line}, ${period}\\?`));
+    d.dismiss();
+  });
+  await button.click();
+  assert.equal(await row.count(), 1, "dismissed: still there");
+  page.once("dialog", (d) => d.accept());
+  await button.click();
+  await page.waitForURL(new RegExp(`/targets\\?period=${period}$`));
+  await page.locator("p.notice").waitFor();
+  assert.match(await page.locator("p.notice").innerText(), /deleted/);
+  assert.equal(await row.count(), 0, "deleted");
   await page.close();
 });
 

@@ -35,10 +35,16 @@ pub enum Role {
     Agent,
     /// Executives and BI: KPIs and warehouse exports, never personal data.
     Analyst,
+    /// Not a person: a branch's TV showing that branch's wallboard through a read-only token
+    /// (always with [`Scope::Branch`]). No user can hold it ([`Role::parse`] never returns it,
+    /// and [`Role::ALL`] lists the roles of people), so the policy table decides everything
+    /// such a screen may open by listing this role on those routes only.
+    Wallboard,
 }
 
 impl Role {
-    /// Every role, in order of decreasing reach.
+    /// Every role a user account can have, in order of decreasing reach ([`Role::Wallboard`] is
+    /// a screen's, never an account's).
     pub const ALL: [Role; 4] = [Role::Admin, Role::Manager, Role::Agent, Role::Analyst];
 
     /// The stored and displayed name.
@@ -48,10 +54,11 @@ impl Role {
             Role::Manager => "manager",
             Role::Agent => "agent",
             Role::Analyst => "analyst",
+            Role::Wallboard => "wallboard",
         }
     }
 
-    /// Parses a role name (case-insensitive).
+    /// Parses the role name of a user account (case-insensitive); `wallboard` is none.
     pub fn parse(raw: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(raw.trim()))
     }

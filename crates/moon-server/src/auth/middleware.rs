@@ -1,8 +1,8 @@
 //! The single authentication and authorisation hook: every request passes through
 //! [`authenticate`], which finds the route in the [policy](super::policy), applies the rate
 //! limits, identifies the caller from an API token or a session cookie (checking CSRF for
-//! cookie-authenticated changes), and either refuses the request or hands the handler a
-//! [`Principal`].
+//! cookie-authenticated changes) or, failing both, a branch TV's wallboard cookie
+//! ([`super::wallboard`]), and either refuses the request or hands the handler a [`Principal`].
 
 pub use moon_http::principal::ClientIp;
 use std::net::{IpAddr, SocketAddr};
@@ -19,6 +19,7 @@ use super::policy::{self, Access, Lookup, RateClass};
 use super::session::{self, SessionRow};
 use super::token;
 use super::users::Account;
+use super::wallboard;
 use moon_http::ApiError;
 
 /// The peer of a connection, handed to every request by the connection loop
@@ -202,7 +203,39 @@ pub async fn authenticate(State(state): State<SecurityState>, mut req: Request, 
     }
     let identity = match identified {
         Ok(Some(i)) => i,
-        Ok(None) => return shape(unauthenticated()),
+        // Neither a token nor a session: perhaps a branch's TV with its wallboard cookie.
+        Ok(None) => {
+            let screen = match wallboard::read_cookie(req.headers()) {
+                Some(secret) => match wallboard::lookup(&state.db, &secret).await {
+                    Ok(screen) => screen,
+                    Err(e) => return shape(e.into()),
+                },
+                None => None,
+            };
+            let Some(screen) = screen else { return shape(unauthenticated()) };
+            let principal = screen.principal(origin);
+            // Only where the policy lists the wallboard role (its branch is the page's check,
+            // as a manager's is); never routes merely "signed in", which mean a person.
+            if !rule.allows(principal.role) {
+                let event = crate::audit::Event {
+                    action: "auth.permission_denied",
+                    changes: Some(serde_json::json!({"method": req.method().as_str(), "route": template})),
+                    ..Default::default()
+                };
+                crate::audit::record_or_log(&state.db, &principal, event).await;
+                return shape(forbidden("a wallboard screen opens its branch's wallboard and nothing else"));
+            }
+            if class != RateClass::Exempt
+                && let Err(wait) = auth.limiter.check(class, &principal.id)
+            {
+                return shape(too_many(wait));
+            }
+            let logged = moon_http::request_log::note_principal(&principal.id);
+            req.extensions_mut().insert(principal);
+            let mut res = next.run(req).await;
+            res.extensions_mut().insert(logged);
+            return res;
+        }
         Err(e) => return shape(e),
     };
     let Some(mut principal) = identity.account.principal() else { return shape(unauthenticated()) };

@@ -5,7 +5,8 @@
 //! - [`session`], [`token`]: browser sessions (cookie + CSRF token) and API tokens (bearer);
 //! - [`mfa`]: TOTP and recovery codes, secrets sealed with the server key ([`crypto`]);
 //! - [`throttle`], [`ratelimit`]: sign-in throttling in the database, token buckets in memory;
-//! - [`routes`]: the HTTP endpoints under `/api/v1/auth`, `/api/v1/users`, `/api/v1/tokens`.
+//! - [`routes`]: the HTTP endpoints under `/api/v1/auth`, `/api/v1/users`, `/api/v1/tokens`;
+//! - [`wallboard`], [`wallboard_routes`]: read-only tokens of branch TVs (`/api/v1/wallboard-tokens`).
 
 /// Implements `Debug` showing only the named fields, for types that hold a secret (a password,
 /// token, code or secret key) in another field: a stray `{:?}` in a log line can then never leak
@@ -34,6 +35,8 @@ pub mod throttle;
 pub mod token;
 pub mod token_addresses;
 pub mod users;
+pub mod wallboard;
+pub mod wallboard_routes;
 
 use anyhow::Context;
 

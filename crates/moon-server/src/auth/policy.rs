@@ -54,6 +54,12 @@ const STAFF: &[Role] = &[Role::Admin, Role::Manager];
 const PEOPLE: &[Role] = &[Role::Admin, Role::Manager, Role::Agent];
 /// Every role, analysts included: no personal data behind these routes.
 const EVERYONE: &[Role] = &[Role::Admin, Role::Manager, Role::Agent, Role::Analyst];
+/// A branch's wallboard: managers their branch, admins any, and a branch's TV with a read-only
+/// wallboard token (role `wallboard`, its branch only). Nothing else lists that role.
+const WALLBOARD: &[Role] = &[Role::Admin, Role::Manager, Role::Wallboard];
+/// The console's live stream: every role, and a wallboard screen (which hears its branch's
+/// changes and no notifications).
+const LIVE: &[Role] = &[Role::Admin, Role::Manager, Role::Agent, Role::Analyst, Role::Wallboard];
 
 const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule {
     Rule { method, path, access }
@@ -93,6 +99,10 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/tokens", Roles(EVERYONE)),
     rule("POST", "/api/v1/tokens", Roles(EVERYONE)),
     rule("DELETE", "/api/v1/tokens/{id}", Roles(EVERYONE)),
+    // Read-only wallboard tokens for branch TVs: admins issue, list and revoke them.
+    rule("GET", "/api/v1/wallboard-tokens", Roles(ADMIN)),
+    rule("POST", "/api/v1/wallboard-tokens", Roles(ADMIN)),
+    rule("DELETE", "/api/v1/wallboard-tokens/{id}", Roles(ADMIN)),
     // Agents: managers manage their branch; an agent reads and edits their own contact details.
     rule("GET", "/api/v1/agents", Roles(PEOPLE)),
     rule("POST", "/api/v1/agents", Roles(STAFF)),
@@ -217,10 +227,13 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/home", Roles(EVERYONE)),
     rule("GET", "/home/live", Roles(EVERYONE)),
     // The console's live stream: each viewer hears only what their scope may see.
-    rule("GET", "/live/events", Roles(EVERYONE)),
-    // A branch's wallboard: managers their branch, admins any (names are shown).
-    rule("GET", "/wallboard", Roles(STAFF)),
-    rule("GET", "/wallboard/live", Roles(STAFF)),
+    rule("GET", "/live/events", Roles(LIVE)),
+    // A branch's wallboard: managers their branch, admins any (names are shown), a TV with a
+    // wallboard token its branch. The one-time link's token is its own authority: it sets the
+    // screen's cookie (auth/wallboard.rs).
+    rule("GET", "/wallboard", Roles(WALLBOARD)),
+    rule("GET", "/wallboard/live", Roles(WALLBOARD)),
+    rule("GET", "/wallboard/tv", Public),
     rule("GET", "/agents", Roles(PEOPLE)),
     rule("POST", "/agents", Roles(STAFF)),
     rule("GET", "/agents/{id}", Roles(PEOPLE)),
@@ -230,6 +243,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/organisation", Roles(EVERYONE)),
     rule("POST", "/organisation", Roles(ADMIN)),
     rule("POST", "/organisation/{kind}/{id}", Roles(ADMIN)),
+    rule("POST", "/organisation/wallboard-tokens", Roles(ADMIN)),
+    rule("POST", "/organisation/wallboard-tokens/{id}/revoke", Roles(ADMIN)),
     // Management pages: targets and the holiday list are read by the branch (a manager sees
     // their branch's targets) and changed by admins, as in the API; notification rules,
     // webhooks and deliveries are company-wide settings, admins only.
@@ -238,6 +253,7 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/targets/copy", Roles(ADMIN)),
     rule("POST", "/targets/import", Roles(ADMIN)),
     rule("POST", "/targets/lock", Roles(ADMIN)),
+    rule("POST", "/targets/{id}/delete", Roles(ADMIN)),
     rule("GET", "/calendar", Roles(STAFF)),
     rule("POST", "/calendar/holidays", Roles(ADMIN)),
     rule("POST", "/calendar/holidays/{date}/delete", Roles(ADMIN)),
@@ -305,7 +321,9 @@ impl Rule {
     /// Whether `role` may call this route (given a full, MFA-satisfied sign-in).
     pub fn allows(&self, role: Role) -> bool {
         match self.access {
-            Access::Public | Access::SignedIn => true,
+            Access::Public => true,
+            // A wallboard screen is no signed-in person: it has no account, MFA or sign-out.
+            Access::SignedIn => role != Role::Wallboard,
             Access::MfaPending => false,
             Access::Roles(roles) => roles.contains(&role),
         }
@@ -347,6 +365,16 @@ mod tests {
                 assert!(!a.allows(Role::Analyst), "{} {} lets analysts see personal data", a.method, a.path);
             }
         }
+    }
+
+    #[test]
+    fn a_wallboard_screen_reaches_its_wallboard_and_nothing_else() {
+        let reached: Vec<(&str, &str)> = POLICY
+            .iter()
+            .filter(|r| r.access != Access::Public && r.allows(Role::Wallboard))
+            .map(|r| (r.method, r.path))
+            .collect();
+        assert_eq!(reached, [("GET", "/live/events"), ("GET", "/wallboard"), ("GET", "/wallboard/live")]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ where
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .merge(super::wallboard_routes::routes())
         .merge(super::review::routes())
 }
 

@@ -132,6 +132,8 @@ impl Account {
             Role::Manager => Scope::Branch(self.branch.clone()?),
             // An agent code without an agent row sees nothing until the agent exists.
             Role::Agent => Scope::Agent(self.bound_agent_id.unwrap_or(0)),
+            // A screen's role, never an account's (`Role::parse` does not return it).
+            Role::Wallboard => return None,
         };
         Some(Principal {
             id: format!("user:{}", self.id),
@@ -208,6 +210,9 @@ impl Binding {
             Role::Manager => Ok(Binding { role, branch, agent_code: None }),
             Role::Agent => Ok(Binding { role, branch: None, agent_code }),
             Role::Admin | Role::Analyst => Ok(Binding { role, branch: None, agent_code: None }),
+            Role::Wallboard => {
+                Err(vec![FieldError::new("role", "invalid", "wallboard is a screen's role, not a user's")])
+            }
         }
     }
 }

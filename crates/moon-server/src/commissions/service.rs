@@ -35,6 +35,8 @@ pub fn readable_roles(principal: &Principal) -> Option<Vec<PlanRole>> {
         Role::Admin | Role::Analyst => None,
         Role::Manager => Some(vec![PlanRole::Agent, PlanRole::Manager]),
         Role::Agent => Some(vec![PlanRole::Agent]),
+        // A wallboard screen reads no plans (the policy keeps it away from them anyway).
+        Role::Wallboard => Some(Vec::new()),
     }
 }
 

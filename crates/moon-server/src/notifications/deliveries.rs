@@ -91,6 +91,22 @@ pub struct DeliveryFilter {
 pub async fn list(db: &Db, f: &DeliveryFilter, page: &moon_http::Page) -> Result<Vec<Delivery>, DbError> {
     let mut q = Query::select();
     q.columns(COLUMNS).from("notification_deliveries");
+    filtered(&mut q, f);
+    moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), page);
+    db.fetch_all(&q).await
+}
+
+/// How many deliveries the filter matches (the console shows it beside the page numbers).
+pub async fn count(db: &Db, f: &DeliveryFilter) -> Result<i64, DbError> {
+    let mut q = Query::select();
+    q.expr(moon_db::sea_query::Func::count(Expr::col(("notification_deliveries", "id"))))
+        .from("notification_deliveries");
+    filtered(&mut q, f);
+    Ok(db.fetch_optional::<(i64,)>(&q).await?.map_or(0, |(n,)| n))
+}
+
+/// The filter's conditions, shared by the page and its count.
+fn filtered(q: &mut moon_db::sea_query::SelectStatement, f: &DeliveryFilter) {
     if let Some(s) = &f.status {
         q.and_where(Expr::col("status").eq(s.as_str()));
     }
@@ -103,8 +119,6 @@ pub async fn list(db: &Db, f: &DeliveryFilter, page: &moon_http::Page) -> Result
     if let Some(id) = f.notification_id {
         q.and_where(Expr::col("notification_id").eq(id));
     }
-    moon_http::paging::keyset(&mut q, ("notification_deliveries", "id"), page);
-    db.fetch_all(&q).await
 }
 
 /// One delivery, in the caller's transaction.

@@ -116,7 +116,8 @@ fn by_level(level: ScopeKind) -> Option<By> {
 pub fn sees_names_in(principal: &Principal, branch: &str) -> bool {
     match (&principal.role, &principal.scope) {
         (Role::Admin, Scope::All) => true,
-        (Role::Manager, Scope::Branch(b)) => fold(b) == fold(branch),
+        // A branch's wallboard screen shows the names its manager would see there.
+        (Role::Manager | Role::Wallboard, Scope::Branch(b)) => fold(b) == fold(branch),
         _ => false,
     }
 }

@@ -63,9 +63,15 @@ impl FromRequestParts<WebState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, ApiError> {
-        let identity =
-            parts.extensions.get::<Identity>().cloned().ok_or_else(crate::auth::middleware::unauthenticated)?;
         let principal = Principal::from_request_parts(parts, state).await?;
+        let Some(identity) = parts.extensions.get::<Identity>().cloned() else {
+            // A branch TV (wallboard token) has a principal but no account behind it.
+            return if principal.role == Role::Wallboard {
+                Ok(Ctx::screen(principal, parts, state).await?)
+            } else {
+                Err(crate::auth::middleware::unauthenticated())
+            };
+        };
         let csrf = match &identity.credential {
             Credential::Session { token, .. } => Some(crate::auth::session::csrf_token(token)),
             Credential::Token { .. } => None,
@@ -100,6 +106,30 @@ impl FromRequestParts<WebState> for Ctx {
         };
         ctx.inbox_api = ctx.inbox_api && ctx.may("GET", STREAM) && ctx.may("POST", READ_ALL);
         Ok(ctx)
+    }
+}
+
+impl Ctx {
+    /// The viewer of a wallboard screen: no account, no forms, no inbox; only the live stream's
+    /// cursor, which the wallboard page follows.
+    async fn screen(principal: Principal, parts: &Parts, state: &WebState) -> Result<Self, ApiError> {
+        let path = parts.uri.path();
+        let live_from = if path.ends_with("/live") || path == "/live/events" {
+            None
+        } else {
+            Some(crate::web::live::Cursor::now(state).await?.to_string())
+        };
+        Ok(Ctx {
+            username: String::from("wallboard screen"),
+            principal,
+            csrf: None,
+            unread: None,
+            path: path.to_owned(),
+            must_enrol: false,
+            notice: None,
+            inbox_api: false,
+            live_from,
+        })
     }
 }
 

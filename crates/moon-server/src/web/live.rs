@@ -382,7 +382,10 @@ pub async fn events(
     // An agent hears their own notifications; staff hear those addressed to their account and
     // those of the agents in their scope (a manager: their branch's milestones).
     let audience = inbox_stream::Audience { scope: principal.scope.clone(), user_id: principal.user_id, mine: false };
-    if state.serves_notifications {
+    // A wallboard screen hears its branch's changes only: notifications name people and are
+    // nothing a TV shows.
+    let hears_notes = principal.role != moon_http::Role::Wallboard;
+    if state.serves_notifications && hears_notes {
         for n in inbox_stream::missed(&state.db, &audience, cursor.notification).await? {
             cursor.notification = std::cmp::max(cursor.notification, n.id);
             first.push(Ok(notification_event(&n, cursor)));
@@ -393,7 +396,7 @@ pub async fn events(
         scope: principal.scope.clone(),
         audience,
         changes,
-        notes: Some(notes),
+        notes: hears_notes.then_some(notes),
         stopping,
         hub: state.live.clone(),
     };

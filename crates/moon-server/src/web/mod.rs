@@ -61,7 +61,7 @@ where
 fn routes() -> Router<WebState> {
     use pages::{
         account, admin, agents, anomalies, calendar, dashboard, home, notifications, organisation, performance,
-        products, rules, sales, sign_in, targets, wallboard, webhooks,
+        products, rules, sales, screens, sign_in, targets, wallboard, webhooks,
     };
     Router::new()
         .route("/assets/{file}", get(assets::serve))
@@ -78,16 +78,20 @@ fn routes() -> Router<WebState> {
         .route("/live/events", get(live::events))
         .route("/wallboard", get(wallboard::page))
         .route("/wallboard/live", get(wallboard::live))
+        .route("/wallboard/tv", get(wallboard::tv))
         .route("/agents", get(agents::list).post(agents::create))
         .route("/agents/{id}", get(agents::edit).post(agents::update))
         .route("/agents/{id}/deactivate", post(agents::deactivate))
         .route("/agents/{id}/move", post(agents::move_agent))
         .route("/organisation", get(organisation::page).post(organisation::create))
         .route("/organisation/{kind}/{id}", post(organisation::change))
+        .route("/organisation/wallboard-tokens", post(screens::issue))
+        .route("/organisation/wallboard-tokens/{id}/revoke", post(screens::revoke))
         .route("/targets", get(targets::page).post(targets::set))
         .route("/targets/copy", post(targets::periods::copy))
         .route("/targets/import", post(targets::periods::import))
         .route("/targets/lock", post(targets::periods::lock))
+        .route("/targets/{id}/delete", post(targets::delete::delete))
         .route("/calendar", get(calendar::page))
         .route("/calendar/holidays", post(calendar::add))
         .route("/calendar/holidays/{date}/delete", post(calendar::remove))

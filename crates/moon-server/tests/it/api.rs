@@ -672,6 +672,9 @@ async fn every_documented_route_exists(app: &TestApp) {
         "GET /api/v1/tokens",
         "POST /api/v1/tokens",
         "DELETE /api/v1/tokens/{id}",
+        "GET /api/v1/wallboard-tokens",
+        "POST /api/v1/wallboard-tokens",
+        "DELETE /api/v1/wallboard-tokens/{id}",
     ]
     .map(String::from)
     .to_vec();

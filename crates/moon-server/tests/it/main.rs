@@ -43,5 +43,6 @@ mod security;
 mod sorting;
 mod subject_access;
 mod tls;
+mod wallboard_tokens;
 mod web;
 mod write_path;

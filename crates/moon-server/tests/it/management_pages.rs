@@ -11,6 +11,8 @@ on_every_backend_with!(
     without_mfa,
     |c: &mut moon_server::Config| c.security.mfa_required_roles.clear(),
     admins_set_copy_import_and_lock_targets_in_the_console,
+    admins_set_product_line_targets_and_delete_targets_in_the_console,
+    the_delivery_log_pages_with_a_count_and_filters_by_status_and_receiver,
     admins_keep_holidays_rules_and_webhooks_in_the_console,
     management_pages_are_shown_and_served_to_the_roles_that_may_use_them,
 );
@@ -301,4 +303,172 @@ async fn management_pages_are_shown_and_served_to_the_roles_that_may_use_them(ap
             assert!(!html.contains("Add a holiday"), "no forms: {html}");
         }
     }
+}
+
+async fn admins_set_product_line_targets_and_delete_targets_in_the_console(app: &TestApp) {
+    app.agent("TGL001", "Colombo", "Alpha").await;
+    let life = app.product("Line Life", "1000.00").await;
+    let (_, name, password) = app.user("admin", None).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let (_, _, html) = page(&b, app, "/targets?period=2026-04", Some(&cookie)).await;
+    assert!(html.contains("id=\"f-product_line\"") && html.contains("<option value=\"Life\">Life</option>"), "{html}");
+    let csrf = csrf_of(&html);
+
+    // A product and a line at once: refused beside the line, nothing written.
+    let life_id = life.to_string();
+    let both = [
+        ("csrf_token", csrf.as_str()),
+        ("scope_kind", "branch"),
+        ("scope_key", "Colombo"),
+        ("product", life_id.as_str()),
+        ("product_line", "Life"),
+        ("period", "2026-04"),
+        ("amount", "90,000"),
+    ];
+    let (s, _, html) = post_form(&b, app, "/targets", &cookie, &both).await;
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("id=\"f-product_line-error\"") && html.contains("Choose a product or a product line, not both"),
+        "{html}"
+    );
+    assert!(targets_in(app, "2026-04").await.is_empty(), "nothing half-written");
+
+    // A product line target.
+    let line: Vec<(&str, &str)> = both.iter().copied().filter(|(k, _)| *k != "product").collect();
+    let (s, to, _) = post_form(&b, app, "/targets", &cookie, &line).await;
+    assert_eq!((s, to.as_str()), (303, "/targets?period=2026-04"));
+    let april = targets_in(app, "2026-04").await;
+    assert_eq!(april.len(), 1);
+    assert_eq!((april[0]["product_line"].as_str(), april[0]["product_id"].as_i64()), (Some("Life"), None));
+    let (_, _, html) = page(&b, app, &to, Some(&cookie)).await;
+    assert!(html.contains("<td>Life</td>") && html.contains(">90,000.00<"), "{html}");
+
+    // Delete asks first, then removes the target, audited.
+    let id = april[0]["id"].as_i64().unwrap();
+    assert!(
+        html.contains(&format!(
+            "action=\"/targets/{id}/delete\" data-confirm=\"Delete the target for branch Colombo, Life, 2026-04?"
+        )),
+        "{html}"
+    );
+    let (s, to, _) = post_form(&b, app, &format!("/targets/{id}/delete"), &cookie, &[("csrf_token", &csrf)]).await;
+    assert_eq!((s, to.as_str()), (303, "/targets?period=2026-04"));
+    assert!(targets_in(app, "2026-04").await.is_empty());
+
+    // A locked period refuses with the reason in words; a correction with a reason deletes.
+    let march_line: Vec<(&str, &str)> =
+        line.iter().map(|&(k, v)| if k == "period" { (k, "2026-03") } else { (k, v) }).collect();
+    let (s, _, _) = post_form(&b, app, "/targets", &cookie, &march_line).await;
+    assert_eq!(s, 303);
+    let march = targets_in(app, "2026-03").await;
+    let id = march[0]["id"].as_i64().unwrap();
+    let (s, _, _) =
+        post_form(&b, app, "/targets/lock", &cookie, &[("csrf_token", csrf.as_str()), ("lock_period", "2026-03")])
+            .await;
+    assert_eq!(s, 303);
+    let (s, _, html) = post_form(&b, app, &format!("/targets/{id}/delete"), &cookie, &[("csrf_token", &csrf)]).await;
+    assert_eq!(s, 409, "{html}");
+    assert!(html.contains("id=\"delete-error\"") && html.contains("the period 2026-03 is locked"), "{html}");
+    assert!(html.contains("id=\"d-correction_reason\""), "offers a correction: {html}");
+    assert_eq!(targets_in(app, "2026-03").await.len(), 1, "refused, still there");
+    let reason = [("csrf_token", csrf.as_str()), ("correction_reason", "Branch plan withdrawn")];
+    let (s, _, _) = post_form(&b, app, &format!("/targets/{id}/delete"), &cookie, &reason).await;
+    assert_eq!(s, 303);
+    assert!(targets_in(app, "2026-03").await.is_empty());
+    let (_, audit) = app.get("/api/v1/audit?limit=200").await;
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.iter().filter(|e| e["action"] == "target.delete").count(), 1, "the deletion audited");
+    assert!(
+        items.iter().any(|e| e["action"] == "target.correct"
+            && e["changes"]["operation"] == "target.delete"
+            && e["changes"]["correction"]["reason"] == "Branch plan withdrawn"),
+        "the correction audited with its reason: {audit}"
+    );
+
+    // A manager sees the targets but no delete button, and the post is refused.
+    let (s, _) = app
+        .post(
+            "/api/v1/targets",
+            serde_json::json!({"scope_kind": "branch", "scope_key": "Colombo", "period": "2026-04", "amount": "5000"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = targets_in(app, "2026-04").await[0]["id"].as_i64().unwrap();
+    let (_, mname, mpass) = app.user("manager", Some("Colombo")).await;
+    let mcookie = sign_in_form(app, &mname, &mpass).await;
+    let (s, _, html) = page(&b, app, "/targets?period=2026-04", Some(&mcookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains(">5,000.00<") && !html.contains("/delete\""), "{html}");
+    let mcsrf = csrf_of(&html);
+    let (s, _, _) = post_form(&b, app, &format!("/targets/{id}/delete"), &mcookie, &[("csrf_token", &mcsrf)]).await;
+    assert_eq!(s, 403);
+    assert_eq!(targets_in(app, "2026-04").await.len(), 1, "still there");
+}
+
+async fn the_delivery_log_pages_with_a_count_and_filters_by_status_and_receiver(app: &TestApp) {
+    use serde_json::json;
+    app.agent("DLV001", "Colombo", "Alpha").await;
+    let mut subs = Vec::new();
+    for n in 1..=2 {
+        let url = format!("https://receiver-{n}.example/moon");
+        let (s, b) = app.post("/api/v1/notifications/webhooks", json!({"url": url, "events": ["*"]})).await;
+        assert_eq!(s, 201, "{b}");
+        subs.push(b["id"].as_i64().unwrap());
+    }
+    for i in 0..55 {
+        let (s, b) =
+            app.post("/api/v1/notifications", json!({"agent_code": "DLV001", "message": format!("Note {i}")})).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (_, name, password) = app.user("admin", None).await;
+    let cookie = sign_in_form(app, &name, &password).await;
+    let b = browser();
+    let rows = |html: &str| html.matches("<td class=\"num\">").count() / 2;
+
+    // Everything: 110 deliveries, 50 a page, newest first, numbered pages.
+    let (s, _, html) = page(&b, app, "/webhooks", Some(&cookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("<strong>110</strong> deliveries, newest first · page 1 of 3"), "{html}");
+    assert_eq!(rows(&html), 50, "{html}");
+    let next = html.split("rel=\"next\"").next().unwrap();
+    let href = &next[next.rfind("href=\"").unwrap() + 6..next.rfind('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains("cursor=") && href.contains("page=2"), "{href}");
+    let (s, _, html) = page(&b, app, href, Some(&cookie)).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("page 2 of 3") && html.contains("« Page 1"), "{html}");
+    assert_eq!(rows(&html), 50);
+
+    // One receiver: its 55, the filter kept by the pager.
+    let (_, _, html) = page(&b, app, &format!("/webhooks?receiver={}", subs[0]), Some(&cookie)).await;
+    assert!(html.contains("<strong>55</strong> deliveries, newest first · page 1 of 2"), "{html}");
+    assert_eq!(html.matches(&format!("webhook #{}<", subs[0])).count(), 50, "{html}");
+    assert_eq!(html.matches(&format!("webhook #{}<", subs[1])).count(), 0, "only that receiver");
+    let next = html.split("rel=\"next\"").next().unwrap();
+    let href = &next[next.rfind("href=\"").unwrap() + 6..next.rfind('"').unwrap()].replace("&amp;", "&");
+    assert!(href.contains(&format!("receiver={}", subs[0])), "{href}");
+    let (_, _, html) = page(&b, app, href, Some(&cookie)).await;
+    assert!(html.contains("page 2 of 2") && !html.contains("rel=\"next\""), "{html}");
+    assert_eq!(rows(&html), 5);
+
+    // By status (nothing reaches an unresolvable receiver), and e-mail (none configured).
+    let (_, _, html) = page(&b, app, "/webhooks?status=succeeded", Some(&cookie)).await;
+    assert!(html.contains("<strong>0</strong> deliveries") && html.contains("No deliveries."), "{html}");
+    let (_, _, html) = page(&b, app, "/webhooks?receiver=email", Some(&cookie)).await;
+    assert!(html.contains("<strong>0</strong> deliveries"), "{html}");
+
+    // The API pages the same log, its shape unchanged.
+    let (s, body) =
+        app.get(&format!("/api/v1/notifications/deliveries?subscription_id={}&limit=50&order=desc", subs[1])).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 50);
+    let cursor = body["page"]["next_cursor"].as_str().unwrap().to_owned();
+    let (_, body) = app
+        .get(&format!(
+            "/api/v1/notifications/deliveries?subscription_id={}&limit=50&order=desc&cursor={cursor}",
+            subs[1]
+        ))
+        .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 5);
+    assert!(body["page"]["next_cursor"].is_null());
 }

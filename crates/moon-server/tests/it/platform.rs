@@ -16,7 +16,7 @@ fn migration_folders_list_the_same_migrations() {
 }
 
 /// The application's tables, compared across backends.
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "agents",
     "products",
     "sales",
@@ -37,6 +37,7 @@ const TABLES: [&str; 20] = [
     "notification_deliveries",
     "notification_pace_state",
     "user_notification_preferences",
+    "wallboard_tokens",
 ];
 
 /// (table, column, nullable) for every column of the application's tables.

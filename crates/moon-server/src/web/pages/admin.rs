@@ -354,6 +354,7 @@ fn record(ctx: &Ctx, entity: Option<&str>, id: Option<&str>) -> Markup {
         "product" => Some(("/products", String::from("/products"))),
         "user" => Some(("/users", String::from("/users"))),
         "token" => Some(("/tokens", String::from("/tokens"))),
+        "wallboard_token" => Some(("/organisation", String::from("/organisation#screens-h"))),
         _ => None,
     }
     .filter(|(template, _)| ctx.may("GET", template))

@@ -14,6 +14,7 @@ pub mod performance;
 pub mod products;
 pub mod rules;
 pub mod sales;
+pub mod screens;
 pub mod sign_in;
 pub mod targets;
 pub mod wallboard;

@@ -1,5 +1,6 @@
 //! The organisation: regions, branches and teams with their codes, names and regions; admins add,
-//! rename, deactivate and reactivate them. Same use cases and rules as `/api/v1/org/…`.
+//! rename, deactivate and reactivate them. Same use cases and rules as `/api/v1/org/…`. For
+//! admins it also holds the branches' wallboard screens ([`super::screens`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -48,6 +49,26 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx) -> Response {
 }
 
 async fn render(state: &WebState, ctx: &Ctx, new: &UnitForm, problems: &Problems, status: StatusCode) -> Response {
+    draw(state, ctx, new, problems, &super::screens::Shown::default(), status).await
+}
+
+/// The page with the wallboard screens' section as [`super::screens`] left it.
+pub async fn render_with(state: &WebState, ctx: &Ctx, screens: &super::screens::Shown, status: StatusCode) -> Response {
+    draw(state, ctx, &UnitForm::default(), &Problems::default(), screens, status).await
+}
+
+async fn draw(
+    state: &WebState,
+    ctx: &Ctx,
+    new: &UnitForm,
+    problems: &Problems,
+    screens: &super::screens::Shown,
+    status: StatusCode,
+) -> Response {
+    let screens = match super::screens::section(state, ctx, screens).await {
+        Ok(s) => s,
+        Err(e) => return layout::error_page(e.status(), e.detail()),
+    };
     let mut tables = Vec::new();
     for kind in UnitKind::ALL {
         match units(state, kind).await {
@@ -121,6 +142,7 @@ async fn render(state: &WebState, ctx: &Ctx, new: &UnitForm, problems: &Problems
                 }
             }
         }
+        (screens)
     };
     respond(status, document(Some(ctx), "Organisation", body))
 }

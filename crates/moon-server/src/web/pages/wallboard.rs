@@ -4,10 +4,12 @@
 //! says a sale landed, the page refetches `/wallboard/live`; `console.js`), so it needs no
 //! script of its own.
 //!
-//! Who may open it: a manager for their own branch, an admin any branch (it shows names). A
-//! read-only wallboard token for a TV that nobody signs in on is for later (README).
+//! Who may open it: a manager for their own branch, an admin any branch (it shows names), and
+//! a branch's TV holding a read-only wallboard token ([`crate::auth::wallboard`]) that branch
+//! only. The TV claims its token at `/wallboard/tv?token=…` ([`tv`]), which sets the screen's
+//! cookie and sends it on here without the token in the address.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{DOCTYPE, Markup, html};
@@ -46,7 +48,11 @@ async fn branch_for(state: &WebState, ctx: &Ctx, raw: Option<&str>) -> Result<St
         (Scope::Branch(mine), None) => mine.clone(),
         (Scope::Branch(mine), Some(b)) if fold(&b) == fold(mine) => mine.clone(),
         (Scope::Branch(_), Some(_)) => {
-            return Err(crate::web::pages::forbidden("a manager's wallboard shows their own branch"));
+            return Err(crate::web::pages::forbidden(if ctx.principal.role == moon_http::Role::Wallboard {
+                "this screen's wallboard token opens its own branch's wallboard only"
+            } else {
+                "a manager's wallboard shows their own branch"
+            }));
         }
         (Scope::All, Some(b)) => b,
         (Scope::All, None) => return Err(ApiError::validation(vec![FieldError::required("branch")])),
@@ -67,7 +73,9 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQue
             let body = html! {
                 header.wall-head {
                     h1 { "Branch " (branch) }
-                    p { a href="/home" { "Leave the wallboard" } }
+                    @if ctx.principal.role != moon_http::Role::Wallboard {
+                        p { a href="/home" { "Leave the wallboard" } }
+                    }
                 }
                 main #main {
                     div #live data-live-src=(format!("/wallboard/live?{src}")) { (live) }
@@ -88,6 +96,46 @@ pub async fn page(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQue
             respond(e.status(), shell("Wallboard", body, None))
         }
     }
+}
+
+/// `?token=`: the one-time link's secret.
+#[derive(Debug, Default, Deserialize)]
+pub struct TvQuery {
+    token: Option<String>,
+}
+
+/// `GET /wallboard/tv?token=…`: a TV opens the one-time link an admin was given. A link that
+/// is unused, unrevoked, unexpired and at most a week old is claimed: the screen gets its
+/// cookie (HttpOnly, SameSite=Strict, `Secure` with the server's secure cookies) and is sent to
+/// its branch's wallboard, so the token leaves the address bar; any other link opens nothing.
+pub async fn tv(
+    State(state): State<WebState>,
+    crate::audit::RequestOrigin(origin): crate::audit::RequestOrigin,
+    Query(q): Query<TvQuery>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let claimed = match given(&q.token) {
+        Some(secret) => crate::auth::wallboard::claim(&state.db, &secret, origin).await.map_err(ApiError::from),
+        None => Ok(None),
+    };
+    let (screen, secret) = match claimed {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            return crate::web::layout::error_page(
+                StatusCode::FORBIDDEN,
+                "This wallboard link has been used already, has expired or was revoked. Ask an admin for a new one.",
+            );
+        }
+        Err(e) => return crate::web::layout::error_page(e.status(), e.detail()),
+    };
+    let to: String = form_urlencoded::Serializer::new(String::new()).append_pair("branch", &screen.branch).finish();
+    let mut res = axum::response::Redirect::to(&format!("/wallboard?{to}")).into_response();
+    let secure = state.auth.config.sessions.secure_cookies;
+    if let Some(cookie) = crate::auth::wallboard::set_cookie(&secret, screen.expires_at, secure) {
+        res.headers_mut().insert(axum::http::header::SET_COOKIE, cookie);
+    }
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    res
 }
 
 /// `GET /wallboard/live?branch=…`: the live part alone, for the page to swap in.

@@ -1,7 +1,8 @@
 //! Webhooks and their deliveries (admins): the receivers subscribed to notification events, a
 //! form to subscribe one (a generated signing secret is shown once), per receiver a switch and
-//! a remove button that asks first, and the delivery log, newest first, filtered by status, with
-//! "send again" for a dead or lost delivery. Same use cases as `/api/v1/notifications/webhooks`
+//! a remove button that asks first, and the delivery log, newest first, filtered by status and
+//! receiver, counted and paged like the sales table, with "send again" for a dead or lost
+//! delivery. Same use cases as `/api/v1/notifications/webhooks`
 //! and `/api/v1/notifications/deliveries`.
 
 use axum::body::Bytes;
@@ -19,12 +20,40 @@ use crate::web::WebState;
 use crate::web::context::Ctx;
 use crate::web::form::{self, Input, Problems, given};
 use crate::web::layout::{self, confirm_button, csrf_field, document, notice, respond};
-use moon_http::{ApiError, Page};
+use moon_http::paging::Paged;
+use moon_http::{ApiError, PageParams};
 
-/// `?status=`: the deliveries shown (default: every status).
+/// The delivery log's query: `status` and `receiver` filters (default: every status, every
+/// receiver), and the keyset `cursor` of the page with its number `page` (as on /sales).
 #[derive(Debug, Default, Deserialize)]
-pub struct StatusQuery {
+pub struct LogQuery {
     status: Option<String>,
+    receiver: Option<String>,
+    cursor: Option<String>,
+    page: Option<String>,
+}
+
+/// The receiver filter: a webhook subscription, or the e-mail channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Receiver {
+    Webhook(i64),
+    Email,
+}
+
+impl Receiver {
+    fn parse(raw: &Option<String>) -> Option<Self> {
+        match given(raw)?.as_str() {
+            "email" => Some(Self::Email),
+            id => id.parse().ok().map(Self::Webhook),
+        }
+    }
+
+    fn value(&self) -> String {
+        match self {
+            Self::Webhook(id) => id.to_string(),
+            Self::Email => String::from("email"),
+        }
+    }
 }
 
 /// The subscribe form's single-valued fields (the events are read separately: one key per box).
@@ -42,31 +71,56 @@ struct Shown {
     problems: Problems,
     secret: Option<String>,
     status: Option<String>,
+    receiver: Option<Receiver>,
+    cursor: Option<String>,
+    page_no: u64,
 }
 
 /// Rows of the delivery log on the page.
 const DELIVERY_ROWS: u32 = 50;
 
 /// `GET /webhooks`.
-pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<StatusQuery>) -> Response {
+pub async fn page(State(state): State<WebState>, ctx: Ctx, Query(q): Query<LogQuery>) -> Response {
     let status = given(&q.status).filter(|s| ["pending", "succeeded", "dead"].contains(&s.as_str()));
-    render(&state, &ctx, &Shown { status, events: vec![String::from("*")], ..Shown::default() }, StatusCode::OK).await
+    let cursor = given(&q.cursor);
+    let page_no = cursor.as_ref().and_then(|_| given(&q.page)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(1).max(1);
+    let shown = Shown {
+        status,
+        receiver: Receiver::parse(&q.receiver),
+        cursor,
+        page_no,
+        events: vec![String::from("*")],
+        ..Shown::default()
+    };
+    render(&state, &ctx, &shown, StatusCode::OK).await
 }
 
 async fn render(state: &WebState, ctx: &Ctx, shown: &Shown, status: StatusCode) -> Response {
     let loaded = async {
         let subs = webhooks::all(&state.db).await?;
-        let filter = DeliveryFilter { status: shown.status.clone(), ..DeliveryFilter::default() };
-        let page = Page { limit: DELIVERY_ROWS, after: None, descending: true };
-        Ok::<_, moon_db::DbError>((subs, deliveries::list(&state.db, &filter, &page).await?))
+        let filter = DeliveryFilter {
+            status: shown.status.clone(),
+            channel: (shown.receiver == Some(Receiver::Email)).then(|| String::from("email")),
+            subscription_id: match shown.receiver {
+                Some(Receiver::Webhook(id)) => Some(id),
+                _ => None,
+            },
+            ..DeliveryFilter::default()
+        };
+        let page = PageParams {
+            limit: Some(DELIVERY_ROWS.to_string()),
+            cursor: shown.cursor.clone(),
+            order: Some(String::from("desc")),
+        }
+        .parse()?;
+        let rows = deliveries::list(&state.db, &filter, &page).await?;
+        let total = deliveries::count(&state.db, &filter).await?;
+        Ok::<_, ApiError>((subs, page.finish(rows, |d| d.id), total))
     }
     .await;
-    let (subs, log) = match loaded {
+    let (subs, log, total) = match loaded {
         Ok(x) => x,
-        Err(e) => {
-            let e = ApiError::from(e);
-            return layout::error_page(e.status(), e.detail());
-        }
+        Err(e) => return layout::error_page(e.status(), e.detail()),
     };
     let body = html! {
         (notice(ctx.notice.as_deref()))
@@ -80,7 +134,7 @@ async fn render(state: &WebState, ctx: &Ctx, shown: &Shown, status: StatusCode) 
         }
         (subscriptions(ctx, &subs))
         (subscribe_form(ctx, shown))
-        (delivery_log(ctx, &log, shown.status.as_deref()))
+        (delivery_log(ctx, &subs, &log, total, shown))
     };
     respond(status, document(Some(ctx), "Webhooks and deliveries", body))
 }
@@ -141,17 +195,29 @@ fn subscribe_form(ctx: &Ctx, shown: &Shown) -> Markup {
     }
 }
 
-fn delivery_log(ctx: &Ctx, log: &[Delivery], status: Option<&str>) -> Markup {
+fn delivery_log(ctx: &Ctx, subs: &[Subscription], paged: &Paged<Delivery>, total: i64, shown: &Shown) -> Markup {
+    let log = &paged.items;
     let filters: Vec<(String, String)> = ["", "pending", "succeeded", "dead"]
         .iter()
         .map(|s| ((*s).to_owned(), if s.is_empty() { String::from("every status") } else { (*s).to_owned() }))
         .collect();
+    let mut receivers =
+        vec![(String::new(), String::from("every receiver")), (String::from("email"), String::from("e-mail"))];
+    receivers.extend(subs.iter().map(|s| (s.id.to_string(), format!("#{} {}", s.id, s.url))));
+    let receiver = shown.receiver.as_ref().map(Receiver::value).unwrap_or_default();
+    let pages = (total.max(0) as u64).div_ceil(u64::from(DELIVERY_ROWS)).max(1);
+    let keep = [("status", shown.status.clone()), ("receiver", Some(receiver.clone()))];
     html! {
         section.panel aria-labelledby="deliveries-h" {
-            h2 #deliveries-h { "Deliveries (newest " (log.len()) ")" }
+            h2 #deliveries-h { "Deliveries" }
             form.filters method="get" action="/webhooks" role="search" aria-label="Deliveries" {
-                (form::filter_select("status", "Status", &filters, status.unwrap_or("")))
+                (form::filter_select("status", "Status", &filters, shown.status.as_deref().unwrap_or("")))
+                (form::filter_select("receiver", "Receiver", &receivers, &receiver))
                 button type="submit" { "Show" }
+            }
+            p #deliveries-count role="status" {
+                strong { (moon_domain::group_thousands(&total.to_string())) } @if total == 1 { " delivery" } @else { " deliveries" }
+                ", newest first · page " (shown.page_no) " of " (moon_domain::group_thousands(&pages.to_string()))
             }
             div.table-wrap {
                 table #deliveries-table {
@@ -183,6 +249,32 @@ fn delivery_log(ctx: &Ctx, log: &[Delivery], status: Option<&str>) -> Markup {
                     }
                 }
             }
+            (pager(&keep, paged.page.next_cursor.as_deref(), shown.page_no, pages))
+        }
+    }
+}
+
+/// Links to the first and next page of the delivery log with the page number of each, keeping
+/// the filters (the log pages by keyset cursor, as the sales table does).
+fn pager(keep: &[(&str, Option<String>)], next_cursor: Option<&str>, page_no: u64, pages: u64) -> Markup {
+    let link = |cursor: Option<&str>, page: u64| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in keep {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                s.append_pair(k, v);
+            }
+        }
+        if let Some(c) = cursor {
+            s.append_pair("cursor", c);
+            s.append_pair("page", &page.to_string());
+        }
+        format!("/webhooks?{}#deliveries-h", s.finish())
+    };
+    html! {
+        nav.pager aria-label="Pages of deliveries" {
+            @if page_no > 1 { a href=(link(None, 1)) { "« Page 1" } }
+            span aria-current="page" { "Page " (page_no) " of " (pages) }
+            @if let Some(c) = next_cursor { a href=(link(Some(c), page_no + 1)) rel="next" { "Page " (page_no + 1) " »" } }
         }
     }
 }

@@ -162,6 +162,8 @@ async fn shown(state: &WebState, ctx: &Ctx, raw: &str) -> Result<(String, Markup
             Role::Agent => agent::overview(state, ctx).await,
             Role::Analyst => analyst::overview(state, ctx).await,
             Role::Admin => drill::company(state, ctx).await,
+            // The policy keeps screens away from /home; should one arrive, it has no home.
+            Role::Wallboard => Err(crate::web::pages::forbidden("a wallboard screen has no home page")),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Forms {
     pub import_problems: Problems,
     /// The report of the import just posted.
     pub report: Option<ImportReport>,
+    /// A target's deletion that was refused, shown above the table.
+    pub refused: Option<super::delete::Refused>,
     /// Lock a period.
     pub lock: LockForm,
     /// Its problems.
@@ -42,19 +44,29 @@ pub struct Forms {
 
 const SCOPES: [&str; 5] = ["agent", "team", "branch", "region", "company"];
 
-/// Sets one target: scope, who, product (or all), period, amount, count, correction reason.
-pub fn set_form(state: &WebState, ctx: &Ctx, period: Period, products: &[(i64, String)], f: &Forms) -> Markup {
+/// Sets one target: scope, who, product or product line (or all), period, amount, count,
+/// correction reason.
+pub fn set_form(
+    state: &WebState,
+    ctx: &Ctx,
+    period: Period,
+    products: &[(i64, String)],
+    lines: &[String],
+    f: &Forms,
+) -> Markup {
     let p = &f.set_problems;
     let s = &f.set;
     let scopes: Vec<(String, String)> = SCOPES.iter().map(|k| ((*k).to_owned(), (*k).to_owned())).collect();
     let mut choices = vec![(String::new(), String::from("All products"))];
     choices.extend(products.iter().map(|(id, name)| (id.to_string(), name.clone())));
+    let mut line_choices = vec![(String::new(), String::from("No line (a product, or all products)"))];
+    line_choices.extend(lines.iter().map(|l| (l.clone(), l.clone())));
     let label = state.calendar.fiscal.label(period);
     let period_value = if s.period.is_some() { v(&s.period) } else { &label };
     html! {
         section.panel aria-labelledby="set-target-h" {
             h2 #set-target-h { "Set a target" }
-            p.hint { "Setting a target that exists (same scope, product and period) replaces its amount." }
+            p.hint { "Setting a target that exists (same scope, product or line, and period) replaces its amount. A target is for one product, one product line (every product of that type), or all products: choose a product or a line, not both." }
             form method="post" action=(PATH) novalidate {
                 (csrf_field(ctx))
                 (p.summary())
@@ -62,6 +74,7 @@ pub fn set_form(state: &WebState, ctx: &Ctx, period: Period, products: &[(i64, S
                     (form::select("scope_kind", "Scope", &scopes, s.scope_kind.as_deref().unwrap_or("agent"), p))
                     (form::search_input("f", "scope_key", "Agent, team, branch or region code (empty for the company)", v(&s.scope_key), "scope-choices", p))
                     (form::select("product", "Product", &choices, v(&s.product), p))
+                    (form::select("product_line", "Product line", &line_choices, v(&s.product_line), p))
                     (form::input(Input { name: "period", label: "Period", value: period_value, kind: "text", required: true }, p))
                     (form::input(Input { name: "amount", label: &format!("Amount ({})", state.currency), value: v(&s.amount), kind: "text", required: true }, p))
                     (form::input(Input { name: "policy_count", label: "Policies (optional)", value: v(&s.policy_count), kind: "text", required: false }, p))

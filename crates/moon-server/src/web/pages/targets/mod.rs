@@ -4,6 +4,7 @@
 //! refusals as `/api/v1/targets` ([`crate::sales_targets::service`]); the forms live in
 //! [`forms`], the posts that act on a whole period in [`periods`].
 
+pub mod delete;
 mod forms;
 pub mod periods;
 
@@ -41,6 +42,7 @@ pub struct SetForm {
     scope_kind: Option<String>,
     scope_key: Option<String>,
     product: Option<String>,
+    product_line: Option<String>,
     period: Option<String>,
     amount: Option<String>,
     policy_count: Option<String>,
@@ -99,11 +101,13 @@ async fn targets_of(state: &WebState, ctx: &Ctx, period: Period) -> Result<(Vec<
     Ok((rows, locked))
 }
 
-/// Product names by id, for the table and the picker.
-async fn products(state: &WebState) -> Result<Vec<(i64, String)>, ApiError> {
+/// Product names by id, for the table and the picker, and the product lines (the products'
+/// types, each once, sorted) for the line picker.
+async fn products(state: &WebState) -> Result<(Vec<(i64, String)>, Vec<String>), ApiError> {
     let all = Page { limit: moon_http::paging::MAX_LIMIT, after: None, descending: false };
     let rows = crate::products::repo::list(&state.db, None, &all).await.map_err(ApiError::from)?;
-    Ok(rows.into_iter().map(|p| (p.id, p.product_name)).collect())
+    let lines: std::collections::BTreeSet<String> = rows.iter().map(|p| p.product_type.clone()).collect();
+    Ok((rows.into_iter().map(|p| (p.id, p.product_name)).collect(), lines.into_iter().collect()))
 }
 
 /// What the scope field suggests as it is typed: every agent the viewer may see (code, name) and
@@ -129,7 +133,7 @@ async fn scope_choices(state: &WebState, ctx: &Ctx) -> Result<Vec<(String, Strin
 /// Renders the page for `period` with the forms as submitted.
 async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, status: StatusCode) -> Response {
     let loaded = async { Ok::<_, ApiError>((targets_of(state, ctx, period).await?, products(state).await?)) }.await;
-    let ((rows, locked), products) = match loaded {
+    let ((rows, locked), (products, lines)) = match loaded {
         Ok(x) => x,
         Err(e) => return layout::error_page(e.status(), e.detail()),
     };
@@ -151,6 +155,7 @@ async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, stat
             @if locked {
                 p.hint #locked-note { "This period is locked: its targets change only as corrections with a reason." }
             }
+            @if let Some(r) = &forms.refused { (delete::refusal(ctx, r)) }
             div.table-wrap {
                 table #targets-table data-sortable {
                     caption.sr-only { "Sales targets for " (label) }
@@ -158,6 +163,7 @@ async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, stat
                         th scope="col" { "Scope" } th scope="col" { "Who" } th scope="col" { "Product or line" }
                         th.num scope="col" { "Amount (" (state.currency) ")" } th.num scope="col" { "Policies" }
                         th scope="col" { "Locked" }
+                        @if admin { th scope="col" data-nosort { "Delete" } }
                     } }
                     tbody {
                         @for t in &rows {
@@ -168,16 +174,17 @@ async fn render(state: &WebState, ctx: &Ctx, period: Period, forms: &Forms, stat
                                 td.num data-value=(t.amount) { (t.amount.grouped()) }
                                 td.num { (t.policy_count.map_or_else(|| String::from("—"), |n| n.to_string())) }
                                 td { @if t.locked { "Locked" } @else { "Open" } }
+                                @if admin { td { (delete::button(ctx, t, &product_name)) } }
                             }
                         }
-                        @if rows.is_empty() { tr { td colspan="6" { "No targets for " (label) " yet." } } }
+                        @if rows.is_empty() { tr { td colspan=(if admin { "7" } else { "6" }) { "No targets for " (label) " yet." } } }
                     }
                 }
             }
         }
         @if admin {
             (form::datalist("scope-choices", &choices))
-            (forms::set_form(state, ctx, period, &products, forms))
+            (forms::set_form(state, ctx, period, &products, &lines, forms))
             (forms::copy_form(state, ctx, period, forms))
             (forms::import_form(ctx, forms))
             (forms::lock_form(state, ctx, period, forms))
@@ -222,6 +229,9 @@ fn set_problems(e: &ApiError, period: &str) -> Problems {
     }
     let mut p = Problems::from_error(e);
     for f in &mut p.fields {
+        if f.field == "product_line" && f.code == "ambiguous" {
+            f.message = String::from("Choose a product or a product line, not both");
+        }
         if f.field == "correction.reason" {
             f.field = String::from("correction_reason");
             f.message = String::from("Give the reason for this correction (at most 500 characters)");
@@ -240,7 +250,7 @@ pub async fn set(State(state): State<WebState>, ctx: Ctx, body: Bytes) -> Respon
         scope_kind: given(&f.scope_kind),
         scope_key: given(&f.scope_key),
         product: given(&f.product).map(serde_json::Value::String),
-        product_line: None,
+        product_line: given(&f.product_line),
         period: given(&f.period),
         amount: given(&f.amount).map(|a| serde_json::Value::String(form::ungroup_amount(&a))),
         policy_count: given(&f.policy_count).map(|c| serde_json::Value::String(c.replace(',', ""))),
