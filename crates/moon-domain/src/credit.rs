@@ -145,7 +145,6 @@ fn split(amount_cents: i64, shares: &[Share]) -> Vec<i64> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
