@@ -400,6 +400,28 @@ async fn every_sale_is_mirrored_as_a_policy(app: &TestApp) {
     assert_eq!(s, 200, "the sale stays");
 }
 
+/// An imported file's sales get their mirrors in the import's own batches; a policy number a
+/// policy already holds is rejected as a duplicate line, not a failed batch.
+async fn imported_sales_are_mirrored(app: &TestApp) {
+    let product = setup(app).await;
+    split_policy(app, "POL-HELD", product).await;
+    let mut file = String::from("agent_code,product_id,amount,sale_date,policy_number\n");
+    for i in 0..250 {
+        file.push_str(&format!("PA{},{product},{}.50,2026-03-0{},IMP-{i}\n", 1 + i % 3, i + 1, 1 + i % 9));
+    }
+    file.push_str(&format!("PA1,{product},5.00,2026-03-01,POL-HELD\n"));
+    let request = app.request(reqwest::Method::POST, "/api/v1/sales/import?mode=valid_rows");
+    let (s, report) = crate::common::send_file_json(request, "text/csv", &file).await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!((report["accepted"].as_i64(), report["rejected"].as_i64()), (Some(250), Some(1)), "{report}");
+    let (_, page) = app.get("/api/v1/policies?limit=500").await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 251, "250 mirrors and the split policy");
+    let m = mirror_of(app, "IMP-249").await;
+    assert_eq!(m["premium"], "250.50");
+    assert_eq!(credits(&m["transactions"][0]), vec![("PA1".into(), 10000, "250.50".into())]);
+}
+
 async fn backfill_mirrors_earlier_sales_once(app: &TestApp) {
     let product = setup(app).await;
     let a = app.sale("PA1", product, "10.00", "2026-03-01").await;
@@ -460,5 +482,6 @@ on_every_backend!(
     scopes_follow_the_credits,
     every_sale_is_mirrored_as_a_policy,
     backfill_mirrors_earlier_sales_once,
+    imported_sales_are_mirrored,
     unknown_change_log_entities_are_skipped,
 );
