@@ -105,6 +105,8 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
 
     fn set_lag(&self, seconds: f64, backlog: i64) {
         self.0.set_aggregator_lag(seconds, backlog);
+        // Entries a newer colour wrote that this one skipped (ADR 0024, slice 2).
+        self.0.observe_unknown_changelog_entries(moon_changelog::unknown_entries_read());
     }
 }
 

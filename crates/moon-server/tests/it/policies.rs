@@ -473,6 +473,21 @@ async fn unknown_change_log_entities_are_skipped(app: &TestApp) {
     assert!(
         log.iter().any(|e| matches!(&e.event, moon_changelog::Event::Unknown { entity, .. } if entity == "credit"))
     );
+    // Counted on /metrics (a process-wide count: other tests in this process may add to it).
+    let started = std::time::Instant::now();
+    loop {
+        let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix("moon_changelog_unknown_entries_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if count >= 1.0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no unknown entries counted: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 on_every_backend!(
