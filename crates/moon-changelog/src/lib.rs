@@ -10,6 +10,10 @@
 //! Entries carry only the facts consumers need (amounts, dates, keys, team and branch), never
 //! names or contact details, so the log holds no personal data.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use moon_db::sea_query::{Expr, ExprTrait, Func, Query};
 use moon_db::{Db, DbError, Tx};
@@ -103,16 +107,23 @@ pub enum Event {
     Target { id: i64, before: Option<TargetFacts>, after: Option<TargetFacts> },
     /// Data was bulk-loaded without per-row entries: consumers must rebuild from the source.
     Reload,
+    /// An entry of a kind this release does not know, written by a newer release sharing the
+    /// database during a blue/green rollout (ADR 0024, slice 2). Readers skip it and go on: it
+    /// keeps its place in the log (so a consumer's cursor moves past it and the ids stay
+    /// gapless) and its stored text, but nothing here can interpret it. Written back only as
+    /// read; no writer of this release makes one.
+    Unknown { entity: String, id: i64, before: Option<String>, after: Option<String> },
 }
 
 impl Event {
-    fn entity(&self) -> (&'static str, i64) {
+    fn entity(&self) -> (&str, i64) {
         match self {
             Event::Sale { id, .. } => ("sale", *id),
             Event::Agent { id, .. } => ("agent", *id),
             Event::Product { id, .. } => ("product", *id),
             Event::Target { id, .. } => ("target", *id),
             Event::Reload => ("reload", 0),
+            Event::Unknown { entity, id, .. } => (entity.as_str(), *id),
         }
     }
 
@@ -129,6 +140,7 @@ impl Event {
             Event::Product { before, after, .. } => pair(before, after),
             Event::Target { before, after, .. } => pair(before, after),
             Event::Reload => Ok((None, None)),
+            Event::Unknown { before, after, .. } => Ok((before.clone(), after.clone())),
         }
     }
 }
@@ -164,9 +176,38 @@ fn decode(row: EntryRow) -> Result<Entry, DbError> {
         "product" => Event::Product { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
         "target" => Event::Target { id: entity_id, before: parse(id, before)?, after: parse(id, after)? },
         "reload" => Event::Reload,
-        other => return Err(corrupt(id, format!("unknown entity {other:?}"))),
+        other => {
+            warn_unknown_once(id, other);
+            Event::Unknown { entity: other.to_owned(), id: entity_id, before, after }
+        }
     };
     Ok(Entry { id, changed_at, event, trace_context })
+}
+
+/// How many entries of unknown kinds this process has read (every reader, every read).
+static UNKNOWN_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Entries of unknown kinds this process has read so far: a counter for `/metrics`. A process
+/// -wide count because decoding happens below every consumer and holds no state of its own.
+pub fn unknown_entries_read() -> u64 {
+    UNKNOWN_READ.load(Ordering::Relaxed)
+}
+
+/// Counts an unknown entry and warns about its kind once per process: a newer colour writes
+/// such entries on every change, and one line per entry would flood the log.
+fn warn_unknown_once(id: i64, entity: &str) {
+    static WARNED: OnceLock<Mutex<BTreeSet<String>>> = OnceLock::new();
+    UNKNOWN_READ.fetch_add(1, Ordering::Relaxed);
+    let warned = WARNED.get_or_init(|| Mutex::new(BTreeSet::new()));
+    // A poisoned set only means a warning may repeat.
+    let first = warned.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(entity.to_owned());
+    if first {
+        tracing::warn!(
+            entry = id,
+            entity,
+            "change-log entries of a kind this release does not know are skipped (written by a newer release?)"
+        );
+    }
 }
 
 /// Appends `events` to the log inside the caller's transaction.
@@ -339,6 +380,29 @@ async fn prune_applied(db: &Db, before: Option<DateTime<Utc>>) -> Result<u64, Db
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind written by a newer release reads as `Unknown`, keeping its id, entity and text,
+    /// instead of failing the whole batch (ADR 0024, slice 2).
+    #[test]
+    fn an_unknown_entity_decodes_as_unknown_and_is_counted() {
+        let before = unknown_entries_read();
+        let row: EntryRow =
+            (7, String::from("credit"), 42, None, Some(String::from(r#"{"cents":5}"#)), Utc::now(), None);
+        let entry = decode(row).unwrap();
+        assert_eq!(
+            entry.event,
+            Event::Unknown {
+                entity: String::from("credit"),
+                id: 42,
+                before: None,
+                after: Some(String::from(r#"{"cents":5}"#))
+            }
+        );
+        assert_eq!(entry.id, 7);
+        assert!(unknown_entries_read() > before);
+        let known: EntryRow = (8, String::from("reload"), 0, None, None, Utc::now(), None);
+        assert_eq!(decode(known).unwrap().event, Event::Reload);
+    }
 
     /// Entries written before moves carried a date stay readable, and facts without one are
     /// written as before (so older readers of the log see nothing new).

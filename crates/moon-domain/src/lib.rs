@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod commission;
+pub mod credit;
 mod money;
 pub mod performance;
 mod text;

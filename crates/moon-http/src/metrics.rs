@@ -116,6 +116,9 @@ pub struct Metrics {
     job_step_seconds: Family<JobLabels, Histogram, fn() -> Histogram>,
     anomalies_open: Family<KindLabels, Gauge<i64, AtomicI64>>,
     anomalies_found: Family<KindLabels, Counter>,
+    unknown_entries: Counter,
+    /// The process total last added to `unknown_entries`.
+    unknown_seen: AtomicU64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -206,7 +209,15 @@ impl Metrics {
             "Anomaly findings stored by this process, by detector kind",
             anomalies_found.clone(),
         );
+        let unknown_entries = Counter::default();
+        registry.register(
+            "changelog_unknown_entries",
+            "Change-log entries of a kind this release does not know (written by a newer release), read and skipped",
+            unknown_entries.clone(),
+        );
         Arc::new(Self {
+            unknown_entries,
+            unknown_seen: AtomicU64::new(0),
             anomalies_open,
             anomalies_found,
             db: db.clone(),
@@ -223,6 +234,15 @@ impl Metrics {
             backlog,
             deliveries,
         })
+    }
+
+    /// Brings `moon_changelog_unknown_entries_total` up to `total`, the process's count of
+    /// entries of unknown kinds read so far (kept where they are decoded, below this crate).
+    pub fn observe_unknown_changelog_entries(&self, total: u64) {
+        let before = self.unknown_seen.fetch_max(total, std::sync::atomic::Ordering::Relaxed);
+        if total > before {
+            self.unknown_entries.inc_by(total - before);
+        }
     }
 
     /// Records how long a warehouse refresh took.

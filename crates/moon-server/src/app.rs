@@ -105,6 +105,8 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
 
     fn set_lag(&self, seconds: f64, backlog: i64) {
         self.0.set_aggregator_lag(seconds, backlog);
+        // Entries a newer colour wrote that this one skipped (ADR 0024, slice 2).
+        self.0.observe_unknown_changelog_entries(moon_changelog::unknown_entries_read());
     }
 }
 
@@ -123,6 +125,7 @@ impl moon_analytics::RefreshMetrics for AggregatorMetrics {
         (name = "notifications", description = "Messages to agents"),
         (name = "calendar", description = "The business calendar: zone, fiscal periods, working days, holidays"),
         (name = "targets", description = "Sales targets per scope, product and fiscal period"),
+        (name = "policies", description = "Policies with their transactions and split credit"),
         (name = "commissions", description = "Commission plans: effective-dated versions per role and product, with tiers, caps, clawbacks and contests"),
         (name = "kpis", description = "Sales KPIs from the warehouse, for any period"),
         (name = "performance", description = "Performance against targets per fiscal period, with pace, projection and drill-down"),
@@ -360,6 +363,11 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
         .await
         .map_err(anyhow::Error::new)
         .context("cannot place agents in the organisation")?;
+    // The data half of the policies migration: sales without their policy mirror get one.
+    let mirrored = crate::policies::mirror::backfill(&db).await.context("cannot mirror sales as policies")?;
+    if mirrored.mirrored > 0 || mirrored.conflicts > 0 {
+        tracing::info!(mirrored = mirrored.mirrored, conflicts = mirrored.conflicts, "sales mirrored as policies");
+    }
     Ok(db)
 }
 
@@ -395,6 +403,7 @@ async fn describe(component: Component, parts: &Parts<'_>) -> anyhow::Result<Des
             .merge(crate::calendar::describe())
             .merge(crate::sales_targets::describe())
             .merge(crate::commissions::describe())
+            .merge(crate::policies::describe())
             .with_api(crate::legacy::integration_routes())
             .with_links(&[("original_sales", "/integration/get")]),
         Component::Notifications => {

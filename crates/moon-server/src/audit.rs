@@ -64,7 +64,7 @@ const SEQUENCE: &str = "audit_log";
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Fields whose values the trail masks.
 pub const PERSONAL: &[&str] =
-    &["first_name", "last_name", "email", "contact_number", "username", "password", "message"];
+    &["first_name", "last_name", "email", "contact_number", "username", "password", "message", "customer_name"];
 const MASK: &str = "***";
 
 /// An entry to append: what happened to which record, with the changed fields.
@@ -97,6 +97,18 @@ impl Event {
     /// The same event with extra detail (not personal data).
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.changes = Some(detail);
+        self
+    }
+
+    /// The same event with facts beside its diff (not personal data), under `"detail"`: what a
+    /// change wrote elsewhere (a policy's new transaction and its credits).
+    pub fn with_extra(mut self, extra: Value) -> Self {
+        let mut changes = match self.changes.take() {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        changes.insert(String::from("detail"), extra);
+        self.changes = Some(Value::Object(changes));
         self
     }
 }

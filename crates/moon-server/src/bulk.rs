@@ -175,6 +175,8 @@ pub async fn load(
     let mut tx = db.begin().await?;
     moon_changelog::record(&mut tx, &[Event::Reload]).await?;
     tx.commit().await?;
+    // The rows went in without their policy mirrors: the start-up backfill's batches add them.
+    crate::policies::mirror::backfill(db).await?;
     Ok(BulkSummary { agents_created, sales: done, took: started.elapsed() })
 }
 

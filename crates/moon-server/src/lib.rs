@@ -28,6 +28,7 @@ pub mod notifications;
 pub mod organisation;
 pub mod pace_alerts;
 pub mod performance;
+pub mod policies;
 pub mod privacy;
 pub(crate) mod products;
 pub mod retention;

@@ -151,6 +151,7 @@ pub async fn run(db: &Db) -> Result<Report> {
     for (raw, (_, code)) in &branch_units {
         if raw != code {
             report.sales_respelled += crate::sales::repo::respell_branch(&mut tx, raw, code).await?;
+            crate::policies::repo::respell_branch(&mut tx, raw, code).await?;
             report.users_respelled += crate::auth::users::respell_branch(&mut tx, raw, code).await?;
         }
     }

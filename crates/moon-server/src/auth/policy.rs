@@ -190,6 +190,14 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/api/v1/commission-plans/{id}", Roles(EVERYONE)),
     rule("POST", "/api/v1/commission-plans/{id}/versions", Roles(ADMIN)),
     rule("POST", "/api/v1/commission-plans/{id}/retire", Roles(ADMIN)),
+    // Policies: personal data (a holder's name), so like sales not for analysts. Each role reads
+    // the policies its scope is credited with; writes follow sales: a new policy by any of them
+    // (an agent crediting only themselves), later transactions by staff.
+    rule("GET", "/api/v1/policies", Roles(PEOPLE)),
+    rule("POST", "/api/v1/policies", Roles(PEOPLE)),
+    rule("GET", "/api/v1/policies/{id}", Roles(PEOPLE)),
+    rule("GET", "/api/v1/policies/{id}/transactions", Roles(PEOPLE)),
+    rule("POST", "/api/v1/policies/{id}/transactions", Roles(STAFF)),
     // KPIs: aggregates, for every role.
     rule("GET", "/api/v1/kpis/teams", Roles(EVERYONE)),
     rule("GET", "/api/v1/kpis/branches", Roles(EVERYONE)),

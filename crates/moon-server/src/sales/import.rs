@@ -579,15 +579,18 @@ async fn existing_refs(tx: &mut Tx, rows: &[Row]) -> Result<HashSet<(String, Str
     Ok(found)
 }
 
-/// The policy numbers of `rows` already in `sales`.
+/// The policy numbers of `rows` already in `sales`, or held by a policy (one written through
+/// `/api/v1/policies`, which a sale's mirror may not take).
 async fn existing_policies(tx: &mut Tx, rows: &[Row]) -> Result<HashSet<String>> {
     let numbers: Vec<&str> = rows.iter().filter_map(|r| r.policy_number.as_deref()).collect();
     let mut found = HashSet::new();
     for part in numbers.chunks(KEYS_PER_LOOKUP) {
-        let mut q = Query::select();
-        q.column("policy_number").from("sales").and_where(Expr::col("policy_number").is_in(part.iter().copied()));
-        for (p,) in tx.fetch_all::<(String,)>(&q).await? {
-            found.insert(p);
+        for table in ["sales", "policies"] {
+            let mut q = Query::select();
+            q.column("policy_number").from(table).and_where(Expr::col("policy_number").is_in(part.iter().copied()));
+            for (p,) in tx.fetch_all::<(String,)>(&q).await? {
+                found.insert(p);
+            }
         }
     }
     Ok(found)
@@ -615,8 +618,9 @@ fn raced(e: DbError) -> Error {
     }
 }
 
-/// Inserts a batch's new rows and appends one change-log entry per sale; returns how many.
-async fn insert_rows(tx: &mut Tx, rows: &[Row]) -> Result<u64> {
+/// Inserts a batch's new rows with their policy mirrors (multi-row, as the sales) and appends one
+/// change-log entry per sale; returns how many. `by` is who imports, for the mirrors.
+async fn insert_rows(tx: &mut Tx, rows: &[Row], by: &str) -> Result<u64> {
     let now = moon_db::now();
     // The new ids, by position in `rows`, for the change log: from the inserts' own
     // `RETURNING` where the backend has it, else read back by the unique external reference.
@@ -676,8 +680,19 @@ async fn insert_rows(tx: &mut Tx, rows: &[Row]) -> Result<u64> {
         }
     }
     let mut events = Vec::with_capacity(rows.len());
+    let mut mirrors = Vec::with_capacity(rows.len());
     for (r, id) in rows.iter().zip(ids) {
         let id = id.ok_or_else(|| Error::internal("an imported sale was not found after its insert"))?;
+        let mirror = crate::policies::mirror::MirrorSale {
+            sale_id: id,
+            agent_id: r.agent_id,
+            product_id: r.product_id,
+            amount_cents: r.amount_cents,
+            sale_date: r.sale_date,
+            branch: r.branch.clone(),
+            policy_number: r.policy_number.clone(),
+        };
+        mirrors.push((mirror, by));
         events.push(Event::Sale {
             id,
             before: None,
@@ -690,6 +705,7 @@ async fn insert_rows(tx: &mut Tx, rows: &[Row]) -> Result<u64> {
             }),
         });
     }
+    crate::policies::mirror::write(tx, &mirrors).await.map_err(raced)?;
     for part in events.chunks(ROWS_PER_INSERT) {
         moon_changelog::record(tx, part).await?;
     }
@@ -855,7 +871,7 @@ async fn run(
                 fresh.push(row);
             }
             if !(all_or_nothing && report.rejected > 0) {
-                let added = insert_rows(tx, &fresh).await?;
+                let added = insert_rows(tx, &fresh, &principal.id).await?;
                 report.accepted += added;
                 last_line = chunk.last_line;
                 if let Some(mut t) = own_tx {

@@ -258,6 +258,45 @@ pub struct NewSale<'a> {
     pub external: Option<&'a super::model::ExternalRef>,
 }
 
+/// What the policy mirror needs of a stored sale (ADR 0024).
+pub fn mirror(s: &Sale) -> crate::policies::mirror::MirrorSale {
+    crate::policies::mirror::MirrorSale {
+        sale_id: s.id,
+        agent_id: s.agent_id,
+        product_id: s.product_id,
+        amount_cents: s.amount.cents(),
+        sale_date: s.sale_date,
+        branch: s.branch.clone(),
+        policy_number: s.policy_number.clone(),
+    }
+}
+
+/// Whether a policy holds this number: a sale may not take it, since its mirror would need it.
+pub async fn policy_number_held(db: &Db, number: &str) -> Result<bool, DbError> {
+    let mut q = Query::select();
+    q.column("id").from("policies").and_where(Expr::col("policy_number").eq(number));
+    Ok(db.fetch_optional::<(i64,)>(&q).await?.is_some())
+}
+
+/// The condition that no policy of its own (one that mirrors no sale) holds the new sale's
+/// number, so its mirror can take it. A number another sale holds is left to the unique
+/// constraint on `sales`, as before the mirror; the look-up costs one probe of the policies'
+/// number index, which finds nothing for almost every sale.
+fn number_free(number: &str) -> Expr {
+    let mut mirrored = Query::select();
+    mirrored
+        .expr(Expr::val(1))
+        .from_as("policy_transactions", "pt")
+        .and_where(Expr::col(("pt", "policy_id")).equals(("pp", "id")))
+        .and_where(Expr::col(("pt", "sale_id")).is_not_null());
+    let mut q = Query::select();
+    q.expr(Expr::val(1))
+        .from_as("policies", "pp")
+        .and_where(Expr::col(("pp", "policy_number")).eq(number))
+        .and_where(Expr::exists(mirrored).not());
+    Expr::exists(q).not()
+}
+
 /// What a stored sale contributes to the KPIs, for the change log.
 pub fn facts(s: &Sale) -> moon_changelog::SaleFacts {
     moon_changelog::SaleFacts {
@@ -300,6 +339,7 @@ pub async fn insert_resolving(
         AgentRef::Id(id) => sel.and_where(Expr::col(("agents", "id")).eq(*id)),
     };
     sel.and_where_option(crate::agents::repo::in_scope(scope));
+    sel.and_where_option(s.policy_number.map(number_free));
     let mut stmt = Query::insert();
     stmt.into_table("sales").columns(SALE_COLUMNS[1..].iter().copied());
     stmt.select_from(sel)

@@ -113,6 +113,11 @@ pub async fn create(db: &Db, principal: &Principal, f: SaleFields) -> Result<Sal
     if crate::products::repo::get(db, product_id).await?.is_none() {
         return Err(unknown_product(product_id));
     }
+    if let Some(number) = duplicate.as_deref()
+        && repo::policy_number_held(db, number).await?
+    {
+        return Err(duplicate_policy(number));
+    }
     // Both exist now: one was deleted or moved while we inserted.
     Err(Error::conflict("changed_concurrently", "the agent or product changed while the sale was recorded; retry"))
 }
@@ -181,6 +186,10 @@ impl Batch for CreateBatch {
                     (event, item.trace_context.clone())
                 })
                 .collect();
+            // Each sale's policy mirror (ADR 0024): three multi-row inserts for the batch.
+            let mirrors: Vec<(crate::policies::mirror::MirrorSale, &str)> =
+                created.iter().map(|(item, sale)| (repo::mirror(sale), item.principal.id.as_str())).collect();
+            crate::policies::mirror::write(tx, &mirrors).await?;
             moon_changelog::record_traced(tx, &events).await?;
             let entries = created
                 .iter()
@@ -227,6 +236,9 @@ pub async fn update(db: &Db, principal: &Principal, id: i64, f: SaleFields) -> R
     let sale = repo::find(&mut tx, &Scope::All, id)
         .await?
         .ok_or_else(|| Error::internal("the sale vanished inside its own transaction"))?;
+    crate::policies::mirror::update(&mut tx, repo::mirror(&sale), &principal.id)
+        .await
+        .map_err(|e| constraint_error(e, &record))?;
     let after = repo::facts(&sale);
     if before != after {
         let event = Event::Sale { id, before: Some(before), after: Some(after) };
@@ -247,6 +259,17 @@ pub async fn delete(db: &Db, principal: &Principal, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let current =
         repo::find(&mut tx, &principal.scope, id).await?.ok_or_else(|| Error::not_found(format!("sale {id}")))?;
+    // The mirror goes with the sale; a policy that has moved on (renewed, cancelled…) keeps both.
+    if let crate::policies::mirror::Removal::HasTransactions(policy) =
+        crate::policies::mirror::remove(&mut tx, id).await?
+    {
+        return Err(Error::conflict(
+            "policy_has_transactions",
+            format!(
+                "sale {id} is the new business of policy {policy}, which has later transactions; record a cancellation of the policy instead"
+            ),
+        ));
+    }
     repo::delete(&mut tx, id).await?;
     let event = Event::Sale { id, before: Some(repo::facts(&current)), after: None };
     moon_changelog::record_traced(&mut tx, &[(event, moon_http::trace_context::current())]).await?;

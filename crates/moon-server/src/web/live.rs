@@ -96,6 +96,8 @@ impl Change {
                 self.everywhere = true;
                 "reload"
             }
+            // A kind a newer release writes: nothing this release shows depends on it.
+            Logged::Unknown { .. } => return,
         };
         self.kinds.insert(kind);
     }

@@ -37,6 +37,7 @@ mod organisation;
 mod performance;
 mod planning;
 mod platform;
+mod policies;
 mod privacy;
 mod retention;
 mod security;
