@@ -555,10 +555,7 @@ mod tests {
         assert!(keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" = ?"#, &values(1)));
         assert!(keep_prepared(r#"INSERT INTO "t" ("a", "b") VALUES (?, ?)"#, &values(2)));
         assert!(keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN (?)"#, &values(1)));
-        assert!(keep_prepared(
-            r#"SELECT "a" FROM "t" WHERE "b" IN (SELECT "c" FROM "u" WHERE "d" = $1)"#,
-            &values(1)
-        ));
+        assert!(keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN (SELECT "c" FROM "u" WHERE "d" = $1)"#, &values(1)));
         assert!(!keep_prepared(r#"INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)"#, &values(4)));
         assert!(!keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN (?, ?, ?)"#, &values(3)));
         assert!(!keep_prepared(r#"SELECT "a" FROM "t" WHERE "b" IN ($1, $2) AND "c" = $3"#, &values(3)));
