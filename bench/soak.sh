@@ -4,16 +4,18 @@
 # memory (VmRSS) and the minute's p99 latency, and at the end it fails (exit 1) when
 #   - any request failed: a non-2xx answer, a socket error or a timeout (wrk's counts), or
 #   - anonymous memory (RssAnon: heap, stacks; what a leak grows) grew, from the end of minute 2
-#     to the end of the run, by more than the two SQLite writers' page caches (SQLITE_CACHE_MIB
-#     for the operational database, WAREHOUSE_CACHE_MIB for the warehouse; each fills with use
-#     and then stays) plus RSS_MARGIN_MB (default 8), or
+#     to the end of the run, by more than the SQLite page caches (SQLITE_CACHE_MIB for the
+#     operational database's writer, WAREHOUSE_CACHE_MIB for the warehouse's, READER_CACHE_MIB
+#     for each of the 14 readers of both; each fills with use and then stays) plus RSS_MARGIN_MB
+#     (default 8), or
 #   - it still grew by more than TAIL_GROWTH_MB (default 2) over the last half of the run: a
 #     cache levels off, a leak does not, or
 #   - a minute's p99 exceeded P99_FACTOR (default 3) times the median of the minutes' p99s, or
 #   - the server logged an error or a warning other than "anomaly found" (counted and shown).
 # The soak runs with `sqlite_cache_mib = SQLITE_CACHE_MIB` (default 8, production default 32)
-# and `warehouse_sqlite_cache_mib = WAREHOUSE_CACHE_MIB` (default 8, production default 256) so
-# that the caches are full within the first minutes and the second half shows whether memory
+# `warehouse_sqlite_cache_mib = WAREHOUSE_CACHE_MIB` (default 8, production default 256) and
+# `sqlite_reader_cache_mib = READER_CACHE_MIB` (default 1, SQLite's default 2) so that the
+# caches are full within the first minutes and the second half shows whether memory
 # is flat; at the production defaults a 10-minute run ends while the caches are still filling
 # (about 2.4 MiB a minute at this load; see BENCHMARKS.md "Soak").
 # Prints a Markdown table (minute, requests, p99, RSS, RssAnon, RssFile) on stdout; logs go to
@@ -24,7 +26,7 @@
 #   SOAK_MINUTES=1 bench/soak.sh                   (a quick try)
 #
 # Environment: SOAK_MINUTES=10  CONNECTIONS=4  SOAK_DELAY_MS=20 (pause between one connection's
-# requests)  SQLITE_CACHE_MIB=8  WAREHOUSE_CACHE_MIB=8  RSS_MARGIN_MB=8  TAIL_GROWTH_MB=2  P99_FACTOR=3  MOON_BIN
+# requests)  SQLITE_CACHE_MIB=8  WAREHOUSE_CACHE_MIB=8  READER_CACHE_MIB=1  RSS_MARGIN_MB=8  TAIL_GROWTH_MB=2  P99_FACTOR=3  MOON_BIN
 # (default target/release/moon, else target/debug/moon)  SOAK_DIR (default a new temporary
 # directory, removed unless KEEP=1).
 # Needs: wrk, python3. Only 127.0.0.1 is ever a target.
@@ -36,6 +38,9 @@ MINUTES=${SOAK_MINUTES:-10}
 CONNECTIONS=${CONNECTIONS:-4}
 SQLITE_CACHE_MIB=${SQLITE_CACHE_MIB:-8}
 WAREHOUSE_CACHE_MIB=${WAREHOUSE_CACHE_MIB:-8}
+READER_CACHE_MIB=${READER_CACHE_MIB:-1}
+# Readers: max_connections (10, the default) of the operational database and 4 of the warehouse.
+READERS=14
 RSS_MARGIN_MB=${RSS_MARGIN_MB:-8}
 TAIL_GROWTH_MB=${TAIL_GROWTH_MB:-2}
 P99_FACTOR=${P99_FACTOR:-3}
@@ -60,6 +65,7 @@ command -v python3 >/dev/null || die "python3 is not installed"
 [[ $MINUTES =~ ^[0-9]+$ && $MINUTES -ge 1 ]] || die "SOAK_MINUTES must be a whole number of minutes"
 [[ $SQLITE_CACHE_MIB =~ ^[1-9][0-9]*$ ]] || die "SQLITE_CACHE_MIB must be a whole number of MiB, at least 1"
 [[ $WAREHOUSE_CACHE_MIB =~ ^[1-9][0-9]*$ ]] || die "WAREHOUSE_CACHE_MIB must be a whole number of MiB, at least 1"
+[[ $READER_CACHE_MIB =~ ^[1-9][0-9]*$ ]] || die "READER_CACHE_MIB must be a whole number of MiB, at least 1"
 
 DIR=${SOAK_DIR:-$(mktemp -d -t moon-soak.XXXXXX)}
 mkdir -p "$DIR"
@@ -84,6 +90,7 @@ rate_limit_write_per_minute = 1000000
 rate_limit_write_burst = 1000000
 sqlite_cache_mib = $SQLITE_CACHE_MIB
 warehouse_sqlite_cache_mib = $WAREHOUSE_CACHE_MIB
+sqlite_reader_cache_mib = $READER_CACHE_MIB
 EOF
 DB_URL="sqlite://$DIR/moon.db"
 # Keys configured as in production (otherwise moon generates them and warns, which would fail
@@ -108,7 +115,7 @@ curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" || die "$BASE/readyz did not 
 MOON_BENCH_TOKEN="$(cd "$DIR" && env MOON_CONFIG="$DIR/moon.toml" MOON_DATABASE_URL="$DB_URL" \
     "$MOON" token create demo-admin --name soak 2>>"$DIR/server.log")" || die "moon token create failed"
 export MOON_BENCH_TOKEN
-say "serving at $BASE (pid $PID); $MINUTES minute(s), $CONNECTIONS connections, ${SOAK_DELAY_MS} ms between a connection's requests, SQLite writer caches $SQLITE_CACHE_MIB MiB (operational) and $WAREHOUSE_CACHE_MIB MiB (warehouse)"
+say "serving at $BASE (pid $PID); $MINUTES minute(s), $CONNECTIONS connections, ${SOAK_DELAY_MS} ms between a connection's requests, SQLite writer caches $SQLITE_CACHE_MIB MiB (operational) and $WAREHOUSE_CACHE_MIB MiB (warehouse), $READER_CACHE_MIB MiB per reader"
 
 # VmRSS, RssAnon and RssFile in KiB.
 rss_kb() { awk '/^(VmRSS|RssAnon|RssFile):/ { printf "%s ", $2 } END { print "" }' "/proc/$PID/status"; }
@@ -169,7 +176,7 @@ if ((findings > 0)); then
     grep '"message":"anomaly found"' "$DIR/server.log" | grep -o '"kind":"[a-z_]*"' | sort | uniq -c >&2 || true
 fi
 
-python3 - "$DIR/samples" "$((SQLITE_CACHE_MIB + WAREHOUSE_CACHE_MIB + RSS_MARGIN_MB))" "$P99_FACTOR" "$failures" "$DIR/problems.log" "$TAIL_GROWTH_MB" <<'PY'
+python3 - "$DIR/samples" "$((SQLITE_CACHE_MIB + WAREHOUSE_CACHE_MIB + READERS * READER_CACHE_MIB + RSS_MARGIN_MB))" "$P99_FACTOR" "$failures" "$DIR/problems.log" "$TAIL_GROWTH_MB" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 growth_limit, factor, failures = float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])

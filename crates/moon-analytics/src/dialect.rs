@@ -75,12 +75,13 @@ pub const DEFAULT_WAREHOUSE_CACHE_MIB: u32 = 256;
 ///   up to `sqlite_cache_mib` of it in memory (default [`DEFAULT_WAREHOUSE_CACHE_MIB`]); and large batches checkpoint late (20,000 pages) because the
 ///   refresh loop checkpoints when idle, so a commit does not pay for copying the log back.
 ///   Both are ignored by PostgreSQL.
-pub(crate) fn connect_options(sqlite_cache_mib: u32) -> DbOptions {
+pub(crate) fn connect_options(sqlite_cache_mib: u32, reader_cache_mib: Option<u32>) -> DbOptions {
     DbOptions {
         max_connections: 4,
         redshift_compatible: true,
         wal_autocheckpoint: Some(20_000),
         writer_cache_mib: Some(Ord::max(sqlite_cache_mib, 1)),
+        reader_cache_mib,
         ..DbOptions::default()
     }
 }

@@ -34,18 +34,23 @@ impl Warehouse {
     /// server's `version()` says which. A SQLite warehouse gets the default writer cache
     /// ([`crate::DEFAULT_WAREHOUSE_CACHE_MIB`]); see [`Warehouse::open_with_cache`].
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        Self::open_with_cache(url, crate::DEFAULT_WAREHOUSE_CACHE_MIB).await
+        Self::open_with_cache(url, crate::DEFAULT_WAREHOUSE_CACHE_MIB, None).await
     }
 
-    /// [`Warehouse::open`] with the SQLite writer's page cache set to `sqlite_cache_mib` MiB (a
-    /// small pod lowers it; ignored by PostgreSQL and Redshift).
-    pub async fn open_with_cache(url: &str, sqlite_cache_mib: u32) -> anyhow::Result<Self> {
+    /// [`Warehouse::open`] with the SQLite writer's page cache set to `sqlite_cache_mib` MiB and
+    /// each reader's to `reader_cache_mib` (`None`: SQLite's default); a small pod lowers them.
+    /// Ignored by PostgreSQL and Redshift.
+    pub async fn open_with_cache(
+        url: &str,
+        sqlite_cache_mib: u32,
+        reader_cache_mib: Option<u32>,
+    ) -> anyhow::Result<Self> {
         let shown = moon_db::redact_url(url);
         let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
         if backend == Backend::MySql {
             anyhow::bail!("the warehouse must be SQLite or PostgreSQL-wire (PostgreSQL, Redshift), not {shown}");
         }
-        let db = Db::connect(url, &dialect::connect_options(sqlite_cache_mib))
+        let db = Db::connect(url, &dialect::connect_options(sqlite_cache_mib, reader_cache_mib))
             .await
             .with_context(|| format!("cannot connect to warehouse {shown}"))?;
         let flavor = Flavor::detect(&db).await.with_context(|| format!("cannot query warehouse {shown}"))?;

@@ -69,6 +69,11 @@ pub struct DbOptions {
     /// [`DEFAULT_WRITER_CACHE_MIB`]). A writer that
     /// updates random rows of a large table (the warehouse) keeps more of it in memory.
     pub writer_cache_mib: Option<u32>,
+    /// SQLite only: page cache of each reader connection in MiB, for its database and its
+    /// temporary B-trees (sorts, groupings); `None` keeps SQLite's default of 2 MiB each. The
+    /// readers map the database file, so their caches hold mostly pages read from the WAL and
+    /// temporary pages; they fill with use and stay, up to this times `max_connections`.
+    pub reader_cache_mib: Option<u32>,
 }
 
 impl Default for DbOptions {
@@ -79,6 +84,7 @@ impl Default for DbOptions {
             redshift_compatible: false,
             wal_autocheckpoint: None,
             writer_cache_mib: None,
+            reader_cache_mib: None,
         }
     }
 }
@@ -151,7 +157,13 @@ impl Db {
                     // burst of reads opened once it is over, so an idle server shrinks back.
                     .idle_timeout(Duration::from_secs(30))
                     .acquire_timeout(options.acquire_timeout)
-                    .connect_with(opts.read_only(true))
+                    .connect_with(match options.reader_cache_mib {
+                        Some(mib) => {
+                            let kib = format!("-{}", i64::from(mib.max(1)) * 1024);
+                            opts.read_only(true).pragma("cache_size", kib.clone()).pragma("temp.cache_size", kib)
+                        }
+                        None => opts.read_only(true),
+                    })
                     .await?;
                 Pools::Sqlite { write, read }
             }
@@ -238,5 +250,33 @@ impl Db {
             Pools::Postgres(p) => p.close().await,
             Pools::MySql(p) => p.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `PRAGMA name` says on a connection of the pool `read` or the writer.
+    async fn pragma(db: &Db, name: &str, read: bool) -> i64 {
+        let Pools::Sqlite { write, read: readers } = &db.pools else { panic!("not SQLite") };
+        let pool = if read { readers } else { write };
+        let sql = format!("PRAGMA {name}");
+        let (v,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.unwrap();
+        v
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn configured_page_caches_reach_the_writer_and_every_reader() {
+        let dir = std::env::temp_dir().join(format!("moon-db-caches-{}", std::process::id()));
+        let url = format!("sqlite://{}/caches.db", dir.display());
+        let options = DbOptions { writer_cache_mib: Some(3), reader_cache_mib: Some(2), ..DbOptions::default() };
+        let db = Db::connect(&url, &options).await.unwrap();
+        assert_eq!(pragma(&db, "cache_size", false).await, -3 * 1024);
+        assert_eq!(pragma(&db, "cache_size", true).await, -2 * 1024);
+        assert_eq!(pragma(&db, "temp.cache_size", true).await, -2 * 1024);
+        let defaults = Db::connect(&url, &DbOptions::default()).await.unwrap();
+        assert_eq!(pragma(&defaults, "cache_size", true).await, -2000, "SQLite's own default when not configured");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -352,6 +352,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     let options = DbOptions {
         max_connections: config.max_connections,
         writer_cache_mib: Some(config.sqlite_cache_mib),
+        reader_cache_mib: config.sqlite_reader_cache_mib,
         ..DbOptions::default()
     };
     let db = Db::connect(config.database_url.expose(), &options)
@@ -373,8 +374,12 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
 
 /// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
 pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_analytics::Aggregator> {
-    let warehouse =
-        moon_analytics::Warehouse::open_with_cache(&config.warehouse_url(), config.warehouse_sqlite_cache_mib).await?;
+    let warehouse = moon_analytics::Warehouse::open_with_cache(
+        &config.warehouse_url(),
+        config.warehouse_sqlite_cache_mib,
+        config.sqlite_reader_cache_mib,
+    )
+    .await?;
     let key = moon_analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
         .await
         .context("cannot load the pseudonym key")?;
@@ -560,8 +565,12 @@ pub async fn serve(
     // The KPI API and the console read the warehouse; only the aggregator writes to it.
     let warehouse = if config.components.iter().any(|c| c.reads_warehouse()) {
         Some(
-            moon_analytics::Warehouse::open_with_cache(&config.warehouse_url(), config.warehouse_sqlite_cache_mib)
-                .await?,
+            moon_analytics::Warehouse::open_with_cache(
+                &config.warehouse_url(),
+                config.warehouse_sqlite_cache_mib,
+                config.sqlite_reader_cache_mib,
+            )
+            .await?,
         )
     } else {
         None

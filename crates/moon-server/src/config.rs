@@ -27,6 +27,9 @@ pub struct Config {
     /// [`moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB`]. Fills as the warehouse grows, so it too
     /// counts towards the process's memory.
     pub warehouse_sqlite_cache_mib: u32,
+    /// SQLite only (both databases): page cache of each reader connection in MiB; `None`:
+    /// SQLite's default (2 MiB). Up to `max_connections` readers each fill theirs with use.
+    pub sqlite_reader_cache_mib: Option<u32>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Longest a request may run before it is answered 503.
@@ -82,6 +85,7 @@ impl Config {
             max_connections: 10,
             sqlite_cache_mib: moon_db::DEFAULT_WRITER_CACHE_MIB,
             warehouse_sqlite_cache_mib: moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB,
+            sqlite_reader_cache_mib: None,
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             connections: moon_http::serve::ConnLimits::default(),

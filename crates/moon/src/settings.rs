@@ -110,6 +110,7 @@ struct FileConfig {
     max_connections: Option<u32>,
     sqlite_cache_mib: Option<u32>,
     warehouse_sqlite_cache_mib: Option<u32>,
+    sqlite_reader_cache_mib: Option<u32>,
     body_limit_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     header_read_timeout_secs: Option<u64>,
@@ -289,6 +290,7 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<Config> {
             .warehouse_sqlite_cache_mib
             .unwrap_or(moon_analytics::DEFAULT_WAREHOUSE_CACHE_MIB)
             .max(1),
+        sqlite_reader_cache_mib: file.sqlite_reader_cache_mib.map(|m| m.max(1)),
         body_limit: file.body_limit_bytes.unwrap_or(64 * 1024),
         request_timeout: Duration::from_secs(file.request_timeout_secs.unwrap_or(30)),
         connections: moon_http::serve::ConnLimits {
@@ -432,7 +434,7 @@ pub fn describe(c: &Config) -> String {
         .map_or_else(|| String::from("off"), |t| format!("cert={} key={}", t.cert.display(), t.key.display()));
     let r = &s.rate_limits;
     format!(
-        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nsqlite_cache_mib = {}\nwarehouse_sqlite_cache_mib = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
+        "listen = \"{}\"\ndatabase_url = \"{}\"\nwarehouse_url = \"{}\"\ntargets = \"{}\"\nmax_connections = {}\nsqlite_cache_mib = {}\nwarehouse_sqlite_cache_mib = {}\nsqlite_reader_cache_mib = {}\nbody_limit_bytes = {}\nrequest_timeout_secs = {}\n\
          header_read_timeout_secs = {}\nmax_open_connections = {}\n\
          aggregate_interval_ms = {}\npseudonym_key = \"{}\"\nmin_group_size = {}\n\
          tls = \"{tls}\"\nencryption_key = \"{}\"\ntrusted_proxies = \"{}\"\nmfa_required_roles = \"{}\"\nsecure_cookies = {}\n\
@@ -445,6 +447,7 @@ pub fn describe(c: &Config) -> String {
         c.max_connections,
         c.sqlite_cache_mib,
         c.warehouse_sqlite_cache_mib,
+        c.sqlite_reader_cache_mib.map_or_else(|| String::from("default"), |m| m.to_string()),
         c.body_limit,
         c.request_timeout.as_secs(),
         c.connections.header_read_timeout.as_secs(),
@@ -585,7 +588,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("moon-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("moon.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\nsqlite_cache_mib = 8\nwarehouse_sqlite_cache_mib = 16\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/moon\"\ntarget = \"agent\"\nmax_connections = 3\nsqlite_cache_mib = 8\nwarehouse_sqlite_cache_mib = 16\nsqlite_reader_cache_mib = 1\n").unwrap();
 
         let from_file = resolve(&args(None, Some(file.clone()), None)).unwrap();
         assert_eq!(from_file.listen.port(), 9999);
@@ -595,6 +598,7 @@ mod tests {
         assert_eq!(from_file.sqlite_cache_mib, 8);
         assert_eq!(from_file.warehouse_sqlite_cache_mib, 16);
         assert!(describe(&from_file).contains("warehouse_sqlite_cache_mib = 16"));
+        assert_eq!(from_file.sqlite_reader_cache_mib, Some(1));
         assert!(describe(&from_file).contains("sqlite_cache_mib = 8"));
         assert!(!describe(&from_file).contains("secret"), "printed configuration hides the password");
 
