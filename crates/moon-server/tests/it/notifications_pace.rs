@@ -90,8 +90,10 @@ async fn a_team_behind_pace_tells_its_branch_managers_once_and_once_when_back(ap
     let product = scenario(app).await;
     let colombo = app.client_as("manager", Some("Colombo")).await;
     let kandy = app.client_as("manager", Some("Kandy")).await;
-    // Nothing sold: Alpha is 100 % behind its expected-by-today.
-    assert!(evaluate(app).await >= 1);
+    // Nothing sold: Alpha is 100 % behind its expected-by-today. The server's own pace job (every
+    // minute) may have told it first under a slow run, so what is checked is the inboxes below
+    // (exactly one alert), not who wrote it.
+    evaluate(app).await;
     let alerts = mine(&colombo, "behind_pace").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0]["message"].as_str().unwrap().contains("Alpha"), "{alerts:?}");
