@@ -190,6 +190,33 @@ pub fn pager(base: &str, keep: &[(&str, Option<String>)], next_cursor: Option<&s
     }
 }
 
+/// Links to the first and the next page of a keyset-paged table with the page number of each
+/// ("Page 3 of 40"), keeping the filters; `fragment` (`#id` or empty) brings the reader back to
+/// the table when it is not at the top of the page, and `label` names the pages for screen
+/// readers. A page is reached from the one before it, so the next link carries the cursor and
+/// the number of the page it opens.
+pub fn numbered_pager(
+    (base, fragment, label): (&str, &str, &str),
+    keep: &[(&str, Option<String>)],
+    next_cursor: Option<&str>,
+    page_no: u64,
+    pages: u64,
+) -> Markup {
+    let link = |cursor: Option<&str>, page: u64| {
+        let mut params = keep.to_vec();
+        params.push(("cursor", cursor.map(str::to_owned)));
+        params.push(("page", cursor.map(|_| page.to_string())));
+        format!("{}{fragment}", href(base, &params))
+    };
+    html! {
+        nav.pager aria-label=(label) {
+            @if page_no > 1 { a href=(link(None, 1)) { "« Page 1" } }
+            span aria-current="page" { "Page " (page_no) " of " (pages) }
+            @if let Some(c) = next_cursor { a href=(link(Some(c), page_no + 1)) rel="next" { "Page " (page_no + 1) " »" } }
+        }
+    }
+}
+
 /// How a paged table is ordered on the server, for headers that change it.
 pub struct TableSort<'a> {
     /// The page's path.

@@ -5,25 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
-
-fn fields(problem: &Value) -> Vec<(String, String)> {
-    let mut f: Vec<(String, String)> = problem["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    f.sort();
-    f
-}
-
-/// `(field, code)` pairs as [`fields`] returns them.
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected.iter().map(|(f, c)| (String::from(*f), String::from(*c))).collect()
-}
+use crate::common::{TestApp, fields, pairs};
 
 async fn product(app: &TestApp, line: &str, name: &str) -> i64 {
     let (s, b) = app

@@ -1,25 +1,8 @@
 //! A request with several bad fields is answered with all of them at once, values of the wrong
 //! JSON type included (issue 19, item 7), on the API and on the original routes.
 
-use crate::common::TestApp;
-use serde_json::{Value, json};
-
-fn fields(problem: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = problem["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors[] in {problem}"))
-        .iter()
-        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-        .collect();
-    out.sort();
-    out
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut out: Vec<_> = expected.iter().map(|(f, c)| ((*f).to_owned(), (*c).to_owned())).collect();
-    out.sort();
-    out
-}
+use crate::common::{TestApp, fields, pairs};
+use serde_json::json;
 
 async fn every_bad_sale_field_is_listed_type_errors_included(app: &TestApp) {
     app.agent("FE1", "Colombo", "Alpha").await;

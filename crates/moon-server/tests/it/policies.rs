@@ -7,26 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
-
-fn fields(problem: &Value) -> Vec<(String, String)> {
-    let mut f: Vec<(String, String)> = problem["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    f.sort();
-    f
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut p: Vec<(String, String)> = expected.iter().map(|(f, c)| (String::from(*f), String::from(*c))).collect();
-    p.sort();
-    p
-}
+use crate::common::{TestApp, fields, pairs};
 
 /// Credited cents of a transaction by agent code.
 fn credits(t: &Value) -> Vec<(String, i64, String)> {

@@ -255,34 +255,9 @@ async fn render(
                 }
             }
         }
-        (sales_pager(&kept, paged.page.next_cursor.as_deref(), page_no, pages))
+        (crate::web::layout::numbered_pager(("/sales", "", "Pages"), &kept, paged.page.next_cursor.as_deref(), page_no, pages))
     };
     respond(status, document(Some(ctx), "Sales", body))
-}
-
-/// Links to the first and next page of the sales table with the page number of each (the
-/// table pages by keyset cursor, so a page is reached from the one before it).
-fn sales_pager(keep: &[(&str, Option<String>)], next_cursor: Option<&str>, page_no: u64, pages: u64) -> Markup {
-    let link = |cursor: Option<&str>, page: u64| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in keep {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                s.append_pair(k, v);
-            }
-        }
-        if let Some(c) = cursor {
-            s.append_pair("cursor", c);
-            s.append_pair("page", &page.to_string());
-        }
-        format!("/sales?{}", s.finish())
-    };
-    html! {
-        nav.pager aria-label="Pages" {
-            @if page_no > 1 { a href=(link(None, 1)) { "« Page 1" } }
-            span aria-current="page" { "Page " (page_no) " of " (pages) }
-            @if let Some(c) = next_cursor { a href=(link(Some(c), page_no + 1)) rel="next" { "Page " (page_no + 1) " »" } }
-        }
-    }
 }
 
 /// Parses a product picker's value, collecting a field error for anything but an id.

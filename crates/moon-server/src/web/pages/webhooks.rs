@@ -249,32 +249,7 @@ fn delivery_log(ctx: &Ctx, subs: &[Subscription], paged: &Paged<Delivery>, total
                     }
                 }
             }
-            (pager(&keep, paged.page.next_cursor.as_deref(), shown.page_no, pages))
-        }
-    }
-}
-
-/// Links to the first and next page of the delivery log with the page number of each, keeping
-/// the filters (the log pages by keyset cursor, as the sales table does).
-fn pager(keep: &[(&str, Option<String>)], next_cursor: Option<&str>, page_no: u64, pages: u64) -> Markup {
-    let link = |cursor: Option<&str>, page: u64| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in keep {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                s.append_pair(k, v);
-            }
-        }
-        if let Some(c) = cursor {
-            s.append_pair("cursor", c);
-            s.append_pair("page", &page.to_string());
-        }
-        format!("/webhooks?{}#deliveries-h", s.finish())
-    };
-    html! {
-        nav.pager aria-label="Pages of deliveries" {
-            @if page_no > 1 { a href=(link(None, 1)) { "« Page 1" } }
-            span aria-current="page" { "Page " (page_no) " of " (pages) }
-            @if let Some(c) = next_cursor { a href=(link(Some(c), page_no + 1)) rel="next" { "Page " (page_no + 1) " »" } }
+            (crate::web::layout::numbered_pager(("/webhooks", "#deliveries-h", "Pages of deliveries"), &keep, paged.page.next_cursor.as_deref(), shown.page_no, pages))
         }
     }
 }

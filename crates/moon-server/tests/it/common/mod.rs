@@ -366,3 +366,25 @@ pub fn loopback_smtp(port: u16) -> moon_server::notifications::settings::SmtpSet
         tls: moon_server::notifications::settings::SmtpTls::None,
     }
 }
+
+/// The `(field, code)` pairs of a problem's `errors`, sorted, so a test compares every field
+/// error at once whatever order the server lists them in (none: an empty list).
+pub fn fields(problem: &Value) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    f.sort();
+    f
+}
+
+/// Expected `(field, code)` pairs in the order [`fields`] returns them.
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = expected.iter().map(|(f, c)| (String::from(*f), String::from(*c))).collect();
+    p.sort();
+    p
+}
