@@ -372,14 +372,19 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
-pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_analytics::Aggregator> {
-    let warehouse = moon_analytics::Warehouse::open_with_cache(
+/// Opens the configured warehouse, creating its tables, with the configured SQLite caches.
+pub async fn open_warehouse(config: &Config) -> anyhow::Result<moon_analytics::Warehouse> {
+    moon_analytics::Warehouse::open_with_cache(
         &config.warehouse_url(),
         config.warehouse_sqlite_cache_mib,
         config.sqlite_reader_cache_mib,
     )
-    .await?;
+    .await
+}
+
+/// Opens the configured warehouse (creating its tables) and an aggregator feeding it from `db`.
+pub async fn open_aggregator(config: &Config, db: &Db) -> anyhow::Result<moon_analytics::Aggregator> {
+    let warehouse = open_warehouse(config).await?;
     let key = moon_analytics::PseudonymKey::load(db, config.pseudonym_key.as_ref().map(|s| s.expose()))
         .await
         .context("cannot load the pseudonym key")?;
@@ -563,18 +568,8 @@ pub async fn serve(
         None => None,
     };
     // The KPI API and the console read the warehouse; only the aggregator writes to it.
-    let warehouse = if config.components.iter().any(|c| c.reads_warehouse()) {
-        Some(
-            moon_analytics::Warehouse::open_with_cache(
-                &config.warehouse_url(),
-                config.warehouse_sqlite_cache_mib,
-                config.sqlite_reader_cache_mib,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
+    let warehouse =
+        if config.components.iter().any(|c| c.reads_warehouse()) { Some(open_warehouse(&config).await?) } else { None };
     let runtime = if config.components.contains(&Component::Notifications) {
         let channels = crate::notifications::pipeline::Channels {
             email: config.notifications.smtp.is_some(),

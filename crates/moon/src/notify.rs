@@ -220,12 +220,7 @@ pub async fn digests(cmd: DigestsCommand) -> anyhow::Result<()> {
     let config = settings::resolve(&ServeArgs::from(common))?;
     let db = moon_server::app::open_database(&config).await?;
     let result = async {
-        let warehouse = moon_analytics::Warehouse::open_with_cache(
-            &config.warehouse_url(),
-            config.warehouse_sqlite_cache_mib,
-            config.sqlite_reader_cache_mib,
-        )
-        .await?;
+        let warehouse = moon_server::app::open_warehouse(&config).await?;
         let auth = moon_server::auth::AuthState::load(&db, &config.security, moon_server::app::branch_check()).await?;
         let key = auth.key(&db).await?;
         let inputs = moon_server::digest_job::Inputs::from_config(&config, db.clone(), warehouse);
